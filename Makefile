@@ -1,0 +1,52 @@
+# Quick start: `make demo`, then `make test`; `make ui` opens the Dagster UI on the same data.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PEOPLE ?= 5000
+SEED ?= 42
+END_DATE ?= 2026-11-20
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export CDP_CONFIG ?= $(CURDIR)/cdp.yaml
+export CDP_AS_OF ?= $(END_DATE)
+
+.PHONY: install demo data materialize summary test ui lint clean
+
+$(BIN)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,postgres]'
+	@touch $@
+
+install: $(BIN)/.installed
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	@mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+data/landing:
+	$(BIN)/python -m cdp_assets.demo --people $(PEOPLE) --seed $(SEED) --end-date $(END_DATE) --out data
+
+data: install data/landing
+
+materialize: install data $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster job execute -m cdp_assets.definitions -j nightly_refresh
+
+summary: install
+	$(BIN)/python -m cdp_assets.reporting.summary
+
+demo: materialize summary
+
+test: install
+	$(BIN)/python -m pytest -q
+
+ui: install data $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+lint: install
+	$(BIN)/ruff check cdp_assets cdp_assets_tests bench
+	$(BIN)/ruff format --check cdp_assets cdp_assets_tests bench
+
+clean:
+	rm -rf data warehouse .dagster_home

@@ -1,0 +1,257 @@
+"""Staging throughput on synthetic raw frames (a measurement, not a test; not collected).
+
+    .venv/bin/python -m cdp_assets_tests.staging.measure_throughput --orders 1000000 --customers 300000
+
+Builds messy but realistic raw frames (mostly distinct ids, timestamps, emails and phones; a
+few per cent of bad values; some repeated record ids), runs `stage_source` on one core and
+prints rows per second and the outcome counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cdp_assets.config import parse_config
+from cdp_assets.staging import stage_source
+
+AS_OF = dt.date(2026, 11, 20)
+
+CONFIG = {
+    "base_currency": "USD",
+    "fx_rates": {"EUR": 1.08, "GBP": 1.27},
+    "timezone": "America/New_York",
+    "default_country": "US",
+    "sources": [
+        {
+            "name": "shop_orders",
+            "kind": "orders",
+            "format": "csv",
+            "path": "orders/*.csv",
+            "columns": {
+                "order_id": "order_number",
+                "customer_ref": "customer_id",
+                "email": "email",
+                "ordered_at": "created_at",
+                "amount": "total",
+                "currency": "currency",
+                "status": "status",
+                "channel": "channel",
+                "store_id": "store",
+            },
+        },
+        {
+            "name": "shop_customers",
+            "kind": "customers",
+            "format": "csv",
+            "path": "customers/*.csv",
+            "columns": {
+                "source_record_id": "id",
+                "email": "email",
+                "phone": "phone",
+                "first_name": "first_name",
+                "last_name": "last_name",
+                "birth_date": "dob",
+                "street": "street",
+                "city": "city",
+                "postal_code": "zip",
+                "country": "country",
+                "created_at": "created_at",
+                "updated_at": "updated_at",
+                "email_opt_in": "accepts_marketing",
+                "email_opt_in_confirmed_at": "marketing_confirmed_at",
+                "loyalty_points": "points",
+            },
+        },
+    ],
+}
+
+
+def _lineage(n: int, rng: np.random.Generator) -> dict[str, object]:
+    files = np.where(np.arange(n) < n // 2, "batch_1.csv", "batch_2.csv")
+    t0 = pd.Timestamp("2026-11-01 02:00", tz="UTC")
+    return {
+        "_file": pd.array(files, dtype="string"),
+        "_line": pd.array(np.arange(n) % (n // 2 + 1) + 2, dtype="Int64"),
+        "_batch_id": pd.array(np.where(np.arange(n) < n // 2, "b1", "b2"), dtype="string"),
+        "_ingested_at": pd.Series(np.where(np.arange(n) < n // 2, t0, t0 + pd.Timedelta(days=1)))
+        .astype("datetime64[us, UTC]")
+        .to_numpy(),
+        "_row_hash": pd.array(rng.integers(0, 2**62, n), dtype="Int64"),
+    }
+
+
+def _mostly_unique(n: int, rng: np.random.Generator, resent: float = 0.03) -> np.ndarray:
+    """Ids 0..n-1 shuffled, with `resent` of them repeating an earlier id (a new version)."""
+    ids = rng.permutation(n)
+    again = rng.random(n) < resent
+    ids[again] = rng.choice(ids[: max(1, n // 2)], int(again.sum()))
+    return ids
+
+
+def _messy(
+    values: np.ndarray, rng: np.random.Generator, share: float, junk: list[str]
+) -> np.ndarray:
+    out = values.astype(object)
+    bad = rng.random(len(out)) < share
+    out[bad] = rng.choice(np.array(junk, dtype=object), int(bad.sum()))
+    return out
+
+
+def orders_frame(n: int, seed: int = 1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    ids = np.char.add("SO-", _mostly_unique(n, rng).astype(str))
+    seconds = rng.integers(0, 3 * 365 * 86400, n)
+    created = pd.to_datetime(seconds, unit="s", origin=pd.Timestamp("2023-11-01"))
+    created_text = created.strftime("%Y-%m-%dT%H:%M:%S").to_numpy(object)
+    created_text = _messy(created_text, rng, 0.01, ["2025-02-30T10:00:00", "yesterday", ""])
+    total = np.round(rng.gamma(2.0, 40.0, n), 2).astype(str)
+    total = _messy(total, rng, 0.01, ["-12.00", "abc", "99999999"])
+    customers = np.char.add("C", rng.integers(0, n // 3, n).astype(str))
+    emails = np.char.add(
+        np.char.add("user", rng.integers(0, n // 3, n).astype(str)), "@example-shop.com"
+    )
+    frame = {
+        "order_number": ids.astype(object),
+        "customer_id": customers.astype(object),
+        "email": emails.astype(object),
+        "created_at": created_text,
+        "total": total,
+        "currency": rng.choice(
+            np.array(["USD", "usd", "EUR", "GBP", "JPY", None], dtype=object),
+            n,
+            p=[0.6, 0.1, 0.15, 0.1, 0.01, 0.04],
+        ),
+        "status": rng.choice(
+            np.array(
+                ["completed", "Complete", "canceled", "refunded", "pending", "??"], dtype=object
+            ),
+            n,
+            p=[0.7, 0.1, 0.05, 0.05, 0.09, 0.01],
+        ),
+        "channel": rng.choice(np.array(["web", "POS", "app", "in-store"], dtype=object), n),
+        "store": rng.choice(np.array([None, "S1", "S2", "S3"], dtype=object), n),
+        "coupon": rng.choice(np.array([None, "WELCOME10", "BF2025"], dtype=object), n),
+    }
+    df = pd.DataFrame({k: pd.array(v, dtype="string") for k, v in frame.items()})
+    for k, v in _lineage(n, rng).items():
+        df[k] = v
+    return df
+
+
+def customers_frame(n: int, seed: int = 2) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    ids = np.char.add("C", _mostly_unique(n, rng).astype(str))
+    first = rng.choice(np.array(["Anna", "John", "Zoë", "王", "María", "Li", "Tom", "Olga"]), n)
+    last = rng.choice(np.array(["Smith", "Müller", "小明", "García", "Nguyen", "O'Brien"]), n)
+    domains = np.array(
+        [
+            "gmail.com",
+            "yahoo.com",
+            "outlook.com",
+            "GoogleMail.com",
+            "web.de",
+            "mailinator.com",
+            "example.com",
+        ]
+    )
+    local = np.char.add(
+        np.char.add(np.char.lower(first.astype(str)), "."), rng.integers(0, 10**7, n).astype(str)
+    )
+    emails = np.char.add(
+        np.char.add(local, "@"),
+        rng.choice(domains, n, p=[0.4, 0.15, 0.2, 0.05, 0.15, 0.025, 0.025]),
+    )
+    emails = _messy(emails, rng, 0.02, ["not-an-email", "foo@", "", "a@a.com"])
+    area = rng.integers(201, 990, n)
+    exchange = rng.integers(200, 1000, n)
+    line = rng.integers(0, 10000, n)
+    fmt = rng.integers(0, 4, n)
+    phones = np.where(
+        fmt == 0,
+        [f"({a}) {e}-{x:04d}" for a, e, x in zip(area, exchange, line, strict=True)],
+        np.where(
+            fmt == 1,
+            [f"+1 {a} {e} {x:04d}" for a, e, x in zip(area, exchange, line, strict=True)],
+            np.where(
+                fmt == 2,
+                [f"{a}.{e}.{x:04d}" for a, e, x in zip(area, exchange, line, strict=True)],
+                [f"+44 20 7946 {x:04d}" for x in line],
+            ),
+        ),
+    ).astype(object)
+    phones = _messy(phones, rng, 0.02, ["0000000000", "12345", "n/a", "555-1234"])
+    dob = (
+        pd.to_datetime(rng.integers(-20000, 12000, n), unit="D")
+        .strftime("%Y-%m-%d")
+        .to_numpy(object)
+    )
+    dob = _messy(dob, rng, 0.01, ["1985-02-30", "2024-01-01", "unknown"])
+    created = pd.to_datetime(
+        rng.integers(0, 5 * 365 * 86400, n), unit="s", origin=pd.Timestamp("2021-01-01")
+    )
+    updated = created + pd.to_timedelta(rng.integers(0, 200 * 86400, n), unit="s")
+    frame = {
+        "id": ids.astype(object),
+        "email": emails,
+        "phone": phones,
+        "first_name": first.astype(object),
+        "last_name": last.astype(object),
+        "dob": dob,
+        "street": np.char.add(rng.integers(1, 999, n).astype(str), " Main St").astype(object),
+        "city": rng.choice(np.array(["Boston", "New York", "London", "Berlin"], dtype=object), n),
+        "zip": rng.integers(1000, 99999, n).astype(str).astype(object),
+        "country": rng.choice(
+            np.array(["US", "USA", "United States", "GB", "DE", None], dtype=object), n
+        ),
+        "created_at": created.strftime("%Y-%m-%d %H:%M:%S").to_numpy(object),
+        "updated_at": updated.strftime("%Y-%m-%d %H:%M:%S").to_numpy(object),
+        "accepts_marketing": rng.choice(np.array(["true", "false", "yes", None], dtype=object), n),
+        "marketing_confirmed_at": rng.choice(
+            np.array(["2024-03-01T10:00:00Z", None], dtype=object), n
+        ),
+        "points": rng.integers(0, 5000, n).astype(str).astype(object),
+        "favourite_store": rng.choice(np.array(["S1", "S2", None], dtype=object), n),
+    }
+    df = pd.DataFrame({k: pd.array(v, dtype="string") for k, v in frame.items()})
+    for k, v in _lineage(n, rng).items():
+        df[k] = v
+    return df
+
+
+def measure(kind: str, raw: pd.DataFrame) -> dict[str, object]:
+    config = parse_config(CONFIG, file=Path("cdp.yaml"), base_dir=Path("."))
+    source = config.sources_of_kind(kind)[0]
+    start = time.perf_counter()
+    result = stage_source(raw, source, config, AS_OF)
+    seconds = time.perf_counter() - start
+    return {
+        "kind": kind,
+        "rows": len(raw),
+        "seconds": round(seconds, 2),
+        "rows_per_second": int(len(raw) / seconds),
+        "staged": result.rows_staged,
+        "quarantined": result.rows_quarantined,
+        "superseded": result.superseded,
+        "issues": len(result.issues),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--orders", type=int, default=1_000_000)
+    parser.add_argument("--customers", type=int, default=300_000)
+    args = parser.parse_args()
+    if args.orders:
+        print(measure("orders", orders_frame(args.orders)))
+    if args.customers:
+        print(measure("customers", customers_frame(args.customers)))
+
+
+if __name__ == "__main__":
+    main()

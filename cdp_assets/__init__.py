@@ -1,0 +1,1 @@
+"""cdp_assets: an open-source customer data platform for e-commerce on Dagster."""

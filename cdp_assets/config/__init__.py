@@ -1,0 +1,28 @@
+"""cdp.yaml: schema and loading."""
+
+from cdp_assets.config.loader import (
+    ConfigError,
+    as_of_date,
+    landing_dir,
+    load_config,
+    parse_config,
+    resolve_path,
+    source_url,
+    warehouse_url,
+)
+from cdp_assets.config.schema import CDPConfig, QualityConfig, SourceConfig, WarehouseConfig
+
+__all__ = [
+    "CDPConfig",
+    "ConfigError",
+    "QualityConfig",
+    "SourceConfig",
+    "WarehouseConfig",
+    "as_of_date",
+    "landing_dir",
+    "load_config",
+    "parse_config",
+    "resolve_path",
+    "source_url",
+    "warehouse_url",
+]

@@ -1,0 +1,122 @@
+"""Loading `cdp.yaml`: environment overrides, path resolution and readable errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from cdp_assets.config.schema import CDPConfig
+
+ENV_CONFIG = "CDP_CONFIG"
+ENV_AS_OF = "CDP_AS_OF"
+ENV_WAREHOUSE_URL = "CDP_WAREHOUSE_URL"
+DEFAULT_CONFIG = "cdp.yaml"
+_NESTED_KEY = re.compile(r"^[A-Za-z_][\w.\[\]]*: ")
+
+
+class ConfigError(ValueError):
+    """A mistake in cdp.yaml (or its environment overrides), named by key path."""
+
+
+def config_path() -> Path:
+    return Path(os.environ.get(ENV_CONFIG, DEFAULT_CONFIG)).resolve()
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def format_validation_error(exc: ValidationError, file: Path) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = _key_path(tuple(p for p in err["loc"] if p not in ("function-after",)))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check its spelling and indentation)"
+        if loc and _NESTED_KEY.match(msg):
+            lines.append(f"{loc}.{msg}")  # a model validator named the key below `loc`
+        else:
+            lines.append(f"{loc or '(top level)'}: {msg}")
+    return f"{file}: invalid configuration\n  " + "\n  ".join(lines)
+
+
+def parse_config(data: dict[str, Any], *, file: Path, base_dir: Path) -> CDPConfig:
+    try:
+        config = CDPConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, file)) from None
+    config._base_dir = str(base_dir)
+    return config
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> CDPConfig:
+    """Read and validate cdp.yaml; env vars CDP_AS_OF and CDP_WAREHOUSE_URL override it."""
+    file = Path(path).resolve() if path is not None else config_path()
+    if not file.exists():
+        raise ConfigError(f"{file}: configuration file not found (set {ENV_CONFIG})")
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: the top level must be a mapping of keys")
+    as_of = os.environ.get(ENV_AS_OF)
+    if as_of:
+        try:
+            data["as_of"] = dt.date.fromisoformat(as_of)
+        except ValueError:
+            raise ConfigError(f"{ENV_AS_OF}: {as_of!r} is not a date (YYYY-MM-DD)") from None
+    url = os.environ.get(ENV_WAREHOUSE_URL)
+    if url:
+        data["warehouse"] = {**(data.get("warehouse") or {}), "url": url}
+    return parse_config(data, file=file, base_dir=file.parent)
+
+
+def resolve_path(config: CDPConfig, path: str) -> Path:
+    p = Path(path)
+    return p if p.is_absolute() else (Path(config.base_dir) / p).resolve()
+
+
+def landing_dir(config: CDPConfig) -> Path:
+    return resolve_path(config, config.landing_dir)
+
+
+def warehouse_url(config: CDPConfig) -> str:
+    """The warehouse URL with a relative DuckDB file resolved against cdp.yaml's folder."""
+    url = config.warehouse.url
+    prefix = "duckdb:///"
+    if url.startswith(prefix):
+        target = url[len(prefix):]
+        if target and target != ":memory:" and not target.startswith("/"):
+            return prefix + str(resolve_path(config, target))
+    return url
+
+
+def source_url(config: CDPConfig, source_name: str) -> str:
+    """The SQLAlchemy URL of a sql source: from `url_env` or `url`, {landing_dir} expanded."""
+    source = config.source(source_name)
+    if source.url_env:
+        value = os.environ.get(source.url_env)
+        if not value:
+            raise ConfigError(
+                f"{source.key_path}.url_env: environment variable {source.url_env} is not set"
+            )
+        return value
+    assert source.url is not None
+    return source.url.replace("{landing_dir}", str(landing_dir(config)))
+
+
+def as_of_date(config: CDPConfig, today: dt.date | None = None) -> dt.date:
+    return config.as_of or today or dt.date.today()

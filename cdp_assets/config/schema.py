@@ -1,0 +1,295 @@
+"""The `cdp.yaml` schema: pydantic models validated when the file is loaded."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pycountry
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from cdp_assets.canonical import SOURCE_KINDS, SourceKind, field_names
+
+SourceFormat = Literal["csv", "jsonl", "parquet", "sql"]
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_timezone(value: str | None) -> str | None:
+    if value is None:
+        return value
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from exc
+    return value
+
+
+def _check_currency(value: str) -> str:
+    code = value.strip().upper()
+    if pycountry.currencies.get(alpha_3=code) is None:
+        raise ValueError(f"unknown ISO 4217 currency code {value!r}")
+    return code
+
+
+def _check_country(value: str) -> str:
+    code = value.strip().upper()
+    if pycountry.countries.get(alpha_2=code) is None:
+        raise ValueError(f"unknown ISO 3166 alpha-2 country code {value!r}")
+    return code
+
+
+class WarehouseConfig(_Strict):
+    url: str = Field(
+        default="duckdb:///warehouse/cdp.duckdb",
+        description="SQLAlchemy URL; a relative DuckDB path is relative to cdp.yaml. "
+        "CDP_WAREHOUSE_URL overrides it.",
+    )
+
+
+class QualityConfig(_Strict):
+    """Thresholds of the validation rules and of the quarantine-share checks."""
+
+    quarantine_warn_share: float = Field(0.05, ge=0, le=1)
+    quarantine_fail_share: float = Field(0.25, ge=0, le=1)
+    max_order_amount: float = Field(25_000.0, gt=0, description="in the base currency")
+    max_unit_price: float = Field(10_000.0, gt=0, description="in the base currency")
+    max_quantity: int = Field(1_000, gt=0)
+    min_age_years: int = Field(13, ge=0)
+    max_age_years: int = Field(110, gt=0)
+    earliest_date: dt.date = Field(dt.date(1990, 1, 1), description="facts before this are implausible")
+    future_tolerance_hours: float = Field(24.0, ge=0)
+    test_email_patterns: tuple[str, ...] = Field(
+        default=(),
+        description="extra regexes (matched against the whole address) that mark test emails",
+    )
+    disposable_email_domains: tuple[str, ...] = Field(
+        default=(), description="extra disposable domains, added to the built-in list"
+    )
+    duplicate_identifier_limit: int = Field(
+        1, ge=1,
+        description="records of one customer source that may share an email or phone before "
+        "the value is flagged",
+    )
+
+    @field_validator("test_email_patterns")
+    @classmethod
+    def _patterns_compile(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regex {pattern!r}: {exc}") from exc
+        return patterns
+
+    @model_validator(mode="after")
+    def _warn_below_fail(self) -> QualityConfig:
+        if self.quarantine_warn_share > self.quarantine_fail_share:
+            raise ValueError("quarantine_warn_share must not exceed quarantine_fail_share")
+        return self
+
+
+class SourceConfig(_Strict):
+    """One configured source: where it is, how to read it, how its columns map."""
+
+    name: str
+    kind: SourceKind
+    format: SourceFormat
+    path: str | None = Field(None, description="glob under the landing folder (file formats)")
+    url: str | None = Field(None, description="SQLAlchemy URL (sql); {landing_dir} is expanded")
+    url_env: str | None = Field(None, description="environment variable holding the URL (sql)")
+    table: str | None = None
+    query: str | None = None
+    columns: dict[str, str] = Field(default_factory=dict)
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    date_formats: dict[str, str] = Field(default_factory=dict)
+    timezone: str | None = None
+    default_country: str | None = None
+    trust: int = Field(1, ge=0, le=100)
+    encoding: str | None = Field(None, description="file encoding; detected when absent")
+    delimiter: str | None = Field(None, description="CSV delimiter; detected when absent")
+    quotechar: str = '"'
+    customer_ref_source: str | None = Field(
+        None, description="name of the customers source whose ids customer_ref holds"
+    )
+    quarantine_warn_share: float | None = Field(None, ge=0, le=1)
+    quarantine_fail_share: float | None = Field(None, ge=0, le=1)
+
+    _index: int = PrivateAttr(default=-1)
+
+    @property
+    def key_path(self) -> str:
+        """Where this source stands in cdp.yaml, for error messages: `sources[3]`."""
+        return f"sources[{self._index}]" if self._index >= 0 else f"source {self.name!r}"
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_identifier(cls, name: str) -> str:
+        if not _NAME_RE.match(name):
+            raise ValueError(
+                f"{name!r} is not a valid source name (lower-case letters, digits and _, "
+                "starting with a letter)"
+            )
+        return name
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        return _check_timezone(value)
+
+    @field_validator("default_country")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        return None if value is None else _check_country(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SourceConfig:
+        canonical = set(field_names(self.kind))
+        for section in ("columns", "defaults", "date_formats"):
+            for key in getattr(self, section):
+                if key not in canonical:
+                    raise ValueError(
+                        f"{section}.{key}: {key!r} is not a canonical field of kind "
+                        f"{self.kind!r} (expected one of: {', '.join(sorted(canonical))})"
+                    )
+        if self.format == "sql":
+            if not (self.url or self.url_env):
+                raise ValueError("a sql source needs `url` or `url_env`")
+            if bool(self.table) == bool(self.query):
+                raise ValueError("a sql source needs exactly one of `table` or `query`")
+        else:
+            if not self.path:
+                raise ValueError(f"a {self.format} source needs `path` (a glob under landing_dir)")
+            if self.url or self.url_env or self.table or self.query:
+                raise ValueError("url/url_env/table/query only apply to format: sql")
+        if (
+            self.quarantine_warn_share is not None
+            and self.quarantine_fail_share is not None
+            and self.quarantine_warn_share > self.quarantine_fail_share
+        ):
+            raise ValueError("quarantine_warn_share must not exceed quarantine_fail_share")
+        return self
+
+    def source_column(self, field: str) -> str | None:
+        return self.columns.get(field)
+
+
+class CDPConfig(_Strict):
+    """The whole `cdp.yaml`."""
+
+    warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig)
+    landing_dir: str = Field("data/landing", description="relative to cdp.yaml")
+    base_currency: str = "USD"
+    fx_rates: dict[str, float] = Field(
+        default_factory=dict, description="base-currency units per unit of each currency"
+    )
+    timezone: str = "UTC"
+    default_country: str = "US"
+    as_of: dt.date | None = Field(None, description="analysis date; CDP_AS_OF overrides it")
+    quality: QualityConfig = Field(default_factory=QualityConfig)
+    sources: tuple[SourceConfig, ...] = ()
+
+    # Set by the loader: the folder of cdp.yaml, against which relative paths resolve.
+    _base_dir: str = PrivateAttr(default=".")
+
+    @field_validator("base_currency")
+    @classmethod
+    def _base_currency(cls, value: str) -> str:
+        return _check_currency(value)
+
+    @field_validator("fx_rates")
+    @classmethod
+    def _fx(cls, rates: dict[str, float]) -> dict[str, float]:
+        checked: dict[str, float] = {}
+        for code, rate in rates.items():
+            if rate is None or rate <= 0:
+                raise ValueError(f"{code}: rate must be a positive number, got {rate!r}")
+            try:
+                checked[_check_currency(code)] = float(rate)
+            except ValueError as exc:
+                raise ValueError(f"{code}: {exc}") from None
+        return checked
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return _check_timezone(value)  # type: ignore[return-value]
+
+    @field_validator("default_country")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        return _check_country(value)
+
+    @model_validator(mode="after")
+    def _sources_consistent(self) -> CDPConfig:
+        seen: dict[str, int] = {}
+        for i, source in enumerate(self.sources):
+            source._index = i
+            if source.name in seen:
+                raise ValueError(
+                    f"sources[{i}].name: {source.name!r} is already used by sources[{seen[source.name]}]"
+                )
+            seen[source.name] = i
+        by_name = {s.name: s for s in self.sources}
+        for i, source in enumerate(self.sources):
+            ref = source.customer_ref_source
+            if ref is not None:
+                target = by_name.get(ref)
+                if target is None:
+                    raise ValueError(
+                        f"sources[{i}].customer_ref_source: no source named {ref!r}"
+                    )
+                if target.kind != "customers":
+                    raise ValueError(
+                        f"sources[{i}].customer_ref_source: {ref!r} is of kind {target.kind!r}, "
+                        "not 'customers'"
+                    )
+            currency = source.defaults.get("currency")
+            if currency is not None:
+                try:
+                    _check_currency(str(currency))
+                except ValueError as exc:
+                    raise ValueError(f"sources[{i}].defaults.currency: {exc}") from exc
+        return self
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    @property
+    def base_dir(self) -> str:
+        return self._base_dir
+
+    def source(self, name: str) -> SourceConfig:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        raise KeyError(f"no source named {name!r} in cdp.yaml")
+
+    def sources_of_kind(self, kind: str) -> tuple[SourceConfig, ...]:
+        return tuple(s for s in self.sources if s.kind == kind)
+
+    def fx_rate(self, currency: str) -> float | None:
+        """Base-currency units per unit of `currency`; None when no rate is configured."""
+        if currency == self.base_currency:
+            return 1.0
+        return self.fx_rates.get(currency)
+
+    def source_timezone(self, source: SourceConfig) -> str:
+        return source.timezone or self.timezone
+
+    def source_country(self, source: SourceConfig) -> str:
+        country = source.default_country or source.defaults.get("country") or self.default_country
+        return str(country).upper()
+
+
+__all__ = [
+    "CDPConfig",
+    "QualityConfig",
+    "SOURCE_KINDS",
+    "SourceConfig",
+    "WarehouseConfig",
+]

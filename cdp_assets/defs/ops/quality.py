@@ -1,0 +1,66 @@
+"""`ops.quality_summary`: per-source ingestion and validation figures over the ops tables."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from cdp_assets.canonical import ISSUE_DTYPES, LEDGER_DTYPES, QUARANTINE_DTYPES
+from cdp_assets.defs.ingestion.staging import ISSUES, staging_key
+from cdp_assets.defs.ingestion.raw import LEDGER, QUARANTINE
+from cdp_assets.defs.resources import WAREHOUSE_POOL, WarehouseResource, project_config, warehouse_kind
+from cdp_assets.reporting.markdown import markdown_table
+from cdp_assets.reporting.quality_summary import (
+    quality_summary,
+    quarantine_share_plot,
+    top_quarantine_reasons,
+)
+from cdp_assets.warehouse import TableRef
+
+SUMMARY = TableRef("ops", "quality_summary")
+
+
+@dg.definitions
+def ops_quality() -> dg.Definitions:
+    config = project_config()
+    sources = [s.name for s in config.sources]
+
+    @dg.asset(
+        key=["ops", "quality_summary"],
+        deps=[staging_key(s) for s in config.sources],
+        group_name="ops",
+        kinds={"python", "pandas", warehouse_kind(config)},
+        pool=WAREHOUSE_POOL,
+        automation_condition=dg.AutomationCondition.eager(),
+    )
+    def quality_summary_asset(warehouse: WarehouseResource) -> dg.MaterializeResult:
+        """Per source: files and rows read, exact duplicates, rows quarantined at ingestion and
+        at staging, superseded versions, rows staged and field issues — the ledger of where
+        every row went — over ops.ingested_files, ops.quarantine and ops.data_quality_issues."""
+        wh = warehouse.get()
+        with wh.transaction() as session:
+            ledger = session.read_table(LEDGER, dtypes=LEDGER_DTYPES)
+            quarantine = session.read_table(QUARANTINE, dtypes=QUARANTINE_DTYPES)
+            issues = session.read_table(ISSUES, dtypes=ISSUE_DTYPES)
+            staged = {s: session.row_count(TableRef("staging", s)) for s in sources}
+            summary = quality_summary(sources, ledger, quarantine, issues, staged)
+            session.replace_table(SUMMARY, summary)
+        reasons = top_quarantine_reasons(quarantine)
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": len(summary),
+                "dagster/table_name": str(SUMMARY),
+                "rows_read": int(summary["rows_read"].sum()),
+                "rows_staged": int(summary["rows_staged"].sum()),
+                "rows_quarantined": int(len(quarantine)),
+                "summary": dg.MetadataValue.md(markdown_table(summary, max_rows=50)),
+                "top_quarantine_reasons": dg.MetadataValue.md(markdown_table(reasons)),
+                "quarantine_share": dg.MetadataValue.md(quarantine_share_plot(summary))
+                if len(summary)
+                else dg.MetadataValue.md("_no sources_"),
+            }
+        )
+
+    return dg.Definitions(assets=[quality_summary_asset])
+
+
+

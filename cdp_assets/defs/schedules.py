@@ -1,0 +1,28 @@
+"""The nightly refresh of the whole asset graph."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from cdp_assets.defs.resources import project_config
+
+NIGHTLY_JOB = "nightly_refresh"
+
+
+@dg.definitions
+def nightly() -> dg.Definitions:
+    config = project_config()
+    job = dg.define_asset_job(
+        NIGHTLY_JOB,
+        selection=dg.AssetSelection.all(),
+        description="Ingest every source and rebuild everything downstream of it.",
+    )
+    schedule = dg.ScheduleDefinition(
+        name="nightly_refresh_schedule",
+        job=job,
+        cron_schedule="0 2 * * *",
+        execution_timezone=config.timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=f"Every night at 02:00 {config.timezone}.",
+    )
+    return dg.Definitions(jobs=[job], schedules=[schedule])

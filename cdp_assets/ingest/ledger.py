@@ -1,0 +1,88 @@
+"""Which landed files a source has, what their content is, and which of them are new.
+
+The ledger (`ops.ingested_files`) holds one row per file (or sql snapshot) seen per source.
+A file is identified by its path relative to the landing folder and the sha256 of its bytes:
+the same (path, hash) is never read twice, and a new file whose bytes were already ingested
+under another name is recorded as a `duplicate_file` of the first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+
+from cdp_assets.config import SourceConfig
+
+STATUS_INGESTED = "ingested"
+STATUS_DUPLICATE = "duplicate_file"
+
+
+def discover_files(landing: Path, source: SourceConfig) -> list[Path]:
+    """The files matching the source's glob under `landing`, sorted by relative path.
+
+    Hidden files (a name starting with '.') are left out: uploads in progress often use them.
+    """
+    if not source.path or not landing.is_dir():
+        return []
+    pattern = source.path.lstrip("/")
+    found = [
+        p
+        for p in landing.glob(pattern)
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(landing).parts)
+    ]
+    return sorted(found, key=lambda p: p.relative_to(landing).as_posix())
+
+
+def relative_name(landing: Path, path: Path) -> str:
+    return path.relative_to(landing).as_posix()
+
+
+def content_hash(path: Path) -> str:
+    """sha256 (hex) of the file's bytes, read in chunks."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+class LedgerIndex:
+    """What the existing ledger of one source says: which (file, hash) pairs were seen, and
+    the file each content hash was first ingested as."""
+
+    def __init__(self, ledger: pd.DataFrame, source_name: str) -> None:
+        self.pairs: set[tuple[str, str]] = set()
+        self.first_file: dict[str, str] = {}
+        if ledger is None or len(ledger) == 0:
+            return
+        rows = ledger
+        if "source" in rows.columns:
+            rows = rows[rows["source"].astype("string") == source_name]
+        order = [c for c in ("ingested_at", "file") if c in rows.columns]
+        if order:
+            rows = rows.sort_values(order, kind="stable")
+        for file, digest, status, duplicate_of in zip(
+            rows["file"].astype("string"),
+            rows["content_hash"].astype("string"),
+            rows["status"].astype("string") if "status" in rows.columns else [None] * len(rows),
+            rows["duplicate_of"].astype("string")
+            if "duplicate_of" in rows.columns
+            else [None] * len(rows),
+            strict=True,
+        ):
+            if pd.isna(file) or pd.isna(digest):
+                continue
+            self.pairs.add((str(file), str(digest)))
+            original = (
+                duplicate_of if status == STATUS_DUPLICATE and not pd.isna(duplicate_of) else file
+            )
+            self.first_file.setdefault(str(digest), str(original))
+
+    def seen(self, file: str, digest: str) -> bool:
+        return (file, digest) in self.pairs
+
+    def original_of(self, digest: str) -> str | None:
+        return self.first_file.get(digest)
+
+    def record(self, file: str, digest: str) -> None:
+        self.pairs.add((file, digest))
+        self.first_file.setdefault(digest, file)

@@ -1,0 +1,1 @@
+"""Human-readable summaries of tables: markdown, masked previews, plots."""

@@ -1,0 +1,47 @@
+"""`python -m cdp_assets.reporting.summary`: what the last run left in the warehouse."""
+
+from __future__ import annotations
+
+import sys
+
+import pandas as pd
+
+from cdp_assets.canonical import QUARANTINE_DTYPES
+from cdp_assets.config import ConfigError, load_config, warehouse_url
+from cdp_assets.reporting.quality_summary import top_quarantine_reasons
+from cdp_assets.warehouse import TableRef, Warehouse
+
+
+def render_summary(warehouse: Warehouse, url: str) -> str:
+    summary_ref = TableRef("ops", "quality_summary")
+    if not warehouse.table_exists(summary_ref):
+        return f"No ops.quality_summary in {url}: materialize the asset graph first (make demo)."
+    summary = warehouse.read_table(summary_ref)
+    quarantine = warehouse.read_table(TableRef("ops", "quarantine"), dtypes=QUARANTINE_DTYPES)
+    columns = ["source", "rows_read", "exact_duplicates", "quarantined_ingest", "rows_loaded",
+               "quarantined_staging", "records_superseded", "rows_staged", "field_issues"]
+    totals = summary[columns[1:]].sum()
+    table = pd.concat([summary[columns], pd.DataFrame([{"source": "TOTAL", **totals}])])
+    lines = ["", "Rows per source (read = duplicates + quarantined + loaded; "
+             "loaded = quarantined + superseded + staged):", ""]
+    lines.append(table.to_string(index=False))
+    lines += ["", "Top quarantine reasons:", ""]
+    reasons = top_quarantine_reasons(quarantine, n=10)
+    lines.append(reasons.to_string(index=False) if len(reasons) else "  none")
+    lines += ["", f"Warehouse: {url}"]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    url = warehouse_url(config)
+    print(render_summary(Warehouse(url), url))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

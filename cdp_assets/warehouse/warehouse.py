@@ -1,0 +1,309 @@
+"""The warehouse: tables in schemas per layer, on DuckDB (default) or PostgreSQL.
+
+Pure Python + SQLAlchemy, no Dagster: the Dagster resource and IO manager wrap this class.
+Bulk paths are each engine's fast one (DuckDB reads the pandas frame natively, PostgreSQL
+takes COPY); a table is replaced inside one transaction, so readers never see half a table.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENGINES: dict[str, sa.Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+class WarehouseError(RuntimeError):
+    """A warehouse operation failed; the message names the table."""
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _check_ident(name: str, what: str) -> str:
+    if not _IDENT.match(name):
+        raise WarehouseError(f"invalid {what} name {name!r}")
+    return name
+
+
+def sql_type(dtype: Any, dialect: str) -> str:
+    """The column type a pandas dtype is stored as."""
+    dtype = pd.api.types.pandas_dtype(dtype)
+    if pd.api.types.is_bool_dtype(dtype):
+        return "BOOLEAN"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "BIGINT"
+    if pd.api.types.is_float_dtype(dtype):
+        return "DOUBLE PRECISION" if dialect == "postgresql" else "DOUBLE"
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        return "TIMESTAMPTZ"
+    if pd.api.types.is_datetime64_dtype(dtype):
+        return "TIMESTAMP"
+    return "TEXT" if dialect == "postgresql" else "VARCHAR"
+
+
+def get_engine(url: str) -> sa.Engine:
+    """One engine per URL per process (DuckDB allows a single writer process per file)."""
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(url)
+        if engine is None:
+            engine = sa.create_engine(url)
+            if engine.dialect.name == "duckdb":
+
+                @sa.event.listens_for(engine, "connect")
+                def _utc(dbapi_connection: Any, _record: Any) -> None:
+                    dbapi_connection.execute("SET TimeZone='UTC'")
+
+            _ENGINES[url] = engine
+        return engine
+
+
+def dispose_engines() -> None:
+    """Close every cached engine (tests, and before another process opens a DuckDB file)."""
+    with _ENGINES_LOCK:
+        for engine in _ENGINES.values():
+            engine.dispose()
+        _ENGINES.clear()
+
+
+def coerce_frame(df: pd.DataFrame, dtypes: Mapping[str, str]) -> pd.DataFrame:
+    """Columns in contract order with contract dtypes; missing columns become NA."""
+    out = {}
+    for column, dtype in dtypes.items():
+        series = df[column] if column in df.columns else pd.Series(pd.NA, index=df.index)
+        out[column] = _as_dtype(series, dtype)
+    return pd.DataFrame(out, index=df.index)
+
+
+def _as_dtype(series: pd.Series, dtype: str) -> pd.Series:
+    if dtype.startswith("datetime64"):
+        converted = pd.to_datetime(series, utc="UTC" in dtype)
+        return converted.astype(dtype)
+    if dtype == "Int64":
+        return pd.to_numeric(series).astype("Int64")
+    if dtype == "boolean":
+        return series.astype("boolean")
+    if dtype == "string":
+        if pd.api.types.is_object_dtype(series.dtype) or pd.api.types.is_string_dtype(series.dtype):
+            return series.astype("string")
+        return series.astype("string")
+    return series.astype(dtype)
+
+
+@dataclass(frozen=True)
+class TableRef:
+    schema: str
+    table: str
+
+    def __post_init__(self) -> None:
+        _check_ident(self.schema, "schema")
+        _check_ident(self.table, "table")
+
+    @property
+    def sql(self) -> str:
+        return f"{quote_ident(self.schema)}.{quote_ident(self.table)}"
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+
+class WarehouseSession:
+    """Operations inside one open transaction (see `Warehouse.transaction`)."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect.name
+
+    # -- reading -----------------------------------------------------------------------------
+
+    # information_schema rather than SQLAlchemy reflection: it works the same on both engines.
+    def table_exists(self, ref: TableRef) -> bool:
+        found = self.conn.execute(
+            sa.text(
+                "SELECT COUNT(*) FROM information_schema.tables "
+                "WHERE table_schema = :schema AND table_name = :table"
+            ),
+            {"schema": ref.schema, "table": ref.table},
+        ).scalar()
+        return bool(found)
+
+    def columns(self, ref: TableRef) -> list[str]:
+        rows = self.conn.execute(
+            sa.text(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = :schema AND table_name = :table ORDER BY ordinal_position"
+            ),
+            {"schema": ref.schema, "table": ref.table},
+        )
+        return [r[0] for r in rows]
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        if self.dialect == "duckdb":
+            raw = self.conn.connection.driver_connection
+            # DuckDB's own result → pandas conversion is far faster than row fetching.
+            return raw.execute(_duckdb_params(sql), dict(params or {})).df()
+        result = self.conn.execute(sa.text(sql), dict(params or {}))
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+    def read_table(
+        self,
+        ref: TableRef,
+        *,
+        columns: list[str] | None = None,
+        dtypes: Mapping[str, str] | None = None,
+        where: str | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> pd.DataFrame:
+        """The table as a frame; with `dtypes`, shaped to that contract (even if absent)."""
+        if not self.table_exists(ref):
+            if dtypes is not None:
+                return coerce_frame(pd.DataFrame(), dtypes)
+            raise WarehouseError(f"table {ref} does not exist; materialize its asset first")
+        select = ", ".join(quote_ident(c) for c in columns) if columns else "*"
+        sql = f"SELECT {select} FROM {ref.sql}"
+        if where:
+            sql += f" WHERE {where}"
+        df = self.query(sql, params)
+        return coerce_frame(df, dtypes) if dtypes is not None else df
+
+    def row_count(self, ref: TableRef) -> int:
+        if not self.table_exists(ref):
+            return 0
+        return int(self.scalar(f"SELECT COUNT(*) FROM {ref.sql}"))
+
+    def scalar(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+        return self.conn.execute(sa.text(sql), dict(params or {})).scalar()
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def ensure_schema(self, schema: str) -> None:
+        _check_ident(schema, "schema")
+        self.conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}"))
+
+    def create_table(self, ref: TableRef, df: pd.DataFrame) -> None:
+        cols = ", ".join(
+            f"{quote_ident(str(c))} {sql_type(df[c].dtype, self.dialect)}" for c in df.columns
+        )
+        self.conn.execute(sa.text(f"CREATE TABLE {ref.sql} ({cols})"))
+
+    def replace_table(self, ref: TableRef, df: pd.DataFrame) -> int:
+        """Write `df` as the new content of `ref` (atomic within the transaction)."""
+        self.ensure_schema(ref.schema)
+        staging = TableRef(ref.schema, f"_new_{ref.table}"[:63])
+        self.conn.execute(sa.text(f"DROP TABLE IF EXISTS {staging.sql}"))
+        self.create_table(staging, df)
+        self._bulk_insert(staging, df)
+        self.conn.execute(sa.text(f"DROP TABLE IF EXISTS {ref.sql}"))
+        self.conn.execute(
+            sa.text(f"ALTER TABLE {staging.sql} RENAME TO {quote_ident(ref.table)}")
+        )
+        return len(df)
+
+    def append(self, ref: TableRef, df: pd.DataFrame) -> int:
+        """Append rows, creating the table or adding new columns as needed."""
+        self.ensure_schema(ref.schema)
+        if not self.table_exists(ref):
+            self.create_table(ref, df)
+        else:
+            existing = set(self.columns(ref))
+            for column in df.columns:
+                if column not in existing:
+                    self.conn.execute(
+                        sa.text(
+                            f"ALTER TABLE {ref.sql} ADD COLUMN {quote_ident(str(column))} "
+                            f"{sql_type(df[column].dtype, self.dialect)}"
+                        )
+                    )
+        if len(df):
+            self._bulk_insert(ref, df)
+        return len(df)
+
+    def delete_where(self, ref: TableRef, where: str, params: Mapping[str, Any]) -> None:
+        if self.table_exists(ref):
+            self.conn.execute(sa.text(f"DELETE FROM {ref.sql} WHERE {where}"), dict(params))
+
+    def _bulk_insert(self, ref: TableRef, df: pd.DataFrame) -> None:
+        if self.dialect == "duckdb":
+            raw = self.conn.connection.driver_connection
+            view = "_cdp_frame"
+            raw.register(view, df)
+            try:
+                raw.execute(f"INSERT INTO {ref.sql} BY NAME SELECT * FROM {view}")
+            finally:
+                raw.unregister(view)
+        elif self.dialect == "postgresql":
+            _copy_into_postgres(self.conn, ref, df)
+        else:
+            df.to_sql(ref.table, self.conn, schema=ref.schema, if_exists="append", index=False)
+
+
+def _duckdb_params(sql: str) -> str:
+    # SQLAlchemy-style :name → DuckDB's $name
+    return re.sub(r"(?<![:\w]):([A-Za-z_]\w*)", r"$\1", sql)
+
+
+def _copy_into_postgres(conn: sa.Connection, ref: TableRef, df: pd.DataFrame) -> None:
+    if not len(df):
+        return
+    cols = ", ".join(quote_ident(str(c)) for c in df.columns)
+    buffer = io.StringIO()
+    frame = df.copy()
+    for column in frame.columns:
+        dtype = frame[column].dtype
+        if isinstance(dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(dtype):
+            frame[column] = frame[column].map(lambda v: v.isoformat() if pd.notna(v) else None)
+    # NULL is COPY csv's unquoted empty field; an empty string is therefore stored as NULL.
+    frame.to_csv(buffer, index=False, header=False, quoting=csv.QUOTE_MINIMAL, na_rep="")
+    payload = buffer.getvalue()
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy(
+        f"COPY {ref.sql} ({cols}) FROM STDIN WITH (FORMAT csv)"
+    ) as copy:
+        copy.write(payload)
+
+
+class Warehouse:
+    """A SQLAlchemy URL and the operations the platform performs on it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = get_engine(url)
+        self.dialect = self.engine.dialect.name
+
+    @contextmanager
+    def transaction(self) -> Iterator[WarehouseSession]:
+        """All writes inside commit together, or none of them does."""
+        with self.engine.begin() as conn:
+            yield WarehouseSession(conn)
+
+    def read_table(self, ref: TableRef, **kwargs: Any) -> pd.DataFrame:
+        with self.transaction() as session:
+            return session.read_table(ref, **kwargs)
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        with self.transaction() as session:
+            return session.query(sql, params)
+
+    def table_exists(self, ref: TableRef) -> bool:
+        with self.transaction() as session:
+            return session.table_exists(ref)
+
+    def replace_table(self, ref: TableRef, df: pd.DataFrame) -> int:
+        with self.transaction() as session:
+            return session.replace_table(ref, df)
+
+    def row_count(self, ref: TableRef) -> int:
+        with self.transaction() as session:
+            return session.row_count(ref)

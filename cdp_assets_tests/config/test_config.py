@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from cdp_assets.config import ConfigError, load_config, parse_config, source_url, warehouse_url
+
+BASE = {
+    "landing_dir": "landing",
+    "sources": [
+        {
+            "name": "shop_accounts",
+            "kind": "customers",
+            "format": "csv",
+            "path": "shop/*.csv",
+            "columns": {"source_record_id": "account_id", "email": "email"},
+        },
+        {
+            "name": "shop_orders",
+            "kind": "orders",
+            "format": "csv",
+            "path": "orders/*.csv",
+            "columns": {"order_id": "id", "customer_ref": "account", "ordered_at": "ts",
+                        "amount": "total"},
+            "customer_ref_source": "shop_accounts",
+        },
+    ],
+}
+
+
+def parse(data: dict) -> object:
+    return parse_config(data, file=Path("cdp.yaml"), base_dir=Path("/project"))
+
+
+def with_source(index: int, **changes: object) -> dict:
+    sources = [dict(s) for s in BASE["sources"]]
+    sources[index] = {**sources[index], **changes}
+    return {**BASE, "sources": sources}
+
+
+def test_valid_config_parses_with_defaults() -> None:
+    config = parse(BASE)
+    assert config.base_currency == "USD"
+    assert config.source("shop_orders").customer_ref_source == "shop_accounts"
+    assert config.source("shop_accounts").key_path == "sources[0]"
+    assert config.fx_rate("USD") == 1.0
+
+
+def test_orders_only_config_is_valid() -> None:
+    config = parse({"sources": [BASE["sources"][1] | {"customer_ref_source": None}]})
+    assert [s.kind for s in config.sources] == ["orders"]
+
+
+def test_unknown_canonical_field_names_the_key_path() -> None:
+    bad = with_source(0, columns={"mail": "email"})
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.columns\.mail: 'mail' is not a canonical field"):
+        parse(bad)
+
+
+def test_unknown_key_is_reported_with_its_path() -> None:
+    bad = with_source(1, formt="csv")
+    with pytest.raises(ConfigError, match=r"sources\[1\]\.formt: unknown key"):
+        parse(bad)
+
+
+def test_bad_kind_timezone_currency_and_reference() -> None:
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.kind"):
+        parse(with_source(0, kind="clients"))
+    with pytest.raises(ConfigError, match=r"timezone: unknown time zone 'Mars/Olympus'"):
+        parse({**BASE, "timezone": "Mars/Olympus"})
+    with pytest.raises(ConfigError, match=r"fx_rates\.XYZ: unknown ISO 4217"):
+        parse({**BASE, "fx_rates": {"XYZ": 1.0}})
+    with pytest.raises(ConfigError, match=r"sources\[1\]\.customer_ref_source: no source named 'crm'"):
+        parse(with_source(1, customer_ref_source="crm"))
+
+
+def test_duplicate_source_names_rejected() -> None:
+    bad = with_source(1, name="shop_accounts")
+    with pytest.raises(ConfigError, match=r"sources\[1\]\.name: 'shop_accounts' is already used"):
+        parse(bad)
+
+
+def test_sql_source_needs_url_and_one_of_table_or_query() -> None:
+    sql = {"name": "crm", "kind": "customers", "format": "sql", "url": "sqlite:///{landing_dir}/crm.db"}
+    with pytest.raises(ConfigError, match="exactly one of `table` or `query`"):
+        parse({"landing_dir": "landing", "sources": [sql]})
+    config = parse({"landing_dir": "landing", "sources": [sql | {"table": "contacts"}]})
+    assert source_url(config, "crm") == "sqlite:////project/landing/crm.db"
+
+
+def test_env_overrides_and_relative_warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    file = tmp_path / "cdp.yaml"
+    file.write_text("warehouse: {url: 'duckdb:///wh/cdp.duckdb'}\nsources: []\n", encoding="utf-8")
+    monkeypatch.delenv("CDP_WAREHOUSE_URL", raising=False)
+    monkeypatch.setenv("CDP_AS_OF", "2026-03-01")
+    config = load_config(file)
+    assert config.as_of == dt.date(2026, 3, 1)
+    assert warehouse_url(config) == f"duckdb:///{tmp_path}/wh/cdp.duckdb"
+    monkeypatch.setenv("CDP_WAREHOUSE_URL", "postgresql+psycopg://u@h/db")
+    assert warehouse_url(load_config(file)) == "postgresql+psycopg://u@h/db"
+    monkeypatch.setenv("CDP_AS_OF", "March 1st")
+    with pytest.raises(ConfigError, match="CDP_AS_OF: 'March 1st' is not a date"):
+        load_config(file)
+
+
+def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="configuration file not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "cdp.yaml"
+    bad.write_text("sources: [\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)

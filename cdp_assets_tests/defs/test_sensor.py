@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from cdp_assets.config import parse_config
+from cdp_assets.defs.ingestion.sensors import (
+    build_landing_sensor,
+    landing_state,
+    new_arrivals,
+    run_key,
+)
+
+
+def make_config(tmp_path: Path):
+    return parse_config(
+        {
+            "landing_dir": "landing",
+            "sources": [
+                {"name": "shop_orders", "kind": "orders", "format": "csv", "path": "orders/*.csv",
+                 "columns": {"order_id": "id", "ordered_at": "ts", "amount": "total"}},
+                {"name": "web_events", "kind": "events", "format": "jsonl", "path": "web/*.jsonl",
+                 "columns": {"event_id": "id", "event_type": "type", "occurred_at": "ts"}},
+                {"name": "crm", "kind": "customers", "format": "sql", "url": "sqlite:///x.db",
+                 "table": "contacts", "columns": {"source_record_id": "id"}},
+            ],
+        },
+        file=tmp_path / "cdp.yaml",
+        base_dir=tmp_path,
+    )
+
+
+def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def test_new_arrivals_compares_file_identity() -> None:
+    previous = {"a": {"x.csv": "10:1"}, "b": {"y.csv": "5:1"}}
+    current = {"a": {"x.csv": "10:1", "z.csv": "3:2"}, "b": {"y.csv": "6:9"}, "c": {}}
+    assert new_arrivals(previous, current) == {"a": {"z.csv": "3:2"}, "b": {"y.csv": "6:9"}}
+    assert new_arrivals(current, current) == {}
+
+
+def test_run_key_depends_on_files_and_identities_only() -> None:
+    files = {"orders/1.csv": "10:1", "orders/2.csv": "20:2"}
+    assert run_key("shop_orders", files) == run_key("shop_orders", dict(reversed(files.items())))
+    assert run_key("shop_orders", files) != run_key("shop_orders", {**files, "orders/2.csv": "21:3"})
+    assert run_key("shop_orders", files).startswith("shop_orders:")
+
+
+def test_sensor_requests_one_run_per_source_with_new_files(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    landing = tmp_path / "landing"
+    write(landing / "orders" / "2026-01.csv", "id,ts,total\n1,2026-01-01,5\n")
+    write(landing / "web" / "2026-01-01.jsonl", '{"id": 1}\n')
+    write(landing / "orders" / "notes.txt", "not matched by the glob")
+    job = dg.define_asset_job("ingest_sources")
+    sensor = build_landing_sensor(config, job)
+
+    with dg.instance_for_test() as instance:
+        first = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+        assert sorted(r.tags["cdp/source"] for r in first.run_requests) == ["shop_orders", "web_events"]
+        orders_request = next(r for r in first.run_requests if r.tags["cdp/source"] == "shop_orders")
+        assert [k.to_user_string() for k in orders_request.asset_selection] == [
+            "raw/shop_orders", "staging/shop_orders"]
+        cursor = json.loads(first.cursor)
+        assert set(cursor) == {"shop_orders", "web_events"}  # sql sources are not watched
+        assert list(cursor["shop_orders"]) == ["orders/2026-01.csv"]
+
+        # Same landing folder, cursor returned: nothing to do.
+        second = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=first.cursor))
+        assert second.run_requests == [] and second.skip_message
+
+        # A new orders file lands: one run for shop_orders only, keyed by the new file.
+        new_file = landing / "orders" / "2026-02.csv"
+        write(new_file, "id,ts,total\n2,2026-02-01,7\n")
+        third = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=first.cursor))
+        assert [r.tags["cdp/source"] for r in third.run_requests] == ["shop_orders"]
+        stat = os.stat(new_file)
+        assert third.run_requests[0].run_key == run_key(
+            "shop_orders", {"orders/2026-02.csv": f"{stat.st_size}:{stat.st_mtime_ns}"})
+
+
+def test_landing_state_is_empty_without_files(tmp_path: Path) -> None:
+    assert landing_state(make_config(tmp_path)) == {"shop_orders": {}, "web_events": {}}

@@ -1,0 +1,230 @@
+"""End to end: the real Definitions materialized on a generated demo set."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+import yaml
+
+from cdp_assets.canonical import ISSUE_DTYPES, LEDGER_DTYPES, QUARANTINE_DTYPES
+from cdp_assets.warehouse import TableRef
+from cdp_assets_tests.conftest import postgres_url_or_fail, reset_postgres
+from cdp_assets_tests.e2e.pipeline import (
+    DemoProject,
+    load_definitions,
+    make_demo_project,
+    project_env,
+    run_job,
+)
+
+SNAPSHOT_SCHEMAS = ("raw", "staging", "ops")
+
+
+def snapshot(project: DemoProject) -> dict[str, pd.DataFrame]:
+    """Every platform table, sorted, for comparing two runs."""
+    wh = project.warehouse()
+    tables = wh.query(
+        "SELECT table_schema, table_name FROM information_schema.tables "
+        "WHERE table_schema IN ('raw', 'staging', 'ops') ORDER BY 1, 2"
+    )
+    out = {}
+    for schema, table in tables.itertuples(index=False):
+        df = wh.read_table(TableRef(schema, table))
+        out[f"{schema}.{table}"] = df.sort_values(list(df.columns)).reset_index(drop=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def demo_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    root = tmp_path_factory.mktemp("demo")
+    project = make_demo_project(root, f"duckdb:///{root / 'warehouse.duckdb'}")
+    with dg.instance_for_test() as instance:
+        first = run_job(project, instance)
+        before = snapshot(project)
+        second = run_job(project, instance)
+        after = snapshot(project)
+        yield {"project": project, "first": first, "second": second,
+               "before": before, "after": after, "instance": instance}
+
+
+def ops_table(project: DemoProject, name: str, dtypes: dict[str, str]) -> pd.DataFrame:
+    return project.warehouse().read_table(TableRef("ops", name), dtypes=dtypes)
+
+
+def test_every_check_passes_or_only_warns(demo_runs: dict) -> None:
+    evaluations = demo_runs["first"].get_asset_check_evaluations()
+    assert len(evaluations) >= 6 * 11  # 11 demo sources, 1 raw + 5 staging checks each
+    errors = [
+        f"{e.asset_key.to_user_string()}:{e.check_name} {e.metadata}"
+        for e in evaluations
+        if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+    ]
+    assert errors == []
+
+
+def test_every_row_is_accounted_for(demo_runs: dict) -> None:
+    project: DemoProject = demo_runs["project"]
+    summary = project.table("ops", "quality_summary")
+    assert len(summary) == 11
+    for row in summary.itertuples():
+        assert row.rows_read == row.exact_duplicates + row.quarantined_ingest + row.rows_loaded, row
+        assert row.rows_loaded == row.quarantined_staging + row.records_superseded + row.rows_staged, row
+        wh = project.warehouse()
+        assert wh.row_count(TableRef("raw", row.source)) == row.rows_loaded
+        assert wh.row_count(TableRef("staging", row.source)) == row.rows_staged
+        assert row.rows_staged > 0
+
+
+def _defects(project: DemoProject) -> pd.DataFrame:
+    defects = pd.read_csv(project.ground_truth / "defects.csv", dtype=str, keep_default_na=False)
+    defects["line"] = pd.to_numeric(defects["line"].replace("", None)).astype("Int64")
+    return defects
+
+
+def test_quarantine_matches_injected_defects(demo_runs: dict) -> None:
+    project: DemoProject = demo_runs["project"]
+    defects = _defects(project)
+    quarantine = ops_table(project, "quarantine", QUARANTINE_DTYPES)
+    expected = defects[defects["expected_action"] == "quarantine"]
+    assert len(expected) > 0
+    by_line = {(r.source, r.file, int(r.line)): r.rule
+               for r in quarantine.itertuples() if pd.notna(r.line)}
+    missing = [
+        (r.source, r.file, r.line, r.rule)
+        for r in expected.itertuples()
+        if by_line.get((r.source, r.file, int(r.line))) != r.rule
+    ]
+    assert missing == [], f"{len(missing)} injected defects not quarantined under their rule"
+    expected_keys = {(r.source, r.file, int(r.line)) for r in expected.itertuples()}
+    unexpected = [k for k in by_line if k not in expected_keys]
+    assert unexpected == [], f"{len(unexpected)} rows quarantined without an injected defect"
+
+
+def test_nulled_fields_match_injected_defects(demo_runs: dict) -> None:
+    project: DemoProject = demo_runs["project"]
+    defects = _defects(project)
+    issues = ops_table(project, "data_quality_issues", ISSUE_DTYPES)
+    expected = defects[defects["expected_action"] == "nulled"]
+    assert len(expected) > 0
+    have = set()
+    for r in issues[issues["action"] == "nulled"].itertuples():
+        have.add((r.source, r.file, int(r.line) if pd.notna(r.line) else None, r.field, r.rule))
+        have.add((r.source, "record", r.record_id, r.field, r.rule))
+    missing = []
+    for r in expected.itertuples():
+        by_line = (r.source, r.file, int(r.line) if pd.notna(r.line) else None, r.field, r.rule)
+        if by_line not in have:
+            missing.append(by_line)
+    assert missing == [], f"{len(missing)} injected field defects not recorded: {missing[:5]}"
+
+
+def test_duplicate_delivery_and_exact_duplicates(demo_runs: dict) -> None:
+    project: DemoProject = demo_runs["project"]
+    defects = _defects(project)
+    ledger = ops_table(project, "ingested_files", LEDGER_DTYPES)
+    dup_files = defects[defects["expected_action"] == "duplicate_file"]
+    assert len(dup_files) >= 1
+    for r in dup_files.itertuples():
+        row = ledger[(ledger["source"] == r.source) & (ledger["file"] == r.file)]
+        assert row["status"].tolist() == ["duplicate_file"]
+        assert int(row["rows_loaded"].iloc[0]) == 0
+        original = ledger[(ledger["file"] == row["duplicate_of"].iloc[0])]
+        assert original["status"].tolist() == ["ingested"]
+        assert original["content_hash"].iloc[0] == row["content_hash"].iloc[0]
+    exact = defects[defects["expected_action"] == "exact_duplicate"]
+    assert int(ledger["exact_duplicates"].sum()) == len(exact) > 0
+
+
+def test_second_run_loads_nothing_and_changes_nothing(demo_runs: dict) -> None:
+    second: dg.ExecuteInProcessResult = demo_runs["second"]
+    loaded = [
+        m.metadata["rows_loaded"].value
+        for m in second.get_asset_materialization_events()
+        for m in [m.event_specific_data.materialization]
+        if m.asset_key.path[0] == "raw"
+    ]
+    assert len(loaded) == 11 and sum(loaded) == 0
+    before, after = demo_runs["before"], demo_runs["after"]
+    assert sorted(before) == sorted(after)
+    for name in before:
+        pd.testing.assert_frame_equal(before[name], after[name], obj=name)
+
+
+def test_definitions_are_loadable_with_jobs_schedule_and_sensor(demo_runs: dict) -> None:
+    project: DemoProject = demo_runs["project"]
+    with project_env(project):
+        definitions = load_definitions()
+        dg.Definitions.validate_loadable(definitions)
+    keys = {k.to_user_string() for k in definitions.resolve_asset_graph().get_all_asset_keys()}
+    assert {"raw/shop_orders", "staging/shop_orders", "staging/crm_contacts",
+            "ops/quality_summary"} <= keys
+    assert definitions.resolve_job_def("ingest_sources") is not None
+    assert definitions.resolve_sensor_def("landing_files_sensor") is not None
+    schedule = definitions.resolve_schedule_def("nightly_refresh_schedule")
+    assert schedule.cron_schedule == "0 2 * * *"
+    config = yaml.safe_load(project.config_path.read_text(encoding="utf-8"))
+    assert schedule.execution_timezone == config["timezone"]
+    context = dg.build_schedule_context(
+        scheduled_execution_time=dt.datetime(2026, 11, 21, 2, 0, tzinfo=dt.UTC)
+    )
+    requests = list(schedule.evaluate_tick(context).run_requests or [])
+    assert len(requests) == 1 and requests[0].job_name in (None, "nightly_refresh")
+
+
+def test_missing_mapped_column_fails_clearly_and_loads_nothing(tmp_path: Path) -> None:
+    project = make_demo_project(tmp_path, f"duckdb:///{tmp_path / 'warehouse.duckdb'}", people=80)
+    with dg.instance_for_test() as instance:
+        run_job(project, instance, job="ingest_sources")
+        before = snapshot(project)
+        config = yaml.safe_load(project.config_path.read_text(encoding="utf-8"))
+        index, accounts = next(
+            (i, s) for i, s in enumerate(config["sources"]) if s["name"] == "shop_accounts"
+        )
+        accounts["columns"]["email"] = "mail"
+        project.config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        # a new delivery lands: the mapping is checked against it
+        first_file = sorted((project.landing).glob(accounts["path"]))[0]
+        late = first_file.with_name("late_delivery.csv")
+        text = first_file.read_text(encoding="latin-1").splitlines()
+        late.write_text("\n".join(text[:1] + text[2:4]) + "\n", encoding="latin-1")
+        result = run_job(project, instance, job="ingest_sources", raise_on_error=False)
+        assert not result.success
+        failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+        message = failure.event_specific_data.error.message
+        relative = late.relative_to(project.landing).as_posix()
+        assert (
+            f"sources[{index}].columns.email: column 'mail' not found in file {relative}" in message
+        )
+        after = snapshot(project)
+    for name in before:
+        pd.testing.assert_frame_equal(before[name], after[name], obj=name)
+
+
+def test_pipeline_on_postgres_matches_duckdb(demo_runs: dict, tmp_path: Path) -> None:
+    url = postgres_url_or_fail()
+    if url is None:
+        pytest.skip("CDP_TEST_POSTGRES_URL is not set")
+    reset_postgres(url)
+    duck: DemoProject = demo_runs["project"]
+    project = DemoProject(tmp_path, tmp_path / "cdp.yaml", duck.ground_truth, url)
+    shutil.copytree(duck.root / "data", tmp_path / "data")
+    shutil.copy(duck.config_path, project.config_path)
+    with dg.instance_for_test() as instance:
+        result = run_job(project, instance)
+    assert result.success
+    on_pg = project.table("ops", "quality_summary").sort_values("source").reset_index(drop=True)
+    on_duck = duck.table("ops", "quality_summary").sort_values("source").reset_index(drop=True)
+    pd.testing.assert_frame_equal(on_pg, on_duck, check_dtype=False)
+    for source in on_duck["source"]:
+        a = duck.table("staging", source).drop(columns=["_batch_id", "_ingested_at"])
+        b = project.table("staging", source).drop(columns=["_batch_id", "_ingested_at"])
+        key = ["record_id"]
+        a = a.sort_values(key).reset_index(drop=True).astype("string")
+        b = b.sort_values(key).reset_index(drop=True).astype("string")[list(a.columns)]
+        pd.testing.assert_frame_equal(a, b, obj=f"staging.{source}", check_dtype=False)

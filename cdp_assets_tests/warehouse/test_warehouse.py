@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from cdp_assets.canonical import QUARANTINE_DTYPES
+from cdp_assets.warehouse import TableRef, Warehouse, WarehouseError, coerce_frame
+
+REF = TableRef("wh_test", "quarantine")
+
+
+def frame(n: int, offset: int = 0) -> pd.DataFrame:
+    df = pd.DataFrame(
+        {
+            "source": [f"s{i % 2}" for i in range(offset, offset + n)],
+            "stage": ["ingest"] * n,
+            "file": ['orders, "march".csv'] * n,
+            "line": list(range(offset + 2, offset + n + 2)),
+            "batch_id": ["b1"] * n,
+            "record_id": [None] * n,
+            "raw_payload": ['{"name": "王小明", "note": "a|b\\nc"}'] * n,
+            "rule": ["malformed_line"] * n,
+            "reason": ["expected 3 fields, found 4"] * n,
+            "quarantined_at": pd.Timestamp("2026-11-20T08:30:00Z"),
+        }
+    )
+    return coerce_frame(df, QUARANTINE_DTYPES)
+
+
+def test_replace_append_and_read_round_trip(warehouse_url: str) -> None:
+    wh = Warehouse(warehouse_url)
+    assert wh.row_count(REF) == 0
+    wh.replace_table(REF, frame(3))
+    wh.replace_table(REF, frame(5))  # replaces, does not add
+    assert wh.row_count(REF) == 5
+    with wh.transaction() as session:
+        session.append(REF, frame(2, offset=5).assign(extra=pd.Series(["x", None], dtype="string")))
+        assert session.columns(REF)[-1] == "extra"
+    back = wh.read_table(REF, dtypes=QUARANTINE_DTYPES).sort_values("line").reset_index(drop=True)
+    assert len(back) == 7
+    assert back["line"].tolist() == list(range(2, 9))
+    assert back.loc[0, "raw_payload"] == '{"name": "王小明", "note": "a|b\\nc"}'
+    assert back.loc[0, "file"] == 'orders, "march".csv'
+    assert pd.isna(back.loc[0, "record_id"])
+    assert back.loc[0, "quarantined_at"] == pd.Timestamp("2026-11-20T08:30:00Z")
+    assert {c: str(t) for c, t in back.dtypes.items()} == {
+        c: str(pd.api.types.pandas_dtype(t)) for c, t in QUARANTINE_DTYPES.items()
+    }
+
+
+def test_failed_transaction_changes_nothing(warehouse_url: str) -> None:
+    wh = Warehouse(warehouse_url)
+    wh.replace_table(REF, frame(4))
+    with pytest.raises(RuntimeError, match="boom"), wh.transaction() as session:
+        session.replace_table(REF, frame(1))
+        session.append(TableRef("wh_test", "other"), frame(2))
+        raise RuntimeError("boom")
+    assert wh.row_count(REF) == 4
+    assert not wh.table_exists(TableRef("wh_test", "other"))
+
+
+def test_delete_where_and_parameterised_query(warehouse_url: str) -> None:
+    wh = Warehouse(warehouse_url)
+    wh.replace_table(REF, frame(6))
+    with wh.transaction() as session:
+        session.delete_where(REF, "source = :s", {"s": "s0"})
+    counts = wh.query(f"SELECT source, COUNT(*) AS n FROM {REF.sql} WHERE line > :l GROUP BY source", {"l": 0})
+    assert counts.to_dict("records") == [{"source": "s1", "n": 3}]
+
+
+def test_missing_table_reads_as_empty_contract_or_errors(warehouse_url: str) -> None:
+    wh = Warehouse(warehouse_url)
+    empty = wh.read_table(TableRef("wh_test", "absent"), dtypes=QUARANTINE_DTYPES)
+    assert list(empty.columns) == list(QUARANTINE_DTYPES) and empty.empty
+    with pytest.raises(WarehouseError, match="wh_test.absent does not exist"):
+        wh.read_table(TableRef("wh_test", "absent"))
+
+
+def test_identifiers_are_validated() -> None:
+    with pytest.raises(WarehouseError, match="invalid table name"):
+        TableRef("raw", "orders; DROP TABLE x")
