@@ -35,7 +35,9 @@ def run_generation(people: int, seed: int, out: Path) -> dict:
     from cdp_assets.demo import generate_demo
 
     start = time.perf_counter()
-    summary = generate_demo(people=people, seed=seed, end_date=dt.date.fromisoformat(END_DATE), out=out)
+    summary = generate_demo(
+        people=people, seed=seed, end_date=dt.date.fromisoformat(END_DATE), out=out
+    )
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "peak_rss_mb": _peak_rss_mb(), "summary": summary}
 
@@ -112,29 +114,49 @@ def main() -> int:
     root.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "cdp.yaml", root / "cdp.yaml")
     try:
-        gen = _child("generate", "--people", str(args.people), "--seed", str(args.seed),
-                     "--root", str(root))
+        gen = _child(
+            "generate", "--people", str(args.people), "--seed", str(args.seed), "--root", str(root)
+        )
         pipe = _child("pipeline", "--root", str(root))
     finally:
         if args.workdir is None:
             shutil.rmtree(root, ignore_errors=True)
     rows = pipe["rows_read"]
     print(f"people:      {args.people:,}  (cores: {os.cpu_count()})")
-    print(f"generation:  {gen['seconds']:8.1f} s   {rows / gen['seconds']:>12,.0f} rows/s   "
-          f"peak {gen['peak_rss_mb']:,.0f} MB")
-    print(f"ingestion:   {pipe['raw_seconds']:8.1f} s   {rows / pipe['raw_seconds']:>12,.0f} rows/s   "
-          f"({rows:,} rows read, {pipe['rows_loaded']:,} loaded)")
-    print(f"staging:     {pipe['staging_seconds']:8.1f} s   "
-          f"{pipe['rows_loaded'] / pipe['staging_seconds']:>12,.0f} rows/s   "
-          f"({pipe['rows_staged']:,} rows staged)")
-    print(f"pipeline:    {pipe['wall_seconds']:8.1f} s wall (job incl. ops summary)   "
-          f"peak {pipe['peak_rss_mb']:,.0f} MB")
+    print(
+        f"generation:  {gen['seconds']:8.1f} s   {rows / gen['seconds']:>12,.0f} rows/s   "
+        f"peak {gen['peak_rss_mb']:,.0f} MB"
+    )
+    print(
+        f"ingestion:   {pipe['raw_seconds']:8.1f} s   {rows / pipe['raw_seconds']:>12,.0f} rows/s   "
+        f"({rows:,} rows read, {pipe['rows_loaded']:,} loaded)"
+    )
+    print(
+        f"staging:     {pipe['staging_seconds']:8.1f} s   "
+        f"{pipe['rows_loaded'] / pipe['staging_seconds']:>12,.0f} rows/s   "
+        f"({pipe['rows_staged']:,} rows staged)"
+    )
+    print(
+        f"pipeline:    {pipe['wall_seconds']:8.1f} s wall (job incl. ops summary)   "
+        f"peak {pipe['peak_rss_mb']:,.0f} MB"
+    )
     total = gen["seconds"] + pipe["wall_seconds"]
-    print(f"total:       {total:8.1f} s   peak {max(gen['peak_rss_mb'], pipe['peak_rss_mb']):,.0f} MB")
-    print("slowest steps:", ", ".join(
-        f"{k} {v}s" for k, v in sorted(pipe["steps"].items(), key=lambda kv: -kv[1])[:6]))
-    print(json.dumps({"people": args.people, "generation": {k: v for k, v in gen.items()
-                                                          if k != "summary"}, "pipeline": pipe}))
+    print(
+        f"total:       {total:8.1f} s   peak {max(gen['peak_rss_mb'], pipe['peak_rss_mb']):,.0f} MB"
+    )
+    print(
+        "slowest steps:",
+        ", ".join(f"{k} {v}s" for k, v in sorted(pipe["steps"].items(), key=lambda kv: -kv[1])[:6]),
+    )
+    print(
+        json.dumps(
+            {
+                "people": args.people,
+                "generation": {k: v for k, v in gen.items() if k != "summary"},
+                "pipeline": pipe,
+            }
+        )
+    )
     return 0 if pipe["success"] else 1
 
 

@@ -1,6 +1,6 @@
 """Staging throughput on synthetic raw frames (a measurement, not a test; not collected).
 
-    .venv/bin/python -m cdp_assets_tests.staging.measure_throughput --orders 1000000 --customers 300000
+    .venv/bin/python bench/staging.py --orders 1000000 --customers 300000
 
 Builds messy but realistic raw frames (mostly distinct ids, timestamps, emails and phones; a
 few per cent of bad values; some repeated record ids), runs `stage_source` on one core and

@@ -72,8 +72,14 @@ class CanonicalField:
     description: str = ""
 
 
-def _f(name: str, type_: FieldType, required: bool = False, pii: bool = False,
-       values: tuple[str, ...] = (), description: str = "") -> CanonicalField:
+def _f(
+    name: str,
+    type_: FieldType,
+    required: bool = False,
+    pii: bool = False,
+    values: tuple[str, ...] = (),
+    description: str = "",
+) -> CanonicalField:
     return CanonicalField(name, type_, required, pii, values, description)
 
 
@@ -228,8 +234,14 @@ def derived_columns(kind: str) -> tuple[CanonicalField, ...]:
     names = field_names(kind)
     derived: list[CanonicalField] = []
     if "email" in names:
-        derived.append(_f("email_key", "string", pii=True,
-                          description="matching key: gmail dots and +tags removed"))
+        derived.append(
+            _f(
+                "email_key",
+                "string",
+                pii=True,
+                description="matching key: gmail dots and +tags removed",
+            )
+        )
     if kind == "orders":
         derived.append(_f("amount_base", "decimal", description="amount in the base currency"))
     return tuple(derived)

@@ -98,7 +98,7 @@ def warehouse_url(config: CDPConfig) -> str:
     url = config.warehouse.url
     prefix = "duckdb:///"
     if url.startswith(prefix):
-        target = url[len(prefix):]
+        target = url[len(prefix) :]
         if target and target != ":memory:" and not target.startswith("/"):
             return prefix + str(resolve_path(config, target))
     return url

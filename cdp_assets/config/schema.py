@@ -26,7 +26,9 @@ def _check_timezone(value: str | None) -> str | None:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from exc
+        raise ValueError(
+            f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)"
+        ) from exc
     return value
 
 
@@ -62,7 +64,9 @@ class QualityConfig(_Strict):
     max_quantity: int = Field(1_000, gt=0)
     min_age_years: int = Field(13, ge=0)
     max_age_years: int = Field(110, gt=0)
-    earliest_date: dt.date = Field(dt.date(1990, 1, 1), description="facts before this are implausible")
+    earliest_date: dt.date = Field(
+        dt.date(1990, 1, 1), description="facts before this are implausible"
+    )
     future_tolerance_hours: float = Field(24.0, ge=0)
     test_email_patterns: tuple[str, ...] = Field(
         default=(),
@@ -72,7 +76,8 @@ class QualityConfig(_Strict):
         default=(), description="extra disposable domains, added to the built-in list"
     )
     duplicate_identifier_limit: int = Field(
-        1, ge=1,
+        1,
+        ge=1,
         description="records of one customer source that may share an email or phone before "
         "the value is flagged",
     )
@@ -241,9 +246,7 @@ class CDPConfig(_Strict):
             if ref is not None:
                 target = by_name.get(ref)
                 if target is None:
-                    raise ValueError(
-                        f"sources[{i}].customer_ref_source: no source named {ref!r}"
-                    )
+                    raise ValueError(f"sources[{i}].customer_ref_source: no source named {ref!r}")
                 if target.kind != "customers":
                     raise ValueError(
                         f"sources[{i}].customer_ref_source: {ref!r} is of kind {target.kind!r}, "

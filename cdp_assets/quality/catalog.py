@@ -23,7 +23,11 @@ RULES: dict[str, Rule] = {
     for r in (
         # structure (ingest)
         Rule("malformed_line", "structure", "line cannot be parsed (field count, quoting, JSON)"),
-        Rule("exact_duplicate", "uniqueness", "row identical to one already loaded (dropped, counted)"),
+        Rule(
+            "exact_duplicate",
+            "uniqueness",
+            "row identical to one already loaded (dropped, counted)",
+        ),
         Rule("duplicate_file", "uniqueness", "file content already ingested under another name"),
         # required fields
         Rule("missing_required", "structure", "a required field is empty"),
@@ -52,13 +56,22 @@ RULES: dict[str, Rule] = {
         Rule("test_email", "fake_data", "test or placeholder email address"),
         Rule("disposable_email", "fake_data", "email at a disposable-mail domain"),
         Rule("invalid_phone", "fake_data", "phone number is not a valid number for its country"),
-        Rule("fake_phone", "fake_data", "repeated or sequential digits, or a fictional range"),
+        Rule(
+            "fake_phone",
+            "fake_data",
+            "70 % or more one digit, or a run of 7 ascending or descending digits",
+        ),
         # uniqueness
         Rule("superseded_record", "uniqueness", "an older version of a record id (latest kept)"),
-        Rule("duplicate_identifier", "uniqueness",
-             "email or phone shared by several records of one customer source (flagged)"),
+        Rule(
+            "duplicate_identifier",
+            "uniqueness",
+            "email or phone shared by several records of one customer source (flagged)",
+        ),
         # consent
-        Rule("unconfirmed_opt_in", "consent", "opt-in without a confirmation timestamp (set false)"),
+        Rule(
+            "unconfirmed_opt_in", "consent", "opt-in without a confirmation timestamp (set false)"
+        ),
     )
 }
 

@@ -18,12 +18,25 @@ def render_summary(warehouse: Warehouse, url: str) -> str:
         return f"No ops.quality_summary in {url}: materialize the asset graph first (make demo)."
     summary = warehouse.read_table(summary_ref)
     quarantine = warehouse.read_table(TableRef("ops", "quarantine"), dtypes=QUARANTINE_DTYPES)
-    columns = ["source", "rows_read", "exact_duplicates", "quarantined_ingest", "rows_loaded",
-               "quarantined_staging", "records_superseded", "rows_staged", "field_issues"]
+    columns = [
+        "source",
+        "rows_read",
+        "exact_duplicates",
+        "quarantined_ingest",
+        "rows_loaded",
+        "quarantined_staging",
+        "records_superseded",
+        "rows_staged",
+        "field_issues",
+    ]
     totals = summary[columns[1:]].sum()
     table = pd.concat([summary[columns], pd.DataFrame([{"source": "TOTAL", **totals}])])
-    lines = ["", "Rows per source (read = duplicates + quarantined + loaded; "
-             "loaded = quarantined + superseded + staged):", ""]
+    lines = [
+        "",
+        "Rows per source (read = duplicates + quarantined + loaded; "
+        "loaded = quarantined + superseded + staged):",
+        "",
+    ]
     lines.append(table.to_string(index=False))
     lines += ["", "Top quarantine reasons:", ""]
     reasons = top_quarantine_reasons(quarantine, n=10)

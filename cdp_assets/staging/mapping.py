@@ -19,6 +19,7 @@ import pandas as pd
 
 from cdp_assets.canonical import RAW_LINEAGE_DTYPES, RECORD_ID_FIELD, fields_of
 from cdp_assets.config import SourceConfig
+from cdp_assets.ingest.naming import raw_column_name
 from cdp_assets.quality.checked import STRING, UniqueValues, as_text
 
 LINEAGE = ("_file", "_line", "_batch_id", "_ingested_at")
@@ -97,6 +98,7 @@ def map_fields(raw: pd.DataFrame, source: SourceConfig) -> SourceFrame:
         column = source.columns.get(f.name)
         default = default_text(source.defaults.get(f.name))
         if column is not None:
+            column = raw_column_name(column)
             if column in raw.columns:
                 text = as_text(raw[column])
             else:
@@ -116,7 +118,7 @@ def map_fields(raw: pd.DataFrame, source: SourceConfig) -> SourceFrame:
     derived = id_field not in texts
     if derived:
         texts[id_field] = derived_record_ids(source, raw["_file"], raw["_line"])
-    mapped = set(source.columns.values())
+    mapped = {raw_column_name(c) for c in source.columns.values()}
     unmapped = tuple(sorted(c for c in source_columns if c not in mapped))
     return SourceFrame(
         source=source,

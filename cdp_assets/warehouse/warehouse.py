@@ -206,9 +206,7 @@ class WarehouseSession:
         self.create_table(staging, df)
         self._bulk_insert(staging, df)
         self.conn.execute(sa.text(f"DROP TABLE IF EXISTS {ref.sql}"))
-        self.conn.execute(
-            sa.text(f"ALTER TABLE {staging.sql} RENAME TO {quote_ident(ref.table)}")
-        )
+        self.conn.execute(sa.text(f"ALTER TABLE {staging.sql} RENAME TO {quote_ident(ref.table)}"))
         return len(df)
 
     def append(self, ref: TableRef, df: pd.DataFrame) -> int:
@@ -268,9 +266,10 @@ def _copy_into_postgres(conn: sa.Connection, ref: TableRef, df: pd.DataFrame) ->
     frame.to_csv(buffer, index=False, header=False, quoting=csv.QUOTE_MINIMAL, na_rep="")
     payload = buffer.getvalue()
     raw = conn.connection.driver_connection
-    with raw.cursor() as cursor, cursor.copy(
-        f"COPY {ref.sql} ({cols}) FROM STDIN WITH (FORMAT csv)"
-    ) as copy:
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(f"COPY {ref.sql} ({cols}) FROM STDIN WITH (FORMAT csv)") as copy,
+    ):
         copy.write(payload)
 
 

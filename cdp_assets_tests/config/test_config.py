@@ -22,8 +22,12 @@ BASE = {
             "kind": "orders",
             "format": "csv",
             "path": "orders/*.csv",
-            "columns": {"order_id": "id", "customer_ref": "account", "ordered_at": "ts",
-                        "amount": "total"},
+            "columns": {
+                "order_id": "id",
+                "customer_ref": "account",
+                "ordered_at": "ts",
+                "amount": "total",
+            },
             "customer_ref_source": "shop_accounts",
         },
     ],
@@ -55,7 +59,9 @@ def test_orders_only_config_is_valid() -> None:
 
 def test_unknown_canonical_field_names_the_key_path() -> None:
     bad = with_source(0, columns={"mail": "email"})
-    with pytest.raises(ConfigError, match=r"sources\[0\]\.columns\.mail: 'mail' is not a canonical field"):
+    with pytest.raises(
+        ConfigError, match=r"sources\[0\]\.columns\.mail: 'mail' is not a canonical field"
+    ):
         parse(bad)
 
 
@@ -72,7 +78,9 @@ def test_bad_kind_timezone_currency_and_reference() -> None:
         parse({**BASE, "timezone": "Mars/Olympus"})
     with pytest.raises(ConfigError, match=r"fx_rates\.XYZ: unknown ISO 4217"):
         parse({**BASE, "fx_rates": {"XYZ": 1.0}})
-    with pytest.raises(ConfigError, match=r"sources\[1\]\.customer_ref_source: no source named 'crm'"):
+    with pytest.raises(
+        ConfigError, match=r"sources\[1\]\.customer_ref_source: no source named 'crm'"
+    ):
         parse(with_source(1, customer_ref_source="crm"))
 
 
@@ -83,14 +91,21 @@ def test_duplicate_source_names_rejected() -> None:
 
 
 def test_sql_source_needs_url_and_one_of_table_or_query() -> None:
-    sql = {"name": "crm", "kind": "customers", "format": "sql", "url": "sqlite:///{landing_dir}/crm.db"}
+    sql = {
+        "name": "crm",
+        "kind": "customers",
+        "format": "sql",
+        "url": "sqlite:///{landing_dir}/crm.db",
+    }
     with pytest.raises(ConfigError, match="exactly one of `table` or `query`"):
         parse({"landing_dir": "landing", "sources": [sql]})
     config = parse({"landing_dir": "landing", "sources": [sql | {"table": "contacts"}]})
     assert source_url(config, "crm") == "sqlite:////project/landing/crm.db"
 
 
-def test_env_overrides_and_relative_warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_overrides_and_relative_warehouse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     file = tmp_path / "cdp.yaml"
     file.write_text("warehouse: {url: 'duckdb:///wh/cdp.duckdb'}\nsources: []\n", encoding="utf-8")
     monkeypatch.delenv("CDP_WAREHOUSE_URL", raising=False)

@@ -20,12 +20,28 @@ def make_config(tmp_path: Path):
         {
             "landing_dir": "landing",
             "sources": [
-                {"name": "shop_orders", "kind": "orders", "format": "csv", "path": "orders/*.csv",
-                 "columns": {"order_id": "id", "ordered_at": "ts", "amount": "total"}},
-                {"name": "web_events", "kind": "events", "format": "jsonl", "path": "web/*.jsonl",
-                 "columns": {"event_id": "id", "event_type": "type", "occurred_at": "ts"}},
-                {"name": "crm", "kind": "customers", "format": "sql", "url": "sqlite:///x.db",
-                 "table": "contacts", "columns": {"source_record_id": "id"}},
+                {
+                    "name": "shop_orders",
+                    "kind": "orders",
+                    "format": "csv",
+                    "path": "orders/*.csv",
+                    "columns": {"order_id": "id", "ordered_at": "ts", "amount": "total"},
+                },
+                {
+                    "name": "web_events",
+                    "kind": "events",
+                    "format": "jsonl",
+                    "path": "web/*.jsonl",
+                    "columns": {"event_id": "id", "event_type": "type", "occurred_at": "ts"},
+                },
+                {
+                    "name": "crm",
+                    "kind": "customers",
+                    "format": "sql",
+                    "url": "sqlite:///x.db",
+                    "table": "contacts",
+                    "columns": {"source_record_id": "id"},
+                },
             ],
         },
         file=tmp_path / "cdp.yaml",
@@ -48,7 +64,9 @@ def test_new_arrivals_compares_file_identity() -> None:
 def test_run_key_depends_on_files_and_identities_only() -> None:
     files = {"orders/1.csv": "10:1", "orders/2.csv": "20:2"}
     assert run_key("shop_orders", files) == run_key("shop_orders", dict(reversed(files.items())))
-    assert run_key("shop_orders", files) != run_key("shop_orders", {**files, "orders/2.csv": "21:3"})
+    assert run_key("shop_orders", files) != run_key(
+        "shop_orders", {**files, "orders/2.csv": "21:3"}
+    )
     assert run_key("shop_orders", files).startswith("shop_orders:")
 
 
@@ -63,26 +81,38 @@ def test_sensor_requests_one_run_per_source_with_new_files(tmp_path: Path) -> No
 
     with dg.instance_for_test() as instance:
         first = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
-        assert sorted(r.tags["cdp/source"] for r in first.run_requests) == ["shop_orders", "web_events"]
-        orders_request = next(r for r in first.run_requests if r.tags["cdp/source"] == "shop_orders")
+        assert sorted(r.tags["cdp/source"] for r in first.run_requests) == [
+            "shop_orders",
+            "web_events",
+        ]
+        orders_request = next(
+            r for r in first.run_requests if r.tags["cdp/source"] == "shop_orders"
+        )
         assert [k.to_user_string() for k in orders_request.asset_selection] == [
-            "raw/shop_orders", "staging/shop_orders"]
+            "raw/shop_orders",
+            "staging/shop_orders",
+        ]
         cursor = json.loads(first.cursor)
         assert set(cursor) == {"shop_orders", "web_events"}  # sql sources are not watched
         assert list(cursor["shop_orders"]) == ["orders/2026-01.csv"]
 
         # Same landing folder, cursor returned: nothing to do.
-        second = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=first.cursor))
+        second = sensor.evaluate_tick(
+            dg.build_sensor_context(instance=instance, cursor=first.cursor)
+        )
         assert second.run_requests == [] and second.skip_message
 
         # A new orders file lands: one run for shop_orders only, keyed by the new file.
         new_file = landing / "orders" / "2026-02.csv"
         write(new_file, "id,ts,total\n2,2026-02-01,7\n")
-        third = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=first.cursor))
+        third = sensor.evaluate_tick(
+            dg.build_sensor_context(instance=instance, cursor=first.cursor)
+        )
         assert [r.tags["cdp/source"] for r in third.run_requests] == ["shop_orders"]
         stat = os.stat(new_file)
         assert third.run_requests[0].run_key == run_key(
-            "shop_orders", {"orders/2026-02.csv": f"{stat.st_size}:{stat.st_mtime_ns}"})
+            "shop_orders", {"orders/2026-02.csv": f"{stat.st_size}:{stat.st_mtime_ns}"}
+        )
 
 
 def test_landing_state_is_empty_without_files(tmp_path: Path) -> None:

@@ -45,7 +45,9 @@ class DemoProject:
         return self.warehouse().read_table(TableRef(schema, table))
 
 
-def make_demo_project(root: Path, warehouse_url: str, people: int = 300, seed: int = 7) -> DemoProject:
+def make_demo_project(
+    root: Path, warehouse_url: str, people: int = 300, seed: int = 7
+) -> DemoProject:
     """The repository's demo cdp.yaml over freshly generated demo data in `root`."""
     root.mkdir(parents=True, exist_ok=True)
     generate_demo(people=people, seed=seed, end_date=END_DATE, out=root / "data")
@@ -74,8 +76,12 @@ def load_definitions() -> dg.Definitions:
     return defs()
 
 
-def run_job(project: DemoProject, instance: dg.DagsterInstance, job: str = "nightly_refresh",
-            raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+def run_job(
+    project: DemoProject,
+    instance: dg.DagsterInstance,
+    job: str = "nightly_refresh",
+    raise_on_error: bool = True,
+) -> dg.ExecuteInProcessResult:
     with project_env(project):
         definitions = load_definitions()
         result = definitions.resolve_job_def(job).execute_in_process(

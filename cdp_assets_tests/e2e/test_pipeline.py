@@ -49,8 +49,14 @@ def demo_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         before = snapshot(project)
         second = run_job(project, instance)
         after = snapshot(project)
-        yield {"project": project, "first": first, "second": second,
-               "before": before, "after": after, "instance": instance}
+        yield {
+            "project": project,
+            "first": first,
+            "second": second,
+            "before": before,
+            "after": after,
+            "instance": instance,
+        }
 
 
 def ops_table(project: DemoProject, name: str, dtypes: dict[str, str]) -> pd.DataFrame:
@@ -74,7 +80,9 @@ def test_every_row_is_accounted_for(demo_runs: dict) -> None:
     assert len(summary) == 11
     for row in summary.itertuples():
         assert row.rows_read == row.exact_duplicates + row.quarantined_ingest + row.rows_loaded, row
-        assert row.rows_loaded == row.quarantined_staging + row.records_superseded + row.rows_staged, row
+        assert (
+            row.rows_loaded == row.quarantined_staging + row.records_superseded + row.rows_staged
+        ), row
         wh = project.warehouse()
         assert wh.row_count(TableRef("raw", row.source)) == row.rows_loaded
         assert wh.row_count(TableRef("staging", row.source)) == row.rows_staged
@@ -93,8 +101,9 @@ def test_quarantine_matches_injected_defects(demo_runs: dict) -> None:
     quarantine = ops_table(project, "quarantine", QUARANTINE_DTYPES)
     expected = defects[defects["expected_action"] == "quarantine"]
     assert len(expected) > 0
-    by_line = {(r.source, r.file, int(r.line)): r.rule
-               for r in quarantine.itertuples() if pd.notna(r.line)}
+    by_line = {
+        (r.source, r.file, int(r.line)): r.rule for r in quarantine.itertuples() if pd.notna(r.line)
+    }
     missing = [
         (r.source, r.file, r.line, r.rule)
         for r in expected.itertuples()
@@ -112,16 +121,34 @@ def test_nulled_fields_match_injected_defects(demo_runs: dict) -> None:
     issues = ops_table(project, "data_quality_issues", ISSUE_DTYPES)
     expected = defects[defects["expected_action"] == "nulled"]
     assert len(expected) > 0
-    have = set()
-    for r in issues[issues["action"] == "nulled"].itertuples():
-        have.add((r.source, r.file, int(r.line) if pd.notna(r.line) else None, r.field, r.rule))
-        have.add((r.source, "record", r.record_id, r.field, r.rule))
-    missing = []
-    for r in expected.itertuples():
-        by_line = (r.source, r.file, int(r.line) if pd.notna(r.line) else None, r.field, r.rule)
-        if by_line not in have:
-            missing.append(by_line)
+    nulled = issues[issues["action"] == "nulled"]
+    by_line = {
+        (r.source, r.file, int(r.line), r.field, r.rule)
+        for r in nulled.itertuples()
+        if pd.notna(r.line)
+    }
+    by_record = {(r.source, r.record_id, r.field, r.rule) for r in nulled.itertuples()}
+    missing = [
+        (r.source, r.file, r.line, r.source_record_id, r.field, r.rule)
+        for r in expected.itertuples()
+        if (
+            (r.source, r.file, int(r.line), r.field, r.rule) not in by_line
+            if pd.notna(r.line)
+            # sql sources have no file lines: their defects name the record
+            else (r.source, r.source_record_id, r.field, r.rule) not in by_record
+        )
+    ]
     assert missing == [], f"{len(missing)} injected field defects not recorded: {missing[:5]}"
+    injected = {(r.source, r.source_record_id, r.field) for r in expected.itertuples()} | {
+        (r.source, r.file, int(r.line), r.field) for r in expected.itertuples() if pd.notna(r.line)
+    }
+    unexpected = [
+        (r.source, r.file, r.line, r.field, r.rule, r.value)
+        for r in nulled.itertuples()
+        if (r.source, r.record_id, r.field) not in injected
+        and (pd.isna(r.line) or (r.source, r.file, int(r.line), r.field) not in injected)
+    ]
+    assert unexpected == [], f"{len(unexpected)} clean fields nulled: {unexpected[:5]}"
 
 
 def test_duplicate_delivery_and_exact_duplicates(demo_runs: dict) -> None:
@@ -162,8 +189,12 @@ def test_definitions_are_loadable_with_jobs_schedule_and_sensor(demo_runs: dict)
         definitions = load_definitions()
         dg.Definitions.validate_loadable(definitions)
     keys = {k.to_user_string() for k in definitions.resolve_asset_graph().get_all_asset_keys()}
-    assert {"raw/shop_orders", "staging/shop_orders", "staging/crm_contacts",
-            "ops/quality_summary"} <= keys
+    assert {
+        "raw/shop_orders",
+        "staging/shop_orders",
+        "staging/crm_contacts",
+        "ops/quality_summary",
+    } <= keys
     assert definitions.resolve_job_def("ingest_sources") is not None
     assert definitions.resolve_sensor_def("landing_files_sensor") is not None
     schedule = definitions.resolve_schedule_def("nightly_refresh_schedule")

@@ -206,6 +206,19 @@ def test_defaults_fill_unmapped_and_empty_fields() -> None:
     assert result.staged["amount_base"].tolist() == pytest.approx([11.0, 11.0])
 
 
+def test_source_columns_named_like_lineage_are_read_from_their_raw_name() -> None:
+    """A source column `_id` is stored in raw as `src__id` (clear of lineage columns)."""
+    source = {
+        "name": "pos",
+        "kind": "orders",
+        "columns": {"order_id": "_id", "ordered_at": "at", "amount": "total"},
+        "defaults": {"currency": "USD", "status": "completed"},
+    }
+    result = run(source, [{"src__id": "o7", "at": "2026-10-01", "total": "12.5", "note": "x"}])
+    assert result.staged["order_id"].tolist() == ["o7"]
+    assert result.unmapped_columns == ("note",)
+
+
 @pytest.mark.parametrize("kind", SOURCE_KINDS)
 def test_every_kind_stages_an_empty_raw_frame_to_its_contract(kind: str) -> None:
     source = {"name": "src", "kind": kind, "columns": {f.name: f.name for f in fields_of(kind)}}

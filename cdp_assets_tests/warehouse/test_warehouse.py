@@ -64,7 +64,9 @@ def test_delete_where_and_parameterised_query(warehouse_url: str) -> None:
     wh.replace_table(REF, frame(6))
     with wh.transaction() as session:
         session.delete_where(REF, "source = :s", {"s": "s0"})
-    counts = wh.query(f"SELECT source, COUNT(*) AS n FROM {REF.sql} WHERE line > :l GROUP BY source", {"l": 0})
+    counts = wh.query(
+        f"SELECT source, COUNT(*) AS n FROM {REF.sql} WHERE line > :l GROUP BY source", {"l": 0}
+    )
     assert counts.to_dict("records") == [{"source": "s1", "n": 3}]
 
 

@@ -75,12 +75,16 @@ def _conservation_check(
     loaded = int(ledger["rows_loaded"].sum()) if len(ledger) else 0
     quarantined = int(ledger["rows_quarantined"].sum()) if len(ledger) else 0
     duplicates = int(ledger["exact_duplicates"].sum()) if len(ledger) else 0
-    per_file_ok = bool(
-        (
-            ledger["rows_read"]
-            == ledger["rows_loaded"] + ledger["rows_quarantined"] + ledger["exact_duplicates"]
-        ).all()
-    ) if len(ledger) else True
+    per_file_ok = (
+        bool(
+            (
+                ledger["rows_read"]
+                == ledger["rows_loaded"] + ledger["rows_quarantined"] + ledger["exact_duplicates"]
+            ).all()
+        )
+        if len(ledger)
+        else True
+    )
     passed = (
         per_file_ok
         and read == loaded + quarantined + duplicates
@@ -120,8 +124,16 @@ def _metadata(source: SourceConfig, batch: IngestBatch, total_rows: int) -> dict
         meta["files"] = dg.MetadataValue.md(
             markdown_table(
                 ledger[
-                    ["file", "status", "encoding", "rows_read", "rows_loaded",
-                     "rows_quarantined", "exact_duplicates", "duplicate_of"]
+                    [
+                        "file",
+                        "status",
+                        "encoding",
+                        "rows_read",
+                        "rows_loaded",
+                        "rows_quarantined",
+                        "exact_duplicates",
+                        "duplicate_of",
+                    ]
                 ],
                 max_rows=40,
             )
@@ -166,7 +178,9 @@ def build_raw_asset(source: SourceConfig, config: CDPConfig) -> dg.AssetsDefinit
             )
         ],
     )
-    def _raw(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    def _raw(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
         wh = warehouse.get()
         ingested_at = pd.Timestamp(dt.datetime.now(dt.UTC)).floor("us")
         batch_id = f"{ingested_at:%Y%m%dT%H%M%S}-{context.run_id[:8]}"
@@ -191,9 +205,6 @@ def build_raw_asset(source: SourceConfig, config: CDPConfig) -> dg.AssetsDefinit
             f"{source.name}: {len(batch.rows):,} rows loaded, {len(batch.quarantine):,} "
             f"quarantined from {len(batch.ledger):,} files"
         )
-        return dg.MaterializeResult(
-            metadata=_metadata(source, batch, total), check_results=[check]
-        )
+        return dg.MaterializeResult(metadata=_metadata(source, batch, total), check_results=[check])
 
     return _raw
-

@@ -50,7 +50,9 @@ def run_key(source: str, files: dict[str, str]) -> str:
     return f"{source}:{digest}"
 
 
-def build_landing_sensor(config: CDPConfig, job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
+def build_landing_sensor(
+    config: CDPConfig, job: dg.UnresolvedAssetJobDefinition
+) -> dg.SensorDefinition:
     sources: dict[str, SourceConfig] = {s.name: s for s in config.sources}
 
     @dg.sensor(

@@ -11,6 +11,7 @@ from cdp_assets.canonical import (
     CANONICAL_FIELDS,
     ISSUE_DTYPES,
     QUARANTINE_DTYPES,
+    RAW_LINEAGE_DTYPES,
     RECORD_KEY,
     pii_columns,
     staging_contract,
@@ -18,8 +19,9 @@ from cdp_assets.canonical import (
 from cdp_assets.config import CDPConfig, SourceConfig, as_of_date
 from cdp_assets.defs.ingestion.raw import QUARANTINE, raw_key
 from cdp_assets.defs.resources import WAREHOUSE_POOL, WarehouseResource, warehouse_kind
+from cdp_assets.ingest import raw_column_name
 from cdp_assets.reporting.markdown import counts_table, markdown_table, masked_preview
-from cdp_assets.staging import StagingResult, stage_source
+from cdp_assets.staging import StagingError, StagingResult, stage_source
 from cdp_assets.warehouse import TableRef, WarehouseSession, coerce_frame
 from cdp_assets.warehouse.warehouse import sql_type
 
@@ -41,10 +43,9 @@ def _read_raw(session: WarehouseSession, source: SourceConfig) -> pd.DataFrame:
     ref = TableRef("raw", source.name)
     if not session.table_exists(ref):
         # Nothing landed yet: an empty frame with the mapped columns stages to an empty table.
-        columns = {c: pd.Series(dtype="string") for c in source.columns.values()}
+        columns = {raw_column_name(c): pd.Series(dtype="string") for c in source.columns.values()}
         frame = pd.DataFrame(columns)
-        for column, dtype in {"_file": "string", "_line": "Int64", "_batch_id": "string",
-                              "_ingested_at": "datetime64[us, UTC]", "_row_hash": "Int64"}.items():
+        for column, dtype in RAW_LINEAGE_DTYPES.items():
             frame[column] = pd.Series(dtype=dtype)
         return frame
     return session.read_table(ref)
@@ -56,9 +57,7 @@ def _write(session: WarehouseSession, source: SourceConfig, result: StagingResul
     session.ensure_schema("ops")
     if not session.table_exists(QUARANTINE):
         session.create_table(QUARANTINE, coerce_frame(pd.DataFrame(), QUARANTINE_DTYPES))
-    session.delete_where(
-        QUARANTINE, "source = :s AND stage = 'staging'", {"s": source.name}
-    )
+    session.delete_where(QUARANTINE, "source = :s AND stage = 'staging'", {"s": source.name})
     session.append(QUARANTINE, result.quarantine)
     if not session.table_exists(ISSUES):
         session.create_table(ISSUES, coerce_frame(pd.DataFrame(), ISSUE_DTYPES))
@@ -67,7 +66,10 @@ def _write(session: WarehouseSession, source: SourceConfig, result: StagingResul
 
 
 def _checks(
-    session: WarehouseSession, source: SourceConfig, config: CDPConfig, rows_in: int,
+    session: WarehouseSession,
+    source: SourceConfig,
+    config: CDPConfig,
+    rows_in: int,
     superseded: int,
 ) -> list[dg.AssetCheckResult]:
     ref = TableRef("staging", source.name)
@@ -97,15 +99,21 @@ def _checks(
         )
     )
 
-    read = int(
-        session.scalar(
-            "SELECT COALESCE(SUM(rows_read), 0) FROM ops.ingested_files WHERE source = :s",
-            {"s": source.name},
+    read = (
+        int(
+            session.scalar(
+                "SELECT COALESCE(SUM(rows_read), 0) FROM ops.ingested_files WHERE source = :s",
+                {"s": source.name},
+            )
+            or 0
         )
-        or 0
-    ) if session.table_exists(TableRef("ops", "ingested_files")) else 0
+        if session.table_exists(TableRef("ops", "ingested_files"))
+        else 0
+    )
     quarantined = int(
-        session.scalar(f"SELECT COUNT(*) FROM {QUARANTINE.sql} WHERE source = :s", {"s": source.name})
+        session.scalar(
+            f"SELECT COUNT(*) FROM {QUARANTINE.sql} WHERE source = :s", {"s": source.name}
+        )
     )
     share = quarantined / read if read else 0.0
     warn = source.quarantine_warn_share
@@ -176,7 +184,9 @@ def _metadata(source: SourceConfig, result: StagingResult, rows_in: int) -> dict
         "dagster/table_name": f"staging.{source.name}",
         "dagster/column_schema": dg.TableSchema(
             columns=[
-                dg.TableColumn(name, dtype, tags={"pii": ""} if name in pii_columns(source.kind) else {})
+                dg.TableColumn(
+                    name, dtype, tags={"pii": ""} if name in pii_columns(source.kind) else {}
+                )
                 for name, dtype in staging_contract(source.kind).items()
             ]
         ),
@@ -198,7 +208,9 @@ def _metadata(source: SourceConfig, result: StagingResult, rows_in: int) -> dict
         )
     if len(issues):
         meta["issues_by_field_and_rule"] = dg.MetadataValue.md(
-            counts_table(issues.groupby(["field", "rule", "action"]).size(), ["field", "rule", "action"])
+            counts_table(
+                issues.groupby(["field", "rule", "action"]).size(), ["field", "rule", "action"]
+            )
         )
     return meta
 
@@ -206,17 +218,37 @@ def _metadata(source: SourceConfig, result: StagingResult, rows_in: int) -> dict
 def build_staging_asset(source: SourceConfig, config: CDPConfig) -> dg.AssetsDefinition:
     key = staging_key(source)
     check_specs = [
-        dg.AssetCheckSpec(KEY_UNIQUE, asset=key, blocking=True,
-                          description=f"record key ({', '.join(RECORD_KEY[source.kind])}) is unique"),
-        dg.AssetCheckSpec(REQUIRED_PRESENT, asset=key, blocking=True,
-                          description="required canonical fields have no nulls"),
-        dg.AssetCheckSpec(QUARANTINE_SHARE, asset=key, blocking=True,
-                          description="share of rows read that were quarantined is under the "
-                          "configured warn (WARN) and fail (ERROR) thresholds"),
-        dg.AssetCheckSpec(CONTRACT, asset=key, blocking=True,
-                          description="columns equal the staging contract of the kind"),
-        dg.AssetCheckSpec(STAGING_CONSERVATION, asset=key, blocking=True,
-                          description="raw rows = staged + quarantined + superseded versions"),
+        dg.AssetCheckSpec(
+            KEY_UNIQUE,
+            asset=key,
+            blocking=True,
+            description=f"record key ({', '.join(RECORD_KEY[source.kind])}) is unique",
+        ),
+        dg.AssetCheckSpec(
+            REQUIRED_PRESENT,
+            asset=key,
+            blocking=True,
+            description="required canonical fields have no nulls",
+        ),
+        dg.AssetCheckSpec(
+            QUARANTINE_SHARE,
+            asset=key,
+            blocking=True,
+            description="share of rows read that were quarantined is under the "
+            "configured warn (WARN) and fail (ERROR) thresholds",
+        ),
+        dg.AssetCheckSpec(
+            CONTRACT,
+            asset=key,
+            blocking=True,
+            description="columns equal the staging contract of the kind",
+        ),
+        dg.AssetCheckSpec(
+            STAGING_CONSERVATION,
+            asset=key,
+            blocking=True,
+            description="raw rows = staged + quarantined + superseded versions",
+        ),
     ]
 
     @dg.asset(
@@ -248,8 +280,13 @@ def build_staging_asset(source: SourceConfig, config: CDPConfig) -> dg.AssetsDef
         with wh.transaction() as session:
             raw = _read_raw(session, source)
         as_of = as_of_date(config)
-        result = stage_source(raw, source, config, as_of)
-        superseded = int((result.issues["action"] == "superseded").sum()) if len(result.issues) else 0
+        try:
+            result = stage_source(raw, source, config, as_of)
+        except StagingError as exc:
+            raise dg.Failure(description=str(exc)) from None
+        superseded = (
+            int((result.issues["action"] == "superseded").sum()) if len(result.issues) else 0
+        )
         with wh.transaction() as session:
             _write(session, source, result)
             checks = _checks(session, source, config, len(raw), superseded)

@@ -5,9 +5,14 @@ from __future__ import annotations
 import dagster as dg
 
 from cdp_assets.canonical import ISSUE_DTYPES, LEDGER_DTYPES, QUARANTINE_DTYPES
-from cdp_assets.defs.ingestion.staging import ISSUES, staging_key
 from cdp_assets.defs.ingestion.raw import LEDGER, QUARANTINE
-from cdp_assets.defs.resources import WAREHOUSE_POOL, WarehouseResource, project_config, warehouse_kind
+from cdp_assets.defs.ingestion.staging import ISSUES, staging_key
+from cdp_assets.defs.resources import (
+    WAREHOUSE_POOL,
+    WarehouseResource,
+    project_config,
+    warehouse_kind,
+)
 from cdp_assets.reporting.markdown import markdown_table
 from cdp_assets.reporting.quality_summary import (
     quality_summary,
@@ -61,6 +66,3 @@ def ops_quality() -> dg.Definitions:
         )
 
     return dg.Definitions(assets=[quality_summary_asset])
-
-
-
