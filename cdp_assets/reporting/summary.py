@@ -10,6 +10,7 @@ from cdp_assets.canonical import QUARANTINE_DTYPES
 from cdp_assets.config import ConfigError, load_config, warehouse_url
 from cdp_assets.reporting.quality_summary import top_quarantine_reasons
 from cdp_assets.warehouse import TableRef, Warehouse
+from cdp_assets.warehouse.warehouse import duckdb_file
 
 
 def render_summary(warehouse: Warehouse, url: str) -> str:
@@ -52,6 +53,10 @@ def main() -> int:
         print(exc, file=sys.stderr)
         return 2
     url = warehouse_url(config)
+    file = duckdb_file(url)
+    if file is not None and not file.exists():
+        print(f"No warehouse at {file}: materialize the asset graph first (make demo).")
+        return 1
     print(render_summary(Warehouse(url), url))
     return 0
 

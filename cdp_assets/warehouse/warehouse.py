@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -54,11 +55,22 @@ def sql_type(dtype: Any, dialect: str) -> str:
     return "TEXT" if dialect == "postgresql" else "VARCHAR"
 
 
+def duckdb_file(url: str) -> Path | None:
+    """The database file of a `duckdb:///path` URL (None for other URLs and in-memory DuckDB)."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "duckdb" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
 def get_engine(url: str) -> sa.Engine:
     """One engine per URL per process (DuckDB allows a single writer process per file)."""
     with _ENGINES_LOCK:
         engine = _ENGINES.get(url)
         if engine is None:
+            file = duckdb_file(url)
+            if file is not None:
+                file.parent.mkdir(parents=True, exist_ok=True)
             engine = sa.create_engine(url)
             if engine.dialect.name == "duckdb":
 

@@ -1,6 +1,5 @@
 """`raw.<source>`: one asset per configured source, appending only files not ingested before."""
-
-from __future__ import annotations
+# No `from __future__ import annotations`: Dagster checks the `context` annotation as a class.
 
 import datetime as dt
 

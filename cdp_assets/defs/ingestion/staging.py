@@ -1,7 +1,5 @@
 """`staging.<source>`: typed, normalised, validated rows in the canonical schema of the kind."""
 
-from __future__ import annotations
-
 import datetime as dt
 
 import dagster as dg
