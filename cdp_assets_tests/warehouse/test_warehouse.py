@@ -81,3 +81,12 @@ def test_missing_table_reads_as_empty_contract_or_errors(warehouse_url: str) -> 
 def test_identifiers_are_validated() -> None:
     with pytest.raises(WarehouseError, match="invalid table name"):
         TableRef("raw", "orders; DROP TABLE x")
+
+
+def test_duckdb_warehouse_folder_is_created_on_first_use(tmp_path) -> None:
+    path = tmp_path / "not" / "yet" / "cdp.duckdb"
+    wh = Warehouse(f"duckdb:///{path}")
+    with wh.transaction() as session:
+        session.replace_table(REF, frame(3))
+    assert path.exists()
+    assert wh.row_count(REF) == 3
