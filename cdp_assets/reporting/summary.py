@@ -8,7 +8,7 @@ import pandas as pd
 
 from cdp_assets.canonical import QUARANTINE_DTYPES
 from cdp_assets.config import ConfigError, load_config, warehouse_url
-from cdp_assets.reporting.quality_summary import top_quarantine_reasons
+from cdp_assets.reporting.quality_summary import SUMMARY_COLUMNS, top_quarantine_reasons
 from cdp_assets.warehouse import TableRef, Warehouse
 from cdp_assets.warehouse.warehouse import duckdb_file
 
@@ -19,16 +19,11 @@ def render_summary(warehouse: Warehouse, url: str) -> str:
         return f"No ops.quality_summary in {url}: materialize the asset graph first (make demo)."
     summary = warehouse.read_table(summary_ref)
     quarantine = warehouse.read_table(TableRef("ops", "quarantine"), dtypes=QUARANTINE_DTYPES)
+    # the conservation columns, without the file counts and the share
     columns = [
-        "source",
-        "rows_read",
-        "exact_duplicates",
-        "quarantined_ingest",
-        "rows_loaded",
-        "quarantined_staging",
-        "records_superseded",
-        "rows_staged",
-        "field_issues",
+        c
+        for c in SUMMARY_COLUMNS
+        if c not in ("files_ingested", "duplicate_files", "quarantine_share")
     ]
     totals = summary[columns[1:]].sum()
     table = pd.concat([summary[columns], pd.DataFrame([{"source": "TOTAL", **totals}])])
