@@ -12,7 +12,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from cdp_assets.canonical import ISSUE_DTYPES, LEDGER_DTYPES, QUARANTINE_DTYPES
+from cdp_assets.canonical import (
+    ISSUE_DTYPES,
+    LEDGER_DTYPES,
+    QUARANTINE_DTYPES,
+    staging_contract,
+)
 from cdp_assets.warehouse import TableRef
 from cdp_assets_tests.conftest import postgres_url_or_fail, reset_postgres
 from cdp_assets_tests.e2e.pipeline import (
@@ -252,9 +257,14 @@ def test_pipeline_on_postgres_matches_duckdb(demo_runs: dict, tmp_path: Path) ->
     on_pg = project.table("ops", "quality_summary").sort_values("source").reset_index(drop=True)
     on_duck = duck.table("ops", "quality_summary").sort_values("source").reset_index(drop=True)
     pd.testing.assert_frame_equal(on_pg, on_duck, check_dtype=False)
+    config = yaml.safe_load(project.config_path.read_text(encoding="utf-8"))
+    kinds = {s["name"]: s["kind"] for s in config["sources"]}
     for source in on_duck["source"]:
-        a = duck.table("staging", source).drop(columns=["_batch_id", "_ingested_at"])
-        b = project.table("staging", source).drop(columns=["_batch_id", "_ingested_at"])
+        contract = staging_contract(kinds[source])
+        ref = TableRef("staging", source)
+        a = duck.warehouse().read_table(ref, dtypes=contract)
+        b = project.warehouse().read_table(ref, dtypes=contract)
+        a, b = (df.drop(columns=["_batch_id", "_ingested_at"]) for df in (a, b))
         key = ["record_id"]
         a = a.sort_values(key).reset_index(drop=True).astype("string")
         b = b.sort_values(key).reset_index(drop=True).astype("string")[list(a.columns)]
