@@ -161,7 +161,8 @@ def _read_files(
             index.pairs.add((name, digest))
             continue
         result = read_source_file(path, source, display_name=name)
-        check_mapped_columns(source, result.columns, f"file {name}")
+        if source.format != "jsonl":
+            check_mapped_columns(source, result.columns, f"file {name}")
         reads.append(_FileRead(name, digest, size, modified, result))
         index.record(name, digest)
     return reads, duplicates
@@ -175,11 +176,13 @@ def ingest_source(
     known_row_hashes: np.ndarray | set[int],
     batch_id: str,
     ingested_at: pd.Timestamp,
+    known_columns: Iterable[str] = (),
 ) -> IngestBatch:
     """Assembles one ingestion batch of `source` (see the module docstring).
 
     `ledger`: the source's existing ops.ingested_files rows (LEDGER_DTYPES, possibly empty);
-    `known_row_hashes`: the `_row_hash` values already in raw.<source>. Raises
+    `known_row_hashes`: the `_row_hash` values already in raw.<source>; `known_columns`: the
+    columns raw.<source> already has (a JSONL key seen before may be absent now). Raises
     SourceReadError (nothing returned) when a file cannot be read or lacks a mapped column.
     """
     ingested_at = _utc(ingested_at)
@@ -193,6 +196,11 @@ def ingest_source(
         read.columns = [mapping[c] for c in read.result.columns]
         read.hashes = row_hashes(read.result.rows, read.columns)
         union.update(dict.fromkeys(read.columns))
+    if source.format == "jsonl" and reads:
+        # JSON writers omit null keys, so one file (a day of anonymous events, say) may lack
+        # a mapped key; only a key absent from every new file is a mapping mistake.
+        files = ", ".join(read.file for read in reads[:3]) + (", ..." if len(reads) > 3 else "")
+        check_mapped_columns(source, [*known_columns, *union], f"any new file ({files})")
 
     # Exact duplicates: already in raw, or earlier in this batch (file order, then line order).
     all_hashes = np.concatenate([r.hashes for r in reads]) if reads else np.zeros(0, dtype=np.int64)

@@ -156,7 +156,9 @@ def test_missing_mapped_column_error_names_key_file_and_source(tmp_path: Path) -
     )
 
 
-def test_jsonl_mapped_column_must_appear_in_some_line(tmp_path: Path) -> None:
+def test_jsonl_mapped_key_may_be_absent_from_a_file_but_not_from_every_file(
+    tmp_path: Path,
+) -> None:
     config = make_config(
         tmp_path,
         {
@@ -167,17 +169,34 @@ def test_jsonl_mapped_column_must_appear_in_some_line(tmp_path: Path) -> None:
             "columns": {"event_id": "id", "event_type": "type", "occurred_at": "ts"},
         },
     )
-    write(
-        tmp_path / "landing" / "web" / "a.jsonl", '{"id": 1, "type": "x"}\n{"id": 2, "ts": "t"}\n'
-    )
-    assert len(ingest(config).rows) == 2
-    write(tmp_path / "landing" / "web" / "b.jsonl", '{"id": 1, "type": "x"}\n')
+    web = tmp_path / "landing" / "web"
+    write(web / "a.jsonl", '{"id": 1, "type": "x"}\n')
     with pytest.raises(
         SourceReadError,
         match=r"^sources\[0\]\.columns\.occurred_at: column 'ts' "
-        r"not found in file web/b\.jsonl \(source web_events\)$",
+        r"not found in any new file \(web/a\.jsonl\) \(source web_events\)$",
     ):
         ingest(config)
+
+    # Keys are omitted when null: `ts` in one file of the batch is enough, the rest are null.
+    write(web / "b.jsonl", '{"id": 2, "ts": "t"}\n')
+    first = ingest(config)
+    assert first.rows[["id", "type", "ts"]].astype(object).where(
+        first.rows[["id", "type", "ts"]].notna(), None
+    ).values.tolist() == [["1", "x", None], ["2", None, "t"]]
+
+    # A later file without `ts` is fine once raw.web_events has the column.
+    write(web / "c.jsonl", '{"id": 3, "type": "y"}\n')
+    later = ingest_source(
+        config.sources[0],
+        config,
+        ledger=first.ledger,
+        known_row_hashes=first.rows["_row_hash"].to_numpy(),
+        batch_id=BATCH,
+        ingested_at=AT,
+        known_columns=list(first.rows.columns),
+    )
+    assert later.rows["id"].tolist() == ["3"] and "ts" not in later.rows.columns
 
 
 def test_already_ingested_file_is_skipped_and_changed_file_is_read(tmp_path: Path) -> None:

@@ -25,16 +25,18 @@ def raw_key(source: SourceConfig) -> dg.AssetKey:
     return dg.AssetKey(["raw", source.name])
 
 
-def _read_state(session: WarehouseSession, source: SourceConfig) -> tuple[pd.DataFrame, np.ndarray]:
+def _read_state(
+    session: WarehouseSession, source: SourceConfig
+) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
+    """The source's ledger rows, the row hashes and the columns raw.<source> already holds."""
     ledger = session.read_table(
         LEDGER, dtypes=LEDGER_DTYPES, where="source = :source", params={"source": source.name}
     )
     ref = TableRef("raw", source.name)
     if session.table_exists(ref):
         hashes = session.query(f"SELECT _row_hash FROM {ref.sql}")["_row_hash"].to_numpy()
-    else:
-        hashes = np.array([], dtype="int64")
-    return ledger, hashes
+        return ledger, hashes, session.columns(ref)
+    return ledger, np.array([], dtype="int64"), []
 
 
 def _write_batch(session: WarehouseSession, source: SourceConfig, batch: IngestBatch) -> None:
@@ -182,9 +184,9 @@ def build_raw_asset(source: SourceConfig, config: CDPConfig) -> dg.AssetsDefinit
     ) -> dg.MaterializeResult:
         wh = warehouse.get()
         ingested_at = pd.Timestamp(dt.datetime.now(dt.UTC)).floor("us")
-        batch_id = f"{ingested_at:%Y%m%dT%H%M%S}-{context.run_id[:8]}"
+        batch_id = f"{ingested_at:%Y%m%dT%H%M%S}-{context.run.run_id[:8]}"
         with wh.transaction() as session:
-            ledger, known_hashes = _read_state(session, source)
+            ledger, known_hashes, known_columns = _read_state(session, source)
         try:
             batch = ingest_source(
                 source,
@@ -193,6 +195,7 @@ def build_raw_asset(source: SourceConfig, config: CDPConfig) -> dg.AssetsDefinit
                 known_row_hashes=known_hashes,
                 batch_id=batch_id,
                 ingested_at=ingested_at,
+                known_columns=known_columns,
             )
         except (SourceReadError, ConfigError) as exc:
             raise dg.Failure(description=str(exc)) from None
