@@ -10,11 +10,20 @@ from cdp_assets.config.loader import (
     source_url,
     warehouse_url,
 )
-from cdp_assets.config.schema import CDPConfig, QualityConfig, SourceConfig, WarehouseConfig
+from cdp_assets.config.schema import (
+    CDPConfig,
+    IdentityConfig,
+    ProfileLimits,
+    QualityConfig,
+    SourceConfig,
+    WarehouseConfig,
+)
 
 __all__ = [
     "CDPConfig",
     "ConfigError",
+    "IdentityConfig",
+    "ProfileLimits",
     "QualityConfig",
     "SourceConfig",
     "WarehouseConfig",

@@ -338,8 +338,9 @@ def _month_events(
     anyone = np.maximum(p, 0)
     n = len(session)
     guest_purchase = (etype == 4) & ~logged & (p >= 0)
+    # Known people's cookies are 3 mod 14, anonymous visitors' 10 mod 14: they never collide.
     cookie = text.cat(
-        "anon-", text.zero_padded(np.where(p >= 0, p * 7 + 3, session * 13 + 1) % 10**9, 9)
+        "anon-", text.zero_padded(np.where(p >= 0, p * 14 + 3, session * 14 + 10) % 10**9, 9)
     )
     utm = rng.integers(0, len(UTM) + 4, n)
     tagged = utm < len(UTM)

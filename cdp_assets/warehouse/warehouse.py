@@ -221,6 +221,21 @@ class WarehouseSession:
         self.conn.execute(sa.text(f"ALTER TABLE {staging.sql} RENAME TO {quote_ident(ref.table)}"))
         return len(df)
 
+    def replace_table_as(
+        self, ref: TableRef, select_sql: str, params: Mapping[str, Any] | None = None
+    ) -> int:
+        """The result of `select_sql` becomes the content of `ref`, computed inside the
+        warehouse (atomic within the transaction, like `replace_table`)."""
+        self.ensure_schema(ref.schema)
+        staging = TableRef(ref.schema, f"_new_{ref.table}"[:63])
+        self.conn.execute(sa.text(f"DROP TABLE IF EXISTS {staging.sql}"))
+        self.conn.execute(
+            sa.text(f"CREATE TABLE {staging.sql} AS {select_sql}"), dict(params or {})
+        )
+        self.conn.execute(sa.text(f"DROP TABLE IF EXISTS {ref.sql}"))
+        self.conn.execute(sa.text(f"ALTER TABLE {staging.sql} RENAME TO {quote_ident(ref.table)}"))
+        return self.row_count(ref)
+
     def append(self, ref: TableRef, df: pd.DataFrame) -> int:
         """Append rows, creating the table or adding new columns as needed."""
         self.ensure_schema(ref.schema)

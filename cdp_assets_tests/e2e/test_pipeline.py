@@ -18,6 +18,9 @@ from cdp_assets.canonical import (
     QUARANTINE_DTYPES,
     staging_contract,
 )
+from cdp_assets.identity.accuracy import pairwise_scores
+from cdp_assets.identity.golden import GOLDEN_PROFILE_DTYPES
+from cdp_assets.identity.resolve import XREF_DTYPES
 from cdp_assets.warehouse import TableRef
 from cdp_assets_tests.conftest import postgres_url_or_fail, reset_postgres
 from cdp_assets_tests.e2e.pipeline import (
@@ -28,7 +31,7 @@ from cdp_assets_tests.e2e.pipeline import (
     run_job,
 )
 
-SNAPSHOT_SCHEMAS = ("raw", "staging", "ops")
+SNAPSHOT_SCHEMAS = ("raw", "staging", "ops", "core")
 
 
 def snapshot(project: DemoProject) -> dict[str, pd.DataFrame]:
@@ -36,7 +39,7 @@ def snapshot(project: DemoProject) -> dict[str, pd.DataFrame]:
     wh = project.warehouse()
     tables = wh.query(
         "SELECT table_schema, table_name FROM information_schema.tables "
-        "WHERE table_schema IN ('raw', 'staging', 'ops') ORDER BY 1, 2"
+        "WHERE table_schema IN ('raw', 'staging', 'ops', 'core') ORDER BY 1, 2"
     )
     out = {}
     for schema, table in tables.itertuples(index=False):
@@ -269,3 +272,64 @@ def test_pipeline_on_postgres_matches_duckdb(demo_runs: dict, tmp_path: Path) ->
         a = a.sort_values(key).reset_index(drop=True).astype("string")
         b = b.sort_values(key).reset_index(drop=True).astype("string")[list(a.columns)]
         pd.testing.assert_frame_equal(a, b, obj=f"staging.{source}", check_dtype=False)
+    contracts = {"customer_xref": XREF_DTYPES, "customer_profiles": GOLDEN_PROFILE_DTYPES}
+    for table, key in (
+        ("customer_xref", ["source", "identity_kind", "source_record_id"]),
+        ("customer_profiles", ["customer_id"]),
+        ("orders", ["source", "order_id"]),
+        ("events", ["event_id"]),
+    ):
+        ref = TableRef("core", table)
+        dtypes = contracts.get(table, dict.fromkeys([*key, "customer_id"], "string"))
+        a, b = (
+            p.warehouse()
+            .read_table(ref, dtypes=dtypes)
+            .sort_values(key)
+            .reset_index(drop=True)
+            .astype("string")
+            for p in (duck, project)
+        )
+        pd.testing.assert_frame_equal(a, b, obj=f"core.{table}")
+
+
+def test_identity_resolution_matches_ground_truth(demo_runs: dict) -> None:
+    project: DemoProject = demo_runs["project"]
+    wh = project.warehouse()
+    predicted = [
+        wh.query(
+            "SELECT source, source_record_id, customer_id FROM core.customer_xref "
+            "WHERE identity_kind = 'record'"
+        )
+    ]
+    for table, column in (
+        ("orders", "order_id"),
+        ("events", "event_id"),
+        ("survey_responses", "response_id"),
+        ("support_tickets", "ticket_id"),
+    ):
+        predicted.append(
+            wh.query(f"SELECT source, {column} AS source_record_id, customer_id FROM core.{table}")
+        )
+    truth = pd.read_csv(
+        project.ground_truth / "identity.csv", dtype="string", keep_default_na=False
+    ).replace({"": pd.NA})
+    scored = truth.merge(pd.concat(predicted), on=["source", "source_record_id"])
+    assert len(scored) > 0.95 * len(truth[truth["source"] != "erasure_requests"])
+    scores = pairwise_scores(scored["customer_id"], scored["person_id"])
+    assert scores["pair_precision"] >= 0.99, scores
+    assert scores["pair_recall"] >= 0.97, scores
+
+
+def test_profiles_xref_and_ledger_are_consistent(demo_runs: dict) -> None:
+    project: DemoProject = demo_runs["project"]
+    profiles = project.table("core", "customer_profiles")
+    xref = project.table("core", "customer_xref")
+    assert profiles["customer_id"].is_unique and len(profiles) > 0
+    assert set(xref["customer_id"]) == set(profiles["customer_id"])
+    merges = project.table("core", "identity_merges")
+    # The first run minted every id; the unchanged second run recorded no event at all.
+    assert set(merges["event"]) == {"new"} and merges["run_at"].nunique() == 1
+    assert len(merges) == len(profiles)
+    edges = project.table("core", "identity_edges")
+    assert {"email_key", "customer_ref"} & set(edges["rule"]) or len(edges) > 0
+    assert edges["customer_id"].notna().all()

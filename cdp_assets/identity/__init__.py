@@ -1,0 +1,1 @@
+"""Identity resolution and golden customer profiles (pure pandas, no Dagster)."""

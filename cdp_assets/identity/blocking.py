@@ -1,0 +1,371 @@
+"""Blocking: which record pairs are worth comparing at all.
+
+A blocking rule groups records by a key (e.g. postal code + first letter of the surname);
+every pair of records inside a group is a candidate pair. Rules are unioned: a pair found by
+several rules is kept once, credited to the first rule that found it (as Splink does). Birth
+dates are blocked with day and month in either order, so transposed dates meet. A group
+larger than `max_block_size` records is skipped and counted instead of compared: it would
+cost n^2/2 comparisons and is almost never a useful group (every "Smith" in London).
+
+All work is numpy on integer codes: sort by key, then generate the pairs of each group with
+repeat/cumsum arithmetic, in batches of at most `BATCH_PAIRS` pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from cdp_assets.identity.comparisons import MatchFeatures, lookup
+
+BATCH_PAIRS = 5_000_000
+_INT64_SAFE = 1 << 62
+
+
+@dataclass(frozen=True)
+class BlockKeys:
+    """Record indexes and their block key (-1 = the record is not in any block of this key).
+
+    With `right_records`/`right_key` set, the join is a cross join: a record in `records`
+    pairs with the records in `right_records` that have the same key, not with its own side.
+    """
+
+    records: np.ndarray
+    key: np.ndarray
+    right_records: np.ndarray | None = None
+    right_key: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class BlockingRule:
+    """A named way to group records; `fields` are the compared fields its keys select on."""
+
+    name: str
+    description: str
+    fields: tuple[str, ...]
+    keys: Callable[[MatchFeatures], list[BlockKeys]]
+
+
+@dataclass(frozen=True)
+class CandidatePairs:
+    """Candidate pairs of record indexes, left < right, sorted.
+
+    `rule` is the index (into `rule_names`) of the first rule that found the pair; bit r of
+    `found_by` is set when rule r found it.
+    """
+
+    left: np.ndarray
+    right: np.ndarray
+    rule: np.ndarray
+    found_by: np.ndarray
+    rule_names: tuple[str, ...]
+    pairs_by_rule: dict[str, int]
+    blocks_skipped: dict[str, int]
+
+    def __len__(self) -> int:
+        return len(self.left)
+
+
+def candidate_pairs(
+    features: MatchFeatures,
+    rules: Sequence[str] | None = None,
+    max_block_size: int = 500,
+) -> CandidatePairs:
+    """Union of the pairs of the named blocking rules (default: `DEFAULT_BLOCKING_RULES`)."""
+    names = tuple(rules if rules is not None else DEFAULT_BLOCKING_RULES)
+    unknown = [name for name in names if name not in BLOCKING_RULES]
+    if unknown:
+        raise ValueError(
+            f"unknown blocking rule(s) {unknown}; known rules: {sorted(BLOCKING_RULES)}"
+        )
+    if len(names) > 64:
+        raise ValueError("at most 64 blocking rules")
+    n = features.size
+    codes_by_rule: list[np.ndarray] = []
+    skipped: dict[str, int] = {}
+    for name in names:
+        codes, skipped[name] = _rule_pair_codes(BLOCKING_RULES[name], features, max_block_size)
+        codes_by_rule.append(codes)
+    codes, rule = _first_rule_union(codes_by_rule)
+    found_by = np.zeros(len(codes), dtype=_bits_dtype(len(names)))
+    for index, rule_codes in enumerate(codes_by_rule):
+        found_by[np.searchsorted(codes, rule_codes)] |= found_by.dtype.type(1 << index)
+    counts = np.bincount(rule, minlength=len(names)) if len(names) else np.zeros(0, np.int64)
+    return CandidatePairs(
+        left=(codes // max(n, 1)).astype(np.int32),
+        right=(codes % max(n, 1)).astype(np.int32),
+        rule=rule.astype(np.int8),
+        found_by=found_by,
+        rule_names=names,
+        pairs_by_rule={name: int(count) for name, count in zip(names, counts, strict=True)},
+        blocks_skipped=skipped,
+    )
+
+
+def _bits_dtype(rules: int) -> type[np.unsignedinteger]:
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if rules <= np.iinfo(dtype).bits:
+            return dtype
+    return np.uint64
+
+
+def rule_descriptions() -> dict[str, str]:
+    """Name -> description of every available blocking rule."""
+    return {name: rule.description for name, rule in BLOCKING_RULES.items()}
+
+
+# --- the rules -----------------------------------------------------------------------------
+
+
+def _all(features: MatchFeatures) -> np.ndarray:
+    return np.arange(features.size, dtype=np.int64)
+
+
+def birth_date_key(f: MatchFeatures) -> np.ndarray:
+    """Birth date with day and month in either order (-1 = null), so that a transposed date
+    (1990-03-04 / 1990-04-03) lands in the same block."""
+    year = f.birth_year.astype(np.int64)
+    month = f.birth_month.astype(np.int64)
+    day = f.birth_day.astype(np.int64)
+    key = year * 10_000 + np.minimum(month, day) * 100 + np.maximum(month, day)
+    return np.where(f.birth_date >= 0, key, -1)
+
+
+def _postal_surname_initial(f: MatchFeatures) -> list[BlockKeys]:
+    initial = lookup(f.last_name, f.name_initial)
+    return [BlockKeys(_all(f), combine_codes(f.postal_code.codes, initial))]
+
+
+def _birth_date_first_initial(f: MatchFeatures) -> list[BlockKeys]:
+    initial = lookup(f.first_name, f.name_initial)
+    return [BlockKeys(_all(f), combine_codes(birth_date_key(f), initial))]
+
+
+def _surname_phonetic_city(f: MatchFeatures) -> list[BlockKeys]:
+    phonetic = lookup(f.last_name, f.name_phonetic)
+    return [BlockKeys(_all(f), combine_codes(phonetic, f.city.codes))]
+
+
+def _birth_date_surname_phonetic(f: MatchFeatures) -> list[BlockKeys]:
+    phonetic = lookup(f.last_name, f.name_phonetic)
+    return [BlockKeys(_all(f), combine_codes(birth_date_key(f), phonetic))]
+
+
+def _swapped_names(f: MatchFeatures) -> list[BlockKeys]:
+    """Surname of one record = first name of the other, plus birth date or postal code."""
+    keys = []
+    for extra in (birth_date_key(f), f.postal_code.codes):
+        # Both sides are coded together so that their keys share one code space.
+        both = combine_codes(
+            np.concatenate([f.last_name, f.first_name]), np.concatenate([extra, extra])
+        )
+        keys.append(BlockKeys(_all(f), both[: f.size], _all(f), both[f.size :]))
+    return keys
+
+
+def _full_name(f: MatchFeatures) -> list[BlockKeys]:
+    """Whole name (first+last or last+first keys) plus birth date or postal code."""
+    records = np.concatenate([_all(f), _all(f)])
+    names = np.concatenate([f.full_name, f.reversed_name])
+    return [
+        BlockKeys(records, combine_codes(names, np.concatenate([extra, extra])))
+        for extra in (birth_date_key(f), f.postal_code.codes)
+    ]
+
+
+BLOCKING_RULES: dict[str, BlockingRule] = {
+    rule.name: rule
+    for rule in (
+        BlockingRule(
+            "postal_code_surname_initial",
+            "same postal code and first letter of the surname",
+            ("postal_code", "last_name"),
+            _postal_surname_initial,
+        ),
+        BlockingRule(
+            "birth_date_first_initial",
+            "same birth date (day/month in either order) and first letter of the first name",
+            ("birth_date", "first_name"),
+            _birth_date_first_initial,
+        ),
+        BlockingRule(
+            "surname_phonetic_city",
+            "same Metaphone code of the surname and same city",
+            ("last_name", "city"),
+            _surname_phonetic_city,
+        ),
+        BlockingRule(
+            "swapped_names",
+            "surname of one = first name of the other, and same birth date or postal code",
+            ("first_name", "last_name", "birth_date", "postal_code"),
+            _swapped_names,
+        ),
+        BlockingRule(
+            "birth_date_surname_phonetic",
+            "same birth date (day/month in either order) and Metaphone code of the surname",
+            ("birth_date", "last_name"),
+            _birth_date_surname_phonetic,
+        ),
+        BlockingRule(
+            "full_name",
+            "same whole name in either order (split differently, e.g. a single-field Han "
+            "name vs its pinyin in first/last), and same birth date or postal code",
+            ("first_name", "last_name", "birth_date", "postal_code"),
+            _full_name,
+        ),
+    )
+}
+DEFAULT_BLOCKING_RULES: tuple[str, ...] = tuple(BLOCKING_RULES)
+
+
+# --- keys and pair generation --------------------------------------------------------------
+
+
+def combine_codes(*columns: np.ndarray) -> np.ndarray:
+    """One int64 key per row from integer code columns (each >= 0, -1 = null).
+
+    -1 where any column is null. Keys are compacted to dense codes whenever the next mixed
+    radix product could overflow int64.
+    """
+    valid = np.logical_and.reduce([np.asarray(column) >= 0 for column in columns])
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    bound = 1
+    for column in columns:
+        column = np.where(valid, column, 0).astype(np.int64)
+        radix = int(column.max(initial=0)) + 1
+        if bound * radix >= _INT64_SAFE:
+            key, distinct = pd.factorize(key)
+            bound = len(distinct)
+        key = key * radix + column
+        bound *= radix
+    key[~valid] = -1
+    return key
+
+
+def _rule_pair_codes(
+    rule: BlockingRule, features: MatchFeatures, max_block_size: int
+) -> tuple[np.ndarray, int]:
+    """Distinct pair codes (left * n + right) of one rule, and the number of skipped blocks."""
+    parts: list[np.ndarray] = []
+    skipped = 0
+    for keys in rule.keys(features):
+        if keys.right_key is None:
+            codes, skipped_here = _self_join(keys.records, keys.key, features.size, max_block_size)
+        else:
+            codes, skipped_here = _cross_join(keys, features.size, max_block_size)
+        parts.append(codes)
+        skipped += skipped_here
+    return _sorted_distinct(np.concatenate(parts)) if parts else np.zeros(0, np.int64), skipped
+
+
+def _groups(key: np.ndarray, *tie_breakers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sort order by key (then tie breakers, last one most significant first) and group starts."""
+    order = np.lexsort((*tie_breakers, key))
+    sorted_key = key[order]
+    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+    return order, starts
+
+
+def _self_join(
+    records: np.ndarray, key: np.ndarray, n: int, max_block_size: int
+) -> tuple[np.ndarray, int]:
+    valid = key >= 0
+    records, key = records[valid], key[valid]
+    if len(key) == 0:
+        return np.zeros(0, np.int64), 0
+    order, _ = _groups(key, records)
+    records, key = records[order], key[order]
+    # A record listed twice under one key (e.g. a one-part name's two orders) counts once.
+    first = np.r_[True, (key[1:] != key[:-1]) | (records[1:] != records[:-1])]
+    records, key = records[first], key[first]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    sizes = np.diff(np.r_[starts, len(key)])
+    oversize = sizes > max_block_size
+    used = (sizes >= 2) & ~oversize
+    # Each member pairs with the members after it in its (record-sorted) group.
+    members = np.flatnonzero(np.repeat(used, sizes))
+    group_end = np.repeat(starts + sizes, sizes)[members]
+    later = group_end - members - 1
+    codes = [
+        records[left_pos] * n + records[right_pos]
+        for left_pos, right_pos in _expand(members, later, lambda pos, k: pos + 1 + k)
+    ]
+    return _concat(codes), int(oversize.sum())
+
+
+def _cross_join(keys: BlockKeys, n: int, max_block_size: int) -> tuple[np.ndarray, int]:
+    assert keys.right_records is not None and keys.right_key is not None
+    records = np.concatenate([keys.records, keys.right_records])
+    key = np.concatenate([keys.key, keys.right_key])
+    side = np.r_[np.zeros(len(keys.key), np.int8), np.ones(len(keys.right_key), np.int8)]
+    valid = key >= 0
+    records, key, side = records[valid], key[valid], side[valid]
+    if len(key) == 0:
+        return np.zeros(0, np.int64), 0
+    order, starts = _groups(key, records, side)
+    records, side = records[order], side[order]
+    sizes = np.diff(np.r_[starts, len(key)])
+    right_counts = np.add.reduceat(side.astype(np.int64), starts)
+    oversize = sizes > max_block_size
+    used = (right_counts > 0) & (right_counts < sizes) & ~oversize
+    # Left members come first in each group (side 0), then the right members.
+    right_start = starts + sizes - right_counts
+    per_member_used = np.repeat(used, sizes) & (side == 0)
+    members = np.flatnonzero(per_member_used)
+    group_of_member = np.repeat(np.arange(len(starts)), sizes)[members]
+    counts = right_counts[group_of_member]
+    first_right = right_start[group_of_member]
+    codes = []
+    for left_pos, right_pos in _expand(
+        np.arange(len(members)), counts, lambda index, k: first_right[index] + k
+    ):
+        a, b = records[members[left_pos]], records[right_pos]
+        distinct = a != b
+        a, b = a[distinct], b[distinct]
+        codes.append(np.minimum(a, b) * n + np.maximum(a, b))
+    return _concat(codes), int(oversize.sum())
+
+
+def _expand(
+    members: np.ndarray,
+    counts: np.ndarray,
+    partner: Callable[[np.ndarray, np.ndarray], np.ndarray],
+):
+    """Yield (member positions, partner positions) for all pairs, in bounded batches.
+
+    Member i has `counts[i]` partners, `partner(member, k)` for k in 0..counts[i]-1.
+    """
+    counts = counts.astype(np.int64)
+    ends = np.cumsum(counts)
+    start = 0
+    while start < len(members):
+        done = ends[start - 1] if start else 0
+        stop = max(int(np.searchsorted(ends, done + BATCH_PAIRS, side="right")), start + 1)
+        batch_counts = counts[start:stop]
+        left = np.repeat(members[start:stop], batch_counts)
+        k = np.arange(len(left)) - np.repeat(np.cumsum(batch_counts) - batch_counts, batch_counts)
+        yield left, partner(left, k)
+        start = stop
+
+
+def _sorted_distinct(codes: np.ndarray) -> np.ndarray:
+    codes = np.sort(codes)
+    return codes[np.r_[True, codes[1:] != codes[:-1]]] if len(codes) else codes
+
+
+def _concat(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
+
+def _first_rule_union(codes_by_rule: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct pair codes over all rules, and the index of the first rule listing each."""
+    if not codes_by_rule:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    codes = np.concatenate(codes_by_rule)
+    rules = np.repeat(np.arange(len(codes_by_rule)), [len(c) for c in codes_by_rule])
+    # return_index uses a stable sort: the first occurrence, i.e. the earliest rule, wins.
+    distinct, first = np.unique(codes, return_index=True)
+    return distinct, rules[first]

@@ -1,0 +1,475 @@
+"""Graded comparison levels of record pairs, in the style of Splink's comparison levels.
+
+`prepare_features` turns identity records into integer-coded matching features once; then
+`compare_pairs` gives, for arrays of record-index pairs, one level per field (int8; level 0
+is always "null": at least one side is missing, no evidence either way). String similarities
+(Jaro-Winkler, token-set ratio) are computed with `rapidfuzz.process.cpdist` on the distinct
+value pairs only, in chunks, so millions of pairs cost seconds and bounded memory.
+
+Names are also compared as a whole: when the first and last names are exchanged
+("Smith, John" typed into first/last) or split differently ("王小明" as a single first name
+vs last="Wang", first="Xiaoming"), both name comparisons are lifted to "exact" and the pair's
+`name_order` tells why. Exchanged names with a typo or nickname are compared crossed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+
+import jellyfish
+import numpy as np
+import pandas as pd
+from anyascii import anyascii
+from rapidfuzz import fuzz
+from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.process import cpdist
+
+from cdp_assets.identity.name_keys import NicknameIndex, map_distinct, match_key
+
+FIELDS: tuple[str, ...] = (
+    "first_name",
+    "last_name",
+    "birth_date",
+    "postal_code",
+    "city",
+    "street",
+    "email_key",
+    "phone",
+)
+
+LEVELS: dict[str, tuple[str, ...]] = {
+    "first_name": ("null", "exact", "nickname", "jw_0.92", "jw_0.80", "different"),
+    "last_name": ("null", "exact", "jw_0.92", "jw_0.80", "different"),
+    "birth_date": ("null", "exact", "transposed", "one_part_differs", "different"),
+    "postal_code": ("null", "exact", "prefix_3", "different"),
+    "city": ("null", "exact", "jw_0.90", "different"),
+    "street": ("null", "token_set_90", "token_set_70", "different"),
+    "email_key": ("null", "exact", "different"),
+    "phone": ("null", "exact", "different"),
+}
+
+LEVEL_DESCRIPTIONS: dict[str, str] = {
+    "null": "missing on at least one side: no evidence",
+    "exact": "equal after normalisation",
+    "nickname": "nickname of the same formal name (Bob/Robert, Bill/William)",
+    "jw_0.92": "Jaro-Winkler similarity >= 0.92",
+    "jw_0.90": "Jaro-Winkler similarity >= 0.90",
+    "jw_0.80": "Jaro-Winkler similarity >= 0.80",
+    "transposed": "day and month exchanged (1990-03-04 / 1990-04-03)",
+    "one_part_differs": "exactly one of year, month, day differs",
+    "prefix_3": "same first three characters",
+    "token_set_90": "token-set ratio >= 90 (word order and repeats ignored)",
+    "token_set_70": "token-set ratio >= 70",
+    "different": "none of the above",
+}
+
+NULL_LEVEL = 0
+NAME_ORDER = ("as_entered", "swapped", "full_name")
+"""Why the name levels of a pair are what they are: 1 = first/last exchanged, 2 = the full
+names are equal but split differently; both lift first_name and last_name to "exact"."""
+
+CHUNK_PAIRS = 2_000_000
+FIRST_WEAK = 4  # first_name levels from jw_0.80 down are weak (null excepted)
+LAST_WEAK = 3  # last_name levels from jw_0.80 down
+
+_STREET_WORDS = {
+    "st": "street",
+    "str": "strasse",
+    "rd": "road",
+    "ave": "avenue",
+    "av": "avenue",
+    "blvd": "boulevard",
+    "bd": "boulevard",
+    "dr": "drive",
+    "ln": "lane",
+    "ct": "court",
+    "pl": "place",
+    "sq": "square",
+    "hwy": "highway",
+}
+_NOT_ALNUM = re.compile(r"[^0-9a-z]+")
+_POSTAL_NOISE = re.compile(r"[^0-9A-Z]+")
+
+
+@dataclass(frozen=True)
+class CodedValues:
+    """A normalised string column as integer codes per record (-1 = null) into `values`."""
+
+    codes: np.ndarray
+    values: np.ndarray
+
+    @classmethod
+    def of(cls, keys: pd.Series) -> CodedValues:
+        codes, uniques = pd.factorize(keys, use_na_sentinel=True)
+        return cls(codes.astype(np.int32), np.asarray(uniques, dtype=object))
+
+
+@dataclass(frozen=True)
+class MatchFeatures:
+    """Integer-coded matching features of n records (row i = record index i).
+
+    First and last names share one vocabulary (`names`) so that a first name of one record
+    can be compared with the last name of another; `full_name` / `reversed_name` code the
+    first+last / last+first keys in one code space; `birth_date` is days since the earliest
+    birth date (-1 = null), with its year, month and day alongside. `name_phonetic` and `name_initial` map a
+    name code to the code of its Metaphone key / first letter (lookup tables end with -1 so
+    that looking up the null code -1 gives -1).
+    """
+
+    names: np.ndarray
+    first_name: np.ndarray
+    last_name: np.ndarray
+    name_phonetic: np.ndarray
+    name_initial: np.ndarray
+    full_name: np.ndarray
+    reversed_name: np.ndarray
+    name_parts: np.ndarray
+    birth_date: np.ndarray
+    birth_year: np.ndarray
+    birth_month: np.ndarray
+    birth_day: np.ndarray
+    postal_code: CodedValues
+    postal_prefix: np.ndarray
+    city: CodedValues
+    street: CodedValues
+    email_key: CodedValues
+    phone: CodedValues
+
+    @property
+    def size(self) -> int:
+        return len(self.first_name)
+
+    @cached_property
+    def nicknames(self) -> NicknameIndex:
+        """Nickname relations of `names`, built on first use."""
+        return NicknameIndex.of(self.names)
+
+
+@dataclass(frozen=True)
+class PairLevels:
+    """Comparison levels of pairs: `levels[i, j]` is the level of FIELDS[j] for pair i."""
+
+    levels: np.ndarray
+    name_order: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.levels)
+
+
+def lookup(codes: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Map codes through a lookup table whose last entry is -1 (so -1 stays -1)."""
+    return table[codes]
+
+
+def prepare_features(records: pd.DataFrame) -> MatchFeatures:
+    """Normalise and integer-code the matching fields of identity records.
+
+    Missing columns count as all-null, so a customers source without emails or phones (or
+    without birth dates) is matched on what it has.
+    """
+    first = match_key(_column(records, "first_name"))
+    last = match_key(_column(records, "last_name"))
+    name_codes, names = pd.factorize(pd.concat([first, last], ignore_index=True))
+    names = np.asarray(names, dtype=object)
+    n = len(records)
+    first_codes = name_codes[:n].astype(np.int32)
+    last_codes = name_codes[n:].astype(np.int32)
+    full, reversed_ = _full_names(first, last)
+    postal = CodedValues.of(map_distinct(_column(records, "postal_code"), _postal_key))
+    births = _birth_dates(_column(records, "birth_date"))
+    return MatchFeatures(
+        names=names,
+        first_name=first_codes,
+        last_name=last_codes,
+        name_phonetic=_derived_codes(names, jellyfish.metaphone),
+        name_initial=_derived_codes(names, lambda key: key[:1]),
+        full_name=full,
+        reversed_name=reversed_,
+        name_parts=(first.notna().to_numpy(np.int8) + last.notna().to_numpy(np.int8)),
+        birth_date=births[0],
+        birth_year=births[1],
+        birth_month=births[2],
+        birth_day=births[3],
+        postal_code=postal,
+        postal_prefix=_derived_codes(postal.values, lambda key: key[:3] if len(key) >= 3 else ""),
+        city=CodedValues.of(match_key(_column(records, "city"))),
+        street=CodedValues.of(map_distinct(_column(records, "street"), _street_key)),
+        email_key=CodedValues.of(map_distinct(_column(records, "email_key"), _plain_key)),
+        phone=CodedValues.of(map_distinct(_column(records, "phone"), _phone_key)),
+    )
+
+
+def compare_pairs(
+    features: MatchFeatures, left: np.ndarray, right: np.ndarray, chunk_size: int = CHUNK_PAIRS
+) -> PairLevels:
+    """Comparison levels of the pairs (left[i], right[i]) of record indexes."""
+    left = np.asarray(left, dtype=np.int64)
+    right = np.asarray(right, dtype=np.int64)
+    levels = np.zeros((len(left), len(FIELDS)), dtype=np.int8)
+    name_order = np.zeros(len(left), dtype=np.int8)
+    for start in range(0, len(left), chunk_size):
+        stop = start + chunk_size
+        levels[start:stop], name_order[start:stop] = _compare_chunk(
+            features, left[start:stop], right[start:stop]
+        )
+    return PairLevels(levels, name_order)
+
+
+def describe_levels(levels: np.ndarray, name_order: int) -> tuple[str, str]:
+    """Readable `levels` ("first_name=nickname; last_name=exact") and `fields` of one pattern."""
+    parts: list[str] = []
+    fields: list[str] = []
+    for field, level in zip(FIELDS, levels, strict=True):
+        if level == NULL_LEVEL:
+            continue
+        name = LEVELS[field][level]
+        if name_order and field in ("first_name", "last_name"):
+            name = f"{name}({NAME_ORDER[name_order]})"
+        parts.append(f"{field}={name}")
+        fields.append(field)
+    return "; ".join(parts), ",".join(fields)
+
+
+# --- comparison of one chunk ---------------------------------------------------------------
+
+
+def _compare_chunk(f: MatchFeatures, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    first, last, name_order = _name_levels(f, a, b)
+    columns = [
+        first,
+        last,
+        _birth_date_levels(f, a, b),
+        _postal_levels(f, a, b),
+        _graded(
+            f.city.values,
+            f.city.codes[a],
+            f.city.codes[b],
+            JaroWinkler.normalized_similarity,
+            (0.90,),
+        ),
+        _street_levels(f, a, b),
+        _exact_levels(f.email_key.codes[a], f.email_key.codes[b]),
+        _exact_levels(f.phone.codes[a], f.phone.codes[b]),
+    ]
+    return np.column_stack(columns).astype(np.int8), name_order
+
+
+def _name_levels(
+    f: MatchFeatures, a: np.ndarray, b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """first_name and last_name levels, and the name order they were read in.
+
+    Exchanged or differently split names are lifted to exact; when both names compare weakly
+    as entered but well crossed (first of one vs last of the other, e.g. exchanged and then
+    mistyped), the crossed levels are used.
+    """
+    fa, fb, la, lb = f.first_name[a], f.first_name[b], f.last_name[a], f.last_name[b]
+    first = _first_name_levels(f, fa, fb)
+    last = _last_name_levels(f.names, la, lb)
+    name_order = _name_order(f, a, b, first, last)
+    lifted = name_order > 0
+    first[lifted] = 1
+    last[lifted] = 1
+    weak = np.flatnonzero((first >= FIRST_WEAK) & (last >= LAST_WEAK))
+    crossed_first = _first_name_levels(f, fa[weak], lb[weak])
+    crossed_last = _last_name_levels(f.names, la[weak], fb[weak])
+    crossed = (crossed_first < FIRST_WEAK) & (crossed_last < LAST_WEAK)
+    weak = weak[crossed]
+    first[weak], last[weak] = crossed_first[crossed], crossed_last[crossed]
+    name_order[weak] = 1
+    return first, last, name_order
+
+
+def _first_name_levels(f: MatchFeatures, ca: np.ndarray, cb: np.ndarray) -> np.ndarray:
+    """null, exact, nickname, jw >= 0.92, jw >= 0.80, different."""
+    level = np.full(len(ca), 5, dtype=np.int8)
+    null = (ca < 0) | (cb < 0)
+    level[null] = NULL_LEVEL
+    level[~null & (ca == cb)] = 1
+    rest = np.flatnonzero(~null & (ca != cb))
+    nickname = f.nicknames.equivalent(ca[rest], cb[rest])
+    level[rest[nickname]] = 2
+    rest = rest[~nickname]
+    similarity = _pair_similarity(f.names, ca[rest], cb[rest], JaroWinkler.normalized_similarity)
+    level[rest[similarity >= 0.92]] = 3
+    level[rest[(similarity >= 0.80) & (similarity < 0.92)]] = 4
+    return level
+
+
+def _last_name_levels(names: np.ndarray, ca: np.ndarray, cb: np.ndarray) -> np.ndarray:
+    """null, exact, jw >= 0.92, jw >= 0.80, different."""
+    return _graded(names, ca, cb, JaroWinkler.normalized_similarity, (0.92, 0.80))
+
+
+def _graded(
+    values: np.ndarray,
+    ca: np.ndarray,
+    cb: np.ndarray,
+    scorer: Callable[..., float],
+    thresholds: tuple[float, ...],
+) -> np.ndarray:
+    """null, exact, one level per similarity threshold (descending), different."""
+    level = np.full(len(ca), len(thresholds) + 2, dtype=np.int8)
+    null = (ca < 0) | (cb < 0)
+    level[null] = NULL_LEVEL
+    level[~null & (ca == cb)] = 1
+    rest = np.flatnonzero(~null & (ca != cb))
+    similarity = _pair_similarity(values, ca[rest], cb[rest], scorer)
+    upper = np.inf
+    for offset, threshold in enumerate(thresholds):
+        level[rest[(similarity >= threshold) & (similarity < upper)]] = 2 + offset
+        upper = threshold
+    return level
+
+
+def _name_order(
+    f: MatchFeatures, a: np.ndarray, b: np.ndarray, first: np.ndarray, last: np.ndarray
+) -> np.ndarray:
+    """1 where first and last names are exchanged, 2 where only the full names agree."""
+    fa, fb, la, lb = f.first_name[a], f.first_name[b], f.last_name[a], f.last_name[b]
+    swapped = (fa >= 0) & (la >= 0) & (fa == lb) & (la == fb)
+    full_a, full_b = f.full_name[a], f.full_name[b]
+    reversed_a, reversed_b = f.reversed_name[a], f.reversed_name[b]
+    joined = (
+        (full_a >= 0)
+        & (
+            (full_a == full_b)
+            | (full_a == reversed_b)
+            | (reversed_a == full_b)
+            | (reversed_a == reversed_b)
+        )
+        & ((f.name_parts[a] == 2) | (f.name_parts[b] == 2))
+    )
+    already_exact = (first == 1) & (last == 1)
+    order = np.zeros(len(a), dtype=np.int8)
+    order[joined & ~already_exact] = 2
+    order[swapped & ~already_exact] = 1
+    return order
+
+
+def _birth_date_levels(f: MatchFeatures, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """null, exact, day/month transposed, exactly one of year/month/day differs, different."""
+    ya, yb = f.birth_year[a], f.birth_year[b]
+    ma, mb = f.birth_month[a], f.birth_month[b]
+    da, db = f.birth_day[a], f.birth_day[b]
+    level = np.full(len(a), 4, dtype=np.int8)
+    same_parts = (ya == yb).astype(np.int8) + (ma == mb) + (da == db)
+    level[same_parts == 2] = 3
+    level[(ya == yb) & (ma == db) & (da == mb) & (ma != da)] = 2
+    level[same_parts == 3] = 1
+    level[(f.birth_date[a] < 0) | (f.birth_date[b] < 0)] = NULL_LEVEL
+    return level
+
+
+def _postal_levels(f: MatchFeatures, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """null, exact, same first three characters, different."""
+    ca, cb = f.postal_code.codes[a], f.postal_code.codes[b]
+    pa, pb = lookup(ca, f.postal_prefix), lookup(cb, f.postal_prefix)
+    level = np.full(len(a), 3, dtype=np.int8)
+    level[(pa >= 0) & (pa == pb)] = 2
+    level[ca == cb] = 1
+    level[(ca < 0) | (cb < 0)] = NULL_LEVEL
+    return level
+
+
+def _street_levels(f: MatchFeatures, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """null, token-set ratio >= 90 (exact included), >= 70, different."""
+    ca, cb = f.street.codes[a], f.street.codes[b]
+    level = np.full(len(a), 3, dtype=np.int8)
+    null = (ca < 0) | (cb < 0)
+    level[~null & (ca == cb)] = 1
+    rest = np.flatnonzero(~null & (ca != cb))
+    ratio = _pair_similarity(f.street.values, ca[rest], cb[rest], fuzz.token_set_ratio)
+    level[rest[ratio >= 90]] = 1
+    level[rest[(ratio >= 70) & (ratio < 90)]] = 2
+    level[null] = NULL_LEVEL
+    return level
+
+
+def _exact_levels(ca: np.ndarray, cb: np.ndarray) -> np.ndarray:
+    """null, exact, different: a conflicting strong identifier is evidence against a match."""
+    level = np.where(ca == cb, 1, 2).astype(np.int8)
+    level[(ca < 0) | (cb < 0)] = NULL_LEVEL
+    return level
+
+
+def _pair_similarity(
+    values: np.ndarray, ca: np.ndarray, cb: np.ndarray, scorer: Callable[..., float]
+) -> np.ndarray:
+    """Similarity of values[ca[i]] and values[cb[i]], computed once per distinct pair."""
+    if len(ca) == 0:
+        return np.zeros(0, dtype=np.float64)
+    low = np.minimum(ca, cb).astype(np.int64)
+    high = np.maximum(ca, cb).astype(np.int64)
+    inverse, distinct = pd.factorize(low * len(values) + high)
+    scores = cpdist(
+        values[distinct // len(values)],
+        values[distinct % len(values)],
+        scorer=scorer,
+        workers=-1,
+    )
+    return scores.astype(np.float64)[inverse]
+
+
+# --- feature preparation -------------------------------------------------------------------
+
+
+def _column(records: pd.DataFrame, name: str) -> pd.Series:
+    if name in records.columns:
+        return records[name]
+    return pd.Series(None, index=records.index, dtype=object)
+
+
+def _derived_codes(values: np.ndarray, func: Callable[[str], str]) -> np.ndarray:
+    """Lookup table: code of `func(value)` per value code, ending with -1 for null."""
+    derived = pd.Series([func(value) or None for value in values], dtype=object)
+    codes, _ = pd.factorize(derived, use_na_sentinel=True)
+    return np.append(codes, -1).astype(np.int32)
+
+
+def _full_names(first: pd.Series, last: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of first+last and last+first match keys, in one code space (-1 = no name)."""
+    first_text, last_text = first.fillna(""), last.fillna("")
+    has_name = first.notna() | last.notna()
+    full = (first_text + last_text).where(has_name)
+    reversed_ = (last_text + first_text).where(has_name)
+    codes, _ = pd.factorize(pd.concat([full, reversed_], ignore_index=True))
+    return codes[: len(first)].astype(np.int32), codes[len(first) :].astype(np.int32)
+
+
+def _birth_dates(
+    values: pd.Series,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Days since the earliest birth date (-1 = null), year, month, day."""
+    dates = pd.to_datetime(values, errors="coerce")
+    if isinstance(dates.dtype, pd.DatetimeTZDtype):
+        dates = dates.dt.tz_localize(None)
+    null = dates.isna().to_numpy(bool)
+    days = dates.to_numpy().astype("datetime64[D]").astype(np.int64)
+    if (~null).any():
+        days = days - days[~null].min()
+    days[null] = -1
+    year = dates.dt.year.fillna(0).to_numpy(np.int16)
+    month = dates.dt.month.fillna(0).to_numpy(np.int8)
+    day = dates.dt.day.fillna(0).to_numpy(np.int8)
+    return days.astype(np.int32), year, month, day
+
+
+def _postal_key(value: str) -> str:
+    return _POSTAL_NOISE.sub("", anyascii(value).upper())
+
+
+def _street_key(value: str) -> str:
+    words = _NOT_ALNUM.split(anyascii(value).casefold())
+    return " ".join(_STREET_WORDS.get(word, word) for word in words if word)
+
+
+def _plain_key(value: str) -> str:
+    return value.strip().casefold()
+
+
+def _phone_key(value: str) -> str:
+    return "".join(ch for ch in value if ch.isdigit() or ch == "+")

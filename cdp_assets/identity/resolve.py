@@ -1,0 +1,319 @@
+"""Identity resolution end to end, without Dagster: records and fact identities in, customer
+ids, cross-reference, explained edges and the merge ledger out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from cdp_assets.config import IdentityConfig
+from cdp_assets.identity.graph import (
+    EDGE_DTYPES,
+    RULE_WEIGHTS,
+    cluster_facts,
+    enforce_limits,
+    identifier_edges,
+)
+from cdp_assets.identity.nodes import GraphNodes
+from cdp_assets.identity.probabilistic import ProbabilisticSettings, probabilistic_links
+from cdp_assets.identity.shared import shared_identifiers
+from cdp_assets.identity.stable_ids import ASSIGNMENT_DTYPES, IdAssignment, assign_ids
+
+XREF_DTYPES: dict[str, str] = {
+    "source": "string",
+    "source_record_id": "string",
+    "identity_kind": "string",  # record | customer_ref | identifiers | anonymous_id
+    "customer_id": "string",
+    "match_rule": "string",  # the strongest link that joins it, or `own_record`
+    "match_score": "float64",  # that link's weight
+}
+IDENTITY_EDGE_DTYPES: dict[str, str] = {
+    "customer_id": "string",
+    "left_source": "string",
+    "left_record_id": "string",
+    "left_kind": "string",
+    "right_source": "string",
+    "right_record_id": "string",
+    "right_kind": "string",
+    "rule": "string",
+    "weight": "float64",
+    "evidence": "string",
+    "status": "string",  # linked | cut (and why)
+}
+
+
+@dataclass
+class IdentityResolution:
+    node_customer: pd.Series  # customer id per node (null: anonymous)
+    xref: pd.DataFrame  # XREF_DTYPES
+    edges: pd.DataFrame  # IDENTITY_EDGE_DTYPES
+    assignments: pd.DataFrame  # ASSIGNMENT_DTYPES: the state the next run starts from
+    ids: IdAssignment
+    shared: pd.DataFrame
+    splits: pd.DataFrame
+    match_parameters: pd.DataFrame
+    stats: dict[str, float | int] = field(default_factory=dict)
+
+
+def node_keys(nodes: pd.DataFrame) -> pd.Series:
+    return nodes["kind"] + "|" + nodes["source"] + "|" + nodes["source_record_id"]
+
+
+def _probabilistic(records: pd.DataFrame, config: IdentityConfig) -> tuple[pd.DataFrame, object]:
+    settings = config.probabilistic
+    result = probabilistic_links(
+        records,
+        ProbabilisticSettings(
+            threshold=settings.threshold,
+            max_block_size=settings.max_block_size,
+            u_sample_pairs=settings.u_sample_pairs,
+            seed=settings.seed,
+        ),
+    )
+    links = result.edges
+    edges = pd.DataFrame(
+        {
+            "left": links["left_node"].to_numpy(dtype="int64"),
+            "right": links["right_node"].to_numpy(dtype="int64"),
+            "rule": "probabilistic",
+            "weight": links["weight"].to_numpy(dtype="float64"),
+            "evidence": (
+                links["levels"].astype("string")
+                + " (p="
+                + links["probability"].round(4).astype("string")
+                + ", blocking: "
+                + links["rule"].astype("string")
+                + ")"
+            ).to_numpy(),
+        }
+    ).astype(EDGE_DTYPES)
+    return edges, result
+
+
+def _override_pairs(pairs: tuple, records: pd.DataFrame) -> list[tuple[int, int]]:
+    index = pd.Series(
+        records["node"].to_numpy(), index=records["source"] + ":" + records["record_id"]
+    )
+    out = []
+    for pair in pairs:
+        if pair.left in index.index and pair.right in index.index:
+            out.append((int(index[pair.left]), int(index[pair.right])))
+    return out
+
+
+def _without_shared(records: pd.DataFrame, shared: pd.DataFrame) -> pd.DataFrame:
+    """Records with shared identifier values blanked: a household's landline is no evidence
+    that two of its members are one person."""
+    out = records.copy()
+    for column in ("email_key", "phone", "loyalty_id"):
+        values = set(shared.loc[shared["type"] == column, "value"])
+        if values:
+            out[column] = out[column].mask(out[column].isin(values))
+    return out
+
+
+def _known_nodes(graph: GraphNodes, shared: pd.DataFrame) -> np.ndarray:
+    """Nodes that make a customer: records, references, and identifier sets with at least one
+    identifier that is not shared. Anonymous ids only join customers through links."""
+    kind = graph.nodes["kind"].to_numpy()
+    known = np.isin(kind, ["record", "ref"])
+    ids_nodes = graph.occurrences.merge(
+        shared[["type", "value"]], on=["type", "value"], how="left", indicator=True
+    )
+    usable = ids_nodes.loc[ids_nodes["_merge"] == "left_only", "node"].unique()
+    known[usable[kind[usable] == "ids"]] = True
+    return known
+
+
+def resolve_identities(
+    records: pd.DataFrame,
+    graph: GraphNodes,
+    density: pd.DataFrame,
+    previous: pd.DataFrame,
+    previous_aliases: pd.DataFrame,
+    config: IdentityConfig,
+    run_at: pd.Timestamp,
+) -> IdentityResolution:
+    """Resolves every node of `graph` to a customer id (see the package docs for the rules)."""
+    n = len(graph.nodes)
+    shared = shared_identifiers(graph.occurrences, records, density, config)
+    det = identifier_edges(graph.occurrences, shared)
+    login = graph.links.assign(weight=RULE_WEIGHTS["login"], evidence="anonymous id seen with it")
+    must = _override_pairs(config.must_link, records)
+    must_edges = pd.DataFrame(
+        {
+            "left": [a for a, _ in must],
+            "right": [b for _, b in must],
+            "rule": "must_link",
+            "weight": RULE_WEIGHTS["must_link"],
+            "evidence": "identity.must_link",
+        }
+    )
+    parts = [det, login.astype(EDGE_DTYPES), must_edges.astype(EDGE_DTYPES)]
+    parameters = pd.DataFrame()
+    prob_stats: dict[str, float | int] = {}
+    if config.probabilistic.enabled and len(records) > 1:
+        prob_edges, result = _probabilistic(_without_shared(records, shared), config)
+        parts.append(prob_edges)
+        parameters = result.parameters
+        prob_stats = {
+            f"probabilistic_{k}": v for k, v in result.stats.items() if isinstance(v, int | float)
+        }
+    edges = pd.concat(parts, ignore_index=True).astype(EDGE_DTYPES)
+
+    is_record = np.zeros(n, dtype=bool)
+    is_record[records["node"].to_numpy()] = True
+    cannot = _override_pairs(config.cannot_link, records)
+    split = enforce_limits(
+        n, edges, cluster_facts(records, n), config.profile_limits, is_record, cannot
+    )
+    labels = split.labels
+    known = _known_nodes(graph, shared)
+    resolved_label = pd.Series(known).groupby(labels).transform("any").to_numpy()
+    keys = node_keys(graph.nodes)
+    kept = edges.merge(split.removed[["left", "right", "rule"]], how="left", indicator=True)
+    kept = kept[kept["_merge"] == "left_only"].drop(columns="_merge")
+    ids = assign_ids(
+        keys,
+        labels,
+        resolved_label,
+        previous,
+        previous_aliases,
+        kept,
+        config.id_prefix,
+        run_at,
+    )
+    node_customer = ids.customer_ids
+    assignments = pd.DataFrame({"node_key": keys, "customer_id": node_customer})[
+        node_customer.notna().to_numpy()
+    ].astype(ASSIGNMENT_DTYPES)
+
+    xref = _xref(graph, node_customer, kept)
+    edge_table = _edge_table(graph, node_customer, kept, split.removed)
+    stats = _stats(node_customer, graph, edges, shared, split.splits) | prob_stats
+    return IdentityResolution(
+        node_customer,
+        xref,
+        edge_table,
+        assignments.reset_index(drop=True),
+        ids,
+        shared,
+        split.splits,
+        parameters,
+        stats,
+    )
+
+
+def _best_link(n: int, edges: pd.DataFrame) -> pd.DataFrame:
+    """Per node: the rule and weight of its strongest incident link."""
+    both = pd.concat(
+        [
+            edges[["left", "rule", "weight"]].rename(columns={"left": "node"}),
+            edges[["right", "rule", "weight"]].rename(columns={"right": "node"}),
+        ]
+    )
+    best = both.sort_values(["node", "weight"], ascending=[True, False]).drop_duplicates("node")
+    return best.set_index("node").reindex(range(n))
+
+
+def _xref(graph: GraphNodes, node_customer: pd.Series, edges: pd.DataFrame) -> pd.DataFrame:
+    nodes = graph.nodes
+    best = _best_link(len(nodes), edges)
+    records = nodes[nodes["kind"] == "record"]
+    record_rows = pd.DataFrame(
+        {
+            "source": records["source"],
+            "source_record_id": records["source_record_id"],
+            "identity_kind": "record",
+            "node": records["node"],
+        }
+    )
+    combos = graph.combo_nodes[graph.combo_nodes["node"].notna()]
+    kind = np.select(
+        [
+            combos["customer_ref"].notna(),
+            combos[["email_key", "phone", "loyalty_id"]].notna().any(axis=1),
+        ],
+        ["customer_ref", "identifiers"],
+        default="anonymous_id",
+    )
+    fact_id = nodes["source_record_id"].to_numpy()[combos["node"].to_numpy(dtype="int64")]
+    fact_rows = pd.DataFrame(
+        {
+            "source": combos["source"].to_numpy(),
+            "source_record_id": np.where(
+                kind == "customer_ref", combos["customer_ref"].to_numpy(dtype=object), fact_id
+            ),
+            "identity_kind": kind,
+            "node": combos["node"].to_numpy(dtype="int64"),
+        }
+    ).drop_duplicates(["source", "source_record_id", "identity_kind"])
+    xref = pd.concat([record_rows, fact_rows], ignore_index=True)
+    xref["customer_id"] = node_customer.to_numpy()[xref["node"].to_numpy()]
+    link = best.reindex(xref["node"].to_numpy())
+    xref["match_rule"] = np.where(
+        xref["identity_kind"].eq("customer_ref")
+        & nodes["kind"].to_numpy()[xref["node"]].__eq__("record"),
+        "customer_ref",
+        link["rule"].fillna("own_record").to_numpy(),
+    )
+    xref["match_score"] = link["weight"].to_numpy()
+    xref = xref[xref["customer_id"].notna()]
+    xref = xref.sort_values(["source", "identity_kind", "source_record_id"], ignore_index=True)
+    return xref[list(XREF_DTYPES)].astype(XREF_DTYPES)
+
+
+def _edge_table(
+    graph: GraphNodes, node_customer: pd.Series, kept: pd.DataFrame, removed: pd.DataFrame
+) -> pd.DataFrame:
+    nodes = graph.nodes.set_index("node")
+    frames = [kept.assign(status="linked")]
+    if len(removed):
+        frames.append(removed.assign(status="cut: " + removed["reason"].astype("string")))
+    edges = pd.concat(frames, ignore_index=True)
+    left = nodes.reindex(edges["left"].to_numpy())
+    right = nodes.reindex(edges["right"].to_numpy())
+    table = pd.DataFrame(
+        {
+            "customer_id": node_customer.to_numpy()[edges["left"].to_numpy()],
+            "left_source": left["source"].to_numpy(),
+            "left_record_id": left["source_record_id"].to_numpy(),
+            "left_kind": left["kind"].to_numpy(),
+            "right_source": right["source"].to_numpy(),
+            "right_record_id": right["source_record_id"].to_numpy(),
+            "right_kind": right["kind"].to_numpy(),
+            "rule": edges["rule"].to_numpy(),
+            "weight": edges["weight"].to_numpy(),
+            "evidence": edges["evidence"].to_numpy(),
+            "status": edges["status"].to_numpy(),
+        }
+    )
+    return table.astype(IDENTITY_EDGE_DTYPES)
+
+
+def _stats(
+    node_customer: pd.Series,
+    graph: GraphNodes,
+    edges: pd.DataFrame,
+    shared: pd.DataFrame,
+    splits: pd.DataFrame,
+) -> dict[str, float | int]:
+    records = graph.nodes["kind"].to_numpy() == "record"
+    per_customer = (
+        pd.Series(records[node_customer.notna().to_numpy()])
+        .groupby(node_customer.dropna().to_numpy())
+        .sum()
+    )
+    customers = int(node_customer.nunique())
+    return {
+        "customers": customers,
+        "nodes": len(graph.nodes),
+        "customer_records": int(records.sum()),
+        "largest_cluster_records": int(per_customer.max()) if len(per_customer) else 0,
+        "singleton_share": round(float((per_customer <= 1).mean()), 5) if customers else 0.0,
+        "edges": len(edges),
+        "shared_identifiers": len(shared),
+        "clusters_split": len(splits),
+    }

@@ -1,0 +1,130 @@
+"""Comparison levels of record pairs, with known right answers per field."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cdp_assets.identity.comparisons import (
+    FIELDS,
+    LEVELS,
+    compare_pairs,
+    describe_levels,
+    prepare_features,
+)
+from cdp_assets_tests.identity.probabilistic_records import make_records
+
+
+def _levels(left: dict, right: dict) -> dict[str, str]:
+    """Level names of one pair of partial records."""
+    features = prepare_features(make_records([left, right]))
+    compared = compare_pairs(features, np.array([0]), np.array([1]))
+    return {
+        field: LEVELS[field][level] for field, level in zip(FIELDS, compared.levels[0], strict=True)
+    }
+
+
+def test_every_field_is_null_without_data() -> None:
+    levels = _levels({}, {"first_name": "Ann", "birth_date": "1990-01-01"})
+    assert set(levels.values()) == {"null"}
+
+
+def test_first_name_levels() -> None:
+    assert _levels({"first_name": "Anne"}, {"first_name": " ANNE "})["first_name"] == "exact"
+    assert _levels({"first_name": "Bob"}, {"first_name": "Robert"})["first_name"] == "nickname"
+    assert _levels({"first_name": "Bill"}, {"first_name": "William"})["first_name"] == "nickname"
+    assert _levels({"first_name": "Martha"}, {"first_name": "Marhta"})["first_name"] == "jw_0.92"
+    assert _levels({"first_name": "Dwayne"}, {"first_name": "Duane"})["first_name"] == "jw_0.80"
+    assert _levels({"first_name": "Anne"}, {"first_name": "Zoe"})["first_name"] == "different"
+
+
+def test_last_name_levels() -> None:
+    assert _levels({"last_name": "Smith"}, {"last_name": "smith"})["last_name"] == "exact"
+    assert _levels({"last_name": "Johnson"}, {"last_name": "Jonhson"})["last_name"] == "jw_0.92"
+    assert _levels({"last_name": "Smith"}, {"last_name": "Jones"})["last_name"] == "different"
+
+
+def test_han_name_matches_its_pinyin_split_in_first_and_last() -> None:
+    pinyin = {"first_name": "Xiaoming", "last_name": "Wang"}
+    split = _levels({"first_name": "小明", "last_name": "王"}, pinyin)
+    assert (split["first_name"], split["last_name"]) == ("exact", "exact")
+    whole = _levels({"first_name": "王小明"}, pinyin)  # one field, family name first
+    assert (whole["first_name"], whole["last_name"]) == ("exact", "exact")
+
+
+def test_swapped_first_and_last_names_are_lifted_to_exact() -> None:
+    features = prepare_features(
+        make_records(
+            [
+                {"first_name": "John", "last_name": "Smith"},
+                {"first_name": "Smith", "last_name": "John"},
+                {"first_name": "Smiht", "last_name": "Jon"},
+            ]
+        )
+    )
+    compared = compare_pairs(features, np.array([0, 0]), np.array([1, 2]))
+    exact, crossed = compared.levels
+    assert LEVELS["first_name"][exact[0]] == LEVELS["last_name"][exact[1]] == "exact"
+    assert compared.name_order.tolist() == [1, 1]
+    assert LEVELS["first_name"][crossed[0]] == "nickname"  # John vs Jon
+    assert LEVELS["last_name"][crossed[1]] == "jw_0.92"  # Smith vs Smiht
+    text, fields = describe_levels(exact, 1)
+    assert text == "first_name=exact(swapped); last_name=exact(swapped)"
+    assert fields == "first_name,last_name"
+
+
+def test_birth_date_levels() -> None:
+    def level(a: str, b: str) -> str:
+        return _levels({"birth_date": a}, {"birth_date": b})["birth_date"]
+
+    assert level("1990-03-04", "1990-03-04") == "exact"
+    assert level("1990-03-04", "1990-04-03") == "transposed"
+    assert level("1990-03-04", "1991-03-04") == "one_part_differs"
+    assert level("1990-03-04", "1990-03-14") == "one_part_differs"
+    assert level("1990-03-04", "1985-07-21") == "different"
+    assert level("1990-03-03", "1990-03-03") == "exact"
+
+
+def test_postal_code_levels() -> None:
+    def level(a: str, b: str) -> str:
+        return _levels({"postal_code": a}, {"postal_code": b})["postal_code"]
+
+    assert level("SW1A 1AA", "sw1a1aa") == "exact"
+    assert level("75011", "75018") == "prefix_3"
+    assert level("75011", "13001") == "different"
+
+
+def test_city_and_street_levels() -> None:
+    same = _levels(
+        {"city": "Saint-Étienne", "street": "12 Main Street"},
+        {"city": "saint etienne", "street": "Main St. 12"},
+    )
+    assert (same["city"], same["street"]) == ("exact", "token_set_90")
+    near = _levels(
+        {"city": "Springfield", "street": "12 Main Street"},
+        {"city": "Springfeild", "street": "12 Main Street Apt 4"},
+    )
+    assert (near["city"], near["street"]) == ("jw_0.90", "token_set_90")
+    far = _levels(
+        {"city": "Paris", "street": "12 Main Street"}, {"city": "Lyon", "street": "7 Oak Road"}
+    )
+    assert (far["city"], far["street"]) == ("different", "different")
+
+
+def test_conflicting_email_and_phone_are_different() -> None:
+    levels = _levels(
+        {"email_key": "ann@example.com", "phone": "+33612345678"},
+        {"email_key": "bob@example.com", "phone": "+33612345678"},
+    )
+    assert (levels["email_key"], levels["phone"]) == ("different", "exact")
+
+
+def test_distinct_pairs_are_compared_once_in_chunks() -> None:
+    records = make_records(
+        [{"first_name": name, "last_name": "Smith"} for name in ("Anne", "Ann", "Zoe")] * 50
+    )
+    features = prepare_features(records)
+    left = np.repeat(np.arange(150), 3)[:400]
+    right = (left + 1) % 150
+    whole = compare_pairs(features, left, right)
+    chunked = compare_pairs(features, left, right, chunk_size=7)
+    assert np.array_equal(whole.levels, chunked.levels)
