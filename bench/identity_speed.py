@@ -15,13 +15,13 @@ import argparse
 import datetime as dt
 import json
 import os
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchlib import peak_rss_mb, run_phase, step_seconds
 
 REPO = Path(__file__).resolve().parents[1]
 END_DATE = "2026-11-20"
@@ -31,10 +31,6 @@ def _env(root: Path) -> None:
     os.environ["CDP_CONFIG"] = str(root / "cdp.yaml")
     os.environ["CDP_WAREHOUSE_URL"] = f"duckdb:///{root / 'warehouse.duckdb'}"
     os.environ["CDP_AS_OF"] = END_DATE
-
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def prepare(root: Path, people: int, seed: int) -> dict:
@@ -68,16 +64,7 @@ def core(root: Path) -> dict:
     with dg.instance_for_test() as instance:
         result = definitions.resolve_job_def("core_only").execute_in_process(instance=instance)
         wall = time.perf_counter() - start
-        starts: dict[str, float] = {}
-        steps: dict[str, float] = {}
-        for entry in instance.all_logs(result.run_id):
-            event = entry.dagster_event
-            if event is None:
-                continue
-            if event.event_type_value == "STEP_START":
-                starts[event.step_key] = entry.timestamp
-            elif event.event_type_value == "STEP_SUCCESS":
-                steps[event.step_key] = round(entry.timestamp - starts[event.step_key], 2)
+        steps = step_seconds(instance, result.run_id)
     wh = Warehouse(os.environ["CDP_WAREHOUSE_URL"])
     counts = wh.query(
         "SELECT (SELECT COUNT(*) FROM core.customer_xref WHERE identity_kind = 'record') AS records,"
@@ -93,20 +80,8 @@ def core(root: Path) -> dict:
         "customer_records": int(counts["records"]),
         "customers": int(counts["customers"]),
         "fact_rows": int(counts["fact_rows"]),
-        "peak_rss_mb": round(_peak_mb()),
+        "peak_rss_mb": round(peak_rss_mb()),
     }
-
-
-def _child(phase: str, root: Path, *args: str) -> dict:
-    proc = subprocess.run(
-        [sys.executable, __file__, "--phase", phase, "--root", str(root), *args],
-        capture_output=True,
-        text=True,
-    )
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr[-8000:])
-        raise SystemExit(f"bench phase {phase!r} failed with exit code {proc.returncode}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main() -> int:
@@ -128,8 +103,17 @@ def main() -> int:
     root.mkdir(parents=True, exist_ok=True)
     try:
         if not (root / "warehouse.duckdb").exists():
-            _child("prepare", root, "--people", str(args.people), "--seed", str(args.seed))
-        result = _child("core", root)
+            run_phase(
+                __file__,
+                "prepare",
+                "--root",
+                str(root),
+                "--people",
+                str(args.people),
+                "--seed",
+                str(args.seed),
+            )
+        result = run_phase(__file__, "core", "--root", str(root))
     finally:
         if args.workdir is None:
             shutil.rmtree(root, ignore_errors=True)

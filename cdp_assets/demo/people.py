@@ -294,12 +294,21 @@ def _emails(
     return local, domain
 
 
+def _mailboxes(addresses: pd.Series) -> pd.Series:
+    lower = pd.Series(addresses).astype(str).str.lower()
+    gmail = lower.str.endswith(("@gmail.com", "@googlemail.com"))
+    local = lower.str.split("@").str[0].str.replace(".", "", regex=False)
+    return lower.where(~gmail, local + "@gmail.com")
+
+
 def _unique_locals(local: pa.Array, domain: pa.Array, taken: pd.Series | None = None) -> pa.Array:
-    """Appends the row number to local parts whose address is already taken."""
+    """Appends the row number to local parts whose mailbox is already taken. Gmail ignores dots
+    and case, so `adam.morris@` and `adammorris@gmail.com` are one mailbox: one person."""
     addresses = pd.Series(text.cat(local, "@", domain).to_numpy(zero_copy_only=False))
-    dup = addresses.duplicated().to_numpy().copy()
+    mailbox = _mailboxes(addresses)
+    dup = mailbox.duplicated().to_numpy().copy()
     if taken is not None:
-        dup |= addresses.isin(taken).to_numpy()
+        dup |= mailbox.isin(_mailboxes(taken)).to_numpy()
     if not dup.any():
         return local
     suffix = text.integers(np.arange(len(local)) + 1000)

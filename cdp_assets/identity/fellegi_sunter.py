@@ -193,6 +193,49 @@ def fit_model(
     return model, results
 
 
+def fit_model_from_labels(
+    labelled_levels: np.ndarray,
+    excluded: np.ndarray,
+    candidate_levels: np.ndarray,
+    u: tuple[np.ndarray, ...],
+    fields: tuple[str, ...],
+    level_names: tuple[tuple[str, ...], ...],
+    total_pairs: int,
+    correlated: tuple[tuple[int, ...], ...] = (),
+    max_iterations: int = 50,
+    tolerance: float = 1e-4,
+) -> tuple[FellegiSunterModel, list[SessionResult]]:
+    """m from pairs known to match (linked by a strong identifier), then λ by EM.
+
+    `labelled_levels`: comparison levels of the known matches; `excluded[i, f]` is True where
+    pair i must not teach field f (the identifier that linked it agrees by construction). EM on
+    unlabelled candidates can mistake a household (same surname, same address) for one person;
+    labelled matches cannot.
+    """
+    level_counts = [len(names) for names in level_names]
+    counts = []
+    for f, count in enumerate(level_counts):
+        values = labelled_levels[~excluded[:, f], f].astype(np.int64)
+        counts.append(np.bincount(values, minlength=count).astype(np.float64))
+    m = tuple(_shrunk_to_u(c, u_f) for c, u_f in zip(counts, u, strict=True))
+    model = FellegiSunterModel(fields, level_names, m, u, 0.5, correlated)
+    prior, lambda_result = _estimate_prior(
+        model, Patterns.of(candidate_levels, level_counts), total_pairs, max_iterations, tolerance
+    )
+    labels = SessionResult("labelled_matches", len(labelled_levels), 1.0, 0, True)
+    model = FellegiSunterModel(
+        fields,
+        level_names,
+        m,
+        u,
+        prior,
+        correlated,
+        iterations=lambda_result.iterations,
+        converged=lambda_result.converged,
+    )
+    return model, [labels, lambda_result]
+
+
 def _learn_m(
     levels: np.ndarray,
     sessions: Sequence[TrainingSession],
@@ -402,8 +445,9 @@ def _evidence(
 
 
 def _group_evidence(weights: np.ndarray, present: np.ndarray) -> np.ndarray:
-    """Strongest agreement weight if any field agrees, else strongest disagreement, else 0."""
-    best = np.where(present, weights, -np.inf).max(axis=1)
-    worst = np.where(present, weights, np.inf).min(axis=1)
-    evidence = np.where(best > 0, best, worst)
+    """The weight of the group's most specific field present on both sides (groups list their
+    fields from most to least specific): two addresses on different streets of one postal code
+    are different addresses, however well the postal code agrees. 0 when none is present."""
+    first = np.argmax(present, axis=1)
+    evidence = weights[np.arange(len(weights)), first]
     return np.where(present.any(axis=1), evidence, 0.0)

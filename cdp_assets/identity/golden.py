@@ -24,7 +24,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cdp_assets.identity.consent import CONSENT_DTYPES, consent_columns, epoch_micros
+from cdp_assets.identity.consent import (
+    CONSENT_DTYPES,
+    CONSENT_INPUT_COLUMNS,
+    consent_columns,
+    epoch_micros,
+)
 from cdp_assets.identity.records import RECORD_DTYPES
 
 FIELD_GROUPS: dict[str, tuple[str, ...]] = {
@@ -65,16 +70,8 @@ ACTIVITY_DTYPES: dict[str, str] = {"customer_id": "string", "occurred_at": "date
 
 _INPUT_COLUMNS: tuple[str, ...] = (
     "customer_id",
-    "source",
-    "record_id",
-    "trust",
     "created_at",
-    "seen_at",
-    "email_opt_in",
-    "email_opt_in_confirmed_at",
-    "sms_opt_in",
-    "sms_opt_in_confirmed_at",
-    "ads_opt_out",
+    *CONSENT_INPUT_COLUMNS,
     *(field for fields in FIELD_GROUPS.values() for field in fields),
 )
 _NEVER = np.iinfo(np.int64).min  # NaT as int64

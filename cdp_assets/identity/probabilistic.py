@@ -38,6 +38,7 @@ from cdp_assets.identity.fellegi_sunter import (
     TrainingSession,
     estimate_u,
     fit_model,
+    fit_model_from_labels,
     match_probability,
     random_pairs,
 )
@@ -73,8 +74,10 @@ class ProbabilisticSettings:
     em_max_iterations, em_tolerance: EM stops when no parameter moves more than the tolerance.
     seed: the random pairs for u; the result is deterministic for a seed.
     blocking_rules: names from `blocking.BLOCKING_RULES`, credited in this order.
-    correlated_fields: groups of fields describing one fact (the address): each group adds its
-        strongest single weight instead of the sum, so a shared home does not link a household.
+    correlated_fields: groups of fields describing one fact (the address), most specific first:
+        each group adds the weight of its most specific field present on both sides instead of
+        the sum, so a shared home does not link a household and a shared postal code does not
+        outweigh different streets.
     """
 
     threshold: float = 0.99
@@ -84,7 +87,7 @@ class ProbabilisticSettings:
     em_tolerance: float = 1e-4
     seed: int = 42
     blocking_rules: tuple[str, ...] = DEFAULT_BLOCKING_RULES
-    correlated_fields: tuple[tuple[str, ...], ...] = (("postal_code", "city", "street"),)
+    correlated_fields: tuple[tuple[str, ...], ...] = (("street", "postal_code", "city"),)
 
 
 @dataclass
@@ -106,9 +109,27 @@ class ProbabilisticResult:
     stats: dict[str, float | int | dict[str, int]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class KnownMatches:
+    """Record pairs already known to be one person (linked by a shared email, phone or loyalty
+    id), to learn m from: `left`, `right` are record nodes, `identifier` the field that linked
+    each pair (that field learns nothing from it)."""
+
+    left: np.ndarray
+    right: np.ndarray
+    identifier: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.left)
+
+
+MIN_KNOWN_MATCHES = 200  # fewer than this: learn m by EM instead
+
+
 def probabilistic_links(
     records: pd.DataFrame,
     settings: ProbabilisticSettings = ProbabilisticSettings(),  # noqa: B008 - frozen
+    known: KnownMatches | None = None,
 ) -> ProbabilisticResult:
     """Link the identity records that are probably the same person.
 
@@ -129,17 +150,21 @@ def probabilistic_links(
     u_left, u_right = random_pairs(features.size, settings.u_sample_pairs, settings.seed)
     u = estimate_u(compare_pairs(features, u_left, u_right).levels, _level_counts())
     compared = compare_pairs(features, pairs.left, pairs.right)
-    model, _ = fit_model(
-        compared.levels,
-        _training_sessions(pairs, correlated),
-        u,
-        FIELDS,
-        tuple(LEVELS[name] for name in FIELDS),
-        total_pairs=features.size * (features.size - 1) // 2,
-        correlated=correlated,
-        max_iterations=settings.em_max_iterations,
-        tolerance=settings.em_tolerance,
-    )
+    common = {
+        "fields": FIELDS,
+        "level_names": tuple(LEVELS[name] for name in FIELDS),
+        "total_pairs": features.size * (features.size - 1) // 2,
+        "correlated": correlated,
+        "max_iterations": settings.em_max_iterations,
+        "tolerance": settings.em_tolerance,
+    }
+    if known is not None and len(known) >= MIN_KNOWN_MATCHES:
+        labelled, excluded = _known_levels(records, features, known)
+        model, _ = fit_model_from_labels(labelled, excluded, compared.levels, u, **common)
+        stats["m_learnt_from"] = f"{len(known):,} known matches"
+    else:
+        model, _ = fit_model(compared.levels, _training_sessions(pairs, correlated), u, **common)
+        stats["m_learnt_from"] = "EM on candidate pairs"
     patterns = Patterns.of(compared.levels, _level_counts())
     weights = model.pattern_weights(patterns.levels)[patterns.inverse]
     edges = _edges(records, pairs, compared, weights, settings.threshold)
@@ -150,6 +175,24 @@ def probabilistic_links(
     stats["expected_matches"] = model.match_prior * features.size * (features.size - 1) / 2
     stats["links"] = len(edges)
     return ProbabilisticResult(edges, model.parameters(), stats)
+
+
+def _known_levels(
+    records: pd.DataFrame,
+    features,
+    known: KnownMatches,  # noqa: ANN001 - MatchFeatures
+) -> tuple[np.ndarray, np.ndarray]:
+    """Comparison levels of the known matches, and which fields each may not teach."""
+    position = pd.Series(np.arange(len(records)), index=_nodes(records))
+    left = position.reindex(known.left).to_numpy()
+    right = position.reindex(known.right).to_numpy()
+    usable = ~(np.isnan(left) | np.isnan(right))
+    levels = compare_pairs(
+        features, left[usable].astype(np.int64), right[usable].astype(np.int64)
+    ).levels
+    identifier = np.asarray(known.identifier, dtype=object)[usable]
+    excluded = np.column_stack([identifier == name for name in FIELDS])
+    return levels, excluded
 
 
 def empty_edges() -> pd.DataFrame:
@@ -258,6 +301,7 @@ def _empty_result(
 
 __all__ = [
     "FellegiSunterModel",
+    "KnownMatches",
     "ProbabilisticResult",
     "ProbabilisticSettings",
     "empty_edges",

@@ -17,7 +17,11 @@ from cdp_assets.identity.graph import (
     identifier_edges,
 )
 from cdp_assets.identity.nodes import GraphNodes
-from cdp_assets.identity.probabilistic import ProbabilisticSettings, probabilistic_links
+from cdp_assets.identity.probabilistic import (
+    KnownMatches,
+    ProbabilisticSettings,
+    probabilistic_links,
+)
 from cdp_assets.identity.shared import shared_identifiers
 from cdp_assets.identity.stable_ids import ASSIGNMENT_DTYPES, IdAssignment, assign_ids
 
@@ -61,7 +65,20 @@ def node_keys(nodes: pd.DataFrame) -> pd.Series:
     return nodes["kind"] + "|" + nodes["source"] + "|" + nodes["source_record_id"]
 
 
-def _probabilistic(records: pd.DataFrame, config: IdentityConfig) -> tuple[pd.DataFrame, object]:
+def _known_matches(records: pd.DataFrame, identifier: pd.DataFrame) -> KnownMatches:
+    """Record pairs joined by a usable email, phone or loyalty id: training labels for m."""
+    is_record = identifier["left"].isin(records["node"]) & identifier["right"].isin(records["node"])
+    pairs = identifier[is_record]
+    return KnownMatches(
+        pairs["left"].to_numpy(dtype=np.int64),
+        pairs["right"].to_numpy(dtype=np.int64),
+        pairs["rule"].to_numpy(dtype=object),
+    )
+
+
+def _probabilistic(
+    records: pd.DataFrame, config: IdentityConfig, known: KnownMatches
+) -> tuple[pd.DataFrame, object]:
     settings = config.probabilistic
     result = probabilistic_links(
         records,
@@ -71,6 +88,7 @@ def _probabilistic(records: pd.DataFrame, config: IdentityConfig) -> tuple[pd.Da
             u_sample_pairs=settings.u_sample_pairs,
             seed=settings.seed,
         ),
+        known,
     )
     links = result.edges
     edges = pd.DataFrame(
@@ -155,11 +173,15 @@ def resolve_identities(
     parameters = pd.DataFrame()
     prob_stats: dict[str, float | int] = {}
     if config.probabilistic.enabled and len(records) > 1:
-        prob_edges, result = _probabilistic(_without_shared(records, shared), config)
+        prob_edges, result = _probabilistic(
+            _without_shared(records, shared), config, _known_matches(records, det)
+        )
         parts.append(prob_edges)
         parameters = result.parameters
         prob_stats = {
-            f"probabilistic_{k}": v for k, v in result.stats.items() if isinstance(v, int | float)
+            f"probabilistic_{k}": v
+            for k, v in result.stats.items()
+            if isinstance(v, int | float | str)
         }
     edges = pd.concat(parts, ignore_index=True).astype(EDGE_DTYPES)
 

@@ -10,6 +10,7 @@ from cdp_assets.identity.fellegi_sunter import (
     TrainingSession,
     estimate_u,
     fit_model,
+    fit_model_from_labels,
     match_probability,
     random_pairs,
 )
@@ -119,8 +120,11 @@ def test_correlated_fields_count_once() -> None:
     names = (("null", "exact", "different"),) * 2
     model = FellegiSunterModel(("postal", "city"), names, m, u, 0.5, correlated=((0, 1),))
     agree, one, disagree = np.log2(0.9 / 0.01), np.log2(0.9 / 0.01), np.log2(0.1 / 0.99)
-    levels = np.array([[1, 1], [1, 2], [2, 2], [0, 0]], dtype=np.int8)
-    np.testing.assert_allclose(model.pattern_weights(levels), [agree, one, disagree, 0.0])
+    # The most specific field present (listed first) decides for the group.
+    levels = np.array([[1, 1], [1, 2], [2, 2], [0, 0], [2, 1], [0, 1]], dtype=np.int8)
+    np.testing.assert_allclose(
+        model.pattern_weights(levels), [agree, one, disagree, 0.0, disagree, agree]
+    )
 
 
 def test_random_pairs_are_seeded_and_distinct() -> None:
@@ -137,3 +141,21 @@ def test_patterns_round_trip() -> None:
     patterns = Patterns.of(levels, [4, 3])
     assert np.array_equal(patterns.levels[patterns.inverse], levels)
     assert patterns.counts.sum() == 4
+
+
+def test_m_from_known_matches_skips_the_identifier_that_linked_each_pair() -> None:
+    # Two fields (birth date, email). Three pairs linked by email: they agree on email by
+    # construction and must not teach its m; one pair linked otherwise teaches both.
+    names = (("null", "exact", "different"),) * 2
+    u = (np.r_[np.nan, 0.01, 0.99],) * 2
+    labelled = np.array([[1, 1], [1, 1], [2, 1], [1, 2]], dtype=np.int8)
+    excluded = np.array([[False, True], [False, True], [False, True], [False, False]])
+    candidates = np.array([[1, 1], [2, 2], [1, 2]], dtype=np.int8)
+    model, results = fit_model_from_labels(
+        labelled, excluded, candidates, u, ("birth_date", "email"), names, total_pairs=1_000
+    )
+    # birth date: 3 exact, 1 different among 4, plus one pseudo pair spread like u.
+    np.testing.assert_allclose(model.m[0][1:], [(3 + 0.01) / 5, (1 + 0.99) / 5])
+    # email: only the last pair teaches it (different), plus the pseudo pair.
+    np.testing.assert_allclose(model.m[1][1:], [0.01 / 2, (1 + 0.99) / 2])
+    assert results[0].name == "labelled_matches" and 0 < model.match_prior < 1

@@ -34,6 +34,10 @@ from cdp_assets.reporting.markdown import counts_table, markdown_table, masked_p
 from cdp_assets.warehouse import TableRef, WarehouseSession
 
 CORE_GROUP = "core"
+# Rebuild when an upstream table changes, but never past a failed blocking check.
+CORE_AUTOMATION = (
+    dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+)
 XREF = TableRef("core", "customer_xref")
 EDGES = TableRef("core", "identity_edges")
 MERGES = TableRef("core", "identity_merges")
@@ -152,8 +156,7 @@ def build_identity_asset(config: CDPConfig) -> dg.AssetsDefinition:
             kinds={"python", "pandas", warehouse_kind(config)},
             deps=deps,
             tags={"cdp/layer": "core"},
-            automation_condition=dg.AutomationCondition.eager()
-            & dg.AutomationCondition.all_deps_blocking_checks_passed(),
+            automation_condition=CORE_AUTOMATION,
         )
         for name, text in IDENTITY_OUTPUTS.items()
     ]
@@ -359,8 +362,7 @@ def build_profiles_asset(config: CDPConfig, fact_keys: list[dg.AssetKey]) -> dg.
         kinds={"python", "pandas", warehouse_kind(config)},
         pool=WAREHOUSE_POOL,
         tags={"cdp/layer": "core", "cdp/pii": "true"},
-        automation_condition=dg.AutomationCondition.eager()
-        & dg.AutomationCondition.all_deps_blocking_checks_passed(),
+        automation_condition=CORE_AUTOMATION,
         check_specs=[
             dg.AssetCheckSpec(
                 CHECK_XREF_IN_PROFILES,
@@ -474,8 +476,7 @@ def build_fact_asset(config: CDPConfig, kind: str) -> dg.AssetsDefinition:
             if kind == "orders"
             else ""
         ),
-        automation_condition=dg.AutomationCondition.eager()
-        & dg.AutomationCondition.all_deps_blocking_checks_passed(),
+        automation_condition=CORE_AUTOMATION,
         check_specs=[
             dg.AssetCheckSpec(
                 CHECK_RESOLVED_SHARE,
@@ -526,8 +527,7 @@ def build_order_items_asset(config: CDPConfig) -> dg.AssetsDefinition:
         kinds={"sql", warehouse_kind(config)},
         pool=WAREHOUSE_POOL,
         tags={"cdp/layer": "core"},
-        automation_condition=dg.AutomationCondition.eager()
-        & dg.AutomationCondition.all_deps_blocking_checks_passed(),
+        automation_condition=CORE_AUTOMATION,
     )
     def order_items(warehouse: WarehouseResource) -> dg.MaterializeResult:
         """Order lines of every order_items source joined to core.orders by order id: the
