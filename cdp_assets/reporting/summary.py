@@ -37,8 +37,44 @@ def render_summary(warehouse: Warehouse, url: str) -> str:
     lines += ["", "Top quarantine reasons:", ""]
     reasons = top_quarantine_reasons(quarantine, n=10)
     lines.append(reasons.to_string(index=False) if len(reasons) else "  none")
+    lines += identity_lines(warehouse)
     lines += ["", f"Warehouse: {url}"]
     return "\n".join(lines)
+
+
+def identity_lines(warehouse: Warehouse) -> list[str]:
+    """Customers, how records joined them, and what the identity ledger recorded."""
+    if not warehouse.table_exists(TableRef("core", "customer_profiles")):
+        return []
+    figures = warehouse.query(
+        "SELECT (SELECT COUNT(*) FROM core.customer_profiles) AS customers, "
+        "(SELECT COUNT(*) FROM core.customer_xref WHERE identity_kind = 'record') AS records, "
+        "(SELECT COUNT(*) FROM core.customer_xref) AS xref_rows, "
+        "(SELECT COUNT(*) FROM core.identity_edges WHERE status = 'linked') AS links, "
+        "(SELECT COUNT(*) FROM core.identity_edges WHERE status <> 'linked') AS cut, "
+        "(SELECT COUNT(*) FROM core.shared_identifiers) AS shared"
+    ).iloc[0]
+    by_rule = warehouse.query(
+        "SELECT rule, COUNT(*) AS links FROM core.identity_edges WHERE status = 'linked' "
+        "GROUP BY rule ORDER BY links DESC"
+    )
+    ledger = warehouse.query(
+        "SELECT event, COUNT(*) AS customers FROM core.identity_merges GROUP BY event "
+        "ORDER BY customers DESC"
+    )
+    return [
+        "",
+        f"Customers: {figures['customers']:,} profiles from {figures['records']:,} customer "
+        f"records ({figures['xref_rows']:,} xref rows); {figures['links']:,} links, "
+        f"{figures['cut']:,} cut by the profile limits, {figures['shared']:,} shared "
+        "identifier values not used for linking.",
+        "",
+        by_rule.to_string(index=False),
+        "",
+        "Identity ledger (all runs):",
+        "",
+        ledger.to_string(index=False),
+    ]
 
 
 def main() -> int:

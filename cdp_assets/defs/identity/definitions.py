@@ -14,7 +14,6 @@ from cdp_assets.defs.resources import (
     project_config,
     warehouse_kind,
 )
-from cdp_assets.identity.fact_profiles import fact_only_profiles
 from cdp_assets.identity.facts import (
     FACT_COLUMNS,
     FACT_IDENTITIES,
@@ -24,8 +23,9 @@ from cdp_assets.identity.facts import (
     order_items_sql,
     resolved_fact_sql,
 )
-from cdp_assets.identity.golden import GOLDEN_PROFILE_DTYPES, golden_profiles
+from cdp_assets.identity.golden import GOLDEN_PROFILE_DTYPES
 from cdp_assets.identity.nodes import COMBO_DTYPES, graph_nodes
+from cdp_assets.identity.profiles import activity_rows, customer_profiles
 from cdp_assets.identity.records import customer_records
 from cdp_assets.identity.resolve import XREF_DTYPES, resolve_identities
 from cdp_assets.identity.shared import DENSITY_DTYPES
@@ -289,7 +289,18 @@ def build_identity_asset(config: CDPConfig) -> dg.AssetsDefinition:
     return identity_resolution
 
 
-def _profile_checks(session: WarehouseSession, config: CDPConfig) -> list[dg.AssetCheckResult]:
+def _profiles_over_limits(records: pd.DataFrame, config: CDPConfig) -> int:
+    """Customers whose records carry more distinct emails or phones than the limits allow."""
+    limits = config.identity.profile_limits
+    distinct = records.groupby("customer_id")[["email_key", "phone"]].nunique()
+    return int(
+        ((distinct["email_key"] > limits.emails) | (distinct["phone"] > limits.phones)).sum()
+    )
+
+
+def _profile_checks(
+    session: WarehouseSession, config: CDPConfig, over_limits: int
+) -> list[dg.AssetCheckResult]:
     orphans = int(
         session.scalar(
             f"SELECT COUNT(*) FROM {XREF.sql} x LEFT JOIN {PROFILES.sql} p "
@@ -299,15 +310,6 @@ def _profile_checks(session: WarehouseSession, config: CDPConfig) -> list[dg.Ass
     total = session.row_count(PROFILES)
     distinct = int(session.scalar(f"SELECT COUNT(DISTINCT customer_id) FROM {PROFILES.sql}"))
     limits = config.identity.profile_limits
-    over = session.query(
-        "SELECT COUNT(*) AS n FROM (SELECT x.customer_id, "
-        "COUNT(DISTINCT r.email_key) AS emails, COUNT(DISTINCT r.phone) AS phones "
-        f"FROM {XREF.sql} x JOIN {TableRef('core', '_profile_records').sql} r "
-        "ON r.customer_id = x.customer_id AND r.source = x.source "
-        "AND r.record_id = x.source_record_id WHERE x.identity_kind = 'record' "
-        "GROUP BY x.customer_id) c "
-        f"WHERE emails > {limits.emails} OR phones > {limits.phones}"
-    )["n"].iloc[0]
     return [
         dg.AssetCheckResult(
             check_name=CHECK_XREF_IN_PROFILES,
@@ -321,9 +323,9 @@ def _profile_checks(session: WarehouseSession, config: CDPConfig) -> list[dg.Ass
         ),
         dg.AssetCheckResult(
             check_name=CHECK_LIMITS,
-            passed=int(over) == 0,
+            passed=over_limits == 0,
             metadata={
-                "profiles_over_limits": int(over),
+                "profiles_over_limits": over_limits,
                 "max_emails": limits.emails,
                 "max_phones": limits.phones,
             },
@@ -381,7 +383,7 @@ def build_profiles_asset(config: CDPConfig, fact_keys: list[dg.AssetKey]) -> dg.
             ),
         ],
     )
-    def customer_profiles(
+    def customer_profiles_asset(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
         """Golden records, one row per customer: best name, email, phone, birth date, address
@@ -394,40 +396,12 @@ def build_profiles_asset(config: CDPConfig, fact_keys: list[dg.AssetKey]) -> dg.
             records = customer_records(_read_staged(session, config), config)
             xref = session.read_table(XREF, dtypes=XREF_DTYPES)
             sql = _activity_sql(config)
-            activity = session.query(sql) if sql else pd.DataFrame()
-        ids = xref[xref["identity_kind"] == "record"][["source", "source_record_id", "customer_id"]]
-        records = records.merge(
-            ids.rename(columns={"source_record_id": "record_id"}),
-            on=["source", "record_id"],
-            how="left",
-        )
-        customers = xref["customer_id"].dropna().unique()
-        # Customers known only from facts (an orders-only setup) still get a profile row.
-        fact_only = pd.Index(customers).difference(records["customer_id"].dropna().unique())
-        records = records[records["customer_id"].notna()]
-        if len(activity):
-            activity = pd.concat(
-                [
-                    activity[["customer_id", "first_at"]].rename(
-                        columns={"first_at": "occurred_at"}
-                    ),
-                    activity[["customer_id", "last_at"]].rename(columns={"last_at": "occurred_at"}),
-                ],
-                ignore_index=True,
-            )
-            activity["occurred_at"] = pd.to_datetime(activity["occurred_at"], utc=True)
-        activity = activity if len(activity) else None
-        profiles = pd.concat(
-            [golden_profiles(records, activity), fact_only_profiles(fact_only, xref, activity)],
-            ignore_index=True,
-        ).sort_values("customer_id", ignore_index=True)
+            activity = session.query(sql) if sql else pd.DataFrame()  # first/last per customer
+        profiles, records = customer_profiles(records, xref, activity_rows(activity))
         with wh.transaction() as session:
             session.replace_table(PROFILES, profiles)
-            session.replace_table(
-                TableRef("core", "_profile_records"),
-                records[["customer_id", "source", "record_id", "email_key", "phone"]],
-            )
-            checks = _profile_checks(session, config)
+            over_limits = _profiles_over_limits(records, config)
+            checks = _profile_checks(session, config, over_limits)
         meta = {
             "dagster/row_count": len(profiles),
             "dagster/column_schema": dg.TableSchema(
@@ -452,7 +426,7 @@ def build_profiles_asset(config: CDPConfig, fact_keys: list[dg.AssetKey]) -> dg.
         context.log.info(f"{len(profiles):,} customer profiles")
         return dg.MaterializeResult(metadata=meta, check_results=checks)
 
-    return customer_profiles
+    return customer_profiles_asset
 
 
 def build_fact_asset(config: CDPConfig, kind: str) -> dg.AssetsDefinition:

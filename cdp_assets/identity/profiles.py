@@ -1,0 +1,79 @@
+"""`core.customer_profiles`: golden records of customers with customer records, and the
+profiles of customers known only from facts (an orders-only setup, a guest checkout whose
+email matches no account): no golden fields to choose, but first and last seen and sources."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from cdp_assets.identity.golden import GOLDEN_PROFILE_DTYPES, empty_profiles, golden_profiles
+
+
+def fact_only_profiles(
+    customer_ids: pd.Index, xref: pd.DataFrame, activity: pd.DataFrame | None
+) -> pd.DataFrame:
+    """One GOLDEN_PROFILE_DTYPES row per id in `customer_ids`.
+
+    `xref`: core.customer_xref rows (source, customer_id); `activity`: customer_id,
+    occurred_at rows from the facts (or None). No consent is known, so email and SMS consent
+    are False; ads consent is True because nobody opted out.
+    """
+    if len(customer_ids) == 0:
+        return empty_profiles()
+    ids = pd.Series(sorted(customer_ids), dtype="string")
+    profiles = empty_profiles().reindex(range(len(ids)))
+    profiles["customer_id"] = ids
+    mine = xref[xref["customer_id"].isin(set(ids))]
+    sources = mine.groupby("customer_id")["source"].agg(lambda s: ",".join(sorted(set(s))))
+    profiles["sources"] = ids.map(sources)
+    profiles["source_count"] = profiles["sources"].str.count(",").fillna(-1).astype("int64") + 1
+    profiles["record_count"] = 0
+    profiles["email_consent"] = False
+    profiles["sms_consent"] = False
+    profiles["ads_consent"] = True
+    if activity is not None and len(activity):
+        seen = activity.groupby("customer_id")["occurred_at"].agg(["min", "max"])
+        profiles["first_seen"] = ids.map(seen["min"])
+        profiles["last_seen"] = ids.map(seen["max"])
+    return profiles.astype(GOLDEN_PROFILE_DTYPES)
+
+
+def activity_rows(span: pd.DataFrame) -> pd.DataFrame | None:
+    """customer_id, occurred_at rows from a per-customer span (customer_id, first_at,
+    last_at), the shape golden_profiles takes; None when there is none."""
+    if span.empty:
+        return None
+    rows = pd.concat(
+        [
+            span[["customer_id", "first_at"]].rename(columns={"first_at": "occurred_at"}),
+            span[["customer_id", "last_at"]].rename(columns={"last_at": "occurred_at"}),
+        ],
+        ignore_index=True,
+    )
+    rows["occurred_at"] = pd.to_datetime(rows["occurred_at"], utc=True)
+    return rows
+
+
+def customer_profiles(
+    records: pd.DataFrame, xref: pd.DataFrame, activity: pd.DataFrame | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(profiles, records with their customer_id): one profile per customer of `xref`.
+
+    `records`: identity records; `xref`: core.customer_xref; `activity`: customer_id,
+    occurred_at rows from the facts (see `activity_rows`).
+    """
+    ids = xref.loc[xref["identity_kind"] == "record", ["source", "source_record_id", "customer_id"]]
+    records = records.merge(
+        ids.rename(columns={"source_record_id": "record_id"}),
+        on=["source", "record_id"],
+        how="left",
+    )
+    records = records[records["customer_id"].notna()]
+    fact_only = pd.Index(xref["customer_id"].dropna().unique()).difference(
+        records["customer_id"].unique()
+    )
+    profiles = pd.concat(
+        [golden_profiles(records, activity), fact_only_profiles(fact_only, xref, activity)],
+        ignore_index=True,
+    )
+    return profiles.sort_values("customer_id", ignore_index=True), records

@@ -1,0 +1,110 @@
+"""End to end on the smallest configurations: every kind is optional."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import yaml
+
+from cdp_assets.identity.accuracy import pairwise_scores
+from cdp_assets_tests.e2e.pipeline import DemoProject, run_job
+from cdp_assets_tests.identity.probabilistic_records import synthetic_population
+
+ORDERS = """order,customer,when,total
+O1,K1,2026-01-05 10:00:00,20.00
+O2,K1,2026-02-05 10:00:00,30.00
+O3,K2,2026-03-01 09:00:00,15.50
+O4,,2026-03-02 09:00:00,9.99
+"""
+
+
+def _project(tmp_path: Path, sources: list[dict], files: dict[str, str]) -> DemoProject:
+    for name, content in files.items():
+        path = tmp_path / "landing" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+    config = {"landing_dir": "landing", "timezone": "UTC", "sources": sources}
+    config_path = tmp_path / "cdp.yaml"
+    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return DemoProject(tmp_path, config_path, tmp_path, f"duckdb:///{tmp_path / 'wh.duckdb'}")
+
+
+def test_a_single_orders_file_builds_customers_from_references(tmp_path: Path) -> None:
+    project = _project(
+        tmp_path,
+        [
+            {
+                "name": "orders",
+                "kind": "orders",
+                "format": "csv",
+                "path": "orders/*.csv",
+                "columns": {
+                    "order_id": "order",
+                    "customer_ref": "customer",
+                    "ordered_at": "when",
+                    "amount": "total",
+                },
+            }
+        ],
+        {"orders/2026.csv": ORDERS},
+    )
+    with dg.instance_for_test() as instance:
+        result = run_job(project, instance)
+    assert result.success
+    xref = project.table("core", "customer_xref")
+    assert sorted(xref["source_record_id"]) == ["K1", "K2"]
+    assert set(xref["match_rule"]) == {"own_record"}
+    profiles = project.table("core", "customer_profiles").sort_values("customer_id")
+    assert profiles["customer_id"].tolist() == ["C000000001", "C000000002"]
+    assert profiles["sources"].tolist() == ["orders", "orders"]
+    assert pd.Timestamp(profiles["first_seen"].iloc[0]) == pd.Timestamp(
+        "2026-01-05 10:00", tz="UTC"
+    )
+    orders = project.table("core", "orders").set_index("order_id")
+    k1 = xref.set_index("source_record_id").loc["K1", "customer_id"]
+    assert orders.loc["O1", "customer_id"] == orders.loc["O2", "customer_id"] == k1
+    assert pd.isna(orders.loc["O4", "customer_id"])  # no reference: an anonymous order
+    assert orders["net_amount_base"].sum() == 20.00 + 30.00 + 15.50 + 9.99
+
+
+def test_a_customers_only_source_without_emails_or_phones_is_matched(tmp_path: Path) -> None:
+    # 300 people, 120 damaged duplicates (nicknames, typos, swaps, transposed dates, moves),
+    # 40 household members sharing a surname and an address: names, addresses, birth dates only.
+    records, person = synthetic_population(people=300, duplicates=120, households=40, seed=5)
+    frame = records[["first_name", "last_name", "birth_date", "street", "city", "postal_code"]]
+    frame = frame.assign(id=[f"M{i:04d}" for i in range(len(frame))])
+    frame.to_csv(tmp_path / "members.csv", index=False)
+    project = _project(
+        tmp_path,
+        [
+            {
+                "name": "members",
+                "kind": "customers",
+                "format": "csv",
+                "path": "members/*.csv",
+                "date_formats": {"birth_date": "%Y-%m-%d"},
+                "columns": {
+                    "source_record_id": "id",
+                    "first_name": "first_name",
+                    "last_name": "last_name",
+                    "birth_date": "birth_date",
+                    "street": "street",
+                    "city": "city",
+                    "postal_code": "postal_code",
+                },
+            }
+        ],
+        {"members/all.csv": (tmp_path / "members.csv").read_text(encoding="utf-8")},
+    )
+    with dg.instance_for_test() as instance:
+        assert run_job(project, instance).success
+    xref = project.table("core", "customer_xref").set_index("source_record_id")
+    predicted = xref["customer_id"].reindex(frame["id"]).reset_index(drop=True)
+    scores = pairwise_scores(predicted, person.astype("string"))
+    assert scores["pair_precision"] >= 0.98, scores
+    assert scores["pair_recall"] >= 0.85, scores
+    edges = project.table("core", "identity_edges")
+    assert set(edges["rule"]) == {"probabilistic"}
+    assert edges["evidence"].str.contains("birth_date=").any()
