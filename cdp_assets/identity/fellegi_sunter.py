@@ -29,6 +29,7 @@ pairs, so it costs milliseconds whatever the number of pairs.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -173,24 +174,38 @@ def fit_model(
     all matches). A prior over the candidates instead would count their agreement on the
     blocking keys twice, once in λ and once in the field weights.
     """
-    level_counts = [len(names) for names in level_names]
     m, results = _learn_m(levels, sessions, u, correlated, max_iterations, tolerance)
-    model = FellegiSunterModel(fields, level_names, m, u, 0.5, correlated)
-    prior, lambda_result = _estimate_prior(
-        model, Patterns.of(levels, level_counts), total_pairs, max_iterations, tolerance
+    return _with_prior(
+        FellegiSunterModel(fields, level_names, m, u, 0.5, correlated),
+        levels,
+        total_pairs,
+        results,
+        max_iterations,
+        tolerance,
     )
-    results.append(lambda_result)
-    model = FellegiSunterModel(
-        fields,
-        level_names,
-        m,
-        u,
-        prior,
-        correlated,
+
+
+def _with_prior(
+    model: FellegiSunterModel,
+    candidate_levels: np.ndarray,
+    total_pairs: int,
+    results: list[SessionResult],
+    max_iterations: int,
+    tolerance: float,
+) -> tuple[FellegiSunterModel, list[SessionResult]]:
+    """The model with λ estimated over the candidates (m, u fixed), and the session results."""
+    level_counts = [len(names) for names in model.level_names]
+    prior, lambda_result = _estimate_prior(
+        model, Patterns.of(candidate_levels, level_counts), total_pairs, max_iterations, tolerance
+    )
+    results = [*results, lambda_result]
+    fitted = dataclasses.replace(
+        model,
+        match_prior=prior,
         iterations=max(result.iterations for result in results),
         converged=all(result.converged for result in results),
     )
-    return model, results
+    return fitted, results
 
 
 def fit_model_from_labels(
@@ -218,22 +233,15 @@ def fit_model_from_labels(
         values = labelled_levels[~excluded[:, f], f].astype(np.int64)
         counts.append(np.bincount(values, minlength=count).astype(np.float64))
     m = tuple(_shrunk_to_u(c, u_f) for c, u_f in zip(counts, u, strict=True))
-    model = FellegiSunterModel(fields, level_names, m, u, 0.5, correlated)
-    prior, lambda_result = _estimate_prior(
-        model, Patterns.of(candidate_levels, level_counts), total_pairs, max_iterations, tolerance
-    )
     labels = SessionResult("labelled_matches", len(labelled_levels), 1.0, 0, True)
-    model = FellegiSunterModel(
-        fields,
-        level_names,
-        m,
-        u,
-        prior,
-        correlated,
-        iterations=lambda_result.iterations,
-        converged=lambda_result.converged,
+    return _with_prior(
+        FellegiSunterModel(fields, level_names, m, u, 0.5, correlated),
+        candidate_levels,
+        total_pairs,
+        [labels],
+        max_iterations,
+        tolerance,
     )
-    return model, [labels, lambda_result]
 
 
 def _learn_m(

@@ -93,3 +93,20 @@ def no_previous() -> tuple[pd.DataFrame, pd.DataFrame]:
         pd.DataFrame({c: pd.Series(dtype=t) for c, t in ASSIGNMENT_DTYPES.items()}),
         pd.DataFrame({c: pd.Series(dtype=t) for c, t in ALIAS_DTYPES.items()}),
     )
+
+
+SEEN = pd.Timestamp("2025-01-01", tz="UTC")
+
+
+def typed_records(*rows: dict[str, Any], **defaults: Any) -> pd.DataFrame:
+    """Identity records typed as RECORD_DTYPES plus customer_id; unspecified fields null.
+    Rows default to source "shop", trust 1, seen and created at SEEN, record ids 0, 1, ..."""
+    base = {"source": "shop", "trust": 1, "seen_at": SEEN, "created_at": SEEN} | defaults
+    full = [{**base, "record_id": str(i), **row} for i, row in enumerate(rows)]
+    columns = {"customer_id": "string", **RECORD_DTYPES}
+    frame = pd.DataFrame({c: [r.get(c) for r in full] for c in columns})
+    for column, dtype in columns.items():
+        if dtype.startswith("datetime64"):
+            frame[column] = pd.to_datetime(frame[column], utc=dtype.endswith("UTC]"))
+    frame["node"] = range(len(frame))
+    return frame.astype(columns)

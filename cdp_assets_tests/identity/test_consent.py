@@ -4,29 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from cdp_assets.identity.consent import CONSENT_DTYPES, customer_consent
 from cdp_assets.identity.golden import golden_profiles
-from cdp_assets.identity.records import RECORD_DTYPES
+from cdp_assets_tests.identity.helpers import SEEN, typed_records
 
-T = pd.Timestamp("2025-01-01", tz="UTC")
+T = SEEN
 DAY = pd.Timedelta(days=1)
 
 
 def records_frame(*rows: dict[str, Any]) -> pd.DataFrame:
-    """Identity records typed as RECORD_DTYPES plus customer_id; unspecified fields null."""
-    defaults = {"customer_id": "c1", "source": "shop", "trust": 1, "seen_at": T, "created_at": T}
-    full = [{**defaults, "record_id": str(i), **row} for i, row in enumerate(rows)]
-    columns = {"customer_id": "string", **RECORD_DTYPES}
-    frame = pd.DataFrame({c: [r.get(c) for r in full] for c in columns})
-    for column, dtype in columns.items():
-        if dtype.startswith("datetime64"):
-            frame[column] = pd.to_datetime(frame[column], utc=dtype.endswith("UTC]"))
-    frame["node"] = np.arange(len(frame))
-    return frame.astype(columns)
+    return typed_records(*rows, customer_id="c1")
 
 
 def opt_in(at: pd.Timestamp | None, seen: pd.Timestamp = T, **extra: Any) -> dict[str, Any]:

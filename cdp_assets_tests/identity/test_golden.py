@@ -14,23 +14,14 @@ from cdp_assets.identity.golden import (
     full_name,
     golden_profiles,
 )
-from cdp_assets.identity.records import RECORD_DTYPES
+from cdp_assets_tests.identity.helpers import SEEN, typed_records
 
-T = pd.Timestamp("2025-01-01", tz="UTC")
+T = SEEN
 DAY = pd.Timedelta(days=1)
 
 
 def records_frame(*rows: dict[str, Any]) -> pd.DataFrame:
-    """Identity records typed as RECORD_DTYPES plus customer_id; unspecified fields null."""
-    defaults = {"source": "shop", "trust": 1, "seen_at": T, "created_at": T}
-    full = [{**defaults, "record_id": str(i), **row} for i, row in enumerate(rows)]
-    columns = {"customer_id": "string", **RECORD_DTYPES}
-    frame = pd.DataFrame({c: [r.get(c) for r in full] for c in columns})
-    for column, dtype in columns.items():
-        if dtype.startswith("datetime64"):
-            frame[column] = pd.to_datetime(frame[column], utc=dtype.endswith("UTC]"))
-    frame["node"] = np.arange(len(frame))
-    return frame.astype(columns)
+    return typed_records(*rows)
 
 
 def one(profiles: pd.DataFrame, customer_id: str = "c1") -> pd.Series:
