@@ -11,6 +11,8 @@ from cdp_assets.config.loader import (
     warehouse_url,
 )
 from cdp_assets.config.schema import (
+    AnalyticsConfig,
+    AudienceRule,
     CDPConfig,
     IdentityConfig,
     ProfileLimits,
@@ -20,6 +22,8 @@ from cdp_assets.config.schema import (
 )
 
 __all__ = [
+    "AnalyticsConfig",
+    "AudienceRule",
     "CDPConfig",
     "ConfigError",
     "IdentityConfig",

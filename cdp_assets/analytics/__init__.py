@@ -1,0 +1,1 @@
+"""Customer analytics: features, RFM, cohorts, audiences, survey and service insight (no Dagster)."""
