@@ -31,7 +31,7 @@ from cdp_assets_tests.e2e.pipeline import (
     run_job,
 )
 
-SNAPSHOT_SCHEMAS = ("raw", "staging", "ops", "core")
+SNAPSHOT_SCHEMAS = ("raw", "staging", "ops", "core", "analytics", "activation")
 
 
 def snapshot(project: DemoProject) -> dict[str, pd.DataFrame]:
@@ -39,7 +39,7 @@ def snapshot(project: DemoProject) -> dict[str, pd.DataFrame]:
     wh = project.warehouse()
     tables = wh.query(
         "SELECT table_schema, table_name FROM information_schema.tables "
-        "WHERE table_schema IN ('raw', 'staging', 'ops', 'core') ORDER BY 1, 2"
+        f"WHERE table_schema IN {SNAPSHOT_SCHEMAS} ORDER BY 1, 2"
     )
     out = {}
     for schema, table in tables.itertuples(index=False):
@@ -333,3 +333,21 @@ def test_profiles_xref_and_ledger_are_consistent(demo_runs: dict) -> None:
     edges = project.table("core", "identity_edges")
     assert {"email_key", "customer_ref"} & set(edges["rule"]) or len(edges) > 0
     assert edges["customer_id"].notna().all()
+
+
+def test_analytics_tables_cover_every_customer(demo_runs: dict) -> None:
+    project: DemoProject = demo_runs["project"]
+    profiles = project.table("core", "customer_profiles")
+    features = project.table("analytics", "customer_features")
+    assert sorted(features["customer_id"]) == sorted(profiles["customer_id"])
+    rfm = project.table("analytics", "rfm")
+    assert set(rfm["customer_id"]) == set(features.loc[features["frequency"] > 0, "customer_id"])
+    assert rfm[["r_score", "f_score", "m_score"]].isin(range(1, 6)).all().all()
+    members = project.table("activation", "audience_membership")
+    assert {"champions", "detractors"} <= set(members["audience"])
+    champions = set(members.loc[members["audience"] == "champions", "customer_id"])
+    assert champions == set(rfm.loc[rfm["rfm_segment"] == "Champions", "customer_id"])
+    changes = project.table("activation", "audience_changes")
+    assert set(changes["change"]) == {"added"}  # first run adds; the re-run changes nothing
+    for table in ("cohorts", "acquisition_value", "nps", "nps_themes", "support_summary"):
+        assert len(project.table("analytics", table)) > 0, table
