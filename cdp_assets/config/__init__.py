@@ -15,6 +15,7 @@ from cdp_assets.config.schema import (
     AudienceRule,
     CDPConfig,
     IdentityConfig,
+    ModelsConfig,
     ProfileLimits,
     QualityConfig,
     SourceConfig,
@@ -24,6 +25,7 @@ from cdp_assets.config.schema import (
 __all__ = [
     "AnalyticsConfig",
     "AudienceRule",
+    "ModelsConfig",
     "CDPConfig",
     "ConfigError",
     "IdentityConfig",

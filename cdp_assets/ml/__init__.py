@@ -1,0 +1,1 @@
+"""Predictive models: churn, lifetime value, recommendations, lead scores (no Dagster)."""
