@@ -3,13 +3,15 @@
 
 Every row read is loaded, quarantined (a malformed line) or dropped as an exact duplicate of a
 row already in the raw table or earlier in the batch; the ledger counts each per file and
-`rows_read = rows_loaded + rows_quarantined + exact_duplicates` holds for every file.
+`rows_read = rows_loaded + rows_quarantined + exact_duplicates` holds for every file. Files are
+read and processed one at a time (only their row hashes are kept), so that a caller writing
+each file's rows as they come holds one file in memory.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,14 +31,15 @@ from cdp_assets.ingest.ledger import (
 )
 from cdp_assets.ingest.naming import raw_column_name, raw_names
 from cdp_assets.ingest.readers import STRING, ReadResult, read_source_file, read_sql_source
-from cdp_assets.ingest.row_hash import frame_content_hash, row_hashes
+from cdp_assets.ingest.row_hash import SortedHashSet, frame_content_hash, row_hashes
 
 QUARANTINE_RULE = "malformed_line"
+RowsSink = Callable[[pd.DataFrame], None]
 
 
 @dataclass
 class IngestBatch:
-    rows: pd.DataFrame  # source columns (string) + RAW_LINEAGE_DTYPES columns
+    rows: pd.DataFrame  # source columns (string) + RAW_LINEAGE_DTYPES columns (empty: see sink)
     quarantine: pd.DataFrame  # QUARANTINE_DTYPES
     ledger: pd.DataFrame  # LEDGER_DTYPES, one row per file considered
     files_ingested: int = 0
@@ -45,6 +48,7 @@ class IngestBatch:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     exact_duplicates: int = 0
+    columns: list[str] = field(default_factory=list)  # raw source columns, first seen first
 
     @property
     def counts(self) -> dict[str, int]:
@@ -125,21 +129,23 @@ def _stat(path: Path) -> tuple[int, pd.Timestamp]:
     return stat.st_size, modified
 
 
-def _read_files(
-    source: SourceConfig, config: CDPConfig, index: LedgerIndex
-) -> tuple[list[_FileRead], list[dict[str, object]]]:
-    """Reads the new files (or the new sql snapshot); returns them and duplicate-file rows."""
-    reads: list[_FileRead] = []
-    duplicates: list[dict[str, object]] = []
+def _new_files(
+    source: SourceConfig,
+    config: CDPConfig,
+    index: LedgerIndex,
+    duplicates: list[dict[str, object]],
+) -> Iterator[_FileRead]:
+    """Reads the new files (or the new sql snapshot) one at a time, in path order; a file whose
+    bytes were ingested before under another name goes to `duplicates` instead."""
     if source.format == "sql":
         name = f"sql:{source.name}"
         result = read_sql_source(source_url(config, source.name), source)
         digest = frame_content_hash(result.rows.drop(columns="_line"))
         if index.original_of(digest) is None and not index.seen(name, digest):
             check_mapped_columns(source, result.columns, f"the result of {name}")
-            reads.append(_FileRead(name, digest, None, None, result))
             index.record(name, digest)
-        return reads, duplicates
+            yield _FileRead(name, digest, None, None, result)
+        return
     landing = landing_dir(config)
     for path in discover_files(landing, source):
         name = relative_name(landing, path)
@@ -163,9 +169,8 @@ def _read_files(
         result = read_source_file(path, source, display_name=name)
         if source.format != "jsonl":
             check_mapped_columns(source, result.columns, f"file {name}")
-        reads.append(_FileRead(name, digest, size, modified, result))
         index.record(name, digest)
-    return reads, duplicates
+        yield _FileRead(name, digest, size, modified, result)
 
 
 def ingest_source(
@@ -177,6 +182,7 @@ def ingest_source(
     batch_id: str,
     ingested_at: pd.Timestamp,
     known_columns: Iterable[str] = (),
+    sink: RowsSink | None = None,
 ) -> IngestBatch:
     """Assembles one ingestion batch of `source` (see the module docstring).
 
@@ -184,87 +190,36 @@ def ingest_source(
     `known_row_hashes`: the `_row_hash` values already in raw.<source>; `known_columns`: the
     columns raw.<source> already has (a JSONL key seen before may be absent now). Raises
     SourceReadError (nothing returned) when a file cannot be read or lacks a mapped column.
+
+    Files are read one at a time. Without `sink`, the batch's rows are in `rows`; with it, each
+    file's loaded rows go to `sink` as soon as the file is read (file order, non-empty only;
+    columns: the batch's source columns seen so far, then lineage), so that memory holds one
+    file, and `rows` is left empty (with the batch's columns). A SourceReadError can then come
+    after some rows went to `sink`: the caller discards them (one transaction per batch).
     """
     ingested_at = _utc(ingested_at)
     index = LedgerIndex(ledger, source.name)
-    reads, duplicate_rows = _read_files(source, config, index)
-
-    # Raw column names and row hashes, file by file.
-    union: dict[str, None] = {}
-    for read in reads:
-        mapping = raw_names(read.result.columns)
-        read.columns = [mapping[c] for c in read.result.columns]
-        read.hashes = row_hashes(read.result.rows, read.columns)
-        union.update(dict.fromkeys(read.columns))
-    if source.format == "jsonl" and reads:
-        # JSON writers omit null keys, so one file (a day of anonymous events, say) may lack
-        # a mapped key; only a key absent from every new file is a mapping mistake.
-        files = ", ".join(read.file for read in reads[:3]) + (", ..." if len(reads) > 3 else "")
-        check_mapped_columns(source, [*known_columns, *union], f"any new file ({files})")
-
-    # Exact duplicates: already in raw, or earlier in this batch (file order, then line order).
-    all_hashes = np.concatenate([r.hashes for r in reads]) if reads else np.zeros(0, dtype=np.int64)
-    known = _known_hashes(known_row_hashes)
-    duplicate = np.isin(all_hashes, known) | pd.Series(all_hashes).duplicated().to_numpy()
-
-    frames: list[pd.DataFrame] = []
+    seen = SortedHashSet(_known_hashes(known_row_hashes))
+    union: dict[str, None] = {}  # raw column names, in order of first appearance
+    kept_frames: list[pd.DataFrame] = []
     quarantines: list[pd.DataFrame] = []
     ledger_rows: list[dict[str, object]] = []
-    start = 0
-    for read in reads:
-        n = len(read.hashes)
-        drop = duplicate[start : start + n]
-        start += n
-        rows = read.result.rows
-        keep = ~drop
-        kept = rows.loc[keep]
-        frame = pd.DataFrame(
-            {
-                column: (
-                    kept[column].astype(STRING)
-                    if column in kept.columns
-                    else pd.Series(pd.NA, index=kept.index, dtype=STRING)
-                )
-                for column in union
-            },
-            index=kept.index,
-        )
-        frame["_file"] = read.file
-        frame["_line"] = kept["_line"].to_numpy()
-        frame["_row_hash"] = read.hashes[keep]
-        frames.append(frame)
-
-        malformed = read.result.malformed
-        quarantines.append(
-            pd.DataFrame(
-                {
-                    "file": read.file,
-                    "line": malformed["_line"].to_numpy(),
-                    "raw_payload": malformed["raw_payload"].to_numpy(),
-                    "reason": malformed["reason"].to_numpy(),
-                }
-            )
-        )
-        rows_read = read.result.rows_read
-        loaded, quarantined, exact = int(keep.sum()), len(malformed), int(drop.sum())
-        assert rows_read == loaded + quarantined + exact, (
-            f"{read.file}: {rows_read} read != {loaded} + {quarantined} + {exact}"
-        )
-        ledger_rows.append(
-            {
-                "file": read.file,
-                "content_hash": read.digest,
-                "size_bytes": read.size,
-                "modified_at": read.modified_at,
-                "status": STATUS_INGESTED,
-                "duplicate_of": None,
-                "encoding": read.result.encoding,
-                "rows_read": rows_read,
-                "rows_loaded": loaded,
-                "rows_quarantined": quarantined,
-                "exact_duplicates": exact,
-            }
-        )
+    duplicate_rows: list[dict[str, object]] = []
+    files: list[str] = []
+    for read in _new_files(source, config, index, duplicate_rows):
+        files.append(read.file)
+        rows, quarantine, ledger_row = _file_part(read, union, seen, batch_id, ingested_at)
+        quarantines.append(quarantine)
+        ledger_rows.append(ledger_row)
+        if sink is None:
+            kept_frames.append(rows)
+        elif len(rows):
+            sink(rows)
+    if source.format == "jsonl" and files:
+        # JSON writers omit null keys, so one file (a day of anonymous events, say) may lack
+        # a mapped key; only a key absent from every new file is a mapping mistake.
+        shown = ", ".join(files[:3]) + (", ..." if len(files) > 3 else "")
+        check_mapped_columns(source, [*known_columns, *union], f"any new file ({shown})")
     for row in duplicate_rows:
         ledger_rows.append(
             {
@@ -279,45 +234,122 @@ def ingest_source(
         )
     ledger_rows.sort(key=lambda r: str(r["file"]))
 
-    rows_frame = _assemble_rows(frames, list(union), batch_id, ingested_at)
+    columns = list(union)
+    rows_frame = _assemble_rows(kept_frames, columns, batch_id, ingested_at)
     quarantine = _assemble_quarantine(quarantines, source, batch_id, ingested_at)
     ledger_frame = _assemble_ledger(ledger_rows, source, batch_id, ingested_at)
     return IngestBatch(
         rows=rows_frame,
         quarantine=quarantine,
         ledger=ledger_frame,
-        files_ingested=len(reads),
+        files_ingested=len(files),
         duplicate_files=len(duplicate_rows),
         rows_read=int(ledger_frame["rows_read"].sum()),
         rows_loaded=int(ledger_frame["rows_loaded"].sum()),
         rows_quarantined=int(ledger_frame["rows_quarantined"].sum()),
         exact_duplicates=int(ledger_frame["exact_duplicates"].sum()),
+        columns=columns,
     )
+
+
+def _file_part(
+    read: _FileRead,
+    union: dict[str, None],
+    seen: SortedHashSet,
+    batch_id: str,
+    ingested_at: pd.Timestamp,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, object]]:
+    """One file's loaded rows (raw shape), malformed lines and ledger row.
+
+    Updates `union` with the file's columns and `seen` with its row hashes: a row is an exact
+    duplicate when its hash is already in `seen` (the raw table, an earlier file of the batch)
+    or earlier in this file.
+    """
+    mapping = raw_names(read.result.columns)
+    read.columns = [mapping[c] for c in read.result.columns]
+    read.hashes = row_hashes(read.result.rows, read.columns)
+    union.update(dict.fromkeys(read.columns))
+    drop = seen.contains(read.hashes) | pd.Series(read.hashes).duplicated().to_numpy()
+    seen.add(read.hashes)
+
+    keep = ~drop
+    kept = read.result.rows.loc[keep]
+    rows = _raw_rows(kept, list(union), read.file, read.hashes[keep], batch_id, ingested_at)
+
+    malformed = read.result.malformed
+    quarantine = pd.DataFrame(
+        {
+            "file": read.file,
+            "line": malformed["_line"].to_numpy(),
+            "raw_payload": malformed["raw_payload"].to_numpy(),
+            "reason": malformed["reason"].to_numpy(),
+        }
+    )
+    rows_read = read.result.rows_read
+    loaded, quarantined, exact = int(keep.sum()), len(malformed), int(drop.sum())
+    assert rows_read == loaded + quarantined + exact, (
+        f"{read.file}: {rows_read} read != {loaded} + {quarantined} + {exact}"
+    )
+    ledger_row = {
+        "file": read.file,
+        "content_hash": read.digest,
+        "size_bytes": read.size,
+        "modified_at": read.modified_at,
+        "status": STATUS_INGESTED,
+        "duplicate_of": None,
+        "encoding": read.result.encoding,
+        "rows_read": rows_read,
+        "rows_loaded": loaded,
+        "rows_quarantined": quarantined,
+        "exact_duplicates": exact,
+    }
+    return rows, quarantine, ledger_row
+
+
+def _raw_rows(
+    kept: pd.DataFrame,
+    columns: list[str],
+    file: str,
+    hashes: np.ndarray,
+    batch_id: str,
+    ingested_at: pd.Timestamp,
+) -> pd.DataFrame:
+    """Rows as raw.<source> holds them: `columns` as text (NA where the file lacks one), then
+    the lineage columns."""
+    n = len(kept)
+    index = pd.RangeIndex(n)
+    data: dict[str, pd.Series] = {
+        column: (
+            pd.Series(kept[column].astype(STRING).array, index=index)
+            if column in kept.columns
+            else pd.Series(pd.NA, index=index, dtype=STRING)
+        )
+        for column in columns
+    }
+    lineage = {
+        "_file": pd.Series(file, index=index),
+        "_line": pd.Series(kept["_line"].to_numpy(), index=index),
+        "_batch_id": pd.Series(batch_id, index=index),
+        "_ingested_at": pd.Series(ingested_at, index=index),
+        "_row_hash": pd.Series(hashes, index=index),
+    }
+    for column, dtype in RAW_LINEAGE_DTYPES.items():
+        data[column] = lineage[column].astype(dtype)
+    return pd.DataFrame(data, index=index)
 
 
 def _assemble_rows(
-    frames: list[pd.DataFrame], columns: list[str], batch_id: str, ingested_at: pd.Timestamp
+    parts: list[pd.DataFrame], columns: list[str], batch_id: str, ingested_at: pd.Timestamp
 ) -> pd.DataFrame:
-    if frames:
-        rows = pd.concat(frames, ignore_index=True)
-    else:
-        rows = pd.DataFrame(
-            {c: pd.Series([], dtype=STRING) for c in columns}
-            | {
-                "_file": pd.Series([], dtype=STRING),
-                "_line": pd.Series([], dtype="int64"),
-                "_row_hash": pd.Series([], dtype="int64"),
-            }
-        )
-    out = rows[columns].copy() if columns else pd.DataFrame(index=rows.index)
-    out["_file"] = rows["_file"].astype(RAW_LINEAGE_DTYPES["_file"])
-    out["_line"] = rows["_line"].astype(RAW_LINEAGE_DTYPES["_line"])
-    out["_batch_id"] = pd.Series(batch_id, index=rows.index, dtype=RAW_LINEAGE_DTYPES["_batch_id"])
-    out["_ingested_at"] = pd.Series(ingested_at, index=rows.index).astype(
-        RAW_LINEAGE_DTYPES["_ingested_at"]
-    )
-    out["_row_hash"] = rows["_row_hash"].astype(RAW_LINEAGE_DTYPES["_row_hash"])
-    return out
+    """The files' rows with the batch's `columns` (NA where a file lacks one), then lineage."""
+    if not parts:
+        empty = pd.DataFrame({"_line": pd.Series([], dtype="int64")})
+        return _raw_rows(empty, columns, "", np.zeros(0, np.int64), batch_id, ingested_at)
+    shaped = []
+    for part in parts:
+        missing = {c: STRING for c in columns if c not in part.columns}
+        shaped.append(part.reindex(columns=[*columns, *RAW_LINEAGE_DTYPES]).astype(missing))
+    return pd.concat(shaped, ignore_index=True)
 
 
 def _assemble_quarantine(

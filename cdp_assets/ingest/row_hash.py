@@ -107,6 +107,49 @@ def row_hashes(frame: pd.DataFrame, columns: Iterable[str]) -> np.ndarray:
     return out
 
 
+class SortedHashSet:
+    """A growing set of int64 row hashes, kept as a few sorted runs (no Python object per
+    value): membership is a binary search per run, and a new run absorbs the runs no larger
+    than itself, so that there are O(log n) runs however many times values are added.
+
+    Sorting, not `np.unique`: numpy's hash-based unique is several times slower here, and a
+    stable sort of two concatenated sorted runs is a linear merge.
+    """
+
+    def __init__(self, values: np.ndarray | None = None) -> None:
+        self._runs: list[np.ndarray] = []
+        if values is not None and len(values):
+            self.add(values)
+
+    def add(self, values: np.ndarray) -> None:
+        run = _distinct_sorted(np.sort(np.asarray(values, dtype=np.int64)))
+        while self._runs and len(self._runs[-1]) <= len(run):
+            merged = np.sort(np.concatenate([self._runs.pop(), run]), kind="stable")
+            run = _distinct_sorted(merged)
+        if len(run):
+            self._runs.append(run)
+
+    def contains(self, values: np.ndarray) -> np.ndarray:
+        """Per value: is it in the set?"""
+        values = np.asarray(values, dtype=np.int64)
+        order = np.argsort(values, kind="stable")
+        ordered = values[order]  # sorted keys make each binary search start where the last ended
+        found = np.zeros(len(values), dtype=bool)
+        for run in self._runs:
+            at = np.minimum(np.searchsorted(run, ordered), len(run) - 1)
+            found[order] |= run[at] == ordered
+        return found
+
+
+def _distinct_sorted(ordered: np.ndarray) -> np.ndarray:
+    if len(ordered) < 2:
+        return ordered
+    keep = np.empty(len(ordered), dtype=bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
+
+
 def frame_content_hash(df: pd.DataFrame) -> str:
     """sha256 hex of a frame's content: its column names (as a set) and the multiset of its row
     hashes, so neither column order nor row order changes it. Pass source columns only."""

@@ -60,6 +60,15 @@ def empty_column(type_: str, index: pd.Index) -> pd.Series:
     return pd.Series(pd.NA, index=index).astype(PANDAS_DTYPES[type_])
 
 
+def cleaned_text(f: CanonicalField, raw: pd.Series) -> pd.Series:
+    """A field's raw text trimmed, NFC-normalised, placeholders nulled (names and streets also
+    with whitespace runs collapsed): the value of `string` and `id` fields, the input of the
+    other types' parsers."""
+    if f.type in ("string", "id") and f.name in NAME_LIKE_FIELDS:
+        return clean_name(raw)
+    return clean_text(raw)
+
+
 def _processing_order(fields: tuple[CanonicalField, ...]) -> list[CanonicalField]:
     """Countries first: postal codes and phones are read in the row's country."""
     return sorted(fields, key=lambda f: 0 if f.type == "country" else 1)
@@ -85,10 +94,7 @@ def validate_fields(frame: SourceFrame, settings: FieldSettings, validation: Val
                     EMAIL_KEY, False, DERIVED_ORDER, state.raw, empty_column("string", frame.index)
                 )
             continue
-        if f.type in ("string", "id") and f.name in NAME_LIKE_FIELDS:
-            cleaned = clean_name(raw)
-        else:
-            cleaned = clean_text(raw)
+        cleaned = cleaned_text(f, raw)
         state = validation.add(f.name, f.required, order[f.name], raw, cleaned)
         if f.required:
             validation.fail(f.name, no_rule(frame.index).mask(cleaned.isna(), MISSING_REQUIRED))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -87,6 +88,31 @@ def derived_record_ids(source: SourceConfig, files: pd.Series, lines: pd.Series)
     return pd.Series(ids, index=files.index, dtype=STRING)
 
 
+def mapped_text(
+    raw: pd.DataFrame, source: SourceConfig, field_name: str
+) -> tuple[pd.Series | None, str | None]:
+    """A canonical field's raw text: its mapped column (NA where the raw frame lacks it), empty
+    values filled with the field's default, else the default everywhere; None when the field
+    is neither mapped nor defaulted. Second: the mapped column when the frame lacks it."""
+    column = source.columns.get(field_name)
+    default = default_text(source.defaults.get(field_name))
+    if column is None:
+        if default is None:
+            return None, None
+        return pd.Series(default, index=raw.index, dtype=STRING), None
+    column = raw_column_name(column)
+    missing = None
+    if column in raw.columns:
+        text = as_text(raw[column])
+    else:
+        missing = column
+        text = pd.Series(pd.NA, index=raw.index, dtype=STRING)
+    if default is not None:
+        empty = text.isna() | (text.str.strip() == "").fillna(False)
+        text = text.mask(empty, default)
+    return text, missing
+
+
 def map_fields(raw: pd.DataFrame, source: SourceConfig) -> SourceFrame:
     """Per canonical field, its raw text; the record-id field derived when unmapped."""
     lineage = set(RAW_LINEAGE_DTYPES)
@@ -95,21 +121,11 @@ def map_fields(raw: pd.DataFrame, source: SourceConfig) -> SourceFrame:
     texts: dict[str, pd.Series] = {}
     missing: list[str] = []
     for f in fields_of(source.kind):
-        column = source.columns.get(f.name)
-        default = default_text(source.defaults.get(f.name))
-        if column is not None:
-            column = raw_column_name(column)
-            if column in raw.columns:
-                text = as_text(raw[column])
-            else:
-                missing.append(column)
-                text = pd.Series(pd.NA, index=raw.index, dtype=STRING)
-            if default is not None:
-                empty = text.isna() | (text.str.strip() == "").fillna(False)
-                text = text.mask(empty, default)
+        text, missing_column = mapped_text(raw, source, f.name)
+        if missing_column is not None:
+            missing.append(missing_column)
+        if text is not None:
             texts[f.name] = text
-        elif default is not None:
-            texts[f.name] = pd.Series(default, index=raw.index, dtype=STRING)
         elif f.required and f.name != id_field:
             raise StagingError(
                 f"source {source.name!r} ({source.key_path}): required field {f.name!r} of kind "
@@ -129,6 +145,16 @@ def map_fields(raw: pd.DataFrame, source: SourceConfig) -> SourceFrame:
         unmapped_columns=unmapped,
         missing_columns=tuple(missing),
     )
+
+
+def compose_record_ids(kind: str, values: Callable[[str], pd.Series]) -> pd.Series:
+    """Record ids from the validated values of a kind's id field(s), `values(field)`: the id
+    field itself, for order items `<order_id>|<product_id>`."""
+    if kind == "order_items":
+        order_id = values("order_id").astype(STRING)
+        product_id = values("product_id").astype(STRING)
+        return (order_id + "|" + product_id).astype(STRING)
+    return values(RECORD_ID_FIELD[kind]).astype(STRING)
 
 
 def _json_values(text: pd.Series) -> pd.Series:

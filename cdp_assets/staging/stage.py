@@ -48,6 +48,7 @@ from cdp_assets.staging.kinds import apply_kind_rules, consent_changes
 from cdp_assets.staging.mapping import (
     SourceFrame,
     attributes_json,
+    compose_record_ids,
     in_recency_order,
     map_fields,
     raw_payloads,
@@ -60,6 +61,18 @@ STAGE = "staging"
 SUPERSEDED_RECORD = "superseded_record"
 DUPLICATE_IDENTIFIER = "duplicate_identifier"
 _ISSUE_WORK_COLUMNS = ("position", "order", "field", "value", "rule", "action", "reason")
+# (identifier column, the field it comes from, its name in reasons)
+SHARED_IDENTIFIERS = ((EMAIL_KEY, "email", "email key"), ("phone", "phone", "phone"))
+# `identifier_rows` of a customers chunk: staged rows with an email key or phone.
+IDENTIFIER_DTYPES: dict[str, str] = {
+    "identifier": "string",  # email_key | phone
+    "key": "string",  # the normalised identifier counted across records
+    "value": "string",  # the raw value of the field, as the issue shows it
+    "record_id": "string",
+    "file": "string",
+    "line": "Int64",
+    "batch_id": "string",
+}
 
 
 @dataclass
@@ -74,6 +87,8 @@ class StagingResult:
     derived_record_ids: bool = False
     unmapped_columns: tuple[str, ...] = field(default_factory=tuple)
     missing_columns: tuple[str, ...] = field(default_factory=tuple)
+    # Customers staged with shared_identifiers=False: rows for `shared_identifier_issues`.
+    identifier_rows: pd.DataFrame | None = None
 
     @property
     def rows_staged(self) -> int:
@@ -123,14 +138,6 @@ def _reason_context(config: CDPConfig, as_of: dt.date) -> ReasonContext:
         max_order_amount=q.max_order_amount,
         max_unit_price=q.max_unit_price,
     )
-
-
-def _record_ids(kind: str, validation: Validation) -> pd.Series:
-    if kind == "order_items":
-        order_id = validation.values("order_id").astype(STRING)
-        product_id = validation.values("product_id").astype(STRING)
-        return (order_id + "|" + product_id).astype(STRING)
-    return validation.values(RECORD_ID_FIELD[kind]).astype(STRING)
 
 
 def _first_required_failure(validation: Validation) -> tuple[pd.Series, pd.Series]:
@@ -243,14 +250,22 @@ def _superseded_issues(
     ]
 
 
+def _shared_reason(label: str, values: pd.Series, counts: pd.Series, limit: int) -> pd.Series:
+    return (
+        label
+        + " "
+        + quoted(values)
+        + " is shared by "
+        + counts.astype(STRING)
+        + f" records of this source (more than {limit})"
+    ).astype(STRING)
+
+
 def _duplicate_identifier_issues(
     validation: Validation, staged: np.ndarray, limit: int
 ) -> list[pd.DataFrame]:
     parts = []
-    for identifier, field_name, label in (
-        (EMAIL_KEY, "email", "email key"),
-        ("phone", "phone", "phone"),
-    ):
+    for identifier, field_name, label in SHARED_IDENTIFIERS:
         if identifier not in validation or field_name not in validation:
             continue
         values = validation.values(identifier).astype(STRING).where(staged)
@@ -258,14 +273,7 @@ def _duplicate_identifier_issues(
         rows = np.flatnonzero(flagged.to_numpy(bool))
         if not len(rows):
             continue
-        reason = (
-            label
-            + " "
-            + quoted(values)
-            + " is shared by "
-            + counts.astype(STRING)
-            + f" records of this source (more than {limit})"
-        ).astype(STRING)
+        reason = _shared_reason(label, values, counts, limit)
         state = validation.fields[field_name]
         parts.append(
             _issue_rows(
@@ -279,6 +287,70 @@ def _duplicate_identifier_issues(
             )
         )
     return parts
+
+
+def _identifier_rows(
+    frame: SourceFrame, validation: Validation, record_ids: pd.Series, staged: np.ndarray
+) -> pd.DataFrame:
+    """Staged rows with an email key or phone, for `shared_identifier_issues` (IDENTIFIER_DTYPES)."""
+    parts = []
+    for identifier, field_name, _ in SHARED_IDENTIFIERS:
+        if identifier not in validation or field_name not in validation:
+            continue
+        key = validation.values(identifier).astype(STRING)
+        rows = np.flatnonzero(staged & key.notna().to_numpy(bool))
+        data = {
+            "identifier": pd.Series(identifier, index=range(len(rows))),
+            "key": key.iloc[rows],
+            "value": validation.fields[field_name].raw.iloc[rows],
+            "record_id": record_ids.iloc[rows],
+            "file": frame.raw["_file"].iloc[rows],
+            "line": frame.raw["_line"].iloc[rows],
+            "batch_id": frame.raw["_batch_id"].iloc[rows],
+        }
+        parts.append(
+            pd.DataFrame({name: _column(data[name], d) for name, d in IDENTIFIER_DTYPES.items()})
+        )
+    if not parts:
+        return pd.DataFrame({name: pd.Series([], dtype=d) for name, d in IDENTIFIER_DTYPES.items()})
+    return pd.concat(parts, ignore_index=True)
+
+
+def shared_identifier_issues(rows: pd.DataFrame, source_name: str, limit: int) -> pd.DataFrame:
+    """Customers staged in chunks: the `duplicate_identifier` issues (ISSUE_DTYPES) over the
+    `identifier_rows` of every chunk — an email key or phone held by more than `limit` staged
+    records of the source flags each of them, as `stage_source` does in one piece."""
+    parts = []
+    field_of = {identifier: field_name for identifier, field_name, _ in SHARED_IDENTIFIERS}
+    for identifier, _, label in SHARED_IDENTIFIERS:
+        held = rows[(rows["identifier"] == identifier).to_numpy(bool)]
+        flagged, counts = shared_identifier_rows(held["key"], limit)
+        take = flagged.to_numpy(bool)
+        if not take.any():
+            continue
+        hit = held[take].reset_index(drop=True)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "source": source_name,
+                    "record_id": hit["record_id"],
+                    "file": hit["file"],
+                    "line": hit["line"],
+                    "batch_id": hit["batch_id"],
+                    "field": field_of[identifier],
+                    "value": hit["value"],
+                    "rule": DUPLICATE_IDENTIFIER,
+                    "action": ACTION_FLAGGED,
+                    "reason": _shared_reason(
+                        label, hit["key"], counts[take].reset_index(drop=True), limit
+                    ),
+                }
+            )
+        )
+    if not parts:
+        return pd.DataFrame({name: pd.Series([], dtype=d) for name, d in ISSUE_DTYPES.items()})
+    found = pd.concat(parts, ignore_index=True)
+    return pd.DataFrame({name: _column(found[name], d) for name, d in ISSUE_DTYPES.items()})
 
 
 def _staged_frame(
@@ -375,9 +447,20 @@ def _versions_updated_at(source: SourceConfig, validation: Validation) -> pd.Ser
 
 
 def stage_source(
-    raw: pd.DataFrame, source: SourceConfig, config: CDPConfig, as_of: dt.date
+    raw: pd.DataFrame,
+    source: SourceConfig,
+    config: CDPConfig,
+    as_of: dt.date,
+    *,
+    shared_identifiers: bool = True,
 ) -> StagingResult:
-    """Type, normalise, validate and de-duplicate one source's raw rows."""
+    """Type, normalise, validate and de-duplicate one source's raw rows.
+
+    A chunk of a source (see `cdp_assets.staging.chunks`) stages on its own, except that
+    customers' shared identifiers count across the whole source: with
+    `shared_identifiers=False` their issues are left out and the result's `identifier_rows`
+    carry what `shared_identifier_issues` needs to find them over every chunk.
+    """
     kind = source.kind
     frame = map_fields(in_recency_order(raw, source), source)
     settings = FieldSettings(source, config, as_of)
@@ -386,7 +469,7 @@ def stage_source(
     apply_kind_rules(validation, settings)
     changed = consent_changes(validation) if kind == "customers" else {}
 
-    record_ids = _record_ids(kind, validation)
+    record_ids = compose_record_ids(kind, validation.values)
     q_rule, q_reason = _first_required_failure(validation)
     quarantined = q_rule.notna().to_numpy(bool)
     versions = supersede(record_ids, ~quarantined, _versions_updated_at(source, validation))
@@ -403,10 +486,13 @@ def stage_source(
         id_field,
         validation.fields[id_field].order,
     )
-    if kind == "customers":
+    identifier_rows = None
+    if kind == "customers" and shared_identifiers:
         issues += _duplicate_identifier_issues(
             validation, staged, config.quality.duplicate_identifier_limit
         )
+    elif kind == "customers":
+        identifier_rows = _identifier_rows(frame, validation, record_ids, staged)
 
     return StagingResult(
         staged=_staged_frame(frame, validation, record_ids, staged),
@@ -417,4 +503,5 @@ def stage_source(
         derived_record_ids=frame.derived_ids,
         unmapped_columns=frame.unmapped_columns,
         missing_columns=frame.missing_columns,
+        identifier_rows=identifier_rows,
     )

@@ -18,11 +18,28 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import sqlalchemy as sa
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENGINES: dict[str, sa.Engine] = {}
 _ENGINES_LOCK = threading.Lock()
+BATCH_ROWS = 262_144  # rows per record batch when a table is streamed (`read_batches`)
+
+# information_schema data types (DuckDB's and PostgreSQL's spellings, lower case) of the column
+# types `sql_type` creates, as Arrow types; any other type is left for Arrow to infer.
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "varchar": pa.string(),
+    "text": pa.string(),
+    "character varying": pa.string(),
+    "bigint": pa.int64(),
+    "double": pa.float64(),
+    "double precision": pa.float64(),
+    "boolean": pa.bool_(),
+    "timestamp with time zone": pa.timestamp("us", tz="UTC"),
+    "timestamp": pa.timestamp("us"),
+    "timestamp without time zone": pa.timestamp("us"),
+}
 
 
 class WarehouseError(RuntimeError):
@@ -190,6 +207,40 @@ class WarehouseSession:
         df = self.query(sql, params)
         return coerce_frame(df, dtypes) if dtypes is not None else df
 
+    def arrow_schema(self, ref: TableRef) -> pa.Schema:
+        """The table's columns as an Arrow schema (types `sql_type` creates; others as null,
+        for Arrow to infer)."""
+        rows = self.conn.execute(
+            sa.text(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = :schema AND table_name = :table ORDER BY ordinal_position"
+            ),
+            {"schema": ref.schema, "table": ref.table},
+        )
+        return pa.schema(
+            [pa.field(name, _ARROW_TYPES.get(str(kind).lower(), pa.null())) for name, kind in rows]
+        )
+
+    def read_batches(self, ref: TableRef, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+        """The table's rows as Arrow record batches of about `batch_rows` rows, streamed: only
+        one batch is in memory at a time. Columns typed by `arrow_schema`."""
+        schema = self.arrow_schema(ref)
+        sql = f"SELECT * FROM {ref.sql}"
+        if self.dialect == "duckdb":
+            raw = self.conn.connection.driver_connection
+            reader = raw.sql(sql).to_arrow_reader(batch_rows)
+            try:
+                for batch in reader:
+                    yield _conform(pa.Table.from_batches([batch]), schema)
+            finally:
+                reader.close()  # a reader left open blocks the connection
+            return
+        result = self.conn.execution_options(stream_results=True).execute(sa.text(sql))
+        columns = list(result.keys())
+        for part in result.partitions(batch_rows):
+            frame = pd.DataFrame(part, columns=columns, dtype=object)
+            yield _conform(pa.Table.from_pandas(frame, preserve_index=False), schema)
+
     def row_count(self, ref: TableRef) -> int:
         if not self.table_exists(ref):
             return 0
@@ -212,14 +263,13 @@ class WarehouseSession:
 
     def replace_table(self, ref: TableRef, df: pd.DataFrame) -> int:
         """Write `df` as the new content of `ref` (atomic within the transaction)."""
-        self.ensure_schema(ref.schema)
-        staging = TableRef(ref.schema, f"_new_{ref.table}"[:63])
-        self.conn.execute(sa.text(f"DROP TABLE IF EXISTS {staging.sql}"))
-        self.create_table(staging, df)
-        self._bulk_insert(staging, df)
-        self.conn.execute(sa.text(f"DROP TABLE IF EXISTS {ref.sql}"))
-        self.conn.execute(sa.text(f"ALTER TABLE {staging.sql} RENAME TO {quote_ident(ref.table)}"))
-        return len(df)
+        replacement = self.replacement(ref)
+        replacement.append(df)
+        return replacement.finish()
+
+    def replacement(self, ref: TableRef) -> TableReplacement:
+        """A new content for `ref`, written chunk by chunk (see `TableReplacement`)."""
+        return TableReplacement(self, ref)
 
     def replace_table_as(
         self, ref: TableRef, select_sql: str, params: Mapping[str, Any] | None = None
@@ -255,6 +305,14 @@ class WarehouseSession:
             self._bulk_insert(ref, df)
         return len(df)
 
+    def order_columns(self, ref: TableRef, columns: list[str]) -> None:
+        """Rebuild `ref` with its columns in the order of `columns` (which must name each of
+        them once), keeping types and rows; nothing happens when they are in that order."""
+        if self.columns(ref) == columns:
+            return
+        select = ", ".join(quote_ident(c) for c in columns)
+        self.replace_table_as(ref, f"SELECT {select} FROM {ref.sql}")
+
     def delete_where(self, ref: TableRef, where: str, params: Mapping[str, Any]) -> None:
         if self.table_exists(ref):
             self.conn.execute(sa.text(f"DELETE FROM {ref.sql} WHERE {where}"), dict(params))
@@ -262,16 +320,64 @@ class WarehouseSession:
     def _bulk_insert(self, ref: TableRef, df: pd.DataFrame) -> None:
         if self.dialect == "duckdb":
             raw = self.conn.connection.driver_connection
-            view = "_cdp_frame"
-            raw.register(view, df)
-            try:
-                raw.execute(f"INSERT INTO {ref.sql} BY NAME SELECT * FROM {view}")
-            finally:
-                raw.unregister(view)
+            # DuckDB finds the frame by its variable name (a replacement scan). Not register():
+            # a registered view stays in the catalog until the transaction ends, holding every
+            # frame appended in it in memory, even after unregister().
+            _cdp_frame = df  # noqa: F841 - read by DuckDB, by name
+            raw.execute(f"INSERT INTO {ref.sql} BY NAME SELECT * FROM _cdp_frame")
         elif self.dialect == "postgresql":
             _copy_into_postgres(self.conn, ref, df)
         else:
             df.to_sql(ref.table, self.conn, schema=ref.schema, if_exists="append", index=False)
+
+
+class TableReplacement:
+    """The new content of a table, appended chunk by chunk to a side table `_new_<table>` in
+    the session's transaction; `finish` swaps it in. Readers see the old table until the
+    transaction commits, and a failure before then leaves the old table as it was."""
+
+    def __init__(self, session: WarehouseSession, ref: TableRef) -> None:
+        self.session = session
+        self.ref = ref
+        self.side = TableRef(ref.schema, f"_new_{ref.table}"[:63])
+        self.rows = 0
+        self._created = False
+        session.ensure_schema(ref.schema)
+        session.conn.execute(sa.text(f"DROP TABLE IF EXISTS {self.side.sql}"))
+
+    def append(self, df: pd.DataFrame) -> None:
+        """Append a chunk; the first one (even empty) fixes the columns and their types."""
+        if not self._created:
+            self.session.create_table(self.side, df)
+            self._created = True
+        if len(df):
+            self.session._bulk_insert(self.side, df)
+        self.rows += len(df)
+
+    def finish(self) -> int:
+        """Swap the new content in; returns its row count."""
+        if not self._created:
+            raise WarehouseError(f"no content was written to replace {self.ref}")
+        conn = self.session.conn
+        conn.execute(sa.text(f"DROP TABLE IF EXISTS {self.ref.sql}"))
+        conn.execute(
+            sa.text(f"ALTER TABLE {self.side.sql} RENAME TO {quote_ident(self.ref.table)}")
+        )
+        return self.rows
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.RecordBatch:
+    """One record batch with `schema`'s types where it knows them (null: as read)."""
+    fields = [
+        field if field.type != pa.null() else table.schema.field(field.name) for field in schema
+    ]
+    arrays = [
+        table.column(field.name).cast(field.type).combine_chunks()
+        if len(table)
+        else pa.array([], field.type)
+        for field in fields
+    ]
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
 
 
 def _duckdb_params(sql: str) -> str:

@@ -20,6 +20,7 @@ from cdp_assets.ingest import (
     ingest_source,
     row_hashes,
 )
+from cdp_assets.ingest.row_hash import SortedHashSet
 from cdp_assets_tests.ingest.helpers import csv_source, make_config, write
 
 BATCH = "b1"
@@ -403,3 +404,61 @@ def test_nothing_landed_gives_an_empty_typed_batch(tmp_path: Path) -> None:
     ]
     assert list(batch.ledger.columns) == list(LEDGER_DTYPES)
     assert batch.counts["rows_read"] == 0
+
+
+def test_files_go_to_the_sink_one_at_a_time_with_the_columns_seen_so_far(
+    tmp_path: Path,
+) -> None:
+    config = config_with(tmp_path)
+    accounts(tmp_path, "a.csv", "id,email\n1,a@x.com\n2,b@x.com\n")
+    accounts(tmp_path, "b.csv", "id,email,tier\n2,b@x.com,\n3,c@x.com,gold\n3,c@x.com,gold\n")
+    accounts(tmp_path, "c.csv", "note,id,email\n,1,a@x.com\n")  # only an exact duplicate
+    parts: list[pd.DataFrame] = []
+    streamed = ingest_source(
+        config.sources[0],
+        config,
+        ledger=EMPTY_LEDGER,
+        known_row_hashes=np.array([], dtype="int64"),
+        batch_id=BATCH,
+        ingested_at=AT,
+        sink=parts.append,
+    )
+    collected = ingest(config)
+    assert [list(p.columns) for p in parts] == [
+        ["id", "email", *RAW_LINEAGE_DTYPES],
+        ["id", "email", "tier", *RAW_LINEAGE_DTYPES],
+    ]
+    assert streamed.columns == collected.columns == ["id", "email", "tier", "note"]
+    assert streamed.rows.empty and list(streamed.rows.columns) == list(collected.rows.columns)
+    # the duplicate of a.csv's row in b.csv and the repeated row within b.csv are dropped
+    assert collected.rows[["id", "_file"]].values.tolist() == [
+        ["1", "shop_accounts/a.csv"],
+        ["2", "shop_accounts/a.csv"],
+        ["3", "shop_accounts/b.csv"],
+    ]
+    together = pd.concat(parts, ignore_index=True)
+    together = together.reindex(columns=collected.rows.columns).astype(collected.rows.dtypes)
+    pd.testing.assert_frame_equal(together, collected.rows)
+    pd.testing.assert_frame_equal(streamed.ledger, collected.ledger)
+    assert streamed.ledger["exact_duplicates"].tolist() == [0, 2, 1]
+    assert streamed.counts == collected.counts
+
+
+def test_sorted_hash_set_membership() -> None:
+    seen = SortedHashSet(np.array([5, -3, 5, 2**62], dtype=np.int64))
+    assert seen.contains(np.array([5, 4, -3, 2**62, 0])).tolist() == [
+        True,
+        False,
+        True,
+        True,
+        False,
+    ]
+    rng = np.random.default_rng(7)
+    expected = {5, -3, 2**62}
+    for _ in range(50):
+        values = rng.integers(-500, 500, rng.integers(0, 60))
+        found = seen.contains(values)
+        assert found.tolist() == [int(v) in expected for v in values]
+        seen.add(values)
+        expected |= {int(v) for v in values}
+    assert not SortedHashSet().contains(np.array([1, 2])).any()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from cdp_assets.canonical import QUARANTINE_DTYPES
@@ -90,3 +91,55 @@ def test_duckdb_warehouse_folder_is_created_on_first_use(tmp_path) -> None:
         session.replace_table(REF, frame(3))
     assert path.exists()
     assert wh.row_count(REF) == 3
+
+
+def test_read_batches_streams_typed_record_batches(warehouse_url: str) -> None:
+    wh = Warehouse(warehouse_url)
+    wh.replace_table(REF, frame(7))
+    with wh.transaction() as session:
+        schema = session.arrow_schema(REF)
+        batches = list(session.read_batches(REF, batch_rows=3))
+    assert schema.field("line").type == pa.int64()
+    assert schema.field("quarantined_at").type == pa.timestamp("us", tz="UTC")
+    assert schema.field("record_id").type == pa.string()
+    assert sum(b.num_rows for b in batches) == 7 and max(b.num_rows for b in batches) <= 3
+    assert all(b.schema.equals(schema) for b in batches)  # an all-null column is still text
+    back = pa.Table.from_batches(batches).to_pandas().sort_values("line")
+    assert back["line"].tolist() == list(range(2, 9))
+    assert back["raw_payload"].iloc[0] == '{"name": "王小明", "note": "a|b\\nc"}'
+    assert back["quarantined_at"].iloc[0] == pd.Timestamp("2026-11-20T08:30:00Z")
+
+
+def test_replacement_written_in_chunks_swaps_in_at_the_end_or_not_at_all(
+    warehouse_url: str,
+) -> None:
+    wh = Warehouse(warehouse_url)
+    wh.replace_table(REF, frame(4))
+    with pytest.raises(RuntimeError, match="boom"), wh.transaction() as session:
+        replacement = session.replacement(REF)
+        replacement.append(frame(2))
+        replacement.append(frame(3, offset=2))
+        raise RuntimeError("boom")
+    assert wh.row_count(REF) == 4
+    with wh.transaction() as session:
+        replacement = session.replacement(REF)
+        replacement.append(frame(0))  # an empty first chunk fixes the columns all the same
+        replacement.append(frame(2))
+        replacement.append(frame(3, offset=2))
+        assert session.row_count(REF) == 4  # the old table until the swap
+        assert replacement.finish() == 5
+    back = wh.read_table(REF, dtypes=QUARANTINE_DTYPES)
+    assert sorted(back["line"]) == list(range(2, 7))
+    assert not wh.table_exists(TableRef("wh_test", "_new_quarantine"))
+
+
+def test_order_columns_rebuilds_the_table_in_the_given_order(warehouse_url: str) -> None:
+    wh = Warehouse(warehouse_url)
+    wh.replace_table(REF, frame(3))
+    with wh.transaction() as session:
+        session.append(REF, frame(1, offset=3).assign(extra=pd.Series(["x"], dtype="string")))
+        order = ["extra", *QUARANTINE_DTYPES]
+        session.order_columns(REF, order)
+        assert session.columns(REF) == order
+    back = wh.read_table(REF).sort_values("line")
+    assert list(back.columns) == order and back["extra"].isna().tolist() == [True] * 3 + [False]

@@ -7,10 +7,11 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from cdp_assets.canonical import LEDGER_DTYPES
+from cdp_assets.canonical import LEDGER_DTYPES, RAW_LINEAGE_DTYPES
 from cdp_assets.config import CDPConfig, ConfigError, SourceConfig
 from cdp_assets.defs.resources import WAREHOUSE_POOL, WarehouseResource, warehouse_kind
 from cdp_assets.ingest import IngestBatch, SourceReadError, ingest_source
+from cdp_assets.ingest.readers import STRING
 from cdp_assets.reporting.markdown import counts_table, markdown_table
 from cdp_assets.warehouse import TableRef, WarehouseSession
 
@@ -39,10 +40,36 @@ def _read_state(
     return ledger, np.array([], dtype="int64"), []
 
 
+class RawAppender:
+    """Appends a batch's rows to raw.<source> file by file (memory holds one file), leaving
+    the table with the columns, in the order, that one append of the whole batch gives it:
+    a new table gets the batch's source columns, first seen first, then lineage."""
+
+    def __init__(self, session: WarehouseSession, ref: TableRef) -> None:
+        self.session = session
+        self.ref = ref
+        self.existed = session.table_exists(ref)
+        self.rows = 0
+
+    def append(self, rows: pd.DataFrame) -> None:
+        self.session.append(self.ref, rows)
+        self.rows += len(rows)
+
+    def finish(self, columns: list[str]) -> None:
+        """After the last file: `columns` are the batch's source columns. A batch that loaded
+        no row leaves the table as it was."""
+        if not self.rows:
+            return
+        # Columns of files none of whose rows was loaded (exact duplicates) still count.
+        self.session.append(
+            self.ref, pd.DataFrame({c: pd.Series([], dtype=STRING) for c in columns})
+        )
+        if not self.existed:
+            self.session.order_columns(self.ref, [*columns, *RAW_LINEAGE_DTYPES])
+
+
 def _write_batch(session: WarehouseSession, source: SourceConfig, batch: IngestBatch) -> None:
-    """Raw rows, quarantined lines and ledger rows commit together, or not at all."""
-    if len(batch.rows):
-        session.append(TableRef("raw", source.name), batch.rows)
+    """Quarantined lines and ledger rows, in the transaction that appended the raw rows."""
     if len(batch.quarantine):
         session.append(QUARANTINE, batch.quarantine)
     if len(batch.ledger):
@@ -188,23 +215,28 @@ def build_raw_asset(source: SourceConfig, config: CDPConfig) -> dg.AssetsDefinit
         with wh.transaction() as session:
             ledger, known_hashes, known_columns = _read_state(session, source)
         try:
-            batch = ingest_source(
-                source,
-                config,
-                ledger=ledger,
-                known_row_hashes=known_hashes,
-                batch_id=batch_id,
-                ingested_at=ingested_at,
-                known_columns=known_columns,
-            )
+            # One transaction for the whole batch: rows are appended file by file as they are
+            # read, and a file that cannot be read rolls back the files before it.
+            with wh.transaction() as session:
+                appender = RawAppender(session, TableRef("raw", source.name))
+                batch = ingest_source(
+                    source,
+                    config,
+                    ledger=ledger,
+                    known_row_hashes=known_hashes,
+                    batch_id=batch_id,
+                    ingested_at=ingested_at,
+                    known_columns=known_columns,
+                    sink=appender.append,
+                )
+                appender.finish(batch.columns)
+                _write_batch(session, source, batch)
+                check = _conservation_check(session, source, batch, batch_id)
+                total = session.row_count(TableRef("raw", source.name))
         except (SourceReadError, ConfigError) as exc:
             raise dg.Failure(description=str(exc)) from None
-        with wh.transaction() as session:
-            _write_batch(session, source, batch)
-            check = _conservation_check(session, source, batch, batch_id)
-            total = session.row_count(TableRef("raw", source.name))
         context.log.info(
-            f"{source.name}: {len(batch.rows):,} rows loaded, {len(batch.quarantine):,} "
+            f"{source.name}: {batch.rows_loaded:,} rows loaded, {len(batch.quarantine):,} "
             f"quarantined from {len(batch.ledger):,} files"
         )
         return dg.MaterializeResult(metadata=_metadata(source, batch, total), check_results=[check])

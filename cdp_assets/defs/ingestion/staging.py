@@ -1,6 +1,8 @@
 """`staging.<source>`: typed, normalised, validated rows in the canonical schema of the kind."""
 
 import datetime as dt
+import tempfile
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -19,7 +21,10 @@ from cdp_assets.defs.ingestion.raw import QUARANTINE, raw_key
 from cdp_assets.defs.resources import WAREHOUSE_POOL, WarehouseResource, warehouse_kind
 from cdp_assets.ingest import raw_column_name
 from cdp_assets.reporting.markdown import counts_table, markdown_table, masked_preview
-from cdp_assets.staging import StagingError, StagingResult, stage_source
+from cdp_assets.staging import StagingError, stage_source
+from cdp_assets.staging import chunks as staging_chunks
+from cdp_assets.staging.chunks import RawChunks, StagingTotals, check_chunk, chunk_count
+from cdp_assets.staging.stage import shared_identifier_issues
 from cdp_assets.warehouse import TableRef, WarehouseSession, coerce_frame
 from cdp_assets.warehouse.warehouse import sql_type
 
@@ -37,7 +42,10 @@ def staging_key(source: SourceConfig) -> dg.AssetKey:
     return dg.AssetKey(["staging", source.name])
 
 
-def _read_raw(session: WarehouseSession, source: SourceConfig) -> pd.DataFrame:
+def _read_raw(
+    session: WarehouseSession, source: SourceConfig, directory: Path, chunk_rows: int
+) -> RawChunks:
+    """raw.<source>, streamed once and split into chunks of about `chunk_rows` rows."""
     ref = TableRef("raw", source.name)
     if not session.table_exists(ref):
         # Nothing landed yet: an empty frame with the mapped columns stages to an empty table.
@@ -45,22 +53,58 @@ def _read_raw(session: WarehouseSession, source: SourceConfig) -> pd.DataFrame:
         frame = pd.DataFrame(columns)
         for column, dtype in RAW_LINEAGE_DTYPES.items():
             frame[column] = pd.Series(dtype=dtype)
-        return frame
-    return session.read_table(ref)
+        return RawChunks.of_frame(frame)
+    count = chunk_count(session.row_count(ref), chunk_rows)
+    schema = session.arrow_schema(ref)
+    return RawChunks.split(session.read_batches(ref), schema, source, count, directory)
 
 
-def _write(session: WarehouseSession, source: SourceConfig, result: StagingResult) -> None:
-    """Staged table, this source's staging quarantine and its issues: one transaction."""
-    session.replace_table(TableRef("staging", source.name), result.staged)
+def _clear(session: WarehouseSession, source: SourceConfig) -> None:
+    """This source's staging quarantine and issues go: the new ones replace them."""
     session.ensure_schema("ops")
     if not session.table_exists(QUARANTINE):
         session.create_table(QUARANTINE, coerce_frame(pd.DataFrame(), QUARANTINE_DTYPES))
     session.delete_where(QUARANTINE, "source = :s AND stage = 'staging'", {"s": source.name})
-    session.append(QUARANTINE, result.quarantine)
     if not session.table_exists(ISSUES):
         session.create_table(ISSUES, coerce_frame(pd.DataFrame(), ISSUE_DTYPES))
     session.delete_where(ISSUES, "source = :s", {"s": source.name})
-    session.append(ISSUES, result.issues)
+
+
+def _stage_and_write(
+    session: WarehouseSession,
+    source: SourceConfig,
+    config: CDPConfig,
+    as_of: dt.date,
+    chunks: RawChunks,
+) -> StagingTotals:
+    """Stages chunk by chunk, writing each chunk's staged rows and issues as it goes; the
+    staged table, the source's staging quarantine and its issues change in the session's
+    transaction, so readers see the old ones until it commits."""
+    _clear(session, source)
+    replacement = session.replacement(TableRef("staging", source.name))
+    totals = StagingTotals()
+    identifier_rows: list[pd.DataFrame] = []
+    for chunk, raw in enumerate(chunks.frames()):
+        result = stage_source(raw, source, config, as_of, shared_identifiers=chunks.count == 1)
+        del raw
+        check_chunk(source, result.staged["record_id"], chunk, chunks.count)
+        replacement.append(result.staged)
+        session.append(ISSUES, result.issues)
+        if result.identifier_rows is not None:
+            identifier_rows.append(result.identifier_rows)
+        totals.add(result)
+        del result  # not alive while the next chunk stages
+    if identifier_rows:
+        shared = shared_identifier_issues(
+            pd.concat(identifier_rows, ignore_index=True),
+            source.name,
+            config.quality.duplicate_identifier_limit,
+        )
+        session.append(ISSUES, shared)
+        totals.add_issues(shared)
+    replacement.finish()
+    session.append(QUARANTINE, totals.quarantine)
+    return totals
 
 
 def _checks(
@@ -174,11 +218,10 @@ def _checks(
     return results
 
 
-def _metadata(source: SourceConfig, result: StagingResult, rows_in: int) -> dict[str, object]:
-    staged, quarantine, issues = result.staged, result.quarantine, result.issues
-    superseded = int((issues["action"] == "superseded").sum()) if len(issues) else 0
+def _metadata(source: SourceConfig, totals: StagingTotals) -> dict[str, object]:
+    quarantine, rows_in = totals.quarantine, totals.rows_in
     meta: dict[str, object] = {
-        "dagster/row_count": len(staged),
+        "dagster/row_count": totals.rows_staged,
         "dagster/table_name": f"staging.{source.name}",
         "dagster/column_schema": dg.TableSchema(
             columns=[
@@ -189,13 +232,13 @@ def _metadata(source: SourceConfig, result: StagingResult, rows_in: int) -> dict
             ]
         ),
         "rows_in": rows_in,
-        "rows_staged": len(staged),
+        "rows_staged": totals.rows_staged,
         "rows_quarantined": len(quarantine),
-        "records_superseded": superseded,
-        "field_issues": len(issues) - superseded,
+        "records_superseded": totals.superseded,
+        "field_issues": totals.issues - totals.superseded,
         "quarantine_share": round(len(quarantine) / rows_in, 5) if rows_in else 0.0,
         "pii_columns": ", ".join(pii_columns(source.kind)),
-        "preview": dg.MetadataValue.md(masked_preview(staged, pii_columns(source.kind))),
+        "preview": dg.MetadataValue.md(masked_preview(totals.preview, pii_columns(source.kind))),
     }
     if len(quarantine):
         meta["quarantine_by_rule"] = dg.MetadataValue.md(
@@ -204,11 +247,9 @@ def _metadata(source: SourceConfig, result: StagingResult, rows_in: int) -> dict
         meta["quarantine_sample"] = dg.MetadataValue.md(
             markdown_table(quarantine[["file", "line", "rule", "reason"]], max_rows=10)
         )
-    if len(issues):
+    if totals.issues:
         meta["issues_by_field_and_rule"] = dg.MetadataValue.md(
-            counts_table(
-                issues.groupby(["field", "rule", "action"]).size(), ["field", "rule", "action"]
-            )
+            counts_table(totals.issue_counts, ["field", "rule", "action"])
         )
     return meta
 
@@ -275,25 +316,22 @@ def build_staging_asset(source: SourceConfig, config: CDPConfig) -> dg.AssetsDef
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
         wh = warehouse.get()
-        with wh.transaction() as session:
-            raw = _read_raw(session, source)
         as_of = as_of_date(config)
-        try:
-            result = stage_source(raw, source, config, as_of)
-        except StagingError as exc:
-            raise dg.Failure(description=str(exc)) from None
-        superseded = (
-            int((result.issues["action"] == "superseded").sum()) if len(result.issues) else 0
-        )
-        with wh.transaction() as session:
-            _write(session, source, result)
-            checks = _checks(session, source, config, len(raw), superseded)
+        chunk_rows = staging_chunks.CHUNK_ROWS  # read at run time: tests lower it
+        with tempfile.TemporaryDirectory(prefix="cdp_staging_") as directory:
+            with wh.transaction() as session:
+                chunks = _read_raw(session, source, Path(directory), chunk_rows)
+            try:
+                with wh.transaction() as session:
+                    totals = _stage_and_write(session, source, config, as_of, chunks)
+                    checks = _checks(session, source, config, totals.rows_in, totals.superseded)
+            except StagingError as exc:
+                raise dg.Failure(description=str(exc)) from None
         context.log.info(
-            f"{source.name}: {len(raw):,} raw rows → {len(result.staged):,} staged, "
-            f"{len(result.quarantine):,} quarantined, {superseded:,} superseded (as of {as_of})"
+            f"{source.name}: {totals.rows_in:,} raw rows → {totals.rows_staged:,} staged, "
+            f"{len(totals.quarantine):,} quarantined, {totals.superseded:,} superseded "
+            f"(as of {as_of}, {chunks.count} chunk{'s' if chunks.count > 1 else ''})"
         )
-        return dg.MaterializeResult(
-            metadata=_metadata(source, result, len(raw)), check_results=checks
-        )
+        return dg.MaterializeResult(metadata=_metadata(source, totals), check_results=checks)
 
     return _staging
