@@ -32,6 +32,8 @@ data: install data/landing
 
 materialize: install data $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster job execute -m cdp_assets.definitions -j nightly_refresh
+	$(BIN)/dagster job execute -m cdp_assets.definitions -j train_models
+	$(BIN)/dagster job execute -m cdp_assets.definitions -j score_models
 
 summary: install
 	$(BIN)/python -m cdp_assets.reporting.summary
@@ -49,4 +51,4 @@ lint: install
 	$(BIN)/ruff format --check cdp_assets cdp_assets_tests bench
 
 clean:
-	rm -rf data warehouse .dagster_home
+	rm -rf data warehouse .dagster_home models

@@ -14,8 +14,10 @@ def nightly() -> dg.Definitions:
     config = project_config()
     job = dg.define_asset_job(
         NIGHTLY_JOB,
-        selection=dg.AssetSelection.all(),
-        description="Ingest every source and rebuild everything downstream of it.",
+        # Models retrain weekly (train_models); the nightly run scores with the promoted ones.
+        selection=dg.AssetSelection.all() - dg.AssetSelection.groups("ml_training"),
+        description="Ingest every source and rebuild everything downstream of it, scoring with "
+        "the promoted models.",
     )
     schedule = dg.ScheduleDefinition(
         name="nightly_refresh_schedule",

@@ -1,0 +1,293 @@
+"""A local folder of trained model versions, each with its metadata, and a champion pointer.
+
+Layout under `root`::
+
+    <name>/<version>/model.joblib      the fitted estimator (joblib)
+    <name>/<version>/metadata.json     training window, features, data fingerprint, metrics
+    <name>/champion.json               the promoted version (replaced atomically)
+    <name>/promotions.jsonl            every promotion, appended
+
+Versions read `<name>-<YYYYmmddTHHMMSS>-<8 hex>`: they sort by creation time, and the hex
+part is a hash of the model file and its metadata, so saving the same thing twice in the
+same second gives the same version. A version is never overwritten or deleted by the store:
+earlier versions stay loadable after a newer one is promoted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+MODEL_FILE = "model.joblib"
+METADATA_FILE = "metadata.json"
+CHAMPION_FILE = "champion.json"
+PROMOTIONS_FILE = "promotions.jsonl"
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+# Metrics where a smaller value is better; every other metric is "higher is better".
+LOWER_IS_BETTER: frozenset[str] = frozenset({"brier", "calibration_error", "log_loss"})
+
+
+class ModelStoreError(RuntimeError):
+    """A version or champion that does not exist, or a name that is not allowed."""
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    """One loaded version: the estimator and the metadata saved with it."""
+
+    name: str
+    version: str
+    model: Any
+    metadata: dict[str, Any]
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date | pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return None if np.isnan(value) else float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, pd.DataFrame):
+        return json.loads(value.to_json(orient="records", date_format="iso"))
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"metadata value of type {type(value).__name__} is not JSON serialisable")
+
+
+def _clean_floats(value: Any) -> Any:
+    """NaN and infinities as None: JSON has no spelling for them."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean_floats(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean_floats(v) for v in value]
+    return value
+
+
+def to_json(value: Any) -> str:
+    """Metadata as JSON text: dates as ISO strings, numpy numbers as numbers, NaN as null."""
+    plain = json.loads(json.dumps(value, default=_json_default))
+    return json.dumps(_clean_floats(plain), indent=2, sort_keys=True, allow_nan=False)
+
+
+def frame_fingerprint(frame: pd.DataFrame) -> str:
+    """A SHA-256 hex digest of a frame's columns, dtypes and values (not its index)."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([[str(c), str(t)] for c, t in frame.dtypes.items()]).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write `text` to a temp file beside `path`, flush it to disk, then os.replace it."""
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def promotion_decision(
+    challenger_metrics: Mapping[str, float],
+    champion_metrics: Mapping[str, float] | None,
+    metric: str = "roc_auc",
+    floor: float | None = None,
+    min_improvement: float = 0.0,
+) -> tuple[bool, str]:
+    """Whether a challenger replaces the champion, and why, from metrics on one holdout.
+
+    The challenger must reach `floor` (when given) and, if there is a champion, beat it by
+    more than `min_improvement`; a tie keeps the champion.
+    """
+    lower = metric in LOWER_IS_BETTER
+    value = challenger_metrics.get(metric)
+    if value is None or not np.isfinite(value):
+        return False, f"challenger has no {metric} on the holdout"
+    if floor is not None and (value > floor if lower else value < floor):
+        side = "above the ceiling" if lower else "below the floor"
+        return False, f"challenger {metric} {value:.4f} is {side} {floor:.4f}"
+    if champion_metrics is None:
+        return True, f"no champion yet; challenger {metric} {value:.4f}"
+    current = champion_metrics.get(metric)
+    if current is None or not np.isfinite(current):
+        return True, f"champion has no {metric} on the holdout; challenger {value:.4f}"
+    gain = (current - value) if lower else (value - current)
+    verdict = "beats" if gain > min_improvement else "does not beat"
+    return gain > min_improvement, (
+        f"challenger {metric} {value:.4f} {verdict} champion {current:.4f} on the same holdout"
+    )
+
+
+class ModelStore:
+    """Model versions in a local folder (see the module docstring for the layout)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    # -- paths -------------------------------------------------------------------------------
+
+    def _model_dir(self, name: str) -> Path:
+        if not _NAME_RE.match(name):
+            raise ModelStoreError(f"{name!r} is not a valid model name (lower-case, digits, _)")
+        return self.root / name
+
+    def _version_dir(self, name: str, version: str) -> Path:
+        folder = self._model_dir(name)
+        if not version.startswith(f"{name}-") or "/" in version or version.startswith("."):
+            raise ModelStoreError(f"{version!r} is not a version of model {name!r}")
+        return folder / version
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def save(
+        self,
+        name: str,
+        model: Any,
+        metadata: Mapping[str, Any],
+        created_at: dt.datetime | None = None,
+    ) -> str:
+        """Store a new version of `name` and return it; the champion is not changed.
+
+        `metadata` (JSON-serialisable, dates and numpy numbers allowed) is saved with the
+        name, version and `created_at` (UTC, default now) added.
+        """
+        created_at = (created_at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+        buffer = io.BytesIO()
+        joblib.dump(model, buffer)
+        payload = buffer.getvalue()
+        content = to_json(dict(metadata))
+        fingerprint = hashlib.sha256(payload + content.encode()).hexdigest()[:8]
+        version = f"{name}-{created_at:%Y%m%dT%H%M%S}-{fingerprint}"
+        target = self._version_dir(name, version)
+        if target.exists():
+            return version
+        record = {**json.loads(content), "name": name, "version": version}
+        record["created_at"] = created_at.isoformat()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Build the version in a hidden folder and rename it into place, so that a reader
+        # never sees a version without its model file.
+        staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=target.parent))
+        try:
+            (staging / MODEL_FILE).write_bytes(payload)
+            (staging / METADATA_FILE).write_text(to_json(record), encoding="utf-8")
+            os.replace(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return version
+
+    def promote(self, name: str, version: str, reason: str = "") -> None:
+        """Make `version` the champion of `name` (an atomic pointer-file replace)."""
+        if not (self._version_dir(name, version) / MODEL_FILE).exists():
+            raise ModelStoreError(f"model {name!r} has no version {version!r}")
+        pointer = {
+            "version": version,
+            "promoted_at": dt.datetime.now(dt.UTC).isoformat(),
+            "reason": reason,
+        }
+        _write_atomically(self._model_dir(name) / CHAMPION_FILE, to_json(pointer))
+        with (self._model_dir(name) / PROMOTIONS_FILE).open("a", encoding="utf-8") as log:
+            log.write(json.dumps(pointer, sort_keys=True) + "\n")
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def versions(self, name: str) -> list[str]:
+        """Every stored version of `name`, oldest first."""
+        folder = self._model_dir(name)
+        if not folder.is_dir():
+            return []
+        return sorted(
+            p.name
+            for p in folder.iterdir()
+            if p.is_dir() and p.name.startswith(f"{name}-") and (p / MODEL_FILE).exists()
+        )
+
+    def latest(self, name: str) -> str | None:
+        """The most recently saved version of `name`, or None."""
+        found = self.versions(name)
+        return found[-1] if found else None
+
+    def champion(self, name: str) -> str | None:
+        """The promoted version of `name`, or None when none has been promoted."""
+        pointer = self._model_dir(name) / CHAMPION_FILE
+        if not pointer.exists():
+            return None
+        return str(json.loads(pointer.read_text(encoding="utf-8"))["version"])
+
+    def metadata(self, name: str, version: str | None = None) -> dict[str, Any]:
+        """The metadata of `version` (default: the champion), without loading the model."""
+        version = self._resolve(name, version)
+        path = self._version_dir(name, version) / METADATA_FILE
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def load(self, name: str, version: str | None = None) -> StoredModel:
+        """A stored version of `name` (default: the champion) with its metadata."""
+        version = self._resolve(name, version)
+        folder = self._version_dir(name, version)
+        if not (folder / MODEL_FILE).exists():
+            raise ModelStoreError(f"model {name!r} has no version {version!r}")
+        model = joblib.load(folder / MODEL_FILE)
+        return StoredModel(name, version, model, self.metadata(name, version))
+
+    def _resolve(self, name: str, version: str | None) -> str:
+        if version is not None:
+            return version
+        champion = self.champion(name)
+        if champion is None:
+            raise ModelStoreError(f"model {name!r} has no champion; train and promote one first")
+        return champion
+
+    # -- decisions ---------------------------------------------------------------------------
+
+    def champion_challenger(
+        self,
+        name: str,
+        challenger_metrics: Mapping[str, float],
+        champion_metrics_on_same_holdout: Mapping[str, float] | None,
+        metric: str = "roc_auc",
+        floor: float | None = None,
+        min_improvement: float = 0.0,
+    ) -> tuple[bool, str]:
+        """(promote, reason) for a challenger of `name`.
+
+        Without a champion in the store the challenger only has to reach `floor`. With one,
+        the caller must pass the champion's metrics on the challenger's holdout: metrics from
+        the champion's own training run were measured on other data and are not comparable.
+        """
+        current = self.champion(name)
+        if current is not None and champion_metrics_on_same_holdout is None:
+            raise ModelStoreError(
+                f"model {name!r}: evaluate the champion {current} on the challenger's holdout "
+                "before deciding"
+            )
+        promote, reason = promotion_decision(
+            challenger_metrics,
+            champion_metrics_on_same_holdout if current is not None else None,
+            metric,
+            floor,
+            min_improvement,
+        )
+        return promote, reason if current is None else f"{reason} ({current})"

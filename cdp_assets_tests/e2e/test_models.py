@@ -1,0 +1,81 @@
+"""End to end: train, promote and score every model on a small demo through the real jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from cdp_assets.ml.model_store import ModelStore
+from cdp_assets_tests.e2e.pipeline import DemoProject, make_demo_project, run_job
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    root = tmp_path_factory.mktemp("models")
+    project = make_demo_project(root, f"duckdb:///{root / 'warehouse.duckdb'}", people=1500)
+    with dg.instance_for_test() as instance:
+        nightly = run_job(project, instance)
+        first = run_job(project, instance, job="train_models")
+        again = run_job(project, instance, job="train_models")
+        scored = run_job(project, instance, job="score_models")
+        yield {
+            "project": project,
+            "nightly": nightly,
+            "first": first,
+            "again": again,
+            "scored": scored,
+        }
+
+
+def _metadata(result: dg.ExecuteInProcessResult, key: str) -> dict:
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        if materialization.asset_key.to_user_string() == key:
+            return {k: v.value for k, v in materialization.metadata.items()}
+    raise AssertionError(f"{key} was not materialized")
+
+
+def test_models_train_promote_and_score(trained: dict) -> None:
+    project: DemoProject = trained["project"]
+    assert all(trained[k].success for k in ("nightly", "first", "again", "scored"))
+    store = ModelStore(project.root / "models")
+    for name in ("churn", "leads", "ltv"):
+        meta = _metadata(trained["first"], f"ml/{name}_model")
+        assert meta["status"] == "trained", meta
+        assert store.champion(name) == meta["version"]
+    # Retraining on the same data does not replace the champion: a tie keeps it.
+    for name in ("churn", "leads", "ltv"):
+        again = _metadata(trained["again"], f"ml/{name}_model")
+        assert again["promoted"] is False, again
+        assert store.champion(name) == _metadata(trained["first"], f"ml/{name}_model")["version"]
+        assert len(store.versions(name)) >= 1
+
+    features = project.table("analytics", "customer_features")
+    buyers = set(features.loc[features["frequency"] > 0, "customer_id"])
+    churn = project.table("ml", "churn_scores")
+    assert set(churn["customer_id"]) == buyers
+    assert churn["churn_probability"].between(0, 1).all()
+    assert set(churn["risk_band"]) <= {"low", "medium", "high"}
+    assert churn["top_reason_1"].notna().any()
+    ltv = project.table("ml", "customer_ltv")
+    assert set(ltv["customer_id"]) == buyers and (ltv["predicted_revenue"] >= 0).all()
+    leads = project.table("ml", "lead_scores")
+    assert not set(leads["customer_id"]) & buyers
+    recommendations = project.table("ml", "product_recommendations")
+    assert recommendations.groupby("customer_id")["rank"].max().max() <= 10
+    assert recommendations[["customer_id", "product_id"]].drop_duplicates().shape[0] == len(
+        recommendations
+    )
+
+
+def test_scoring_before_any_training_says_so(tmp_path: Path) -> None:
+    project = make_demo_project(tmp_path, f"duckdb:///{tmp_path / 'w.duckdb'}", people=120)
+    with dg.instance_for_test() as instance:
+        result = run_job(project, instance)
+    assert result.success
+    meta = _metadata(result, "ml/churn_scores")
+    assert meta["status"].startswith("no promoted churn model yet")
+    assert len(project.table("ml", "churn_scores")) == 0
