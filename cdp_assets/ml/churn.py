@@ -135,18 +135,23 @@ def calibration_method(training_rows: int, folds: int = CALIBRATION_FOLDS) -> st
     return "isotonic" if training_rows // folds >= ISOTONIC_MIN_ROWS else "sigmoid"
 
 
+# Boosted trees regularised for noisy customer data (small leaves are not allowed); the
+# lifetime-value regressor uses the same.
+BOOSTING_PARAMS: dict[str, Any] = {
+    "learning_rate": 0.05,
+    "max_iter": 300,
+    "max_leaf_nodes": 15,
+    "min_samples_leaf": 40,
+    "l2_regularization": 1.0,
+    "early_stopping": True,
+    "n_iter_no_change": 20,
+}
+
+
 def gradient_boosting(random_state: int = 0) -> HistGradientBoostingClassifier:
     """The boosted trees, regularised for noisy customer data (small leaves are not allowed)."""
     return HistGradientBoostingClassifier(
-        learning_rate=0.05,
-        max_iter=300,
-        max_leaf_nodes=15,
-        min_samples_leaf=40,
-        l2_regularization=1.0,
-        early_stopping=True,
-        validation_fraction=0.1,
-        n_iter_no_change=20,
-        random_state=random_state,
+        **BOOSTING_PARAMS, validation_fraction=0.1, random_state=random_state
     )
 
 

@@ -31,6 +31,7 @@ from threadpoolctl import threadpool_limits
 
 from cdp_assets.config.schema import LtvConfig
 from cdp_assets.ml import btyd
+from cdp_assets.ml.churn import BOOSTING_PARAMS
 from cdp_assets.warehouse import coerce_frame
 
 BTYD_MODEL = "bg_nbd_gamma_gamma"
@@ -280,16 +281,7 @@ def booster_cutoffs(
 
 def _booster_estimator(random_state: int) -> HistGradientBoostingRegressor:
     return HistGradientBoostingRegressor(
-        loss="poisson",
-        learning_rate=0.05,
-        max_iter=300,
-        max_leaf_nodes=15,
-        min_samples_leaf=40,
-        l2_regularization=1.0,
-        early_stopping=True,
-        validation_fraction=0.15,
-        n_iter_no_change=20,
-        random_state=random_state,
+        loss="poisson", **BOOSTING_PARAMS, validation_fraction=0.15, random_state=random_state
     )
 
 

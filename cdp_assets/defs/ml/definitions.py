@@ -210,6 +210,30 @@ def _not_enough_data(key: dg.AssetKey, reason: str) -> dg.MaterializeResult:
     )
 
 
+def _no_promoted_model(
+    session: WarehouseSession,
+    ref: TableRef,
+    dtypes: dict[str, str],
+    name: str,
+    other_checks: list[dg.AssetCheckResult] | None = None,
+) -> dg.MaterializeResult:
+    """No champion to score with: an empty, typed table and a result that says why."""
+    session.replace_table(ref, coerce_frame(pd.DataFrame(), dtypes))
+    reason = f"no promoted {name} model yet: run the {TRAIN_JOB} job"
+    return dg.MaterializeResult(
+        metadata={"status": reason, "dagster/row_count": 0},
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="promoted_model_available",
+                passed=False,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"reason": reason},
+            ),
+            *(other_checks or []),
+        ],
+    )
+
+
 def _previous_scores(session: WarehouseSession, ref: TableRef, column: str) -> np.ndarray:
     if not session.table_exists(ref):
         return np.array([])
@@ -248,19 +272,12 @@ def build_scoring_asset(config: CDPConfig, spec: ClassifierSpec) -> dg.AssetsDef
         with warehouse.get().transaction() as session:
             previous = _previous_scores(session, ref, spec.probability)
             if version is None:
-                session.replace_table(ref, coerce_frame(pd.DataFrame(), spec.score_dtypes))
-                reason = f"no promoted {spec.name} model yet: run the {TRAIN_JOB} job"
-                return dg.MaterializeResult(
-                    metadata={"status": reason, "dagster/row_count": 0},
-                    check_results=[
-                        dg.AssetCheckResult(
-                            check_name="promoted_model_available",
-                            passed=False,
-                            severity=dg.AssetCheckSeverity.WARN,
-                            metadata={"reason": reason},
-                        ),
-                        dg.AssetCheckResult(check_name="score_stability", passed=True),
-                    ],
+                return _no_promoted_model(
+                    session,
+                    ref,
+                    spec.score_dtypes,
+                    spec.name,
+                    [dg.AssetCheckResult(check_name="score_stability", passed=True)],
                 )
             features = session.read_table(FEATURES, dtypes=FEATURE_DTYPES)
             seen = first_seen(session)
@@ -528,19 +545,7 @@ def build_ltv_scoring_asset(config: CDPConfig) -> dg.AssetsDefinition:
         ref = TableRef("ml", "customer_ltv")
         with warehouse.get().transaction() as session:
             if version is None:
-                session.replace_table(ref, coerce_frame(pd.DataFrame(), LTV_DTYPES))
-                reason = f"no promoted ltv model yet: run the {TRAIN_JOB} job"
-                return dg.MaterializeResult(
-                    metadata={"status": reason, "dagster/row_count": 0},
-                    check_results=[
-                        dg.AssetCheckResult(
-                            check_name="promoted_model_available",
-                            passed=False,
-                            severity=dg.AssetCheckSeverity.WARN,
-                            metadata={"reason": reason},
-                        )
-                    ],
-                )
+                return _no_promoted_model(session, ref, LTV_DTYPES, "ltv")
             orders = _orders(session)
             scores = ltv.score_ltv(store.load("ltv", version).model, orders, as_of, version)
             session.replace_table(ref, scores)
