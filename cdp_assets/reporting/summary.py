@@ -38,6 +38,7 @@ def render_summary(warehouse: Warehouse, url: str) -> str:
     reasons = top_quarantine_reasons(quarantine, n=10)
     lines.append(reasons.to_string(index=False) if len(reasons) else "  none")
     lines += identity_lines(warehouse)
+    lines += downstream_lines(warehouse)
     lines += ["", f"Warehouse: {url}"]
     return "\n".join(lines)
 
@@ -75,6 +76,32 @@ def identity_lines(warehouse: Warehouse) -> list[str]:
         "",
         ledger.to_string(index=False),
     ]
+
+
+def downstream_lines(warehouse: Warehouse) -> list[str]:
+    """RFM segments, audience sizes and the rows each model scored."""
+    lines: list[str] = []
+    if warehouse.table_exists(TableRef("analytics", "rfm")):
+        segments = warehouse.query(
+            "SELECT rfm_segment AS segment, COUNT(*) AS customers FROM analytics.rfm "
+            "GROUP BY rfm_segment ORDER BY customers DESC"
+        )
+        lines += ["", "RFM segments:", "", segments.to_string(index=False)]
+    if warehouse.table_exists(TableRef("activation", "audience_membership")):
+        sizes = warehouse.query(
+            "SELECT audience, COUNT(*) AS members FROM activation.audience_membership "
+            "WHERE as_of = (SELECT MAX(as_of) FROM activation.audience_membership) "
+            "GROUP BY audience ORDER BY audience"
+        )
+        lines += ["", "Audiences (latest run):", "", sizes.to_string(index=False)]
+    scored = [
+        f"{table} {warehouse.row_count(TableRef('ml', table)):,}"
+        for table in ("churn_scores", "customer_ltv", "lead_scores", "product_recommendations")
+        if warehouse.table_exists(TableRef("ml", table))
+    ]
+    if scored:
+        lines += ["", "Model outputs (rows): " + ", ".join(scored)]
+    return lines
 
 
 def main() -> int:
