@@ -21,6 +21,7 @@ from cdp_assets.canonical import (
 from cdp_assets.identity.accuracy import pairwise_scores
 from cdp_assets.identity.golden import GOLDEN_PROFILE_DTYPES
 from cdp_assets.identity.resolve import XREF_DTYPES
+from cdp_assets.reporting.summary import render_summary
 from cdp_assets.warehouse import TableRef
 from cdp_assets_tests.conftest import postgres_url_or_fail, reset_postgres
 from cdp_assets_tests.e2e.pipeline import (
@@ -351,3 +352,13 @@ def test_analytics_tables_cover_every_customer(demo_runs: dict) -> None:
     assert set(changes["change"]) == {"added"}  # first run adds; the re-run changes nothing
     for table in ("cohorts", "acquisition_value", "nps", "nps_themes", "support_summary"):
         assert len(project.table("analytics", table)) > 0, table
+
+
+def test_summary_reports_loads_customers_and_segments(demo_runs: dict) -> None:
+    project: DemoProject = demo_runs["project"]
+    text = render_summary(project.warehouse(), project.warehouse_url)
+    profiles = len(project.table("core", "customer_profiles"))
+    assert f"Customers: {profiles:,} profiles" in text
+    assert "Top quarantine reasons:" in text and "RFM segments:" in text
+    assert "Audiences (latest run):" in text
+    assert "churn_scores 0" in text  # the nightly run alone promotes no model
