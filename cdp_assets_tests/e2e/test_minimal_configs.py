@@ -68,6 +68,25 @@ def test_a_single_orders_file_builds_customers_from_references(tmp_path: Path) -
     assert pd.isna(orders.loc["O4", "customer_id"])  # no reference: an anonymous order
     assert orders["net_amount_base"].sum() == 20.00 + 30.00 + 15.50 + 9.99
 
+    # Models on four orders: every training asset says "not enough data" instead of numbers,
+    # and scoring says there is no promoted model; both jobs still succeed.
+    with dg.instance_for_test() as instance:
+        trained = run_job(project, instance, job="train_models")
+        scored = run_job(project, instance, job="score_models")
+    assert trained.success and scored.success
+    statuses = {
+        event.asset_key.to_user_string(): event.event_specific_data.materialization.metadata[
+            "status"
+        ].value
+        for result in (trained, scored)
+        for event in result.get_asset_materialization_events()
+        if "status" in event.event_specific_data.materialization.metadata
+    }
+    for model in ("churn", "leads", "ltv"):
+        assert statuses[f"ml/{model}_model"].startswith("not enough data"), statuses
+    assert statuses["ml/churn_scores"].startswith("no promoted churn model yet")
+    assert "ml/product_recommendations" not in statuses  # no order_items source: no asset
+
 
 def test_a_customers_only_source_without_emails_or_phones_is_matched(tmp_path: Path) -> None:
     # 300 people, 120 damaged duplicates (nicknames, typos, swaps, transposed dates, moves),
