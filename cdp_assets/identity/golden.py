@@ -31,6 +31,7 @@ from cdp_assets.identity.consent import (
     epoch_micros,
 )
 from cdp_assets.identity.records import RECORD_DTYPES
+from cdp_assets.warehouse import coerce_frame
 
 FIELD_GROUPS: dict[str, tuple[str, ...]] = {
     "name": ("first_name", "last_name"),
@@ -85,7 +86,7 @@ _HAN_NAME = (
 
 def empty_profiles() -> pd.DataFrame:
     """A profile frame with no rows, typed as GOLDEN_PROFILE_DTYPES."""
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in GOLDEN_PROFILE_DTYPES.items()})
+    return coerce_frame(pd.DataFrame(), GOLDEN_PROFILE_DTYPES)
 
 
 def _check_columns(records: pd.DataFrame) -> None:

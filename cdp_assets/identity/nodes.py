@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from cdp_assets.config import CDPConfig
+from cdp_assets.warehouse import coerce_frame
 
 FACT_KEY_COLUMNS: tuple[str, ...] = (
     "customer_ref",
@@ -56,7 +57,7 @@ class GraphNodes:
 
 
 def empty(dtypes: dict[str, str]) -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in dtypes.items()})
+    return coerce_frame(pd.DataFrame(), dtypes)
 
 
 def identifier_set_key(combos: pd.DataFrame) -> pd.Series:

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from cdp_assets.config import CDPConfig
+from cdp_assets.warehouse import coerce_frame
 
 RECORD_DTYPES: dict[str, str] = {
     "node": "int64",
@@ -163,7 +164,7 @@ def customer_records(staged: Mapping[str, pd.DataFrame], config: CDPConfig) -> p
         part["seen_at"] = part["updated_at"].fillna(part["created_at"])
         parts.append(part)
     if not parts:
-        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in RECORD_DTYPES.items()})
+        return coerce_frame(pd.DataFrame(), RECORD_DTYPES)
     records = pd.concat(parts, ignore_index=True)
     records = records.sort_values(["source", "record_id"], kind="stable", ignore_index=True)
     records["node"] = np.arange(len(records), dtype="int64")

@@ -514,13 +514,37 @@ def train_churn(
 ) -> ChurnTraining:
     """Train and compare the churn models (see the module docstring); raises NotEnoughData."""
     reason = not_enough_data(snapshots, config, holdout_cutoff)
-    if reason:
-        raise NotEnoughData(f"churn: not enough data: {reason}")
-    used = [f for f in features if f in snapshots.columns]
-    trained = train_classifiers(
-        "churn", snapshots, churn_candidates(used, random_state), holdout_cutoff, random_state
+    trained = train_target(
+        "churn",
+        "churn",
+        reason,
+        snapshots,
+        churn_candidates,
+        features,
+        holdout_cutoff,
+        random_state,
     )
     return ChurnTraining(**{**trained.__dict__, "horizon_days": config.horizon_days})
+
+
+def train_target(
+    target: str,
+    label: str,
+    shortfall: str | None,
+    snapshots: pd.DataFrame,
+    candidates: Callable[[Sequence[str], int], Mapping[str, Candidate]],
+    features: Sequence[str],
+    holdout_cutoff: dt.date | None,
+    random_state: int,
+) -> ClassifierTraining:
+    """Train the candidates of one target on the features the snapshots have; raises
+    NotEnoughData ("<label>: not enough data: <shortfall>") when there is a shortfall."""
+    if shortfall:
+        raise NotEnoughData(f"{label}: not enough data: {shortfall}")
+    used = [f for f in features if f in snapshots.columns]
+    return train_classifiers(
+        target, snapshots, candidates(used, random_state), holdout_cutoff, random_state
+    )
 
 
 def risk_band(probability: np.ndarray) -> pd.Series:

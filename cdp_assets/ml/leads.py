@@ -30,7 +30,7 @@ from cdp_assets.ml.churn import (
     learned_candidates,
     rule,
     scored_frame,
-    train_classifiers,
+    train_target,
 )
 from cdp_assets.ml.snapshots import LEAD_FEATURES, with_days_known
 
@@ -89,11 +89,15 @@ def train_leads(
 ) -> LeadTraining:
     """Train and compare the lead models on `lead_labels` snapshots; raises NotEnoughData."""
     reason = not_enough_data(snapshots, config, holdout_cutoff)
-    if reason:
-        raise NotEnoughData(f"lead scores: not enough data: {reason}")
-    used = [f for f in features if f in snapshots.columns]
-    trained = train_classifiers(
-        "lead", snapshots, lead_candidates(used, random_state), holdout_cutoff, random_state
+    trained = train_target(
+        "lead",
+        "lead scores",
+        reason,
+        snapshots,
+        lead_candidates,
+        features,
+        holdout_cutoff,
+        random_state,
     )
     return LeadTraining(**{**trained.__dict__, "horizon_days": config.horizon_days})
 

@@ -29,6 +29,24 @@ CUTOFF = "cutoff"
 # Features the models read. Profile fields (loyalty tier and points, consents) are left out:
 # the golden profile holds their current value, which may have changed after a cutoff (a
 # loyalty card signed at the first purchase would leak the lead label).
+# Web engagement, service and survey figures: what both churn and lead scores read.
+ENGAGEMENT_FEATURES: tuple[str, ...] = (
+    "sessions_30d",
+    "sessions_90d",
+    "product_views_30d",
+    "product_views_90d",
+    "add_to_carts_30d",
+    "add_to_carts_90d",
+    "abandoned_carts_30d",
+    "abandoned_carts_90d",
+    "hours_since_abandoned_cart",
+    "tickets_90d",
+    "tickets_total",
+    "unresolved_tickets",
+    "sla_breaches",
+    "latest_nps",
+    "latest_csat",
+)
 CHURN_FEATURES: tuple[str, ...] = (
     "recency_days",
     "frequency",
@@ -44,41 +62,9 @@ CHURN_FEATURES: tuple[str, ...] = (
     "app_orders",
     "store_orders",
     "store_share",
-    "sessions_30d",
-    "sessions_90d",
-    "product_views_30d",
-    "product_views_90d",
-    "add_to_carts_30d",
-    "add_to_carts_90d",
-    "abandoned_carts_30d",
-    "abandoned_carts_90d",
-    "hours_since_abandoned_cart",
-    "tickets_90d",
-    "tickets_total",
-    "unresolved_tickets",
-    "sla_breaches",
-    "latest_nps",
-    "latest_csat",
+    *ENGAGEMENT_FEATURES,
 )
-LEAD_FEATURES: tuple[str, ...] = (
-    "days_known",
-    "cancelled_orders",
-    "sessions_30d",
-    "sessions_90d",
-    "product_views_30d",
-    "product_views_90d",
-    "add_to_carts_30d",
-    "add_to_carts_90d",
-    "abandoned_carts_30d",
-    "abandoned_carts_90d",
-    "hours_since_abandoned_cart",
-    "tickets_90d",
-    "tickets_total",
-    "unresolved_tickets",
-    "sla_breaches",
-    "latest_nps",
-    "latest_csat",
-)
+LEAD_FEATURES: tuple[str, ...] = ("days_known", "cancelled_orders", *ENGAGEMENT_FEATURES)
 
 # (session, cutoff, features at the cutoff, existing core tables) -> the population's rows of
 # the features (extra columns allowed) with a 0/1 `label` column.

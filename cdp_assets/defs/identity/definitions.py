@@ -31,7 +31,7 @@ from cdp_assets.identity.resolve import XREF_DTYPES, resolve_identities
 from cdp_assets.identity.shared import DENSITY_DTYPES
 from cdp_assets.identity.stable_ids import ALIAS_DTYPES, ASSIGNMENT_DTYPES
 from cdp_assets.reporting.markdown import counts_table, markdown_table, masked_preview
-from cdp_assets.warehouse import TableRef, WarehouseSession
+from cdp_assets.warehouse import TableRef, WarehouseSession, coerce_frame
 
 CORE_GROUP = "core"
 # Rebuild when an upstream table changes, but never past a failed blocking check.
@@ -100,13 +100,7 @@ def _read_combos(session: WarehouseSession, config: CDPConfig) -> tuple[pd.DataF
         if len(dense)
         else dense
     )
-    return _typed(combo, COMBO_DTYPES), _typed(dense, DENSITY_DTYPES)
-
-
-def _typed(frame: pd.DataFrame, dtypes: dict[str, str]) -> pd.DataFrame:
-    if frame.empty:
-        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in dtypes.items()})
-    return frame[list(dtypes)].astype(dtypes)
+    return coerce_frame(combo, COMBO_DTYPES), coerce_frame(dense, DENSITY_DTYPES)
 
 
 def _previous_state(session: WarehouseSession) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
