@@ -185,7 +185,7 @@ CANONICAL_FIELDS: dict[str, tuple[CanonicalField, ...]] = {
         _f("email", "email", pii=True),
         _f("phone", "phone", pii=True),
         _f("customer_id", "id"),
-        _f("source", "string"),
+        _f("record_source", "string", description="the source of source_record_id"),
         _f("source_record_id", "id"),
         _f("requested_at", "timestamp", required=True),
     ),
@@ -201,6 +201,15 @@ RECORD_ID_FIELD: dict[str, str] = {
     "survey_responses": "response_id",
     "support_tickets": "ticket_id",
     "erasure_requests": "request_id",
+}
+
+# The instant by which a staged row of a kind ages (per-source `retention_days`). Kinds not
+# listed (customer records, order items, erasure requests) are kept while their source is.
+RETENTION_FIELD: dict[str, str] = {
+    "orders": "ordered_at",
+    "events": "occurred_at",
+    "survey_responses": "submitted_at",
+    "support_tickets": "opened_at",
 }
 
 # Columns that together are unique in a staging table.

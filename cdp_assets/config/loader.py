@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from cdp_assets.config.schema import CDPConfig
+from cdp_assets.config.schema import CDPConfig, WarehouseConfig
 
 ENV_CONFIG = "CDP_CONFIG"
 ENV_AS_OF = "CDP_AS_OF"
@@ -78,10 +78,14 @@ def load_config(path: str | os.PathLike[str] | None = None) -> CDPConfig:
             data["as_of"] = dt.date.fromisoformat(as_of)
         except ValueError:
             raise ConfigError(f"{ENV_AS_OF}: {as_of!r} is not a date (YYYY-MM-DD)") from None
+    config = parse_config(data, file=file, base_dir=file.parent)
     url = os.environ.get(ENV_WAREHOUSE_URL)
     if url:
-        data["warehouse"] = {**(data.get("warehouse") or {}), "url": url}
-    return parse_config(data, file=file, base_dir=file.parent)
+        # Applied after validation: the environment is where a password belongs.
+        override = config.model_copy(update={"warehouse": WarehouseConfig.model_construct(url=url)})
+        override._base_dir = config._base_dir
+        config = override
+    return config
 
 
 def resolve_path(config: CDPConfig, path: str) -> Path:

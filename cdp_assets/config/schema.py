@@ -10,10 +10,20 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pycountry
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from cdp_assets.canonical import SOURCE_KINDS, SourceKind, field_names
+from cdp_assets.activation.contract import CUSTOMER_360_DTYPES
+from cdp_assets.canonical import RETENTION_FIELD, SOURCE_KINDS, SourceKind, field_names
 
 SourceFormat = Literal["csv", "jsonl", "parquet", "sql"]
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+# scheme://user:password@host — a password written into cdp.yaml.
+_URL_PASSWORD_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@]*:[^/@]+@")
+
+
+def _no_password(url: str | None, instead: str) -> str | None:
+    """Credentials come from environment variables only, never from cdp.yaml."""
+    if url is not None and _URL_PASSWORD_RE.match(url):
+        raise ValueError(f"the URL holds a password: remove it from cdp.yaml and set {instead}")
+    return url
 
 
 class _Strict(BaseModel):
@@ -370,6 +380,71 @@ class ModelsConfig(_Strict):
     recommendations: RecommendationsConfig = Field(default_factory=RecommendationsConfig)
 
 
+Channel = Literal["email", "sms", "ads"]
+EXPORT_KEY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "email": ("customer_id", "email", "first_name"),
+    "sms": ("customer_id", "phone"),
+    "ads": ("email_sha256", "phone_sha256"),
+}
+
+
+class ExportDestination(_Strict):
+    """Where an audience goes: a channel decides the columns and the consent rule."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    channel: Channel
+    format: Literal["csv", "parquet"] = "csv"
+    audiences: tuple[str, ...] = Field(
+        (), description="audiences sent to this destination; empty: every audience"
+    )
+    fields: tuple[str, ...] = Field(
+        (), description="email channel only: extra activation.customer_360 columns"
+    )
+
+    @model_validator(mode="after")
+    def _fields(self) -> ExportDestination:
+        if self.fields and self.channel != "email":
+            raise ValueError(f"fields: only email destinations take extra fields ({self.channel})")
+        for i, name in enumerate(self.fields):
+            if name not in CUSTOMER_360_DTYPES:
+                raise ValueError(
+                    f"fields[{i}]: {name!r} is not a column of activation.customer_360"
+                )
+            if name in EXPORT_KEY_COLUMNS["email"]:
+                raise ValueError(f"fields[{i}]: {name!r} is always exported")
+        return self
+
+
+class ExportsConfig(_Strict):
+    """Audience exports: files per audience and destination, under `dir`."""
+
+    dir: str = Field("exports", description="export folder, relative to cdp.yaml")
+    destinations: tuple[ExportDestination, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique(self) -> ExportsConfig:
+        names = [d.name for d in self.destinations]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"destinations: names used twice: {', '.join(duplicated)}")
+        return self
+
+
+class PrivacyConfig(_Strict):
+    """Erasure and suppression. Identifiers of erased people are kept only as salted hashes."""
+
+    salt_env: str = Field(
+        "CDP_PRIVACY_SALT",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="environment variable holding the suppression-list salt",
+    )
+    salt_file: str = Field(
+        ".cdp_privacy_salt",
+        description="where a random salt is kept when the environment variable is unset "
+        "(relative to cdp.yaml; created on first use, readable by its owner only)",
+    )
+
+
 class SourceConfig(_Strict):
     """One configured source: where it is, how to read it, how its columns map."""
 
@@ -395,6 +470,12 @@ class SourceConfig(_Strict):
     )
     quarantine_warn_share: float | None = Field(None, ge=0, le=1)
     quarantine_fail_share: float | None = Field(None, ge=0, le=1)
+    retention_days: int | None = Field(
+        None,
+        ge=1,
+        description="raw and staged rows whose event time is older than this many days are "
+        "deleted nightly (kinds: " + ", ".join(sorted(RETENTION_FIELD)) + ")",
+    )
 
     _index: int = PrivateAttr(default=-1)
 
@@ -417,6 +498,18 @@ class SourceConfig(_Strict):
     @classmethod
     def _tz(cls, value: str | None) -> str | None:
         return _check_timezone(value)
+
+    @field_validator("url")
+    @classmethod
+    def _url_without_password(cls, url: str | None) -> str | None:
+        return _no_password(url, "`url_env` (the name of an environment variable) instead")
+
+    @field_validator("url_env")
+    @classmethod
+    def _env_name(cls, name: str | None) -> str | None:
+        if name is not None and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+            raise ValueError(f"{name!r} is not an environment variable name")
+        return name
 
     @field_validator("default_country")
     @classmethod
@@ -449,6 +542,11 @@ class SourceConfig(_Strict):
             and self.quarantine_warn_share > self.quarantine_fail_share
         ):
             raise ValueError("quarantine_warn_share must not exceed quarantine_fail_share")
+        if self.retention_days is not None and self.kind not in RETENTION_FIELD:
+            raise ValueError(
+                f"retention_days: sources of kind {self.kind!r} are kept while configured "
+                f"(retention applies to kinds: {', '.join(sorted(RETENTION_FIELD))})"
+            )
         return self
 
     def source_column(self, field: str) -> str | None:
@@ -471,6 +569,8 @@ class CDPConfig(_Strict):
     identity: IdentityConfig = Field(default_factory=IdentityConfig)
     analytics: AnalyticsConfig = Field(default_factory=AnalyticsConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
+    exports: ExportsConfig = Field(default_factory=ExportsConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     sources: tuple[SourceConfig, ...] = ()
 
     # Set by the loader: the folder of cdp.yaml, against which relative paths resolve.
@@ -541,6 +641,14 @@ class CDPConfig(_Strict):
                         raise ValueError(
                             f"identity.{section}[{i}].{side}: {name!r} is not a customers source"
                         )
+        audiences = {a.name for a in self.analytics.audiences}
+        for i, destination in enumerate(self.exports.destinations):
+            for j, name in enumerate(destination.audiences):
+                if name not in audiences:
+                    raise ValueError(
+                        f"exports.destinations[{i}].audiences[{j}]: no audience named {name!r} "
+                        "in analytics.audiences"
+                    )
         return self
 
     # -- helpers ---------------------------------------------------------------------------
@@ -574,6 +682,9 @@ class CDPConfig(_Strict):
 
 __all__ = [
     "AnalyticsConfig",
+    "ExportDestination",
+    "ExportsConfig",
+    "PrivacyConfig",
     "ModelsConfig",
     "CDPConfig",
     "IdentityConfig",
