@@ -329,4 +329,5 @@ LEDGER_DTYPES: dict[str, str] = {
     "rows_loaded": "Int64",
     "rows_quarantined": "Int64",
     "exact_duplicates": "Int64",
+    "rows_suppressed": "Int64",  # rows of erased people (ops.suppression_list), not loaded
 }

@@ -14,6 +14,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -37,6 +38,14 @@ QUARANTINE_RULE = "malformed_line"
 RowsSink = Callable[[pd.DataFrame], None]
 
 
+class Suppressor(Protocol):
+    """Tells which rows and malformed lines belong to erased people (see privacy)."""
+
+    def rows(self, frame: pd.DataFrame) -> np.ndarray: ...
+
+    def payloads(self, payloads: pd.Series) -> np.ndarray: ...
+
+
 @dataclass
 class IngestBatch:
     rows: pd.DataFrame  # source columns (string) + RAW_LINEAGE_DTYPES columns (empty: see sink)
@@ -48,6 +57,7 @@ class IngestBatch:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     exact_duplicates: int = 0
+    rows_suppressed: int = 0
     columns: list[str] = field(default_factory=list)  # raw source columns, first seen first
 
     @property
@@ -59,6 +69,7 @@ class IngestBatch:
             "rows_loaded": self.rows_loaded,
             "rows_quarantined": self.rows_quarantined,
             "exact_duplicates": self.exact_duplicates,
+            "rows_suppressed": self.rows_suppressed,
         }
 
 
@@ -183,6 +194,7 @@ def ingest_source(
     ingested_at: pd.Timestamp,
     known_columns: Iterable[str] = (),
     sink: RowsSink | None = None,
+    suppressor: Suppressor | None = None,
 ) -> IngestBatch:
     """Assembles one ingestion batch of `source` (see the module docstring).
 
@@ -196,6 +208,9 @@ def ingest_source(
     columns: the batch's source columns seen so far, then lineage), so that memory holds one
     file, and `rows` is left empty (with the batch's columns). A SourceReadError can then come
     after some rows went to `sink`: the caller discards them (one transaction per batch).
+
+    With `suppressor`, rows and malformed lines of erased people are neither loaded nor
+    quarantined: the ledger counts them as `rows_suppressed`.
     """
     ingested_at = _utc(ingested_at)
     index = LedgerIndex(ledger, source.name)
@@ -208,7 +223,9 @@ def ingest_source(
     files: list[str] = []
     for read in _new_files(source, config, index, duplicate_rows):
         files.append(read.file)
-        rows, quarantine, ledger_row = _file_part(read, union, seen, batch_id, ingested_at)
+        rows, quarantine, ledger_row = _file_part(
+            read, union, seen, batch_id, ingested_at, suppressor
+        )
         quarantines.append(quarantine)
         ledger_rows.append(ledger_row)
         if sink is None:
@@ -230,6 +247,7 @@ def ingest_source(
                 "rows_loaded": 0,
                 "rows_quarantined": 0,
                 "exact_duplicates": 0,
+                "rows_suppressed": 0,
             }
         )
     ledger_rows.sort(key=lambda r: str(r["file"]))
@@ -248,6 +266,7 @@ def ingest_source(
         rows_loaded=int(ledger_frame["rows_loaded"].sum()),
         rows_quarantined=int(ledger_frame["rows_quarantined"].sum()),
         exact_duplicates=int(ledger_frame["exact_duplicates"].sum()),
+        rows_suppressed=int(ledger_frame["rows_suppressed"].sum()),
         columns=columns,
     )
 
@@ -258,6 +277,7 @@ def _file_part(
     seen: SortedHashSet,
     batch_id: str,
     ingested_at: pd.Timestamp,
+    suppressor: Suppressor | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, object]]:
     """One file's loaded rows (raw shape), malformed lines and ledger row.
 
@@ -273,10 +293,16 @@ def _file_part(
     seen.add(read.hashes)
 
     keep = ~drop
+    suppressed = np.zeros(len(keep), dtype=bool)
+    malformed = read.result.malformed
+    if suppressor is not None:
+        renamed = read.result.rows.rename(columns=mapping)
+        suppressed = keep & suppressor.rows(renamed)
+        keep &= ~suppressed
+        malformed = malformed.loc[~suppressor.payloads(malformed["raw_payload"])]
     kept = read.result.rows.loc[keep]
     rows = _raw_rows(kept, list(union), read.file, read.hashes[keep], batch_id, ingested_at)
 
-    malformed = read.result.malformed
     quarantine = pd.DataFrame(
         {
             "file": read.file,
@@ -287,8 +313,9 @@ def _file_part(
     )
     rows_read = read.result.rows_read
     loaded, quarantined, exact = int(keep.sum()), len(malformed), int(drop.sum())
-    assert rows_read == loaded + quarantined + exact, (
-        f"{read.file}: {rows_read} read != {loaded} + {quarantined} + {exact}"
+    erased = rows_read - loaded - quarantined - exact
+    assert erased == int(suppressed.sum()) + len(read.result.malformed) - len(malformed), (
+        f"{read.file}: {rows_read} read != {loaded} + {quarantined} + {exact} + {erased}"
     )
     ledger_row = {
         "file": read.file,
@@ -302,6 +329,7 @@ def _file_part(
         "rows_loaded": loaded,
         "rows_quarantined": quarantined,
         "exact_duplicates": exact,
+        "rows_suppressed": erased,
     }
     return rows, quarantine, ledger_row
 

@@ -14,6 +14,7 @@ SUMMARY_COLUMNS = (
     "duplicate_files",
     "rows_read",
     "exact_duplicates",
+    "rows_suppressed",
     "quarantined_ingest",
     "rows_loaded",
     "quarantined_staging",
@@ -31,7 +32,8 @@ def quality_summary(
     issues: pd.DataFrame,
     staged_rows: Mapping[str, int],
 ) -> pd.DataFrame:
-    """One row per source. rows_read = exact_duplicates + quarantined_ingest + rows_loaded, and
+    """One row per source. rows_read = exact_duplicates + rows_suppressed (erased people) +
+    quarantined_ingest + rows_loaded, and
     rows_loaded = quarantined_staging + records_superseded + rows_staged."""
     rows = []
     for source in sources:
@@ -47,6 +49,7 @@ def quality_summary(
                 "duplicate_files": int((led["status"] == "duplicate_file").sum()),
                 "rows_read": read,
                 "exact_duplicates": int(led["exact_duplicates"].sum()),
+                "rows_suppressed": int(led["rows_suppressed"].fillna(0).sum()),
                 "quarantined_ingest": int((q["stage"] == "ingest").sum()),
                 "rows_loaded": int(led["rows_loaded"].sum()),
                 "quarantined_staging": int((q["stage"] == "staging").sum()),

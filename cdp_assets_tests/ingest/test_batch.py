@@ -109,6 +109,7 @@ def test_batch_rows_lineage_quarantine_and_ledger(tmp_path: Path) -> None:
         "rows_loaded": 2,
         "rows_quarantined": 1,
         "exact_duplicates": 0,
+        "rows_suppressed": 0,
     }
     assert_conserved(batch)
 

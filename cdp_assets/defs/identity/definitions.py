@@ -34,6 +34,19 @@ from cdp_assets.reporting.markdown import counts_table, markdown_table, masked_p
 from cdp_assets.warehouse import TableRef, WarehouseSession, coerce_frame
 
 CORE_GROUP = "core"
+
+
+def privacy_deps(config: CDPConfig) -> list[dg.AssetKey]:
+    """Core rebuilds after erasure and retention, so a nightly run never re-resolves rows
+    they are about to delete."""
+    deps = []
+    if config.sources_of_kind("erasure_requests"):
+        deps.append(dg.AssetKey(["ops", "erasure_log"]))
+    if any(s.retention_days for s in config.sources):
+        deps.append(dg.AssetKey(["ops", "retention_log"]))
+    return deps
+
+
 # Rebuild when an upstream table changes, but never past a failed blocking check.
 CORE_AUTOMATION = (
     dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
@@ -142,6 +155,7 @@ def _stability_check(stats: dict, before: dict, growth: float) -> dg.AssetCheckR
 def build_identity_asset(config: CDPConfig) -> dg.AssetsDefinition:
     deps = [staging_key(config.source(n)) for n in _customer_sources(config)]
     deps += [staging_key(config.source(n)) for _, n in _fact_sources(config)]
+    deps += privacy_deps(config)
     specs = [
         dg.AssetSpec(
             ["core", name],

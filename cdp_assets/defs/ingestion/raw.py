@@ -12,6 +12,12 @@ from cdp_assets.config import CDPConfig, ConfigError, SourceConfig
 from cdp_assets.defs.resources import WAREHOUSE_POOL, WarehouseResource, warehouse_kind
 from cdp_assets.ingest import IngestBatch, SourceReadError, ingest_source
 from cdp_assets.ingest.readers import STRING
+from cdp_assets.privacy.suppression import (
+    RowSuppressor,
+    SuppressionError,
+    load_suppressed,
+    privacy_salt,
+)
 from cdp_assets.reporting.markdown import counts_table, markdown_table
 from cdp_assets.warehouse import TableRef, WarehouseSession
 
@@ -103,11 +109,15 @@ def _conservation_check(
     loaded = int(ledger["rows_loaded"].sum()) if len(ledger) else 0
     quarantined = int(ledger["rows_quarantined"].sum()) if len(ledger) else 0
     duplicates = int(ledger["exact_duplicates"].sum()) if len(ledger) else 0
+    suppressed = int(ledger["rows_suppressed"].sum()) if len(ledger) else 0
     per_file_ok = (
         bool(
             (
                 ledger["rows_read"]
-                == ledger["rows_loaded"] + ledger["rows_quarantined"] + ledger["exact_duplicates"]
+                == ledger["rows_loaded"]
+                + ledger["rows_quarantined"]
+                + ledger["exact_duplicates"]
+                + ledger["rows_suppressed"]
             ).all()
         )
         if len(ledger)
@@ -115,7 +125,7 @@ def _conservation_check(
     )
     passed = (
         per_file_ok
-        and read == loaded + quarantined + duplicates
+        and read == loaded + quarantined + duplicates + suppressed
         and loaded == loaded_in_table
         and quarantined == quarantined_in_table
     )
@@ -127,11 +137,26 @@ def _conservation_check(
             "rows_loaded": loaded,
             "rows_quarantined": quarantined,
             "exact_duplicates": duplicates,
+            "rows_suppressed": suppressed,
             "rows_in_raw_table_for_batch": loaded_in_table,
             "rows_in_quarantine_for_batch": quarantined_in_table,
         },
-        description="rows read = loaded + quarantined + exact duplicates, for every file",
+        description="rows read = loaded + quarantined + exact duplicates + suppressed (erased "
+        "people), for every file",
     )
+
+
+def _suppressor(
+    session: WarehouseSession, source: SourceConfig, config: CDPConfig
+) -> RowSuppressor | None:
+    """Rows of erased people are not loaded again; erasure requests themselves always are."""
+    if source.kind == "erasure_requests" or not session.table_exists(
+        TableRef("ops", "suppression_list")
+    ):
+        return None
+    salt = privacy_salt(config)
+    suppressed = load_suppressed(session, salt)
+    return RowSuppressor(source, config, salt, suppressed) if suppressed else None
 
 
 def _metadata(source: SourceConfig, batch: IngestBatch, total_rows: int) -> dict[str, object]:
@@ -147,6 +172,7 @@ def _metadata(source: SourceConfig, batch: IngestBatch, total_rows: int) -> dict
         "rows_loaded": int(ledger["rows_loaded"].sum()) if len(ledger) else 0,
         "rows_quarantined": int(ledger["rows_quarantined"].sum()) if len(ledger) else 0,
         "exact_duplicates": int(ledger["exact_duplicates"].sum()) if len(ledger) else 0,
+        "rows_suppressed": int(ledger["rows_suppressed"].sum()) if len(ledger) else 0,
     }
     if len(ledger):
         meta["files"] = dg.MetadataValue.md(
@@ -160,6 +186,7 @@ def _metadata(source: SourceConfig, batch: IngestBatch, total_rows: int) -> dict
                         "rows_loaded",
                         "rows_quarantined",
                         "exact_duplicates",
+                        "rows_suppressed",
                         "duplicate_of",
                     ]
                 ],
@@ -212,8 +239,12 @@ def build_raw_asset(source: SourceConfig, config: CDPConfig) -> dg.AssetsDefinit
         wh = warehouse.get()
         ingested_at = pd.Timestamp(dt.datetime.now(dt.UTC)).floor("us")
         batch_id = f"{ingested_at:%Y%m%dT%H%M%S}-{context.run.run_id[:8]}"
-        with wh.transaction() as session:
-            ledger, known_hashes, known_columns = _read_state(session, source)
+        try:
+            with wh.transaction() as session:
+                ledger, known_hashes, known_columns = _read_state(session, source)
+                suppressor = _suppressor(session, source, config)
+        except SuppressionError as exc:
+            raise dg.Failure(description=f"{source.name}: {exc}") from None
         try:
             # One transaction for the whole batch: rows are appended file by file as they are
             # read, and a file that cannot be read rolls back the files before it.
@@ -228,6 +259,7 @@ def build_raw_asset(source: SourceConfig, config: CDPConfig) -> dg.AssetsDefinit
                     ingested_at=ingested_at,
                     known_columns=known_columns,
                     sink=appender.append,
+                    suppressor=suppressor,
                 )
                 appender.finish(batch.columns)
                 _write_batch(session, source, batch)
@@ -237,7 +269,8 @@ def build_raw_asset(source: SourceConfig, config: CDPConfig) -> dg.AssetsDefinit
             raise dg.Failure(description=str(exc)) from None
         context.log.info(
             f"{source.name}: {batch.rows_loaded:,} rows loaded, {len(batch.quarantine):,} "
-            f"quarantined from {len(batch.ledger):,} files"
+            f"quarantined, {batch.rows_suppressed:,} of erased people suppressed, from "
+            f"{len(batch.ledger):,} files"
         )
         return dg.MaterializeResult(metadata=_metadata(source, batch, total), check_results=[check])
 

@@ -463,6 +463,9 @@ def build_ltv_training_asset(config: CDPConfig) -> dg.AssetsDefinition:
             )
         model = ltv.train_ltv(orders, as_of, settings)
         backtest = model.backtest
+        # The competing models side by side (those evaluated), then the naive baseline.
+        models = [m for m in (ltv.BTYD_MODEL, ltv.BOOSTING_MODEL) if m in backtest.metrics.index]
+        table = backtest.metrics.reindex([*models, ltv.NAIVE_MODEL])
         chosen = backtest.metrics.loc[backtest.chosen]
         passed = bool(chosen["beats_baseline"])
         ratio = float(chosen["total_ratio"])
@@ -472,7 +475,10 @@ def build_ltv_training_asset(config: CDPConfig) -> dg.AssetsDefinition:
         promote, decision = _ltv_promotion(store, passed, holdout)
         if promote:
             store.promote("ltv", version, decision)
-        context.log.info(f"ltv: {version} chosen {backtest.chosen}; {decision}")
+        scores = ", ".join(f"{m} {table.loc[m, 'mae']:.2f}" for m in table.index)
+        context.log.info(
+            f"ltv: {version} chosen {backtest.chosen}; holdout MAE {scores}; {decision}"
+        )
         return dg.MaterializeResult(
             metadata={
                 "status": "trained",
@@ -482,8 +488,17 @@ def build_ltv_training_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 "chosen_model": backtest.chosen,
                 "reason": backtest.reason,
                 "holdout": f"{backtest.cutoff} + {backtest.holdout_days} days",
-                "backtest": _metrics_md(backtest.metrics.reset_index()),
-                "deciles": _metrics_md(backtest.deciles),
+                "models_evaluated": ", ".join(models),
+                "backtest": _metrics_md(table.reset_index()),
+                # Each one's holdout MAE and total ratio as numbers (plottable across runs).
+                **{
+                    f"{name}_{model}": float(table.loc[model, name])
+                    for model in table.index
+                    for name in ("mae", "total_ratio")
+                },
+                "deciles": dg.MetadataValue.md(
+                    markdown_table(backtest.deciles.round(4), max_rows=len(backtest.deciles))
+                ),
                 "notes": "; ".join(backtest.notes) or "none",
             },
             check_results=[
@@ -599,8 +614,14 @@ def ml() -> dg.Definitions:
     )
     score = dg.define_asset_job(
         SCORE_JOB,
-        selection=dg.AssetSelection.groups(SCORING_GROUP),
-        description="Score every customer with the promoted models.",
+        # The activation tables that carry the scores (customer_360, exports) follow them.
+        selection=dg.AssetSelection.groups(SCORING_GROUP)
+        | (
+            dg.AssetSelection.groups(SCORING_GROUP).downstream()
+            & dg.AssetSelection.groups("activation")
+        ),
+        description="Score every customer with the promoted models, then refresh the customer "
+        "360 table and the audience exports that carry the scores.",
     )
     weekly = dg.ScheduleDefinition(
         name="weekly_retraining_schedule",

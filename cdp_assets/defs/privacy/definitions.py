@@ -1,0 +1,218 @@
+"""Privacy wiring: erasure (asset, job, sensor, trace check) and retention."""
+# No `from __future__ import annotations`: Dagster checks the `context` annotation as a class.
+
+import json
+
+import dagster as dg
+import pandas as pd
+
+from cdp_assets.activation.exports import scrub_exports
+from cdp_assets.config import CDPConfig, resolve_path
+from cdp_assets.defs.ingestion.raw import raw_key
+from cdp_assets.defs.ingestion.sensors import landing_state, new_arrivals, run_key
+from cdp_assets.defs.ingestion.staging import staging_key
+from cdp_assets.defs.privacy.retention import build_retention_asset
+from cdp_assets.defs.resources import (
+    WAREHOUSE_POOL,
+    WarehouseResource,
+    project_config,
+    warehouse_kind,
+)
+from cdp_assets.privacy.erasure import (
+    ERASURE_LOG,
+    ERASURE_LOG_DTYPES,
+    Identifiers,
+    Subject,
+    append_suppression,
+    erase_subjects,
+    log_rows,
+    now_utc,
+    pending_requests,
+    read_identity_tables,
+    resolve,
+    suppression_rows,
+)
+from cdp_assets.privacy.suppression import (
+    SuppressionError,
+    load_suppressed,
+    privacy_salt,
+)
+from cdp_assets.privacy.trace import export_traces, warehouse_traces
+from cdp_assets.reporting.markdown import markdown_table
+from cdp_assets.warehouse import coerce_frame
+
+PRIVACY_GROUP = "privacy"
+ERASURE_KEY = dg.AssetKey(["ops", "erasure_log"])
+ERASURE_JOB = "erase_personal_data"
+CHECK_NO_TRACE = "no_erased_identifiers_remain"
+
+
+def erasure_deps(config: CDPConfig) -> list[dg.AssetKey]:
+    """Erasure runs after every source is staged, so that it also removes what just arrived."""
+    return [staging_key(s) for s in config.sources]
+
+
+def _scrub_exports(config: CDPConfig, subjects: list[Subject]) -> dict[str, int]:
+    """Rows removed from the export files, per request."""
+    root = resolve_path(config, config.exports.dir)
+    removed = {}
+    for subject in subjects:
+        ids = subject.identifiers.values
+        changed = scrub_exports(root, set(ids["customer_id"]), set(ids["email"]), set(ids["phone"]))
+        removed[subject.request.request_id] = sum(changed.values())
+    return removed
+
+
+def _trace_check(traces: pd.DataFrame, files: pd.DataFrame) -> dg.AssetCheckResult:
+    found = traces[traces["traces"] > 0]
+    in_files = files[files["traces"] > 0]
+    return dg.AssetCheckResult(
+        check_name=CHECK_NO_TRACE,
+        asset_key=ERASURE_KEY,
+        passed=found.empty and in_files.empty,
+        metadata={
+            "tables_scanned": len(traces),
+            "rows_scanned": int(traces["rows"].sum()),
+            "export_files_scanned": len(files),
+            "rows_with_an_erased_identifier": int(traces["traces"].sum() + files["traces"].sum()),
+            "where": dg.MetadataValue.md(markdown_table(pd.concat([found, in_files]))),
+        },
+        description="every identifier value in every warehouse table and export file, hashed "
+        "with the privacy salt, is absent from ops.suppression_list",
+    )
+
+
+def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=ERASURE_KEY,
+        deps=erasure_deps(config),
+        group_name=PRIVACY_GROUP,
+        kinds={"python", warehouse_kind(config)},
+        pool=WAREHOUSE_POOL,
+        tags={"cdp/layer": "ops"},
+        check_specs=[
+            dg.AssetCheckSpec(
+                CHECK_NO_TRACE,
+                asset=ERASURE_KEY,
+                blocking=True,
+                description="no identifier of an erased person remains in any table or export",
+            )
+        ],
+    )
+    def erasure_log(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+        """Processes the staged erasure requests (by email, phone, customer id or source record
+        id): finds the person through the identity tables, deletes every row holding any of
+        their identifiers from every table of every layer (raw rows and quarantined lines
+        included) and from the export files, adds salted hashes of their identifiers to
+        ops.suppression_list so that a file delivered again does not bring them back, and logs
+        each request here with hashed identifiers, times, and tables and rows touched."""
+        try:
+            salt = privacy_salt(config)
+            with warehouse.get().transaction() as session:
+                load_suppressed(session, salt)  # fails on a changed salt before deleting
+                requests = pending_requests(session, config)
+                identity = read_identity_tables(session, config)
+                subjects = [resolve(session, config, r, identity) for r in requests]
+                processed = Identifiers()
+                processed.add("record", (f"{r.source}:{r.request_id}" for r in requests))
+                deleted = erase_subjects(session, config, subjects, processed)
+                added = append_suppression(session, suppression_rows(subjects, salt, now_utc()))
+                exported = _scrub_exports(config, subjects)
+                log = log_rows(subjects, salt, now_utc(), context.run.run_id, exported)
+                session.append(ERASURE_LOG, coerce_frame(log, ERASURE_LOG_DTYPES))
+                suppressed = load_suppressed(session, salt)
+                traces = warehouse_traces(session, config, salt, suppressed)
+                logged = session.row_count(ERASURE_LOG)
+        except SuppressionError as exc:
+            raise dg.Failure(description=str(exc)) from None
+        files = export_traces(resolve_path(config, config.exports.dir), salt, suppressed)
+        context.log.info(
+            f"{len(requests)} erasure requests: {sum(deleted.values()):,} rows deleted from "
+            f"{len(deleted)} tables, {added} identifiers suppressed"
+        )
+        shown = log[["request_id", "status", "customers_erased", "identifiers", "rows_deleted"]]
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": logged,
+                "dagster/table_name": str(ERASURE_LOG),
+                "requests_processed": len(requests),
+                "people_erased": int((log["status"] == "erased").sum()),
+                "requests_without_match": int((log["status"] == "no_match").sum()),
+                "rows_deleted": sum(deleted.values()),
+                "export_rows_removed": sum(exported.values()),
+                "identifiers_suppressed": len(suppressed),
+                "requests": dg.MetadataValue.md(markdown_table(shown, max_rows=50)),
+                "rows_deleted_by_table": dg.MetadataValue.md(
+                    markdown_table(
+                        pd.DataFrame(sorted(deleted.items()), columns=["table", "rows"]),
+                        max_rows=80,
+                    )
+                ),
+                "tables_touched": dg.MetadataValue.json(json.loads(json.dumps(deleted))),
+            },
+            check_results=[_trace_check(traces, files)],
+        )
+
+    return erasure_log
+
+
+def erasure_selection(config: CDPConfig) -> list[dg.AssetKey]:
+    keys = [ERASURE_KEY]
+    for source in config.sources_of_kind("erasure_requests"):
+        keys[:0] = [raw_key(source), staging_key(source)]
+    return keys
+
+
+def build_erasure_sensor(
+    config: CDPConfig, job: "dg.UnresolvedAssetJobDefinition"
+) -> dg.SensorDefinition:
+    names = {s.name for s in config.sources_of_kind("erasure_requests") if s.format != "sql"}
+
+    @dg.sensor(
+        name="erasure_requests_sensor",
+        job=job,
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Starts the erasure job when an erasure_requests file lands or changes. "
+        "File identity (name, size, mtime) is in the run key; the cursor holds the state last "
+        "acted on. SQL erasure sources are processed by the nightly refresh.",
+    )
+    def erasure_requests_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        previous = json.loads(context.cursor) if context.cursor else {}
+        current = {n: f for n, f in landing_state(config).items() if n in names}
+        arrivals = new_arrivals(previous, current)
+        requests = [
+            dg.RunRequest(
+                run_key=run_key(f"erasure:{name}", files),
+                tags={"cdp/source": name, "cdp/trigger": "erasure_requests"},
+            )
+            for name, files in sorted(arrivals.items())
+        ]
+        return dg.SensorResult(
+            run_requests=requests,
+            cursor=json.dumps(current, sort_keys=True),
+            skip_reason=None if requests else dg.SkipReason("no new erasure request files"),
+        )
+
+    return erasure_requests_sensor
+
+
+@dg.definitions
+def privacy() -> dg.Definitions:
+    config = project_config()
+    assets = []
+    jobs, sensors = [], []
+    if config.sources_of_kind("erasure_requests"):
+        assets.append(build_erasure_asset(config))
+        job = dg.define_asset_job(
+            ERASURE_JOB,
+            selection=erasure_selection(config),
+            description="Ingest new erasure requests and erase the people they name from every "
+            "layer and export; then prove no trace of them remains.",
+        )
+        jobs.append(job)
+        sensors.append(build_erasure_sensor(config, job))
+    retention = build_retention_asset(config)
+    if retention is not None:
+        assets.append(retention)
+    return dg.Definitions(assets=assets, jobs=jobs, sensors=sensors)

@@ -1,0 +1,1 @@
+"""Privacy: erasure by any identifier, the suppression list, retention."""

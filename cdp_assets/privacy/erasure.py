@@ -1,0 +1,400 @@
+"""Erasure: remove a person from every table of every layer, by any of their identifiers.
+
+A request names a person by email, phone, customer id or a source record id. Resolution finds
+their customer ids (through the identity tables) and gathers every identifier they have: their
+records, emails, phones, loyalty cards, cookie ids, facts (orders, events, survey responses,
+tickets) and the ad-platform hashes of their email and phone. Every table is then read as
+identifier values per row (`tables.each_table`) and the rows holding any of them are deleted,
+raw rows and quarantined lines included. The identifiers go, salted and hashed, into the
+suppression list, and each request is logged in `ops.erasure_log` without any identifier in
+clear. Processed requests are deleted from the erasure source's own tables.
+
+Identifiers listed in core.shared_identifiers (a household landline, a shared family inbox)
+belong to other people too: they are erased only when the request names them; the person's
+own rows carrying them go anyway, by their record, fact or customer id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from cdp_assets.activation.ad_hashing import hash_email, hash_phone
+from cdp_assets.config import CDPConfig
+from cdp_assets.privacy.identifiers import (
+    STRING,
+    Identifiers,
+    matches,
+    named_values,
+    record_of,
+    source_field_values,
+    staged_columns,
+)
+from cdp_assets.privacy.suppression import SUPPRESSION, SUPPRESSION_DTYPES, salt_fingerprint
+from cdp_assets.privacy.tables import TableValues, each_table, xref_values
+from cdp_assets.warehouse import TableRef, WarehouseSession, coerce_frame
+from cdp_assets.warehouse.warehouse import quote_ident
+
+ERASURE_LOG = TableRef("ops", "erasure_log")
+KEYS = TableRef("ops", "_erasure_keys")
+ERASURE_LOG_DTYPES: dict[str, str] = {
+    "request_id": "string",
+    "request_source": "string",
+    "identifier_hashes": "string",  # JSON list of the salted hashes erased and suppressed
+    "identifiers": "Int64",
+    "customers_erased": "Int64",
+    "requested_at": "datetime64[us, UTC]",
+    "completed_at": "datetime64[us, UTC]",
+    "status": "string",  # erased | no_match
+    "rows_deleted": "Int64",
+    "tables_touched": "string",  # JSON {table: rows deleted}
+    "export_rows_removed": "Int64",
+    "run_id": "string",
+}
+FACT_TABLES: dict[str, str] = {
+    "orders": "order_id",
+    "events": "event_id",
+    "survey_responses": "response_id",
+    "support_tickets": "ticket_id",
+}
+
+
+@dataclass
+class ErasureRequest:
+    request_id: str
+    source: str  # the erasure_requests source it came from
+    requested_at: pd.Timestamp | None
+    seeds: Identifiers
+
+
+@dataclass
+class Subject:
+    """The person one request names, as found in the warehouse."""
+
+    request: ErasureRequest
+    customer_ids: set[str]
+    identifiers: Identifiers
+    shared_kept: int = 0
+    rows: dict[str, int] = field(default_factory=dict)  # table → rows deleted
+
+    @property
+    def matched(self) -> bool:
+        return bool(self.customer_ids) or any(self.rows.values())
+
+
+# --------------------------------------------------------------------------- requests
+
+
+def pending_requests(session: WarehouseSession, config: CDPConfig) -> list[ErasureRequest]:
+    """Requests staged by every erasure_requests source (processed ones are deleted)."""
+    requests: list[ErasureRequest] = []
+    for source in config.sources_of_kind("erasure_requests"):
+        ref = TableRef("staging", source.name)
+        if not session.table_exists(ref):
+            continue
+        frame = session.query(f"SELECT * FROM {ref.sql} ORDER BY record_id").reset_index(drop=True)
+        mapping = staged_columns(
+            c for c in ("email", "email_key", "phone", "customer_id") if c in frame.columns
+        )
+        values = source_field_values(frame, source, config, mapping)
+        for i, row in frame.iterrows():
+            seeds = Identifiers()
+            for kind, series in values:
+                if i in series.index:
+                    seeds.add(kind, series.loc[[i]].tolist())
+            named = _named_record(row)
+            if named:
+                seeds.add("record", [named])
+            requests.append(
+                ErasureRequest(
+                    request_id=str(row["record_id"]),
+                    source=source.name,
+                    requested_at=_timestamp(row.get("requested_at")),
+                    seeds=seeds,
+                )
+            )
+    return requests
+
+
+def _named_record(row: pd.Series) -> str | None:
+    source, record_id = row.get("record_source"), row.get("source_record_id")
+    if source is None or record_id is None or pd.isna(source) or pd.isna(record_id):
+        return None
+    return record_of(str(source).strip(), record_id)
+
+
+def _timestamp(value: object) -> pd.Timestamp | None:
+    if value is None or pd.isna(value):
+        return None
+    return pd.Timestamp(value).tz_convert("UTC") if pd.Timestamp(value).tzinfo else None
+
+
+# --------------------------------------------------------------------------- resolution
+
+
+@dataclass
+class IdentityTables:
+    """What resolution reads once for all requests."""
+
+    xref: pd.DataFrame
+    facts: pd.DataFrame
+    aliases: pd.DataFrame
+    shared: Identifiers
+    records: dict[str, pd.DataFrame]  # customers source → staged identifier columns
+
+
+def _table(session: WarehouseSession, ref: TableRef, columns: list[str]) -> pd.DataFrame:
+    if not session.table_exists(ref):
+        return pd.DataFrame({c: pd.Series([], dtype=STRING) for c in columns})
+    select = ", ".join(quote_ident(c) for c in columns)
+    return session.query(f"SELECT {select} FROM {ref.sql}").reset_index(drop=True)
+
+
+def read_identity_tables(session: WarehouseSession, config: CDPConfig) -> IdentityTables:
+    xref = _table(
+        session,
+        TableRef("core", "customer_xref"),
+        ["source", "source_record_id", "identity_kind", "customer_id"],
+    )
+    facts = _table(
+        session,
+        TableRef("core", "fact_identities"),
+        [
+            "source",
+            "customer_ref",
+            "email_key",
+            "phone",
+            "loyalty_id",
+            "anonymous_id",
+            "customer_id",
+        ],
+    )
+    aliases = _table(session, TableRef("core", "customer_id_aliases"), ["alias_id", "customer_id"])
+    shared_frame = _table(session, TableRef("core", "shared_identifiers"), ["type", "value"])
+    shared = Identifiers()
+    for type_, kind in (("email_key", "email"), ("phone", "phone"), ("loyalty_id", "loyalty_id")):
+        shared.add(kind, shared_frame.loc[shared_frame["type"] == type_, "value"])
+    records = {}
+    for source in config.sources_of_kind("customers"):
+        ref = TableRef("staging", source.name)
+        if session.table_exists(ref):
+            present = set(session.columns(ref))
+            wanted = ["record_id", "email", "email_key", "phone", "loyalty_id"]
+            records[source.name] = _table(session, ref, [c for c in wanted if c in present])
+    return IdentityTables(xref, facts, aliases, shared, records)
+
+
+def resolve(
+    session: WarehouseSession,
+    config: CDPConfig,
+    request: ErasureRequest,
+    tables: IdentityTables,
+) -> Subject:
+    """The customers a request names and every identifier of theirs."""
+    seeds = Identifiers()
+    seeds.update(request.seeds)
+    alias_of = dict(zip(tables.aliases["alias_id"], tables.aliases["customer_id"], strict=True))
+    customers = {alias_of.get(c, c) for c in seeds.values["customer_id"]}
+
+    # The customer records that carry a named identifier, then their customers.
+    for source, frame in tables.records.items():
+        values = _record_values(source, frame, config)
+        hit = matches(values, seeds, frame.index)
+        seeds.add("record", (source + ":" + frame.loc[hit, "record_id"].astype(str)).tolist())
+    xref_ids = xref_values(tables.xref, config)
+    customers |= set(tables.xref.loc[matches(xref_ids, seeds, tables.xref.index), "customer_id"])
+    fact_ids = _fact_values(tables.facts, config)
+    customers |= set(tables.facts.loc[matches(fact_ids, seeds, tables.facts.index), "customer_id"])
+    customers = {str(c) for c in customers if c is not None and not pd.isna(c)}
+
+    found = Identifiers()
+    found.update(seeds)
+    found.add("customer_id", customers)
+    found.add(
+        "customer_id", tables.aliases.loc[tables.aliases["customer_id"].isin(customers), "alias_id"]
+    )
+    _add_rows(found, xref_ids, tables.xref["customer_id"].isin(customers).to_numpy())
+    _add_rows(found, fact_ids, tables.facts["customer_id"].isin(customers).to_numpy())
+    for source, frame in tables.records.items():
+        mine = (source + ":" + frame["record_id"].astype(str)).isin(found.values["record"])
+        _add_rows(found, _record_values(source, frame, config), mine.to_numpy())
+    _add_facts(session, found, customers)
+    _add_ad_hashes(found)
+
+    kept = 0
+    for kind in ("email", "phone", "loyalty_id"):
+        shared = (found.values[kind] & tables.shared.values[kind]) - request.seeds.values[kind]
+        kept += len(shared)
+        found.discard(kind, shared)
+    return Subject(request, customers, found, shared_kept=kept)
+
+
+def _record_values(source: str, frame: pd.DataFrame, config: CDPConfig) -> list:
+    return source_field_values(frame, config.source(source), config, staged_columns(frame.columns))
+
+
+def _fact_values(facts: pd.DataFrame, config: CDPConfig) -> list:
+    ref_source = (
+        facts["source"]
+        .map({s.name: s.customer_ref_source for s in config.sources if s.customer_ref_source})
+        .astype(STRING)
+    )
+    values = named_values(facts.drop(columns=["source", "customer_ref"]))
+    values.append(
+        ("record", (ref_source + ":" + facts["customer_ref"].astype(STRING)).astype(STRING))
+    )
+    return values
+
+
+def _add_rows(found: Identifiers, values: list, rows: np.ndarray) -> None:
+    for kind, series in values:
+        if kind == "customer_id":
+            continue  # customer ids come from resolution, not from neighbouring rows
+        picked = series[_per_row_index(series, rows)]
+        found.add(kind, picked.dropna().tolist())
+
+
+def _per_row_index(series: pd.Series, rows: np.ndarray) -> np.ndarray:
+    positions = np.flatnonzero(rows)
+    return series.index.isin(positions)
+
+
+def _add_facts(session: WarehouseSession, found: Identifiers, customers: set[str]) -> None:
+    """The person's facts in core (orders, events, ...) as records of their sources."""
+    if not customers:
+        return
+    listed = ", ".join("'" + c.replace("'", "''") + "'" for c in sorted(customers))
+    for table, id_column in FACT_TABLES.items():
+        ref = TableRef("core", table)
+        if not session.table_exists(ref):
+            continue
+        frame = session.query(
+            f"SELECT source, {quote_ident(id_column)} AS fact_id FROM {ref.sql} "
+            f"WHERE customer_id IN ({listed})"
+        )
+        found.add("record", (frame["source"].astype(str) + ":" + frame["fact_id"].astype(str)))
+        if table == "orders":
+            found.add("order", frame["fact_id"])
+
+
+def _add_ad_hashes(found: Identifiers) -> None:
+    """The unsalted hashes ad-platform exports carry, so exports can be checked too."""
+    found.add("email_sha256", (hash_email(e) for e in sorted(found.values["email"])))
+    found.add("phone_sha256", (hash_phone(p) for p in sorted(found.values["phone"])))
+
+
+# --------------------------------------------------------------------------- deletion
+
+
+def delete_rows(session: WarehouseSession, ref: TableRef, keys: pd.DataFrame) -> int:
+    """Delete the rows of `ref` whose key columns equal a row of `keys` (nulls equal)."""
+    keys = keys.drop_duplicates()
+    if keys.empty:
+        return 0
+    before = session.row_count(ref)
+    session.replace_table(KEYS, keys.reset_index(drop=True))
+    condition = " AND ".join(
+        f"k.{quote_ident(c)} IS NOT DISTINCT FROM t.{quote_ident(c)}" for c in keys.columns
+    )
+    session.conn.execute(
+        sa.text(
+            f"DELETE FROM {ref.sql} AS t WHERE EXISTS "
+            f"(SELECT 1 FROM {KEYS.sql} AS k WHERE {condition})"
+        )
+    )
+    return before - session.row_count(ref)
+
+
+def erase_subjects(
+    session: WarehouseSession,
+    config: CDPConfig,
+    subjects: list[Subject],
+    processed: Identifiers,
+) -> dict[str, int]:
+    """Delete every row holding an identifier of a subject (or naming a processed request)
+    from every table; per subject, the rows each table lost. Returns rows deleted per table."""
+    union = Identifiers()
+    union.update(processed)
+    for subject in subjects:
+        union.update(subject.identifiers)
+    deleted: dict[str, int] = {}
+    for table in list(each_table(session, config)):
+        doomed = matches(table.values, union, table.index)
+        if not doomed.any():
+            continue
+        _attribute(table, subjects, doomed)
+        deleted[str(table.ref)] = delete_rows(session, table.ref, table.keys[doomed])
+    if session.table_exists(KEYS):
+        session.conn.execute(sa.text(f"DROP TABLE {KEYS.sql}"))
+    return deleted
+
+
+def _attribute(table: TableValues, subjects: list[Subject], doomed: np.ndarray) -> None:
+    for subject in subjects:
+        rows = int((matches(table.values, subject.identifiers, table.index) & doomed).sum())
+        if rows:
+            subject.rows[str(table.ref)] = rows
+
+
+# --------------------------------------------------------------------------- bookkeeping
+
+
+def suppression_rows(subjects: list[Subject], salt: bytes, added_at: pd.Timestamp) -> pd.DataFrame:
+    parts = []
+    for subject in subjects:
+        hashed = subject.identifiers.hashes(salt)
+        hashed["request_id"] = subject.request.request_id
+        parts.append(hashed)
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    frame = frame.assign(added_at=added_at, salt_fingerprint=salt_fingerprint(salt))
+    return coerce_frame(frame, SUPPRESSION_DTYPES)
+
+
+def append_suppression(session: WarehouseSession, rows: pd.DataFrame) -> int:
+    """Add hashes not listed yet; returns how many were new."""
+    if session.table_exists(SUPPRESSION):
+        known = set(
+            session.query(f"SELECT identifier_hash FROM {SUPPRESSION.sql}")["identifier_hash"]
+        )
+        rows = rows[~rows["identifier_hash"].isin(known)]
+    rows = rows.drop_duplicates("identifier_hash")
+    session.append(SUPPRESSION, coerce_frame(rows, SUPPRESSION_DTYPES))
+    return len(rows)
+
+
+def log_rows(
+    subjects: list[Subject],
+    salt: bytes,
+    completed_at: pd.Timestamp,
+    run_id: str,
+    export_rows: dict[str, int],
+) -> pd.DataFrame:
+    rows = []
+    for subject in subjects:
+        hashes = subject.identifiers.hashes(salt)["identifier_hash"].tolist()
+        rows.append(
+            {
+                "request_id": subject.request.request_id,
+                "request_source": subject.request.source,
+                "identifier_hashes": json.dumps(hashes),
+                "identifiers": len(hashes),
+                "customers_erased": len(subject.customer_ids),
+                "requested_at": subject.request.requested_at,
+                "completed_at": completed_at,
+                "status": "erased" if subject.matched else "no_match",
+                "rows_deleted": sum(subject.rows.values()),
+                "tables_touched": json.dumps(dict(sorted(subject.rows.items()))),
+                "export_rows_removed": export_rows.get(subject.request.request_id, 0),
+                "run_id": run_id,
+            }
+        )
+    return coerce_frame(pd.DataFrame(rows), ERASURE_LOG_DTYPES)
+
+
+def now_utc() -> pd.Timestamp:
+    return pd.Timestamp(dt.datetime.now(dt.UTC)).floor("us")

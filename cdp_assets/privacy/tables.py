@@ -1,0 +1,241 @@
+"""Every warehouse table read as identifier values per row, with the key that deletes a row.
+
+One reader per table shape (raw and staged sources, quarantine and field issues, the identity
+tables, and any other table by its column names) serves both erasure and the trace check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pandas as pd
+
+from cdp_assets.canonical import RECORD_ID_FIELD, field_names
+from cdp_assets.config import CDPConfig, SourceConfig
+from cdp_assets.privacy.identifiers import (
+    NAMED_COLUMNS,
+    STRING,
+    Values,
+    named_values,
+    node_values,
+    raw_columns,
+    record_values,
+    source_field_values,
+    staged_columns,
+    text_values,
+)
+from cdp_assets.warehouse import TableRef, WarehouseSession
+from cdp_assets.warehouse.warehouse import quote_ident
+
+LAYERS: tuple[str, ...] = ("raw", "staging", "ops", "core", "analytics", "ml", "activation")
+LINEAGE_KEY: tuple[str, ...] = ("_file", "_line", "_batch_id")
+# Tables that hold no personal data, or only salted hashes of it (the privacy bookkeeping).
+NOT_PERSONAL: frozenset[str] = frozenset(
+    {
+        "ops.ingested_files",
+        "ops.quality_summary",
+        "ops.suppression_list",
+        "ops.erasure_log",
+        "ops.retention_log",
+        "ops._erasure_keys",
+    }
+)
+
+
+@dataclass
+class TableValues:
+    """A table's identifier values per row and the columns whose values delete a row."""
+
+    ref: TableRef
+    keys: pd.DataFrame
+    values: Values
+
+    @property
+    def index(self) -> pd.Index:
+        return self.keys.index
+
+
+def warehouse_tables(session: WarehouseSession) -> list[TableRef]:
+    """Every table of the platform's schemas (bookkeeping and temporary tables included)."""
+    placeholders = ", ".join(f"'{layer}'" for layer in LAYERS)
+    frame = session.query(
+        "SELECT table_schema, table_name FROM information_schema.tables "
+        f"WHERE table_schema IN ({placeholders}) AND table_type = 'BASE TABLE' "
+        "ORDER BY table_schema, table_name"
+    )
+    return [TableRef(str(s), str(t)) for s, t in frame.itertuples(index=False)]
+
+
+def personal_tables(session: WarehouseSession) -> list[TableRef]:
+    return [
+        ref
+        for ref in warehouse_tables(session)
+        if str(ref) not in NOT_PERSONAL and not ref.table.startswith("_")
+    ]
+
+
+def _read(session: WarehouseSession, ref: TableRef, columns: list[str]) -> pd.DataFrame:
+    select = ", ".join(quote_ident(c) for c in columns)
+    frame = session.query(f"SELECT {select} FROM {ref.sql}")
+    return frame.reset_index(drop=True)
+
+
+def _source_of(config: CDPConfig, name: str) -> SourceConfig | None:
+    return next((s for s in config.sources if s.name == name), None)
+
+
+def table_values(session: WarehouseSession, config: CDPConfig, ref: TableRef) -> TableValues | None:
+    """The table's identifier values, or None when it holds no identifier column."""
+    columns = session.columns(ref)
+    source = _source_of(config, ref.table)
+    if ref.schema in ("raw", "staging") and source is not None:
+        return _source_values(session, config, ref, source, columns)
+    special = _SPECIAL.get(str(ref))
+    if special is not None:
+        return special(session, config, ref, columns)
+    return _named_table_values(session, ref, columns)
+
+
+def _source_values(
+    session: WarehouseSession,
+    config: CDPConfig,
+    ref: TableRef,
+    source: SourceConfig,
+    columns: list[str],
+) -> TableValues | None:
+    if not all(c in columns for c in LINEAGE_KEY):
+        return _named_table_values(session, ref, columns)
+    if ref.schema == "raw":
+        mapping = {f: c for f, c in raw_columns(source).items() if c in columns}
+    else:
+        present = [c for c in (*field_names(source.kind), "email_key", "record_id") if c in columns]
+        mapping = staged_columns(present)
+    frame = _read(session, ref, [*LINEAGE_KEY, *dict.fromkeys(mapping.values())])
+    values = source_field_values(frame, source, config, mapping)
+    return TableValues(ref, frame[list(LINEAGE_KEY)], values)
+
+
+def _quarantine_values(
+    session: WarehouseSession, config: CDPConfig, ref: TableRef, columns: list[str]
+) -> TableValues:
+    keys = ["source", "stage", "file", "line", "batch_id"]
+    frame = _read(session, ref, [*keys, "record_id", "raw_payload"])
+    values = _per_source_text(frame, config, "raw_payload")
+    return TableValues(ref, frame[keys], values)
+
+
+def _issue_values(
+    session: WarehouseSession, config: CDPConfig, ref: TableRef, columns: list[str]
+) -> TableValues:
+    keys = ["source", "record_id", "file", "line", "batch_id", "field"]
+    frame = _read(session, ref, [*keys, "value"])
+    values = _per_source_text(frame, config, "value")
+    return TableValues(ref, frame[keys], values)
+
+
+def _per_source_text(frame: pd.DataFrame, config: CDPConfig, text_column: str) -> Values:
+    """Record ids and identifiers in the free text of ops rows, source by source."""
+    values: Values = []
+    for name, rows in frame.groupby("source", sort=True):
+        source = _source_of(config, str(name))
+        region = config.source_country(source) if source else config.default_country
+        record_sources = [str(name)]
+        if source is not None and source.customer_ref_source:
+            record_sources.append(source.customer_ref_source)
+        values.append(("record", record_values(str(name), rows["record_id"])))
+        values += text_values(rows[text_column], region, record_sources)
+    return values
+
+
+def _xref_values(
+    session: WarehouseSession, config: CDPConfig, ref: TableRef, columns: list[str]
+) -> TableValues:
+    keys = ["source", "source_record_id", "identity_kind", "customer_id"]
+    frame = _read(session, ref, keys)
+    return TableValues(ref, frame, xref_values(frame, config))
+
+
+def xref_values(frame: pd.DataFrame, config: CDPConfig) -> Values:
+    """core.customer_xref rows as identifiers: a record, the record a customer_ref names, an
+    anonymous id, or an identifier set."""
+    kind = frame["identity_kind"].astype(STRING)
+    sources = frame["source"].astype(STRING)
+    ref_source = sources.map(
+        {s.name: s.customer_ref_source for s in config.sources if s.customer_ref_source}
+    ).astype(STRING)
+    node_kind = kind.map(
+        {"record": "record", "customer_ref": "ref", "anonymous_id": "anon", "identifiers": "ids"}
+    ).astype(STRING)
+    node_source = sources.where(kind != "customer_ref", ref_source)
+    values: Values = [("customer_id", frame["customer_id"].astype(STRING))]
+    return values + node_values(node_kind, node_source, frame["source_record_id"])
+
+
+def _edge_values(
+    session: WarehouseSession, config: CDPConfig, ref: TableRef, columns: list[str]
+) -> TableValues:
+    keys = ["customer_id", "left_source", "left_record_id", "right_source", "right_record_id"]
+    frame = _read(session, ref, [*keys, "left_kind", "right_kind", "evidence"])
+    values: Values = [("customer_id", frame["customer_id"].astype(STRING))]
+    for side in ("left", "right"):
+        values += node_values(
+            frame[f"{side}_kind"], frame[f"{side}_source"], frame[f"{side}_record_id"]
+        )
+    values += text_values(frame["evidence"], config.default_country)
+    return TableValues(ref, frame[keys], values)
+
+
+def _node_values(
+    session: WarehouseSession, config: CDPConfig, ref: TableRef, columns: list[str]
+) -> TableValues:
+    frame = _read(session, ref, ["node_key", "customer_id"])
+    parts = frame["node_key"].astype(STRING).str.split("|", n=2, expand=True)
+    parts = parts.reindex(columns=[0, 1, 2])
+    values: Values = [("customer_id", frame["customer_id"].astype(STRING))]
+    values += node_values(parts[0], parts[1], parts[2])
+    return TableValues(ref, frame[["node_key"]], values)
+
+
+def _shared_values(
+    session: WarehouseSession, config: CDPConfig, ref: TableRef, columns: list[str]
+) -> TableValues:
+    frame = _read(session, ref, ["type", "value"])
+    kinds = frame["type"].astype(STRING).map(NAMED_COLUMNS).astype(STRING)
+    values: Values = []
+    for kind in ("email", "phone", "loyalty_id"):
+        values.append((kind, frame["value"].astype(STRING).where(kinds == kind)))
+    return TableValues(ref, frame[["type", "value"]], values)
+
+
+def _named_table_values(
+    session: WarehouseSession, ref: TableRef, columns: list[str]
+) -> TableValues | None:
+    picked = [c for c in columns if c in NAMED_COLUMNS]
+    if not picked:
+        return None
+    frame = _read(session, ref, picked)
+    return TableValues(ref, frame, named_values(frame))
+
+
+_SPECIAL = {
+    "ops.quarantine": _quarantine_values,
+    "ops.data_quality_issues": _issue_values,
+    "core.customer_xref": _xref_values,
+    "core.identity_edges": _edge_values,
+    "core.identity_nodes": _node_values,
+    "core.shared_identifiers": _shared_values,
+}
+
+
+def each_table(session: WarehouseSession, config: CDPConfig) -> Iterator[TableValues]:
+    """TableValues of every table that may hold personal data."""
+    for ref in personal_tables(session):
+        found = table_values(session, config, ref)
+        if found is not None and len(found.keys):
+            yield found
+
+
+def record_id_column(source: SourceConfig) -> str | None:
+    field = RECORD_ID_FIELD.get(source.kind)
+    return source.columns.get(field) if field else None
