@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 PEOPLE ?= 5000
 SEED ?= 42
 END_DATE ?= 2026-11-20
+HISTORY_DAYS ?= 1095
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export CDP_CONFIG ?= $(CURDIR)/cdp.yaml
 export CDP_AS_OF ?= $(END_DATE)
@@ -26,7 +27,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	cp dagster.yaml $@
 
 data/landing:
-	$(BIN)/python -m cdp_assets.demo --people $(PEOPLE) --seed $(SEED) --end-date $(END_DATE) --out data
+	$(BIN)/python -m cdp_assets.demo --people $(PEOPLE) --seed $(SEED) --end-date $(END_DATE) --history-days $(HISTORY_DAYS) --out data
 
 data: install data/landing
 
@@ -51,4 +52,4 @@ lint: install
 	$(BIN)/ruff format --check cdp_assets cdp_assets_tests bench
 
 clean:
-	rm -rf data warehouse .dagster_home models
+	rm -rf data warehouse .dagster_home models exports .cdp_privacy_salt

@@ -1,11 +1,14 @@
 """Benchmark: every predictive model's holdout figures next to its baselines, with times.
 
-    .venv/bin/python bench/models.py --people 100000 [--seed 42] [--workdir DIR] [--threads N]
+    .venv/bin/python bench/models.py --people 100000 [--seed 42] [--history-days 1095]
+        [--workdir DIR] [--threads N]
 
-Generates the demo set, materializes the real Definitions' `nightly_refresh` job (all assets
-except the `ml` ones and what depends on them) into a fresh DuckDB warehouse, then, for each
-model, builds its point-in-time training data from the warehouse, trains it, evaluates it on
-its held-out later period, and scores everyone as of the end date:
+Generates the demo set (by default three years of history, as `make demo`: a 365-day lifetime
+value horizon needs a 365-day holdout after a 365-day boosting training window), materializes
+the real Definitions' `nightly_refresh` job (all assets except the `ml` ones and what depends
+on them) into a fresh DuckDB warehouse, then, for each model, builds its point-in-time
+training data from the warehouse, trains it, evaluates it on its held-out later period, and
+scores everyone as of the end date:
 
 * churn — calibrated gradient boosting vs logistic regression and the recency rule;
 * lead scores — the same models vs the engagement rule and the base rate;
@@ -15,7 +18,8 @@ its held-out later period, and scores everyone as of the end date:
 
 Each model has its own `bench_<model>` function returning a `ModelReport`; a model whose
 module is missing or fails is reported as such and the others still run. With `--workdir`
-the demo data and warehouse are kept, and a second run reuses them (skipping the pipeline).
+the demo data and warehouse are kept, and a second run reuses them (skipping the pipeline,
+whatever --people, --seed or --history-days say).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # this checkout's package, whatever is installed
 
 END_DATE = dt.date(2026, 11, 20)
+HISTORY_DAYS = 1095  # as `make demo` (HISTORY_DAYS in the Makefile)
 WAREHOUSE_FILE = "warehouse.duckdb"
 
 
@@ -62,7 +67,9 @@ class ModelReport:
 # -- the warehouse ---------------------------------------------------------------------------
 
 
-def build_warehouse(root: Path, people: int, seed: int) -> dict[str, float]:
+def build_warehouse(
+    root: Path, people: int, seed: int, history_days: int = HISTORY_DAYS
+) -> dict[str, float]:
     """Generate the demo and run the nightly job (without the ml assets) into `root`."""
     import dagster as dg
 
@@ -70,7 +77,9 @@ def build_warehouse(root: Path, people: int, seed: int) -> dict[str, float]:
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    generate_demo(people=people, seed=seed, end_date=END_DATE, out=root / "data")
+    generate_demo(
+        people=people, seed=seed, end_date=END_DATE, out=root / "data", history_days=history_days
+    )
     timings["demo_seconds"] = round(time.perf_counter() - started, 1)
     from cdp_assets.definitions import defs
 
@@ -363,6 +372,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--history-days", type=int, default=HISTORY_DAYS, help="days of demo history"
+    )
     parser.add_argument("--workdir", type=Path, default=None, help="kept (and reused) when given")
     parser.add_argument("--threads", type=int, default=None, help="cap on OpenMP/BLAS threads")
     parser.add_argument("--models", nargs="*", default=list(BENCHES), choices=list(BENCHES))
@@ -373,16 +385,23 @@ def main() -> int:
     root = args.workdir or Path(tempfile.mkdtemp(prefix="cdp_models_"))
     root.mkdir(parents=True, exist_ok=True)
     configure(root)
-    result: dict[str, Any] = {"people": args.people, "seed": args.seed}
+    result: dict[str, Any] = {
+        "people": args.people,
+        "seed": args.seed,
+        "history_days": args.history_days,
+    }
     try:
         if not (root / WAREHOUSE_FILE).exists():
-            result.update(build_warehouse(root, args.people, args.seed))
+            result.update(build_warehouse(root, args.people, args.seed, args.history_days))
         from cdp_assets.config.loader import load_config
         from cdp_assets.warehouse import Warehouse
 
         config = load_config()
         warehouse = Warehouse(os.environ["CDP_WAREHOUSE_URL"])
-        print(f"demo: {args.people:,} people, seed {args.seed}, as of {END_DATE}; {result}")
+        print(
+            f"demo: {args.people:,} people, seed {args.seed}, {args.history_days} days of "
+            f"history, as of {END_DATE}; {result}"
+        )
         with threadpool_limits(limits=args.threads):
             for name in args.models:
                 report = run_bench(name, warehouse, config)

@@ -60,8 +60,14 @@ class WarehouseConfig(_Strict):
     url: str = Field(
         default="duckdb:///warehouse/cdp.duckdb",
         description="SQLAlchemy URL; a relative DuckDB path is relative to cdp.yaml. "
-        "CDP_WAREHOUSE_URL overrides it.",
+        "CDP_WAREHOUSE_URL overrides it (and is where a password belongs).",
     )
+
+    @field_validator("url")
+    @classmethod
+    def _url_without_password(cls, url: str) -> str:
+        _no_password(url, "CDP_WAREHOUSE_URL (an environment variable) instead")
+        return url
 
 
 class QualityConfig(_Strict):

@@ -1,4 +1,4 @@
-"""`python -m cdp_assets.demo --people N --seed S --end-date YYYY-MM-DD --out DIR`."""
+"""`python -m cdp_assets.demo --people N --seed S --end-date YYYY-MM-DD [--history-days D] --out DIR`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,24 @@ import datetime as dt
 from pathlib import Path
 
 from cdp_assets.demo.generate import generate_demo
-from cdp_assets.demo.settings import DEFAULT_END_DATE, DEFAULT_PEOPLE, DEFAULT_SEED
+from cdp_assets.demo.settings import (
+    DEFAULT_END_DATE,
+    DEFAULT_PEOPLE,
+    DEFAULT_SEED,
+    HISTORY_DAYS,
+    MIN_HISTORY_DAYS,
+)
+
+
+def _history_days(text: str) -> int:
+    """argparse type of --history-days: a whole number of days, at least MIN_HISTORY_DAYS."""
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of days: {text!r}") from None
+    if days < MIN_HISTORY_DAYS:
+        raise argparse.ArgumentTypeError(f"{days} days: at least {MIN_HISTORY_DAYS} are needed")
+    return days
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -16,9 +33,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--people", type=int, default=DEFAULT_PEOPLE)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--end-date", type=dt.date.fromisoformat, default=DEFAULT_END_DATE)
+    parser.add_argument(
+        "--history-days",
+        type=_history_days,
+        default=HISTORY_DAYS,
+        help=f"days of order history before the end date (default {HISTORY_DAYS}, "
+        f"at least {MIN_HISTORY_DAYS}); legacy accounts start a year earlier",
+    )
     parser.add_argument("--out", type=Path, default=Path("data"))
     args = parser.parse_args(argv)
-    summary = generate_demo(args.people, args.seed, args.end_date, args.out)
+    summary = generate_demo(
+        args.people, args.seed, args.end_date, args.out, history_days=args.history_days
+    )
     print(summary.text())
 
 

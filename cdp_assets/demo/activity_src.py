@@ -523,6 +523,7 @@ def erasure_requests(
         "request_id": text.ids("ER-", np.arange(1, n + 1), 5),
         "email": text.null_where(how != 0, pop.email().take(pa.array(person))),
         "phone": text.null_where(how != 1, pop.e164().take(pa.array(person))),
+        "customer_id": text.const(None, n),  # requests by customer id come from the platform
         "source": text.null_where(how != 2, text.const("shop_accounts", n)),
         "source_record_id": text.null_where(how != 2, pop.account_ids(person)),
         "requested_at": text.instants(requested, ISO_Z),

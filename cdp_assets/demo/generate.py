@@ -25,7 +25,7 @@ from cdp_assets.demo.delivery import DUPLICATE_FILE, DefectLog, SourceTable, del
 from cdp_assets.demo.people import Population, make_population
 from cdp_assets.demo.places import COUNTRIES
 from cdp_assets.demo.seasonality import build_calendar
-from cdp_assets.demo.settings import LEGACY_DAYS, DemoSettings
+from cdp_assets.demo.settings import HISTORY_DAYS, LEGACY_DAYS, DemoSettings
 from cdp_assets.demo.truth_files import write_defects, write_identity, write_people, write_readme
 
 DEFECT_COLUMNS = (
@@ -48,6 +48,7 @@ class DemoSummary:
     seed: int
     end_date: dt.date
     out: Path
+    history_days: int = HISTORY_DAYS
     rows: dict[str, int] = field(default_factory=dict)
     files: dict[str, int] = field(default_factory=dict)
     defects: dict[str, int] = field(default_factory=dict)
@@ -60,7 +61,8 @@ class DemoSummary:
 
     def text(self) -> str:
         lines = [
-            f"demo set: {self.people} people, seed {self.seed}, end {self.end_date} → {self.out}"
+            f"demo set: {self.people} people, seed {self.seed}, {self.history_days} days "
+            f"to {self.end_date} → {self.out}"
         ]
         for name, rows in self.rows.items():
             lines.append(
@@ -131,11 +133,18 @@ def _deliver_duplicate_file(table: SourceTable, landing: Path, log: DefectLog) -
     return copy
 
 
-def generate_demo(people: int, seed: int, end_date: dt.date, out: Path) -> DemoSummary:
-    """Writes `out/landing/...` (the 11 sources) and `out/ground_truth/` (see its README)."""
+def generate_demo(
+    people: int,
+    seed: int,
+    end_date: dt.date,
+    out: Path,
+    history_days: int = HISTORY_DAYS,
+) -> DemoSummary:
+    """Writes `out/landing/...` (the 11 sources) and `out/ground_truth/` (see its README),
+    with `history_days` of orders and activity up to `end_date`."""
     started = time.perf_counter()
     out = Path(out)
-    settings = DemoSettings(people=people, seed=seed, end_date=end_date)
+    settings = DemoSettings(people=people, seed=seed, end_date=end_date, history_days=history_days)
     landing, truth = out / "landing", out / "ground_truth"
     for folder in (landing, truth):
         if folder.exists():
@@ -146,7 +155,7 @@ def generate_demo(people: int, seed: int, end_date: dt.date, out: Path) -> DemoS
     pop = make_population(np.random.default_rng(pop_seq), settings)
     plan = _plan([np.random.default_rng(s) for s in source_seq.spawn(11)], pop, settings)
     log = DefectLog()
-    summary = DemoSummary(people, seed, end_date, out)
+    summary = DemoSummary(people, seed, end_date, out, history_days)
     identity: list[tuple[str, pa.Array, np.ndarray]] = []
     for build, seq in zip(plan, defect_seq.spawn(len(plan)), strict=True):
         rng = np.random.default_rng(seq)

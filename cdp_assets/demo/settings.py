@@ -10,7 +10,8 @@ from cdp_assets.demo.seasonality import day_number
 DEFAULT_PEOPLE = 5_000
 DEFAULT_SEED = 42
 DEFAULT_END_DATE = dt.date(2026, 11, 20)
-HISTORY_DAYS = 730  # about two years of history end at the end date
+HISTORY_DAYS = 730  # about two years of history end at the end date (`make demo` asks for 1095)
+MIN_HISTORY_DAYS = 90  # shorter leaves too few orders and monthly files for a useful demo
 LEGACY_DAYS = 365  # accounts migrated from before the history start
 
 
@@ -24,6 +25,8 @@ class DemoSettings:
     def __post_init__(self) -> None:
         if self.people < 1:
             raise ValueError("people must be at least 1")
+        if self.history_days < MIN_HISTORY_DAYS:
+            raise ValueError(f"history_days must be at least {MIN_HISTORY_DAYS}")
 
     @property
     def start_date(self) -> dt.date:

@@ -224,6 +224,7 @@ def resolve(
         mine = (source + ":" + frame["record_id"].astype(str)).isin(found.values["record"])
         _add_rows(found, _record_values(source, frame, config), mine.to_numpy())
     _add_facts(session, found, customers)
+    _add_staged_facts(session, config, found)
     _add_ad_hashes(found)
 
     kept = 0
@@ -280,6 +281,31 @@ def _add_facts(session: WarehouseSession, found: Identifiers, customers: set[str
         found.add("record", (frame["source"].astype(str) + ":" + frame["fact_id"].astype(str)))
         if table == "orders":
             found.add("order", frame["fact_id"])
+
+
+def _add_staged_facts(session: WarehouseSession, config: CDPConfig, found: Identifiers) -> None:
+    """Facts staged with one of the person's identifiers, and what they reveal: the order ids
+    their items hang on, and the cookie ids their logins stitched — known even before (or
+    without) a core build."""
+    for source in config.sources:
+        if source.kind not in FACT_TABLES:
+            continue
+        ref = TableRef("staging", source.name)
+        if not session.table_exists(ref):
+            continue
+        present = set(session.columns(ref))
+        wanted = ["record_id", "email", "email_key", "phone", "loyalty_id", "customer_ref"]
+        wanted += ["anonymous_id", FACT_TABLES[source.kind]]
+        frame = _table(session, ref, [c for c in dict.fromkeys(wanted) if c in present])
+        values = source_field_values(frame, source, config, staged_columns(frame.columns))
+        mine = matches(values, found, frame.index)
+        if not mine.any():
+            continue
+        found.add("record", (source.name + ":" + frame.loc[mine, "record_id"].astype(str)))
+        if source.kind == "orders":
+            found.add("order", frame.loc[mine, "order_id"])
+        if "anonymous_id" in frame.columns:
+            found.add("anonymous_id", frame.loc[mine, "anonymous_id"])
 
 
 def _add_ad_hashes(found: Identifiers) -> None:

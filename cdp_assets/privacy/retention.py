@@ -75,30 +75,32 @@ def _apply_source(
     deleted = {str(raw): 0, str(staged): 0, str(ISSUES): 0, str(QUARANTINE): 0}
 
     if has_raw:
-        # Every reason a raw row goes, read before any of them is deleted.
+        # Every reason a raw row goes, read before any of them is deleted; one statement per
+        # reason (a single EXISTS each, which both engines run as a semi-join).
+        match = "AND {a}.{f} = r._file AND {a}.{l} = r._line AND {a}.{b} = r._batch_id"
         behind: list[str] = []
         if has_staged:
             behind.append(
-                f"EXISTS (SELECT 1 FROM {staged.sql} s WHERE s.{aged} "
-                "AND s._file = r._file AND s._line = r._line AND s._batch_id = r._batch_id)"
+                f"SELECT 1 FROM {staged.sql} s WHERE s.{aged} "
+                + match.format(a="s", f="_file", l="_line", b="_batch_id")
             )
             if has_issues:
                 behind.append(
-                    f"EXISTS (SELECT 1 FROM {ISSUES.sql} i WHERE i.source = :source "
+                    f"SELECT 1 FROM {ISSUES.sql} i WHERE i.source = :source "
                     f"AND i.action = '{SUPERSEDED}' "
                     f"AND i.record_id IN (SELECT s.record_id FROM {staged.sql} s WHERE s.{aged}) "
-                    "AND i.file = r._file AND i.line = r._line AND i.batch_id = r._batch_id)"
+                    + match.format(a="i", f="file", l="line", b="batch_id")
                 )
         if has_quarantine:
             behind.append(
-                f"EXISTS (SELECT 1 FROM {QUARANTINE.sql} q WHERE q.source = :source "
+                f"SELECT 1 FROM {QUARANTINE.sql} q WHERE q.source = :source "
                 "AND q.stage = 'staging' AND q.quarantined_at < :cutoff "
-                "AND q.file = r._file AND q.line = r._line AND q.batch_id = r._batch_id)"
+                + match.format(a="q", f="file", l="line", b="batch_id")
             )
-        if behind:
-            deleted[str(raw)] = _delete(
-                session, f"DELETE FROM {raw.sql} AS r WHERE " + " OR ".join(behind), params
-            )
+        deleted[str(raw)] = sum(
+            _delete(session, f"DELETE FROM {raw.sql} AS r WHERE EXISTS ({select})", params)
+            for select in behind
+        )
     if has_staged:
         if has_issues:
             deleted[str(ISSUES)] = _delete(

@@ -20,6 +20,7 @@ SUMMARY_COLUMNS = (
     "quarantined_staging",
     "records_superseded",
     "rows_staged",
+    "rows_removed",
     "field_issues",
     "quarantine_share",
 )
@@ -31,17 +32,22 @@ def quality_summary(
     quarantine: pd.DataFrame,
     issues: pd.DataFrame,
     staged_rows: Mapping[str, int],
+    raw_rows: Mapping[str, int] | None = None,
 ) -> pd.DataFrame:
-    """One row per source. rows_read = exact_duplicates + rows_suppressed (erased people) +
-    quarantined_ingest + rows_loaded, and
-    rows_loaded = quarantined_staging + records_superseded + rows_staged."""
+    """One row per source, where every row read went:
+    rows_read = exact_duplicates + rows_suppressed (erased people) + quarantined_ingest +
+    rows_loaded, and rows_loaded = quarantined_staging + records_superseded + rows_staged +
+    rows_removed, where rows_removed are raw rows deleted since loading (erasure requests and
+    retention; see ops.erasure_log and ops.retention_log). Without `raw_rows`, none are."""
     rows = []
     for source in sources:
         led = ledger[ledger["source"] == source]
         q = quarantine[quarantine["source"] == source]
         iss = issues[issues["source"] == source]
         read = int(led["rows_read"].sum())
+        loaded = int(led["rows_loaded"].sum())
         quarantined = int(len(q))
+        removed = loaded - int(raw_rows.get(source, loaded)) if raw_rows is not None else 0
         rows.append(
             {
                 "source": source,
@@ -50,11 +56,12 @@ def quality_summary(
                 "rows_read": read,
                 "exact_duplicates": int(led["exact_duplicates"].sum()),
                 "rows_suppressed": int(led["rows_suppressed"].fillna(0).sum()),
-                "quarantined_ingest": int((q["stage"] == "ingest").sum()),
-                "rows_loaded": int(led["rows_loaded"].sum()),
+                "quarantined_ingest": int(led["rows_quarantined"].sum()),
+                "rows_loaded": loaded,
                 "quarantined_staging": int((q["stage"] == "staging").sum()),
                 "records_superseded": int((iss["action"] == "superseded").sum()),
                 "rows_staged": int(staged_rows.get(source, 0)),
+                "rows_removed": removed,
                 "field_issues": int((iss["action"] != "superseded").sum()),
                 "quarantine_share": round(quarantined / read, 5) if read else 0.0,
             }

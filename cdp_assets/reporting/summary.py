@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pandas as pd
@@ -29,8 +30,8 @@ def render_summary(warehouse: Warehouse, url: str) -> str:
     table = pd.concat([summary[columns], pd.DataFrame([{"source": "TOTAL", **totals}])])
     lines = [
         "",
-        "Rows per source (read = duplicates + quarantined + loaded; "
-        "loaded = quarantined + superseded + staged):",
+        "Rows per source (read = duplicates + suppressed + quarantined + loaded; "
+        "loaded = quarantined + superseded + staged + removed by erasure or retention):",
         "",
     ]
     lines.append(table.to_string(index=False))
@@ -39,6 +40,7 @@ def render_summary(warehouse: Warehouse, url: str) -> str:
     lines.append(reasons.to_string(index=False) if len(reasons) else "  none")
     lines += identity_lines(warehouse)
     lines += downstream_lines(warehouse)
+    lines += activation_lines(warehouse)
     lines += ["", f"Warehouse: {url}"]
     return "\n".join(lines)
 
@@ -102,6 +104,40 @@ def downstream_lines(warehouse: Warehouse) -> list[str]:
     if scored:
         lines += ["", "Model outputs (rows): " + ", ".join(scored)]
     return lines
+
+
+def activation_lines(warehouse: Warehouse) -> list[str]:
+    """The customer 360 table, the latest export of each audience and destination, and the
+    erasure requests processed."""
+    lines: list[str] = []
+    if warehouse.table_exists(TableRef("activation", "customer_360")):
+        rows = warehouse.row_count(TableRef("activation", "customer_360"))
+        lines += ["", f"Customer 360: {rows:,} rows (activation.customer_360)"]
+    if warehouse.table_exists(TableRef("activation", "audience_exports")):
+        exports = warehouse.query(
+            "SELECT destination, audience, channel, rows, additions, removals, excluded "
+            "FROM activation.audience_exports e WHERE exported_at = (SELECT MAX(exported_at) "
+            "FROM activation.audience_exports x WHERE x.destination = e.destination "
+            "AND x.audience = e.audience) ORDER BY destination, audience"
+        )
+        exports["left_out"] = exports["excluded"].map(_left_out)
+        lines += ["", "Audience exports (latest per destination and audience):", ""]
+        lines.append(exports.drop(columns="excluded").to_string(index=False))
+    if warehouse.table_exists(TableRef("ops", "erasure_log")):
+        log = warehouse.query(
+            "SELECT status, COUNT(*) AS requests, CAST(SUM(customers_erased) AS BIGINT) AS "
+            "customers, CAST(SUM(rows_deleted) AS BIGINT) AS rows_deleted FROM ops.erasure_log "
+            "GROUP BY status"
+        )
+        suppressed = warehouse.row_count(TableRef("ops", "suppression_list"))
+        lines += ["", f"Erasure requests ({suppressed:,} identifiers suppressed):", ""]
+        lines.append(log.to_string(index=False) if len(log) else "  none")
+    return lines
+
+
+def _left_out(excluded: str) -> str:
+    counts = {k: v for k, v in json.loads(excluded or "{}").items() if v}
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "-"
 
 
 def main() -> int:

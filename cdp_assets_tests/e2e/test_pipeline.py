@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,19 +84,42 @@ def test_every_check_passes_or_only_warns(demo_runs: dict) -> None:
     assert errors == []
 
 
+def _raw_rows_removed(project: DemoProject) -> dict[str, int]:
+    """Raw rows each source lost to erasure requests and retention, from their logs."""
+    removed: dict[str, int] = {}
+    wh = project.warehouse()
+    if wh.table_exists(TableRef("ops", "erasure_log")):
+        for touched in wh.read_table(TableRef("ops", "erasure_log"))["tables_touched"]:
+            for table, rows in json.loads(touched).items():
+                schema, _, name = table.partition(".")
+                if schema == "raw":
+                    removed[name] = removed.get(name, 0) + rows
+    if wh.table_exists(TableRef("ops", "retention_log")):
+        log = wh.read_table(TableRef("ops", "retention_log"))
+        for row in log[log["table"].str.startswith("raw.")].itertuples():
+            removed[row.source] = removed.get(row.source, 0) + int(row.rows_deleted)
+    return removed
+
+
 def test_every_row_is_accounted_for(demo_runs: dict) -> None:
     project: DemoProject = demo_runs["project"]
     summary = project.table("ops", "quality_summary")
+    removed = _raw_rows_removed(project)
     assert len(summary) == 11
+    assert sum(removed.values()) > 0  # the demo's erasure requests and web-event retention
     for row in summary.itertuples():
-        assert row.rows_read == row.exact_duplicates + row.quarantined_ingest + row.rows_loaded, row
-        assert (
-            row.rows_loaded == row.quarantined_staging + row.records_superseded + row.rows_staged
+        assert row.rows_read == (
+            row.exact_duplicates + row.rows_suppressed + row.quarantined_ingest + row.rows_loaded
         ), row
+        assert row.rows_loaded == (
+            row.quarantined_staging + row.records_superseded + row.rows_staged + row.rows_removed
+        ), row
+        assert row.rows_removed == removed.get(row.source, 0), row
         wh = project.warehouse()
-        assert wh.row_count(TableRef("raw", row.source)) == row.rows_loaded
+        assert wh.row_count(TableRef("raw", row.source)) == row.rows_loaded - row.rows_removed
         assert wh.row_count(TableRef("staging", row.source)) == row.rows_staged
-        assert row.rows_staged > 0
+        # Processed erasure requests are deleted with the personal data they named.
+        assert row.rows_staged > 0 or row.source == "erasure_requests", row
 
 
 def _defects(project: DemoProject) -> pd.DataFrame:
@@ -315,7 +339,14 @@ def test_identity_resolution_matches_ground_truth(demo_runs: dict) -> None:
         project.ground_truth / "identity.csv", dtype="string", keep_default_na=False
     ).replace({"": pd.NA})
     scored = truth.merge(pd.concat(predicted), on=["source", "source_record_id"])
-    assert len(scored) > 0.95 * len(truth[truth["source"] != "erasure_requests"])
+    # Records still staged: retention removed old web events, erasure its people's records.
+    staged = pd.concat(
+        wh.query(f"SELECT source, record_id AS source_record_id FROM staging.{source}")
+        for source in truth["source"].dropna().unique()
+        if wh.table_exists(TableRef("staging", source))
+    )
+    kept = truth.merge(staged, on=["source", "source_record_id"])
+    assert len(scored) > 0.95 * len(kept[kept["source"] != "erasure_requests"])
     scores = pairwise_scores(scored["customer_id"], scored["person_id"])
     assert scores["pair_precision"] >= 0.99, scores
     assert scores["pair_recall"] >= 0.97, scores

@@ -263,7 +263,8 @@ def build_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
     def audience_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         """For each audience × destination in cdp.yaml (exports.destinations): a full file, the
         additions and removals since the last export, and a manifest (rows, checksums, schema
-        version, as_of), written atomically under the exports folder. Consent is enforced per
+        version, as_of), written atomically under the exports folder; an audience whose file
+        would not change issues no new export. Consent is enforced per
         channel — email needs a confirmed opt-in, SMS an SMS opt-in, ads leaves out anyone
         opted out — and erased or suppressed people never appear. Ads files carry SHA-256
         hashes of the normalised email and E.164 phone only. One row per export in
@@ -294,7 +295,8 @@ def build_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
                     for reason, n in counts.items():
                         reasons[reason] = reasons.get(reason, 0) + n
             frame = coerce_frame(pd.DataFrame(log), EXPORT_LOG_DTYPES)
-            session.append(EXPORTS, frame)
+            # The table lists exports issued; an unchanged audience issues none.
+            session.append(EXPORTS, frame[~frame["unchanged"].fillna(False)])
             total = session.row_count(EXPORTS)
         violations = _consent_violations(results, profiles)
         traces = export_traces(root, salt, suppressed)

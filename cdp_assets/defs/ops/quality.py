@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from cdp_assets.canonical import ISSUE_DTYPES, LEDGER_DTYPES, QUARANTINE_DTYPES
+from cdp_assets.defs.identity.definitions import privacy_deps
 from cdp_assets.defs.ingestion.raw import LEDGER, QUARANTINE
 from cdp_assets.defs.ingestion.staging import ISSUES, staging_key
 from cdp_assets.defs.resources import (
@@ -31,23 +32,25 @@ def ops_quality() -> dg.Definitions:
 
     @dg.asset(
         key=["ops", "quality_summary"],
-        deps=[staging_key(s) for s in config.sources],
+        deps=[staging_key(s) for s in config.sources] + privacy_deps(config),
         group_name="ops",
         kinds={"python", "pandas", warehouse_kind(config)},
         pool=WAREHOUSE_POOL,
         automation_condition=dg.AutomationCondition.eager(),
     )
     def quality_summary_asset(warehouse: WarehouseResource) -> dg.MaterializeResult:
-        """Per source: files and rows read, exact duplicates, rows quarantined at ingestion and
-        at staging, superseded versions, rows staged and field issues — the ledger of where
-        every row went — over ops.ingested_files, ops.quarantine and ops.data_quality_issues."""
+        """Per source: files and rows read, exact duplicates, rows of erased people suppressed,
+        rows quarantined at ingestion and at staging, superseded versions, rows staged, rows
+        removed since (erasure, retention) and field issues — the ledger of where every row
+        went — over ops.ingested_files, ops.quarantine and ops.data_quality_issues."""
         wh = warehouse.get()
         with wh.transaction() as session:
             ledger = session.read_table(LEDGER, dtypes=LEDGER_DTYPES)
             quarantine = session.read_table(QUARANTINE, dtypes=QUARANTINE_DTYPES)
             issues = session.read_table(ISSUES, dtypes=ISSUE_DTYPES)
             staged = {s: session.row_count(TableRef("staging", s)) for s in sources}
-            summary = quality_summary(sources, ledger, quarantine, issues, staged)
+            raw = {s: session.row_count(TableRef("raw", s)) for s in sources}
+            summary = quality_summary(sources, ledger, quarantine, issues, staged, raw)
             session.replace_table(SUMMARY, summary)
         reasons = top_quarantine_reasons(quarantine)
         return dg.MaterializeResult(

@@ -89,7 +89,8 @@ def build_retention_asset(config: CDPConfig) -> dg.AssetsDefinition | None:
             log = deleted.assign(run_at=run_at, run_id=context.run.run_id).astype(
                 {"run_id": "string"}
             )
-            session.append(RETENTION_LOG, log)
+            # The log lists deletions; a run that deletes nothing changes no table.
+            session.append(RETENTION_LOG, log[log["rows_deleted"] > 0])
             aged = {s.name: aged_rows(session, s, today) for s in sources}
             log_rows = session.row_count(RETENTION_LOG)
         total = int(deleted["rows_deleted"].sum())

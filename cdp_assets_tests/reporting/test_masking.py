@@ -1,0 +1,213 @@
+"""Personal data masked in free text: metadata tables and log messages."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from cdp_assets.reporting.log_masking import (
+    MaskingFilter,
+    install_log_masking,
+    uninstall_log_masking,
+)
+from cdp_assets.reporting.markdown import (
+    markdown_table,
+    mask_pii_text,
+    mask_value,
+    masked_preview,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("jane.doe@x.com", "j***@x.com"),
+        ("email 'jane@x.com' is not valid", "email 'j***@x.com' is not valid"),
+        (
+            '{"email": "Jane.Doe+tag@Example.co.uk", "id": 7}',
+            '{"email": "J***@Example.co.uk", "id": 7}',
+        ),
+        ("write to jane@x.com.", "write to j***@x.com."),
+        ("emails a@x.com, bob@y.org", "emails a***@x.com, b***@y.org"),
+        ("jane@", "j***@"),
+        ("phone +44 7700 900123 is shared", "phone +44**********23 is shared"),
+        ("+4915112345678", "+49*********78"),
+        ("call 555-123-4567.", "call 555*******67."),
+        ("(555) 123-4567", "(55*********67"),
+        ("555.123.4567", "555*******67"),
+        ("tel:+4915112345678", "tel:+49*********78"),
+        ("phone '0301234567' is shared by 3 records", "phone '030*****67' is shared by 3 records"),
+        ("at 12:30 5551234567", "at 12:30 555*****67"),
+    ],
+)
+def test_emails_and_phones_are_masked(text: str, masked: str) -> None:
+    assert mask_pii_text(text) == masked
+
+
+def test_masking_keeps_the_shape_mask_value_gives() -> None:
+    for value in ("jane.doe@x.com", "+447700900123", "0301234567"):
+        assert mask_pii_text(value) == mask_value(value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-20",
+        "2026-11-30 09:59:41+00:00",
+        "2026-11-30T09:59:41.123456Z",
+        "30.11.2026 09:59:41",
+        "1234.56",
+        "12345678.90",
+        "0.123456789",
+        "4,679",
+        "1,234,567,890",
+        "SKU-1190",
+        "A0003472",
+        "C000002371",
+        "ER-00001",
+        "20261130T095930-70969aa3",
+        "order ORD-123456789",
+        "-123456789",
+        "1234567890123456789",  # longer than any phone number (a hash)
+        "12345678",  # shorter than one
+        "record 'C000002371' is superseded by its latest version, in crm/2026-11-20.csv "
+        "line 12 (batch 20261130T095930-70969aa3)",
+        "4,679 rows read, 12 quarantined, share 0.00256",
+        "",
+        "j***@x.com",
+        "+44*******23",
+    ],
+)
+def test_dates_numbers_and_ids_are_left_alone(text: str) -> None:
+    assert mask_pii_text(text) == text
+
+
+def test_markdown_table_masks_every_cell_by_default() -> None:
+    quarantine = pd.DataFrame(
+        {
+            "file": ["shop/2026-11-20.csv", "shop/2026-11-20.csv"],
+            "line": [12, 4679],
+            "rule": ["invalid_email", "shared_phone"],
+            "reason": [
+                "email 'jane@x.com' is not valid",
+                "phone '+447700900123' is shared by 3 records",
+            ],
+            "quarantined_at": pd.to_datetime(["2026-11-30 09:59:41"] * 2, utc=True),
+        }
+    )
+    table = markdown_table(quarantine)
+    assert "jane@x.com" not in table and "j***@x.com" in table
+    assert "+447700900123" not in table and "+44********23" in table
+    assert "shop/2026-11-20.csv" in table
+    assert "| 4679 |" in table
+    assert "2026-11-30 09:59:41+00:00" in table
+    unmasked = markdown_table(quarantine, mask_pii=False)
+    assert "jane@x.com" in unmasked and "+447700900123" in unmasked
+
+
+def test_markdown_table_masks_before_truncating_and_escaping() -> None:
+    long = "x" * 50 + " reach me at jane.doe@example.com | or +44 7700 900123"
+    cell = markdown_table(pd.DataFrame({"note": [long]})).splitlines()[2]
+    assert "jane" not in cell and "example" not in cell
+    assert cell.endswith("... |")
+    piped = markdown_table(pd.DataFrame({"note": ["a|jane@x.com"]})).splitlines()[2]
+    assert piped == "| a\\|j***@x.com |"
+
+
+def test_masked_preview_still_masks_pii_columns_and_free_text() -> None:
+    frame = pd.DataFrame(
+        {
+            "record_id": ["C000002371"],
+            "email": ["jane@x.com"],
+            "city": ["Leeds"],
+            "attributes": ['{"alt": "joe@y.com"}'],
+            "note": ["old address joe@y.com"],
+        }
+    )
+    preview = masked_preview(frame, ["email"])
+    assert "jane@x.com" not in preview and "joe@y.com" not in preview
+    assert "C000002371" in preview and "Leeds" in preview
+    assert "j***@y.com" in preview
+
+
+@pytest.fixture
+def masking() -> Iterator[None]:
+    install_log_masking()
+    install_log_masking()  # idempotent
+    try:
+        yield
+    finally:
+        uninstall_log_masking()
+
+
+def test_masking_filter_rewrites_the_formatted_message() -> None:
+    record = logging.LogRecord(
+        "any",
+        logging.INFO,
+        __file__,
+        1,
+        "customer %s, phone %s",
+        ("jane@x.com", "+447700900123"),
+        None,
+    )
+    assert MaskingFilter().filter(record) is True
+    assert record.getMessage() == "customer j***@x.com, phone +44********23"
+
+
+def test_masking_filter_on_a_handler_masks_propagated_records() -> None:
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    parent = logging.getLogger("cdp_masking_test")
+    handler = Keep()
+    handler.addFilter(MaskingFilter())
+    parent.addHandler(handler)
+    try:
+        logging.getLogger("cdp_masking_test.child").warning("bounced: %s", "jane@x.com")
+    finally:
+        parent.removeHandler(handler)
+    assert [r.getMessage() for r in records] == ["bounced: j***@x.com"]
+
+
+def test_install_masks_what_the_loggers_and_their_children_emit(
+    masking: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    logging.getLogger("cdp_assets.defs.ingestion.raw").info("loaded %s", "jane@x.com")
+    logging.getLogger("dagster.builtin").info("phone +44 7700 900123 on 2026-11-30")
+    logging.getLogger("cdp_assets").info("as of 2026-11-20: 4,679 rows")
+    logging.getLogger("elsewhere").info("jane@x.com")  # not one of the masked loggers
+    assert [r.getMessage() for r in caplog.records] == [
+        "loaded j***@x.com",
+        "phone +44**********23 on 2026-11-30",
+        "as of 2026-11-20: 4,679 rows",
+        "jane@x.com",
+    ]
+    assert "jane@x.com" not in caplog.text.split("\n")[0]
+
+
+def test_install_masks_context_log_in_the_dagster_event_log(masking: None) -> None:
+    @dg.asset
+    def noisy(context) -> None:  # noqa: ANN001 - Dagster reads the annotation as a class
+        context.log.info("welcome email sent to jane.doe@x.com")
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([noisy], instance=instance)
+    messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    assert any("j***@x.com" in m for m in messages)
+    assert not any("jane.doe@x.com" in m for m in messages)
+
+
+def test_uninstall_restores_the_record_factory() -> None:
+    before = logging.getLogRecordFactory()
+    install_log_masking(("cdp_assets",))
+    assert logging.getLogRecordFactory() is not before
+    uninstall_log_masking()
+    assert logging.getLogRecordFactory() is before
