@@ -32,7 +32,9 @@ data/landing:
 data: install data/landing
 
 materialize: install data $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster job execute -m cdp_assets.definitions -j nightly_refresh
+	@# First everything but the models (a first run has no promoted model to score with),
+	@# then training, then scoring with the customer 360 table and the exports after it.
+	$(BIN)/dagster asset materialize -m cdp_assets.definitions --select 'not group:ml and not group:ml_training'
 	$(BIN)/dagster job execute -m cdp_assets.definitions -j train_models
 	$(BIN)/dagster job execute -m cdp_assets.definitions -j score_models
 
