@@ -75,6 +75,18 @@ IDENTITY_OUTPUTS = {
     "fact_identities": "distinct identity combinations of the fact sources and their customer "
     "id, joined to fact rows in SQL",
 }
+PROFILE_PII = (
+    "first_name",
+    "last_name",
+    "full_name",
+    "email",
+    "email_key",
+    "phone",
+    "birth_date",
+    "street",
+    "postal_code",
+    "loyalty_id",
+)
 CHECK_IDS_STABLE = "cluster_figures_stable"
 CHECK_XREF_IN_PROFILES = "xref_points_at_profiles"
 CHECK_UNIQUE = "customer_id_unique"
@@ -413,8 +425,12 @@ def build_profiles_asset(config: CDPConfig, fact_keys: list[dg.AssetKey]) -> dg.
         meta = {
             "dagster/row_count": len(profiles),
             "dagster/column_schema": dg.TableSchema(
-                columns=[dg.TableColumn(c, t) for c, t in GOLDEN_PROFILE_DTYPES.items()]
+                columns=[
+                    dg.TableColumn(c, t, tags={"pii": ""} if c in PROFILE_PII else {})
+                    for c, t in GOLDEN_PROFILE_DTYPES.items()
+                ]
             ),
+            "pii_columns": ", ".join(PROFILE_PII),
             "email_consent": int(profiles["email_consent"].sum()),
             "sms_consent": int(profiles["sms_consent"].sum()),
             "ads_consent": int(profiles["ads_consent"].sum()),
@@ -427,9 +443,7 @@ def build_profiles_asset(config: CDPConfig, fact_keys: list[dg.AssetKey]) -> dg.
                     "customers",
                 )
             ),
-            "preview": dg.MetadataValue.md(
-                masked_preview(profiles, ("email", "phone", "street", "birth_date"))
-            ),
+            "preview": dg.MetadataValue.md(masked_preview(profiles, PROFILE_PII)),
         }
         context.log.info(f"{len(profiles):,} customer profiles")
         return dg.MaterializeResult(metadata=meta, check_results=checks)
