@@ -4,13 +4,16 @@ Layout under `root`::
 
     <name>/<version>/model.joblib      the fitted estimator (joblib)
     <name>/<version>/metadata.json     training window, features, data fingerprint, metrics
+    <name>/<version>/training_snapshot.parquet   the rows it learned from (customer_id, cutoff,
+                                       label, features), when given; erasure removes people
     <name>/champion.json               the promoted version (replaced atomically)
     <name>/promotions.jsonl            every promotion, appended
 
 Versions read `<name>-<YYYYmmddTHHMMSS>-<8 hex>`: they sort by creation time, and the hex
 part is a hash of the model file and its metadata, so saving the same thing twice in the
 same second gives the same version. A version is never overwritten or deleted by the store:
-earlier versions stay loadable after a newer one is promoted.
+earlier versions stay loadable after a newer one is promoted. The one change a version
+undergoes: an erased person's rows leave its training snapshot (`erase_customers`).
 """
 
 from __future__ import annotations
@@ -32,10 +35,13 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from cdp_assets.activation.atomic import write_bytes_atomically
+
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
 CHAMPION_FILE = "champion.json"
 PROMOTIONS_FILE = "promotions.jsonl"
+SNAPSHOT_FILE = "training_snapshot.parquet"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 # Metrics where a smaller value is better; every other metric is "higher is better".
 LOWER_IS_BETTER: frozenset[str] = frozenset({"brier", "calibration_error", "log_loss"})
@@ -96,20 +102,6 @@ def frame_fingerprint(frame: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Write `text` to a temp file beside `path`, flush it to disk, then os.replace it."""
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
 def promotion_decision(
     challenger_metrics: Mapping[str, float],
     champion_metrics: Mapping[str, float] | None,
@@ -168,6 +160,7 @@ class ModelStore:
         model: Any,
         metadata: Mapping[str, Any],
         created_at: dt.datetime | None = None,
+        snapshot: pd.DataFrame | None = None,
     ) -> str:
         """Store a new version of `name` and return it; the champion is not changed.
 
@@ -193,6 +186,8 @@ class ModelStore:
         try:
             (staging / MODEL_FILE).write_bytes(payload)
             (staging / METADATA_FILE).write_text(to_json(record), encoding="utf-8")
+            if snapshot is not None:
+                (staging / SNAPSHOT_FILE).write_bytes(_parquet_bytes(snapshot))
             os.replace(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -208,7 +203,7 @@ class ModelStore:
             "promoted_at": dt.datetime.now(dt.UTC).isoformat(),
             "reason": reason,
         }
-        _write_atomically(self._model_dir(name) / CHAMPION_FILE, to_json(pointer))
+        write_bytes_atomically(self._model_dir(name) / CHAMPION_FILE, to_json(pointer).encode())
         with (self._model_dir(name) / PROMOTIONS_FILE).open("a", encoding="utf-8") as log:
             log.write(json.dumps(pointer, sort_keys=True) + "\n")
 
@@ -262,6 +257,23 @@ class ModelStore:
 
     # -- decisions ---------------------------------------------------------------------------
 
+    def snapshot_files(self) -> list[Path]:
+        return sorted(self.root.glob(f"*/*/{SNAPSHOT_FILE}"))
+
+    def erase_customers(self, customer_ids: set[str]) -> dict[str, int]:
+        """Remove these customers' rows from every training snapshot (each file replaced
+        atomically); returns {snapshot path relative to the store: rows removed}."""
+        removed: dict[str, int] = {}
+        if not customer_ids:
+            return removed
+        for path in self.snapshot_files():
+            frame = pd.read_parquet(path)
+            theirs = frame["customer_id"].astype(str).isin(customer_ids)
+            if theirs.any():
+                write_bytes_atomically(path, _parquet_bytes(frame[~theirs]))
+                removed[str(path.relative_to(self.root))] = int(theirs.sum())
+        return removed
+
     def champion_challenger(
         self,
         name: str,
@@ -291,3 +303,11 @@ class ModelStore:
             min_improvement,
         )
         return promote, reason if current is None else f"{reason} ({current})"
+
+
+def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    plain = frame.reset_index(drop=True)
+    plain.attrs = {}  # pandas would write attrs (which may hold dates) as JSON metadata
+    plain.to_parquet(buffer, index=False)
+    return buffer.getvalue()

@@ -37,6 +37,7 @@ from cdp_assets.privacy.identifiers import (
 )
 from cdp_assets.privacy.suppression import SUPPRESSION, SUPPRESSION_DTYPES, salt_fingerprint
 from cdp_assets.privacy.tables import TableValues, each_table, xref_values
+from cdp_assets.quality.emails import normalise_emails
 from cdp_assets.warehouse import TableRef, WarehouseSession, coerce_frame
 from cdp_assets.warehouse.warehouse import quote_ident
 
@@ -84,7 +85,11 @@ class Subject:
 
     @property
     def matched(self) -> bool:
-        return bool(self.customer_ids) or any(self.rows.values())
+        """Found in the warehouse: a customer, or rows beyond the request's own."""
+        own = f".{self.request.source}"
+        return bool(self.customer_ids) or any(
+            n for t, n in self.rows.items() if not t.endswith(own)
+        )
 
 
 # --------------------------------------------------------------------------- requests
@@ -225,14 +230,35 @@ def resolve(
         _add_rows(found, _record_values(source, frame, config), mine.to_numpy())
     _add_facts(session, found, customers)
     _add_staged_facts(session, config, found)
+    kept = _discard_shared(found, tables.shared, request.seeds)
     _add_ad_hashes(found)
+    return Subject(request, customers, found, shared_kept=kept)
 
+
+def _discard_shared(found: Identifiers, shared: Identifiers, named: Identifiers) -> int:
+    """Leave out identifiers other people share, unless the request names them. An address
+    is shared when its matching key is (`the.smiths@gmail.com` ~ `thesmiths@gmail.com`)."""
     kept = 0
     for kind in ("email", "phone", "loyalty_id"):
-        shared = (found.values[kind] & tables.shared.values[kind]) - request.seeds.values[kind]
-        kept += len(shared)
-        found.discard(kind, shared)
-    return Subject(request, customers, found, shared_kept=kept)
+        forms = _email_forms if kind == "email" else (lambda values: {v: {v} for v in values})
+        named_forms = set().union(*forms(named.values[kind]).values())
+        doomed = {
+            value
+            for value, variants in forms(found.values[kind]).items()
+            if variants & shared.values[kind] and not variants & named_forms
+        }
+        kept += len(doomed)
+        found.discard(kind, doomed)
+    return kept
+
+
+def _email_forms(values: set[str]) -> dict[str, set[str]]:
+    """Each address with its matching key."""
+    ordered = sorted(values)
+    keys = normalise_emails(pd.Series(ordered, dtype=STRING)).key
+    return {
+        v: {v} | ({str(k)} if pd.notna(k) else set()) for v, k in zip(ordered, keys, strict=True)
+    }
 
 
 def _record_values(source: str, frame: pd.DataFrame, config: CDPConfig) -> list:
@@ -324,8 +350,12 @@ def delete_rows(session: WarehouseSession, ref: TableRef, keys: pd.DataFrame) ->
         return 0
     before = session.row_count(ref)
     session.replace_table(KEYS, keys.reset_index(drop=True))
+    # A key column with no value at all is stored untyped: compare it by nullness only.
     condition = " AND ".join(
-        f"k.{quote_ident(c)} IS NOT DISTINCT FROM t.{quote_ident(c)}" for c in keys.columns
+        f"t.{quote_ident(c)} IS NULL"
+        if keys[c].isna().all()
+        else f"k.{quote_ident(c)} IS NOT DISTINCT FROM t.{quote_ident(c)}"
+        for c in keys.columns
     )
     session.conn.execute(
         sa.text(
@@ -349,6 +379,8 @@ def erase_subjects(
     for subject in subjects:
         union.update(subject.identifiers)
     deleted: dict[str, int] = {}
+    if not len(union):
+        return deleted
     for table in list(each_table(session, config)):
         doomed = matches(table.values, union, table.index)
         if not doomed.any():

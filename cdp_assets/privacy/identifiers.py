@@ -215,9 +215,8 @@ def source_field_values(
         if (series := col("order_id")) is not None:
             values.append(("order", _text(series)))
     elif id_field is not None and (series := col(id_field)) is not None:
+        # Orders are records of their source; only items, which name no source, use `order`.
         values.append(("record", record_values(source.name, series)))
-        if source.kind == "orders":
-            values.append(("order", _text(series)))
     if (series := col("record_id")) is not None and source.kind != "order_items":
         values.append(("record", record_values(source.name, series)))
     if source.customer_ref_source and (series := col("customer_ref")) is not None:
@@ -292,7 +291,8 @@ def text_values(texts: pd.Series, region: str, record_sources: Iterable[str] = (
         values += [(k, s) for k, s in email_values(emails)]
     if len(phones):
         values += phone_values(phones, region)
-    for kind in ("loyalty_id", "anonymous_id", "customer_id", "order"):
+    # Bare order ids are left out: numbers in a line (amounts, postcodes) would match them.
+    for kind in ("loyalty_id", "anonymous_id", "customer_id"):
         values.append((kind, tokens))
     for source in record_sources:
         values.append(("record", (source + ":" + tokens).astype(STRING)))

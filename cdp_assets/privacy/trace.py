@@ -21,6 +21,8 @@ def warehouse_traces(
     """Per table that may hold personal data: rows scanned and rows naming a suppressed
     identifier (`traces`)."""
     rows = []
+    if not suppressed:  # nothing was ever erased: nothing to look for
+        return pd.DataFrame(rows, columns=["table", "rows", "traces"])
     for table in each_table(session, config):
         found = hash_matches(table.values, salt, suppressed, table.index)
         rows.append({"table": str(table.ref), "rows": len(table.keys), "traces": int(found.sum())})
@@ -30,7 +32,7 @@ def warehouse_traces(
 def export_traces(root: Path, salt: bytes, suppressed: frozenset[str]) -> pd.DataFrame:
     """Per export data file under `root`: rows and rows naming a suppressed identifier."""
     rows = []
-    if root.exists():
+    if root.exists() and suppressed:
         for path in sorted(p for p in root.rglob("*") if p.suffix in EXPORT_SUFFIXES):
             if path.name.startswith("."):
                 continue  # a temporary file being written

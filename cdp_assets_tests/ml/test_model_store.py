@@ -159,3 +159,33 @@ def test_champion_challenger_needs_the_champion_on_the_same_holdout(tmp_path: Pa
         "churn", {"roc_auc": 0.69}, {"roc_auc": 0.71}, floor=0.65
     )
     assert not promote and v1 in reason
+
+
+def test_training_snapshots_are_kept_and_erasure_removes_a_customer(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path)
+    snapshot = pd.DataFrame(
+        {
+            "customer_id": ["C1", "C2", "C1", "C3"],
+            "cutoff": pd.to_datetime(["2026-05-01", "2026-05-01", "2026-07-01", "2026-07-01"]),
+            "label": [1, 0, 0, 1],
+            "frequency": [3.0, 1.0, 4.0, 2.0],
+        }
+    )
+    fitted = LogisticRegression().fit(X, Y)
+    v1 = store.save(
+        "churn", fitted, {"metrics": {"roc_auc": 0.7}}, created_at=T1, snapshot=snapshot
+    )
+    v2 = store.save("leads", fitted, {"metrics": {"roc_auc": 0.7}}, created_at=T2)
+    (path,) = store.snapshot_files()
+    assert path == tmp_path / "churn" / v1 / store_module.SNAPSHOT_FILE
+    pd.testing.assert_frame_equal(pd.read_parquet(path), snapshot)
+    model_bytes = (tmp_path / "churn" / v1 / store_module.MODEL_FILE).read_bytes()
+
+    removed = store.erase_customers({"C1", "C9"})
+
+    assert removed == {f"churn/{v1}/{store_module.SNAPSHOT_FILE}": 2}
+    assert pd.read_parquet(path)["customer_id"].tolist() == ["C2", "C3"]
+    assert (tmp_path / "churn" / v1 / store_module.MODEL_FILE).read_bytes() == model_bytes
+    assert store.load("leads", v2) is not None
+    assert store.erase_customers({"C1"}) == {}  # nothing left to remove
+    assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []

@@ -147,7 +147,9 @@ def build_training_asset(config: CDPConfig, spec: ClassifierSpec) -> dg.AssetsDe
         except churn.NotEnoughData as exc:
             return _not_enough_data(key, str(exc))
         store = model_store(config)
-        version = store.save(spec.name, training.candidate, training.metadata(as_of=as_of))
+        version = store.save(
+            spec.name, training.candidate, training.metadata(as_of=as_of), snapshot=snapshots
+        )
         promote, reason, _ = churn.compare_with_champion(
             store, spec.name, training, snapshots, floor
         )

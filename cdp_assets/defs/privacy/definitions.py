@@ -18,6 +18,7 @@ from cdp_assets.defs.resources import (
     project_config,
     warehouse_kind,
 )
+from cdp_assets.ml.model_store import ModelStore
 from cdp_assets.privacy.erasure import (
     ERASURE_LOG,
     ERASURE_LOG_DTYPES,
@@ -63,7 +64,28 @@ def _scrub_exports(config: CDPConfig, subjects: list[Subject]) -> dict[str, int]
     return removed
 
 
-def _trace_check(traces: pd.DataFrame, files: pd.DataFrame) -> dg.AssetCheckResult:
+def _erase_from_model_store(config: CDPConfig, subjects: list[Subject]) -> None:
+    """Their rows leave every training snapshot of the model store (counted per request)."""
+    store = ModelStore(resolve_path(config, config.models.store_dir))
+    for subject in subjects:
+        for path, rows in store.erase_customers(subject.customer_ids).items():
+            subject.rows[f"model_store/{path}"] = rows
+
+
+def _file_traces(config: CDPConfig, salt: bytes, suppressed: frozenset[str]) -> pd.DataFrame:
+    """Traces in the export files and in the model store's training snapshots."""
+    parts = []
+    for label, folder in (
+        ("exports", config.exports.dir),
+        ("model_store", config.models.store_dir),
+    ):
+        found = export_traces(resolve_path(config, folder), salt, suppressed)
+        parts.append(found.assign(table=label + "/" + found["table"].astype(str)))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _trace_check(traces: pd.DataFrame, files: pd.DataFrame, suppressed: int) -> dg.AssetCheckResult:
+    """Scans are skipped while the suppression list is empty: there is nothing to find."""
     found = traces[traces["traces"] > 0]
     in_files = files[files["traces"] > 0]
     return dg.AssetCheckResult(
@@ -71,14 +93,16 @@ def _trace_check(traces: pd.DataFrame, files: pd.DataFrame) -> dg.AssetCheckResu
         asset_key=ERASURE_KEY,
         passed=found.empty and in_files.empty,
         metadata={
+            "identifiers_on_suppression_list": suppressed,
             "tables_scanned": len(traces),
             "rows_scanned": int(traces["rows"].sum()),
-            "export_files_scanned": len(files),
+            "files_scanned": len(files),
             "rows_with_an_erased_identifier": int(traces["traces"].sum() + files["traces"].sum()),
             "where": dg.MetadataValue.md(markdown_table(pd.concat([found, in_files]))),
         },
         description="every identifier value in every warehouse table and export file, hashed "
-        "with the privacy salt, is absent from ops.suppression_list",
+        "with the privacy salt, is absent from ops.suppression_list; so is every one in the "
+        "export files and the model store's training snapshots",
     )
 
 
@@ -103,7 +127,8 @@ def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
         """Processes the staged erasure requests (by email, phone, customer id or source record
         id): finds the person through the identity tables, deletes every row holding any of
         their identifiers from every table of every layer (raw rows and quarantined lines
-        included) and from the export files, adds salted hashes of their identifiers to
+        included), from the export files and from the training snapshots of the model store,
+        adds salted hashes of their identifiers to
         ops.suppression_list so that a file delivered again does not bring them back, and logs
         each request here with hashed identifiers, times, and tables and rows touched."""
         try:
@@ -118,6 +143,7 @@ def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 deleted = erase_subjects(session, config, subjects, processed)
                 added = append_suppression(session, suppression_rows(subjects, salt, now_utc()))
                 exported = _scrub_exports(config, subjects)
+                _erase_from_model_store(config, subjects)
                 log = log_rows(subjects, salt, now_utc(), context.run.run_id, exported)
                 session.append(ERASURE_LOG, coerce_frame(log, ERASURE_LOG_DTYPES))
                 suppressed = load_suppressed(session, salt)
@@ -125,7 +151,7 @@ def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 logged = session.row_count(ERASURE_LOG)
         except SuppressionError as exc:
             raise dg.Failure(description=str(exc)) from None
-        files = export_traces(resolve_path(config, config.exports.dir), salt, suppressed)
+        files = _file_traces(config, salt, suppressed)
         context.log.info(
             f"{len(requests)} erasure requests: {sum(deleted.values()):,} rows deleted from "
             f"{len(deleted)} tables, {added} identifiers suppressed"
@@ -150,7 +176,7 @@ def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 ),
                 "tables_touched": dg.MetadataValue.json(json.loads(json.dumps(deleted))),
             },
-            check_results=[_trace_check(traces, files)],
+            check_results=[_trace_check(traces, files, len(suppressed))],
         )
 
     return erasure_log
