@@ -25,10 +25,11 @@ import pandas as pd
 import sqlalchemy as sa
 
 from cdp_assets.activation.ad_hashing import hash_email, hash_phone
-from cdp_assets.config import CDPConfig
+from cdp_assets.config import CDPConfig, SourceConfig
 from cdp_assets.privacy.identifiers import (
     STRING,
     Identifiers,
+    Values,
     matches,
     named_values,
     record_of,
@@ -151,6 +152,11 @@ class IdentityTables:
     aliases: pd.DataFrame
     shared: Identifiers
     records: dict[str, pd.DataFrame]  # customers source → staged identifier columns
+    # The identifier values of the frames above, normalised once for all requests.
+    xref_values: Values = field(default_factory=list)
+    fact_values: Values = field(default_factory=list)
+    record_values: dict[str, Values] = field(default_factory=dict)
+    staged_facts: list[tuple[SourceConfig, pd.DataFrame, Values]] = field(default_factory=list)
 
 
 def _table(session: WarehouseSession, ref: TableRef, columns: list[str]) -> pd.DataFrame:
@@ -191,7 +197,17 @@ def read_identity_tables(session: WarehouseSession, config: CDPConfig) -> Identi
             present = set(session.columns(ref))
             wanted = ["record_id", "email", "email_key", "phone", "loyalty_id"]
             records[source.name] = _table(session, ref, [c for c in wanted if c in present])
-    return IdentityTables(xref, facts, aliases, shared, records)
+    return IdentityTables(
+        xref,
+        facts,
+        aliases,
+        shared,
+        records,
+        xref_values=xref_values(xref, config),
+        fact_values=_fact_values(facts, config),
+        record_values={s: _record_values(s, f, config) for s, f in records.items()},
+        staged_facts=_staged_facts(session, config),
+    )
 
 
 def resolve(
@@ -208,12 +224,10 @@ def resolve(
 
     # The customer records that carry a named identifier, then their customers.
     for source, frame in tables.records.items():
-        values = _record_values(source, frame, config)
-        hit = matches(values, seeds, frame.index)
+        hit = matches(tables.record_values[source], seeds, frame.index)
         seeds.add("record", (source + ":" + frame.loc[hit, "record_id"].astype(str)).tolist())
-    xref_ids = xref_values(tables.xref, config)
+    xref_ids, fact_ids = tables.xref_values, tables.fact_values
     customers |= set(tables.xref.loc[matches(xref_ids, seeds, tables.xref.index), "customer_id"])
-    fact_ids = _fact_values(tables.facts, config)
     customers |= set(tables.facts.loc[matches(fact_ids, seeds, tables.facts.index), "customer_id"])
     customers = {str(c) for c in customers if c is not None and not pd.isna(c)}
 
@@ -227,9 +241,9 @@ def resolve(
     _add_rows(found, fact_ids, tables.facts["customer_id"].isin(customers).to_numpy())
     for source, frame in tables.records.items():
         mine = (source + ":" + frame["record_id"].astype(str)).isin(found.values["record"])
-        _add_rows(found, _record_values(source, frame, config), mine.to_numpy())
+        _add_rows(found, tables.record_values[source], mine.to_numpy())
     _add_facts(session, found, customers)
-    _add_staged_facts(session, config, found)
+    _add_staged_facts(found, tables.staged_facts)
     kept = _discard_shared(found, tables.shared, request.seeds)
     _add_ad_hashes(found)
     return Subject(request, customers, found, shared_kept=kept)
@@ -309,21 +323,31 @@ def _add_facts(session: WarehouseSession, found: Identifiers, customers: set[str
             found.add("order", frame["fact_id"])
 
 
-def _add_staged_facts(session: WarehouseSession, config: CDPConfig, found: Identifiers) -> None:
-    """Facts staged with one of the person's identifiers, and what they reveal: the order ids
-    their items hang on, and the cookie ids their logins stitched — known even before (or
-    without) a core build."""
+def _staged_facts(
+    session: WarehouseSession, config: CDPConfig
+) -> list[tuple[SourceConfig, pd.DataFrame, Values]]:
+    """Every staged fact's identifier columns and values (see `_add_staged_facts`)."""
+    staged = []
     for source in config.sources:
-        if source.kind not in FACT_TABLES:
-            continue
         ref = TableRef("staging", source.name)
-        if not session.table_exists(ref):
+        if source.kind not in FACT_TABLES or not session.table_exists(ref):
             continue
         present = set(session.columns(ref))
         wanted = ["record_id", "email", "email_key", "phone", "loyalty_id", "customer_ref"]
         wanted += ["anonymous_id", FACT_TABLES[source.kind]]
         frame = _table(session, ref, [c for c in dict.fromkeys(wanted) if c in present])
         values = source_field_values(frame, source, config, staged_columns(frame.columns))
+        staged.append((source, frame, values))
+    return staged
+
+
+def _add_staged_facts(
+    found: Identifiers, staged: list[tuple[SourceConfig, pd.DataFrame, Values]]
+) -> None:
+    """Facts staged with one of the person's identifiers, and what they reveal: the order ids
+    their items hang on, and the cookie ids their logins stitched — known even before (or
+    without) a core build."""
+    for source, frame, values in staged:
         mine = matches(values, found, frame.index)
         if not mine.any():
             continue

@@ -228,9 +228,13 @@ _SPECIAL = {
 }
 
 
-def each_table(session: WarehouseSession, config: CDPConfig) -> Iterator[TableValues]:
-    """TableValues of every table that may hold personal data."""
+def each_table(
+    session: WarehouseSession, config: CDPConfig, layers: tuple[str, ...] = LAYERS
+) -> Iterator[TableValues]:
+    """TableValues of every table of `layers` that may hold personal data."""
     for ref in personal_tables(session):
+        if ref.schema not in layers:
+            continue
         found = table_values(session, config, ref)
         if found is not None and len(found.keys):
             yield found

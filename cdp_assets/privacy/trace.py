@@ -9,21 +9,25 @@ import pandas as pd
 
 from cdp_assets.config import CDPConfig
 from cdp_assets.privacy.identifiers import hash_matches, named_values
-from cdp_assets.privacy.tables import each_table
+from cdp_assets.privacy.tables import LAYERS, each_table
 from cdp_assets.warehouse import WarehouseSession
 
 EXPORT_SUFFIXES = (".csv", ".parquet")
 
 
 def warehouse_traces(
-    session: WarehouseSession, config: CDPConfig, salt: bytes, suppressed: frozenset[str]
+    session: WarehouseSession,
+    config: CDPConfig,
+    salt: bytes,
+    suppressed: frozenset[str],
+    layers: tuple[str, ...] = LAYERS,
 ) -> pd.DataFrame:
-    """Per table that may hold personal data: rows scanned and rows naming a suppressed
-    identifier (`traces`)."""
+    """Per table of `layers` that may hold personal data: rows scanned and rows naming a
+    suppressed identifier (`traces`)."""
     rows = []
     if not suppressed:  # nothing was ever erased: nothing to look for
         return pd.DataFrame(rows, columns=["table", "rows", "traces"])
-    for table in each_table(session, config):
+    for table in each_table(session, config, layers):
         found = hash_matches(table.values, salt, suppressed, table.index)
         rows.append({"table": str(table.ref), "rows": len(table.keys), "traces": int(found.sum())})
     return pd.DataFrame(rows, columns=["table", "rows", "traces"])

@@ -38,6 +38,7 @@ from cdp_assets.privacy.suppression import (
     load_suppressed,
     privacy_salt,
 )
+from cdp_assets.privacy.tables import LAYERS
 from cdp_assets.privacy.trace import export_traces, warehouse_traces
 from cdp_assets.reporting.markdown import markdown_table
 from cdp_assets.warehouse import coerce_frame
@@ -46,6 +47,7 @@ PRIVACY_GROUP = "privacy"
 ERASURE_KEY = dg.AssetKey(["ops", "erasure_log"])
 ERASURE_JOB = "erase_personal_data"
 CHECK_NO_TRACE = "no_erased_identifiers_remain"
+INTAKE_LAYERS = ("raw", "staging", "ops")
 
 
 def erasure_deps(config: CDPConfig) -> list[dg.AssetKey]:
@@ -95,14 +97,15 @@ def _trace_check(traces: pd.DataFrame, files: pd.DataFrame, suppressed: int) -> 
         metadata={
             "identifiers_on_suppression_list": suppressed,
             "tables_scanned": len(traces),
+            "layers_scanned": ", ".join(sorted({t.split(".")[0] for t in traces["table"]})),
             "rows_scanned": int(traces["rows"].sum()),
             "files_scanned": len(files),
             "rows_with_an_erased_identifier": int(traces["traces"].sum() + files["traces"].sum()),
             "where": dg.MetadataValue.md(markdown_table(pd.concat([found, in_files]))),
         },
-        description="every identifier value in every warehouse table and export file, hashed "
-        "with the privacy salt, is absent from ops.suppression_list; so is every one in the "
-        "export files and the model store's training snapshots",
+        description="every identifier value in every warehouse table (of raw, staging and ops "
+        "when no request was processed: new data enters there), every export file and every "
+        "training snapshot, hashed with the privacy salt, is absent from ops.suppression_list",
     )
 
 
@@ -136,8 +139,8 @@ def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
             with warehouse.get().transaction() as session:
                 load_suppressed(session, salt)  # fails on a changed salt before deleting
                 requests = pending_requests(session, config)
-                identity = read_identity_tables(session, config)
-                subjects = [resolve(session, config, r, identity) for r in requests]
+                identity = read_identity_tables(session, config) if requests else None
+                subjects = [resolve(session, config, r, identity) for r in requests if identity]
                 processed = Identifiers()
                 processed.add("record", (f"{r.source}:{r.request_id}" for r in requests))
                 deleted = erase_subjects(session, config, subjects, processed)
@@ -147,7 +150,10 @@ def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 log = log_rows(subjects, salt, now_utc(), context.run.run_id, exported)
                 session.append(ERASURE_LOG, coerce_frame(log, ERASURE_LOG_DTYPES))
                 suppressed = load_suppressed(session, salt)
-                traces = warehouse_traces(session, config, salt, suppressed)
+                # Without a new request only new data can carry an erased identifier, and it
+                # enters through raw, staging and ops; later layers are rebuilt from them.
+                layers = LAYERS if requests else INTAKE_LAYERS
+                traces = warehouse_traces(session, config, salt, suppressed, layers)
                 logged = session.row_count(ERASURE_LOG)
         except SuppressionError as exc:
             raise dg.Failure(description=str(exc)) from None
