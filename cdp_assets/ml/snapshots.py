@@ -165,8 +165,10 @@ def with_days_known(features: pd.DataFrame, seen: pd.DataFrame, as_of: dt.date) 
     """`features` plus `days_known`: days from first_seen to the end of `as_of` (NaN when
     unknown; negative when first seen later)."""
     frame = features.copy()
-    when = frame["customer_id"].map(seen.set_index("customer_id")["first_seen"])
-    delta = cutoff_instant(as_of) - pd.to_datetime(when, utc=True)
+    # A join, not Series.map: map cannot take an empty datetime mapping (no profiles yet).
+    known = seen.drop_duplicates("customer_id").set_index("customer_id")["first_seen"]
+    when = known.reindex(frame["customer_id"].astype(seen["customer_id"].dtype)).to_numpy()
+    delta = cutoff_instant(as_of) - pd.to_datetime(pd.Series(when, index=frame.index), utc=True)
     frame["days_known"] = delta.dt.total_seconds().to_numpy(dtype=np.float64) / 86_400.0
     return frame
 

@@ -79,3 +79,42 @@ def test_scoring_before_any_training_says_so(tmp_path: Path) -> None:
     meta = _metadata(result, "ml/churn_scores")
     assert meta["status"].startswith("no promoted churn model yet")
     assert len(project.table("ml", "churn_scores")) == 0
+
+
+def test_an_orders_only_setup_trains_churn_and_ltv_and_says_no_leads(tmp_path: Path) -> None:
+    """Shop orders and their items alone, over three years: churn and lifetime value train,
+    are promoted and score; lead scoring says there are no leads to learn from."""
+    import yaml
+
+    from cdp_assets.demo import generate_demo
+    from cdp_assets_tests.e2e.pipeline import END_DATE, REPO
+
+    generate_demo(people=1500, seed=11, end_date=END_DATE, out=tmp_path / "data", history_days=1095)
+    full = yaml.safe_load((REPO / "cdp.yaml").read_text(encoding="utf-8"))
+    sources = [s for s in full["sources"] if s["name"] in ("shop_orders", "shop_order_items")]
+    sources[0].pop("customer_ref_source")  # no accounts source: references stand alone
+    config = {k: full[k] for k in ("base_currency", "fx_rates", "timezone", "default_country")}
+    config |= {"landing_dir": "data/landing", "sources": sources}
+    config_path = tmp_path / "cdp.yaml"
+    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    project = DemoProject(tmp_path, config_path, tmp_path, f"duckdb:///{tmp_path / 'wh.duckdb'}")
+    with dg.instance_for_test() as instance:
+        assert run_job(project, instance).success
+        trained = run_job(project, instance, job="train_models")
+        scored = run_job(project, instance, job="score_models")
+    assert trained.success and scored.success
+    store = ModelStore(tmp_path / "models")
+    assert store.champion("churn") is not None and store.champion("ltv") is not None
+    assert store.champion("leads") is None
+    assert _metadata(trained, "ml/leads_model")["status"].startswith("not enough data")
+    ltv = _metadata(trained, "ml/ltv_model")
+    assert ltv["models_evaluated"] == "bg_nbd_gamma_gamma, gradient_boosting"
+    assert ltv["mae_bg_nbd_gamma_gamma"] < ltv["mae_naive_baseline"]
+    churn = _metadata(trained, "ml/churn_model")
+    assert churn["status"] == "trained"
+    customers = project.table("core", "customer_profiles")
+    scores = project.table("ml", "churn_scores")
+    assert 0 < len(scores) <= len(customers)
+    c360 = project.table("activation", "customer_360")
+    assert c360["churn_probability"].notna().sum() == len(scores)
+    assert c360["predicted_ltv"].notna().sum() == len(project.table("ml", "customer_ltv"))
