@@ -160,10 +160,8 @@ class IdentityTables:
 
 
 def _table(session: WarehouseSession, ref: TableRef, columns: list[str]) -> pd.DataFrame:
-    if not session.table_exists(ref):
-        return pd.DataFrame({c: pd.Series([], dtype=STRING) for c in columns})
-    select = ", ".join(quote_ident(c) for c in columns)
-    return session.query(f"SELECT {select} FROM {ref.sql}").reset_index(drop=True)
+    """Identifier columns of `ref` as text (no rows when the table is not built yet)."""
+    return session.read_table(ref, columns=columns, dtypes=dict.fromkeys(columns, STRING))
 
 
 def read_identity_tables(session: WarehouseSession, config: CDPConfig) -> IdentityTables:

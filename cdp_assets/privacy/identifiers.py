@@ -19,7 +19,6 @@ hashes with the suppression list), so what one finds the other checks.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -297,19 +296,3 @@ def text_values(texts: pd.Series, region: str, record_sources: Iterable[str] = (
     for source in record_sources:
         values.append(("record", (source + ":" + tokens).astype(STRING)))
     return values
-
-
-def payload_records(source: str, payloads: pd.Series, id_column: str | None) -> pd.Series:
-    """The record id a quarantined JSON payload names (`source:id`), when it names one."""
-    if id_column is None:
-        return pd.Series(pd.NA, index=payloads.index, dtype=STRING)
-
-    def record(payload: object) -> object:
-        try:
-            parsed = json.loads(str(payload))
-        except (TypeError, ValueError):
-            return pd.NA
-        value = parsed.get(id_column) if isinstance(parsed, dict) else None
-        return record_of(source, value) if value not in (None, "") else pd.NA
-
-    return payloads.map(record).astype(STRING)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from cdp_assets.canonical import RECORD_ID_FIELD, field_names
+from cdp_assets.canonical import field_names
 from cdp_assets.config import CDPConfig, SourceConfig
 from cdp_assets.privacy.identifiers import (
     NAMED_COLUMNS,
@@ -26,7 +26,6 @@ from cdp_assets.privacy.identifiers import (
     text_values,
 )
 from cdp_assets.warehouse import TableRef, WarehouseSession
-from cdp_assets.warehouse.warehouse import quote_ident
 
 LAYERS: tuple[str, ...] = ("raw", "staging", "ops", "core", "analytics", "ml", "activation")
 LINEAGE_KEY: tuple[str, ...] = ("_file", "_line", "_batch_id")
@@ -75,12 +74,6 @@ def personal_tables(session: WarehouseSession) -> list[TableRef]:
     ]
 
 
-def _read(session: WarehouseSession, ref: TableRef, columns: list[str]) -> pd.DataFrame:
-    select = ", ".join(quote_ident(c) for c in columns)
-    frame = session.query(f"SELECT {select} FROM {ref.sql}")
-    return frame.reset_index(drop=True)
-
-
 def _source_of(config: CDPConfig, name: str) -> SourceConfig | None:
     return next((s for s in config.sources if s.name == name), None)
 
@@ -111,7 +104,7 @@ def _source_values(
     else:
         present = [c for c in (*field_names(source.kind), "email_key", "record_id") if c in columns]
         mapping = staged_columns(present)
-    frame = _read(session, ref, [*LINEAGE_KEY, *dict.fromkeys(mapping.values())])
+    frame = session.read_table(ref, columns=[*LINEAGE_KEY, *dict.fromkeys(mapping.values())])
     values = source_field_values(frame, source, config, mapping)
     return TableValues(ref, frame[list(LINEAGE_KEY)], values)
 
@@ -120,7 +113,7 @@ def _quarantine_values(
     session: WarehouseSession, config: CDPConfig, ref: TableRef, columns: list[str]
 ) -> TableValues:
     keys = ["source", "stage", "file", "line", "batch_id"]
-    frame = _read(session, ref, [*keys, "record_id", "raw_payload"])
+    frame = session.read_table(ref, columns=[*keys, "record_id", "raw_payload"])
     values = _per_source_text(frame, config, "raw_payload")
     return TableValues(ref, frame[keys], values)
 
@@ -129,7 +122,7 @@ def _issue_values(
     session: WarehouseSession, config: CDPConfig, ref: TableRef, columns: list[str]
 ) -> TableValues:
     keys = ["source", "record_id", "file", "line", "batch_id", "field"]
-    frame = _read(session, ref, [*keys, "value"])
+    frame = session.read_table(ref, columns=[*keys, "value"])
     values = _per_source_text(frame, config, "value")
     return TableValues(ref, frame[keys], values)
 
@@ -152,7 +145,7 @@ def _xref_values(
     session: WarehouseSession, config: CDPConfig, ref: TableRef, columns: list[str]
 ) -> TableValues:
     keys = ["source", "source_record_id", "identity_kind", "customer_id"]
-    frame = _read(session, ref, keys)
+    frame = session.read_table(ref, columns=keys)
     return TableValues(ref, frame, xref_values(frame, config))
 
 
@@ -176,7 +169,7 @@ def _edge_values(
     session: WarehouseSession, config: CDPConfig, ref: TableRef, columns: list[str]
 ) -> TableValues:
     keys = ["customer_id", "left_source", "left_record_id", "right_source", "right_record_id"]
-    frame = _read(session, ref, [*keys, "left_kind", "right_kind", "evidence"])
+    frame = session.read_table(ref, columns=[*keys, "left_kind", "right_kind", "evidence"])
     values: Values = [("customer_id", frame["customer_id"].astype(STRING))]
     for side in ("left", "right"):
         values += node_values(
@@ -189,7 +182,7 @@ def _edge_values(
 def _node_values(
     session: WarehouseSession, config: CDPConfig, ref: TableRef, columns: list[str]
 ) -> TableValues:
-    frame = _read(session, ref, ["node_key", "customer_id"])
+    frame = session.read_table(ref, columns=["node_key", "customer_id"])
     parts = frame["node_key"].astype(STRING).str.split("|", n=2, expand=True)
     parts = parts.reindex(columns=[0, 1, 2])
     values: Values = [("customer_id", frame["customer_id"].astype(STRING))]
@@ -200,7 +193,7 @@ def _node_values(
 def _shared_values(
     session: WarehouseSession, config: CDPConfig, ref: TableRef, columns: list[str]
 ) -> TableValues:
-    frame = _read(session, ref, ["type", "value"])
+    frame = session.read_table(ref, columns=["type", "value"])
     kinds = frame["type"].astype(STRING).map(NAMED_COLUMNS).astype(STRING)
     values: Values = []
     for kind in ("email", "phone", "loyalty_id"):
@@ -214,7 +207,7 @@ def _named_table_values(
     picked = [c for c in columns if c in NAMED_COLUMNS]
     if not picked:
         return None
-    frame = _read(session, ref, picked)
+    frame = session.read_table(ref, columns=picked)
     return TableValues(ref, frame, named_values(frame))
 
 
@@ -238,8 +231,3 @@ def each_table(
         found = table_values(session, config, ref)
         if found is not None and len(found.keys):
             yield found
-
-
-def record_id_column(source: SourceConfig) -> str | None:
-    field = RECORD_ID_FIELD.get(source.kind)
-    return source.columns.get(field) if field else None

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from cdp_assets.activation.exports import read_export_file
 from cdp_assets.config import CDPConfig
 from cdp_assets.privacy.identifiers import hash_matches, named_values
 from cdp_assets.privacy.tables import LAYERS, each_table
@@ -40,7 +41,7 @@ def export_traces(root: Path, salt: bytes, suppressed: frozenset[str]) -> pd.Dat
         for path in sorted(p for p in root.rglob("*") if p.suffix in EXPORT_SUFFIXES):
             if path.name.startswith("."):
                 continue  # a temporary file being written
-            frame = _read(path)
+            frame = read_export_file(path)
             found = hash_matches(named_values(frame), salt, suppressed, frame.index)
             rows.append(
                 {
@@ -50,9 +51,3 @@ def export_traces(root: Path, salt: bytes, suppressed: frozenset[str]) -> pd.Dat
                 }
             )
     return pd.DataFrame(rows, columns=["table", "rows", "traces"])
-
-
-def _read(path: Path) -> pd.DataFrame:
-    if path.suffix == ".parquet":
-        return pd.read_parquet(path).reset_index(drop=True)
-    return pd.read_csv(path, dtype=str, keep_default_na=False).replace("", pd.NA)

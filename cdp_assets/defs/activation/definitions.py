@@ -53,6 +53,16 @@ INPUT_KEYS = [
     dg.AssetKey(["ml", "product_recommendations"]),
     MEMBERSHIP_KEY,
 ]
+# Columns whose share of customers with a value the asset reports.
+COVERAGE_COLUMNS = (
+    "email",
+    "rfm_segment",
+    "churn_probability",
+    "predicted_ltv",
+    "lead_probability",
+    "top_recommendations",
+    "audiences",
+)
 CHECK_CONSENT = "exported_people_consented"
 CHECK_NO_ERASED = "no_erased_people_in_exports"
 EXPORT_LOG_DTYPES: dict[str, str] = {
@@ -117,12 +127,7 @@ def build_customer_360_asset(config: CDPConfig) -> dg.AssetsDefinition:
             preview = session.query(f"SELECT * FROM {CUSTOMER_360.sql} LIMIT 10")
             filled = session.query(
                 "SELECT "
-                + ", ".join(
-                    f"COUNT({c.name}) AS {c.name}"
-                    for c in CUSTOMER_360_COLUMNS
-                    if c.name in ("email", "rfm_segment", "churn_probability", "predicted_ltv")
-                    or c.name in ("top_recommendations", "audiences", "lead_probability")
-                )
+                + ", ".join(f"COUNT({c}) AS {c}" for c in COVERAGE_COLUMNS)
                 + f" FROM {CUSTOMER_360.sql}"
             )
         missing = sorted(
