@@ -7,7 +7,7 @@ install no promoted model yet): a missing table gives null columns, not an error
 
 from __future__ import annotations
 
-from cdp_assets.activation.contract import CUSTOMER_360_COLUMNS
+from cdp_assets.contracts.customer_360 import CUSTOMER_360_COLUMNS
 from cdp_assets.warehouse.warehouse import sql_type
 
 PROFILES = "core.customer_profiles"

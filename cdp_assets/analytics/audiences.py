@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from cdp_assets.analytics.audience_rules import RuleError, evaluate, parse_audiences
-from cdp_assets.analytics.feature_columns import FEATURE_DTYPES
 from cdp_assets.config.loader import ConfigError
+from cdp_assets.contracts.features import FEATURE_DTYPES
 
 MEMBER_COLUMNS: tuple[str, ...] = ("audience", "customer_id")
 MEMBERSHIP_COLUMNS: tuple[str, ...] = ("audience", "customer_id", "entered_at", "as_of")

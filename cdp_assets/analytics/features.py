@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from cdp_assets.analytics.feature_columns import FEATURE_COLUMNS, FEATURE_DTYPES
 from cdp_assets.analytics.support import RESOLVED_STATUSES
+from cdp_assets.contracts.features import FEATURE_COLUMNS, FEATURE_DTYPES
 from cdp_assets.identity.facts import PURCHASE_STATUSES
 from cdp_assets.warehouse import TableRef, WarehouseSession, coerce_frame
 

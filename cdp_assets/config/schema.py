@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pycountry
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from cdp_assets.activation.contract import CUSTOMER_360_DTYPES
-from cdp_assets.canonical import RETENTION_FIELD, SOURCE_KINDS, SourceKind, field_names
+from cdp_assets.contracts.canonical import RETENTION_FIELD, SOURCE_KINDS, SourceKind, field_names
+from cdp_assets.contracts.customer_360 import CUSTOMER_360_DTYPES
 
 SourceFormat = Literal["csv", "jsonl", "parquet", "sql"]
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")

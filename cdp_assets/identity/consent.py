@@ -32,15 +32,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-CONSENT_DTYPES: dict[str, str] = {
-    "email_consent": "boolean",
-    "email_consent_at": "datetime64[us, UTC]",
-    "email_consent_source": "string",
-    "sms_consent": "boolean",
-    "sms_consent_at": "datetime64[us, UTC]",
-    "sms_consent_source": "string",
-    "ads_consent": "boolean",
-}
+from cdp_assets.contracts.golden_profile import CONSENT_DTYPES
+
 CONSENT_CHANNELS: tuple[str, ...] = ("email", "sms")
 CONSENT_INPUT_COLUMNS: tuple[str, ...] = (
     "source",

@@ -8,8 +8,8 @@ compared with COALESCE(.., '') so that NULLs match NULLs and the join stays a ha
 
 from __future__ import annotations
 
-from cdp_assets.canonical import field_names
 from cdp_assets.config import CDPConfig
+from cdp_assets.contracts.canonical import field_names
 from cdp_assets.identity.nodes import FACT_KEY_COLUMNS
 from cdp_assets.warehouse import TableRef
 from cdp_assets.warehouse.warehouse import quote_ident

@@ -24,48 +24,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cdp_assets.identity.consent import (
-    CONSENT_DTYPES,
-    CONSENT_INPUT_COLUMNS,
-    consent_columns,
-    epoch_micros,
-)
+from cdp_assets.contracts.golden_profile import FIELD_GROUPS, GOLDEN_PROFILE_DTYPES
+from cdp_assets.identity.consent import CONSENT_INPUT_COLUMNS, consent_columns, epoch_micros
 from cdp_assets.identity.records import RECORD_DTYPES
 from cdp_assets.warehouse import coerce_frame
-
-FIELD_GROUPS: dict[str, tuple[str, ...]] = {
-    "name": ("first_name", "last_name"),
-    "email": ("email", "email_key"),
-    "phone": ("phone",),
-    "birth_date": ("birth_date",),
-    "address": ("street", "city", "region", "postal_code", "country"),
-    "loyalty": ("loyalty_id", "loyalty_tier", "loyalty_points"),
-}
-
-
-def _group_dtypes(group: str, fields: tuple[str, ...]) -> dict[str, str]:
-    dtypes = {field: RECORD_DTYPES[field] for field in fields}
-    if group == "name":
-        dtypes["full_name"] = "string"
-    dtypes[f"{group}_source"] = "string"
-    dtypes[f"{group}_record_id"] = "string"
-    return dtypes
-
-
-GOLDEN_PROFILE_DTYPES: dict[str, str] = {
-    "customer_id": "string",
-    **{
-        column: dtype
-        for group, fields in FIELD_GROUPS.items()
-        for column, dtype in _group_dtypes(group, fields).items()
-    },
-    **CONSENT_DTYPES,
-    "first_seen": "datetime64[us, UTC]",
-    "last_seen": "datetime64[us, UTC]",
-    "sources": "string",  # sorted, comma-separated distinct source names
-    "source_count": "int64",
-    "record_count": "int64",
-}
 
 ACTIVITY_DTYPES: dict[str, str] = {"customer_id": "string", "occurred_at": "datetime64[us, UTC]"}
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from cdp_assets.identity.golden import GOLDEN_PROFILE_DTYPES, empty_profiles, golden_profiles
+from cdp_assets.contracts.golden_profile import GOLDEN_PROFILE_DTYPES
+from cdp_assets.identity.golden import empty_profiles, golden_profiles
 
 
 def fact_only_profiles(

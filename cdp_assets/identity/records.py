@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from cdp_assets.config import CDPConfig
+from cdp_assets.contracts.golden_profile import PROFILE_FIELD_DTYPES
 from cdp_assets.warehouse import coerce_frame
 
 RECORD_DTYPES: dict[str, str] = {
@@ -39,20 +40,7 @@ RECORD_DTYPES: dict[str, str] = {
     "source": "string",
     "record_id": "string",
     "trust": "int64",
-    "email": "string",
-    "email_key": "string",
-    "phone": "string",
-    "loyalty_id": "string",
-    "first_name": "string",
-    "last_name": "string",
-    "birth_date": "datetime64[us]",
-    "street": "string",
-    "city": "string",
-    "region": "string",
-    "postal_code": "string",
-    "country": "string",
-    "loyalty_tier": "string",
-    "loyalty_points": "Int64",
+    **PROFILE_FIELD_DTYPES,
     "created_at": "datetime64[us, UTC]",
     "updated_at": "datetime64[us, UTC]",
     "email_opt_in": "boolean",

@@ -19,8 +19,8 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from cdp_assets.canonical import LEDGER_DTYPES, QUARANTINE_DTYPES, RAW_LINEAGE_DTYPES
 from cdp_assets.config import CDPConfig, SourceConfig, landing_dir, source_url
+from cdp_assets.contracts.canonical import LEDGER_DTYPES, QUARANTINE_DTYPES, RAW_LINEAGE_DTYPES
 from cdp_assets.ingest.errors import SourceReadError
 from cdp_assets.ingest.ledger import (
     STATUS_DUPLICATE,

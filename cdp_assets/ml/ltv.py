@@ -30,13 +30,16 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
 from cdp_assets.config.schema import LtvConfig
+from cdp_assets.contracts.ltv import (
+    BOOSTING_MODEL,
+    BTYD_MODEL,
+    LTV_DTYPES,
+    NAIVE_MODEL,
+)
 from cdp_assets.ml import btyd
 from cdp_assets.ml.churn import BOOSTING_PARAMS
 from cdp_assets.warehouse import coerce_frame
 
-BTYD_MODEL = "bg_nbd_gamma_gamma"
-BOOSTING_MODEL = "gradient_boosting"
-NAIVE_MODEL = "naive_baseline"
 MIN_HOLDOUT_DAYS = 30
 # A training cutoff needs this much purchase history before it for its features to mean much.
 MIN_FEATURE_HISTORY_DAYS = 30
@@ -46,23 +49,6 @@ RECENT_WINDOWS_DAYS = (90, 365)
 # machine far more): it runs on one thread.
 SINGLE_THREAD_ROWS = 100_000
 
-LTV_COLUMNS: dict[str, tuple[str, str]] = {
-    "customer_id": ("string", "the customer (core.customer_profiles)"),
-    "as_of": ("datetime64[us]", "the scoring date; purchases up to the end of it are known"),
-    "horizon_days": ("int64", "the forecast window after as_of, in days"),
-    "p_alive": ("float64", "BG/NBD probability that the customer still buys"),
-    "expected_purchases": ("float64", "BG/NBD expected purchase days in the horizon"),
-    "expected_order_value": ("float64", "Gamma-Gamma expected value of a purchase day"),
-    "predicted_revenue": ("float64", "net revenue expected in the horizon, base currency"),
-    "expected_next_order_date": (
-        "datetime64[us]",
-        "first day by whose end one purchase is expected (null: under one in the horizon)",
-    ),
-    "historical_revenue": ("float64", "net revenue of all purchases up to as_of"),
-    "model": ("string", f"{BTYD_MODEL} or {BOOSTING_MODEL}: what predicted_revenue comes from"),
-    "model_version": ("string", "the model store version that scored"),
-}
-LTV_DTYPES: dict[str, str] = {name: dtype for name, (dtype, _) in LTV_COLUMNS.items()}
 
 # The features of every customer as of a date, e.g. analytics.features.customer_features
 # bound to a warehouse session: `lambda day: customer_features(session, day)`.

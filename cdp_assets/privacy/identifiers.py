@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from cdp_assets.canonical import RECORD_ID_FIELD
 from cdp_assets.config import CDPConfig, SourceConfig
+from cdp_assets.contracts.canonical import RECORD_ID_FIELD
 from cdp_assets.ingest.naming import raw_column_name
 from cdp_assets.quality.checked import UniqueValues
 from cdp_assets.quality.emails import normalise_emails

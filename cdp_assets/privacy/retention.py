@@ -24,8 +24,8 @@ import datetime as dt
 import pandas as pd
 import sqlalchemy as sa
 
-from cdp_assets.canonical import RETENTION_FIELD
 from cdp_assets.config import CDPConfig, SourceConfig
+from cdp_assets.contracts.canonical import RETENTION_FIELD
 from cdp_assets.warehouse import TableRef, WarehouseSession
 from cdp_assets.warehouse.warehouse import quote_ident
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from cdp_assets.canonical import field_names
 from cdp_assets.config import CDPConfig, SourceConfig
+from cdp_assets.contracts.canonical import field_names
 from cdp_assets.privacy.identifiers import (
     NAMED_COLUMNS,
     STRING,

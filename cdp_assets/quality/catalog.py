@@ -2,7 +2,7 @@
 
 `QUARANTINE` rules reject a whole row into `ops.quarantine`; `FIELD` rules null (or flag) one
 field and record it in `ops.data_quality_issues`. Whether a bad value quarantines its row or is
-nulled follows from the field: a required canonical field (see `cdp_assets.canonical`) that
+nulled follows from the field: a required canonical field (see `cdp_assets.contracts.canonical`) that
 fails a field rule quarantines the row under that same rule name.
 """
 

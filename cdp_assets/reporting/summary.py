@@ -7,8 +7,8 @@ import sys
 
 import pandas as pd
 
-from cdp_assets.canonical import QUARANTINE_DTYPES
 from cdp_assets.config import ConfigError, load_config, warehouse_url
+from cdp_assets.contracts.canonical import QUARANTINE_DTYPES
 from cdp_assets.reporting.quality_summary import SUMMARY_COLUMNS, top_quarantine_reasons
 from cdp_assets.warehouse import TableRef, Warehouse
 from cdp_assets.warehouse.warehouse import duckdb_file

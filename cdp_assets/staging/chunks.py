@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from cdp_assets.canonical import RECORD_ID_FIELD, fields_of
 from cdp_assets.config import SourceConfig
+from cdp_assets.contracts.canonical import RECORD_ID_FIELD, fields_of
 from cdp_assets.ingest.naming import raw_column_name
 from cdp_assets.ingest.row_hash import string_hashes
 from cdp_assets.quality.checked import STRING, as_text

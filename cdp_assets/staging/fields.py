@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from cdp_assets.canonical import PANDAS_DTYPES, CanonicalField, fields_of
 from cdp_assets.config import CDPConfig, SourceConfig
+from cdp_assets.contracts.canonical import PANDAS_DTYPES, CanonicalField, fields_of
 from cdp_assets.quality.checked import STRING, Checked, no_rule
 from cdp_assets.quality.codes import normalise_country, normalise_currency, normalise_enum
 from cdp_assets.quality.emails import normalise_emails

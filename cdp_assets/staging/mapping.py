@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from cdp_assets.canonical import RAW_LINEAGE_DTYPES, RECORD_ID_FIELD, fields_of
 from cdp_assets.config import SourceConfig
+from cdp_assets.contracts.canonical import RAW_LINEAGE_DTYPES, RECORD_ID_FIELD, fields_of
 from cdp_assets.ingest.naming import raw_column_name
 from cdp_assets.quality.checked import STRING, UniqueValues, as_text
 

@@ -28,13 +28,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from cdp_assets.canonical import (
+from cdp_assets.config import CDPConfig, SourceConfig
+from cdp_assets.contracts.canonical import (
     ISSUE_DTYPES,
     QUARANTINE_DTYPES,
     RECORD_ID_FIELD,
     staging_contract,
 )
-from cdp_assets.config import CDPConfig, SourceConfig
 from cdp_assets.quality.catalog import (
     ACTION_FLAGGED,
     ACTION_NULLED,

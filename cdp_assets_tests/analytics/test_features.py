@@ -8,8 +8,8 @@ import math
 import pandas as pd
 import pytest
 
-from cdp_assets.analytics.feature_columns import FEATURE_DTYPES
 from cdp_assets.analytics.features import customer_features, customer_features_sql
+from cdp_assets.contracts.features import FEATURE_DTYPES
 from cdp_assets.warehouse import Warehouse
 from cdp_assets_tests.analytics.warehouse_fixtures import (
     events,

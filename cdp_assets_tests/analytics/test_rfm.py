@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cdp_assets.analytics.feature_columns import FEATURE_DTYPES
 from cdp_assets.analytics.features import type_features
 from cdp_assets.analytics.rfm import (
     RFM_DTYPES,
@@ -19,6 +18,7 @@ from cdp_assets.analytics.rfm import (
     segment_summary,
 )
 from cdp_assets.config.schema import AnalyticsConfig, RfmSegmentRule
+from cdp_assets.contracts.features import FEATURE_DTYPES
 
 SEGMENTS = AnalyticsConfig().rfm_segments
 

@@ -76,9 +76,7 @@ def graph_snapshot(defs: dg.Definitions) -> dict[str, Any]:
         "schedules": sorted(
             f"{s.name}: {s.job_name} at {s.cron_schedule}" for s in repo.schedule_defs
         ),
-        "sensors": sorted(
-            f"{s.name}: {s.default_status.value}" for s in repo.sensor_defs
-        ),
+        "sensors": sorted(f"{s.name}: {s.default_status.value}" for s in repo.sensor_defs),
     }
 
 

@@ -9,8 +9,8 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from cdp_assets.canonical import RAW_LINEAGE_DTYPES
 from cdp_assets.config import CDPConfig, parse_config
+from cdp_assets.contracts.canonical import RAW_LINEAGE_DTYPES
 from cdp_assets.defs.ingestion.raw import build_raw_asset
 from cdp_assets.defs.ingestion.staging import build_staging_asset
 from cdp_assets.defs.resources import WarehouseResource

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from cdp_assets.canonical import LEDGER_DTYPES
 from cdp_assets.config import parse_config
+from cdp_assets.contracts.canonical import LEDGER_DTYPES
 from cdp_assets.demo import generate_demo
 from cdp_assets.ingest import ingest_source
 from cdp_assets.staging import stage_source

@@ -13,14 +13,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from cdp_assets.canonical import (
+from cdp_assets.contracts.canonical import (
     ISSUE_DTYPES,
     LEDGER_DTYPES,
     QUARANTINE_DTYPES,
     staging_contract,
 )
+from cdp_assets.contracts.golden_profile import GOLDEN_PROFILE_DTYPES
 from cdp_assets.identity.accuracy import pairwise_scores
-from cdp_assets.identity.golden import GOLDEN_PROFILE_DTYPES
 from cdp_assets.identity.resolve import XREF_DTYPES
 from cdp_assets.reporting.summary import render_summary
 from cdp_assets.warehouse import TableRef

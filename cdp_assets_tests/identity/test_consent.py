@@ -7,7 +7,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from cdp_assets.identity.consent import CONSENT_DTYPES, customer_consent
+from cdp_assets.contracts.golden_profile import CONSENT_DTYPES
+from cdp_assets.identity.consent import customer_consent
 from cdp_assets.identity.golden import golden_profiles
 from cdp_assets_tests.identity.helpers import SEEN, typed_records
 

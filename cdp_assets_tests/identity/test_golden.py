@@ -8,12 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cdp_assets.identity.golden import (
-    FIELD_GROUPS,
-    GOLDEN_PROFILE_DTYPES,
-    full_name,
-    golden_profiles,
-)
+from cdp_assets.contracts.golden_profile import FIELD_GROUPS, GOLDEN_PROFILE_DTYPES
+from cdp_assets.identity.golden import full_name, golden_profiles
 from cdp_assets_tests.identity.helpers import SEEN, typed_records
 
 T = SEEN

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cdp_assets.canonical import LEDGER_DTYPES, QUARANTINE_DTYPES, RAW_LINEAGE_DTYPES
+from cdp_assets.contracts.canonical import LEDGER_DTYPES, QUARANTINE_DTYPES, RAW_LINEAGE_DTYPES
 from cdp_assets.ingest import (
     IngestBatch,
     SourceReadError,

@@ -26,14 +26,14 @@ import pytest
 import sqlalchemy as sa
 
 from cdp_assets.activation.ad_hashing import hash_email, hash_phone
-from cdp_assets.canonical import (
+from cdp_assets.config import CDPConfig, parse_config
+from cdp_assets.contracts.canonical import (
     ISSUE_DTYPES,
     QUARANTINE_DTYPES,
     RAW_LINEAGE_DTYPES,
     RECORD_ID_FIELD,
     staging_contract,
 )
-from cdp_assets.config import CDPConfig, parse_config
 from cdp_assets.privacy.erasure import (
     KEYS,
     ErasureRequest,

@@ -10,13 +10,13 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from cdp_assets.canonical import (
+from cdp_assets.config import CDPConfig, parse_config
+from cdp_assets.contracts.canonical import (
     ISSUE_DTYPES,
     QUARANTINE_DTYPES,
     RAW_LINEAGE_DTYPES,
     staging_contract,
 )
-from cdp_assets.config import CDPConfig, parse_config
 from cdp_assets.defs.privacy import retention as retention_defs
 from cdp_assets.defs.privacy.retention import (
     RETENTION_ENFORCED,

@@ -14,8 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from cdp_assets.activation.ad_hashing import hash_email
-from cdp_assets.canonical import LEDGER_DTYPES
 from cdp_assets.config import CDPConfig, parse_config
+from cdp_assets.contracts.canonical import LEDGER_DTYPES
 from cdp_assets.ingest import IngestBatch, ingest_source
 from cdp_assets.privacy.identifiers import Identifiers
 from cdp_assets.privacy.suppression import (

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from cdp_assets.canonical import EVENT_TYPES, ORDER_CHANNELS, ORDER_STATUSES, TICKET_CHANNELS
+from cdp_assets.contracts.canonical import (
+    EVENT_TYPES,
+    ORDER_CHANNELS,
+    ORDER_STATUSES,
+    TICKET_CHANNELS,
+)
 from cdp_assets.quality.codes import (
     enum_value,
     normalise_country,

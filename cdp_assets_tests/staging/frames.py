@@ -8,8 +8,8 @@ from typing import Any
 
 import pandas as pd
 
-from cdp_assets.canonical import ISSUE_DTYPES, QUARANTINE_DTYPES, staging_contract
 from cdp_assets.config import CDPConfig, parse_config
+from cdp_assets.contracts.canonical import ISSUE_DTYPES, QUARANTINE_DTYPES, staging_contract
 
 AS_OF = dt.date(2026, 11, 20)
 T0 = pd.Timestamp("2026-11-01 02:00", tz="UTC")

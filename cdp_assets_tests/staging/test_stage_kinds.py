@@ -8,7 +8,7 @@ import hashlib
 import pandas as pd
 import pytest
 
-from cdp_assets.canonical import SOURCE_KINDS, fields_of
+from cdp_assets.contracts.canonical import SOURCE_KINDS, fields_of
 from cdp_assets.staging import stage_source
 from cdp_assets_tests.staging.frames import (
     AS_OF,

@@ -4,7 +4,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from cdp_assets.canonical import QUARANTINE_DTYPES
+from cdp_assets.contracts.canonical import QUARANTINE_DTYPES
 from cdp_assets.warehouse import TableRef, Warehouse, WarehouseError, coerce_frame
 
 REF = TableRef("wh_test", "quarantine")

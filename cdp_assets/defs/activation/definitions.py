@@ -7,12 +7,6 @@ import json
 import dagster as dg
 import pandas as pd
 
-from cdp_assets.activation.contract import (
-    CUSTOMER_360_COLUMNS,
-    CUSTOMER_360_DTYPES,
-    CUSTOMER_360_PII,
-    CUSTOMER_360_SCHEMA_VERSION,
-)
 from cdp_assets.activation.customer_360 import customer_360_sql
 from cdp_assets.activation.exports import (
     EXPORT_SCHEMA_VERSION,
@@ -25,6 +19,12 @@ from cdp_assets.activation.exports import (
 )
 from cdp_assets.config import CDPConfig, as_of_date, resolve_path
 from cdp_assets.config.schema import ExportDestination
+from cdp_assets.contracts.customer_360 import (
+    CUSTOMER_360_COLUMNS,
+    CUSTOMER_360_DTYPES,
+    CUSTOMER_360_PII,
+    CUSTOMER_360_SCHEMA_VERSION,
+)
 from cdp_assets.defs.analytics.definitions import ACTIVATION_GROUP, MEMBERSHIP, MEMBERSHIP_KEY
 from cdp_assets.defs.identity.definitions import CORE_AUTOMATION, PROFILES_KEY
 from cdp_assets.defs.resources import (

@@ -17,12 +17,12 @@ from cdp_assets.analytics.cohorts import (
     customer_acquisition,
     retention_heatmap,
 )
-from cdp_assets.analytics.feature_columns import FEATURE_DESCRIPTIONS, FEATURE_DTYPES
 from cdp_assets.analytics.features import customer_features, existing_core_tables
 from cdp_assets.analytics.nps import comment_themes, nps_summary
 from cdp_assets.analytics.rfm import RFM_DTYPES, rfm_grid_plot, rfm_scores, segment_summary
 from cdp_assets.analytics.support import support_summary
 from cdp_assets.config import CDPConfig, as_of_date
+from cdp_assets.contracts.features import FEATURE_DESCRIPTIONS, FEATURE_DTYPES
 from cdp_assets.defs.identity.definitions import CORE_AUTOMATION, PROFILES_KEY
 from cdp_assets.defs.resources import (
     WAREHOUSE_POOL,

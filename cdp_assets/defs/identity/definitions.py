@@ -5,8 +5,8 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
-from cdp_assets.canonical import staging_contract
 from cdp_assets.config import CDPConfig
+from cdp_assets.contracts.canonical import staging_contract
 from cdp_assets.defs.ingestion.staging import staging_key
 from cdp_assets.defs.resources import (
     WAREHOUSE_POOL,

@@ -7,8 +7,8 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from cdp_assets.canonical import LEDGER_DTYPES, RAW_LINEAGE_DTYPES
 from cdp_assets.config import CDPConfig, ConfigError, SourceConfig
+from cdp_assets.contracts.canonical import LEDGER_DTYPES, RAW_LINEAGE_DTYPES
 from cdp_assets.defs.resources import WAREHOUSE_POOL, WarehouseResource, warehouse_kind
 from cdp_assets.ingest import IngestBatch, SourceReadError, ingest_source
 from cdp_assets.ingest.readers import STRING

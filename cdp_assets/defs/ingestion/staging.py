@@ -7,7 +7,8 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from cdp_assets.canonical import (
+from cdp_assets.config import CDPConfig, SourceConfig, as_of_date
+from cdp_assets.contracts.canonical import (
     CANONICAL_FIELDS,
     ISSUE_DTYPES,
     QUARANTINE_DTYPES,
@@ -16,7 +17,6 @@ from cdp_assets.canonical import (
     pii_columns,
     staging_contract,
 )
-from cdp_assets.config import CDPConfig, SourceConfig, as_of_date
 from cdp_assets.defs.ingestion.raw import QUARANTINE, raw_key
 from cdp_assets.defs.resources import WAREHOUSE_POOL, WarehouseResource, warehouse_kind
 from cdp_assets.ingest import raw_column_name

@@ -9,9 +9,10 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from cdp_assets.analytics.feature_columns import FEATURE_DTYPES
 from cdp_assets.analytics.features import existing_core_tables
 from cdp_assets.config import CDPConfig, as_of_date, resolve_path
+from cdp_assets.contracts.features import FEATURE_DTYPES
+from cdp_assets.contracts.ltv import LTV_DTYPES
 from cdp_assets.defs.analytics.definitions import FEATURES, FEATURES_KEY, _core_keys
 from cdp_assets.defs.identity.definitions import CORE_AUTOMATION
 from cdp_assets.defs.resources import (
@@ -404,9 +405,6 @@ def build_recommendations_asset(config: CDPConfig) -> dg.AssetsDefinition:
         )
 
     return product_recommendations
-
-
-LTV_DTYPES: dict[str, str] = {name: dtype for name, (dtype, _) in ltv.LTV_COLUMNS.items()}
 
 
 def _orders(session: WarehouseSession) -> pd.DataFrame:

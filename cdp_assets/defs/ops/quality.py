@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from cdp_assets.canonical import ISSUE_DTYPES, LEDGER_DTYPES, QUARANTINE_DTYPES
+from cdp_assets.contracts.canonical import ISSUE_DTYPES, LEDGER_DTYPES, QUARANTINE_DTYPES
 from cdp_assets.defs.identity.definitions import privacy_deps
 from cdp_assets.defs.ingestion.raw import LEDGER, QUARANTINE
 from cdp_assets.defs.ingestion.staging import ISSUES, staging_key

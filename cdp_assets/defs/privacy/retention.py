@@ -7,8 +7,8 @@ Built by `build_retention_asset(config)`; the privacy definitions add it to the 
 import dagster as dg
 import pandas as pd
 
-from cdp_assets.canonical import RETENTION_FIELD
 from cdp_assets.config import CDPConfig, as_of_date
+from cdp_assets.contracts.canonical import RETENTION_FIELD
 from cdp_assets.defs.ingestion.raw import raw_key
 from cdp_assets.defs.ingestion.staging import staging_key
 from cdp_assets.defs.resources import WAREHOUSE_POOL, WarehouseResource, warehouse_kind
