@@ -1,23 +1,39 @@
-"""The warehouse resource and IO manager, and the project's configuration for the wiring."""
+"""What assets share: the project's configuration (parsed once per process), the warehouse,
+the model store and the exports folder."""
 
 from __future__ import annotations
 
+import functools
 import os
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import pandas as pd
 
-from cdp_assets.config import CDPConfig, load_config, warehouse_url
-from cdp_assets.config.loader import ENV_WAREHOUSE_URL
-from cdp_assets.warehouse import TableRef, Warehouse
+from cdp_assets.config import CDPConfig, load_config, resolve_path, warehouse_url
+from cdp_assets.config.loader import ENV_AS_OF, ENV_WAREHOUSE_URL, config_path
+from cdp_assets.ml.model_store import ModelRegistry, ModelStore
+from cdp_assets.warehouse import Warehouse
 
-WAREHOUSE_POOL = "warehouse"  # every asset that writes the warehouse shares this pool
+
+@functools.cache
+def _parsed_config(path: Path, stamp: tuple[int, int], as_of: str, url: str) -> CDPConfig:
+    return load_config(path)
 
 
 def project_config() -> CDPConfig:
-    """cdp.yaml as the code location sees it (CDP_CONFIG, CDP_AS_OF, CDP_WAREHOUSE_URL)."""
-    return load_config()
+    """cdp.yaml as the code location sees it (CDP_CONFIG, CDP_AS_OF, CDP_WAREHOUSE_URL).
+
+    Parsed once per process: every domain's definitions and resources share it. A changed
+    file (size or modification time) or environment is parsed again."""
+    path = config_path()
+    try:
+        stat = path.stat()
+        stamp = (stat.st_size, stat.st_mtime_ns)
+    except OSError:
+        return load_config(path)  # the loader names the missing file
+    environment = (os.environ.get(ENV_AS_OF, ""), os.environ.get(ENV_WAREHOUSE_URL, ""))
+    return _parsed_config(path, stamp, *environment)
 
 
 def warehouse_kind(config: CDPConfig) -> str:
@@ -34,29 +50,29 @@ class WarehouseResource(dg.ConfigurableResource):
         return Warehouse(self.url)
 
 
-def table_ref(key: dg.AssetKey) -> TableRef:
-    """Asset key prefix = warehouse schema: ["staging", "shop_orders"] → staging.shop_orders."""
-    if len(key.path) < 2:
-        raise dg.Failure(f"asset key {key.to_user_string()} has no schema prefix")
-    return TableRef(key.path[0], key.path[-1])
+class ModelStoreResource(dg.ConfigurableResource):
+    """Trained model versions and their champions. This one keeps them in a local folder
+    (`models.store_dir`); a remote store implements `ModelRegistry` and overrides `get`."""
+
+    root: str
+
+    def get(self) -> ModelRegistry:
+        return ModelStore(self.root)
+
+    @property
+    def local_folder(self) -> Path:
+        """Where the training snapshots lie, for the erasure trace check."""
+        return Path(self.root)
 
 
-class WarehouseIOManager(dg.ConfigurableIOManager):
-    """Stores DataFrame outputs as tables named by asset key and loads them back."""
+class ExportsResource(dg.ConfigurableResource):
+    """The folder audience export files are written to (`exports.dir`)."""
 
-    url: str
+    root: str
 
-    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
-        if obj is None:
-            return  # the asset wrote its tables itself and returned a MaterializeResult
-        if not isinstance(obj, pd.DataFrame):
-            raise dg.Failure(f"{context.asset_key.to_user_string()}: expected a DataFrame")
-        ref = table_ref(context.asset_key)
-        rows = Warehouse(self.url).replace_table(ref, obj)
-        context.add_output_metadata({"dagster/row_count": rows, "dagster/table_name": str(ref)})
-
-    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
-        return Warehouse(self.url).read_table(table_ref(context.asset_key))
+    @property
+    def path(self) -> Path:
+        return Path(self.root)
 
 
 def warehouse_url_value(config: CDPConfig) -> Any:
@@ -71,11 +87,13 @@ def warehouse_url_value(config: CDPConfig) -> Any:
 @dg.definitions
 def resources() -> dg.Definitions:
     config = project_config()
-    url = warehouse_url_value(config)
     return dg.Definitions(
         resources={
-            "warehouse": WarehouseResource(url=url),
-            "io_manager": WarehouseIOManager(url=url),
+            "warehouse": WarehouseResource(url=warehouse_url_value(config)),
+            "model_store": ModelStoreResource(
+                root=str(resolve_path(config, config.models.store_dir))
+            ),
+            "exports": ExportsResource(root=str(resolve_path(config, config.exports.dir))),
         },
         executor=dg.in_process_executor,
     )

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
+from cdp_assets.defs.catalog import NIGHTLY_JOB, TRAINING_GROUP
 from cdp_assets.defs.resources import project_config
-
-NIGHTLY_JOB = "nightly_refresh"
 
 
 @dg.definitions
@@ -15,7 +14,7 @@ def nightly() -> dg.Definitions:
     job = dg.define_asset_job(
         NIGHTLY_JOB,
         # Models retrain weekly (train_models); the nightly run scores with the promoted ones.
-        selection=dg.AssetSelection.all() - dg.AssetSelection.groups("ml_training"),
+        selection=dg.AssetSelection.all() - dg.AssetSelection.groups(TRAINING_GROUP),
         description="Ingest every source and rebuild everything downstream of it, scoring with "
         "the promoted models.",
     )

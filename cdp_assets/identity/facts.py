@@ -8,6 +8,8 @@ compared with COALESCE(.., '') so that NULLs match NULLs and the join stays a ha
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from cdp_assets.config import CDPConfig
 from cdp_assets.contracts.canonical import field_names
 from cdp_assets.identity.nodes import FACT_KEY_COLUMNS
@@ -152,4 +154,32 @@ def order_items_sql(config: CDPConfig) -> str | None:
         "ELSE i.unit_price * o.amount_base / o.amount END AS unit_price_base, "
         "o.ordered_at, o.status "
         f"FROM ({union}) i LEFT JOIN core.orders o ON o.order_id = i.order_id"
+    )
+
+
+# The event time of each fact kind: what first and last seen are measured on.
+FACT_TIME: dict[str, str] = {
+    "orders": "ordered_at",
+    "events": "occurred_at",
+    "survey_responses": "submitted_at",
+    "support_tickets": "opened_at",
+}
+
+
+def activity_sql(kinds: Iterable[str]) -> str | None:
+    """SQL for customer_id, first_at, last_at over the core fact tables of `kinds` (their
+    earliest and latest event time per resolved customer); None without a fact kind."""
+    parts = [
+        f"SELECT customer_id, MIN({FACT_TIME[kind]}) AS first_at, "
+        f"MAX({FACT_TIME[kind]}) AS last_at FROM core.{table} "
+        "WHERE customer_id IS NOT NULL GROUP BY customer_id"
+        for kind, (table, _) in FACT_COLUMNS.items()
+        if kind in set(kinds)
+    ]
+    if not parts:
+        return None
+    union = " UNION ALL ".join(parts)
+    return (
+        "SELECT customer_id, MIN(first_at) AS first_at, MAX(last_at) AS last_at "
+        f"FROM ({union}) a GROUP BY customer_id"
     )

@@ -78,3 +78,10 @@ def customer_profiles(
         ignore_index=True,
     )
     return profiles.sort_values("customer_id", ignore_index=True), records
+
+
+def profiles_over_limits(records: pd.DataFrame, max_emails: int, max_phones: int) -> int:
+    """Customers whose records carry more distinct email keys than `max_emails` or more
+    distinct phones than `max_phones` (`records`: identity records with their customer_id)."""
+    distinct = records.groupby("customer_id")[["email_key", "phone"]].nunique()
+    return int(((distinct["email_key"] > max_emails) | (distinct["phone"] > max_phones)).sum())

@@ -50,7 +50,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from cdp_assets.config.schema import ChurnConfig, SnapshotConfig
 from cdp_assets.ml import metrics as m
 from cdp_assets.ml.explain import explain
-from cdp_assets.ml.model_store import ModelStore, frame_fingerprint
+from cdp_assets.ml.model_store import ModelRegistry, frame_fingerprint
 from cdp_assets.ml.snapshots import (
     CHURN_FEATURES,
     CUTOFF,
@@ -337,7 +337,7 @@ def permutation_importances(
 
 
 def compare_with_champion(
-    store: ModelStore,
+    store: ModelRegistry,
     name: str,
     training: ClassifierTraining,
     snapshots: pd.DataFrame,

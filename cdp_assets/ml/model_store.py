@@ -29,7 +29,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import joblib
 import numpy as np
@@ -131,6 +131,41 @@ def promotion_decision(
     return gain > min_improvement, (
         f"challenger {metric} {value:.4f} {verdict} champion {current:.4f} on the same holdout"
     )
+
+
+class ModelRegistry(Protocol):
+    """What training, scoring and erasure need of a model store. `ModelStore` keeps versions
+    in a local folder; a remote store (object storage, a model registry service) implements
+    the same methods."""
+
+    def save(
+        self,
+        name: str,
+        model: Any,
+        metadata: Mapping[str, Any],
+        created_at: dt.datetime | None = None,
+        snapshot: pd.DataFrame | None = None,
+    ) -> str: ...
+
+    def promote(self, name: str, version: str, reason: str = "") -> None: ...
+
+    def champion(self, name: str) -> str | None: ...
+
+    def metadata(self, name: str, version: str | None = None) -> dict[str, Any]: ...
+
+    def load(self, name: str, version: str | None = None) -> StoredModel: ...
+
+    def erase_customers(self, customer_ids: set[str]) -> dict[str, int]: ...
+
+    def champion_challenger(
+        self,
+        name: str,
+        challenger_metrics: Mapping[str, float],
+        champion_metrics_on_same_holdout: Mapping[str, float] | None,
+        metric: str = "roc_auc",
+        floor: float | None = None,
+        min_improvement: float = 0.0,
+    ) -> tuple[bool, str]: ...
 
 
 class ModelStore:

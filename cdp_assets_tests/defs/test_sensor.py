@@ -7,12 +7,8 @@ from pathlib import Path
 import dagster as dg
 
 from cdp_assets.config import parse_config
-from cdp_assets.defs.ingestion.sensors import (
-    build_landing_sensor,
-    landing_state,
-    new_arrivals,
-    run_key,
-)
+from cdp_assets.defs.ingestion.sensors import build_landing_sensor
+from cdp_assets.ingest.landing import landing_state, new_arrivals, run_key
 
 
 def make_config(tmp_path: Path):

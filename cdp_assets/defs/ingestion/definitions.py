@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import dagster as dg
 
-from cdp_assets.defs.ingestion.raw import RAW_GROUP, build_raw_asset
+from cdp_assets.defs.catalog import INGESTION_JOB, RAW_GROUP, STAGING_GROUP
+from cdp_assets.defs.ingestion.raw import build_raw_asset
 from cdp_assets.defs.ingestion.sensors import build_landing_sensor
-from cdp_assets.defs.ingestion.staging import STAGING_GROUP, build_staging_asset
+from cdp_assets.defs.ingestion.staging import build_staging_asset
 from cdp_assets.defs.resources import project_config
-
-INGESTION_JOB = "ingest_sources"
 
 
 @dg.definitions

@@ -9,7 +9,8 @@ import pandas as pd
 
 from cdp_assets.config import CDPConfig, ConfigError, SourceConfig
 from cdp_assets.contracts.canonical import LEDGER_DTYPES, RAW_LINEAGE_DTYPES
-from cdp_assets.defs.resources import WAREHOUSE_POOL, WarehouseResource, warehouse_kind
+from cdp_assets.defs.catalog import LEDGER, QUARANTINE, RAW_GROUP, raw_key
+from cdp_assets.defs.resources import WarehouseResource
 from cdp_assets.ingest import IngestBatch, SourceReadError, ingest_source
 from cdp_assets.ingest.readers import STRING
 from cdp_assets.privacy.suppression import (
@@ -21,15 +22,7 @@ from cdp_assets.privacy.suppression import (
 from cdp_assets.reporting.markdown import counts_table, markdown_table
 from cdp_assets.warehouse import TableRef, WarehouseSession
 
-LEDGER = TableRef("ops", "ingested_files")
-QUARANTINE = TableRef("ops", "quarantine")
-
-RAW_GROUP = "raw"
 BATCH_CONSERVATION = "batch_conservation"
-
-
-def raw_key(source: SourceConfig) -> dg.AssetKey:
-    return dg.AssetKey(["raw", source.name])
 
 
 def _read_state(
@@ -214,8 +207,7 @@ def build_raw_asset(source: SourceConfig, config: CDPConfig) -> dg.AssetsDefinit
     @dg.asset(
         key=key,
         group_name=RAW_GROUP,
-        kinds={"python", warehouse_kind(config), source.format},
-        pool=WAREHOUSE_POOL,
+        kinds={"python", source.format},
         description=(
             f"Source `{source.name}` ({source.kind}, {source.format}) as read from {location}, "
             "every column as text, with lineage columns (_file, _line, _batch_id, "

@@ -9,16 +9,15 @@ import pandas as pd
 
 from cdp_assets.config import CDPConfig, SourceConfig, as_of_date
 from cdp_assets.contracts.canonical import (
-    CANONICAL_FIELDS,
     ISSUE_DTYPES,
     QUARANTINE_DTYPES,
     RAW_LINEAGE_DTYPES,
-    RECORD_KEY,
     pii_columns,
     staging_contract,
 )
-from cdp_assets.defs.ingestion.raw import QUARANTINE, raw_key
-from cdp_assets.defs.resources import WAREHOUSE_POOL, WarehouseResource, warehouse_kind
+from cdp_assets.defs.catalog import ISSUES, QUARANTINE, STAGING_GROUP, raw_key, staging_key
+from cdp_assets.defs.ingestion.staging_checks import staging_check_specs, staging_checks
+from cdp_assets.defs.resources import WarehouseResource
 from cdp_assets.ingest import raw_column_name
 from cdp_assets.reporting.markdown import counts_table, markdown_table, masked_preview
 from cdp_assets.staging import StagingError, stage_source
@@ -26,20 +25,6 @@ from cdp_assets.staging import chunks as staging_chunks
 from cdp_assets.staging.chunks import RawChunks, StagingTotals, check_chunk, chunk_count
 from cdp_assets.staging.stage import shared_identifier_issues
 from cdp_assets.warehouse import TableRef, WarehouseSession, coerce_frame
-from cdp_assets.warehouse.warehouse import sql_type
-
-ISSUES = TableRef("ops", "data_quality_issues")
-STAGING_GROUP = "staging"
-
-KEY_UNIQUE = "record_key_unique"
-REQUIRED_PRESENT = "required_fields_present"
-QUARANTINE_SHARE = "quarantine_share"
-CONTRACT = "columns_match_contract"
-STAGING_CONSERVATION = "staging_conservation"
-
-
-def staging_key(source: SourceConfig) -> dg.AssetKey:
-    return dg.AssetKey(["staging", source.name])
 
 
 def _read_raw(
@@ -107,117 +92,6 @@ def _stage_and_write(
     return totals
 
 
-def _checks(
-    session: WarehouseSession,
-    source: SourceConfig,
-    config: CDPConfig,
-    rows_in: int,
-    superseded: int,
-) -> list[dg.AssetCheckResult]:
-    ref = TableRef("staging", source.name)
-    key_cols = ", ".join(f'"{c}"' for c in RECORD_KEY[source.kind])
-    total = session.row_count(ref)
-    distinct = int(
-        session.scalar(f"SELECT COUNT(*) FROM (SELECT DISTINCT {key_cols} FROM {ref.sql}) k")
-    )
-    results = [
-        dg.AssetCheckResult(
-            check_name=KEY_UNIQUE,
-            passed=total == distinct,
-            metadata={"rows": total, "distinct_keys": distinct, "key": key_cols},
-        )
-    ]
-
-    required = [f.name for f in CANONICAL_FIELDS[source.kind] if f.required]
-    nulls = {
-        name: int(session.scalar(f'SELECT COUNT(*) FROM {ref.sql} WHERE "{name}" IS NULL'))
-        for name in required
-    }
-    results.append(
-        dg.AssetCheckResult(
-            check_name=REQUIRED_PRESENT,
-            passed=not any(nulls.values()),
-            metadata={f"null_{k}": v for k, v in nulls.items()},
-        )
-    )
-
-    read = (
-        int(
-            session.scalar(
-                "SELECT COALESCE(SUM(rows_read), 0) FROM ops.ingested_files WHERE source = :s",
-                {"s": source.name},
-            )
-            or 0
-        )
-        if session.table_exists(TableRef("ops", "ingested_files"))
-        else 0
-    )
-    quarantined = int(
-        session.scalar(
-            f"SELECT COUNT(*) FROM {QUARANTINE.sql} WHERE source = :s", {"s": source.name}
-        )
-    )
-    share = quarantined / read if read else 0.0
-    warn = source.quarantine_warn_share
-    fail = source.quarantine_fail_share
-    warn = config.quality.quarantine_warn_share if warn is None else warn
-    fail = config.quality.quarantine_fail_share if fail is None else fail
-    severity = dg.AssetCheckSeverity.ERROR if share > fail else dg.AssetCheckSeverity.WARN
-    results.append(
-        dg.AssetCheckResult(
-            check_name=QUARANTINE_SHARE,
-            passed=share <= warn,
-            severity=severity,
-            metadata={
-                "rows_read": read,
-                "rows_quarantined": quarantined,
-                "quarantine_share": round(share, 5),
-                "warn_above": warn,
-                "fail_above": fail,
-            },
-        )
-    )
-
-    dialect = session.dialect
-    expected = {c: sql_type(t, dialect) for c, t in staging_contract(source.kind).items()}
-    actual_cols = session.query(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = :schema AND table_name = :table ORDER BY ordinal_position",
-        {"schema": ref.schema, "table": ref.table},
-    )
-    actual = list(actual_cols["column_name"])
-    results.append(
-        dg.AssetCheckResult(
-            check_name=CONTRACT,
-            passed=actual == list(expected),
-            metadata={
-                "missing": ", ".join(c for c in expected if c not in actual) or "none",
-                "unexpected": ", ".join(c for c in actual if c not in expected) or "none",
-            },
-        )
-    )
-
-    staged_quarantine = int(
-        session.scalar(
-            f"SELECT COUNT(*) FROM {QUARANTINE.sql} WHERE source = :s AND stage = 'staging'",
-            {"s": source.name},
-        )
-    )
-    results.append(
-        dg.AssetCheckResult(
-            check_name=STAGING_CONSERVATION,
-            passed=rows_in == total + staged_quarantine + superseded,
-            metadata={
-                "raw_rows": rows_in,
-                "staged": total,
-                "quarantined": staged_quarantine,
-                "superseded": superseded,
-            },
-        )
-    )
-    return results
-
-
 def _metadata(source: SourceConfig, totals: StagingTotals) -> dict[str, object]:
     quarantine, rows_in = totals.quarantine, totals.rows_in
     meta: dict[str, object] = {
@@ -256,46 +130,13 @@ def _metadata(source: SourceConfig, totals: StagingTotals) -> dict[str, object]:
 
 def build_staging_asset(source: SourceConfig, config: CDPConfig) -> dg.AssetsDefinition:
     key = staging_key(source)
-    check_specs = [
-        dg.AssetCheckSpec(
-            KEY_UNIQUE,
-            asset=key,
-            blocking=True,
-            description=f"record key ({', '.join(RECORD_KEY[source.kind])}) is unique",
-        ),
-        dg.AssetCheckSpec(
-            REQUIRED_PRESENT,
-            asset=key,
-            blocking=True,
-            description="required canonical fields have no nulls",
-        ),
-        dg.AssetCheckSpec(
-            QUARANTINE_SHARE,
-            asset=key,
-            blocking=True,
-            description="share of rows read that were quarantined is under the "
-            "configured warn (WARN) and fail (ERROR) thresholds",
-        ),
-        dg.AssetCheckSpec(
-            CONTRACT,
-            asset=key,
-            blocking=True,
-            description="columns equal the staging contract of the kind",
-        ),
-        dg.AssetCheckSpec(
-            STAGING_CONSERVATION,
-            asset=key,
-            blocking=True,
-            description="raw rows = staged + quarantined + superseded versions",
-        ),
-    ]
+    check_specs = staging_check_specs(key, source)
 
     @dg.asset(
         key=key,
         deps=[raw_key(source)],
         group_name=STAGING_GROUP,
-        kinds={"python", "pandas", warehouse_kind(config)},
-        pool=WAREHOUSE_POOL,
+        kinds={"python", "pandas"},
         description=(
             f"`{source.name}` in the canonical `{source.kind}` schema: typed, normalised "
             "(emails with a matching key, E.164 phones, UTC timestamps, base-currency amounts), "
@@ -306,8 +147,6 @@ def build_staging_asset(source: SourceConfig, config: CDPConfig) -> dg.AssetsDef
         metadata={"source_kind": source.kind, "trust": source.trust},
         tags={"cdp/layer": "staging", "cdp/source_kind": source.kind, "cdp/pii": "true"},
         check_specs=check_specs,
-        automation_condition=dg.AutomationCondition.eager()
-        & dg.AutomationCondition.all_deps_blocking_checks_passed(),
         freshness_policy=dg.FreshnessPolicy.time_window(
             fail_window=dt.timedelta(hours=30), warn_window=dt.timedelta(hours=26)
         ),
@@ -324,7 +163,9 @@ def build_staging_asset(source: SourceConfig, config: CDPConfig) -> dg.AssetsDef
             try:
                 with wh.transaction() as session:
                     totals = _stage_and_write(session, source, config, as_of, chunks)
-                    checks = _checks(session, source, config, totals.rows_in, totals.superseded)
+                    checks = staging_checks(
+                        session, source, config, totals.rows_in, totals.superseded
+                    )
             except StagingError as exc:
                 raise dg.Failure(description=str(exc)) from None
         context.log.info(

@@ -5,15 +5,17 @@ from __future__ import annotations
 import dagster as dg
 
 from cdp_assets.contracts.canonical import ISSUE_DTYPES, LEDGER_DTYPES, QUARANTINE_DTYPES
-from cdp_assets.defs.identity.definitions import privacy_deps
-from cdp_assets.defs.ingestion.raw import LEDGER, QUARANTINE
-from cdp_assets.defs.ingestion.staging import ISSUES, staging_key
-from cdp_assets.defs.resources import (
-    WAREHOUSE_POOL,
-    WarehouseResource,
-    project_config,
-    warehouse_kind,
+from cdp_assets.defs.catalog import (
+    ISSUES,
+    LEDGER,
+    OPS_GROUP,
+    QUALITY_SUMMARY_KEY,
+    QUARANTINE,
+    privacy_deps,
+    staging_key,
+    table_ref,
 )
+from cdp_assets.defs.resources import WarehouseResource, project_config
 from cdp_assets.reporting.markdown import markdown_table
 from cdp_assets.reporting.quality_summary import (
     quality_summary,
@@ -22,7 +24,7 @@ from cdp_assets.reporting.quality_summary import (
 )
 from cdp_assets.warehouse import TableRef
 
-SUMMARY = TableRef("ops", "quality_summary")
+SUMMARY = table_ref(QUALITY_SUMMARY_KEY)
 
 
 @dg.definitions
@@ -31,12 +33,10 @@ def ops_quality() -> dg.Definitions:
     sources = [s.name for s in config.sources]
 
     @dg.asset(
-        key=["ops", "quality_summary"],
+        key=QUALITY_SUMMARY_KEY,
         deps=[staging_key(s) for s in config.sources] + privacy_deps(config),
-        group_name="ops",
-        kinds={"python", "pandas", warehouse_kind(config)},
-        pool=WAREHOUSE_POOL,
-        automation_condition=dg.AutomationCondition.eager(),
+        group_name=OPS_GROUP,
+        kinds={"python", "pandas"},
     )
     def quality_summary_asset(warehouse: WarehouseResource) -> dg.MaterializeResult:
         """Per source: files and rows read, exact duplicates, rows of erased people suppressed,

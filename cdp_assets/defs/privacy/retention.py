@@ -9,9 +9,8 @@ import pandas as pd
 
 from cdp_assets.config import CDPConfig, as_of_date
 from cdp_assets.contracts.canonical import RETENTION_FIELD
-from cdp_assets.defs.ingestion.raw import raw_key
-from cdp_assets.defs.ingestion.staging import staging_key
-from cdp_assets.defs.resources import WAREHOUSE_POOL, WarehouseResource, warehouse_kind
+from cdp_assets.defs.catalog import PRIVACY_GROUP, RETENTION_KEY, raw_key, staging_key, table_ref
+from cdp_assets.defs.resources import WarehouseResource
 from cdp_assets.privacy.retention import (
     aged_rows,
     apply_retention,
@@ -19,10 +18,8 @@ from cdp_assets.privacy.retention import (
     retention_cutoff,
 )
 from cdp_assets.reporting.markdown import markdown_table
-from cdp_assets.warehouse import TableRef
 
-RETENTION_LOG = TableRef("ops", "retention_log")
-RETENTION_GROUP = "privacy"
+RETENTION_LOG = table_ref(RETENTION_KEY)
 RETENTION_ENFORCED = "retention_enforced"
 
 
@@ -48,7 +45,7 @@ def build_retention_asset(config: CDPConfig) -> dg.AssetsDefinition | None:
     sources = retained_sources(config)
     if not sources:
         return None
-    key = dg.AssetKey(["ops", "retention_log"])
+    key = RETENTION_KEY
     policy_text = ", ".join(
         f"{s.name} ({s.kind}, by {RETENTION_FIELD[s.kind]}): {s.retention_days} days"
         for s in sources
@@ -57,9 +54,8 @@ def build_retention_asset(config: CDPConfig) -> dg.AssetsDefinition | None:
     @dg.asset(
         key=key,
         deps=[k for s in sources for k in (raw_key(s), staging_key(s))],
-        group_name=RETENTION_GROUP,
-        kinds={"python", warehouse_kind(config)},
-        pool=WAREHOUSE_POOL,
+        group_name=PRIVACY_GROUP,
+        kinds={"python"},
         description=(
             "Enforces each source's `retention_days` as of the analysis date: staged rows whose "
             "event time is before the cutoff (00:00 UTC of as_of - retention_days) are deleted "

@@ -1,0 +1,122 @@
+"""`activation.audience_membership` and `activation.audience_changes`: who is in which
+audience, run by run."""
+
+import datetime as dt
+
+import dagster as dg
+import pandas as pd
+
+from cdp_assets.analytics.audiences import (
+    audience_frame,
+    audience_members,
+    size_jumps,
+    update_membership,
+)
+from cdp_assets.analytics.rfm import RFM_DTYPES
+from cdp_assets.config import CDPConfig, as_of_date
+from cdp_assets.contracts.features import FEATURE_DTYPES
+from cdp_assets.defs.catalog import (
+    ACTIVATION_GROUP,
+    CHANGES,
+    CHANGES_KEY,
+    FEATURES,
+    FEATURES_KEY,
+    MEMBERSHIP,
+    MEMBERSHIP_KEY,
+    RFM,
+    RFM_KEY,
+)
+from cdp_assets.defs.resources import WarehouseResource
+from cdp_assets.reporting.markdown import markdown_table
+
+CHECK_SIZES_STABLE = "audience_sizes_stable"
+
+
+def build_audiences_asset(config: CDPConfig) -> dg.AssetsDefinition:
+    names = [a.name for a in config.analytics.audiences]
+
+    @dg.multi_asset(
+        name="audiences",
+        specs=[
+            dg.AssetSpec(
+                MEMBERSHIP_KEY,
+                deps=[FEATURES_KEY, RFM_KEY],
+                group_name=ACTIVATION_GROUP,
+                kinds={"pandas"},
+                description="Members of every audience in cdp.yaml (analytics.audiences), one "
+                "row per member per run, with the date the current membership began: the "
+                "history of who was in which audience when.",
+            ),
+            dg.AssetSpec(
+                CHANGES_KEY,
+                deps=[FEATURES_KEY, RFM_KEY],
+                group_name=ACTIVATION_GROUP,
+                kinds={"pandas"},
+                description="Each run's additions to and removals from every audience.",
+            ),
+        ],
+        check_specs=[
+            dg.AssetCheckSpec(
+                CHECK_SIZES_STABLE,
+                asset=MEMBERSHIP_KEY,
+                description="no audience's size moves by more than "
+                "analytics.audience_change_warn_share between runs (warn)",
+            )
+        ],
+        can_subset=True,
+    )
+    def audiences(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+        """Evaluates the audience rules (parsed, never evaluated as code) over features and RFM
+        segments, and keeps the membership history and changes (either, or both: each is
+        the same function of the history before the analysis date and today's members)."""
+        as_of = as_of_date(config)
+        selected = context.selected_asset_keys
+        with warehouse.get().transaction() as session:
+            features = session.read_table(FEATURES, dtypes=FEATURE_DTYPES)
+            rfm = session.read_table(RFM, dtypes=RFM_DTYPES)
+            history = session.read_table(MEMBERSHIP) if session.table_exists(MEMBERSHIP) else None
+            changes = session.read_table(CHANGES) if session.table_exists(CHANGES) else None
+            current = audience_members(config.analytics.audiences, audience_frame(features, rfm))
+            membership, all_changes = update_membership(history, current, as_of, changes)
+            if MEMBERSHIP_KEY in selected:
+                session.replace_table(MEMBERSHIP, membership)
+            if CHANGES_KEY in selected:
+                session.replace_table(CHANGES, all_changes)
+        if MEMBERSHIP_KEY in selected:
+            warn_share = config.analytics.audience_change_warn_share
+            yield _membership_result(membership, size_jumps(membership, as_of, warn_share, names))
+        if CHANGES_KEY in selected:
+            yield _changes_result(all_changes, as_of)
+
+    return audiences
+
+
+def _membership_result(membership: pd.DataFrame, jumps: pd.DataFrame) -> dg.MaterializeResult:
+    return dg.MaterializeResult(
+        asset_key=MEMBERSHIP_KEY,
+        metadata={
+            "dagster/row_count": len(membership),
+            "sizes": dg.MetadataValue.md(markdown_table(jumps.round(4), max_rows=40)),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=CHECK_SIZES_STABLE,
+                asset_key=MEMBERSHIP_KEY,
+                passed=not bool(jumps["warn"].any()),
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"jumped": ", ".join(jumps.loc[jumps["warn"], "audience"]) or "none"},
+            )
+        ],
+    )
+
+
+def _changes_result(all_changes: pd.DataFrame, as_of: dt.date) -> dg.MaterializeResult:
+    today = all_changes[pd.to_datetime(all_changes["as_of"]) == pd.Timestamp(as_of)]
+    per_audience = today.groupby(["audience", "change"]).size().rename("customers").reset_index()
+    return dg.MaterializeResult(
+        asset_key=CHANGES_KEY,
+        metadata={
+            "dagster/row_count": len(all_changes),
+            "this_run": dg.MetadataValue.md(markdown_table(per_audience, max_rows=40)),
+        },
+    )

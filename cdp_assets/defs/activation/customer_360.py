@@ -1,0 +1,118 @@
+"""`activation.customer_360`: one wide row per customer for downstream jobs."""
+
+import dagster as dg
+
+from cdp_assets.activation.customer_360 import customer_360_sql
+from cdp_assets.config import CDPConfig, as_of_date
+from cdp_assets.contracts.customer_360 import (
+    CUSTOMER_360_COLUMNS,
+    CUSTOMER_360_DTYPES,
+    CUSTOMER_360_PII,
+    CUSTOMER_360_SCHEMA_VERSION,
+)
+from cdp_assets.defs.catalog import (
+    ACTIVATION_GROUP,
+    CUSTOMER_360,
+    CUSTOMER_360_KEY,
+    CUSTOMER_LTV_KEY,
+    FEATURES_KEY,
+    MEMBERSHIP_KEY,
+    PROFILES_KEY,
+    RECOMMENDATIONS_KEY,
+    RFM_KEY,
+    score_key,
+)
+from cdp_assets.defs.resources import WarehouseResource
+from cdp_assets.reporting.markdown import markdown_table, masked_preview
+from cdp_assets.warehouse import WarehouseSession, coerce_frame
+
+INPUT_KEYS = [
+    PROFILES_KEY,
+    FEATURES_KEY,
+    RFM_KEY,
+    score_key("churn_scores"),
+    CUSTOMER_LTV_KEY,
+    score_key("lead_scores"),
+    RECOMMENDATIONS_KEY,
+    MEMBERSHIP_KEY,
+]
+# Columns whose share of customers with a value the asset reports.
+COVERAGE_COLUMNS = (
+    "email",
+    "rfm_segment",
+    "churn_probability",
+    "predicted_ltv",
+    "lead_probability",
+    "top_recommendations",
+    "audiences",
+)
+
+
+def _existing(session: WarehouseSession) -> set[str]:
+    frame = session.query(
+        "SELECT table_schema || '.' || table_name AS name FROM information_schema.tables "
+        "WHERE table_schema IN ('core', 'analytics', 'ml', 'activation')"
+    )
+    return set(frame["name"])
+
+
+def _column_schema() -> dg.TableSchema:
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                c.name, c.dtype, description=c.description, tags={"pii": ""} if c.pii else {}
+            )
+            for c in CUSTOMER_360_COLUMNS
+        ]
+    )
+
+
+def build_customer_360_asset(config: CDPConfig) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=CUSTOMER_360_KEY,
+        deps=INPUT_KEYS,
+        group_name=ACTIVATION_GROUP,
+        kinds={"sql"},
+        tags={"cdp/layer": "activation"},
+        metadata={"schema_version": CUSTOMER_360_SCHEMA_VERSION},
+    )
+    def customer_360(warehouse: WarehouseResource) -> dg.MaterializeResult:
+        """One wide row per customer for downstream jobs: the golden profile, key features,
+        RFM segment, churn probability and band, predicted lifetime value, top
+        recommendations, audiences and consent per channel. A versioned contract (see the
+        README's table); inputs not built yet (no promoted model) give null columns."""
+        as_of = as_of_date(config)
+        with warehouse.get().transaction() as session:
+            existing = _existing(session)
+            sql = customer_360_sql(existing, as_of.isoformat(), session.dialect)
+            rows = session.replace_table_as(CUSTOMER_360, sql)
+            preview = session.query(f"SELECT * FROM {CUSTOMER_360.sql} LIMIT 10")
+            filled = session.query(
+                "SELECT "
+                + ", ".join(f"COUNT({c}) AS {c}" for c in COVERAGE_COLUMNS)
+                + f" FROM {CUSTOMER_360.sql}"
+            )
+        missing = sorted(
+            {"analytics.customer_features", "analytics.rfm", "ml.churn_scores"}
+            | {"ml.customer_ltv", "ml.lead_scores", "ml.product_recommendations"} - existing
+        )
+        coverage = filled.T.rename(columns={0: "customers_with_value"})
+        coverage["share"] = (coverage["customers_with_value"] / rows).round(4) if rows else 0.0
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": rows,
+                "dagster/table_name": str(CUSTOMER_360),
+                "dagster/column_schema": _column_schema(),
+                "schema_version": CUSTOMER_360_SCHEMA_VERSION,
+                "pii_columns": ", ".join(CUSTOMER_360_PII),
+                "coverage": dg.MetadataValue.md(
+                    markdown_table(coverage.reset_index(names="column"))
+                ),
+                "inputs_missing": ", ".join(missing) or "none",
+                "preview": dg.MetadataValue.md(
+                    masked_preview(coerce_frame(preview, CUSTOMER_360_DTYPES), CUSTOMER_360_PII)
+                ),
+            }
+        )
+
+    return customer_360

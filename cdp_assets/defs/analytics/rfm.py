@@ -1,0 +1,55 @@
+"""`analytics.rfm`: recency, frequency and monetary scores and the named segments."""
+
+import dagster as dg
+
+from cdp_assets.analytics.rfm import rfm_grid_plot, rfm_scores, segment_summary
+from cdp_assets.config import CDPConfig
+from cdp_assets.contracts.features import FEATURE_DTYPES
+from cdp_assets.defs.catalog import ANALYTICS_GROUP, FEATURES, FEATURES_KEY, RFM, RFM_KEY
+from cdp_assets.defs.resources import WarehouseResource
+from cdp_assets.reporting.markdown import markdown_table
+
+
+def build_rfm_asset(config: CDPConfig) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=RFM_KEY,
+        deps=[FEATURES_KEY],
+        group_name=ANALYTICS_GROUP,
+        kinds={"pandas", "matplotlib"},
+        check_specs=[
+            dg.AssetCheckSpec("scores_within_1_to_5", asset=RFM_KEY, blocking=True),
+            dg.AssetCheckSpec("segment_shares_sum_to_100", asset=RFM_KEY, blocking=True),
+        ],
+    )
+    def rfm(warehouse: WarehouseResource) -> dg.MaterializeResult:
+        """Recency, frequency and monetary scores 1-5 (quintiles; equal values share a score)
+        of every customer with a purchase, the score string and the named segment from the
+        R x F map in cdp.yaml (analytics.rfm_segments). Segment sizes and revenue shares, and
+        the R x F grid, in metadata."""
+        wh = warehouse.get()
+        with wh.transaction() as session:
+            features = session.read_table(FEATURES, dtypes=FEATURE_DTYPES)
+            scores = rfm_scores(features, config.analytics.rfm_segments)
+            session.replace_table(RFM, scores)
+        summary = segment_summary(scores)
+        in_range = bool(scores[["r_score", "f_score", "m_score"]].isin(range(1, 6)).all().all())
+        total_share = float(summary["share"].sum()) if len(summary) else 1.0
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": len(scores),
+                "segments": dg.MetadataValue.md(markdown_table(summary.round(4), max_rows=20)),
+                "rfm_grid": dg.MetadataValue.md(
+                    rfm_grid_plot(scores, config.analytics.rfm_segments)
+                ),
+            },
+            check_results=[
+                dg.AssetCheckResult(check_name="scores_within_1_to_5", passed=in_range),
+                dg.AssetCheckResult(
+                    check_name="segment_shares_sum_to_100",
+                    passed=scores.empty or abs(total_share - 1.0) < 1e-9,
+                    metadata={"share_sum": round(total_share * 100, 6)},
+                ),
+            ],
+        )
+
+    return rfm

@@ -1,0 +1,125 @@
+"""`core.customer_profiles`: golden records, one row per customer, with their blocking checks."""
+
+import dagster as dg
+import pandas as pd
+
+from cdp_assets.config import CDPConfig
+from cdp_assets.contracts.golden_profile import GOLDEN_PROFILE_DTYPES, PROFILE_PII
+from cdp_assets.defs.catalog import CORE_GROUP, PROFILES, PROFILES_KEY, XREF, XREF_KEY
+from cdp_assets.defs.identity.staged import read_customer_records
+from cdp_assets.defs.resources import WarehouseResource
+from cdp_assets.identity.facts import activity_sql
+from cdp_assets.identity.profiles import activity_rows, customer_profiles, profiles_over_limits
+from cdp_assets.identity.resolve import XREF_DTYPES
+from cdp_assets.reporting.markdown import counts_table, masked_preview
+from cdp_assets.warehouse import WarehouseSession
+
+CHECK_XREF_IN_PROFILES = "xref_points_at_profiles"
+CHECK_UNIQUE = "customer_id_unique"
+CHECK_LIMITS = "profiles_within_limits"
+
+
+def _profile_checks(
+    session: WarehouseSession, config: CDPConfig, over_limits: int
+) -> list[dg.AssetCheckResult]:
+    orphans = int(
+        session.scalar(
+            f"SELECT COUNT(*) FROM {XREF.sql} x LEFT JOIN {PROFILES.sql} p "
+            "ON p.customer_id = x.customer_id WHERE p.customer_id IS NULL"
+        )
+    )
+    total = session.row_count(PROFILES)
+    distinct = int(session.scalar(f"SELECT COUNT(DISTINCT customer_id) FROM {PROFILES.sql}"))
+    limits = config.identity.profile_limits
+    return [
+        dg.AssetCheckResult(
+            check_name=CHECK_XREF_IN_PROFILES,
+            passed=orphans == 0,
+            metadata={"xref_rows_without_profile": orphans},
+        ),
+        dg.AssetCheckResult(
+            check_name=CHECK_UNIQUE,
+            passed=total == distinct,
+            metadata={"profiles": total, "distinct_ids": distinct},
+        ),
+        dg.AssetCheckResult(
+            check_name=CHECK_LIMITS,
+            passed=over_limits == 0,
+            metadata={
+                "profiles_over_limits": over_limits,
+                "max_emails": limits.emails,
+                "max_phones": limits.phones,
+            },
+        ),
+    ]
+
+
+def _metadata(profiles: pd.DataFrame) -> dict[str, object]:
+    return {
+        "dagster/row_count": len(profiles),
+        "dagster/column_schema": dg.TableSchema(
+            columns=[
+                dg.TableColumn(c, t, tags={"pii": ""} if c in PROFILE_PII else {})
+                for c, t in GOLDEN_PROFILE_DTYPES.items()
+            ]
+        ),
+        "pii_columns": ", ".join(PROFILE_PII),
+        "email_consent": int(profiles["email_consent"].sum()),
+        "sms_consent": int(profiles["sms_consent"].sum()),
+        "ads_consent": int(profiles["ads_consent"].sum()),
+        "with_email": int(profiles["email"].notna().sum()),
+        "with_phone": int(profiles["phone"].notna().sum()),
+        "records_per_customer": dg.MetadataValue.md(
+            counts_table(
+                profiles["record_count"].clip(upper=10).value_counts().sort_index(),
+                "records (10 = 10+)",
+                "customers",
+            )
+        ),
+        "preview": dg.MetadataValue.md(masked_preview(profiles, PROFILE_PII)),
+    }
+
+
+def build_profiles_asset(config: CDPConfig, fact_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
+    blocking = {
+        CHECK_XREF_IN_PROFILES: "every xref row's customer_id has a profile",
+        CHECK_UNIQUE: "customer_id is unique",
+        CHECK_LIMITS: "no profile over the distinct email / phone limits",
+    }
+    fact_kinds = [s.kind for s in config.sources]
+
+    @dg.asset(
+        key=PROFILES_KEY,
+        deps=[XREF_KEY, *fact_keys],
+        group_name=CORE_GROUP,
+        kinds={"python", "pandas"},
+        tags={"cdp/layer": "core", "cdp/pii": "true"},
+        check_specs=[
+            dg.AssetCheckSpec(name, asset=PROFILES_KEY, blocking=True, description=text)
+            for name, text in blocking.items()
+        ],
+    )
+    def customer_profiles_asset(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        """Golden records, one row per customer: best name, email, phone, birth date, address
+        and loyalty data by source trust, then recency, then completeness, with the winning
+        source and record of each; consent per channel (any opt-out wins, an opt-in needs a
+        confirmed double opt-in and must be the latest event); first and last seen over
+        records and facts; sources and record counts."""
+        wh = warehouse.get()
+        with wh.transaction() as session:
+            records = read_customer_records(session, config)
+            xref = session.read_table(XREF, dtypes=XREF_DTYPES)
+            sql = activity_sql(fact_kinds)
+            activity = session.query(sql) if sql else pd.DataFrame()  # first/last per customer
+        profiles, records = customer_profiles(records, xref, activity_rows(activity))
+        limits = config.identity.profile_limits
+        with wh.transaction() as session:
+            session.replace_table(PROFILES, profiles)
+            over_limits = profiles_over_limits(records, limits.emails, limits.phones)
+            checks = _profile_checks(session, config, over_limits)
+        context.log.info(f"{len(profiles):,} customer profiles")
+        return dg.MaterializeResult(metadata=_metadata(profiles), check_results=checks)
+
+    return customer_profiles_asset

@@ -1,0 +1,230 @@
+"""`identity_resolution`: the identity graph's tables, from one resolution of every customer
+record and fact identity."""
+
+import datetime as dt
+
+import dagster as dg
+import pandas as pd
+
+from cdp_assets.config import CDPConfig
+from cdp_assets.defs.catalog import CORE_GROUP, XREF_KEY, privacy_deps, staging_key
+from cdp_assets.defs.identity.staged import fact_sources, read_combos, read_customer_records
+from cdp_assets.defs.resources import WarehouseResource
+from cdp_assets.identity.facts import FACT_IDENTITIES
+from cdp_assets.identity.nodes import COMBO_DTYPES, graph_nodes
+from cdp_assets.identity.resolve import IdentityResolution, resolve_identities
+from cdp_assets.identity.stability import cluster_figures, cluster_stability
+from cdp_assets.identity.stable_ids import ALIAS_DTYPES, ASSIGNMENT_DTYPES
+from cdp_assets.reporting.markdown import counts_table, markdown_table
+from cdp_assets.warehouse import TableRef, WarehouseSession
+
+CHECK_IDS_STABLE = "cluster_figures_stable"
+IDENTITY_OUTPUTS = {
+    "customer_xref": "one row per source identity record (customer records, fact customer "
+    "references, identifier sets, linked anonymous ids) with its customer_id, match rule and "
+    "score",
+    "identity_edges": "every link between two records: rule or comparison levels, weight, and "
+    "whether it holds or was cut by the over-merge protection",
+    "identity_merges": "the ledger: one row per new customer, merge, split or retired id per run",
+    "customer_id_aliases": "superseded customer ids and the current id each resolves to",
+    "identity_nodes": "the id every identity node holds: where the next run starts from",
+    "shared_identifiers": "identifier values not used for linking, with the rule that caught "
+    "them (blocked, too many records, conflicting people, dense facts)",
+    "fact_identities": "distinct identity combinations of the fact sources and their customer "
+    "id, joined to fact rows in SQL",
+}
+# The stable-id state: the next run starts from it, so its tables are written together or not
+# at all (an alias lost between them would leave a downstream id unresolvable).
+STABLE_ID_STATE = ("identity_nodes", "customer_id_aliases", "identity_merges")
+NODES = TableRef("core", "identity_nodes")
+ALIASES = TableRef("core", "customer_id_aliases")
+MERGES = TableRef("core", "identity_merges")
+
+
+def _previous_state(session: WarehouseSession) -> tuple[pd.DataFrame, pd.DataFrame]:
+    previous = session.read_table(NODES, dtypes=ASSIGNMENT_DTYPES)
+    return previous, session.read_table(ALIASES, dtypes=ALIAS_DTYPES)
+
+
+def _tables(result: IdentityResolution, fact_map: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Each output table by name; identity_merges is appended, the others replaced."""
+    return {
+        "customer_xref": result.xref,
+        "identity_edges": result.edges,
+        "customer_id_aliases": result.ids.aliases,
+        "identity_nodes": result.assignments,
+        "shared_identifiers": result.shared,
+        "fact_identities": fact_map.astype(COMBO_DTYPES | {"customer_id": "string"}),
+        "identity_merges": result.ids.events,
+    }
+
+
+def tables_to_write(selected: set[str]) -> set[str]:
+    """The selected tables, widened to the whole stable-id state when part of it is selected."""
+    if selected & set(STABLE_ID_STATE):
+        return selected | set(STABLE_ID_STATE)
+    return selected
+
+
+def _write(session: WarehouseSession, tables: dict[str, pd.DataFrame], names: set[str]) -> None:
+    for name in sorted(names):
+        ref = FACT_IDENTITIES if name == "fact_identities" else TableRef("core", name)
+        if name == "identity_merges":
+            session.append(ref, tables[name])
+        else:
+            session.replace_table(ref, tables[name])
+
+
+def _xref_metadata(result: IdentityResolution, events: pd.Series) -> dict[str, object]:
+    stats = result.stats
+    meta: dict[str, object] = {
+        "customers": stats["customers"],
+        "customer_records": stats["customer_records"],
+        "largest_cluster_records": stats["largest_cluster_records"],
+        "singleton_share": stats["singleton_share"],
+        "shared_identifiers": stats["shared_identifiers"],
+        "clusters_split": stats["clusters_split"],
+        "new_customers": int(events.get("new", 0)),
+        "merges": int(events.get("merge", 0)),
+        "splits": int(events.get("split", 0)),
+        "retired": int(events.get("retired", 0)),
+        "edges_by_rule": dg.MetadataValue.md(
+            counts_table(
+                result.edges.groupby(["rule", "status"]).size(), ["rule", "status"], "edges"
+            )
+        ),
+        "xref_by_rule": dg.MetadataValue.md(
+            counts_table(
+                result.xref.groupby(["source", "match_rule"]).size(),
+                ["source", "match_rule"],
+                "rows",
+            )
+        ),
+    }
+    if len(result.shared):
+        meta["shared_by_rule"] = dg.MetadataValue.md(
+            counts_table(result.shared.groupby(["type", "rule"]).size(), ["type", "rule"], "values")
+        )
+    if len(result.match_parameters):
+        meta["match_weights"] = dg.MetadataValue.md(
+            markdown_table(result.match_parameters.round(4), max_rows=60)
+        )
+    meta |= {k: v for k, v in stats.items() if k.startswith("probabilistic_")}
+    return meta | {
+        "dagster/row_count": len(result.xref),
+        "preview": dg.MetadataValue.md(markdown_table(result.xref, max_rows=10)),
+    }
+
+
+def _stability_check(
+    result: IdentityResolution, before: dict[str, float], config: CDPConfig
+) -> dg.AssetCheckResult:
+    now = {k: float(result.stats[k]) for k in ("largest_cluster_records", "singleton_share")}
+    verdict = cluster_stability(now, before, config.identity.max_cluster_growth)
+    if verdict.first_run:
+        return dg.AssetCheckResult(
+            check_name=CHECK_IDS_STABLE, passed=True, metadata={"note": "first run"}
+        )
+    return dg.AssetCheckResult(
+        check_name=CHECK_IDS_STABLE,
+        passed=verdict.stable,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata=verdict.figures,
+    )
+
+
+def _result(
+    name: str,
+    tables: dict[str, pd.DataFrame],
+    result: IdentityResolution,
+    before: dict[str, float],
+    config: CDPConfig,
+) -> dg.MaterializeResult:
+    events = result.ids.events["event"].value_counts()
+    if name == "customer_xref":
+        return dg.MaterializeResult(
+            asset_key=XREF_KEY,
+            metadata=_xref_metadata(result, events),
+            check_results=[_stability_check(result, before, config)],
+        )
+    if name == "identity_merges":
+        merges = result.ids.events[result.ids.events["event"].isin(["merge", "split"])]
+        return dg.MaterializeResult(
+            asset_key=["core", name],
+            metadata={
+                "events_this_run": len(result.ids.events),
+                "by_event": dg.MetadataValue.md(counts_table(events, "event", "customers")),
+                "merges_and_splits": dg.MetadataValue.md(markdown_table(merges, max_rows=10)),
+            },
+        )
+    meta: dict[str, object] = {"dagster/row_count": len(tables[name])}
+    if name == "identity_edges":
+        meta["preview"] = dg.MetadataValue.md(markdown_table(tables[name], max_rows=10))
+    return dg.MaterializeResult(asset_key=["core", name], metadata=meta)
+
+
+def build_identity_asset(config: CDPConfig) -> dg.AssetsDefinition:
+    customer_sources = config.sources_of_kind("customers")
+    deps = [staging_key(s) for s in customer_sources]
+    deps += [staging_key(config.source(n)) for _, n in fact_sources(config)]
+    deps += privacy_deps(config)
+    specs = [
+        dg.AssetSpec(
+            ["core", name],
+            description=text,
+            group_name=CORE_GROUP,
+            kinds={"python", "pandas"},
+            deps=deps,
+            tags={"cdp/layer": "core"},
+        )
+        for name, text in IDENTITY_OUTPUTS.items()
+    ]
+
+    @dg.multi_asset(
+        name="identity_resolution",
+        specs=specs,
+        can_subset=True,
+        check_specs=[
+            dg.AssetCheckSpec(
+                CHECK_IDS_STABLE,
+                asset=XREF_KEY,
+                description="largest cluster and singleton share do not jump between runs (warn)",
+            )
+        ],
+    )
+    def identity_resolution(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+        """Stitches records into customers: deterministic links over shared identifiers (email
+        key, E.164 phone, loyalty id, customer references, logins of anonymous ids),
+        Fellegi–Sunter links for records that share none, over-merge protection, profile
+        limits, manual overrides, and stable customer ids with a merge ledger. Any subset of
+        the tables can be refreshed; the stable-id state (identity_nodes, customer_id_aliases,
+        identity_merges) is always written whole."""
+        wh = warehouse.get()
+        run_at = pd.Timestamp(dt.datetime.now(dt.UTC)).floor("us")
+        with wh.transaction() as session:
+            records = read_customer_records(session, config)
+            combos, density = read_combos(session, config)
+            previous, aliases = _previous_state(session)
+        graph = graph_nodes(records, combos, config)
+        result = resolve_identities(
+            records, graph, density, previous, aliases, config.identity, run_at
+        )
+        fact_map = graph.combo_nodes.assign(
+            customer_id=result.node_customer.reindex(
+                graph.combo_nodes["node"].astype("float").to_numpy()
+            ).to_numpy()
+        ).drop(columns="node")
+        tables = _tables(result, fact_map)
+        selected = {key.path[-1] for key in context.selected_asset_keys}
+        written = tables_to_write(selected)
+        with wh.transaction() as session:
+            _write(session, tables, written)
+        context.log.info(f"identity: {result.stats}")
+        if written != selected:
+            context.log.info(f"written with the selection (stable-id state): {written - selected}")
+        before = cluster_figures(previous)
+        for name in IDENTITY_OUTPUTS:
+            if name in selected:
+                yield _result(name, tables, result, before, config)
+
+    return identity_resolution

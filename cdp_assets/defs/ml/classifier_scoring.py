@@ -1,0 +1,107 @@
+"""`ml.churn_scores` and `ml.lead_scores`: nightly scores with the promoted model."""
+
+import dagster as dg
+import numpy as np
+
+from cdp_assets.config import CDPConfig, as_of_date
+from cdp_assets.contracts.features import FEATURE_DTYPES
+from cdp_assets.defs.catalog import (
+    FEATURES,
+    FEATURES_KEY,
+    SCORING_GROUP,
+    model_key,
+    score_key,
+    table_ref,
+)
+from cdp_assets.defs.ml.classifiers import ClassifierSpec
+from cdp_assets.defs.ml.outcomes import CHECK_PROMOTED, no_promoted_model
+from cdp_assets.defs.resources import ModelStoreResource, WarehouseResource
+from cdp_assets.ml.metrics import population_stability_index
+from cdp_assets.ml.snapshots import first_seen
+from cdp_assets.warehouse import TableRef, WarehouseSession
+
+
+def _previous_scores(session: WarehouseSession, ref: TableRef, column: str) -> np.ndarray:
+    if not session.table_exists(ref):
+        return np.array([])
+    return session.query(f"SELECT {column} FROM {ref.sql}")[column].to_numpy(dtype=float)
+
+
+def build_scoring_asset(config: CDPConfig, spec: ClassifierSpec) -> dg.AssetsDefinition:
+    key = score_key(spec.score_table)
+    settings = spec.settings_of(config)
+    psi_warn = getattr(settings, "psi_warn", 0.2)
+
+    @dg.asset(
+        key=key,
+        deps=[FEATURES_KEY, model_key(spec.name)],
+        group_name=SCORING_GROUP,
+        kinds={"scikit-learn"},
+        check_specs=[
+            dg.AssetCheckSpec(CHECK_PROMOTED, asset=key),
+            dg.AssetCheckSpec(
+                "score_stability",
+                asset=key,
+                description=f"population stability index against the previous run's scores "
+                f"(warn above {psi_warn})",
+            ),
+        ],
+        description=f"`ml.{spec.score_table}`: today's scores with the promoted {spec.name} "
+        "model, a band, the model version and the three features that push each score up.",
+    )
+    def _score(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        model_store: ModelStoreResource,
+    ):
+        as_of = as_of_date(config)
+        store = model_store.get()
+        ref = table_ref(key)
+        version = store.champion(spec.name)
+        with warehouse.get().transaction() as session:
+            previous = _previous_scores(session, ref, spec.probability)
+            if version is None:
+                return no_promoted_model(
+                    session,
+                    ref,
+                    spec.score_dtypes,
+                    spec.name,
+                    [dg.AssetCheckResult(check_name="score_stability", passed=True)],
+                )
+            features = session.read_table(FEATURES, dtypes=FEATURE_DTYPES)
+            seen = first_seen(session)
+            stored = store.load(spec.name, version)
+            scores = spec.score(stored.model, features, as_of, version, seen)
+            session.replace_table(ref, scores)
+        values = scores[spec.probability].to_numpy(dtype=float)
+        psi = (
+            float(population_stability_index(previous, values))
+            if len(previous) and len(values)
+            else 0.0
+        )
+        context.log.info(f"{len(scores):,} {spec.name} scores with {version}")
+        bands = scores["risk_band"].value_counts() if "risk_band" in scores else None
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": len(scores),
+                "model_version": version,
+                "mean_probability": float(values.mean()) if len(values) else 0.0,
+                "psi_vs_previous": psi,
+                **(
+                    {"risk_bands": dg.MetadataValue.json(bands.to_dict())}
+                    if bands is not None
+                    else {}
+                ),
+            },
+            check_results=[
+                dg.AssetCheckResult(check_name=CHECK_PROMOTED, passed=True),
+                dg.AssetCheckResult(
+                    check_name="score_stability",
+                    passed=psi <= psi_warn,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={"psi": psi, "warn_above": psi_warn},
+                ),
+            ],
+        )
+
+    return _score

@@ -1,0 +1,178 @@
+"""`ml.ltv_model` and `ml.customer_ltv`: lifetime value, trained weekly, scored nightly."""
+
+import dagster as dg
+import pandas as pd
+
+from cdp_assets.config import CDPConfig, as_of_date
+from cdp_assets.contracts.ltv import LTV_DTYPES
+from cdp_assets.defs.catalog import (
+    CUSTOMER_LTV_KEY,
+    LTV_MODEL_KEY,
+    ORDERS_KEY,
+    SCORING_GROUP,
+    TRAINING_GROUP,
+    table_ref,
+)
+from cdp_assets.defs.ml.outcomes import (
+    CHECK_PROMOTED,
+    metrics_md,
+    no_promoted_model,
+    not_enough_data,
+)
+from cdp_assets.defs.resources import ModelStoreResource, WarehouseResource
+from cdp_assets.ml import ltv
+from cdp_assets.ml.ltv_plots import ltv_distribution_plot
+from cdp_assets.ml.ltv_promotion import ltv_promotion
+from cdp_assets.reporting.markdown import markdown_table
+from cdp_assets.warehouse import WarehouseSession
+
+LTV_TRAINING_CHECKS = ("enough_data", "beats_baseline", "holdout_total_within_10_percent")
+
+
+def _orders(session: WarehouseSession) -> pd.DataFrame:
+    return session.query(
+        "SELECT customer_id, ordered_at, net_amount_base, is_purchase FROM core.orders "
+        "WHERE customer_id IS NOT NULL"
+    )
+
+
+def build_ltv_training_asset(config: CDPConfig) -> dg.AssetsDefinition:
+    key = LTV_MODEL_KEY
+    settings = config.models.ltv
+
+    @dg.asset(
+        key=key,
+        deps=[ORDERS_KEY],
+        group_name=TRAINING_GROUP,
+        kinds={"scipy", "scikit-learn"},
+        check_specs=[
+            dg.AssetCheckSpec("enough_data", asset=key),
+            dg.AssetCheckSpec(
+                "beats_baseline",
+                asset=key,
+                description="the chosen model's MAE on the held-out period beats the naive "
+                "baseline's; else it is not promoted",
+            ),
+            dg.AssetCheckSpec(
+                "holdout_total_within_10_percent",
+                asset=key,
+                description="total predicted revenue for the held-out period within ±10% of "
+                "the actual (warn)",
+            ),
+        ],
+    )
+    def ltv_model(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        model_store: ModelStoreResource,
+    ):
+        """Lifetime value: BG/NBD purchases with Gamma-Gamma spend (maximum likelihood) and a
+        gradient-boosting alternative, backtested on a held-out later period against a naive
+        baseline; the better one is stored and promoted when it passes."""
+        as_of = as_of_date(config)
+        with warehouse.get().transaction() as session:
+            orders = _orders(session)
+        reason = ltv.not_enough_data(orders, as_of, settings)
+        if reason is not None:
+            return not_enough_data(reason, LTV_TRAINING_CHECKS)
+        model = ltv.train_ltv(orders, as_of, settings)
+        backtest = model.backtest
+        # The competing models side by side (those evaluated), then the naive baseline.
+        models = [m for m in (ltv.BTYD_MODEL, ltv.BOOSTING_MODEL) if m in backtest.metrics.index]
+        table = backtest.metrics.reindex([*models, ltv.NAIVE_MODEL])
+        chosen = backtest.metrics.loc[backtest.chosen]
+        passed = bool(chosen["beats_baseline"])
+        ratio = float(chosen["total_ratio"])
+        store = model_store.get()
+        holdout = {"holdout_cutoff": backtest.cutoff.isoformat(), "mae": float(chosen["mae"])}
+        version = store.save("ltv", model, model.describe() | {"as_of": as_of} | holdout)
+        champion = store.champion("ltv")
+        previous = store.metadata("ltv", champion) if champion else None
+        promote, decision = ltv_promotion(passed, holdout, champion, previous)
+        if promote:
+            store.promote("ltv", version, decision)
+        scores = ", ".join(f"{m} {table.loc[m, 'mae']:.2f}" for m in table.index)
+        context.log.info(
+            f"ltv: {version} chosen {backtest.chosen}; holdout MAE {scores}; {decision}"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "status": "trained",
+                "version": version,
+                "promoted": promote,
+                "decision": decision,
+                "chosen_model": backtest.chosen,
+                "reason": backtest.reason,
+                "holdout": f"{backtest.cutoff} + {backtest.holdout_days} days",
+                "models_evaluated": ", ".join(models),
+                "backtest": metrics_md(table.reset_index()),
+                # Each one's holdout MAE and total ratio as numbers (plottable across runs).
+                **{
+                    f"{name}_{model}": float(table.loc[model, name])
+                    for model in table.index
+                    for name in ("mae", "total_ratio")
+                },
+                "deciles": dg.MetadataValue.md(
+                    markdown_table(backtest.deciles.round(4), max_rows=len(backtest.deciles))
+                ),
+                "notes": "; ".join(backtest.notes) or "none",
+            },
+            check_results=[
+                dg.AssetCheckResult(check_name="enough_data", passed=True),
+                dg.AssetCheckResult(
+                    check_name="beats_baseline",
+                    passed=passed,
+                    metadata={"mae": float(chosen["mae"])},
+                ),
+                dg.AssetCheckResult(
+                    check_name="holdout_total_within_10_percent",
+                    passed=abs(ratio - 1) <= 0.10,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={"predicted_over_actual": ratio},
+                ),
+            ],
+        )
+
+    return ltv_model
+
+
+def build_ltv_scoring_asset(config: CDPConfig) -> dg.AssetsDefinition:
+    key = CUSTOMER_LTV_KEY
+
+    @dg.asset(
+        key=key,
+        deps=[ORDERS_KEY, LTV_MODEL_KEY],
+        group_name=SCORING_GROUP,
+        kinds={"scipy"},
+        check_specs=[dg.AssetCheckSpec(CHECK_PROMOTED, asset=key)],
+    )
+    def customer_ltv(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        model_store: ModelStoreResource,
+    ):
+        """`ml.customer_ltv`: per customer with a purchase, probability alive, expected
+        purchases and order value, predicted revenue over `models.ltv.horizon_days`, the
+        expected next order date and historical revenue, with the promoted model."""
+        as_of = as_of_date(config)
+        store = model_store.get()
+        version = store.champion("ltv")
+        ref = table_ref(key)
+        with warehouse.get().transaction() as session:
+            if version is None:
+                return no_promoted_model(session, ref, LTV_DTYPES, "ltv")
+            orders = _orders(session)
+            scores = ltv.score_ltv(store.load("ltv", version).model, orders, as_of, version)
+            session.replace_table(ref, scores)
+        context.log.info(f"{len(scores):,} lifetime values with {version}")
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": len(scores),
+                "model_version": version,
+                "predicted_revenue_total": float(scores["predicted_revenue"].sum()),
+                "distribution": dg.MetadataValue.md(ltv_distribution_plot(scores)),
+            },
+            check_results=[dg.AssetCheckResult(check_name=CHECK_PROMOTED, passed=True)],
+        )
+
+    return customer_ltv

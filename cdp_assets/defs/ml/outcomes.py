@@ -1,0 +1,55 @@
+"""What a model asset reports when it cannot do its job: not enough data to train, or no
+promoted model to score with."""
+
+import dagster as dg
+import pandas as pd
+
+from cdp_assets.defs.catalog import TRAIN_JOB
+from cdp_assets.reporting.markdown import markdown_table
+from cdp_assets.warehouse import TableRef, WarehouseSession, coerce_frame
+
+CHECK_PROMOTED = "promoted_model_available"
+
+
+def metrics_md(table: pd.DataFrame) -> dg.MetadataValue:
+    return dg.MetadataValue.md(markdown_table(table.round(4), max_rows=20))
+
+
+def not_enough_data(reason: str, check_names: tuple[str, ...]) -> dg.MaterializeResult:
+    """A clear 'not enough data' instead of numbers: the checks say so too (warn)."""
+    return dg.MaterializeResult(
+        metadata={"status": f"not enough data: {reason}"},
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=name,
+                passed=False,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"reason": reason},
+            )
+            for name in check_names
+        ],
+    )
+
+
+def no_promoted_model(
+    session: WarehouseSession,
+    ref: TableRef,
+    dtypes: dict[str, str],
+    name: str,
+    other_checks: list[dg.AssetCheckResult] | None = None,
+) -> dg.MaterializeResult:
+    """No champion to score with: an empty, typed table and a result that says why."""
+    session.replace_table(ref, coerce_frame(pd.DataFrame(), dtypes))
+    reason = f"no promoted {name} model yet: run the {TRAIN_JOB} job"
+    return dg.MaterializeResult(
+        metadata={"status": reason, "dagster/row_count": 0},
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=CHECK_PROMOTED,
+                passed=False,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"reason": reason},
+            ),
+            *(other_checks or []),
+        ],
+    )

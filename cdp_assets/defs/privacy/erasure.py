@@ -1,0 +1,176 @@
+"""`ops.erasure_log`: erasure of people by any identifier, with the check that no trace of
+them remains."""
+# No `from __future__ import annotations`: Dagster checks the `context` annotation as a class.
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from cdp_assets.activation.exports import scrub_exports
+from cdp_assets.config import CDPConfig
+from cdp_assets.defs.catalog import ERASURE_KEY, PRIVACY_GROUP, staging_key
+from cdp_assets.defs.resources import ExportsResource, ModelStoreResource, WarehouseResource
+from cdp_assets.ml.model_store import ModelRegistry
+from cdp_assets.privacy.erasure import (
+    ERASURE_LOG,
+    ERASURE_LOG_DTYPES,
+    Identifiers,
+    Subject,
+    append_suppression,
+    erase_subjects,
+    log_rows,
+    now_utc,
+    pending_requests,
+    read_identity_tables,
+    resolve,
+    suppression_rows,
+)
+from cdp_assets.privacy.suppression import SuppressionError, load_suppressed, privacy_salt
+from cdp_assets.privacy.tables import LAYERS
+from cdp_assets.privacy.trace import export_traces, warehouse_traces
+from cdp_assets.reporting.markdown import markdown_table
+from cdp_assets.warehouse import coerce_frame
+
+CHECK_NO_TRACE = "no_erased_identifiers_remain"
+INTAKE_LAYERS = ("raw", "staging", "ops")
+
+
+def erasure_deps(config: CDPConfig) -> list[dg.AssetKey]:
+    """Erasure runs after every source is staged, so that it also removes what just arrived."""
+    return [staging_key(s) for s in config.sources]
+
+
+def _scrub_exports(root: Path, subjects: list[Subject]) -> dict[str, int]:
+    """Rows removed from the export files, per request."""
+    removed = {}
+    for subject in subjects:
+        ids = subject.identifiers.values
+        changed = scrub_exports(root, set(ids["customer_id"]), set(ids["email"]), set(ids["phone"]))
+        removed[subject.request.request_id] = sum(changed.values())
+    return removed
+
+
+def _erase_from_model_store(store: ModelRegistry, subjects: list[Subject]) -> None:
+    """Their rows leave every training snapshot of the model store (counted per request)."""
+    for subject in subjects:
+        for path, rows in store.erase_customers(subject.customer_ids).items():
+            subject.rows[f"model_store/{path}"] = rows
+
+
+def _file_traces(folders: dict[str, Path], salt: bytes, suppressed: frozenset[str]) -> pd.DataFrame:
+    """Traces in the export files and in the model store's training snapshots."""
+    parts = []
+    for label, folder in folders.items():
+        found = export_traces(folder, salt, suppressed)
+        parts.append(found.assign(table=label + "/" + found["table"].astype(str)))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _trace_check(traces: pd.DataFrame, files: pd.DataFrame, suppressed: int) -> dg.AssetCheckResult:
+    """Scans are skipped while the suppression list is empty: there is nothing to find."""
+    found = traces[traces["traces"] > 0]
+    in_files = files[files["traces"] > 0]
+    return dg.AssetCheckResult(
+        check_name=CHECK_NO_TRACE,
+        asset_key=ERASURE_KEY,
+        passed=found.empty and in_files.empty,
+        metadata={
+            "identifiers_on_suppression_list": suppressed,
+            "tables_scanned": len(traces),
+            "layers_scanned": ", ".join(sorted({t.split(".")[0] for t in traces["table"]})),
+            "rows_scanned": int(traces["rows"].sum()),
+            "files_scanned": len(files),
+            "rows_with_an_erased_identifier": int(traces["traces"].sum() + files["traces"].sum()),
+            "where": dg.MetadataValue.md(markdown_table(pd.concat([found, in_files]))),
+        },
+        description="every identifier value in every warehouse table (of raw, staging and ops "
+        "when no request was processed: new data enters there), every export file and every "
+        "training snapshot, hashed with the privacy salt, is absent from ops.suppression_list",
+    )
+
+
+def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=ERASURE_KEY,
+        deps=erasure_deps(config),
+        group_name=PRIVACY_GROUP,
+        kinds={"python"},
+        tags={"cdp/layer": "ops"},
+        check_specs=[
+            dg.AssetCheckSpec(
+                CHECK_NO_TRACE,
+                asset=ERASURE_KEY,
+                blocking=True,
+                description="no identifier of an erased person remains in any table or export",
+            )
+        ],
+    )
+    def erasure_log(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        model_store: ModelStoreResource,
+        exports: ExportsResource,
+    ):
+        """Processes the staged erasure requests (by email, phone, customer id or source record
+        id): finds the person through the identity tables, deletes every row holding any of
+        their identifiers from every table of every layer (raw rows and quarantined lines
+        included), from the export files and from the training snapshots of the model store,
+        adds salted hashes of their identifiers to
+        ops.suppression_list so that a file delivered again does not bring them back, and logs
+        each request here with hashed identifiers, times, and tables and rows touched."""
+        try:
+            salt = privacy_salt(config)
+            with warehouse.get().transaction() as session:
+                load_suppressed(session, salt)  # fails on a changed salt before deleting
+                requests = pending_requests(session, config)
+                identity = read_identity_tables(session, config) if requests else None
+                subjects = [resolve(session, config, r, identity) for r in requests if identity]
+                processed = Identifiers()
+                processed.add("record", (f"{r.source}:{r.request_id}" for r in requests))
+                deleted = erase_subjects(session, config, subjects, processed)
+                added = append_suppression(session, suppression_rows(subjects, salt, now_utc()))
+                exported = _scrub_exports(exports.path, subjects)
+                _erase_from_model_store(model_store.get(), subjects)
+                log = log_rows(subjects, salt, now_utc(), context.run.run_id, exported)
+                session.append(ERASURE_LOG, coerce_frame(log, ERASURE_LOG_DTYPES))
+                suppressed = load_suppressed(session, salt)
+                # Without a new request only new data can carry an erased identifier, and it
+                # enters through raw, staging and ops; later layers are rebuilt from them.
+                layers = LAYERS if requests else INTAKE_LAYERS
+                traces = warehouse_traces(session, config, salt, suppressed, layers)
+                logged = session.row_count(ERASURE_LOG)
+        except SuppressionError as exc:
+            raise dg.Failure(description=str(exc)) from None
+        files = _file_traces(
+            {"exports": exports.path, "model_store": model_store.local_folder}, salt, suppressed
+        )
+        context.log.info(
+            f"{len(requests)} erasure requests: {sum(deleted.values()):,} rows deleted from "
+            f"{len(deleted)} tables, {added} identifiers suppressed"
+        )
+        shown = log[["request_id", "status", "customers_erased", "identifiers", "rows_deleted"]]
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": logged,
+                "dagster/table_name": str(ERASURE_LOG),
+                "requests_processed": len(requests),
+                "people_erased": int((log["status"] == "erased").sum()),
+                "requests_without_match": int((log["status"] == "no_match").sum()),
+                "rows_deleted": sum(deleted.values()),
+                "export_rows_removed": sum(exported.values()),
+                "identifiers_suppressed": len(suppressed),
+                "requests": dg.MetadataValue.md(markdown_table(shown, max_rows=50)),
+                "rows_deleted_by_table": dg.MetadataValue.md(
+                    markdown_table(
+                        pd.DataFrame(sorted(deleted.items()), columns=["table", "rows"]),
+                        max_rows=80,
+                    )
+                ),
+                "tables_touched": dg.MetadataValue.json(json.loads(json.dumps(deleted))),
+            },
+            check_results=[_trace_check(traces, files, len(suppressed))],
+        )
+
+    return erasure_log
