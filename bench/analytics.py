@@ -305,7 +305,7 @@ def analytics(path: Path) -> dict:
     )
     from cdp_assets.analytics.features import customer_features, customer_features_sql
     from cdp_assets.analytics.rfm import rfm_grid_plot, rfm_scores, segment_summary
-    from cdp_assets.config.schema import AnalyticsConfig
+    from cdp_assets.config import AnalyticsConfig
     from cdp_assets.warehouse import TableRef, Warehouse
 
     config = AnalyticsConfig()

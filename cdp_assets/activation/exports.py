@@ -46,7 +46,7 @@ from cdp_assets.activation.ad_hashing import (
     normalise_phone_for_ads,
 )
 from cdp_assets.activation.atomic import write_bytes_atomically, write_json_atomically
-from cdp_assets.config.schema import EXPORT_KEY_COLUMNS
+from cdp_assets.config import EXPORT_KEY_COLUMNS
 
 EXPORT_SCHEMA_VERSION = "1.0"
 CHANNELS: tuple[str, ...] = ("email", "sms", "ads")

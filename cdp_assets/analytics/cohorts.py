@@ -21,7 +21,7 @@ import pandas as pd
 
 from cdp_assets.analytics.features import AsOf, core_input_sql, existing_core_tables
 from cdp_assets.analytics.rfm import figure_markdown
-from cdp_assets.config.schema import HolidayWindow
+from cdp_assets.config import HolidayWindow
 from cdp_assets.warehouse import WarehouseSession
 
 COHORT_DTYPES: dict[str, str] = {

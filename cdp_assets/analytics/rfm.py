@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from cdp_assets.config.schema import RfmSegmentRule
+from cdp_assets.config import RfmSegmentRule
 
 RFM_DTYPES: dict[str, str] = {
     "customer_id": "string",

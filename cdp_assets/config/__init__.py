@@ -1,5 +1,43 @@
-"""cdp.yaml: schema and loading."""
+"""cdp.yaml: its schema, one module per section, and loading.
 
+Every model of the schema is importable from here (`from cdp_assets.config import
+ExportDestination`); the modules below hold them by section of the file:
+
+    base        the strict base model and the small value checks the sections share
+    warehouse   `warehouse`
+    quality     `quality`
+    sources     `sources`
+    identity    `identity`
+    analytics   `analytics`: RFM segments, holiday windows, audiences
+    models      `models`: the predictive models
+    exports     `exports`: audience export destinations
+    privacy     `privacy`
+    project     `CDPConfig`, the whole file, and the checks that span sections
+    loader      reading the file, environment overrides, readable errors, paths
+"""
+
+from cdp_assets.config.analytics import (
+    DEFAULT_AUDIENCES,
+    DEFAULT_RFM_SEGMENTS,
+    AnalyticsConfig,
+    AudienceRule,
+    HolidayWindow,
+    RfmSegmentRule,
+)
+from cdp_assets.config.base import StrictModel
+from cdp_assets.config.exports import (
+    EXPORT_KEY_COLUMNS,
+    Channel,
+    ExportDestination,
+    ExportsConfig,
+)
+from cdp_assets.config.identity import (
+    IdentifierType,
+    IdentityConfig,
+    ProbabilisticConfig,
+    ProfileLimits,
+    RecordPair,
+)
 from cdp_assets.config.loader import (
     ConfigError,
     as_of_date,
@@ -10,29 +48,54 @@ from cdp_assets.config.loader import (
     source_url,
     warehouse_url,
 )
-from cdp_assets.config.schema import (
-    AnalyticsConfig,
-    AudienceRule,
-    CDPConfig,
-    IdentityConfig,
+from cdp_assets.config.models import (
+    ChurnConfig,
+    LeadsConfig,
+    LtvConfig,
     ModelsConfig,
-    ProfileLimits,
-    QualityConfig,
-    SourceConfig,
-    WarehouseConfig,
+    RecommendationsConfig,
+    SnapshotConfig,
 )
+from cdp_assets.config.privacy import PrivacyConfig
+from cdp_assets.config.project import CDPConfig
+from cdp_assets.config.quality import QualityConfig
+from cdp_assets.config.sources import SourceConfig, SourceFormat
+from cdp_assets.config.warehouse import WarehouseConfig
 
 __all__ = [
-    "AnalyticsConfig",
-    "AudienceRule",
-    "ModelsConfig",
+    # the whole file and its sections
     "CDPConfig",
-    "ConfigError",
-    "IdentityConfig",
-    "ProfileLimits",
+    "WarehouseConfig",
     "QualityConfig",
     "SourceConfig",
-    "WarehouseConfig",
+    "IdentityConfig",
+    "AnalyticsConfig",
+    "ModelsConfig",
+    "ExportsConfig",
+    "PrivacyConfig",
+    # models within the sections
+    "AudienceRule",
+    "ChurnConfig",
+    "ExportDestination",
+    "HolidayWindow",
+    "LeadsConfig",
+    "LtvConfig",
+    "ProbabilisticConfig",
+    "ProfileLimits",
+    "RecommendationsConfig",
+    "RecordPair",
+    "RfmSegmentRule",
+    "SnapshotConfig",
+    "StrictModel",
+    # value types and defaults
+    "Channel",
+    "DEFAULT_AUDIENCES",
+    "DEFAULT_RFM_SEGMENTS",
+    "EXPORT_KEY_COLUMNS",
+    "IdentifierType",
+    "SourceFormat",
+    # loading
+    "ConfigError",
     "as_of_date",
     "landing_dir",
     "load_config",

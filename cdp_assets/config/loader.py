@@ -11,7 +11,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from cdp_assets.config.schema import CDPConfig, WarehouseConfig
+from cdp_assets.config.project import CDPConfig
+from cdp_assets.config.warehouse import WarehouseConfig
 
 ENV_CONFIG = "CDP_CONFIG"
 ENV_AS_OF = "CDP_AS_OF"

@@ -47,7 +47,7 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from cdp_assets.config.schema import ChurnConfig, SnapshotConfig
+from cdp_assets.config import ChurnConfig, SnapshotConfig
 from cdp_assets.ml import metrics as m
 from cdp_assets.ml.explain import explain
 from cdp_assets.ml.model_store import ModelRegistry, frame_fingerprint

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from cdp_assets.config.schema import LeadsConfig
+from cdp_assets.config import LeadsConfig
 from cdp_assets.ml.churn import (
     REASON_COLUMNS,
     Candidate,

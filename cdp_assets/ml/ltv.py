@@ -29,7 +29,7 @@ from scipy import stats
 from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
-from cdp_assets.config.schema import LtvConfig
+from cdp_assets.config import LtvConfig
 from cdp_assets.contracts.ltv import (
     BOOSTING_MODEL,
     BTYD_MODEL,

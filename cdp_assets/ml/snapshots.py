@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from cdp_assets.analytics.features import AsOf, customer_features, existing_core_tables
-from cdp_assets.config.schema import ChurnConfig, LeadsConfig, LtvConfig
+from cdp_assets.config import ChurnConfig, LeadsConfig, LtvConfig
 from cdp_assets.warehouse import TableRef, WarehouseSession
 
 LABEL = "label"

@@ -21,8 +21,7 @@ from cdp_assets.analytics.audience_rules import (
     parse_rule,
 )
 from cdp_assets.analytics.audiences import audience_columns
-from cdp_assets.config import AnalyticsConfig, AudienceRule, ConfigError
-from cdp_assets.config.schema import DEFAULT_AUDIENCES
+from cdp_assets.config import DEFAULT_AUDIENCES, AnalyticsConfig, AudienceRule, ConfigError
 from cdp_assets.contracts.features import FEATURE_COLUMNS
 
 RFM_COLUMNS = {

@@ -18,7 +18,7 @@ from cdp_assets.analytics.cohorts import (
     holiday_acquired,
     retention_heatmap,
 )
-from cdp_assets.config.schema import AnalyticsConfig, HolidayWindow
+from cdp_assets.config import AnalyticsConfig, HolidayWindow
 from cdp_assets.warehouse import Warehouse
 from cdp_assets_tests.analytics.warehouse_fixtures import orders, profiles, write_core
 

@@ -17,7 +17,7 @@ from cdp_assets.analytics.rfm import (
     segment_grid,
     segment_summary,
 )
-from cdp_assets.config.schema import AnalyticsConfig, RfmSegmentRule
+from cdp_assets.config import AnalyticsConfig, RfmSegmentRule
 from cdp_assets.contracts.features import FEATURE_DTYPES
 
 SEGMENTS = AnalyticsConfig().rfm_segments

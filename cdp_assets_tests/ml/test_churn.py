@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
-from cdp_assets.config.schema import ChurnConfig
+from cdp_assets.config import ChurnConfig
 from cdp_assets.ml.churn import (
     CHURN_SCORE_DTYPES,
     ChurnTraining,

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
-from cdp_assets.config.schema import LeadsConfig
+from cdp_assets.config import LeadsConfig
 from cdp_assets.ml.leads import (
     LEAD_SCORE_DTYPES,
     LeadTraining,

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from cdp_assets.analytics.features import customer_features
-from cdp_assets.config.schema import LtvConfig
+from cdp_assets.config import LtvConfig
 from cdp_assets.ml import btyd, ltv
 from cdp_assets_tests.analytics.warehouse_fixtures import frame, profiles, write_core
 

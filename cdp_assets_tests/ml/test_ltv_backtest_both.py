@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cdp_assets.config.schema import LtvConfig
+from cdp_assets.config import LtvConfig
 from cdp_assets.ml import ltv
 from cdp_assets_tests.ml.test_ltv import AS_OF, simulated_orders
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cdp_assets.config.schema import ChurnConfig
+from cdp_assets.config import ChurnConfig
 from cdp_assets.ml.snapshots import (
     CHURN_FEATURES,
     LEAD_FEATURES,
