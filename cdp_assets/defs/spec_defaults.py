@@ -57,12 +57,17 @@ def in_pool(assets_def: dg.AssetsDefinition, pool: str) -> dg.AssetsDefinition:
     )
 
 
+def with_asset_defaults(assets_def: dg.AssetsDefinition, warehouse_kind: str) -> dg.AssetsDefinition:
+    """One asset (or multi-asset) as the assembled Definitions hold it."""
+    mapped = assets_def.map_asset_specs(lambda spec: with_spec_defaults(spec, warehouse_kind))
+    return in_pool(mapped, WAREHOUSE_POOL) if mapped.is_executable else mapped
+
+
 def apply_spec_defaults(defs: dg.Definitions, warehouse_kind: str) -> dg.Definitions:
     """Owners, kinds and automation on every asset spec; the warehouse pool on every asset
     computation (all of them write the warehouse)."""
-    defs = defs.map_asset_specs(func=lambda spec: with_spec_defaults(spec, warehouse_kind))
     assets = [
-        in_pool(a, WAREHOUSE_POOL) if isinstance(a, dg.AssetsDefinition) and a.is_executable else a
+        with_asset_defaults(a, warehouse_kind) if isinstance(a, dg.AssetsDefinition) else a
         for a in defs.assets or []
     ]
     return replace(defs, assets=assets)

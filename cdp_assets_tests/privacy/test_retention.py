@@ -24,6 +24,7 @@ from cdp_assets.defs.privacy.retention import (
     build_retention_asset,
 )
 from cdp_assets.defs.resources import WarehouseResource
+from cdp_assets.defs.spec_defaults import with_asset_defaults
 from cdp_assets.privacy.retention import apply_retention, retention_cutoff
 from cdp_assets.warehouse import TableRef, Warehouse, coerce_frame, dispose_engines
 
@@ -346,8 +347,9 @@ def test_retention_asset_deletes_logs_and_checks(tmp_path: Path) -> None:
     config = make_config(tmp_path)
     url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
     build_warehouse(url)
-    asset = build_retention_asset(config)
-    assert asset is not None
+    built = build_retention_asset(config)
+    assert built is not None
+    asset = with_asset_defaults(built, "duckdb")  # as the assembled Definitions hold it
     spec = asset.specs_by_key[dg.AssetKey(["ops", "retention_log"])]
     assert spec.group_name == "privacy"
     assert spec.tags["cdp/layer"] == "ops"

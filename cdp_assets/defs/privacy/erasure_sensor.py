@@ -1,5 +1,7 @@
 """A sensor that starts the erasure job when an erasure-requests file lands or changes."""
 
+from __future__ import annotations
+
 import dagster as dg
 
 from cdp_assets.config import CDPConfig
