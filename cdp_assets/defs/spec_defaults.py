@@ -57,7 +57,9 @@ def in_pool(assets_def: dg.AssetsDefinition, pool: str) -> dg.AssetsDefinition:
     )
 
 
-def with_asset_defaults(assets_def: dg.AssetsDefinition, warehouse_kind: str) -> dg.AssetsDefinition:
+def with_asset_defaults(
+    assets_def: dg.AssetsDefinition, warehouse_kind: str
+) -> dg.AssetsDefinition:
     """One asset (or multi-asset) as the assembled Definitions hold it."""
     mapped = assets_def.map_asset_specs(lambda spec: with_spec_defaults(spec, warehouse_kind))
     return in_pool(mapped, WAREHOUSE_POOL) if mapped.is_executable else mapped

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cdp_assets.activation.exports import read_export_file
+from cdp_assets.activation.export_files import read_export_file
 from cdp_assets.config import CDPConfig
 from cdp_assets.privacy.identifiers import hash_matches, named_values
 from cdp_assets.privacy.tables import LAYERS, each_table

@@ -1,11 +1,11 @@
-"""activation.exports.apply_consent: every consent × address × suppression combination."""
+"""activation.audience_selection.apply_consent: every consent × address × suppression combination."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from cdp_assets.activation.exports import (
+from cdp_assets.activation.audience_selection import (
     CHANNEL_EXCLUSION_REASONS,
     EXCLUSION_REASONS,
     apply_consent,

@@ -1,4 +1,5 @@
-"""activation.exports: rows, deltas, the files and manifests written, and erasure scrubbing."""
+"""activation.audience_selection / export_files: rows, deltas, the files and manifests
+written; and privacy.export_scrub: erasure scrubbing of those files."""
 
 from __future__ import annotations
 
@@ -12,17 +13,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from cdp_assets.activation.ad_hashing import hash_email, hash_phone
-from cdp_assets.activation.exports import (
+from cdp_assets.activation.audience_selection import channel_columns, export_key, export_rows
+from cdp_assets.activation.export_files import (
     EXPORT_SCHEMA_VERSION,
-    channel_columns,
     export_delta,
-    export_key,
-    export_rows,
     frame_bytes,
     read_export_file,
-    scrub_exports,
     write_export,
 )
+from cdp_assets.privacy.export_scrub import scrub_exports
 
 AS_OF = dt.date(2025, 3, 31)
 T1 = dt.datetime(2025, 4, 1, 6, 0, 0, 1, tzinfo=dt.UTC)

@@ -7,13 +7,11 @@ import json
 import dagster as dg
 import pandas as pd
 
-from cdp_assets.activation.exports import (
+from cdp_assets.activation.audience_selection import apply_consent, exclusion_counts, export_rows
+from cdp_assets.activation.consent_audit import rows_without_consent
+from cdp_assets.activation.export_files import (
     EXPORT_SCHEMA_VERSION,
     ExportResult,
-    apply_consent,
-    exclusion_counts,
-    export_rows,
-    read_export_file,
     write_export,
 )
 from cdp_assets.config import CDPConfig, ExportDestination, as_of_date, resolve_path
@@ -105,34 +103,6 @@ def _log_row(
     }
 
 
-def _consent_violations(
-    results: list[tuple[ExportDestination, ExportResult]], profiles: pd.DataFrame
-) -> int:
-    """Rows of this run's full files whose person may not receive the channel: re-checked
-    from the files back to the profiles, independently of how they were selected."""
-    eligible = {
-        channel: export_rows(apply_consent(profiles, channel)[0], channel)
-        for channel in ("email", "sms", "ads")
-    }
-    allowed = {
-        "email": set(eligible["email"]["email"].dropna()),
-        "sms": set(eligible["sms"]["phone"].dropna()),
-        "ads": set(eligible["ads"]["email_sha256"].dropna())
-        | set(eligible["ads"]["phone_sha256"].dropna()),
-    }
-    violations = 0
-    for destination, result in results:
-        full = read_export_file(result.directory / f"full.{destination.format}")
-        if destination.channel == "ads":
-            hashes = full[["email_sha256", "phone_sha256"]]
-            ok = hashes.isin(allowed["ads"]) | hashes.isna()
-            violations += int((~ok.all(axis=1)).sum())
-        else:
-            column = "email" if destination.channel == "email" else "phone"
-            violations += int((~full[column].isin(allowed[destination.channel])).sum())
-    return violations
-
-
 def build_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
     root = resolve_path(config, config.exports.dir)
     formats = {d.format for d in config.exports.destinations} or {"csv"}
@@ -200,7 +170,9 @@ def build_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
             # The table lists exports issued; an unchanged audience issues none.
             session.append(EXPORTS, frame[~frame["unchanged"].fillna(False)])
             total = session.row_count(EXPORTS)
-        violations = _consent_violations(results, profiles)
+        violations = rows_without_consent(
+            ((d.channel, r.directory / f"full.{d.format}") for d, r in results), profiles
+        )
         traces = export_traces(root, salt, suppressed)
         shown = frame[
             ["destination", "audience", "channel", "members", "rows", "additions", "removals"]

@@ -8,7 +8,6 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from cdp_assets.activation.exports import scrub_exports
 from cdp_assets.config import CDPConfig
 from cdp_assets.defs.catalog import ERASURE_KEY, PRIVACY_GROUP, staging_key
 from cdp_assets.defs.resources import ExportsResource, ModelStoreResource, WarehouseResource
@@ -27,6 +26,7 @@ from cdp_assets.privacy.erasure import (
     resolve,
     suppression_rows,
 )
+from cdp_assets.privacy.export_scrub import scrub_exports
 from cdp_assets.privacy.suppression import SuppressionError, load_suppressed, privacy_salt
 from cdp_assets.privacy.tables import LAYERS
 from cdp_assets.privacy.trace import export_traces, warehouse_traces

@@ -1,0 +1,324 @@
+"""Audience export files: the full file, the additions and removals, the manifest.
+
+`write_export` writes one export of the rows `activation.audience_selection.export_rows`
+gives: the full file, the additions and removals against the previous export
+(`export_delta`), and a manifest with each file's rows, columns and sha256, under
+
+    <root>/<destination>/<audience>/<export_id>/{full,additions,removals}.<csv|parquet>
+                                              /manifest.json
+    <root>/<destination>/<audience>/latest.json
+
+Every file is replaced atomically and `latest.json` is written last, so a reader that
+follows it never meets a missing or half-written file. A run whose full file would be
+byte-identical to the previous one writes nothing. `read_export_file` reads a file back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cdp_assets.activation.atomic import write_bytes_atomically, write_json_atomically
+from cdp_assets.activation.audience_selection import (
+    check_channel,
+    export_key,
+    is_text_dtype,
+    require_columns,
+)
+
+EXPORT_SCHEMA_VERSION = "1.0"
+FORMATS: tuple[str, ...] = ("csv", "parquet")
+LATEST_FILE = "latest.json"
+MANIFEST_FILE = "manifest.json"
+FILE_KINDS: tuple[str, ...] = ("full", "additions", "removals")
+
+_SAFE_SEGMENT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+# --- validation -------------------------------------------------------------------------
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}: expected one of {', '.join(FORMATS)}")
+
+
+def _check_segment(what: str, name: str) -> None:
+    """Destination and audience names become folder names: no separators, no '..'."""
+    if not _SAFE_SEGMENT_RE.match(name) or ".." in name:
+        raise ValueError(f"{what} {name!r} cannot be used as a folder name")
+
+
+# --- delta ------------------------------------------------------------------------------
+
+
+def _key_labels(frame: pd.DataFrame, key: list[str]) -> pd.Series:
+    """One text label per row for `key`; nulls get their own marker, so null keys compare
+    equal to each other and never to a value."""
+    label = pd.Series("", index=frame.index, dtype="object")
+    for position, column in enumerate(key):
+        text = frame[column].astype("string")
+        part = ("v:" + text).fillna("n").astype("object")
+        label = part if position == 0 else label + "\x1f" + part
+    return label
+
+
+def export_delta(
+    previous: pd.DataFrame | None, current: pd.DataFrame, key: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(additions, removals): the current rows whose key the previous rows lack, and the
+    previous rows whose key the current rows lack. Without previous rows (or when they lack a
+    key column, e.g. the destination changed channel) every current row is an addition and
+    every previous row a removal. Keys are compared as text; nulls match nulls."""
+    require_columns(current, key, "current export rows")
+    if previous is None:
+        return current.reset_index(drop=True), current.iloc[0:0].reset_index(drop=True)
+    if any(column not in previous.columns for column in key):
+        return current.reset_index(drop=True), previous.reset_index(drop=True)
+    current_labels = _key_labels(current, key)
+    previous_labels = _key_labels(previous, key)
+    additions = current[~current_labels.isin(set(previous_labels)).to_numpy()]
+    removals = previous[~previous_labels.isin(set(current_labels)).to_numpy()]
+    return additions.reset_index(drop=True), removals.reset_index(drop=True)
+
+
+# --- file formats -----------------------------------------------------------------------
+
+
+def _csv_bytes(frame: pd.DataFrame) -> bytes:
+    """UTF-8 CSV: header, comma, no index, '\\n' line ends, null as an empty field."""
+    return frame.to_csv(index=False, lineterminator="\n", na_rep="").encode("utf-8")
+
+
+def _arrow_table(frame: pd.DataFrame) -> pa.Table:
+    """`frame` as an Arrow table; text (and all-null) columns typed string, numbers kept."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    textual = (pa.types.is_null, pa.types.is_large_string, pa.types.is_string)
+    fields = [
+        pa.field(f.name, pa.string()) if any(test(f.type) for test in textual) else f
+        for f in table.schema
+    ]
+    return table.cast(pa.schema(fields, metadata=table.schema.metadata))
+
+
+def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(_arrow_table(frame), sink)
+    return sink.getvalue()
+
+
+def frame_bytes(frame: pd.DataFrame, fmt: str) -> bytes:
+    """The bytes of `frame` written as an export file of format `fmt` (csv or parquet)."""
+    _check_format(fmt)
+    return _csv_bytes(frame) if fmt == "csv" else _parquet_bytes(frame)
+
+
+def _strings_as_string_dtype(frame: pd.DataFrame) -> pd.DataFrame:
+    typed = frame.copy()
+    for name in typed.columns:
+        if is_text_dtype(typed[name].dtype):
+            typed[name] = typed[name].astype("string")
+    return typed
+
+
+def read_export_file(path: Path) -> pd.DataFrame:
+    """An export file read back: CSV (every column text, empty field → <NA>) or Parquet
+    (types as written), chosen by extension. Text columns come back as "string" dtype."""
+    path = Path(path)
+    if path.suffix == ".csv":
+        frame = pd.read_csv(
+            path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8"
+        )
+    elif path.suffix == ".parquet":
+        frame = pd.read_parquet(path, engine="pyarrow")
+    else:
+        raise ValueError(f"{path}: not a .csv or .parquet export file")
+    return _strings_as_string_dtype(frame)
+
+
+def file_sha256(data: bytes) -> str:
+    """The checksum a manifest records for a file's bytes: the SHA-256 hex digest."""
+    return hashlib.sha256(data).hexdigest()
+
+
+# --- writing exports --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What `write_export` did. When `unchanged`, nothing was written: the ids, directory and
+    manifest are the previous export's, and additions and removals are 0."""
+
+    destination: str
+    audience: str
+    channel: str
+    export_id: str
+    directory: Path
+    rows: int
+    additions: int
+    removals: int
+    unchanged: bool
+    manifest: dict[str, Any]
+
+
+def _utc(now: dt.datetime | None) -> dt.datetime:
+    """`now` in UTC (naive times are taken as UTC); the current time when None."""
+    if now is None:
+        return dt.datetime.now(dt.UTC)
+    if now.tzinfo is None:
+        return now.replace(tzinfo=dt.UTC)
+    return now.astimezone(dt.UTC)
+
+
+def make_export_id(as_of: dt.date, now: dt.datetime) -> str:
+    """`<as_of>_<UTC timestamp to the microsecond>`, e.g. 2025-03-31_20250401T061500123456Z."""
+    return f"{as_of:%Y-%m-%d}_{_utc(now):%Y%m%dT%H%M%S%fZ}"
+
+
+def read_latest_manifest(audience_dir: Path) -> dict[str, Any] | None:
+    """The manifest `latest.json` points to in an audience's folder; None when there is none."""
+    latest = Path(audience_dir) / LATEST_FILE
+    if not latest.exists():
+        return None
+    pointer = json.loads(latest.read_text(encoding="utf-8"))
+    return json.loads((Path(audience_dir) / pointer["manifest"]).read_text(encoding="utf-8"))
+
+
+def _previous_full(audience_dir: Path, previous: Mapping[str, Any]) -> Path:
+    path = audience_dir / previous["files"]["full"]["path"]
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path}: the full file of the latest export {previous['export_id']} is missing; "
+            f"restore it, or delete {audience_dir / LATEST_FILE} to start a new series"
+        )
+    return path
+
+
+def _file_entry(relative: str, frame: pd.DataFrame, data: bytes) -> dict[str, Any]:
+    return {
+        "path": relative,
+        "rows": len(frame),
+        "sha256": file_sha256(data),
+        "columns": [str(c) for c in frame.columns],
+    }
+
+
+def _unchanged_result(
+    destination: str, audience: str, channel: str, audience_dir: Path, previous: dict[str, Any]
+) -> ExportResult:
+    return ExportResult(
+        destination=destination,
+        audience=audience,
+        channel=channel,
+        export_id=previous["export_id"],
+        directory=audience_dir / previous["export_id"],
+        rows=int(previous["files"]["full"]["rows"]),
+        additions=0,
+        removals=0,
+        unchanged=True,
+        manifest=previous,
+    )
+
+
+def _write_files(
+    audience_dir: Path, export_id: str, fmt: str, frames: Mapping[str, tuple[pd.DataFrame, bytes]]
+) -> dict[str, dict[str, Any]]:
+    """Write the data files of a new export (each atomically); their manifest entries."""
+    (audience_dir / export_id).mkdir(parents=True, exist_ok=False)
+    entries: dict[str, dict[str, Any]] = {}
+    for kind, (frame, data) in frames.items():
+        relative = f"{export_id}/{kind}.{fmt}"
+        write_bytes_atomically(audience_dir / relative, data)
+        entries[kind] = _file_entry(relative, frame, data)
+    return entries
+
+
+def write_export(
+    root: Path,
+    destination: str,
+    audience: str,
+    channel: str,
+    fmt: str,
+    rows: pd.DataFrame,
+    as_of: dt.date,
+    excluded: dict[str, int],
+    now: dt.datetime | None = None,
+) -> ExportResult:
+    """Write one export of `rows` (from `export_rows`) for an audience at a destination.
+
+    The additions and removals are against the export `latest.json` points to. When the
+    full file would be byte-identical to that export's, nothing is written and the previous
+    export is returned with `unchanged=True`. Files are written data first, then the
+    manifest, then `latest.json`, each atomically.
+    """
+    check_channel(channel)
+    _check_format(fmt)
+    _check_segment("destination", destination)
+    _check_segment("audience", audience)
+    key = export_key(channel)
+    require_columns(rows, key, f"{channel} export rows")
+    audience_dir = Path(root) / destination / audience
+    created = _utc(now)
+    export_id = make_export_id(as_of, created)
+
+    full_bytes = frame_bytes(rows, fmt)
+    previous = read_latest_manifest(audience_dir)
+    previous_rows = None
+    if previous is not None:
+        previous_path = _previous_full(audience_dir, previous)
+        if previous_path.read_bytes() == full_bytes:
+            return _unchanged_result(destination, audience, channel, audience_dir, previous)
+        previous_rows = read_export_file(previous_path)
+
+    additions, removals = export_delta(previous_rows, rows, key)
+    files = _write_files(
+        audience_dir,
+        export_id,
+        fmt,
+        {
+            "full": (rows, full_bytes),
+            "additions": (additions, frame_bytes(additions, fmt)),
+            "removals": (removals, frame_bytes(removals, fmt)),
+        },
+    )
+    manifest: dict[str, Any] = {
+        "destination": destination,
+        "audience": audience,
+        "channel": channel,
+        "format": fmt,
+        "schema_version": EXPORT_SCHEMA_VERSION,
+        "as_of": f"{as_of:%Y-%m-%d}",
+        "export_id": export_id,
+        "created_at": f"{created:%Y-%m-%dT%H:%M:%S.%fZ}",
+        "previous_export_id": None if previous is None else previous["export_id"],
+        "excluded": {str(reason): int(count) for reason, count in excluded.items()},
+        "files": files,
+    }
+    manifest_relative = f"{export_id}/{MANIFEST_FILE}"
+    write_json_atomically(audience_dir / manifest_relative, manifest)
+    write_json_atomically(
+        audience_dir / LATEST_FILE, {"export_id": export_id, "manifest": manifest_relative}
+    )
+    return ExportResult(
+        destination=destination,
+        audience=audience,
+        channel=channel,
+        export_id=export_id,
+        directory=audience_dir / export_id,
+        rows=len(rows),
+        additions=len(additions),
+        removals=len(removals),
+        unchanged=False,
+        manifest=manifest,
+    )
