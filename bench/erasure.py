@@ -76,7 +76,8 @@ CODE = (
     "cdp_assets/privacy/tables.py",
     "cdp_assets/privacy/identifiers.py",
     "cdp_assets/privacy/suppression.py",
-    "cdp_assets/defs/privacy/definitions.py",
+    "cdp_assets/privacy/export_scrub.py",
+    "cdp_assets/defs/privacy/erasure.py",
 )
 
 # What `resolve` calls, timed in the profile phase (source_field_values runs inside the first
@@ -332,7 +333,7 @@ def _value(meta: Any) -> Any:
 
 
 def erase(root: Path, verify: bool) -> dict:
-    from cdp_assets.defs.privacy import definitions as privacy_defs
+    from cdp_assets.defs.privacy import erasure as privacy_defs
 
     configure(root)
     code = code_version()
