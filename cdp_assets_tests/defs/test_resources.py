@@ -10,19 +10,7 @@ import yaml
 
 from cdp_assets.defs.resources import ExportsResource, ModelStoreResource, project_config
 from cdp_assets.ml.model_store import ModelStore
-
-CONFIG = {
-    "landing_dir": "landing",
-    "sources": [
-        {
-            "name": "orders",
-            "kind": "orders",
-            "format": "csv",
-            "path": "orders/*.csv",
-            "columns": {"order_id": "id", "ordered_at": "t", "amount": "a"},
-        }
-    ],
-}
+from cdp_assets_tests.defs.test_analytics_config import CONFIG
 
 
 def test_the_configuration_is_parsed_once_until_file_or_environment_change(
