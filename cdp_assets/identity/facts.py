@@ -157,14 +157,6 @@ def order_items_sql(config: CDPConfig) -> str | None:
     )
 
 
-# The event time of each fact kind: what first and last seen are measured on.
-FACT_TIME: dict[str, str] = {
-    "orders": "ordered_at",
-    "events": "occurred_at",
-    "survey_responses": "submitted_at",
-    "support_tickets": "opened_at",
-}
-
 
 def activity_sql(kinds: Iterable[str]) -> str | None:
     """SQL for customer_id, first_at, last_at over the core fact tables of `kinds` (their
