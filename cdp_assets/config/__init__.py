@@ -11,6 +11,7 @@ ExportDestination`); the modules below hold them by section of the file:
     analytics   `analytics`: RFM segments, holiday windows, audiences
     models      `models`: the predictive models
     exports     `exports`: audience export destinations
+    campaigns   `campaigns` and `activation`: arms, offers, the global control group
     privacy     `privacy`
     project     `CDPConfig`, the whole file, and the checks that span sections
     loader      reading the file, environment overrides, readable errors, paths
@@ -25,6 +26,12 @@ from cdp_assets.config.analytics import (
     RfmSegmentRule,
 )
 from cdp_assets.config.base import StrictModel
+from cdp_assets.config.campaigns import (
+    ActivationConfig,
+    CampaignArm,
+    CampaignConfig,
+    OfferType,
+)
 from cdp_assets.config.exports import (
     EXPORT_KEY_COLUMNS,
     Channel,
@@ -63,6 +70,10 @@ from cdp_assets.config.sources import SourceConfig, SourceFormat
 from cdp_assets.config.warehouse import WarehouseConfig
 
 __all__ = [
+    "ActivationConfig",
+    "CampaignArm",
+    "CampaignConfig",
+    "OfferType",
     # the whole file and its sections
     "CDPConfig",
     "WarehouseConfig",

@@ -8,6 +8,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from cdp_assets.config.analytics import AnalyticsConfig
 from cdp_assets.config.base import StrictModel, check_country, check_currency, check_timezone
+from cdp_assets.config.campaigns import ActivationConfig, CampaignConfig
 from cdp_assets.config.exports import ExportsConfig
 from cdp_assets.config.identity import IdentityConfig
 from cdp_assets.config.models import ModelsConfig
@@ -34,6 +35,8 @@ class CDPConfig(StrictModel):
     analytics: AnalyticsConfig = Field(default_factory=AnalyticsConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     exports: ExportsConfig = Field(default_factory=ExportsConfig)
+    activation: ActivationConfig = Field(default_factory=ActivationConfig)
+    campaigns: tuple[CampaignConfig, ...] = ()
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     sources: tuple[SourceConfig, ...] = ()
 
@@ -113,7 +116,30 @@ class CDPConfig(StrictModel):
                         f"exports.destinations[{i}].audiences[{j}]: no audience named {name!r} "
                         "in analytics.audiences"
                     )
+        self._check_campaigns(audiences)
         return self
+
+    def _check_campaigns(self, audiences: set[str]) -> None:
+        destinations = {d.name for d in self.exports.destinations}
+        seen: set[str] = set()
+        for i, campaign in enumerate(self.campaigns):
+            if campaign.name in seen:
+                raise ValueError(f"campaigns[{i}].name: {campaign.name!r} is used twice")
+            seen.add(campaign.name)
+            if campaign.audience not in audiences:
+                raise ValueError(
+                    f"campaigns[{i}].audience: no audience named {campaign.audience!r} in "
+                    "analytics.audiences"
+                )
+            for j, name in enumerate(campaign.destinations):
+                if name not in destinations:
+                    raise ValueError(
+                        f"campaigns[{i}].destinations[{j}]: no destination named {name!r} in "
+                        "exports.destinations"
+                    )
+
+    def campaign(self, name: str) -> CampaignConfig | None:
+        return next((c for c in self.campaigns if c.name == name), None)
 
     # -- helpers ---------------------------------------------------------------------------
 

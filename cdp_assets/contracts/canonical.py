@@ -16,6 +16,7 @@ SourceKind = Literal[
     "events",
     "survey_responses",
     "support_tickets",
+    "campaign_events",
     "erasure_requests",
 ]
 SOURCE_KINDS: tuple[str, ...] = (
@@ -25,6 +26,7 @@ SOURCE_KINDS: tuple[str, ...] = (
     "events",
     "survey_responses",
     "support_tickets",
+    "campaign_events",
     "erasure_requests",
 )
 
@@ -98,6 +100,17 @@ EVENT_TYPES = (
     "identify",
 )
 TICKET_STATUSES = ("open", "pending", "resolved", "closed")
+CAMPAIGN_EVENT_TYPES = (
+    "send",
+    "delivered",
+    "open",
+    "click",
+    "bounce",
+    "unsubscribe",
+    "complaint",
+)
+# Campaign events that withdraw consent to the campaign's channel.
+OPT_OUT_EVENT_TYPES = ("unsubscribe", "complaint")
 TICKET_CHANNELS = ("email", "phone", "chat", "web", "store", "social")
 
 CANONICAL_FIELDS: dict[str, tuple[CanonicalField, ...]] = {
@@ -137,6 +150,7 @@ CANONICAL_FIELDS: dict[str, tuple[CanonicalField, ...]] = {
         _f("status", "enum", values=ORDER_STATUSES),
         _f("channel", "enum", values=ORDER_CHANNELS),
         _f("store_id", "id"),
+        _f("coupon_code", "string", description="coupon redeemed with the order"),
     ),
     "order_items": (
         _f("order_id", "id", required=True),
@@ -180,6 +194,15 @@ CANONICAL_FIELDS: dict[str, tuple[CanonicalField, ...]] = {
         _f("channel", "enum", values=TICKET_CHANNELS),
         _f("status", "enum", values=TICKET_STATUSES),
     ),
+    "campaign_events": (
+        _f("event_id", "id", required=True),
+        _f("campaign_id", "id", required=True, description="the campaign's name in cdp.yaml"),
+        _f("event_type", "enum", required=True, values=CAMPAIGN_EVENT_TYPES),
+        _f("occurred_at", "timestamp", required=True),
+        _f("customer_ref", "id"),
+        _f("email", "email", pii=True),
+        _f("phone", "phone", pii=True),
+    ),
     "erasure_requests": (
         _f("request_id", "id", required=True),
         _f("email", "email", pii=True),
@@ -200,6 +223,7 @@ RECORD_ID_FIELD: dict[str, str] = {
     "events": "event_id",
     "survey_responses": "response_id",
     "support_tickets": "ticket_id",
+    "campaign_events": "event_id",
     "erasure_requests": "request_id",
 }
 
@@ -210,6 +234,7 @@ RETENTION_FIELD: dict[str, str] = {
     "events": "occurred_at",
     "survey_responses": "submitted_at",
     "support_tickets": "opened_at",
+    "campaign_events": "occurred_at",
 }
 
 # Columns that together are unique in a staging table.
@@ -220,6 +245,7 @@ RECORD_KEY: dict[str, tuple[str, ...]] = {
     "events": ("event_id",),
     "survey_responses": ("response_id",),
     "support_tickets": ("ticket_id",),
+    "campaign_events": ("event_id",),
     "erasure_requests": ("request_id",),
 }
 

@@ -17,7 +17,16 @@ from cdp_assets.warehouse import TableRef
 from cdp_assets.warehouse.warehouse import quote_ident
 
 FACT_IDENTITIES = TableRef("core", "fact_identities")
-IDENTITY_KINDS: tuple[str, ...] = ("orders", "events", "survey_responses", "support_tickets")
+IDENTITY_KINDS: tuple[str, ...] = (
+    "orders",
+    "events",
+    "survey_responses",
+    "support_tickets",
+    "campaign_events",
+)
+# The kinds whose rows are something the customer did: first and last seen span them (a send
+# of a campaign is the brand's doing).
+ACTIVITY_KINDS: tuple[str, ...] = ("orders", "events", "survey_responses", "support_tickets")
 
 # Per kind: the core table and the staged columns it keeps (no email or phone: those live in
 # the profile, so facts carry no contact data of their own).
@@ -33,6 +42,7 @@ FACT_COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
             "currency",
             "amount",
             "amount_base",
+            "coupon_code",
         ),
     ),
     "events": (
@@ -58,12 +68,17 @@ FACT_COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
         "support_tickets",
         ("ticket_id", "opened_at", "resolved_at", "category", "channel", "status"),
     ),
+    "campaign_events": (
+        "campaign_events",
+        ("event_id", "campaign_id", "event_type", "occurred_at"),
+    ),
 }
 FACT_TIME: dict[str, str] = {
     "orders": "ordered_at",
     "events": "occurred_at",
     "survey_responses": "submitted_at",
     "support_tickets": "opened_at",
+    "campaign_events": "occurred_at",
 }
 # Statuses whose money the brand keeps; cancelled and fully refunded orders count nothing.
 PURCHASE_STATUSES: tuple[str, ...] = ("completed", "partially_refunded")
@@ -157,7 +172,6 @@ def order_items_sql(config: CDPConfig) -> str | None:
     )
 
 
-
 def activity_sql(kinds: Iterable[str]) -> str | None:
     """SQL for customer_id, first_at, last_at over the core fact tables of `kinds` (their
     earliest and latest event time per resolved customer); None without a fact kind."""
@@ -166,7 +180,7 @@ def activity_sql(kinds: Iterable[str]) -> str | None:
         f"MAX({FACT_TIME[kind]}) AS last_at FROM core.{table} "
         "WHERE customer_id IS NOT NULL GROUP BY customer_id"
         for kind, (table, _) in FACT_COLUMNS.items()
-        if kind in set(kinds)
+        if kind in set(kinds) and kind in ACTIVITY_KINDS
     ]
     if not parts:
         return None

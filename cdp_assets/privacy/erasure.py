@@ -63,6 +63,7 @@ FACT_TABLES: dict[str, str] = {
     "events": "event_id",
     "survey_responses": "response_id",
     "support_tickets": "ticket_id",
+    "campaign_events": "event_id",
 }
 
 

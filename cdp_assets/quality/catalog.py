@@ -42,6 +42,7 @@ RULES: dict[str, Rule] = {
         Rule("missing_fx_rate", "code", "no FX rate configured for the currency"),
         Rule("invalid_postal_code", "code", "postal code does not fit the country's format"),
         Rule("invalid_enum", "code", "value not in the field's list of allowed values"),
+        Rule("unknown_campaign", "code", "campaign_id names no campaign in cdp.yaml (campaigns)"),
         # plausibility
         Rule("future_date", "plausibility", "date after the analysis date"),
         Rule("date_too_early", "plausibility", "date before quality.earliest_date"),

@@ -1,5 +1,6 @@
 """Rules that belong to one source kind: order amounts and currency, item quantities and
-prices, survey scores, ticket resolution times, and the double opt-in of customers.
+prices, survey scores, ticket resolution times, campaign ids of campaign events, and the
+double opt-in of customers.
 
 Orders: an empty currency is the source's default currency, else the base currency. Amounts
 convert to the base currency with `config.fx_rate`; with no rate `amount_base` stays empty
@@ -32,6 +33,7 @@ from cdp_assets.staging.reasons import quoted
 from cdp_assets.staging.validation import Validation
 
 MISSING_FX_RATE = "missing_fx_rate"
+UNKNOWN_CAMPAIGN = "unknown_campaign"
 INVALID_DATE = "invalid_date"
 AMOUNT_BASE = "amount_base"
 
@@ -53,6 +55,8 @@ def apply_kind_rules(validation: Validation, settings: FieldSettings) -> None:
         )
     elif kind == "support_tickets":
         _tickets(validation)
+    elif kind == "campaign_events":
+        _campaign_events(validation, settings)
 
 
 def _orders(validation: Validation, settings: FieldSettings) -> None:
@@ -116,6 +120,19 @@ def _tickets(validation: Validation) -> None:
         no_rule(validation.index).mask(before, INVALID_DATE),
         per_row={"opened": quoted(validation.fields["opened_at"].raw)},
         template="{field} {value} is before opened_at {opened}",
+    )
+
+
+def _campaign_events(validation: Validation, settings: FieldSettings) -> None:
+    """Events of a campaign cdp.yaml does not declare cannot be measured: quarantined."""
+    known = {c.name for c in settings.config.campaigns}
+    campaign = validation.values("campaign_id")
+    unknown = campaign.notna() & ~campaign.isin(known)
+    validation.fail(
+        "campaign_id",
+        no_rule(validation.index).mask(unknown, UNKNOWN_CAMPAIGN),
+        template="{field} {value} is not a campaign of cdp.yaml ({known})",
+        known=", ".join(sorted(known)) or "none configured",
     )
 
 

@@ -249,3 +249,70 @@ def test_every_kind_stages_text_in_every_field_without_error(kind: str) -> None:
     result = stage_source(raw, config.sources[0], config, AS_OF)
     assert_contracts(result, kind)
     assert_conserved(result, raw)
+
+
+CAMPAIGN_EVENTS = {
+    "name": "esp_events",
+    "kind": "campaign_events",
+    "columns": {
+        "event_id": "id",
+        "campaign_id": "campaign",
+        "event_type": "type",
+        "occurred_at": "ts",
+        "email": "to",
+    },
+}
+CAMPAIGNS = {
+    "analytics": {"audiences": [{"name": "everyone", "rule": "frequency >= 0"}]},
+    "exports": {"destinations": [{"name": "newsletter", "channel": "email"}]},
+    "campaigns": [
+        {
+            "name": "spring_sale",
+            "audience": "everyone",
+            "destinations": ["newsletter"],
+            "start": "2026-10-01",
+            "end": "2026-10-31",
+            "arms": [
+                {"name": "offer", "share": 80},
+                {"name": "control", "share": 20, "control": True},
+            ],
+        }
+    ],
+}
+
+
+def test_campaign_events_of_unknown_campaigns_are_quarantined_with_the_reason() -> None:
+    result = run(
+        CAMPAIGN_EVENTS,
+        [
+            {"id": "e1", "campaign": "spring_sale", "type": "Open", "ts": "2026-10-02T08:00:00Z", "to": "Ann.Lee@Mail.com"},
+            {"id": "e2", "campaign": "winter_sale", "type": "click", "ts": "2026-10-02T08:01:00Z", "to": "bo@mail.com"},
+            {"id": "e3", "campaign": "spring_sale", "type": "forward", "ts": "2026-10-02T08:02:00Z", "to": "cy@mail.com"},
+        ],
+        **CAMPAIGNS,
+    )  # fmt: skip
+    staged = result.staged
+    assert staged["event_id"].tolist() == ["e1"]
+    assert staged["event_type"].tolist() == ["open"]
+    assert staged["email"].tolist() == ["ann.lee@mail.com"]
+    rules = dict(zip(result.quarantine["record_id"], result.quarantine["rule"], strict=True))
+    assert rules == {"e2": "unknown_campaign", "e3": "invalid_enum"}
+    reason = result.quarantine.set_index("record_id").loc["e2", "reason"]
+    assert reason == "campaign_id 'winter_sale' is not a campaign of cdp.yaml (spring_sale)"
+
+
+def test_orders_carry_their_coupon_code() -> None:
+    orders = {
+        "name": "shop_orders",
+        "kind": "orders",
+        "columns": {
+            "order_id": "id",
+            "ordered_at": "ts",
+            "amount": "total",
+            "coupon_code": "coupon",
+        },
+    }
+    result = run(
+        orders, [{"id": "o1", "ts": "2026-10-02T08:00:00Z", "total": "20", "coupon": " AUTUMN10 "}]
+    )
+    assert result.staged["coupon_code"].tolist() == ["AUTUMN10"]
