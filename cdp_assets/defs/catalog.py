@@ -121,6 +121,12 @@ MEMBERSHIP = table_ref(MEMBERSHIP_KEY)
 CHANGES = table_ref(CHANGES_KEY)
 CUSTOMER_360 = table_ref(CUSTOMER_360_KEY)
 EXPORTS = table_ref(EXPORTS_KEY)
+CAMPAIGN_ASSIGNMENTS_KEY = dg.AssetKey(["activation", "campaign_assignments"])
+CAMPAIGN_EXPORTS_KEY = dg.AssetKey(["activation", "campaign_exports"])
+CAMPAIGN_ASSIGNMENTS = table_ref(CAMPAIGN_ASSIGNMENTS_KEY)
+CAMPAIGN_EXPORTS = table_ref(CAMPAIGN_EXPORTS_KEY)
+# Written by campaign_exports: who was first exported to which arm, where, when.
+CAMPAIGN_RECIPIENTS = TableRef("activation", "campaign_recipients")
 
 # ml
 LTV_MODEL_KEY = dg.AssetKey(["ml", "ltv_model"])

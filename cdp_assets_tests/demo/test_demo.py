@@ -178,8 +178,9 @@ def test_exact_duplicates_and_duplicate_file(demo: tuple[Path, PipelineRun]) -> 
 
 def test_every_source_stages_rows(demo: tuple[Path, PipelineRun]) -> None:
     _, run = demo
-    assert len(run.staged) == 11
-    assert all(len(frame) > 0 for frame in run.staged.values())
+    assert len(run.staged) == 12  # the 11 generated sources and the campaign responses
+    responses = "campaign_events"  # written by the campaign loop of `make demo`, not here
+    assert all(len(frame) > 0 for name, frame in run.staged.items() if name != responses)
 
 
 def test_latin1_file_loads_with_its_accents(demo: tuple[Path, PipelineRun]) -> None:

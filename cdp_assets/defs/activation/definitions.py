@@ -3,6 +3,10 @@
 import dagster as dg
 
 from cdp_assets.defs.activation.audiences import build_audiences_asset
+from cdp_assets.defs.activation.campaigns import (
+    build_assignments_asset,
+    build_campaign_exports_asset,
+)
 from cdp_assets.defs.activation.customer_360 import build_customer_360_asset
 from cdp_assets.defs.activation.exports import build_exports_asset
 from cdp_assets.defs.resources import project_config
@@ -17,4 +21,6 @@ def activation() -> dg.Definitions:
         assets.append(build_audiences_asset(config))
     if config.exports.destinations:
         assets.append(build_exports_asset(config))
+    if config.campaigns:
+        assets += [build_assignments_asset(config), build_campaign_exports_asset(config)]
     return dg.Definitions(assets=assets)

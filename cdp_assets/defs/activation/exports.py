@@ -53,7 +53,8 @@ EXPORT_LOG_DTYPES: dict[str, str] = {
 }
 
 
-def _current_members(session: WarehouseSession) -> pd.DataFrame:
+def current_members(session: WarehouseSession) -> pd.DataFrame:
+    """(audience, customer_id) of the latest run of activation.audience_membership."""
     if not session.table_exists(MEMBERSHIP):
         return pd.DataFrame({"audience": [], "customer_id": []}, dtype="string")
     return session.query(
@@ -62,7 +63,7 @@ def _current_members(session: WarehouseSession) -> pd.DataFrame:
     )
 
 
-def _with_suppression(profiles: pd.DataFrame, config: CDPConfig, session: WarehouseSession):
+def with_suppression(profiles: pd.DataFrame, config: CDPConfig, session: WarehouseSession):
     """customer_360 rows with `suppressed`: any identifier on the suppression list."""
     salt = privacy_salt(config)
     suppressed = load_suppressed(session, salt)
@@ -75,7 +76,7 @@ def _audiences_of(destination: ExportDestination, config: CDPConfig) -> list[str
     return list(destination.audiences) or [a.name for a in config.analytics.audiences]
 
 
-def _log_row(
+def export_log_row(
     result: ExportResult,
     destination: ExportDestination,
     members: int,
@@ -145,8 +146,8 @@ def build_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
         root = exports.path
         with warehouse.get().transaction() as session:
             profiles = session.read_table(CUSTOMER_360, dtypes=CUSTOMER_360_DTYPES)
-            members = _current_members(session)
-            profiles, salt, suppressed = _with_suppression(profiles, config, session)
+            members = current_members(session)
+            profiles, salt, suppressed = with_suppression(profiles, config, session)
             log, results, reasons = [], [], {}
             for destination in config.exports.destinations:
                 for audience in _audiences_of(destination, config):
@@ -162,7 +163,9 @@ def build_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
                     results.append((destination, result))
                     relative = f"{destination.name}/{audience}"
                     log.append(
-                        _log_row(result, destination, len(chosen), counts, run_id, as_of, relative)
+                        export_log_row(
+                            result, destination, len(chosen), counts, run_id, as_of, relative
+                        )
                     )
                     for reason, n in counts.items():
                         reasons[reason] = reasons.get(reason, 0) + n

@@ -1,0 +1,269 @@
+"""`activation.campaign_assignments` and `activation.campaign_exports`: who is in which arm
+of each campaign, and the arms' export files with what each arm gets."""
+
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from cdp_assets.activation.audience_selection import apply_consent, exclusion_counts, export_rows
+from cdp_assets.activation.campaign_assignment import (
+    ASSIGNMENT_DTYPES,
+    assign_campaigns,
+    not_exported_arms,
+)
+from cdp_assets.activation.campaign_offers import with_offer
+from cdp_assets.activation.consent_audit import rows_without_consent
+from cdp_assets.activation.export_files import ExportResult, read_export_file, write_export
+from cdp_assets.config import CampaignConfig, CDPConfig, ExportDestination, as_of_date
+from cdp_assets.contracts.customer_360 import CUSTOMER_360_DTYPES
+from cdp_assets.defs.activation.exports import (
+    EXPORT_LOG_DTYPES,
+    current_members,
+    export_log_row,
+    with_suppression,
+)
+from cdp_assets.defs.catalog import (
+    ACTIVATION_GROUP,
+    CAMPAIGN_ASSIGNMENTS,
+    CAMPAIGN_ASSIGNMENTS_KEY,
+    CAMPAIGN_EXPORTS,
+    CAMPAIGN_EXPORTS_KEY,
+    CAMPAIGN_RECIPIENTS,
+    CUSTOMER_360,
+    CUSTOMER_360_KEY,
+    MEMBERSHIP_KEY,
+)
+from cdp_assets.defs.resources import ExportsResource, WarehouseResource
+from cdp_assets.reporting.markdown import markdown_table
+from cdp_assets.warehouse import WarehouseSession, coerce_frame
+
+CHECK_NO_CONTROL = "no_control_member_exported"
+CHECK_CONSENT = "exported_people_consented"
+RECIPIENT_DTYPES: dict[str, str] = {
+    "campaign": "string",
+    "arm": "string",
+    "customer_id": "string",
+    "destination": "string",
+    "first_exported_at": "datetime64[us, UTC]",
+}
+
+
+def build_assignments_asset(config: CDPConfig) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=CAMPAIGN_ASSIGNMENTS_KEY,
+        deps=[MEMBERSHIP_KEY],
+        group_name=ACTIVATION_GROUP,
+        kinds={"python", "pandas"},
+        tags={"cdp/layer": "activation"},
+    )
+    def campaign_assignments(warehouse: WarehouseResource) -> dg.MaterializeResult:
+        """Every customer assigned to an arm of a campaign in cdp.yaml (campaigns): a keyed
+        hash of the campaign and customer id placed on the arms' shares, so the assignment is
+        reproducible; the global control group (activation.global_control_share) is held out
+        of every campaign. A customer keeps their arm for the campaign's life; members who join
+        the audience later are assigned on the run they join, while the campaign is active."""
+        as_of = as_of_date(config)
+        settings = config.activation
+        with warehouse.get().transaction() as session:
+            previous = (
+                session.read_table(CAMPAIGN_ASSIGNMENTS, dtypes=ASSIGNMENT_DTYPES)
+                if session.table_exists(CAMPAIGN_ASSIGNMENTS)
+                else None
+            )
+            assignments = assign_campaigns(
+                config.campaigns,
+                current_members(session),
+                previous,
+                as_of,
+                settings.assignment_salt,
+                settings.global_control_share,
+                config.timezone,
+            )
+            session.replace_table(CAMPAIGN_ASSIGNMENTS, assignments)
+        sizes = assignments.groupby(["campaign", "arm"]).size().rename("customers").reset_index()
+        new = len(assignments) - (0 if previous is None else len(previous))
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": len(assignments),
+                "assigned_this_run": new,
+                "active_campaigns": ", ".join(
+                    c.name for c in config.campaigns if c.active_on(as_of)
+                )
+                or "none",
+                "arms": dg.MetadataValue.md(markdown_table(sizes, max_rows=60)),
+            }
+        )
+
+    return campaign_assignments
+
+
+def _arm_members(
+    assignments: pd.DataFrame, members: pd.DataFrame, campaign: CampaignConfig, arm: str
+) -> pd.Series:
+    """Customers of `arm` who are in the campaign's audience today."""
+    mine = assignments[(assignments["campaign"] == campaign.name) & (assignments["arm"] == arm)]
+    audience = members.loc[members["audience"] == campaign.audience, "customer_id"]
+    return mine.loc[mine["customer_id"].isin(audience), "customer_id"]
+
+
+def _control_rows_exported(
+    written: list[tuple[CampaignConfig, ExportDestination, ExportResult]],
+    assignments: pd.DataFrame,
+    profiles: pd.DataFrame,
+) -> int:
+    """Rows of this run's campaign files that belong to a control or global-control member of
+    that campaign, re-read from the files (ads files by the hashes of their addresses)."""
+    found = 0
+    for campaign, destination, result in written:
+        held_out = assignments[
+            (assignments["campaign"] == campaign.name)
+            & assignments["arm"].isin(not_exported_arms(campaign))
+        ]["customer_id"]
+        full = read_export_file(result.directory / f"full.{destination.format}")
+        if "customer_id" in full.columns:
+            found += int(full["customer_id"].isin(held_out).sum())
+        else:
+            theirs = export_rows(profiles[profiles["customer_id"].isin(held_out)], "ads")
+            hashes = set(theirs["email_sha256"].dropna()) | set(theirs["phone_sha256"].dropna())
+            found += int(full[["email_sha256", "phone_sha256"]].isin(hashes).any(axis=1).sum())
+    return found
+
+
+def _recipients(
+    session: WarehouseSession, new: list[pd.DataFrame], exported_at: pd.Timestamp
+) -> int:
+    """Appends the customers exported for the first time per campaign, arm and destination."""
+    if not new:
+        return (
+            session.row_count(CAMPAIGN_RECIPIENTS)
+            if session.table_exists(CAMPAIGN_RECIPIENTS)
+            else 0
+        )
+    frame = pd.concat(new, ignore_index=True).assign(first_exported_at=exported_at)
+    frame = coerce_frame(frame, RECIPIENT_DTYPES).drop_duplicates(
+        ["campaign", "arm", "customer_id", "destination"]
+    )
+    if session.table_exists(CAMPAIGN_RECIPIENTS):
+        known = session.read_table(CAMPAIGN_RECIPIENTS, dtypes=RECIPIENT_DTYPES)
+        keys = ["campaign", "arm", "customer_id", "destination"]
+        frame = frame.merge(known[keys], on=keys, how="left", indicator=True)
+        frame = frame[frame["_merge"] == "left_only"].drop(columns="_merge")
+    session.append(CAMPAIGN_RECIPIENTS, frame)
+    return session.row_count(CAMPAIGN_RECIPIENTS)
+
+
+def build_campaign_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
+    destinations = {d.name: d for d in config.exports.destinations}
+    formats = {destinations[n].format for c in config.campaigns for n in c.destinations}
+
+    @dg.asset(
+        key=CAMPAIGN_EXPORTS_KEY,
+        deps=[CAMPAIGN_ASSIGNMENTS_KEY, CUSTOMER_360_KEY, MEMBERSHIP_KEY],
+        group_name=ACTIVATION_GROUP,
+        kinds={"python", *formats},
+        tags={"cdp/layer": "activation"},
+        check_specs=[
+            dg.AssetCheckSpec(
+                CHECK_NO_CONTROL,
+                asset=CAMPAIGN_EXPORTS_KEY,
+                blocking=True,
+                description="no member of a control arm or of the global control group is in "
+                "any campaign file",
+            ),
+            dg.AssetCheckSpec(
+                CHECK_CONSENT,
+                asset=CAMPAIGN_EXPORTS_KEY,
+                blocking=True,
+                description="every row of every campaign file has the channel's consent",
+            ),
+        ],
+    )
+    def campaign_exports(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, exports: ExportsResource
+    ):
+        """For each active campaign × destination × arm that gets something (never the control
+        arm, never the global control group): the arm's members still in the audience, with
+        the channel's consent, and the arm's offer (coupon code, discount, the customer's
+        recommendations) as columns, written like audience exports (full, additions, removals,
+        manifest) under `<destination>/<campaign>__<arm>/`. Who received what first, when, in
+        activation.campaign_recipients; one row per export in activation.campaign_exports."""
+        as_of = as_of_date(config)
+        root: Path = exports.path
+        now = pd.Timestamp.now(tz="UTC").floor("us")
+        with warehouse.get().transaction() as session:
+            profiles = session.read_table(CUSTOMER_360, dtypes=CUSTOMER_360_DTYPES)
+            profiles, _, _ = with_suppression(profiles, config, session)
+            members = current_members(session)
+            assignments = session.read_table(CAMPAIGN_ASSIGNMENTS, dtypes=ASSIGNMENT_DTYPES)
+            log, written, recipients = [], [], []
+            for campaign in (c for c in config.campaigns if c.active_on(as_of)):
+                for name in campaign.destinations:
+                    destination = destinations[name]
+                    for arm in campaign.arms:
+                        if arm.name in not_exported_arms(campaign):
+                            continue
+                        ids = _arm_members(assignments, members, campaign, arm.name)
+                        chosen = profiles[profiles["customer_id"].isin(ids)]
+                        eligible, excluded = apply_consent(chosen, destination.channel)
+                        counts = exclusion_counts(excluded, destination.channel)
+                        rows = export_rows(eligible, destination.channel, destination.fields)
+                        rows = with_offer(rows, profiles, campaign, arm.name)
+                        label = f"{campaign.name}__{arm.name}"
+                        result = write_export(
+                            root, name, label, destination.channel, destination.format,
+                            rows, as_of, counts,
+                        )  # fmt: skip
+                        written.append((campaign, destination, result))
+                        log.append(
+                            export_log_row(
+                                result,
+                                destination,
+                                len(chosen),
+                                counts,
+                                context.run.run_id,
+                                as_of,
+                                f"{name}/{label}",
+                            )  # fmt: skip
+                            | {"campaign": campaign.name, "arm": arm.name}
+                        )
+                        recipients.append(
+                            pd.DataFrame({"customer_id": eligible["customer_id"]}).assign(
+                                campaign=campaign.name, arm=arm.name, destination=name
+                            )
+                        )
+            frame = coerce_frame(
+                pd.DataFrame(log), EXPORT_LOG_DTYPES | {"campaign": "string", "arm": "string"}
+            )
+            session.append(CAMPAIGN_EXPORTS, frame[~frame["unchanged"].fillna(False)])
+            total = session.row_count(CAMPAIGN_EXPORTS)
+            recipient_rows = _recipients(session, recipients, now)
+        leaked = _control_rows_exported(written, assignments, profiles)
+        violations = rows_without_consent(
+            ((d.channel, r.directory / f"full.{d.format}") for _, d, r in written), profiles
+        )
+        shown = frame[["campaign", "arm", "destination", "channel", "members", "rows"]]
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": total,
+                "campaign_recipients": recipient_rows,
+                "files_written": int((~frame["unchanged"].fillna(False)).sum())
+                if len(frame)
+                else 0,
+                "exports": dg.MetadataValue.md(markdown_table(shown, max_rows=60)),
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name=CHECK_NO_CONTROL,
+                    passed=leaked == 0,
+                    metadata={"control_rows_in_files": leaked, "files": len(written)},
+                ),
+                dg.AssetCheckResult(
+                    check_name=CHECK_CONSENT,
+                    passed=violations == 0,
+                    metadata={"rows_without_consent": violations, "files": len(written)},
+                ),
+            ],
+        )
+
+    return campaign_exports
