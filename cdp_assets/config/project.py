@@ -141,6 +141,13 @@ class CDPConfig(StrictModel):
     def campaign(self, name: str) -> CampaignConfig | None:
         return next((c for c in self.campaigns if c.name == name), None)
 
+    def campaign_channels(self) -> dict[str, tuple[str, ...]]:
+        """The channels each campaign is sent on (its destinations' channels)."""
+        channel = {d.name: d.channel for d in self.exports.destinations}
+        return {
+            c.name: tuple(dict.fromkeys(channel[d] for d in c.destinations)) for c in self.campaigns
+        }
+
     # -- helpers ---------------------------------------------------------------------------
 
     @property

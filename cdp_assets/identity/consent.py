@@ -169,3 +169,31 @@ def customer_consent(records: pd.DataFrame) -> pd.DataFrame:
     frame = pd.DataFrame(columns)
     frame.index = pd.Index(customers, dtype="string", name="customer_id")
     return frame
+
+
+def apply_campaign_opt_outs(profiles: pd.DataFrame, opt_outs: pd.DataFrame) -> pd.DataFrame:
+    """Profiles after the opt-outs of campaign responses: an unsubscribe or complaint
+    (`opt_outs`: customer_id, channel, occurred_at) withdraws that channel's consent under the
+    same rule as a record's opt-out -- it wins over a confirmed opt-in at or before it; a
+    later confirmed opt-in restores consent. For ads (opt-out model) any opt-out counts."""
+    if opt_outs.empty or profiles.empty:
+        return profiles
+    result = profiles.copy()
+    for channel in CONSENT_CHANNELS:
+        mine = opt_outs[opt_outs["channel"] == channel]
+        if mine.empty:
+            continue
+        latest = mine.groupby("customer_id")["occurred_at"].max()
+        when = result["customer_id"].map(latest)
+        withdrawn = (
+            result[f"{channel}_consent"].fillna(False)
+            & when.notna()
+            & (when >= result[f"{channel}_consent_at"]).fillna(True)
+        ).astype(bool)
+        result.loc[withdrawn, f"{channel}_consent"] = False
+        result.loc[withdrawn, f"{channel}_consent_at"] = pd.NaT
+        result.loc[withdrawn, f"{channel}_consent_source"] = pd.NA
+    ads = set(opt_outs.loc[opt_outs["channel"] == "ads", "customer_id"])
+    if ads:
+        result.loc[result["customer_id"].isin(ads), "ads_consent"] = False
+    return result.astype({c: profiles[c].dtype for c in CONSENT_DTYPES})

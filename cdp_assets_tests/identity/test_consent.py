@@ -132,3 +132,44 @@ def test_customer_consent_shape_and_types() -> None:
     empty = customer_consent(records_frame({}).iloc[:0])
     assert empty.empty
     assert {c: str(t) for c, t in empty.dtypes.items()} == CONSENT_DTYPES
+
+
+def test_campaign_unsubscribes_and_complaints_withdraw_consent() -> None:
+    from cdp_assets.contracts.golden_profile import CONSENT_DTYPES
+    from cdp_assets.identity.consent import apply_campaign_opt_outs
+
+    at = pd.Timestamp("2026-05-01", tz="UTC")
+    profiles = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d"],
+            "email_consent": [True, True, False, True],
+            "email_consent_at": [at, at, pd.NaT, at],
+            "email_consent_source": ["shop", "shop", None, "shop"],
+            "sms_consent": [True, False, False, True],
+            "sms_consent_at": [at, pd.NaT, pd.NaT, at],
+            "sms_consent_source": ["crm", None, None, "crm"],
+            "ads_consent": [True, True, True, True],
+        }
+    ).astype(CONSENT_DTYPES | {"customer_id": "string"})
+    opt_outs = pd.DataFrame(
+        {
+            # a unsubscribed from email after opting in; b's complaint predates a newer
+            # confirmed opt-in (consent stands); c had no consent; d opted out of ads and,
+            # at the very moment of the opt-in, of SMS (a tie goes to the opt-out).
+            "customer_id": ["a", "b", "c", "d", "d"],
+            "channel": ["email", "email", "email", "ads", "sms"],
+            "occurred_at": pd.to_datetime(
+                ["2026-06-01", "2026-04-01", "2026-06-01", "2026-06-01", "2026-05-01"], utc=True
+            ),
+        }
+    )
+    out = apply_campaign_opt_outs(profiles, opt_outs).set_index("customer_id")
+    assert out["email_consent"].tolist() == [False, True, False, True]
+    assert pd.isna(out.loc["a", "email_consent_at"]) and pd.isna(
+        out.loc["a", "email_consent_source"]
+    )
+    assert out.loc["b", "email_consent_at"] == at
+    assert out["sms_consent"].tolist() == [True, False, False, False]
+    assert out["ads_consent"].tolist() == [True, True, True, False]
+    assert {c: str(t) for c, t in out.dtypes.items() if c in CONSENT_DTYPES} == CONSENT_DTYPES
+    assert apply_campaign_opt_outs(profiles, opt_outs.iloc[:0]) is profiles

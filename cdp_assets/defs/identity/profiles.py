@@ -4,10 +4,20 @@ import dagster as dg
 import pandas as pd
 
 from cdp_assets.config import CDPConfig
+from cdp_assets.contracts.canonical import OPT_OUT_EVENT_TYPES
 from cdp_assets.contracts.golden_profile import GOLDEN_PROFILE_DTYPES, PROFILE_PII
-from cdp_assets.defs.catalog import CORE_GROUP, PROFILES, PROFILES_KEY, XREF, XREF_KEY
+from cdp_assets.defs.catalog import (
+    CORE_GROUP,
+    PROFILES,
+    PROFILES_KEY,
+    XREF,
+    XREF_KEY,
+    fact_key,
+    table_ref,
+)
 from cdp_assets.defs.identity.staged import read_customer_records
 from cdp_assets.defs.resources import WarehouseResource
+from cdp_assets.identity.consent import apply_campaign_opt_outs
 from cdp_assets.identity.facts import activity_sql
 from cdp_assets.identity.profiles import activity_rows, customer_profiles, profiles_over_limits
 from cdp_assets.identity.resolve import XREF_DTYPES
@@ -51,6 +61,24 @@ def _profile_checks(
                 "max_phones": limits.phones,
             },
         ),
+    ]
+
+
+def _campaign_opt_outs(session: WarehouseSession, config: CDPConfig) -> pd.DataFrame:
+    """customer_id, channel, occurred_at of every unsubscribe and complaint of a campaign,
+    on each channel the campaign is sent on."""
+    ref = table_ref(fact_key("campaign_events"))
+    if not config.sources_of_kind("campaign_events") or not session.table_exists(ref):
+        return pd.DataFrame(columns=["customer_id", "channel", "occurred_at"])
+    types = ", ".join(f"'{t}'" for t in OPT_OUT_EVENT_TYPES)
+    events = session.query(
+        f"SELECT customer_id, campaign_id, occurred_at FROM {ref.sql} "
+        f"WHERE event_type IN ({types}) AND customer_id IS NOT NULL"
+    )
+    channels = pd.Series(config.campaign_channels(), dtype=object)
+    events["channel"] = events["campaign_id"].map(channels)
+    return events.explode("channel").dropna(subset=["channel"])[
+        ["customer_id", "channel", "occurred_at"]
     ]
 
 
@@ -105,7 +133,8 @@ def build_profiles_asset(config: CDPConfig, fact_keys: list[dg.AssetKey]) -> dg.
         """Golden records, one row per customer: best name, email, phone, birth date, address
         and loyalty data by source trust, then recency, then completeness, with the winning
         source and record of each; consent per channel (any opt-out wins, an opt-in needs a
-        confirmed double opt-in and must be the latest event); first and last seen over
+        confirmed double opt-in and must be the latest event; a campaign's unsubscribe or
+        complaint is an opt-out of its channels); first and last seen over
         records and facts; sources and record counts."""
         wh = warehouse.get()
         with wh.transaction() as session:
@@ -113,7 +142,9 @@ def build_profiles_asset(config: CDPConfig, fact_keys: list[dg.AssetKey]) -> dg.
             xref = session.read_table(XREF, dtypes=XREF_DTYPES)
             sql = activity_sql(fact_kinds)
             activity = session.query(sql) if sql else pd.DataFrame()  # first/last per customer
+            opt_outs = _campaign_opt_outs(session, config)
         profiles, records = customer_profiles(records, xref, activity_rows(activity))
+        profiles = apply_campaign_opt_outs(profiles, opt_outs)
         limits = config.identity.profile_limits
         with wh.transaction() as session:
             session.replace_table(PROFILES, profiles)

@@ -1,0 +1,133 @@
+"""The campaign loop end to end on a small brand: assignment, per-arm exports with offers,
+controls never exported, responses as sources, measured results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import yaml
+
+from cdp_assets.activation.export_files import read_export_file
+from cdp_assets_tests.e2e.pipeline import DemoProject, run_job
+
+PEOPLE = 400
+
+
+def _accounts() -> str:
+    lines = ["id,email,first,newsletter,confirmed"]
+    for i in range(PEOPLE):
+        opted = "true" if i % 10 else "false"  # one in ten never opted in
+        lines.append(f"A{i:04d},shopper.{i:04d}@gmail.com,Kim,{opted},2025-01-0{1 + i % 9}T10:00:00Z")
+    return "\n".join(lines) + "\n"
+
+
+def _orders() -> str:
+    lines = ["order,customer,when,total,coupon"]
+    for i in range(PEOPLE):
+        lines.append(f"O{i:05d},A{i:04d},2026-0{1 + i % 9}-15 10:00:00,{20 + i % 50}.00,")
+    return "\n".join(lines) + "\n"
+
+
+def _project(tmp_path: Path) -> DemoProject:
+    files = {"accounts/1.csv": _accounts(), "orders/1.csv": _orders()}
+    for name, content in files.items():
+        path = tmp_path / "landing" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+    config = {
+        "landing_dir": "landing",
+        "timezone": "UTC",
+        "sources": [
+            {
+                "name": "accounts",
+                "kind": "customers",
+                "format": "csv",
+                "path": "accounts/*.csv",
+                "columns": {
+                    "source_record_id": "id",
+                    "email": "email",
+                    "first_name": "first",
+                    "email_opt_in": "newsletter",
+                    "email_opt_in_confirmed_at": "confirmed",
+                },
+            },
+            {
+                "name": "orders",
+                "kind": "orders",
+                "format": "csv",
+                "path": "orders/*.csv",
+                "customer_ref_source": "accounts",
+                "columns": {
+                    "order_id": "order",
+                    "customer_ref": "customer",
+                    "ordered_at": "when",
+                    "amount": "total",
+                    "coupon_code": "coupon",
+                },
+            },
+        ],
+        "analytics": {"audiences": [{"name": "buyers", "rule": "frequency >= 1"}]},
+        "exports": {"destinations": [{"name": "newsletter", "channel": "email"}]},
+        "activation": {"global_control_share": 0.05},
+        "campaigns": [
+            {
+                "name": "spring",
+                "audience": "buyers",
+                "destinations": ["newsletter"],
+                "start": "2026-11-01",
+                "end": "2026-11-30",
+                "arms": [
+                    {"name": "coupon", "share": 50, "offer": "coupon", "coupon_code": "SPRING10"},
+                    {"name": "picks", "share": 30, "offer": "recommendations"},
+                    {"name": "control", "share": 20, "control": True},
+                ],
+            }
+        ],
+    }
+    config_path = tmp_path / "cdp.yaml"
+    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return DemoProject(tmp_path, config_path, tmp_path, f"duckdb:///{tmp_path / 'wh.duckdb'}")
+
+
+def _latest_full(root: Path, label: str) -> pd.DataFrame:
+    folder = root / "exports" / "newsletter" / label
+    manifest = yaml.safe_load((folder / "latest.json").read_text())["export_id"]
+    return read_export_file(folder / manifest / "full.csv")
+
+
+def test_assignment_and_per_arm_exports(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    with dg.instance_for_test() as instance:
+        result = run_job(project, instance)
+    assert result.success
+    checks = {
+        (e.asset_key.to_user_string(), e.check_name): e.passed
+        for e in result.get_asset_check_evaluations()
+    }
+    assert checks[("activation/campaign_exports", "no_control_member_exported")]
+    assert checks[("activation/campaign_exports", "exported_people_consented")]
+
+    assignments = project.table("activation", "campaign_assignments")
+    assert len(assignments) == PEOPLE and assignments["customer_id"].is_unique
+    shares = assignments["arm"].value_counts(normalize=True)
+    assert 0.02 < shares["global_control"] < 0.09
+    assert 0.12 < shares["control"] < 0.28 and 0.38 < shares["coupon"] < 0.56
+
+    coupon = _latest_full(tmp_path, "spring__coupon")
+    picks = _latest_full(tmp_path, "spring__picks")
+    assert not (tmp_path / "exports" / "newsletter" / "spring__control").exists()
+    by_arm = assignments.set_index("customer_id")["arm"]
+    assert (coupon["customer_id"].map(by_arm) == "coupon").all()
+    assert (picks["customer_id"].map(by_arm) == "picks").all()
+    assert (coupon["coupon_code"] == "SPRING10").all() and (coupon["offer"] == "coupon").all()
+    assert picks["coupon_code"].isna().all() and (picks["offer"] == "recommendations").all()
+    # Everyone of the arm with a confirmed opt-in is in its file, nobody else.
+    profiles = project.table("core", "customer_profiles").set_index("customer_id")
+    consented = set(profiles.index[profiles["email_consent"].fillna(False)])
+    expected = set(by_arm.index[by_arm == "coupon"]) & consented
+    assert set(coupon["customer_id"]) == expected and len(expected) > 100
+
+    recipients = project.table("activation", "campaign_recipients")
+    assert set(recipients["customer_id"]) == set(coupon["customer_id"]) | set(picks["customer_id"])
