@@ -37,7 +37,59 @@ RFM_AUDIENCE_COLUMNS: dict[str, str] = {
     "rfm_segment": "string",
 }
 
+# Model scores rules may use (predictive audiences), by the `ml` table they come from. An
+# audience that uses one is built after scoring.
+SCORE_AUDIENCE_COLUMNS: dict[str, dict[str, str]] = {
+    "churn_scores": {"churn_probability": "float64"},
+    "customer_ltv": {
+        "predicted_ltv": "float64",
+        "p_alive": "float64",
+        "days_to_next_order": "Int64",
+    },
+    "lead_scores": {"lead_probability": "float64"},
+}
+
 _DAY = "datetime64[us]"
+
+
+def score_columns() -> dict[str, str]:
+    """Every model-score column audience rules may use, with its dtype."""
+    return {c: t for columns in SCORE_AUDIENCE_COLUMNS.values() for c, t in columns.items()}
+
+
+def score_tables_used(audiences: Sequence[Any]) -> list[str]:
+    """The `ml` tables whose scores some audience's rule uses, in SCORE_AUDIENCE_COLUMNS order."""
+    rules = parse_audiences(audiences, audience_columns(score_columns()))
+    used = {c for rule in rules.values() for c in rule.columns}
+    return [t for t, columns in SCORE_AUDIENCE_COLUMNS.items() if used & set(columns)]
+
+
+def score_frame(scores: Mapping[str, pd.DataFrame], as_of: dt.date) -> pd.DataFrame:
+    """customer_id and every score column, from the `ml` tables in `scores` (by table name):
+    churn_probability, predicted_ltv (predicted revenue in the LTV horizon), p_alive,
+    days_to_next_order (from as_of to the expected next order date), lead_probability."""
+    frame = pd.DataFrame({"customer_id": pd.Series(dtype="string")})
+    for table, source in scores.items():
+        if table == "churn_scores":
+            part = source[["customer_id", "churn_probability"]]
+        elif table == "lead_scores":
+            part = source[["customer_id", "lead_probability"]]
+        else:
+            next_order = pd.to_datetime(source["expected_next_order_date"])
+            days = (next_order - pd.Timestamp(as_of)).dt.days
+            part = pd.DataFrame(
+                {
+                    "customer_id": source["customer_id"],
+                    "predicted_ltv": source["predicted_revenue"],
+                    "p_alive": source["p_alive"],
+                    "days_to_next_order": days,
+                }
+            )
+        frame = frame.merge(part.astype({"customer_id": "string"}), on="customer_id", how="outer")
+    for column in score_columns():  # scores not built yet (no promoted model) are null
+        if column not in frame.columns:
+            frame[column] = pd.Series(dtype="float64")
+    return frame.astype({"customer_id": "string"} | score_columns())
 
 
 def audience_columns(*extra: Mapping[str, str]) -> dict[str, str]:

@@ -215,3 +215,44 @@ def test_first_run_has_no_previous_size_and_no_warning() -> None:
     assert jumps["previous_size"].isna().all()
     assert jumps["size"].tolist() == [1]
     assert not jumps["warn"].any()
+
+
+def test_predictive_audiences_use_model_scores() -> None:
+    import datetime as dt
+
+    from cdp_assets.analytics.audiences import (
+        audience_frame,
+        audience_members,
+        score_frame,
+        score_tables_used,
+    )
+
+    audiences = [
+        {"name": "likely_to_churn", "rule": "churn_probability >= 0.6 and monetary > 100"},
+        {"name": "due_soon", "rule": "days_to_next_order between 0 and 14 and p_alive > 0.5"},
+        {"name": "big_spenders", "rule": "monetary > 100"},
+    ]
+    assert score_tables_used(audiences) == ["churn_scores", "customer_ltv"]
+    assert score_tables_used(audiences[2:]) == []
+    features = pd.DataFrame(
+        {"customer_id": ["a", "b", "c"], "monetary": [150.0, 90.0, 300.0]}
+    ).astype({"customer_id": "string"})
+    churn = pd.DataFrame({"customer_id": ["a", "b", "c"], "churn_probability": [0.7, 0.9, 0.2]})
+    ltv = pd.DataFrame(
+        {
+            "customer_id": ["a", "c"],
+            "predicted_revenue": [10.0, 80.0],
+            "p_alive": [0.4, 0.8],
+            "expected_next_order_date": pd.to_datetime(["2026-11-25", "2026-12-01"]),
+        }
+    )
+    scores = score_frame({"churn_scores": churn, "customer_ltv": ltv}, dt.date(2026, 11, 20))
+    days = scores.set_index("customer_id")["days_to_next_order"]
+    assert days.loc[["a", "c"]].tolist() == [5, 11] and pd.isna(days.loc["b"])
+    members = audience_members(audiences, audience_frame(features, scores))
+    got = members.groupby("audience")["customer_id"].apply(list).to_dict()
+    assert got == {"likely_to_churn": ["a"], "due_soon": ["c"], "big_spenders": ["a", "c"]}
+    # Before any model is promoted the scores are null and match nobody.
+    empty = score_frame({}, dt.date(2026, 11, 20))
+    members = audience_members(audiences, audience_frame(features, empty))
+    assert set(members["audience"]) == {"big_spenders"}

@@ -9,6 +9,8 @@ import pandas as pd
 from cdp_assets.analytics.audiences import (
     audience_frame,
     audience_members,
+    score_frame,
+    score_tables_used,
     size_jumps,
     update_membership,
 )
@@ -25,6 +27,8 @@ from cdp_assets.defs.catalog import (
     MEMBERSHIP_KEY,
     RFM,
     RFM_KEY,
+    score_key,
+    table_ref,
 )
 from cdp_assets.defs.resources import WarehouseResource
 from cdp_assets.reporting.markdown import markdown_table
@@ -34,13 +38,15 @@ CHECK_SIZES_STABLE = "audience_sizes_stable"
 
 def build_audiences_asset(config: CDPConfig) -> dg.AssetsDefinition:
     names = [a.name for a in config.analytics.audiences]
+    # Predictive audiences: rules over model scores are evaluated after scoring.
+    score_keys = [score_key(t) for t in score_tables_used(config.analytics.audiences)]
 
     @dg.multi_asset(
         name="audiences",
         specs=[
             dg.AssetSpec(
                 MEMBERSHIP_KEY,
-                deps=[FEATURES_KEY, RFM_KEY],
+                deps=[FEATURES_KEY, RFM_KEY, *score_keys],
                 group_name=ACTIVATION_GROUP,
                 kinds={"pandas"},
                 description="Members of every audience in cdp.yaml (analytics.audiences), one "
@@ -49,7 +55,7 @@ def build_audiences_asset(config: CDPConfig) -> dg.AssetsDefinition:
             ),
             dg.AssetSpec(
                 CHANGES_KEY,
-                deps=[FEATURES_KEY, RFM_KEY],
+                deps=[FEATURES_KEY, RFM_KEY, *score_keys],
                 group_name=ACTIVATION_GROUP,
                 kinds={"pandas"},
                 description="Each run's additions to and removals from every audience.",
@@ -76,7 +82,13 @@ def build_audiences_asset(config: CDPConfig) -> dg.AssetsDefinition:
             rfm = session.read_table(RFM, dtypes=RFM_DTYPES)
             history = session.read_table(MEMBERSHIP) if session.table_exists(MEMBERSHIP) else None
             changes = session.read_table(CHANGES) if session.table_exists(CHANGES) else None
-            current = audience_members(config.analytics.audiences, audience_frame(features, rfm))
+            scores = {
+                key.path[-1]: session.read_table(table_ref(key))
+                for key in score_keys
+                if session.table_exists(table_ref(key))
+            }
+            customers = audience_frame(features, rfm, score_frame(scores, as_of))
+            current = audience_members(config.analytics.audiences, customers)
             membership, all_changes = update_membership(history, current, as_of, changes)
             if MEMBERSHIP_KEY in selected:
                 session.replace_table(MEMBERSHIP, membership)

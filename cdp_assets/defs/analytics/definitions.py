@@ -3,7 +3,8 @@
 import dagster as dg
 
 from cdp_assets.analytics.audience_rules import check_rules
-from cdp_assets.analytics.audiences import audience_columns
+from cdp_assets.analytics.audiences import audience_columns, score_columns, score_tables_used
+from cdp_assets.config import ConfigError
 from cdp_assets.defs.analytics.cohorts import build_cohorts_asset
 from cdp_assets.defs.analytics.features import build_features_asset
 from cdp_assets.defs.analytics.rfm import build_rfm_asset
@@ -18,7 +19,12 @@ def analytics() -> dg.Definitions:
     if not config.sources_of_kind("customers") and not config.sources_of_kind("orders"):
         return dg.Definitions()
     # A bad audience rule is a configuration error at load time, naming the audience.
-    check_rules(config.analytics.audiences, audience_columns())
+    check_rules(config.analytics.audiences, audience_columns(score_columns()))
+    if score_tables_used(config.analytics.audiences) and not config.sources_of_kind("orders"):
+        raise ConfigError(
+            "analytics.audiences: rules over model scores need the models, which need an "
+            "orders source"
+        )
     assets = [build_features_asset(config), build_rfm_asset(config)]
     if config.sources_of_kind("orders"):
         assets.append(build_cohorts_asset(config))
