@@ -7,6 +7,8 @@ PEOPLE ?= 5000
 SEED ?= 42
 END_DATE ?= 2026-11-20
 HISTORY_DAYS ?= 1095
+# The demo's past campaigns start on this day (cdp.yaml: campaigns).
+CAMPAIGN_START ?= 2026-09-01
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export CDP_CONFIG ?= $(CURDIR)/cdp.yaml
 export CDP_AS_OF ?= $(END_DATE)
@@ -31,8 +33,15 @@ data/landing:
 
 data: install data/landing
 
-materialize: install data $(DAGSTER_HOME)/dagster.yaml
-	@# First everything but the models (a first run has no promoted model to score with),
+# The campaign loop, once per demo data set: as of the campaigns' start the platform assigns
+# customers to arms and writes each arm's file; the demo's email/SMS service answers them
+# (events and extra orders land as files, with the true effects in data/ground_truth).
+data/landing/esp: | data/landing $(DAGSTER_HOME)/dagster.yaml
+	CDP_AS_OF=$(CAMPAIGN_START) $(BIN)/dagster asset materialize -m cdp_assets.definitions --select 'not group:ml and not group:ml_training'
+	$(BIN)/python -m cdp_assets.demo.campaign_responses --data data --exports exports --seed $(SEED)
+
+materialize: install data $(DAGSTER_HOME)/dagster.yaml data/landing/esp
+	@# Then as of today: everything but the models (a first run has no promoted model to score with),
 	@# then training, then scoring with the customer 360 table and the exports after it.
 	$(BIN)/dagster asset materialize -m cdp_assets.definitions --select 'not group:ml and not group:ml_training'
 	$(BIN)/dagster job execute -m cdp_assets.definitions -j train_models

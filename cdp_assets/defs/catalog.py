@@ -111,6 +111,8 @@ FEATURES_KEY = dg.AssetKey(["analytics", "customer_features"])
 RFM_KEY = dg.AssetKey(["analytics", "rfm"])
 FEATURES = table_ref(FEATURES_KEY)
 RFM = table_ref(RFM_KEY)
+CAMPAIGN_RESULTS_KEY = dg.AssetKey(["analytics", "campaign_results"])
+CAMPAIGN_RESULTS = table_ref(CAMPAIGN_RESULTS_KEY)
 
 # activation
 MEMBERSHIP_KEY = dg.AssetKey(["activation", "audience_membership"])

@@ -41,6 +41,7 @@ def render_summary(warehouse: Warehouse, url: str) -> str:
     lines += identity_lines(warehouse)
     lines += downstream_lines(warehouse)
     lines += activation_lines(warehouse)
+    lines += campaign_lines(warehouse)
     lines += ["", f"Warehouse: {url}"]
     return "\n".join(lines)
 
@@ -133,6 +134,55 @@ def activation_lines(warehouse: Warehouse) -> list[str]:
         lines += ["", f"Erasure requests ({suppressed:,} identifiers suppressed):", ""]
         lines.append(log.to_string(index=False) if len(log) else "  none")
     return lines
+
+
+def campaign_lines(warehouse: Warehouse) -> list[str]:
+    """Each campaign arm: assigned, exported, conversion, revenue per assigned customer and
+    the primary metric's uplift against control with its interval."""
+    lines: list[str] = []
+    if warehouse.table_exists(TableRef("activation", "campaign_assignments")):
+        sizes = warehouse.query(
+            "SELECT campaign, arm, COUNT(*) AS assigned FROM activation.campaign_assignments "
+            "GROUP BY campaign, arm ORDER BY campaign, arm"
+        )
+        lines += ["", "Campaign assignments:", ""]
+        lines.append(sizes.to_string(index=False) if len(sizes) else "  none")
+    if not warehouse.table_exists(TableRef("analytics", "campaign_results")):
+        return lines
+    results = warehouse.read_table(TableRef("analytics", "campaign_results"))
+    if results.empty:
+        return lines
+    shown = pd.DataFrame(
+        {
+            "campaign": results["campaign"],
+            "arm": results["arm"],
+            "assigned": results["assigned"],
+            "exported": results["exported"],
+            "conversion": results["conversion_rate"].map(_percent),
+            "revenue/assigned": results["revenue_per_assigned"].round(2),
+            "uplift (95% CI)": [
+                _uplift(r.primary_metric, r.primary_uplift, r.primary_low, r.primary_high)
+                for r in results.itertuples()
+            ],
+            "p": results["primary_p_value"].map(lambda p: "" if pd.isna(p) else f"{p:.3f}"),
+            "note": results["note"].fillna(""),
+        }
+    )
+    lines += ["", "Campaign results (intention to treat, primary metric against control):", ""]
+    lines.append(shown.to_string(index=False))
+    return lines
+
+
+def _percent(value: object) -> str:
+    return "" if pd.isna(value) else f"{float(value):.1%}"  # type: ignore[arg-type]
+
+
+def _uplift(metric: object, uplift: object, low: object, high: object) -> str:
+    if pd.isna(uplift):
+        return ""
+    if metric == "conversion":
+        return f"{float(uplift):+.1%} [{float(low):+.1%}, {float(high):+.1%}]"
+    return f"{float(uplift):+.2f} [{float(low):+.2f}, {float(high):+.2f}]"
 
 
 def _left_out(excluded: str) -> str:

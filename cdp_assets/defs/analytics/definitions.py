@@ -5,6 +5,7 @@ import dagster as dg
 from cdp_assets.analytics.audience_rules import check_rules
 from cdp_assets.analytics.audiences import audience_columns, score_columns, score_tables_used
 from cdp_assets.config import ConfigError
+from cdp_assets.defs.analytics.campaign_results import build_campaign_results_asset
 from cdp_assets.defs.analytics.cohorts import build_cohorts_asset
 from cdp_assets.defs.analytics.features import build_features_asset
 from cdp_assets.defs.analytics.rfm import build_rfm_asset
@@ -32,4 +33,6 @@ def analytics() -> dg.Definitions:
         assets.append(build_nps_asset(config))
     if config.sources_of_kind("support_tickets"):
         assets.append(build_support_asset(config))
+    if config.campaigns and config.sources_of_kind("orders"):
+        assets.append(build_campaign_results_asset(config))
     return dg.Definitions(assets=assets)
