@@ -1,1 +1,2 @@
-"""Customer analytics: features, RFM, cohorts, audiences, survey and service insight (no Dagster)."""
+"""Customer analytics: features, RFM, cohorts, audiences, survey and service insight, results
+of randomised campaigns (no Dagster)."""
