@@ -19,7 +19,9 @@ def _accounts() -> str:
     lines = ["id,email,first,newsletter,confirmed"]
     for i in range(PEOPLE):
         opted = "true" if i % 10 else "false"  # one in ten never opted in
-        lines.append(f"A{i:04d},shopper.{i:04d}@gmail.com,Kim,{opted},2025-01-0{1 + i % 9}T10:00:00Z")
+        lines.append(
+            f"A{i:04d},shopper.{i:04d}@gmail.com,Kim,{opted},2025-01-0{1 + i % 9}T10:00:00Z"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -131,3 +133,86 @@ def test_assignment_and_per_arm_exports(tmp_path: Path) -> None:
 
     recipients = project.table("activation", "campaign_recipients")
     assert set(recipients["customer_id"]) == set(coupon["customer_id"]) | set(picks["customer_id"])
+
+
+def _run_as_of(project: DemoProject, instance: dg.DagsterInstance, day: str) -> None:
+    saved = project.env
+    project.env = lambda: {**saved(), "CDP_AS_OF": day}  # type: ignore[method-assign]
+    try:
+        assert run_job(project, instance).success
+    finally:
+        project.env = saved  # type: ignore[method-assign]
+
+
+def test_responses_are_measured_and_unsubscribes_withdraw_consent(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    config = yaml.safe_load(project.config_path.read_text())
+    config["sources"].append(
+        {
+            "name": "esp",
+            "kind": "campaign_events",
+            "format": "csv",
+            "path": "esp/*.csv",
+            "columns": {
+                "event_id": "id",
+                "campaign_id": "campaign",
+                "event_type": "type",
+                "email": "email",
+                "occurred_at": "at",
+            },
+        }
+    )
+    project.config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    with dg.instance_for_test() as instance:
+        _run_as_of(project, instance, "2026-11-05")  # assigned; windows open 2026-11-06
+        assignments = project.table("activation", "campaign_assignments")
+        coupon = _latest_full(tmp_path, "spring__coupon")
+        by_arm = assignments.set_index("customer_id")["arm"]
+        email_of = {f"A{i:04d}": f"shopper.{i:04d}@gmail.com" for i in range(PEOPLE)}
+        xref = project.table("core", "customer_xref")
+        account_of = dict(zip(xref["customer_id"], xref["source_record_id"], strict=False))
+
+        # Known responses: every 2nd coupon customer, every 4th picks customer and every 8th
+        # control customer buys once in the window; coupon buyers use the code.
+        buyers = {"coupon": 2, "picks": 4, "control": 8}
+        orders, expected = ["order,customer,when,total,coupon"], {}
+        for arm, every in buyers.items():
+            members = sorted(by_arm.index[by_arm == arm])
+            chosen = members[::every]
+            expected[arm] = (len(chosen), len(members))
+            for n, customer in enumerate(chosen):
+                code = "SPRING10" if arm == "coupon" else ""
+                orders.append(
+                    f"R{arm}{n:04d},{account_of[customer]},2026-11-10 12:00:00,40.00,{code}"
+                )
+        (tmp_path / "landing" / "orders" / "2.csv").write_text("\n".join(orders) + "\n")
+        quitter = str(coupon["customer_id"].iloc[0])
+        events = ["id,campaign,type,email,at"]
+        for n, customer in enumerate(coupon["customer_id"]):
+            events.append(f"s{n},spring,send,{email_of[account_of[customer]]},2026-11-06T09:00:00Z")
+        events.append(f"u1,spring,unsubscribe,{email_of[account_of[quitter]]},2026-11-07T09:00:00Z")
+        events.append("x1,summer,open,shopper.0001@gmail.com,2026-11-07T09:00:00Z")
+        (tmp_path / "landing" / "esp").mkdir()
+        (tmp_path / "landing" / "esp" / "1.csv").write_text("\n".join(events) + "\n")
+
+        _run_as_of(project, instance, "2026-11-30")
+
+    results = project.table("analytics", "campaign_results").set_index("arm")
+    for arm, (converters, assigned) in expected.items():
+        assert results.loc[arm, "assigned"] == assigned
+        assert results.loc[arm, "converters"] == converters
+        assert abs(results.loc[arm, "conversion_rate"] - converters / assigned) < 1e-12
+    control_rate = expected["control"][0] / expected["control"][1]
+    coupon_rate = expected["coupon"][0] / expected["coupon"][1]
+    assert abs(results.loc["coupon", "conversion_uplift"] - (coupon_rate - control_rate)) < 1e-12
+    assert results.loc["coupon", "conversion_uplift_low"] > 0  # 50 % against 12.5 %
+    assert results.loc["coupon", "coupon_redemptions"] == expected["coupon"][0]
+    assert results.loc["coupon", "sent"] == len(coupon)
+    assert results.loc["coupon", "unsubscribed"] == 1
+    assert pd.isna(results.loc["control", "conversion_uplift"])
+
+    profiles = project.table("core", "customer_profiles").set_index("customer_id")
+    assert not profiles.loc[quitter, "email_consent"]
+    assert quitter not in set(_latest_full(tmp_path, "spring__coupon")["customer_id"])
+    quarantine = project.table("ops", "quarantine")
+    assert quarantine.loc[quarantine["source"] == "esp", "rule"].tolist() == ["unknown_campaign"]
