@@ -963,3 +963,45 @@ def uplift_plot(results: pd.DataFrame) -> str:
         )
     fig.tight_layout()
     return figure_markdown(fig, "Campaign uplift")
+
+
+PROGRAMME = "all_campaigns"  # the pseudo-campaign that measures marketing as a whole
+PROGRAMME_ARMS = ("marketed", "global_control")
+
+
+def marketing_programme(
+    designs: Sequence[CampaignDesign],
+    assignments: pd.DataFrame,
+    global_control_share: float,
+    global_control_arm: str = "global_control",
+) -> tuple[CampaignDesign, pd.DataFrame] | None:
+    """The total lift of marketing: every customer assigned to any campaign, at their first
+    assignment, either `marketed` (in some arm, a campaign's own control included) or held
+    out of every campaign (`global_control`). None without a global control group.
+
+    Conversion window: the longest of the campaigns'; primary metric: revenue per customer."""
+    if global_control_share <= 0 or not designs or assignments.empty:
+        return None
+    first = assignments.sort_values("assigned_at", kind="stable").drop_duplicates("customer_id")
+    held_out = first["arm"] == global_control_arm
+    programme = pd.DataFrame(
+        {
+            "campaign": PROGRAMME,
+            "customer_id": first["customer_id"].to_numpy(),
+            "arm": np.where(held_out, PROGRAMME_ARMS[1], PROGRAMME_ARMS[0]),
+            "assigned_at": first["assigned_at"].to_numpy(),
+        }
+    )
+    design = CampaignDesign(
+        name=PROGRAMME,
+        start=min(d.start for d in designs),
+        end=max(d.end for d in designs),
+        conversion_window_days=max(d.conversion_window_days for d in designs),
+        primary_metric="revenue",
+        shares={
+            PROGRAMME_ARMS[0]: 1 - global_control_share,
+            PROGRAMME_ARMS[1]: global_control_share,
+        },
+        control_arm=PROGRAMME_ARMS[1],
+    )
+    return design, programme

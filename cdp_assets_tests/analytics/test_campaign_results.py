@@ -4,6 +4,7 @@ computations and published values, SRM, CUPED, interval coverage on simulated ex
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -687,3 +688,40 @@ def test_vectorised_join_matches_a_plain_merge() -> None:
         assert actual.loc[expected.index, column].fillna(0).to_numpy(dtype=float) == (
             pytest.approx(expected[column].to_numpy(dtype=float))
         ), column
+
+
+def test_the_marketing_programme_compares_everyone_with_the_global_control_group() -> None:
+    from cdp_assets.analytics.campaign_results import PROGRAMME, marketing_programme
+
+    design = CampaignDesign(
+        name="a",
+        start=dt.date(2026, 9, 1),
+        end=dt.date(2026, 9, 30),
+        conversion_window_days=14,
+        primary_metric="conversion",
+        shares={"offer": 0.8, "control": 0.2},
+        control_arm="control",
+    )
+    later = dataclasses.replace(design, name="b", conversion_window_days=21)
+    at = pd.Timestamp("2026-09-02", tz="UTC")
+    assignments = pd.DataFrame(
+        {
+            "campaign": ["a", "a", "a", "b", "b"],
+            "customer_id": ["c1", "c2", "c3", "c1", "c4"],
+            "arm": ["offer", "control", "global_control", "offer", "global_control"],
+            "assigned_at": [at, at, at, at + pd.Timedelta(days=5), at],
+        }
+    )
+    assert marketing_programme([design], assignments, 0.0) is None
+    programme, rows = marketing_programme([design, later], assignments, 0.05)
+    assert programme.name == PROGRAMME and programme.conversion_window_days == 21
+    assert programme.shares == {"marketed": 0.95, "global_control": 0.05}
+    assert programme.control_arm == "global_control"
+    arms = rows.set_index("customer_id")["arm"].to_dict()
+    assert arms == {
+        "c1": "marketed",
+        "c2": "marketed",
+        "c3": "global_control",
+        "c4": "global_control",
+    }
+    assert (rows["assigned_at"] == at).all()  # c1's first assignment
