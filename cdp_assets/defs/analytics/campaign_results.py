@@ -1,5 +1,7 @@
 """`analytics.campaign_results`: what each campaign's arms did, against control."""
 
+import datetime as dt
+
 import dagster as dg
 import pandas as pd
 
@@ -10,6 +12,7 @@ from cdp_assets.analytics.campaign_results import (
     CampaignDesign,
     campaign_results,
     cumulative_conversion_plot,
+    marketing_programme,
     uplift_plot,
 )
 from cdp_assets.config import CampaignConfig, CDPConfig, as_of_date
@@ -64,10 +67,9 @@ def campaign_design(campaign: CampaignConfig) -> CampaignDesign:
 
 
 def _inputs(session: WarehouseSession, config: CDPConfig) -> dict[str, pd.DataFrame]:
-    """Assignments (the global control group left out: it measures marketing as a whole, not
-    an arm), who was exported, campaign events and purchases."""
+    """Assignments (the global control group included), who was exported, campaign events and
+    the purchases of assigned customers."""
     assignments = session.read_table(CAMPAIGN_ASSIGNMENTS, dtypes=ASSIGNMENT_DTYPES)
-    assignments = assignments[assignments["arm"] != GLOBAL_CONTROL]
     exported = (
         session.query(f"SELECT DISTINCT campaign, arm, customer_id FROM {CAMPAIGN_RECIPIENTS.sql}")
         if session.table_exists(CAMPAIGN_RECIPIENTS)
@@ -89,6 +91,25 @@ def _inputs(session: WarehouseSession, config: CDPConfig) -> dict[str, pd.DataFr
     )
     orders = orders[orders["customer_id"].isin(ids)]
     return {"assignments": assignments, "exported": exported, "events": events, "orders": orders}
+
+
+def _results(
+    designs: list[CampaignDesign],
+    inputs: dict[str, pd.DataFrame],
+    as_of: dt.date,
+    global_control_share: float,
+) -> pd.DataFrame:
+    """Each campaign's arms (the global control group is not an arm of a campaign: it is left
+    out there), then the marketing programme as a whole against the global control group."""
+    everyone = inputs["assignments"]
+    in_arms = everyone[everyone["arm"] != GLOBAL_CONTROL]
+    results = campaign_results(designs, **(inputs | {"assignments": in_arms}), as_of=as_of)
+    programme = marketing_programme(designs, everyone, global_control_share)
+    if programme is None:
+        return results
+    design, rows = programme
+    total = campaign_results([design], **(inputs | {"assignments": rows}), as_of=as_of)
+    return pd.concat([results, total], ignore_index=True).astype(CAMPAIGN_RESULT_DTYPES)
 
 
 def build_campaign_results_asset(config: CDPConfig) -> dg.AssetsDefinition:
@@ -117,12 +138,14 @@ def build_campaign_results_asset(config: CDPConfig) -> dg.AssetsDefinition:
         assigned customer, coupon redemptions, and each arm's uplift against control with 95 %
         intervals and p-values (conversion: two proportions; revenue: Welch; CUPED on
         pre-period spend), incremental conversions and revenue, and the sample-ratio check. A
-        campaign without a control arm says uplift cannot be measured."""
+        campaign without a control arm says uplift cannot be measured. The last rows,
+        campaign `all_campaigns`, compare every assigned customer with the global control
+        group held out of every campaign: the total lift of marketing."""
         as_of = as_of_date(config)
         designs = [campaign_design(c) for c in config.campaigns]
         with warehouse.get().transaction() as session:
             inputs = _inputs(session, config)
-            results = campaign_results(designs, **inputs, as_of=as_of)
+            results = _results(designs, inputs, as_of, config.activation.global_control_share)
             session.replace_table(CAMPAIGN_RESULTS, results)
         srm = results.drop_duplicates("campaign")
         mismatched = srm.loc[srm["srm_detected"].fillna(False).astype(bool), "campaign"]
