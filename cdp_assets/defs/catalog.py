@@ -134,6 +134,8 @@ CAMPAIGN_RECIPIENTS = TableRef("activation", "campaign_recipients")
 LTV_MODEL_KEY = dg.AssetKey(["ml", "ltv_model"])
 CUSTOMER_LTV_KEY = dg.AssetKey(["ml", "customer_ltv"])
 RECOMMENDATIONS_KEY = dg.AssetKey(["ml", "product_recommendations"])
+UPLIFT_MODEL_KEY = dg.AssetKey(["ml", "uplift_model"])
+UPLIFT_SCORES_KEY = dg.AssetKey(["ml", "uplift_scores"])
 
 
 def model_key(name: str) -> dg.AssetKey:

@@ -9,6 +9,7 @@ from cdp_assets.defs.ml.classifiers import CLASSIFIERS
 from cdp_assets.defs.ml.jobs import model_jobs
 from cdp_assets.defs.ml.ltv import build_ltv_scoring_asset, build_ltv_training_asset
 from cdp_assets.defs.ml.recommendations import build_recommendations_asset
+from cdp_assets.defs.ml.uplift import build_uplift_scoring_asset, build_uplift_training_asset
 from cdp_assets.defs.resources import project_config
 
 
@@ -23,4 +24,6 @@ def ml() -> dg.Definitions:
     assets += [build_ltv_training_asset(config), build_ltv_scoring_asset(config)]
     if config.sources_of_kind("order_items"):
         assets.append(build_recommendations_asset(config))
+    if any(c.control_arm for c in config.campaigns):
+        assets += [build_uplift_training_asset(config), build_uplift_scoring_asset(config)]
     return dg.Definitions.merge(dg.Definitions(assets=assets), model_jobs(config))
