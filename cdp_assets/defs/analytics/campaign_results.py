@@ -102,6 +102,10 @@ def _results(
     """Each campaign's arms (the global control group is not an arm of a campaign: it is left
     out there), then the marketing programme as a whole against the global control group."""
     everyone = inputs["assignments"]
+    # A campaign is measured from the day its first customers' windows open.
+    opened = everyone["assigned_at"] < pd.Timestamp(as_of + dt.timedelta(days=1), tz="UTC")
+    started = set(everyone.loc[opened, "campaign"])
+    designs = [d for d in designs if d.name in started]
     in_arms = everyone[everyone["arm"] != GLOBAL_CONTROL]
     results = campaign_results(designs, **(inputs | {"assignments": in_arms}), as_of=as_of)
     programme = marketing_programme(designs, everyone, global_control_share)
