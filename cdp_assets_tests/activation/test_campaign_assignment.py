@@ -106,3 +106,39 @@ def test_control_arms_are_never_exported() -> None:
     config = parse_config(data, file=Path("cdp.yaml"), base_dir=Path("."))
     assert not_exported_arms(config.campaigns[0]) == {GLOBAL_CONTROL}
     assert np.array_equal(draw_arms(ids(5), config.campaigns[0], "cdp"), np.array(["a"] * 5))
+
+
+def test_addresses_control_members_share_are_withheld_from_treated_files() -> None:
+    from cdp_assets.activation.ad_hashing import hash_email, hash_phone
+    from cdp_assets.activation.campaign_offers import held_out_addresses, without_held_out
+
+    home = "+4915973432868"
+    control = pd.DataFrame(
+        {"customer_id": ["c9"], "email": ["Pat@Mail.com"], "phone": [home], "first_name": ["Pat"]}
+    )
+    email_rows = pd.DataFrame(
+        {
+            "customer_id": ["c1", "c2"],
+            "email": ["pat@mail.com ", "kim@mail.com"],
+            "first_name": ["A", "B"],
+        }
+    )
+    kept = without_held_out(email_rows, "email", held_out_addresses(control, "email"))
+    assert kept["customer_id"].tolist() == ["c2"]  # c1 shares Pat's address
+    sms_rows = pd.DataFrame({"customer_id": ["c3", "c4"], "phone": [home, "+4915112345678"]})
+    assert without_held_out(sms_rows, "sms", held_out_addresses(control, "sms"))[
+        "customer_id"
+    ].tolist() == ["c4"]
+    ads_rows = pd.DataFrame(
+        {
+            "email_sha256": [hash_email("jo@mail.com"), hash_email("pat@mail.com"), None],
+            "phone_sha256": [hash_phone(home), None, hash_phone("+4915112345678")],
+        },
+        dtype="string",
+    )
+    ads = without_held_out(ads_rows, "ads", held_out_addresses(control, "ads"))
+    # Jo keeps the email hash but loses the household phone; Pat's own email row goes.
+    assert ads["email_sha256"].tolist()[0] == hash_email("jo@mail.com")
+    assert pd.isna(ads["phone_sha256"].iloc[0])
+    assert len(ads) == 2 and ads["phone_sha256"].iloc[1] == hash_phone("+4915112345678")
+    assert without_held_out(email_rows, "email", set()) is email_rows

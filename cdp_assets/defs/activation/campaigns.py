@@ -12,7 +12,7 @@ from cdp_assets.activation.campaign_assignment import (
     assign_campaigns,
     not_exported_arms,
 )
-from cdp_assets.activation.campaign_offers import with_offer
+from cdp_assets.activation.campaign_offers import held_out_addresses, with_offer, without_held_out
 from cdp_assets.activation.consent_audit import rows_without_consent
 from cdp_assets.activation.export_files import ExportResult, read_export_file, write_export
 from cdp_assets.config import CampaignConfig, CDPConfig, ExportDestination, as_of_date
@@ -107,26 +107,39 @@ def _arm_members(
     return mine.loc[mine["customer_id"].isin(audience), "customer_id"]
 
 
+def _held_out(
+    assignments: pd.DataFrame, profiles: pd.DataFrame, campaign: CampaignConfig
+) -> pd.DataFrame:
+    """customer_360 rows of the campaign's control arm and global control group."""
+    ids = assignments.loc[
+        (assignments["campaign"] == campaign.name)
+        & assignments["arm"].isin(not_exported_arms(campaign)),
+        "customer_id",
+    ]
+    return profiles[profiles["customer_id"].isin(ids)]
+
+
 def _control_rows_exported(
     written: list[tuple[CampaignConfig, ExportDestination, ExportResult]],
     assignments: pd.DataFrame,
     profiles: pd.DataFrame,
 ) -> int:
-    """Rows of this run's campaign files that belong to a control or global-control member of
-    that campaign, re-read from the files (ads files by the hashes of their addresses)."""
+    """Rows of this run's campaign files that reach a control or global-control member of
+    that campaign, re-read from the files: by customer id, or by an address (ads: a hash of
+    one) that member has."""
     found = 0
     for campaign, destination, result in written:
-        held_out = assignments[
-            (assignments["campaign"] == campaign.name)
-            & assignments["arm"].isin(not_exported_arms(campaign))
-        ]["customer_id"]
+        held_out = _held_out(assignments, profiles, campaign)
         full = read_export_file(result.directory / f"full.{destination.format}")
-        if "customer_id" in full.columns:
-            found += int(full["customer_id"].isin(held_out).sum())
-        else:
-            theirs = export_rows(profiles[profiles["customer_id"].isin(held_out)], "ads")
-            hashes = set(theirs["email_sha256"].dropna()) | set(theirs["phone_sha256"].dropna())
-            found += int(full[["email_sha256", "phone_sha256"]].isin(hashes).any(axis=1).sum())
+        kept = without_held_out(
+            full, destination.channel, held_out_addresses(held_out, destination.channel)
+        )
+        by_id = (
+            full["customer_id"].isin(held_out["customer_id"]).sum()
+            if "customer_id" in full.columns
+            else 0
+        )
+        found += max(int(by_id), len(full) - len(kept))
     return found
 
 
@@ -184,7 +197,8 @@ def build_campaign_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
     ):
         """For each active campaign × destination × arm that gets something (never the control
         arm, never the global control group): the arm's members still in the audience, with
-        the channel's consent, and the arm's offer (coupon code, discount, the customer's
+        the channel's consent, without any address a held-out member shares (a couple's email,
+        a household's phone), and the arm's offer (coupon code, discount, the customer's
         recommendations) as columns, written like audience exports (full, additions, removals,
         manifest) under `<destination>/<campaign>__<arm>/`. Who received what first, when, in
         activation.campaign_recipients; one row per export in activation.campaign_exports."""
@@ -208,6 +222,13 @@ def build_campaign_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
                         eligible, excluded = apply_consent(chosen, destination.channel)
                         counts = exclusion_counts(excluded, destination.channel)
                         rows = export_rows(eligible, destination.channel, destination.fields)
+                        rows = without_held_out(
+                            rows,
+                            destination.channel,
+                            held_out_addresses(
+                                _held_out(assignments, profiles, campaign), destination.channel
+                            ),
+                        )
                         rows = with_offer(rows, profiles, campaign, arm.name)
                         label = f"{campaign.name}__{arm.name}"
                         result = write_export(
