@@ -172,6 +172,12 @@ NOTE_NO_CONTROL = "no control arm: uplift cannot be measured"
 NOTE_EMPTY_CONTROL = "control arm has no customers"
 NOTE_EMPTY_ARM = "arm has no customers"
 NOTE_TOO_FEW = "fewer than 2 customers in an arm: no revenue intervals"
+# Below this many converters in an arm or its control, the normal approximations behind the
+# intervals (Wald, Welch on revenue that is zero for almost everyone) are not to be trusted.
+MIN_CONVERTERS = 10
+NOTE_FEW_CONVERTERS = (
+    f"fewer than {MIN_CONVERTERS} converters in the arm or control: read the intervals with care"
+)
 
 _MICROS_PER_DAY = 86_400_000_000
 _JOIN_CHUNK = 4_000_000  # order x assignment pairs expanded at once
@@ -792,7 +798,8 @@ def campaign_results(
     ]
     out["srm_p_value"] = srm
     out["srm_detected"] = pd.array(np.where(np.isnan(srm), None, srm < SRM_ALPHA), dtype="boolean")
-    out["note"] = _notes(out["is_control"].to_numpy(), has_control, n, n0, measurable)
+    few = np.minimum(converters, np.where(has_control, k0, np.inf)) < MIN_CONVERTERS
+    out["note"] = _notes(out["is_control"].to_numpy(), has_control, n, n0, measurable, few)
     return out[list(CAMPAIGN_RESULT_DTYPES)].astype(CAMPAIGN_RESULT_DTYPES).reset_index(drop=True)
 
 
@@ -802,6 +809,7 @@ def _notes(
     n: np.ndarray,
     n0: np.ndarray,
     measurable: np.ndarray,
+    few_converters: np.ndarray,
 ) -> pd.Series:
     control_empty = has_control & ~(n0 > 0)
     note = np.select(
@@ -812,6 +820,7 @@ def _notes(
             control_empty,
             n == 0,
             measurable & ((n < 2) | (n0 < 2)),
+            measurable & few_converters,
         ],
         [
             NOTE_NO_CONTROL,
@@ -820,6 +829,7 @@ def _notes(
             NOTE_EMPTY_CONTROL,
             NOTE_EMPTY_ARM,
             NOTE_TOO_FEW,
+            NOTE_FEW_CONVERTERS,
         ],
         default="",
     )

@@ -17,6 +17,7 @@ from cdp_assets.analytics.campaign_results import (
     CAMPAIGN_RESULT_DTYPES,
     EVENT_COLUMNS,
     NOTE_CONTROL,
+    NOTE_FEW_CONVERTERS,
     NOTE_EMPTY_CONTROL,
     NOTE_NO_CONTROL,
     NOTE_TOO_FEW,
@@ -188,7 +189,7 @@ def test_hand_counted_figures() -> None:
     assert offer["incremental_conversions"] == 0.0
     assert frame["srm_p_value"].tolist() == [1.0, 1.0]
     assert frame["srm_detected"].tolist() == [False, False]
-    assert pd.isna(offer["note"]) and control["note"] == NOTE_CONTROL
+    assert offer["note"] == NOTE_FEW_CONVERTERS and control["note"] == NOTE_CONTROL
     assert control[UPLIFT_COLUMNS].isna().all()
     primary = ["primary_uplift", "primary_low", "primary_high", "primary_p_value"]
     conversion = [
