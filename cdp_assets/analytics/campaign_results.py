@@ -54,6 +54,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import stats
 
+from cdp_assets.config import CampaignConfig
+
 # column -> (pandas dtype, description)
 CAMPAIGN_RESULT_COLUMNS: dict[str, tuple[str, str]] = {
     "campaign": ("string", "the campaign (CampaignDesign.name)"),
@@ -1015,3 +1017,17 @@ def marketing_programme(
         control_arm=PROGRAMME_ARMS[1],
     )
     return design, programme
+
+
+def design_of(campaign: CampaignConfig) -> CampaignDesign:
+    """The measurement design of a campaign of cdp.yaml (its shares as fractions)."""
+    return CampaignDesign(
+        name=campaign.name,
+        start=campaign.start,
+        end=campaign.end,
+        conversion_window_days=campaign.conversion_window_days,
+        primary_metric=campaign.primary_metric,
+        shares={a.name: a.share / 100 for a in campaign.arms},
+        control_arm=campaign.control_arm,
+        coupon_codes={a.name: a.coupon_code for a in campaign.arms if a.coupon_code},
+    )

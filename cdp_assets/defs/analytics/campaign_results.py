@@ -12,10 +12,11 @@ from cdp_assets.analytics.campaign_results import (
     CampaignDesign,
     campaign_results,
     cumulative_conversion_plot,
+    design_of,
     marketing_programme,
     uplift_plot,
 )
-from cdp_assets.config import CampaignConfig, CDPConfig, as_of_date
+from cdp_assets.config import CDPConfig, as_of_date
 from cdp_assets.defs.catalog import (
     ANALYTICS_GROUP,
     CAMPAIGN_ASSIGNMENTS,
@@ -50,20 +51,6 @@ SHOWN = [
     "coupon_redemptions",
     "note",
 ]
-
-
-def campaign_design(campaign: CampaignConfig) -> CampaignDesign:
-    """The measurement design of a configured campaign (shares as fractions)."""
-    return CampaignDesign(
-        name=campaign.name,
-        start=campaign.start,
-        end=campaign.end,
-        conversion_window_days=campaign.conversion_window_days,
-        primary_metric=campaign.primary_metric,
-        shares={a.name: a.share / 100 for a in campaign.arms},
-        control_arm=campaign.control_arm,
-        coupon_codes={a.name: a.coupon_code for a in campaign.arms if a.coupon_code},
-    )
 
 
 def _inputs(session: WarehouseSession, config: CDPConfig) -> dict[str, pd.DataFrame]:
@@ -146,7 +133,7 @@ def build_campaign_results_asset(config: CDPConfig) -> dg.AssetsDefinition:
         campaign `all_campaigns`, compare every assigned customer with the global control
         group held out of every campaign: the total lift of marketing."""
         as_of = as_of_date(config)
-        designs = [campaign_design(c) for c in config.campaigns]
+        designs = [design_of(c) for c in config.campaigns]
         with warehouse.get().transaction() as session:
             inputs = _inputs(session, config)
             results = _results(designs, inputs, as_of, config.activation.global_control_share)
