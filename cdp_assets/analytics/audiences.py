@@ -47,6 +47,11 @@ SCORE_AUDIENCE_COLUMNS: dict[str, dict[str, str]] = {
         "days_to_next_order": "Int64",
     },
     "lead_scores": {"lead_probability": "float64"},
+    "uplift_scores": {
+        "expected_uplift": "float64",
+        "best_offer": "string",
+        "uplift_decile": "Int64",
+    },
 }
 
 _DAY = "datetime64[us]"
@@ -67,13 +72,18 @@ def score_tables_used(audiences: Sequence[Any]) -> list[str]:
 def score_frame(scores: Mapping[str, pd.DataFrame], as_of: dt.date) -> pd.DataFrame:
     """customer_id and every score column, from the `ml` tables in `scores` (by table name):
     churn_probability, predicted_ltv (predicted revenue in the LTV horizon), p_alive,
-    days_to_next_order (from as_of to the expected next order date), lead_probability."""
+    days_to_next_order (from as_of to the expected next order date), lead_probability, and
+    the uplift model's expected_uplift, best_offer (the next best offer's arm) and
+    uplift_decile."""
     frame = pd.DataFrame({"customer_id": pd.Series(dtype="string")})
     for table, source in scores.items():
         if table == "churn_scores":
             part = source[["customer_id", "churn_probability"]]
         elif table == "lead_scores":
             part = source[["customer_id", "lead_probability"]]
+        elif table == "uplift_scores":
+            part = source[["customer_id", "expected_uplift", "best_arm", "uplift_decile"]]
+            part = part.rename(columns={"best_arm": "best_offer"})
         else:
             next_order = pd.to_datetime(source["expected_next_order_date"])
             days = (next_order - pd.Timestamp(as_of)).dt.days
@@ -88,7 +98,7 @@ def score_frame(scores: Mapping[str, pd.DataFrame], as_of: dt.date) -> pd.DataFr
         frame = frame.merge(part.astype({"customer_id": "string"}), on="customer_id", how="outer")
     for column in score_columns():  # scores not built yet (no promoted model) are null
         if column not in frame.columns:
-            frame[column] = pd.Series(dtype="float64")
+            frame[column] = pd.Series(dtype=score_columns()[column])
     return frame.astype({"customer_id": "string"} | score_columns())
 
 

@@ -252,7 +252,19 @@ def test_predictive_audiences_use_model_scores() -> None:
     members = audience_members(audiences, audience_frame(features, scores))
     got = members.groupby("audience")["customer_id"].apply(list).to_dict()
     assert got == {"likely_to_churn": ["a"], "due_soon": ["c"], "big_spenders": ["a", "c"]}
+    uplift = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c"],
+            "expected_uplift": [0.08, -0.01, 0.02],
+            "best_arm": ["coupon", None, "picks"],
+            "uplift_decile": [1, 10, 4],
+        }
+    )
+    persuadable = [{"name": "persuadable", "rule": "uplift_decile <= 3 and best_offer == 'coupon'"}]
+    assert score_tables_used(persuadable) == ["uplift_scores"]
+    frame = audience_frame(features, score_frame({"uplift_scores": uplift}, dt.date(2026, 11, 20)))
+    assert audience_members(persuadable, frame)["customer_id"].tolist() == ["a"]
     # Before any model is promoted the scores are null and match nobody.
     empty = score_frame({}, dt.date(2026, 11, 20))
-    members = audience_members(audiences, audience_frame(features, empty))
+    members = audience_members(audiences + persuadable, audience_frame(features, empty))
     assert set(members["audience"]) == {"big_spenders"}

@@ -21,10 +21,16 @@ def analytics() -> dg.Definitions:
         return dg.Definitions()
     # A bad audience rule is a configuration error at load time, naming the audience.
     check_rules(config.analytics.audiences, audience_columns(score_columns()))
-    if score_tables_used(config.analytics.audiences) and not config.sources_of_kind("orders"):
+    used = score_tables_used(config.analytics.audiences)
+    if used and not config.sources_of_kind("orders"):
         raise ConfigError(
             "analytics.audiences: rules over model scores need the models, which need an "
             "orders source"
+        )
+    if "uplift_scores" in used and not any(c.control_arm for c in config.campaigns):
+        raise ConfigError(
+            "analytics.audiences: rules over uplift scores need the uplift model, which learns "
+            "from campaigns with a control arm (campaigns)"
         )
     assets = [build_features_asset(config), build_rfm_asset(config)]
     if config.sources_of_kind("orders"):

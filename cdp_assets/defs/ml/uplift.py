@@ -11,7 +11,6 @@ from cdp_assets.contracts.features import FEATURE_DTYPES
 from cdp_assets.contracts.uplift import UPLIFT_SCORE_DTYPES
 from cdp_assets.defs.catalog import (
     CAMPAIGN_ASSIGNMENTS,
-    CAMPAIGN_ASSIGNMENTS_KEY,
     FEATURES,
     FEATURES_KEY,
     ORDERS_KEY,
@@ -63,7 +62,9 @@ def build_uplift_training_asset(config: CDPConfig) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=key,
-        deps=[CAMPAIGN_ASSIGNMENTS_KEY, ORDERS_KEY, FEATURES_KEY],
+        # campaign_assignments is read as history, not declared: campaigns assign customers
+        # from audiences that may use uplift scores, and a declared input would close a loop.
+        deps=[ORDERS_KEY, FEATURES_KEY],
         group_name=TRAINING_GROUP,
         kinds={"scikit-learn"},
         check_specs=[
@@ -93,7 +94,8 @@ def build_uplift_training_asset(config: CDPConfig) -> dg.AssetsDefinition:
         and an X-learner on gradient boosting, compared on held-out customers by Qini
         coefficient against random targeting and against ranking by purchase probability;
         the better one is stored and promoted when it beats random targeting and the
-        champion on the same customers."""
+        champion on the same customers. Reads activation.campaign_assignments as history (past
+        campaigns), without depending on it: audiences may use uplift scores."""
         as_of = as_of_date(config)
         with warehouse.get().transaction() as session:
             examples, controls = _examples(session, config, as_of)
