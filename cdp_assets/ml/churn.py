@@ -148,6 +148,10 @@ BOOSTING_PARAMS: dict[str, Any] = {
 }
 
 
+# A feature known for fewer training rows than a leaf of the boosted trees cannot be split on.
+MIN_FEATURE_VALUES = BOOSTING_PARAMS["min_samples_leaf"]
+
+
 def gradient_boosting(random_state: int = 0) -> HistGradientBoostingClassifier:
     """The boosted trees, regularised for noisy customer data (small leaves are not allowed)."""
     return HistGradientBoostingClassifier(
@@ -366,10 +370,15 @@ def holdout_metrics(model: FeatureModel, holdout: pd.DataFrame) -> dict[str, flo
 
 def _without_constant_features(candidate: Candidate, train: pd.DataFrame) -> Candidate:
     """A learned candidate without the features that never vary in training (people who never
-    ordered all have 0 orders): they carry no information, and scikit-learn's histogram
-    binning fails on a single distinct value."""
-    varying = tuple(f for f in candidate.features if train[f].nunique(dropna=True) > 1)
-    return dataclasses.replace(candidate, features=varying)
+    ordered all have 0 orders) or that fewer than a leaf's worth of rows have: they carry no
+    usable information, and scikit-learn's histogram binning fails on a single distinct value
+    or on a calibration fold (grouped by customer) that holds no value of a rare feature."""
+    usable = tuple(
+        f
+        for f in candidate.features
+        if train[f].nunique(dropna=True) > 1 and train[f].notna().sum() >= MIN_FEATURE_VALUES
+    )
+    return dataclasses.replace(candidate, features=usable)
 
 
 def train_classifiers(

@@ -140,3 +140,18 @@ def test_too_few_leads_is_said_clearly() -> None:
     assert not_enough_data(frame, CONFIG) == (
         "only 150 known people without a purchase by 2025-06-30 (need 200)"
     )
+
+
+def test_a_feature_known_for_only_a_few_people_is_left_out() -> None:
+    """Found at 20,000 demo people: `hours_since_abandoned_cart` was set for two of 24,000
+    snapshot rows, of one person; the calibration folds are grouped by person, so the other folds
+    held no value of it and scikit-learn's binning
+    failed ("window shape cannot be larger than input array shape")."""
+    snapshots = synthetic_snapshots()
+    hours = np.full(len(snapshots), np.nan)
+    hours[[0, 1_500]] = [5.0, 30.0]  # one person, at two cutoffs: in one calibration fold
+    snapshots["hours_since_abandoned_cart"] = hours
+    training = train_leads(snapshots, CONFIG)
+    chosen = training.models[training.champion]
+    assert "hours_since_abandoned_cart" not in chosen.features
+    assert "sessions_30d" in chosen.features
