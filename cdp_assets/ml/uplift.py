@@ -90,6 +90,10 @@ MIN_GROUP_CUSTOMERS = 200
 MIN_GROUP_CONVERTERS = 20
 # A model must beat random targeting, whose Qini coefficient is 0.
 QINI_FLOOR = 0.0
+# The held-out Qini is noisy at campaign sizes: a model is promoted only when the lower bound
+# of a one-sided 95 % bootstrap interval (held-out customers resampled) is above the floor.
+QINI_BOOTSTRAP_SAMPLES = 200
+QINI_CONFIDENCE = 0.95
 TOP_FRACTIONS: dict[str, float] = {"uplift_top_10": 0.1, "uplift_top_30": 0.3}
 UPLIFT_METRIC_NAMES: tuple[str, ...] = ("qini", "auuc", *TOP_FRACTIONS)
 RANDOM = "random"
@@ -898,6 +902,7 @@ class UpliftTraining:
     data_fingerprint: str
     skipped_arms: dict[str, str] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    qini_low: float = float("nan")  # bootstrap lower bound of the candidate's held-out Qini
 
     @property
     def candidate(self) -> MultiArmUplift:
@@ -913,8 +918,9 @@ class UpliftTraining:
 
     @property
     def beats_random(self) -> bool:
-        """The candidate's Qini coefficient is above random targeting's (0)."""
-        return bool(self._qini(self.champion) > QINI_FLOOR)
+        """The candidate beats random targeting (Qini 0) beyond the noise of the held-out
+        customers: the bootstrap lower bound of its Qini is above the floor."""
+        return bool(self.qini_low > QINI_FLOOR)
 
     @property
     def beats_purchase_probability(self) -> bool:
@@ -922,9 +928,13 @@ class UpliftTraining:
         return bool(self._qini(self.champion) > self._qini(PURCHASE_PROBABILITY))
 
     def model_metrics(self, name: str | None = None) -> dict[str, float]:
-        """The held-out metrics of one model (default: the candidate), UPLIFT_METRIC_NAMES."""
+        """The held-out metrics of one model (default: the candidate), UPLIFT_METRIC_NAMES;
+        the candidate's also carry `qini_low`, the bootstrap lower bound of its Qini."""
         row = self.metrics.set_index("model").loc[name or self.champion]
-        return {k: float(row[k]) for k in UPLIFT_METRIC_NAMES}
+        metrics = {k: float(row[k]) for k in UPLIFT_METRIC_NAMES}
+        if name is None or name == self.champion:
+            metrics["qini_low"] = float(self.qini_low)
+        return metrics
 
     def metadata(self, **extra: Any) -> dict[str, Any]:
         """What the model store keeps with the candidate."""
@@ -1055,6 +1065,7 @@ def train_uplift(
         ],
         ignore_index=True,
     )
+    qini_low = qini_lower_bound(scorers[champion], comparisons, y, rs)
     kept = ["campaign", "customer_id", "arm", "converted"]
     kept += [c for c in ("revenue", *features) if c in examples.columns and c not in kept]
     return UpliftTraining(
@@ -1078,7 +1089,38 @@ def train_uplift(
             "holdout_rows": len(holdout),
             "holdout_customers": int(holdout["customer_id"].nunique()),
         },
+        qini_low=qini_low,
     )
+
+
+def qini_lower_bound(
+    score: Callable[[str, np.ndarray], np.ndarray],
+    comparisons: Mapping[str, ArmComparison],
+    y: np.ndarray,
+    random_state: int = 0,
+    samples: int = QINI_BOOTSTRAP_SAMPLES,
+    confidence: float = QINI_CONFIDENCE,
+) -> float:
+    """The one-sided lower bound at `confidence` of a model's held-out Qini coefficient (the
+    offers' weighted by their rows, as in `_evaluate`): held-out rows resampled with
+    replacement within each offer, scored once."""
+    rng = np.random.default_rng(random_state)
+    scored = {arm: score(arm, c.rows) for arm, c in comparisons.items()}
+    weights = np.array([len(c.rows) for c in comparisons.values()], dtype=np.float64)
+    draws = np.empty(samples)
+    for b in range(samples):
+        values = []
+        for arm, c in comparisons.items():
+            pick = rng.integers(0, len(c.rows), len(c.rows))
+            w = c.weight[pick]
+            values.append(
+                qini_coefficient(scored[arm][pick], c.treatment[pick], y[c.rows][pick], w)
+            )
+        values_array = np.array(values, dtype=np.float64)
+        ok = np.isfinite(values_array)
+        draws[b] = np.average(values_array[ok], weights=weights[ok]) if ok.any() else np.nan
+    finite = draws[np.isfinite(draws)]
+    return float(np.quantile(finite, 1 - confidence)) if len(finite) else float("nan")
 
 
 def holdout_metrics(model: MultiArmUplift, training: UpliftTraining) -> dict[str, float]:
@@ -1108,11 +1150,11 @@ def compare_with_champion(
     champion of `name` in `store`, both measured on the candidate's held-out customers by
     Qini coefficient. A candidate must be above `floor` (random targeting: 0)."""
     challenger = training.model_metrics()
-    if not challenger["qini"] > floor:
+    if not challenger["qini_low"] > floor:
         return (
             False,
-            f"challenger qini {challenger['qini']:.4f} is not above {floor:.4f} "
-            "(random targeting scores 0)",
+            f"challenger qini {challenger['qini']:.4f} is not above {floor:.4f} with 95 % "
+            f"confidence (lower bound {challenger['qini_low']:.4f}; random targeting scores 0)",
             None,
         )
     champion_metrics = None
