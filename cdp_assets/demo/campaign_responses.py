@@ -79,6 +79,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
+from cdp_assets.activation.campaign_assignment import window_opens
 from cdp_assets.activation.export_files import LATEST_FILE, file_sha256, read_export_file
 from cdp_assets.demo.campaign_effects import (
     EFFECT_MODELS,
@@ -201,13 +202,6 @@ class CampaignPlan:
     def closes_second(self) -> int:
         """The first second after the window."""
         return self.opens_second + self.window_days * DAY
-
-
-def window_opens(start: dt.date, timezone: str) -> pd.Timestamp:
-    """When the conversion window of customers assigned on `start` opens: the end of that
-    day in the project time zone, in UTC."""
-    end_of_day = pd.Timestamp(start + dt.timedelta(days=1)).tz_localize(timezone)
-    return end_of_day.tz_convert("UTC")
 
 
 _OPENS = window_opens(dt.date(2026, 9, 1), "America/New_York")  # 2026-09-02 04:00 UTC

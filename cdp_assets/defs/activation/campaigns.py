@@ -212,8 +212,10 @@ def build_campaign_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
             assignments = session.read_table(CAMPAIGN_ASSIGNMENTS, dtypes=ASSIGNMENT_DTYPES)
             log, written, recipients = [], [], []
             for campaign in (c for c in config.campaigns if c.active_on(as_of)):
+                held_out = _held_out(assignments, profiles, campaign)
                 for name in campaign.destinations:
                     destination = destinations[name]
+                    withheld = held_out_addresses(held_out, destination.channel)
                     for arm in campaign.arms:
                         if arm.name in not_exported_arms(campaign):
                             continue
@@ -222,13 +224,7 @@ def build_campaign_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
                         eligible, excluded = apply_consent(chosen, destination.channel)
                         counts = exclusion_counts(excluded, destination.channel)
                         rows = export_rows(eligible, destination.channel, destination.fields)
-                        rows = without_held_out(
-                            rows,
-                            destination.channel,
-                            held_out_addresses(
-                                _held_out(assignments, profiles, campaign), destination.channel
-                            ),
-                        )
+                        rows = without_held_out(rows, destination.channel, withheld)
                         rows = with_offer(rows, profiles, campaign, arm.name)
                         label = f"{campaign.name}__{arm.name}"
                         result = write_export(
