@@ -14,6 +14,12 @@ part is a hash of the model file and its metadata, so saving the same thing twic
 same second gives the same version. A version is never overwritten or deleted by the store:
 earlier versions stay loadable after a newer one is promoted. The one change a version
 undergoes: an erased person's rows leave its training snapshot (`erase_customers`).
+
+Model files are pickles (joblib): loading one runs code. The store therefore guards what it
+loads: folders are created 0700 and files 0600, `load` refuses a model file that group or
+others may write (or that sits in such a folder), and it refuses a file whose SHA-256 differs
+from the one recorded in the version's metadata at save time (a file swapped after training).
+The root itself must be writable only by the platform's user; the README says so.
 """
 
 from __future__ import annotations
@@ -51,6 +57,43 @@ class ModelStoreError(RuntimeError):
     """A version or champion that does not exist, or a name that is not allowed."""
 
 
+class UntrustedModelError(ModelStoreError):
+    """A model file the store will not unpickle: writable by others, or not what was saved."""
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _writable_by_others(path: Path) -> bool:
+    return bool(path.stat().st_mode & 0o022)
+
+
+def check_trusted(model_file: Path, root: Path, expected_sha256: str | None) -> None:
+    """Raise UntrustedModelError unless `model_file` is safe to unpickle.
+
+    Safe means: neither the file nor any folder from it up to the store's `root` is writable
+    by group or others, and its content has the SHA-256 recorded at save time. Versions saved
+    before the checksum was recorded have none; for them the permission test alone applies.
+    """
+    folders = [p for p in model_file.parents if p == root or root in p.parents]
+    for path in (model_file, *folders):
+        if _writable_by_others(path):
+            raise UntrustedModelError(
+                f"{path} is writable by group or others (mode {path.stat().st_mode & 0o777:o});"
+                f" a model file is a pickle and runs code when loaded: `chmod go-w {path}`"
+            )
+    if expected_sha256 is not None and _file_sha256(model_file) != expected_sha256:
+        raise UntrustedModelError(
+            f"{model_file} does not match the SHA-256 recorded when it was saved; it was"
+            " replaced after training. Retrain, or restore the original file."
+        )
+
+
 @dataclass(frozen=True)
 class StoredModel:
     """One loaded version: the estimator and the metadata saved with it."""
@@ -86,6 +129,13 @@ def _clean_floats(value: Any) -> Any:
     if isinstance(value, list):
         return [_clean_floats(v) for v in value]
     return value
+
+
+def _write_private(path: Path, payload: bytes) -> None:
+    """Write a new file readable and writable by the platform's user only."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(payload)
 
 
 def to_json(value: Any) -> str:
@@ -214,15 +264,19 @@ class ModelStore:
             return version
         record = {**json.loads(content), "name": name, "version": version}
         record["created_at"] = created_at.isoformat()
-        target.parent.mkdir(parents=True, exist_ok=True)
+        record["model_sha256"] = hashlib.sha256(payload).hexdigest()
+        if not self.root.exists():
+            self.root.mkdir(mode=0o700, parents=True)
+        target.parent.mkdir(mode=0o700, exist_ok=True)
         # Build the version in a hidden folder and rename it into place, so that a reader
         # never sees a version without its model file.
+        # (mkdtemp creates the folder 0700.)
         staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=target.parent))
         try:
-            (staging / MODEL_FILE).write_bytes(payload)
-            (staging / METADATA_FILE).write_text(to_json(record), encoding="utf-8")
+            _write_private(staging / MODEL_FILE, payload)
+            _write_private(staging / METADATA_FILE, to_json(record).encode("utf-8"))
             if snapshot is not None:
-                (staging / SNAPSHOT_FILE).write_bytes(_parquet_bytes(snapshot))
+                _write_private(staging / SNAPSHOT_FILE, _parquet_bytes(snapshot))
             os.replace(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -279,8 +333,10 @@ class ModelStore:
         folder = self._version_dir(name, version)
         if not (folder / MODEL_FILE).exists():
             raise ModelStoreError(f"model {name!r} has no version {version!r}")
+        metadata = self.metadata(name, version)
+        check_trusted(folder / MODEL_FILE, self.root, metadata.get("model_sha256"))
         model = joblib.load(folder / MODEL_FILE)
-        return StoredModel(name, version, model, self.metadata(name, version))
+        return StoredModel(name, version, model, metadata)
 
     def _resolve(self, name: str, version: str | None) -> str:
         if version is not None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,6 +17,7 @@ from cdp_assets.ml import model_store as store_module
 from cdp_assets.ml.model_store import (
     ModelStore,
     ModelStoreError,
+    UntrustedModelError,
     frame_fingerprint,
     promotion_decision,
 )
@@ -189,3 +192,39 @@ def test_training_snapshots_are_kept_and_erasure_removes_a_customer(tmp_path: Pa
     assert store.load("leads", v2) is not None
     assert store.erase_customers({"C1"}) == {}  # nothing left to remove
     assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def _saved_champion(tmp_path: Path) -> tuple[ModelStore, str, Path]:
+    store = ModelStore(tmp_path / "models")
+    version = store.save("churn", {"weights": [1, 2, 3]}, {"auc": 0.8})
+    store.promote("churn", version)
+    return store, version, tmp_path / "models" / "churn" / version / "model.joblib"
+
+
+def test_model_files_are_private_to_the_platform(tmp_path: Path) -> None:
+    _, _, model_file = _saved_champion(tmp_path)
+    assert model_file.stat().st_mode & 0o777 == 0o600
+    assert model_file.parent.stat().st_mode & 0o777 == 0o700
+    assert model_file.parent.parent.stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "models").stat().st_mode & 0o777 == 0o700
+
+
+def test_a_model_file_replaced_after_training_is_not_unpickled(tmp_path: Path) -> None:
+    store, version, model_file = _saved_champion(tmp_path)
+    buffer = io.BytesIO()
+    joblib.dump({"weights": [6, 6, 6]}, buffer)
+    model_file.write_bytes(buffer.getvalue())
+    with pytest.raises(UntrustedModelError, match="SHA-256"):
+        store.load("churn", version)
+
+
+def test_a_model_others_may_write_is_not_unpickled(tmp_path: Path) -> None:
+    store, version, model_file = _saved_champion(tmp_path)
+    assert store.load("churn").model == {"weights": [1, 2, 3]}
+    model_file.parent.chmod(0o777)
+    with pytest.raises(UntrustedModelError, match="chmod go-w"):
+        store.load("churn", version)
+    model_file.parent.chmod(0o700)
+    (tmp_path / "models").chmod(0o775)
+    with pytest.raises(UntrustedModelError, match="writable by group or others"):
+        store.load("churn", version)
