@@ -39,13 +39,13 @@ _CURRENCY_AROUND = re.compile(
     r"^(?:[A-Za-z]{3}\s*|[$€£¥₹₩]\s*)?(?P<n>[^$€£¥₹₩]*?)(?:\s*[$€£¥₹₩]|\s+[A-Za-z]{3})?$"
 )
 _SIGN_NUMBER = re.compile(r"^(?P<sign>[+-]?)\s*(?P<body>.+)$")
-_COMMA_GROUPS_DOT = re.compile(r"^\d{1,3}(?:,\d{3})+\.\d+$")  # 1,234.50
-_DOT_GROUPS_COMMA = re.compile(r"^\d{1,3}(?:\.\d{3})+,\d+$")  # 1.234,50
-_COMMA_GROUPS = re.compile(r"^\d{1,3}(?:,\d{3}){2,}$")  # 1,234,567
-_DOT_GROUPS = re.compile(r"^\d{1,3}(?:\.\d{3}){2,}$")  # 1.234.567
-_ONE_COMMA_THREE = re.compile(r"^\d{1,3},\d{3}$")  # 1,234: ambiguous
-_DECIMAL_COMMA = re.compile(r"^\d+,\d+$")  # 12,50 / 1234,5
-_SPACE_GROUPS = re.compile(r"^\d{1,3}(?:[ \u00a0\u202f']\d{3})+(?:[.,]\d+)?$")  # 1 234,50
+_COMMA_GROUPS_DOT = re.compile(r"^[0-9]{1,3}(?:,[0-9]{3})+\.[0-9]+$")  # 1,234.50
+_DOT_GROUPS_COMMA = re.compile(r"^[0-9]{1,3}(?:\.[0-9]{3})+,[0-9]+$")  # 1.234,50
+_COMMA_GROUPS = re.compile(r"^[0-9]{1,3}(?:,[0-9]{3}){2,}$")  # 1,234,567
+_DOT_GROUPS = re.compile(r"^[0-9]{1,3}(?:\.[0-9]{3}){2,}$")  # 1.234.567
+_ONE_COMMA_THREE = re.compile(r"^[0-9]{1,3},[0-9]{3}$")  # 1,234: ambiguous
+_DECIMAL_COMMA = re.compile(r"^[0-9]+,[0-9]+$")  # 12,50 / 1234,5
+_SPACE_GROUPS = re.compile(r"^[0-9]{1,3}(?:[ \u00a0\u202f'][0-9]{3})+(?:[.,][0-9]+)?$")  # 1 234,50
 _PLAIN = re.compile(rf"^{_PLAIN_NUMBER}$")
 
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})

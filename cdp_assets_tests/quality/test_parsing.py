@@ -47,7 +47,11 @@ def test_numbers(raw: str, expected: float) -> None:
     assert checked.rule.isna().all()
 
 
-@pytest.mark.parametrize("raw", ["abc", "1,234", "1.2.3,4,5", "inf", "nan", "12..5", "1-2"])
+@pytest.mark.parametrize(
+    "raw",
+    # Non-ASCII digits (Arabic-Indic, fullwidth) and overflow to infinity are not numbers.
+    ["abc", "1,234", "1.2.3,4,5", "inf", "nan", "12..5", "1-2", "٣,٥", "١٢٣ ٤٥٦", "３,５", "1e400"],
+)
 def test_unparsable_or_ambiguous_numbers(raw: str) -> None:
     checked = parse_decimal(pd.Series([raw]))
     assert math.isnan(checked.values.iloc[0])
