@@ -1,6 +1,12 @@
 """Erasure in the export files: `scrub_exports` removes erased people from every audience
-export file already written (`activation.export_files`) and updates the manifests listing
-them, so a destination that reads the files again never meets them."""
+export file already written (`activation.export_files`), published or still staged, and
+updates the manifests listing them, so a destination that reads the files again never meets
+them.
+
+A data file and its manifest cannot be replaced in one step. Each is replaced atomically,
+data files first; a crash in between leaves a manifest whose checksum no longer matches its
+file, which `repair_manifests` (run first by every scrub and by every export run) finds and
+corrects from the file, so the rerun ends exactly where an uninterrupted run would have."""
 
 from __future__ import annotations
 
@@ -15,7 +21,9 @@ import pandas as pd
 from cdp_assets.activation.ad_hashing import hash_email, hash_phone
 from cdp_assets.activation.atomic import write_bytes_atomically, write_json_atomically
 from cdp_assets.activation.export_files import (
+    EXPORT_FILE_MODE,
     MANIFEST_FILE,
+    STAGED_PREFIX,
     file_sha256,
     frame_bytes,
     read_export_file,
@@ -62,46 +70,106 @@ class _ErasedPeople:
         return matched
 
 
+def _hidden(relative: Path) -> bool:
+    """A temporary file being written (`.name.<hex>.tmp`), or inside a hidden folder other
+    than a staged export's (`.staged-<export_id>`, which holds real files)."""
+    *folders, name = relative.parts
+    if name.startswith("."):
+        return True
+    return any(part.startswith(".") and not part.startswith(STAGED_PREFIX) for part in folders)
+
+
 def _data_files(root: Path) -> Iterator[Path]:
-    """Every export data file under `root`, skipping hidden (temporary) files and folders."""
+    """Every export data file under `root`, published or staged; temporary files skipped."""
     for path in sorted(root.rglob("*")):
-        relative = path.relative_to(root)
-        if any(part.startswith(".") for part in relative.parts):
+        if _hidden(path.relative_to(root)):
             continue
         if path.is_file() and path.suffix in (".csv", ".parquet"):
             yield path
 
 
+def _listed_path(manifest_path: Path, entry: dict[str, Any]) -> Path:
+    """The data file a manifest entry names. Entries say `<export_id>/<file>`; the file sits
+    next to its manifest, in `<export_id>/` once published or `.staged-<export_id>/` before."""
+    return (manifest_path.parent / Path(entry["path"]).name).resolve()
+
+
+def _manifests(root: Path) -> dict[Path, dict[str, Any]]:
+    """Every manifest under `root` (published or staged), by path."""
+    manifests: dict[Path, dict[str, Any]] = {}
+    for manifest_path in sorted(root.rglob(MANIFEST_FILE)):
+        if _hidden(manifest_path.relative_to(root)):
+            continue
+        manifests[manifest_path] = json.loads(manifest_path.read_text(encoding="utf-8"))
+    return manifests
+
+
 def _manifest_index(root: Path) -> tuple[dict[Path, dict[str, Any]], dict[Path, tuple[Path, str]]]:
     """(manifest path → manifest, data file → (manifest path, file kind)) for every manifest."""
-    manifests: dict[Path, dict[str, Any]] = {}
+    manifests = _manifests(root)
     listed: dict[Path, tuple[Path, str]] = {}
-    for manifest_path in sorted(root.rglob(MANIFEST_FILE)):
-        if any(part.startswith(".") for part in manifest_path.relative_to(root).parts):
-            continue
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        manifests[manifest_path] = manifest
-        audience_dir = manifest_path.parent.parent
+    for manifest_path, manifest in manifests.items():
         for kind, entry in manifest.get("files", {}).items():
-            listed[(audience_dir / entry["path"]).resolve()] = (manifest_path, kind)
+            listed[_listed_path(manifest_path, entry)] = (manifest_path, kind)
     return manifests, listed
+
+
+def _entry_of_file(path: Path, entry: dict[str, Any], manifest_path: Path) -> dict[str, Any]:
+    """`entry` with the rows and sha256 of the file as it is now. The file must still be
+    the export file the entry describes (same columns): anything else is not repaired."""
+    data = path.read_bytes()
+    frame = read_export_file(path)
+    if [str(c) for c in frame.columns] != list(entry.get("columns", [])):
+        raise ValueError(
+            f"{path}: its columns {list(frame.columns)} are not those {manifest_path} lists "
+            f"({entry.get('columns')}); the file was changed outside the platform: restore it "
+            "from a backup or delete the export's folder"
+        )
+    return {**entry, "rows": len(frame), "sha256": file_sha256(data)}
+
+
+def repair_manifests(root: Path) -> list[str]:
+    """Checksum verification pass: every manifest under `root` whose recorded sha256 of a
+    file differs from the file (a scrub that died between rewriting a data file and its
+    manifest) gets that file's rows and sha256, atomically. Returns the manifests repaired
+    (paths relative to `root`). A listed file that is missing raises, naming it."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    repaired: list[str] = []
+    for manifest_path, manifest in _manifests(root).items():
+        changed = False
+        for entry in manifest.get("files", {}).values():
+            path = _listed_path(manifest_path, entry)
+            if not path.exists():
+                raise FileNotFoundError(f"{path}: listed in {manifest_path} but missing")
+            if file_sha256(path.read_bytes()) != entry.get("sha256"):
+                entry.update(_entry_of_file(path, entry, manifest_path))
+                changed = True
+        if changed:
+            write_json_atomically(manifest_path, manifest, EXPORT_FILE_MODE)
+            repaired.append(manifest_path.relative_to(root).as_posix())
+    return repaired
 
 
 def scrub_exports(
     root: Path, customer_ids: set[str], emails: set[str], phones: set[str]
 ) -> dict[str, int]:
-    """Erasure: remove the rows of these people from every export data file under `root`.
+    """Erasure: remove the rows of these people from every export data file under `root`,
+    published or staged.
 
     A row is theirs when its customer_id, email (compared lower-case) or phone is one of
     theirs, or its email_sha256 / phone_sha256 is the ads hash of one of their emails or
-    phones. Each file holding such rows is rewritten atomically without them, and the
-    manifest listing it gets the new rows and sha256 (rewritten atomically, after the data
-    files). Other files stay byte-identical. Returns {path relative to root: rows removed}
-    for the files that changed.
+    phones. Each file holding such rows is rewritten atomically without them (mode 0600),
+    and the manifest listing it gets the new rows and sha256 (rewritten atomically, after the
+    data files); `repair_manifests` first corrects what an interrupted scrub left. Other
+    files stay byte-identical. Returns {path relative to root: rows removed} for the files
+    that changed.
     """
     root = Path(root)
     if not root.is_dir():
         return {}
+    repair_manifests(root)
     people = _ErasedPeople.of(customer_ids, emails, phones)
     manifests, listed = _manifest_index(root)
     changed: set[Path] = set()
@@ -113,7 +181,7 @@ def scrub_exports(
             continue
         kept = frame[~theirs.to_numpy()].reset_index(drop=True)
         data = frame_bytes(kept, path.suffix.lstrip("."))
-        write_bytes_atomically(path, data)
+        write_bytes_atomically(path, data, EXPORT_FILE_MODE)
         removed[path.relative_to(root).as_posix()] = int(theirs.sum())
         entry = listed.get(path.resolve())
         if entry is not None:
@@ -121,5 +189,5 @@ def scrub_exports(
             manifests[manifest_path]["files"][kind].update(rows=len(kept), sha256=file_sha256(data))
             changed.add(manifest_path)
     for manifest_path in sorted(changed):
-        write_json_atomically(manifest_path, manifests[manifest_path])
+        write_json_atomically(manifest_path, manifests[manifest_path], EXPORT_FILE_MODE)
     return removed

@@ -1,6 +1,7 @@
 """`activation.campaign_assignments` and `activation.campaign_exports`: who is in which arm
 of each campaign, and the arms' export files with what each arm gets."""
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import dagster as dg
@@ -14,13 +15,16 @@ from cdp_assets.activation.campaign_assignment import (
 )
 from cdp_assets.activation.campaign_offers import held_out_addresses, with_offer, without_held_out
 from cdp_assets.activation.consent_audit import rows_without_consent
-from cdp_assets.activation.export_files import ExportResult, read_export_file, write_export
+from cdp_assets.activation.export_files import ExportResult, read_export_file, stage_export
 from cdp_assets.config import CampaignConfig, CDPConfig, ExportDestination, as_of_date
 from cdp_assets.contracts.customer_360 import CUSTOMER_360_DTYPES
 from cdp_assets.defs.activation.exports import (
     EXPORT_LOG_DTYPES,
     current_members,
     export_log_row,
+    finish_exports,
+    recover_exports,
+    recovery_metadata,
     with_suppression,
 )
 from cdp_assets.defs.catalog import (
@@ -40,6 +44,7 @@ from cdp_assets.warehouse import WarehouseSession, coerce_frame
 
 CHECK_NO_CONTROL = "no_control_member_exported"
 CHECK_CONSENT = "exported_people_consented"
+CAMPAIGN_LOG_DTYPES = EXPORT_LOG_DTYPES | {"campaign": "string", "arm": "string"}
 RECIPIENT_DTYPES: dict[str, str] = {
     "campaign": "string",
     "arm": "string",
@@ -143,6 +148,17 @@ def _control_rows_exported(
     return found
 
 
+def _campaign_folders(campaigns: Iterable[CampaignConfig]) -> list[tuple[str, str]]:
+    """(destination, `<campaign>__<arm>`) of every arm file the campaigns may write."""
+    return [
+        (name, f"{campaign.name}__{arm.name}")
+        for campaign in campaigns
+        for name in campaign.destinations
+        for arm in campaign.arms
+        if arm.name not in not_exported_arms(campaign)
+    ]
+
+
 def _recipients(
     session: WarehouseSession, new: list[pd.DataFrame], exported_at: pd.Timestamp
 ) -> int:
@@ -200,18 +216,24 @@ def build_campaign_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
         the channel's consent, without any address a held-out member shares (a couple's email,
         a household's phone), and the arm's offer (coupon code, discount, the customer's
         recommendations) as columns, written like audience exports (full, additions, removals,
-        manifest) under `<destination>/<campaign>__<arm>/`. Who received what first, when, in
-        activation.campaign_recipients; one row per export in activation.campaign_exports."""
+        manifest) under `<destination>/<campaign>__<arm>/`. Files are staged, checked (no
+        control member, consent) and published only when both checks pass. Who received what
+        first, when, in activation.campaign_recipients; one row per export in
+        activation.campaign_exports."""
         as_of = as_of_date(config)
         root: Path = exports.path
         now = pd.Timestamp.now(tz="UTC").floor("us")
+        active = [c for c in config.campaigns if c.active_on(as_of)]
         with warehouse.get().transaction() as session:
+            recovery, repaired = recover_exports(
+                root, _campaign_folders(config.campaigns), session, CAMPAIGN_EXPORTS
+            )
             profiles = session.read_table(CUSTOMER_360, dtypes=CUSTOMER_360_DTYPES)
             profiles, _, _ = with_suppression(profiles, config, session)
             members = current_members(session)
             assignments = session.read_table(CAMPAIGN_ASSIGNMENTS, dtypes=ASSIGNMENT_DTYPES)
             log, written, recipients = [], [], []
-            for campaign in (c for c in config.campaigns if c.active_on(as_of)):
+            for campaign in active:
                 held_out = _held_out(assignments, profiles, campaign)
                 for name in campaign.destinations:
                     destination = destinations[name]
@@ -227,7 +249,7 @@ def build_campaign_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
                         rows = without_held_out(rows, destination.channel, withheld)
                         rows = with_offer(rows, profiles, campaign, arm.name)
                         label = f"{campaign.name}__{arm.name}"
-                        result = write_export(
+                        result = stage_export(
                             root, name, label, destination.channel, destination.format,
                             rows, as_of, counts,
                         )  # fmt: skip
@@ -249,25 +271,34 @@ def build_campaign_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
                                 campaign=campaign.name, arm=arm.name, destination=name
                             )
                         )
-            frame = coerce_frame(
-                pd.DataFrame(log), EXPORT_LOG_DTYPES | {"campaign": "string", "arm": "string"}
+            # The blocking checks' validations, on the staged files, before publishing.
+            leaked = _control_rows_exported(written, assignments, profiles)
+            violations = rows_without_consent(
+                ((d.channel, r.directory / f"full.{d.format}") for _, d, r in written), profiles
             )
-            session.append(CAMPAIGN_EXPORTS, frame[~frame["unchanged"].fillna(False)])
-            total = session.row_count(CAMPAIGN_EXPORTS)
-            recipient_rows = _recipients(session, recipients, now)
-        leaked = _control_rows_exported(written, assignments, profiles)
-        violations = rows_without_consent(
-            ((d.channel, r.directory / f"full.{d.format}") for _, d, r in written), profiles
-        )
+            passed = leaked == 0 and violations == 0
+            frame = coerce_frame(
+                pd.DataFrame(log, columns=list(CAMPAIGN_LOG_DTYPES)), CAMPAIGN_LOG_DTYPES
+            )
+            if passed:  # committed before the publish rename (see defs.activation.exports)
+                session.append(CAMPAIGN_EXPORTS, frame[~frame["unchanged"].fillna(False)])
+                recipient_rows = _recipients(session, recipients, now)
+            else:
+                recipient_rows = _recipients(session, [], now)
+            total = (
+                session.row_count(CAMPAIGN_EXPORTS) if session.table_exists(CAMPAIGN_EXPORTS) else 0
+            )
+        finish_exports([r for _, _, r in written], passed)
         shown = frame[["campaign", "arm", "destination", "channel", "members", "rows"]]
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": total,
                 "campaign_recipients": recipient_rows,
                 "files_written": int((~frame["unchanged"].fillna(False)).sum())
-                if len(frame)
+                if len(frame) and passed
                 else 0,
                 "exports": dg.MetadataValue.md(markdown_table(shown, max_rows=60)),
+                **recovery_metadata(recovery, repaired, passed),
             },
             check_results=[
                 dg.AssetCheckResult(

@@ -1,8 +1,16 @@
-"""`activation.audience_exports`: consent-checked audience files for each destination."""
+"""`activation.audience_exports`: consent-checked audience files for each destination.
+
+Write, check, publish: the files are staged, the blocking checks' validations run on what was
+staged, and only when they pass are the exports logged and then published; a failing check
+publishes nothing (the previous `latest.json` stays). The log row is committed before the
+publish rename, so a run killed in between leaves a staged export the next run publishes
+(`recover_exports`); one killed before the commit leaves one it removes."""
 # No `from __future__ import annotations`: Dagster checks the `context` annotation as a class.
 
 import datetime as dt
 import json
+from collections.abc import Iterable
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -12,7 +20,11 @@ from cdp_assets.activation.consent_audit import rows_without_consent
 from cdp_assets.activation.export_files import (
     EXPORT_SCHEMA_VERSION,
     ExportResult,
-    write_export,
+    Recovery,
+    discard_export,
+    publish_export,
+    recover_staged_exports,
+    stage_export,
 )
 from cdp_assets.config import CDPConfig, ExportDestination, as_of_date, resolve_path
 from cdp_assets.contracts.customer_360 import CUSTOMER_360_DTYPES
@@ -26,11 +38,12 @@ from cdp_assets.defs.catalog import (
     MEMBERSHIP_KEY,
 )
 from cdp_assets.defs.resources import ExportsResource, WarehouseResource
+from cdp_assets.privacy.export_scrub import repair_manifests
 from cdp_assets.privacy.identifiers import hash_matches, named_values
 from cdp_assets.privacy.suppression import load_suppressed, privacy_salt
 from cdp_assets.privacy.trace import export_traces
 from cdp_assets.reporting.markdown import counts_table, markdown_table
-from cdp_assets.warehouse import WarehouseSession, coerce_frame
+from cdp_assets.warehouse import TableRef, WarehouseSession, coerce_frame
 
 CHECK_CONSENT = "exported_people_consented"
 CHECK_NO_ERASED = "no_erased_people_in_exports"
@@ -76,6 +89,42 @@ def _audiences_of(destination: ExportDestination, config: CDPConfig) -> list[str
     return list(destination.audiences) or [a.name for a in config.analytics.audiences]
 
 
+def logged_export_ids(session: WarehouseSession, log: TableRef) -> set[str]:
+    """The export ids a log table (audience or campaign exports) has rows for."""
+    if not session.table_exists(log):
+        return set()
+    ids = session.query(f"SELECT DISTINCT export_id FROM {log.sql}")["export_id"]
+    return set(ids.dropna().astype(str))
+
+
+def recover_exports(
+    root: Path, folders: Iterable[tuple[str, str]], session: WarehouseSession, log: TableRef
+) -> tuple[Recovery, list[str]]:
+    """Before a run stages anything: manifests left stale by an interrupted erasure scrub
+    are repaired, and exports an interrupted run left staged in `folders` (destination,
+    audience) are published when `log` has their row, removed when not."""
+    repaired = repair_manifests(root)
+    return recover_staged_exports(root, folders, logged_export_ids(session, log)), repaired
+
+
+def finish_exports(staged: list[ExportResult], passed: bool) -> list[ExportResult]:
+    """Publish the staged exports when their checks passed, else remove them all."""
+    if passed:
+        return [publish_export(result) for result in staged]
+    for result in staged:
+        discard_export(result)
+    return []
+
+
+def recovery_metadata(recovery: Recovery, repaired: list[str], published: bool) -> dict:
+    return {
+        "published": published,
+        "recovered_exports_published": len(recovery.published),
+        "staged_exports_discarded": len(recovery.discarded),
+        "manifests_repaired": len(repaired),
+    }
+
+
 def export_log_row(
     result: ExportResult,
     destination: ExportDestination,
@@ -102,6 +151,41 @@ def export_log_row(
         "excluded": json.dumps(excluded, sort_keys=True),
         "manifest": f"{root_relative}/{result.export_id}/manifest.json",
     }
+
+
+def _stage_audience_exports(
+    config: CDPConfig,
+    root: Path,
+    profiles: pd.DataFrame,
+    members: pd.DataFrame,
+    as_of: dt.date,
+    run_id: str,
+) -> tuple[list[tuple[ExportDestination, ExportResult]], list[dict], dict[str, int]]:
+    """Stage one export per destination × audience: ((destination, staged export) pairs,
+    their log rows, people left out per reason). A failure part-way leaves staged folders
+    that the next run removes (they have no log row)."""
+    results: list[tuple[ExportDestination, ExportResult]] = []
+    log: list[dict] = []
+    reasons: dict[str, int] = {}
+    for destination in config.exports.destinations:
+        for audience in _audiences_of(destination, config):
+            ids = members.loc[members["audience"] == audience, "customer_id"]
+            chosen = profiles[profiles["customer_id"].isin(ids)]
+            eligible, excluded = apply_consent(chosen, destination.channel)
+            counts = exclusion_counts(excluded, destination.channel)
+            rows = export_rows(eligible, destination.channel, destination.fields)
+            result = stage_export(
+                root, destination.name, audience, destination.channel, destination.format,
+                rows, as_of, counts,
+            )  # fmt: skip
+            results.append((destination, result))
+            relative = f"{destination.name}/{audience}"
+            log.append(
+                export_log_row(result, destination, len(chosen), counts, run_id, as_of, relative)
+            )
+            for reason, n in counts.items():
+                reasons[reason] = reasons.get(reason, 0) + n
+    return results, log, reasons
 
 
 def build_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
@@ -144,39 +228,34 @@ def build_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
         as_of = as_of_date(config)
         run_id = context.run.run_id
         root = exports.path
+        folders = [
+            (d.name, audience)
+            for d in config.exports.destinations
+            for audience in _audiences_of(d, config)
+        ]
         with warehouse.get().transaction() as session:
+            recovery, repaired = recover_exports(root, folders, session, EXPORTS)
             profiles = session.read_table(CUSTOMER_360, dtypes=CUSTOMER_360_DTYPES)
             members = current_members(session)
             profiles, salt, suppressed = with_suppression(profiles, config, session)
-            log, results, reasons = [], [], {}
-            for destination in config.exports.destinations:
-                for audience in _audiences_of(destination, config):
-                    ids = members.loc[members["audience"] == audience, "customer_id"]
-                    chosen = profiles[profiles["customer_id"].isin(ids)]
-                    eligible, excluded = apply_consent(chosen, destination.channel)
-                    counts = exclusion_counts(excluded, destination.channel)
-                    rows = export_rows(eligible, destination.channel, destination.fields)
-                    result = write_export(
-                        root, destination.name, audience, destination.channel,
-                        destination.format, rows, as_of, counts,
-                    )  # fmt: skip
-                    results.append((destination, result))
-                    relative = f"{destination.name}/{audience}"
-                    log.append(
-                        export_log_row(
-                            result, destination, len(chosen), counts, run_id, as_of, relative
-                        )
-                    )
-                    for reason, n in counts.items():
-                        reasons[reason] = reasons.get(reason, 0) + n
-            frame = coerce_frame(pd.DataFrame(log), EXPORT_LOG_DTYPES)
-            # The table lists exports issued; an unchanged audience issues none.
-            session.append(EXPORTS, frame[~frame["unchanged"].fillna(False)])
-            total = session.row_count(EXPORTS)
-        violations = rows_without_consent(
-            ((d.channel, r.directory / f"full.{d.format}") for d, r in results), profiles
-        )
-        traces = export_traces(root, salt, suppressed)
+            results, log, reasons = _stage_audience_exports(
+                config, root, profiles, members, as_of, run_id
+            )
+            # The blocking checks' validations, on the staged files, before publishing.
+            violations = rows_without_consent(
+                ((d.channel, r.directory / f"full.{d.format}") for d, r in results), profiles
+            )
+            traces = export_traces(root, salt, suppressed)
+            passed = violations == 0 and int(traces["traces"].sum()) == 0
+            frame = coerce_frame(
+                pd.DataFrame(log, columns=list(EXPORT_LOG_DTYPES)), EXPORT_LOG_DTYPES
+            )
+            if passed:
+                # The table lists exports issued; an unchanged audience issues none. Committed
+                # before the publish rename: see the module docstring.
+                session.append(EXPORTS, frame[~frame["unchanged"].fillna(False)])
+            total = session.row_count(EXPORTS) if session.table_exists(EXPORTS) else 0
+        finish_exports([r for _, r in results], passed)
         shown = frame[
             ["destination", "audience", "channel", "members", "rows", "additions", "removals"]
             + ["unchanged", "excluded"]
@@ -187,14 +266,15 @@ def build_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 "dagster/table_name": str(EXPORTS),
                 "exports": dg.MetadataValue.md(markdown_table(shown, max_rows=60)),
                 "files_written": int((~frame["unchanged"].fillna(False)).sum())
-                if len(frame)
+                if len(frame) and passed
                 else 0,
-                "rows_exported": int(frame["rows"].sum()) if len(frame) else 0,
+                "rows_exported": int(frame["rows"].sum()) if len(frame) and passed else 0,
                 "left_out_by_reason": dg.MetadataValue.md(
                     counts_table(pd.Series(reasons, dtype="int64"), "reason", "people")
                 ),
                 "suppressed_customers_in_360": int(profiles["suppressed"].sum()),
                 "exports_dir": str(root),
+                **recovery_metadata(recovery, repaired, passed),
             },
             check_results=[
                 dg.AssetCheckResult(
