@@ -292,7 +292,9 @@ class ModelStore:
             "promoted_at": dt.datetime.now(dt.UTC).isoformat(),
             "reason": reason,
         }
-        write_bytes_atomically(self._model_dir(name) / CHAMPION_FILE, to_json(pointer).encode())
+        write_bytes_atomically(
+            self._model_dir(name) / CHAMPION_FILE, to_json(pointer).encode(), 0o600
+        )
         with (self._model_dir(name) / PROMOTIONS_FILE).open("a", encoding="utf-8") as log:
             log.write(json.dumps(pointer, sort_keys=True) + "\n")
 
@@ -361,7 +363,7 @@ class ModelStore:
             frame = pd.read_parquet(path)
             theirs = frame["customer_id"].astype(str).isin(customer_ids)
             if theirs.any():
-                write_bytes_atomically(path, _parquet_bytes(frame[~theirs]))
+                write_bytes_atomically(path, _parquet_bytes(frame[~theirs]), 0o600)
                 removed[str(path.relative_to(self.root))] = int(theirs.sum())
         return removed
 

@@ -228,3 +228,13 @@ def test_a_model_others_may_write_is_not_unpickled(tmp_path: Path) -> None:
     (tmp_path / "models").chmod(0o775)
     with pytest.raises(UntrustedModelError, match="writable by group or others"):
         store.load("churn", version)
+
+
+def test_a_snapshot_rewritten_by_erasure_stays_private(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path / "models")
+    snapshot = pd.DataFrame({"customer_id": ["c1", "c2"], "label": [0, 1]})
+    version = store.save("churn", {"w": 1}, {}, snapshot=snapshot)
+    assert store.erase_customers({"c1"})
+    path = tmp_path / "models" / "churn" / version / "training_snapshot.parquet"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert pd.read_parquet(path)["customer_id"].tolist() == ["c2"]
