@@ -94,7 +94,6 @@ class Subject:
     rows: dict[str, int] = field(default_factory=dict)  # table → rows deleted
     people_matched: int = 0
     hint: str | None = None  # set when the request is ambiguous: what would settle it
-    former_ids: set[str] = field(default_factory=set)  # ids the person had before merges
 
     @property
     def ambiguous(self) -> bool:
@@ -117,7 +116,7 @@ class Subject:
     @property
     def every_customer_id(self) -> set[str]:
         """Current ids, their aliases and the ids merges absorbed: every id the person had."""
-        return self.customer_ids | self.former_ids | set(self.identifiers.values["customer_id"])
+        return self.customer_ids | self.identifiers.values["customer_id"]
 
 
 # --------------------------------------------------------------------------- requests
@@ -373,9 +372,8 @@ def resolve(
         found.add("record", records)
     xref_ids, fact_ids = tables.xref_values, tables.fact_values
     found.add("customer_id", customers)
-    found.add(
-        "customer_id", tables.aliases.loc[tables.aliases["customer_id"].isin(customers), "alias_id"]
-    )
+    former = former_ids(customers, tables.aliases, tables.merges)
+    found.add("customer_id", former)  # a snapshot or ledger row may predate a merge
     _add_rows(found, xref_ids, tables.xref["customer_id"].isin(customers).to_numpy())
     _add_rows(found, fact_ids, tables.facts["customer_id"].isin(customers).to_numpy())
     for source, frame in tables.records.items():
@@ -387,8 +385,7 @@ def resolve(
     _add_facts(session, found, customers)
     _add_staged_facts(found, tables.staged_facts)
     _add_ad_hashes(found)
-    former = former_ids(customers, tables.aliases, tables.merges)
-    return Subject(request, customers, found, kept, people_matched=who.matched, former_ids=former)
+    return Subject(request, customers, found, kept, people_matched=who.matched)
 
 
 def former_ids(customers: set[str], aliases: pd.DataFrame, merges: pd.DataFrame) -> set[str]:
