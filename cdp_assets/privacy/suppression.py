@@ -25,6 +25,7 @@ from cdp_assets.privacy.identifiers import (
     hash_matches,
     raw_columns,
     source_field_values,
+    source_text_values,
     text_values,
 )
 from cdp_assets.warehouse import TableRef, WarehouseSession
@@ -125,6 +126,7 @@ class RowSuppressor:
         if not self.suppressed or frame.empty:
             return np.zeros(len(frame), dtype=bool)
         values = source_field_values(frame, self.source, self.config, self.columns)
+        values += source_text_values(frame, self.source, self.config, raw=True)
         return hash_matches(values, self.salt, self.suppressed, frame.index)
 
     def payloads(self, payloads: pd.Series) -> np.ndarray:

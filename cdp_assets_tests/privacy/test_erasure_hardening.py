@@ -4,6 +4,7 @@ requests that arrive before identity has run, and a later nightly pass."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +14,8 @@ from cdp_assets.defs.privacy.erasure import _erase_from_model_store
 from cdp_assets.ml.model_store import SNAPSHOT_FILE, ModelStore
 from cdp_assets.privacy import erasure
 from cdp_assets.privacy.erasure import Subject, pending_requests, read_identity_tables, resolve
-from cdp_assets.privacy.suppression import load_suppressed
+from cdp_assets.privacy.identifiers import Identifiers
+from cdp_assets.privacy.suppression import RowSuppressor, load_suppressed
 from cdp_assets.privacy.trace import export_traces, warehouse_traces
 from cdp_assets.warehouse import TableRef, WarehouseSession, dispose_engines
 from cdp_assets_tests.privacy.test_erasure import (
@@ -21,14 +23,19 @@ from cdp_assets_tests.privacy.test_erasure import (
     BY_CUSTOMER,
     BY_EMAIL,
     HOUSE_PHONE,
+    HOUSEHOLD_TABLES,
     JANES_ROWS,
     SALT,
+    SOURCES,
     build,
     contents,
     engine_url,
     isolated,
     make_config,
+    only,
+    raw,
     run_erasure,
+    staged,
     string_frame,
     warehouse_tables,
 )
@@ -150,3 +157,80 @@ def test_erasure_before_core_is_built_waits_then_spares_the_household(
         log = session.read_table(TableRef("ops", "erasure_log"))
         assert log["request_id"].tolist() == ["R1"] and log["status"].tolist() == ["erased"]
     dispose_engines()
+
+
+# --------------------------------------------------------------------------- free text
+
+EVENT_COLUMNS = ["event_id", "anonymous_id", "type", "ts", "page", "referrer"]
+# Events of cookies nobody resolved, whose free text names someone: a mapped URL (`page`)
+# and an unmapped column (`referrer`, staged in the `attributes` JSON).
+TEXT_EVENTS = [
+    ("E5", "https://shop.example/account?email=jane.doe%40gmail.com", None),
+    ("E6", None, "mailto:JANE.DOE@GMAIL.COM"),
+    ("E7", "https://shop.example/call?tel=%2B1%20650%20253%200000", None),
+    ("E8", f"https://shop.example/call?tel={HOUSE_PHONE}", None),  # the household's
+    ("E9", "https://shop.example/p/2026-01-05?sku=12345678&q=a%40", "https://t.co/x"),
+]
+
+
+def _text_sources() -> list[dict]:
+    events = {
+        "name": "web_events",
+        "kind": "events",
+        "format": "csv",
+        "path": "web_events/*.csv",
+        "columns": {
+            "event_id": "event_id",
+            "anonymous_id": "anonymous_id",
+            "event_type": "type",
+            "occurred_at": "ts",
+            "url": "page",
+        },
+    }
+    return [s for s in SOURCES if s["name"] != "web_events"] + [events]
+
+
+def _text_tables() -> dict[TableRef, pd.DataFrame]:
+    tables = only(warehouse_tables([BY_EMAIL]), HOUSEHOLD_TABLES)
+    rows = [
+        (e, f"anon-{e}", "page_view", "2026-01-05T10:00:00Z", url, ref, n)
+        for n, (e, url, ref) in enumerate(TEXT_EVENTS, start=2)
+    ]
+    tables[TableRef("raw", "web_events")] = raw(EVENT_COLUMNS, "web_events/2.csv", rows)
+    staged_rows = [
+        {
+            "record_id": e,
+            "anonymous_id": f"anon-{e}",
+            "url": url,
+            "attributes": json.dumps({"referrer": ref}) if ref else None,
+            "_line": n,
+        }
+        for n, (e, url, ref) in enumerate(TEXT_EVENTS, start=2)
+    ]
+    tables[TableRef("staging", "web_events")] = staged(
+        "events", "web_events", "web_events/2.csv", staged_rows
+    )
+    return tables
+
+
+def test_free_text_naming_the_person_is_erased_and_traced(engine: str, tmp_path: Path) -> None:
+    config = make_config(tmp_path, _text_sources())
+    run = run_erasure(engine_url(engine, tmp_path), config, _text_tables(), trace_before=True)
+    assert run.after["raw.web_events"] == ["E8", "E9"]
+    assert run.after["staging.web_events"] == ["E8", "E9"]
+    assert run.traces_before["raw.web_events"] == 3
+    assert run.traces_before["staging.web_events"] == 3
+    assert run.traces_after == {}
+
+
+def test_a_row_delivered_again_with_the_person_in_its_free_text_is_suppressed(
+    tmp_path: Path,
+) -> None:
+    config = make_config(tmp_path, _text_sources())
+    jane = Identifiers()
+    jane.add("email", ["jane.doe@gmail.com", "janedoe@gmail.com"])
+    jane.add("phone", ["+16502530000"])
+    suppressed = frozenset(jane.hashes(SALT)["identifier_hash"])
+    suppressor = RowSuppressor(config.source("web_events"), config, SALT, suppressed)
+    frame = _text_tables()[TableRef("raw", "web_events")][EVENT_COLUMNS]
+    assert frame.loc[suppressor.rows(frame), "event_id"].tolist() == ["E5", "E6", "E7"]
