@@ -9,9 +9,11 @@ raw rows and quarantined lines included. The identifiers go, salted and hashed, 
 suppression list, and each request is logged in `ops.erasure_log` without any identifier in
 clear. Processed requests are deleted from the erasure source's own tables.
 
-Identifiers listed in core.shared_identifiers (a household landline, a shared family inbox)
-belong to other people too: they are erased only when the request names them; the person's
-own rows carrying them go anyway, by their record, fact or customer id.
+Identifiers listed in core.shared_identifiers (a household landline, a shared family inbox), or
+carried by staged customer records of two people, belong to other people too: they are never
+erased from them nor suppressed; the person's own rows carrying them go anyway, by their
+record, fact or customer id. A request whose identifiers name more than one person is
+ambiguous: nobody is erased and it stays pending. Requests wait until identity has run.
 """
 
 from __future__ import annotations
