@@ -9,15 +9,18 @@ raw rows and quarantined lines included. The identifiers go, salted and hashed, 
 suppression list, and each request is logged in `ops.erasure_log` without any identifier in
 clear. Processed requests are deleted from the erasure source's own tables.
 
-Identifiers listed in core.shared_identifiers (a household landline, a shared family inbox)
-belong to other people too: they are erased only when the request names them; the person's
-own rows carrying them go anyway, by their record, fact or customer id.
+Identifiers listed in core.shared_identifiers (a household landline, a shared family inbox), or
+carried by staged customer records of two people, belong to other people too: they are never
+erased from them nor suppressed; the person's own rows carrying them go anyway, by their
+record, fact or customer id. A request whose identifiers name more than one person is
+ambiguous: nobody is erased and it stays pending. Requests wait until identity has run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +30,7 @@ import sqlalchemy as sa
 from cdp_assets.activation.ad_hashing import hash_email, hash_phone
 from cdp_assets.config import CDPConfig, SourceConfig
 from cdp_assets.privacy.identifiers import (
+    KINDS,
     STRING,
     Identifiers,
     Values,
@@ -52,12 +56,18 @@ ERASURE_LOG_DTYPES: dict[str, str] = {
     "customers_erased": "Int64",
     "requested_at": "datetime64[us, UTC]",
     "completed_at": "datetime64[us, UTC]",
-    "status": "string",  # erased | no_match
+    "status": "string",  # erased | no_match | ambiguous
     "rows_deleted": "Int64",
     "tables_touched": "string",  # JSON {table: rows deleted}
     "export_rows_removed": "Int64",
     "run_id": "string",
+    "people_matched": "Int64",  # people the request's identifiers name (ambiguous when > 1)
+    "resolution_hint": "string",  # what would settle an ambiguous request (no identifier)
 }
+XREF = TableRef("core", "customer_xref")
+MERGES = TableRef("core", "identity_merges")
+# A staged customer record no identity run has resolved yet counts as a person of its own.
+UNRESOLVED = "unresolved record "
 FACT_TABLES: dict[str, str] = {
     "orders": "order_id",
     "events": "event_id",
@@ -84,6 +94,12 @@ class Subject:
     identifiers: Identifiers
     shared_kept: int = 0
     rows: dict[str, int] = field(default_factory=dict)  # table → rows deleted
+    people_matched: int = 0
+    hint: str | None = None  # set when the request is ambiguous: what would settle it
+
+    @property
+    def ambiguous(self) -> bool:
+        return self.hint is not None
 
     @property
     def matched(self) -> bool:
@@ -92,6 +108,17 @@ class Subject:
         return bool(self.customer_ids) or any(
             n for t, n in self.rows.items() if not t.endswith(own)
         )
+
+    @property
+    def status(self) -> str:
+        if self.ambiguous:
+            return "ambiguous"
+        return "erased" if self.matched else "no_match"
+
+    @property
+    def every_customer_id(self) -> set[str]:
+        """Current ids, their aliases and the ids merges absorbed: every id the person had."""
+        return self.customer_ids | self.identifiers.values["customer_id"]
 
 
 # --------------------------------------------------------------------------- requests
@@ -158,6 +185,17 @@ class IdentityTables:
     fact_values: Values = field(default_factory=list)
     record_values: dict[str, Values] = field(default_factory=dict)
     staged_facts: list[tuple[SourceConfig, pd.DataFrame, Values]] = field(default_factory=list)
+    merges: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # `<source>:<record id>` of each resolved customer record → its customer id
+    person_of_record: dict[str, str] = field(default_factory=dict)
+
+    def person_of(self, record: str) -> str | None:
+        """The customer a staged customer record belongs to; unresolved ones are their own."""
+        person = self.person_of_record.get(record)
+        if person is not None:
+            return person
+        source = record.partition(":")[0]
+        return UNRESOLVED + record if source in self.records else None
 
 
 def _table(session: WarehouseSession, ref: TableRef, columns: list[str]) -> pd.DataFrame:
@@ -165,12 +203,13 @@ def _table(session: WarehouseSession, ref: TableRef, columns: list[str]) -> pd.D
     return session.read_table(ref, columns=columns, dtypes=dict.fromkeys(columns, STRING))
 
 
+def identity_built(session: WarehouseSession) -> bool:
+    """Has identity resolution run? Without it no one can tell who is one person."""
+    return session.table_exists(XREF)
+
+
 def read_identity_tables(session: WarehouseSession, config: CDPConfig) -> IdentityTables:
-    xref = _table(
-        session,
-        TableRef("core", "customer_xref"),
-        ["source", "source_record_id", "identity_kind", "customer_id"],
-    )
+    xref = _table(session, XREF, ["source", "source_record_id", "identity_kind", "customer_id"])
     facts = _table(
         session,
         TableRef("core", "fact_identities"),
@@ -185,6 +224,7 @@ def read_identity_tables(session: WarehouseSession, config: CDPConfig) -> Identi
         ],
     )
     aliases = _table(session, TableRef("core", "customer_id_aliases"), ["alias_id", "customer_id"])
+    merges = _table(session, MERGES, ["event", "customer_id", "other_customer_id"])
     shared_frame = _table(session, TableRef("core", "shared_identifiers"), ["type", "value"])
     shared = Identifiers()
     for type_, kind in (("email_key", "email"), ("phone", "phone"), ("loyalty_id", "loyalty_id")):
@@ -196,7 +236,15 @@ def read_identity_tables(session: WarehouseSession, config: CDPConfig) -> Identi
             present = set(session.columns(ref))
             wanted = ["record_id", "email", "email_key", "phone", "loyalty_id"]
             records[source.name] = _table(session, ref, [c for c in wanted if c in present])
-    return IdentityTables(
+    is_record = xref["identity_kind"] == "record"
+    person_of_record = dict(
+        zip(
+            (xref.loc[is_record, "source"] + ":" + xref.loc[is_record, "source_record_id"]),
+            xref.loc[is_record, "customer_id"],
+            strict=True,
+        )
+    )
+    tables = IdentityTables(
         xref,
         facts,
         aliases,
@@ -206,6 +254,104 @@ def read_identity_tables(session: WarehouseSession, config: CDPConfig) -> Identi
         fact_values=_fact_values(facts, config),
         record_values={s: _record_values(s, f, config) for s, f in records.items()},
         staged_facts=_staged_facts(session, config),
+        merges=merges,
+        person_of_record=person_of_record,
+    )
+    tables.shared.update(_shared_by_staged_records(tables))
+    return tables
+
+
+def _shared_by_staged_records(tables: IdentityTables) -> Identifiers:
+    """Values the staged customer records of two or more people carry: shared even when the
+    last identity run has not seen one of the records yet (it arrived since)."""
+    pairs = []
+    for source, frame in tables.records.items():
+        record = source + ":" + frame["record_id"].astype(str)
+        people = record.map(tables.person_of)
+        for kind, series in tables.record_values[source]:
+            if kind in ("email", "phone", "loyalty_id"):
+                person = people.reindex(series.index).to_numpy()
+                pairs.append(pd.DataFrame({"kind": kind, "value": series, "person": person}))
+    shared = Identifiers()
+    if not pairs:
+        return shared
+    carried = pd.concat(pairs, ignore_index=True).dropna().drop_duplicates()
+    counts = carried.groupby(["kind", "value"])["person"].nunique()
+    for (kind, value), n in counts.items():
+        if n > 1:
+            shared.add(str(kind), [value])
+    return shared
+
+
+def _people_named(seeds: Identifiers, tables: IdentityTables) -> dict[str, set[str]]:
+    """The people `seeds` name, each with the staged customer records of theirs it named."""
+    alias_of = dict(zip(tables.aliases["alias_id"], tables.aliases["customer_id"], strict=True))
+    people: dict[str, set[str]] = {alias_of.get(c, c): set() for c in seeds.values["customer_id"]}
+    records = set(seeds.values["record"])
+    for source, frame in tables.records.items():
+        hit = matches(tables.record_values[source], seeds, frame.index)
+        records |= set(source + ":" + frame.loc[hit, "record_id"].astype(str))
+    probe = Identifiers()
+    probe.update(seeds)
+    probe.add("record", records)
+    xref_hit = matches(tables.xref_values, probe, tables.xref.index)
+    fact_hit = matches(tables.fact_values, probe, tables.facts.index)
+    for customer in (
+        *tables.xref.loc[xref_hit, "customer_id"],
+        *tables.facts.loc[fact_hit, "customer_id"],
+    ):
+        if customer is not None and not pd.isna(customer):
+            people.setdefault(str(customer), set())
+    for record in records:
+        person = tables.person_of(record)
+        if person is not None:
+            people.setdefault(person, set()).add(record)
+    return people
+
+
+@dataclass
+class Identification:
+    """Who a request names: one person (with the staged records it named), or ambiguous."""
+
+    people: dict[str, set[str]]
+    matched: int
+
+    @property
+    def ambiguous(self) -> bool:
+        return len(self.people) > 1
+
+
+def identify(seeds: Identifiers, tables: IdentityTables) -> Identification:
+    """Each kind of identifier a request gives names a set of people; the request names the
+    one person every kind agrees on. A shared identifier alone (a household phone, a family
+    inbox) names all who hold it: then, or when the kinds disagree, it is ambiguous."""
+    by_kind = []
+    for kind in KINDS:
+        if seeds.values[kind]:
+            only = Identifiers()
+            only.add(kind, seeds.values[kind])
+            if named := _people_named(only, tables):
+                by_kind.append(named)
+    everyone: dict[str, set[str]] = {}
+    for named in by_kind:
+        for person, records in named.items():
+            everyone.setdefault(person, set()).update(records)
+    if len(everyone) <= 1:
+        return Identification(everyone, len(everyone))
+    common = set.intersection(*(set(named) for named in by_kind))
+    if len(common) == 1:
+        return Identification({p: everyone[p] for p in common}, len(everyone))
+    return Identification(everyone, len(everyone))
+
+
+def resolution_hint(seeds: Identifiers, matched: int) -> str:
+    """What an operator adds to an ambiguous request (names kinds, never values)."""
+    given = [k for k in ("email", "phone", "customer_id", "record") if seeds.values[k]]
+    names = {"email": "email", "phone": "phone", "customer_id": "customer_id", "record": "record"}
+    return (
+        f"the request's {' and '.join(names[k] for k in given) or 'identifiers'} match "
+        f"{matched} people (a shared or conflicting identifier): add the customer's "
+        "customer_id, or an email, phone or source record id of their own"
     )
 
 
@@ -215,50 +361,63 @@ def resolve(
     request: ErasureRequest,
     tables: IdentityTables,
 ) -> Subject:
-    """The customers a request names and every identifier of theirs."""
-    seeds = Identifiers()
-    seeds.update(request.seeds)
-    alias_of = dict(zip(tables.aliases["alias_id"], tables.aliases["customer_id"], strict=True))
-    customers = {alias_of.get(c, c) for c in seeds.values["customer_id"]}
-
-    # The customer records that carry a named identifier, then their customers.
-    for source, frame in tables.records.items():
-        hit = matches(tables.record_values[source], seeds, frame.index)
-        seeds.add("record", (source + ":" + frame.loc[hit, "record_id"].astype(str)).tolist())
-    xref_ids, fact_ids = tables.xref_values, tables.fact_values
-    customers |= set(tables.xref.loc[matches(xref_ids, seeds, tables.xref.index), "customer_id"])
-    customers |= set(tables.facts.loc[matches(fact_ids, seeds, tables.facts.index), "customer_id"])
-    customers = {str(c) for c in customers if c is not None and not pd.isna(c)}
-
+    """The customer a request names and every identifier of theirs; nobody when it names
+    more than one person (an ambiguous request: see `identify`)."""
+    who = identify(request.seeds, tables)
+    if who.ambiguous:
+        hint = resolution_hint(request.seeds, who.matched)
+        return Subject(request, set(), Identifiers(), people_matched=who.matched, hint=hint)
+    customers = {p for p in who.people if not p.startswith(UNRESOLVED)}
     found = Identifiers()
-    found.update(seeds)
+    found.update(request.seeds)
+    for records in who.people.values():
+        found.add("record", records)
+    xref_ids, fact_ids = tables.xref_values, tables.fact_values
     found.add("customer_id", customers)
-    found.add(
-        "customer_id", tables.aliases.loc[tables.aliases["customer_id"].isin(customers), "alias_id"]
-    )
+    former = former_ids(customers, tables.aliases, tables.merges)
+    found.add("customer_id", former)  # a snapshot or ledger row may predate a merge
     _add_rows(found, xref_ids, tables.xref["customer_id"].isin(customers).to_numpy())
     _add_rows(found, fact_ids, tables.facts["customer_id"].isin(customers).to_numpy())
     for source, frame in tables.records.items():
         mine = (source + ":" + frame["record_id"].astype(str)).isin(found.values["record"])
         _add_rows(found, tables.record_values[source], mine.to_numpy())
+    # Before facts are gathered by identifier: another person's order with the household
+    # phone is not the requester's.
+    kept = _discard_shared(found, tables.shared)
     _add_facts(session, found, customers)
     _add_staged_facts(found, tables.staged_facts)
-    kept = _discard_shared(found, tables.shared, request.seeds)
     _add_ad_hashes(found)
-    return Subject(request, customers, found, shared_kept=kept)
+    return Subject(request, customers, found, kept, people_matched=who.matched)
 
 
-def _discard_shared(found: Identifiers, shared: Identifiers, named: Identifiers) -> int:
-    """Leave out identifiers other people share, unless the request names them. An address
-    is shared when its matching key is (`the.smiths@gmail.com` ~ `thesmiths@gmail.com`)."""
+def former_ids(customers: set[str], aliases: pd.DataFrame, merges: pd.DataFrame) -> set[str]:
+    """Every id these customers had: aliases and ids absorbed by merges, transitively."""
+    olds = [aliases["alias_id"]]
+    news = [aliases["customer_id"]]
+    if len(merges):
+        merged = merges[merges["event"] == "merge"]
+        olds.append(merged["other_customer_id"])
+        news.append(merged["customer_id"])
+    links = pd.DataFrame({"old": pd.concat(olds), "new": pd.concat(news)}).dropna()
+    absorbed = links.groupby("new")["old"].agg(set).to_dict() if len(links) else {}
+    ids, frontier = set(customers), set(customers)
+    while frontier:
+        frontier = {str(o) for c in frontier for o in absorbed.get(c, ())} - ids
+        ids |= frontier
+    return ids - customers
+
+
+def _discard_shared(found: Identifiers, shared: Identifiers) -> int:
+    """Leave out identifiers other people share, even when the request names them: they are
+    not the requester's to erase. An address is shared when its matching key is
+    (`the.smiths@gmail.com` ~ `thesmiths@gmail.com`)."""
     kept = 0
     for kind in ("email", "phone", "loyalty_id"):
         forms = _email_forms if kind == "email" else (lambda values: {v: {v} for v in values})
-        named_forms = set().union(*forms(named.values[kind]).values())
         doomed = {
             value
             for value, variants in forms(found.values[kind]).items()
-            if variants & shared.values[kind] and not variants & named_forms
+            if variants & shared.values[kind]
         }
         kept += len(doomed)
         found.discard(kind, doomed)
@@ -305,17 +464,18 @@ def _per_row_index(series: pd.Series, rows: np.ndarray) -> np.ndarray:
 
 
 def _add_facts(session: WarehouseSession, found: Identifiers, customers: set[str]) -> None:
-    """The person's facts in core (orders, events, ...) as records of their sources."""
+    """The person's facts in core (orders, events, ...) as records of their sources. The ids
+    are joined from a keys table: values never go into the SQL text."""
     if not customers:
         return
-    listed = ", ".join("'" + c.replace("'", "''") + "'" for c in sorted(customers))
+    session.replace_table(KEYS, pd.DataFrame({"customer_id": sorted(customers)}, dtype=STRING))
     for table, id_column in FACT_TABLES.items():
         ref = TableRef("core", table)
         if not session.table_exists(ref):
             continue
         frame = session.query(
-            f"SELECT source, {quote_ident(id_column)} AS fact_id FROM {ref.sql} "
-            f"WHERE customer_id IN ({listed})"
+            f"SELECT t.source, t.{quote_ident(id_column)} AS fact_id FROM {ref.sql} AS t "
+            f"JOIN {KEYS.sql} AS k ON k.customer_id = t.customer_id"
         )
         found.add("record", (frame["source"].astype(str) + ":" + frame["fact_id"].astype(str)))
         if table == "orders":
@@ -402,14 +562,13 @@ def erase_subjects(
     for subject in subjects:
         union.update(subject.identifiers)
     deleted: dict[str, int] = {}
-    if not len(union):
-        return deleted
-    for table in list(each_table(session, config)):
-        doomed = matches(table.values, union, table.index)
-        if not doomed.any():
-            continue
-        _attribute(table, subjects, doomed)
-        deleted[str(table.ref)] = delete_rows(session, table.ref, table.keys[doomed])
+    if len(union):
+        for table in list(each_table(session, config)):
+            doomed = matches(table.values, union, table.index)
+            if not doomed.any():
+                continue
+            _attribute(table, subjects, doomed)
+            deleted[str(table.ref)] = delete_rows(session, table.ref, table.keys[doomed])
     if session.table_exists(KEYS):
         session.conn.execute(sa.text(f"DROP TABLE {KEYS.sql}"))
     return deleted
@@ -467,11 +626,13 @@ def log_rows(
                 "customers_erased": len(subject.customer_ids),
                 "requested_at": subject.request.requested_at,
                 "completed_at": completed_at,
-                "status": "erased" if subject.matched else "no_match",
+                "status": subject.status,
                 "rows_deleted": sum(subject.rows.values()),
                 "tables_touched": json.dumps(dict(sorted(subject.rows.items()))),
                 "export_rows_removed": export_rows.get(subject.request.request_id, 0),
                 "run_id": run_id,
+                "people_matched": subject.people_matched,
+                "resolution_hint": subject.hint,
             }
         )
     return coerce_frame(pd.DataFrame(rows), ERASURE_LOG_DTYPES)
@@ -479,3 +640,56 @@ def log_rows(
 
 def now_utc() -> pd.Timestamp:
     return pd.Timestamp(dt.datetime.now(dt.UTC)).floor("us")
+
+
+# --------------------------------------------------------------------------- one pass
+
+
+@dataclass
+class ErasurePass:
+    """What one pass over the pending requests did."""
+
+    requests: list[ErasureRequest]
+    held: list[ErasureRequest]  # left pending: identity has not run yet
+    subjects: list[Subject]
+    deleted: dict[str, int]
+    added: int
+    exported: dict[str, int]
+    log: pd.DataFrame
+
+    @property
+    def erasing(self) -> list[Subject]:
+        return [s for s in self.subjects if not s.ambiguous]
+
+
+# Rows removed from files outside the warehouse (export files, training snapshots), per
+# request id: called inside the warehouse transaction, so a crash before its commit leaves
+# the requests pending and the next pass removes the same rows again (a no-op by then).
+FileScrubber = Callable[[list[Subject]], dict[str, int]]
+
+
+def erase_pending(
+    session: WarehouseSession,
+    config: CDPConfig,
+    salt: bytes,
+    run_id: str,
+    scrub_files: FileScrubber,
+) -> ErasurePass:
+    """Process the pending requests in `session` (one transaction: all or nothing). Requests
+    wait while identity has never run (nobody can tell who shares a household phone); an
+    ambiguous request erases nobody, is logged, and stays pending until amended."""
+    requests = pending_requests(session, config)
+    held: list[ErasureRequest] = []
+    if requests and not identity_built(session):
+        requests, held = [], requests
+    identity = read_identity_tables(session, config) if requests else None
+    subjects = [resolve(session, config, r, identity) for r in requests if identity]
+    erasing = [s for s in subjects if not s.ambiguous]
+    processed = Identifiers()
+    processed.add("record", (f"{s.request.source}:{s.request.request_id}" for s in erasing))
+    deleted = erase_subjects(session, config, erasing, processed)
+    added = append_suppression(session, suppression_rows(erasing, salt, now_utc()))
+    exported = scrub_files(erasing)
+    log = log_rows(subjects, salt, now_utc(), run_id, exported)
+    session.append(ERASURE_LOG, coerce_frame(log, ERASURE_LOG_DTYPES))
+    return ErasurePass(requests, held, subjects, deleted, added, exported, log)

@@ -22,6 +22,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
@@ -69,6 +70,8 @@ NODE_PREFIXES: dict[str, str] = {
 }
 _EMAIL_IN_TEXT = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE_IN_TEXT = re.compile(r"\+?\d[\d\s().-]{6,18}\d")
+# Canonical fields of free text, and `attributes` (staging's JSON of unmapped source columns).
+FREE_TEXT_FIELDS: frozenset[str] = frozenset({"url", "comment", "attributes"})
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+-]*[A-Za-z0-9]")
 
 # (kind, per-row values): several columns may give values of one kind.
@@ -295,4 +298,45 @@ def text_values(texts: pd.Series, region: str, record_sources: Iterable[str] = (
         values.append((kind, tokens))
     for source in record_sources:
         values.append(("record", (source + ":" + tokens).astype(STRING)))
+    return values
+
+
+def free_text_columns(source: SourceConfig, columns: Iterable[str], raw: bool) -> list[str]:
+    """The columns of a raw or staged source table that hold free text: in raw every source
+    column that is not mapped to a typed field (`attributes`-like JSON, comments, URLs, ...),
+    in staging the free-text fields."""
+    if not raw:
+        return [c for c in columns if c in FREE_TEXT_FIELDS]
+    typed = {c for f, c in raw_columns(source).items() if f not in FREE_TEXT_FIELDS}
+    return [c for c in columns if not c.startswith("_") and c not in typed]
+
+
+def free_text_values(texts: pd.Series, region: str) -> Values:
+    """Emails and phone numbers inside free text, percent-encoded ones included
+    (`?email=jane%40x.com`). Only rows that can hold one are searched."""
+    text = texts.astype(STRING)
+    encoded = text.str.contains("%", regex=False).fillna(False).to_numpy(dtype=bool)
+    if encoded.any():
+        text = text.copy()
+        text[encoded] = text[encoded].map(unquote).astype(STRING)
+    values: Values = []
+    with_at = text[text.str.contains("@", regex=False).fillna(False).to_numpy(dtype=bool)]
+    emails = with_at.str.findall(_EMAIL_IN_TEXT).explode().dropna().astype(STRING)
+    if len(emails):
+        values += email_values(emails)
+    numbered = text[text.str.contains(_PHONE_IN_TEXT).fillna(False).to_numpy(dtype=bool)]
+    phones = numbered.str.findall(_PHONE_IN_TEXT).explode().dropna().astype(STRING)
+    if len(phones):
+        values += phone_values(phones, region)
+    return values
+
+
+def source_text_values(
+    frame: pd.DataFrame, source: SourceConfig, config: CDPConfig, raw: bool
+) -> Values:
+    """Identifiers in the free-text columns of a source's rows (see `free_text_columns`)."""
+    values: Values = []
+    region = config.source_country(source)
+    for column in free_text_columns(source, frame.columns, raw):
+        values += free_text_values(frame[column], region)
     return values

@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import os
 import secrets
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from cdp_assets.privacy.identifiers import (
     hash_matches,
     raw_columns,
     source_field_values,
+    source_text_values,
     text_values,
 )
 from cdp_assets.warehouse import TableRef, WarehouseSession
@@ -50,10 +52,22 @@ def privacy_salt(config: CDPConfig) -> bytes:
     path = resolve_path(config, config.privacy.salt_file)
     if not path.exists():
         _create_salt_file(path)
+    _refuse_if_readable_by_others(path)
     salt = path.read_text(encoding="utf-8").strip()
     if not salt:
         raise SuppressionError(f"{path}: the privacy salt file is empty")
     return salt.encode("utf-8")
+
+
+def _refuse_if_readable_by_others(path: Path) -> None:
+    """A salt others can read lets them test guesses against the suppression list: refused
+    (not silently re-moded: someone widened it, or copied it in, and should know)."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise SuppressionError(
+            f"{path}: the privacy salt file (privacy.salt_file) has mode {mode:04o}, open to "
+            f"group or others; run `chmod 600 {path}` (and check who may have read it)"
+        )
 
 
 def _create_salt_file(path: Path) -> None:
@@ -112,6 +126,7 @@ class RowSuppressor:
         if not self.suppressed or frame.empty:
             return np.zeros(len(frame), dtype=bool)
         values = source_field_values(frame, self.source, self.config, self.columns)
+        values += source_text_values(frame, self.source, self.config, raw=True)
         return hash_matches(values, self.salt, self.suppressed, frame.index)
 
     def payloads(self, payloads: pd.Series) -> np.ndarray:

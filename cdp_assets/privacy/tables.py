@@ -17,11 +17,13 @@ from cdp_assets.privacy.identifiers import (
     NAMED_COLUMNS,
     STRING,
     Values,
+    free_text_columns,
     named_values,
     node_values,
     raw_columns,
     record_values,
     source_field_values,
+    source_text_values,
     staged_columns,
     text_values,
 )
@@ -99,13 +101,17 @@ def _source_values(
 ) -> TableValues | None:
     if not all(c in columns for c in LINEAGE_KEY):
         return _named_table_values(session, ref, columns)
-    if ref.schema == "raw":
+    raw = ref.schema == "raw"
+    if raw:
         mapping = {f: c for f, c in raw_columns(source).items() if c in columns}
     else:
         present = [c for c in (*field_names(source.kind), "email_key", "record_id") if c in columns]
         mapping = staged_columns(present)
-    frame = session.read_table(ref, columns=[*LINEAGE_KEY, *dict.fromkeys(mapping.values())])
+    texts = free_text_columns(source, columns, raw)
+    read = dict.fromkeys([*LINEAGE_KEY, *mapping.values(), *texts])
+    frame = session.read_table(ref, columns=list(read))
     values = source_field_values(frame, source, config, mapping)
+    values += source_text_values(frame, source, config, raw)
     return TableValues(ref, frame[list(LINEAGE_KEY)], values)
 
 

@@ -707,13 +707,15 @@ def run_erasure(
             pending = pending_requests(session, config)
             identity = read_identity_tables(session, config)
             subjects = [resolve(session, config, r, identity) for r in pending]
-            rows = suppression_rows(subjects, SALT, AT)
+            erasing = [s for s in subjects if not s.ambiguous]
+            rows = suppression_rows(erasing, SALT, AT)
             traces_before = (
                 nonzero(traces_of(session, config, frozenset(rows["identifier_hash"])))
                 if trace_before
                 else {}
             )
-            deleted = erase_subjects(session, config, subjects, processed_requests(pending))
+            processed = processed_requests([s.request for s in erasing])
+            deleted = erase_subjects(session, config, erasing, processed)
             added = (append_suppression(session, rows), append_suppression(session, rows))
             keys_left = session.table_exists(KEYS)
             suppressed = load_suppressed(session, SALT)
@@ -866,26 +868,63 @@ def test_shared_phone_alone_is_not_a_reason_to_delete(jane_run: Run) -> None:
     assert jane_run.tables["core.customer_profiles"]["phone"].tolist() == [HOUSE_PHONE]
 
 
-def test_a_request_naming_the_shared_phone_erases_it_everywhere(household_run: Run) -> None:
-    """Named by the request, the household phone goes with every record carrying it — and the
-    records' people are all taken for the requester: Bob is erased along with Jane."""
+def test_a_request_naming_only_the_shared_phone_is_ambiguous(household_run: Run) -> None:
+    """The household phone names Jane and Bob: nobody is erased, nothing is deleted (the
+    request itself stays pending until amended), and the log says how many people it matched
+    and what would settle it."""
     (subject,) = household_run.subjects
-    assert subject.customer_ids == {"C-JANE", "C-BOB"}
-    assert HOUSE_PHONE in subject.identifiers.values["phone"]
-    assert subject.shared_kept == 0
-    assert set(household_run.after) == set(HOUSEHOLD_TABLES)
-    assert {t: rows for t, rows in household_run.after.items() if rows} == {}
-    assert household_run.deleted == {
-        "raw.shop_accounts": 4,
-        "staging.shop_accounts": 3,
-        "ops.data_quality_issues": 2,
-        "core.customer_xref": 11,
-        "core.customer_profiles": 2,
-        "core.shared_identifiers": 1,
-        "raw.erasure_requests": 1,
-        "staging.erasure_requests": 1,
-    }
-    assert household_run.traces_after == {}
+    assert subject.ambiguous and subject.status == "ambiguous"
+    assert subject.customer_ids == set() and len(subject.identifiers) == 0
+    assert subject.people_matched == 2
+    assert household_run.deleted == {}
+    assert household_run.after == household_run.before
+    assert household_run.added == (0, 0)
+    (row,) = household_run.log.itertuples()
+    assert (row.status, row.people_matched, row.customers_erased) == ("ambiguous", 2, 0)
+    assert row.rows_deleted == 0 and json.loads(row.identifier_hashes) == []
+    assert "customer_id" in row.resolution_hint and "2 people" in row.resolution_hint
+    assert HOUSE_PHONE.lstrip("+") not in row.resolution_hint
+
+
+@pytest.fixture(scope="module")
+def settled_run(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """The household phone with Jane's own email settles who is meant."""
+    folder = tmp_path_factory.mktemp("settled")
+    url = engine_url(engine, folder)
+    requests = [{"request_id": "R6", "email": JANE_EMAIL, "phone": HOUSE_PHONE}]
+    tables = only(warehouse_tables(requests), HOUSEHOLD_TABLES)
+    return run_erasure(url, make_config(folder), tables)
+
+
+def test_a_shared_identifier_with_one_of_the_persons_own_names_that_person(
+    settled_run: Run,
+) -> None:
+    (jane,) = settled_run.subjects
+    assert (jane.status, jane.customer_ids, jane.people_matched) == ("erased", {"C-JANE"}, 2)
+    assert HOUSE_PHONE not in jane.identifiers.values["phone"]  # named, yet Bob's too: kept
+    assert settled_run.after["staging.shop_accounts"] == ["B1"]
+    assert settled_run.after["core.customer_profiles"] == ["C-BOB"]
+    assert settled_run.after["core.shared_identifiers"] == [HOUSE_PHONE]
+    assert settled_run.after["staging.erasure_requests"] == []
+    assert settled_run.traces_after == {}
+
+
+@pytest.fixture(scope="module")
+def conflicting_run(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """Bob's email with Jane's customer id: two people, and the kinds disagree."""
+    folder = tmp_path_factory.mktemp("conflicting")
+    url = engine_url(engine, folder)
+    requests = [{"request_id": "R7", "email": BOB_EMAIL, "customer_id": "C-JANE"}]
+    tables = only(warehouse_tables(requests), HOUSEHOLD_TABLES)
+    return run_erasure(url, make_config(folder), tables)
+
+
+def test_identifiers_of_two_people_make_a_request_ambiguous(conflicting_run: Run) -> None:
+    (subject,) = conflicting_run.subjects
+    assert (subject.status, subject.people_matched) == ("ambiguous", 2)
+    assert conflicting_run.deleted == {}
+    assert conflicting_run.after["staging.erasure_requests"] == ["R7"]  # pending until amended
+    assert conflicting_run.after["core.customer_profiles"] == ["C-BOB", "C-JANE"]
 
 
 # --------------------------------------------------------------------------- bookkeeping

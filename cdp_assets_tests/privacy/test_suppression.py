@@ -118,6 +118,23 @@ def test_salt_file_path_is_relative_to_cdp_yaml_and_an_empty_file_is_an_error(
         privacy_salt(config)
 
 
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
+def test_a_salt_file_others_can_read_is_refused_with_the_chmod_to_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: int
+) -> None:
+    monkeypatch.delenv("CDP_PRIVACY_SALT", raising=False)
+    config = salt_config(tmp_path)
+    salt = privacy_salt(config)
+    path = tmp_path / ".cdp_privacy_salt"
+    path.chmod(mode)
+    with pytest.raises(SuppressionError) as refused:
+        privacy_salt(config)
+    message = str(refused.value)
+    assert str(path) in message and f"chmod 600 {path}" in message and f"{mode:04o}" in message
+    path.chmod(0o600)
+    assert privacy_salt(config) == salt
+
+
 # --------------------------------------------------------------------------- the list
 
 

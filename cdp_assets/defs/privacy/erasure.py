@@ -3,6 +3,7 @@ them remains."""
 # No `from __future__ import annotations`: Dagster checks the `context` annotation as a class.
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -12,26 +13,12 @@ from cdp_assets.config import CDPConfig
 from cdp_assets.defs.catalog import ERASURE_KEY, PRIVACY_GROUP, staging_key
 from cdp_assets.defs.resources import ExportsResource, ModelStoreResource, WarehouseResource
 from cdp_assets.ml.model_store import ModelRegistry
-from cdp_assets.privacy.erasure import (
-    ERASURE_LOG,
-    ERASURE_LOG_DTYPES,
-    Identifiers,
-    Subject,
-    append_suppression,
-    erase_subjects,
-    log_rows,
-    now_utc,
-    pending_requests,
-    read_identity_tables,
-    resolve,
-    suppression_rows,
-)
+from cdp_assets.privacy.erasure import ERASURE_LOG, Subject, erase_pending
 from cdp_assets.privacy.export_scrub import scrub_exports
 from cdp_assets.privacy.suppression import SuppressionError, load_suppressed, privacy_salt
 from cdp_assets.privacy.tables import LAYERS
 from cdp_assets.privacy.trace import export_traces, warehouse_traces
 from cdp_assets.reporting.markdown import markdown_table
-from cdp_assets.warehouse import coerce_frame
 
 CHECK_NO_TRACE = "no_erased_identifiers_remain"
 INTAKE_LAYERS = ("raw", "staging", "ops")
@@ -53,10 +40,22 @@ def _scrub_exports(root: Path, subjects: list[Subject]) -> dict[str, int]:
 
 
 def _erase_from_model_store(store: ModelRegistry, subjects: list[Subject]) -> None:
-    """Their rows leave every training snapshot of the model store (counted per request)."""
+    """Their rows leave every training snapshot of the model store (counted per request),
+    under every id they ever had: a snapshot may predate a merge that absorbed one."""
     for subject in subjects:
-        for path, rows in store.erase_customers(subject.customer_ids).items():
+        for path, rows in store.erase_customers(subject.every_customer_id).items():
             subject.rows[f"model_store/{path}"] = rows
+
+
+def _scrub_files(
+    exports_root: Path, store: ModelRegistry
+) -> Callable[[list[Subject]], dict[str, int]]:
+    def scrub(subjects: list[Subject]) -> dict[str, int]:
+        exported = _scrub_exports(exports_root, subjects)
+        _erase_from_model_store(store, subjects)
+        return exported
+
+    return scrub
 
 
 def _file_traces(folders: dict[str, Path], salt: bytes, suppressed: frozenset[str]) -> pd.DataFrame:
@@ -124,21 +123,12 @@ def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
             salt = privacy_salt(config)
             with warehouse.get().transaction() as session:
                 load_suppressed(session, salt)  # fails on a changed salt before deleting
-                requests = pending_requests(session, config)
-                identity = read_identity_tables(session, config) if requests else None
-                subjects = [resolve(session, config, r, identity) for r in requests if identity]
-                processed = Identifiers()
-                processed.add("record", (f"{r.source}:{r.request_id}" for r in requests))
-                deleted = erase_subjects(session, config, subjects, processed)
-                added = append_suppression(session, suppression_rows(subjects, salt, now_utc()))
-                exported = _scrub_exports(exports.path, subjects)
-                _erase_from_model_store(model_store.get(), subjects)
-                log = log_rows(subjects, salt, now_utc(), context.run.run_id, exported)
-                session.append(ERASURE_LOG, coerce_frame(log, ERASURE_LOG_DTYPES))
+                scrub = _scrub_files(exports.path, model_store.get())
+                done = erase_pending(session, config, salt, context.run.run_id, scrub)
                 suppressed = load_suppressed(session, salt)
-                # Without a new request only new data can carry an erased identifier, and it
+                # Without a new erasure only new data can carry an erased identifier, and it
                 # enters through raw, staging and ops; later layers are rebuilt from them.
-                layers = LAYERS if requests else INTAKE_LAYERS
+                layers = LAYERS if done.erasing else INTAKE_LAYERS
                 traces = warehouse_traces(session, config, salt, suppressed, layers)
                 logged = session.row_count(ERASURE_LOG)
         except SuppressionError as exc:
@@ -146,20 +136,31 @@ def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
         files = _file_traces(
             {"exports": exports.path, "model_store": model_store.local_folder}, salt, suppressed
         )
+        log, deleted = done.log, done.deleted
         context.log.info(
-            f"{len(requests)} erasure requests: {sum(deleted.values()):,} rows deleted from "
-            f"{len(deleted)} tables, {added} identifiers suppressed"
+            f"{len(done.requests)} erasure requests: {sum(deleted.values()):,} rows deleted from "
+            f"{len(deleted)} tables, {done.added} identifiers suppressed"
+            + (f"; {len(done.held)} held until identity has run" if done.held else "")
         )
         shown = log[["request_id", "status", "customers_erased", "identifiers", "rows_deleted"]]
+        ambiguous = log[log["status"] == "ambiguous"]
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": logged,
                 "dagster/table_name": str(ERASURE_LOG),
-                "requests_processed": len(requests),
+                "requests_processed": len(done.requests),
+                "requests_held_until_identity_runs": len(done.held),
                 "people_erased": int((log["status"] == "erased").sum()),
                 "requests_without_match": int((log["status"] == "no_match").sum()),
+                "requests_ambiguous": len(ambiguous),
+                "ambiguous_requests": dg.MetadataValue.md(
+                    markdown_table(
+                        ambiguous[["request_id", "people_matched", "resolution_hint"]],
+                        max_rows=50,
+                    )
+                ),
                 "rows_deleted": sum(deleted.values()),
-                "export_rows_removed": sum(exported.values()),
+                "export_rows_removed": sum(done.exported.values()),
                 "identifiers_suppressed": len(suppressed),
                 "requests": dg.MetadataValue.md(markdown_table(shown, max_rows=50)),
                 "rows_deleted_by_table": dg.MetadataValue.md(
