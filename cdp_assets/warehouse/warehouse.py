@@ -22,7 +22,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_ENGINES: dict[str, sa.Engine] = {}
+_ENGINES: dict[tuple[str, bool], sa.Engine] = {}  # by (url, read_only)
 _ENGINES_LOCK = threading.Lock()
 BATCH_ROWS = 262_144  # rows per record batch when a table is streamed (`read_batches`)
 
@@ -80,22 +80,35 @@ def duckdb_file(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def get_engine(url: str) -> sa.Engine:
-    """One engine per URL per process (DuckDB allows a single writer process per file)."""
+def _read_only_args(url: str) -> dict[str, Any]:
+    """Connection arguments that make every connection of an engine refuse writes."""
+    backend = sa.engine.make_url(url).get_backend_name()
+    if backend == "duckdb":
+        return {"read_only": True}
+    if backend == "postgresql":
+        return {"options": "-c default_transaction_read_only=on"}
+    raise WarehouseError(f"a read-only warehouse is not supported on {backend}")
+
+
+def get_engine(url: str, *, read_only: bool = False) -> sa.Engine:
+    """One engine per URL (and mode) per process (DuckDB allows a single writer process per
+    file). A `read_only` engine cannot write: a DuckDB file opened read-only, PostgreSQL
+    sessions with `default_transaction_read_only`."""
     with _ENGINES_LOCK:
-        engine = _ENGINES.get(url)
+        engine = _ENGINES.get((url, read_only))
         if engine is None:
             file = duckdb_file(url)
-            if file is not None:
+            if file is not None and not read_only:
                 file.parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(url)
+            connect_args = _read_only_args(url) if read_only else {}
+            engine = sa.create_engine(url, connect_args=connect_args)
             if engine.dialect.name == "duckdb":
 
                 @sa.event.listens_for(engine, "connect")
                 def _utc(dbapi_connection: Any, _record: Any) -> None:
                     dbapi_connection.execute("SET TimeZone='UTC'")
 
-            _ENGINES[url] = engine
+            _ENGINES[(url, read_only)] = engine
         return engine
 
 
@@ -409,9 +422,11 @@ def _copy_into_postgres(conn: sa.Connection, ref: TableRef, df: pd.DataFrame) ->
 class Warehouse:
     """A SQLAlchemy URL and the operations the platform performs on it."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
+        """`read_only`: for readers (reports, notebooks) that must never write or, on
+        DuckDB, hold the file open for writing."""
         self.url = url
-        self.engine = get_engine(url)
+        self.engine = get_engine(url, read_only=read_only)
         self.dialect = self.engine.dialect.name
 
     @contextmanager
