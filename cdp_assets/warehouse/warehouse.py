@@ -8,6 +8,7 @@ takes COPY); a table is replaced inside one transaction, so readers never see ha
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 import threading
@@ -25,6 +26,12 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENGINES: dict[tuple[str, bool], sa.Engine] = {}  # by (url, read_only)
 _ENGINES_LOCK = threading.Lock()
 BATCH_ROWS = 262_144  # rows per record batch when a table is streamed (`read_batches`)
+# Tables whose rows are unique by these columns, enforced on PostgreSQL (where two runs can
+# write at once) by a unique index that `append` adds when it is missing. The file ledger: a
+# file's content is claimed by one ingestion run only.
+UNIQUE_KEYS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("ops", "ingested_files"): ("source", "file", "content_hash"),
+}
 
 # information_schema data types (DuckDB's and PostgreSQL's spellings, lower case) of the column
 # types `sql_type` creates, as Arrow types; any other type is left for Arrow to infer.
@@ -314,9 +321,56 @@ class WarehouseSession:
                             f"{sql_type(df[column].dtype, self.dialect)}"
                         )
                     )
+        key = UNIQUE_KEYS.get((ref.schema, ref.table))
+        if key is not None:
+            self.ensure_unique_index(ref, key)
         if len(df):
             self._bulk_insert(ref, df)
         return len(df)
+
+    def ensure_unique_index(self, ref: TableRef, columns: tuple[str, ...]) -> bool:
+        """On PostgreSQL, a unique index of `ref` over `columns`, created when missing (an
+        existing warehouse is migrated on its next write). Returns whether it exists: rows
+        already repeating the key leave it missing (see `repeated_keys`), and other engines
+        have none (DuckDB has a single writer)."""
+        if self.dialect != "postgresql":
+            return False
+        name = f"{ref.table}_unique_key"[:63]
+        if self._index_exists(ref.schema, name):
+            return True
+        # One migration at a time (held to the end of the transaction): a second would fail
+        # creating the same index name.
+        self.conn.execute(
+            sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(f"index:{ref}")}
+        )
+        if self._index_exists(ref.schema, name):
+            return True
+        if self.repeated_keys(ref, columns, limit=1):
+            return False
+        cols = ", ".join(quote_ident(c) for c in columns)
+        self.conn.execute(
+            sa.text(f"CREATE UNIQUE INDEX IF NOT EXISTS {quote_ident(name)} ON {ref.sql} ({cols})")
+        )
+        return True
+
+    def _index_exists(self, schema: str, name: str) -> bool:
+        return bool(
+            self.scalar(
+                "SELECT COUNT(*) FROM pg_indexes WHERE schemaname = :schema AND indexname = :name",
+                {"schema": schema, "name": name},
+            )
+        )
+
+    def repeated_keys(self, ref: TableRef, columns: tuple[str, ...], limit: int = 10) -> list:
+        """Up to `limit` values of `columns` that more than one row of `ref` holds."""
+        cols = ", ".join(quote_ident(c) for c in columns)
+        rows = self.conn.execute(
+            sa.text(
+                f"SELECT {cols}, COUNT(*) FROM {ref.sql} GROUP BY {cols} HAVING COUNT(*) > 1 "
+                f"ORDER BY {cols} LIMIT {int(limit)}"
+            )
+        )
+        return [tuple(r) for r in rows]
 
     def order_columns(self, ref: TableRef, columns: list[str]) -> None:
         """Rebuild `ref` with its columns in the order of `columns` (which must name each of
@@ -377,6 +431,13 @@ class TableReplacement:
             sa.text(f"ALTER TABLE {self.side.sql} RENAME TO {quote_ident(self.ref.table)}")
         )
         return self.rows
+
+
+def advisory_key(name: str) -> int:
+    """A stable signed 64-bit key for PostgreSQL advisory locks (`pg_advisory_xact_lock`)."""
+    return int.from_bytes(
+        hashlib.sha256(f"cdp_assets:{name}".encode()).digest()[:8], "big", signed=True
+    )
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.RecordBatch:
