@@ -12,7 +12,8 @@ Grammar (keywords are case-insensitive, column names are not)::
                          | "is" ["not"] "null" )
     value      := number | 'text' | "text" | true | false
 
-Numbers may be negative and have decimals or an exponent (`-1.5e3`); a string is quoted with
+Numbers are written in ASCII digits, may be negative and have decimals or an exponent
+(`-1.5e3`), and must be finite (`1e400` is refused); a string is quoted with
 `'` or `"`, may hold the other quote, and doubles its own quote to include it (`'Can''t'`).
 A datetime column compares with a quoted date or timestamp (`first_order_at >= '2024-01-01'`;
 one without a time zone is read as UTC).
@@ -22,11 +23,16 @@ Nulls follow SQL's three-valued logic: a comparison, `in` or `between` involving
 a customer belongs to the audience only when the whole rule is *true*. So
 `not (latest_nps <= 6)` excludes customers without an NPS answer, and `is null` /
 `is not null` are the only tests that are true on a null.
+
+Limits (a rule beyond them is a RuleError, not a crash): `MAX_RULE_LENGTH` characters,
+`MAX_NESTING` levels of parentheses and `not` one inside the other, `MAX_NUMBER_LENGTH`
+characters in a number.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 import operator
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -56,7 +62,11 @@ COMPARISON_OPS: tuple[str, ...] = ("==", "!=", "<", "<=", ">", ">=")
 KEYWORDS = frozenset({"and", "or", "not", "in", "between", "is", "null", "true", "false"})
 TokenKind = Literal["ident", "keyword", "number", "string", "op", "(", ")", ",", "end"]
 
-_NUMBER_RE = re.compile(r"-?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+# [0-9], not \d: \d (and int()/float()) would read Arabic-Indic or fullwidth digits as numbers.
+_NUMBER_RE = re.compile(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+MAX_RULE_LENGTH = 10_000  # characters; the longest shipped rule has under 200
+MAX_NESTING = 50  # parentheses and `not`, one inside the other
+MAX_NUMBER_LENGTH = 64  # characters of one number literal
 _IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _OP_CHARS = "=!<>"
 
@@ -79,6 +89,10 @@ class Token:
 def tokenize(text: str) -> list[Token]:
     """The tokens of a rule, ending with an `end` token; RuleError on a character that starts
     no token, an unknown operator or an unterminated string."""
+    if len(text) > MAX_RULE_LENGTH:
+        raise RuleError(
+            f"the rule is {len(text):,} characters long; at most {MAX_RULE_LENGTH:,} are allowed"
+        )
     tokens: list[Token] = []
     i = 0
     while i < len(text):
@@ -155,8 +169,19 @@ def _number_token(text: str, match: re.Match[str], start: int) -> Token:
             f"after the number {written}",
             match.end() + 1,
         )
+    if len(written) > MAX_NUMBER_LENGTH:
+        raise RuleError(
+            f"the number at position {start + 1} is {len(written):,} characters long; at most "
+            f"{MAX_NUMBER_LENGTH} are allowed",
+            start + 1,
+        )
     is_int = "." not in written and "e" not in written.lower()
-    return Token("number", written, start + 1, int(written) if is_int else float(written))
+    value = int(written) if is_int else float(written)
+    if not math.isfinite(float(value)):
+        raise RuleError(
+            f"the number {written} at position {start + 1} is too large (not finite)", start + 1
+        )
+    return Token("number", written, start + 1, value)
 
 
 # -- syntax tree -----------------------------------------------------------------------------
@@ -271,6 +296,7 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.tokens = tokenize(text)
         self.i = 0
+        self.depth = 0  # parentheses and `not` open around the current token
 
     @property
     def token(self) -> Token:
@@ -321,16 +347,32 @@ class _Parser:
 
     def not_expr(self) -> Expr:
         if self.at_keyword("not"):
+            self.enter()
             self.advance()
-            return Not(self.not_expr())
+            expr: Expr = Not(self.not_expr())
+            self.depth -= 1
+            return expr
         if self.token.kind == "(":
+            self.enter()
             opened = self.advance().position
             expr = self.or_expr()
             if self.token.kind != ")":
                 raise self.fail(f"')' to close the '(' at position {opened}, 'and' or 'or'")
             self.advance()
+            self.depth -= 1
             return expr
         return self.predicate()
+
+    def enter(self) -> None:
+        """One level deeper; RuleError beyond MAX_NESTING (the parser, and every walk of the
+        tree, recurses once per level)."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise RuleError(
+                f"more than {MAX_NESTING} parentheses and 'not' one inside the other at "
+                f"position {self.token.position}",
+                self.token.position,
+            )
 
     def predicate(self) -> Predicate:
         if self.token.kind != "ident":

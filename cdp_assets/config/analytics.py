@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import Field, field_validator, model_validator
 
-from cdp_assets.config.base import StrictModel
+from cdp_assets.config.base import NAME_PATTERN, StrictModel
+
+# MM-DD; [0-9], not \d, which would take any Unicode digit.
+MONTH_DAY_PATTERN = r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
 
 
 def _score_range(value: str) -> tuple[int, int]:
-    low, _, high = str(value).partition("-")
-    try:
-        bounds = (int(low), int(high or low))
-    except ValueError:
-        raise ValueError(f"{value!r} is not a score or a range of scores like '2-3'") from None
+    # ASCII digits only: int() would also read '٣' or ' 3 '
+    found = re.fullmatch(r"([0-9]+)(?:-([0-9]+))?", str(value))
+    if found is None:
+        raise ValueError(f"{value!r} is not a score or a range of scores like '2-3'")
+    bounds = (int(found[1]), int(found[2] or found[1]))
     if not 1 <= bounds[0] <= bounds[1] <= 5:
         raise ValueError(f"{value!r}: scores run from 1 to 5")
     return bounds
@@ -58,8 +63,8 @@ class HolidayWindow(StrictModel):
     Friday to Cyber Monday weekend with `black_friday: true`."""
 
     name: str
-    start: str | None = Field(None, pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
-    end: str | None = Field(None, pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
+    start: str | None = Field(None, pattern=MONTH_DAY_PATTERN)
+    end: str | None = Field(None, pattern=MONTH_DAY_PATTERN)
     black_friday: bool = False
 
     @model_validator(mode="after")
@@ -74,7 +79,7 @@ class HolidayWindow(StrictModel):
 class AudienceRule(StrictModel):
     """A named audience: a rule over customer features, RFM segments and scores."""
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    name: str = Field(pattern=NAME_PATTERN)
     rule: str
     description: str = ""
 

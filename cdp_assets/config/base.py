@@ -8,16 +8,32 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pycountry
 from pydantic import BaseModel, ConfigDict
 
-# A name written into cdp.yaml (a source, ...): lower-case letters, digits and _.
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-# scheme://user:password@host — a password written into cdp.yaml.
-_URL_PASSWORD_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@]*:[^/@]+@")
+from cdp_assets.config.secrets import url_secrets
+
+# A name written into cdp.yaml (a source, ...): lower-case letters, digits and _. Always
+# used with `fullmatch`: `$` of `match` would accept a trailing newline.
+NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,62}")
+# The same for pydantic's `Field(pattern=...)`: its Rust regex engine reads `$` as the end of
+# the text (and `\d` as any Unicode digit: write [0-9]).
+NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+
+
+def is_name(value: str) -> bool:
+    return NAME_RE.fullmatch(value) is not None
 
 
 def no_password(url: str | None, instead: str) -> str | None:
-    """Credentials come from environment variables only, never from cdp.yaml."""
-    if url is not None and _URL_PASSWORD_RE.match(url):
-        raise ValueError(f"the URL holds a password: remove it from cdp.yaml and set {instead}")
+    """Credentials come from environment variables only, never from cdp.yaml: a URL whose
+    password or query parameters (`password=`, `odbc_connect=...PWD=...`, ...) hold one is
+    refused, and so is a value SQLAlchemy cannot read as a URL (the message shows neither)."""
+    if url is None:
+        return url
+    found = url_secrets(url)
+    if found:
+        where = ", ".join(dict.fromkeys(where for where, _ in found))
+        raise ValueError(
+            f"the URL holds a credential ({where}): remove it from cdp.yaml and set {instead}"
+        )
     return url
 
 

@@ -8,9 +8,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from cdp_assets.config.base import StrictModel
+from cdp_assets.config.base import NAME_PATTERN, StrictModel
 
-NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 OfferType = Literal["coupon", "discount", "recommendations", "none"]
 # Shares are percentages; their sum may be off by rounding in the file, not more.
 SHARE_TOLERANCE = 1e-6

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from cdp_assets.config.base import StrictModel
+from cdp_assets.config.base import NAME_PATTERN, StrictModel
 from cdp_assets.contracts.customer_360 import CUSTOMER_360_DTYPES
 
 Channel = Literal["email", "sms", "ads"]
@@ -20,7 +20,7 @@ EXPORT_KEY_COLUMNS: dict[str, tuple[str, ...]] = {
 class ExportDestination(StrictModel):
     """Where an audience goes: a channel decides the columns and the consent rule."""
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    name: str = Field(pattern=NAME_PATTERN)
     channel: Channel
     format: Literal["csv", "parquet"] = "csv"
     audiences: tuple[str, ...] = Field(

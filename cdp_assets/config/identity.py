@@ -8,14 +8,14 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from cdp_assets.config.base import NAME_RE, StrictModel
+from cdp_assets.config.base import StrictModel, is_name
 
 IdentifierType = Literal["email_key", "phone", "loyalty_id"]
 
 
 def _record_ref(value: str) -> str:
     source, sep, record_id = value.partition(":")
-    if not sep or not NAME_RE.match(source) or not record_id:
+    if not sep or not is_name(source) or not record_id:
         raise ValueError(f"{value!r} is not 'source:record_id' (e.g. 'shop_accounts:A0000003')")
     return value
 

@@ -7,7 +7,13 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from cdp_assets.config.base import NAME_RE, StrictModel, check_country, check_timezone, no_password
+from cdp_assets.config.base import (
+    StrictModel,
+    check_country,
+    check_timezone,
+    is_name,
+    no_password,
+)
 from cdp_assets.contracts.canonical import RETENTION_FIELD, SourceKind, field_names
 
 SourceFormat = Literal["csv", "jsonl", "parquet", "sql"]
@@ -55,7 +61,7 @@ class SourceConfig(StrictModel):
     @field_validator("name")
     @classmethod
     def _name_is_identifier(cls, name: str) -> str:
-        if not NAME_RE.match(name):
+        if not is_name(name):
             raise ValueError(
                 f"{name!r} is not a valid source name (lower-case letters, digits and _, "
                 "starting with a letter)"
@@ -75,7 +81,7 @@ class SourceConfig(StrictModel):
     @field_validator("url_env")
     @classmethod
     def _env_name(cls, name: str | None) -> str | None:
-        if name is not None and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+        if name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
             raise ValueError(f"{name!r} is not an environment variable name")
         return name
 

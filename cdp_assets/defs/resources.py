@@ -12,6 +12,7 @@ import dagster as dg
 
 from cdp_assets.config import CDPConfig, load_config, resolve_path, warehouse_url
 from cdp_assets.config.loader import ENV_AS_OF, ENV_WAREHOUSE_URL, config_path
+from cdp_assets.config.secrets import url_secrets
 from cdp_assets.ml.model_store import ModelRegistry, ModelStore
 from cdp_assets.warehouse import Warehouse
 
@@ -76,12 +77,24 @@ class ExportsResource(dg.ConfigurableResource):
 
 
 def warehouse_url_value(config: CDPConfig) -> Any:
-    """The URL to configure resources with: an EnvVar when it comes from the environment, so
-    credentials in CDP_WAREHOUSE_URL are never shown in the UI."""
+    """The URL to configure resources with. The UI shows resource config, so a URL from
+    CDP_WAREHOUSE_URL goes in as an EnvVar (the UI shows the variable's name, and the value is
+    read when a run starts) unless it is a DuckDB file URL without any credential, whose path
+    is resolved against cdp.yaml's folder here. cdp.yaml itself holds no credential (refused
+    at load)."""
     url = warehouse_url(config)
-    if os.environ.get(ENV_WAREHOUSE_URL) and not url.startswith("duckdb"):
-        return dg.EnvVar(ENV_WAREHOUSE_URL)
-    return url
+    if not os.environ.get(ENV_WAREHOUSE_URL):
+        return url
+    if url.startswith("duckdb") and not _holds_credential(url):
+        return url
+    return dg.EnvVar(ENV_WAREHOUSE_URL)
+
+
+def _holds_credential(url: str) -> bool:
+    try:
+        return bool(url_secrets(url))
+    except ValueError:  # unreadable: the engine will say so; never show it meanwhile
+        return True
 
 
 @dg.definitions

@@ -12,11 +12,44 @@ import hashlib
 from pathlib import Path
 
 import pandas as pd
+import sqlalchemy as sa
 
 from cdp_assets.config import SourceConfig
+from cdp_assets.warehouse import TableRef, WarehouseSession
+from cdp_assets.warehouse.warehouse import UNIQUE_KEYS, advisory_key
 
 STATUS_INGESTED = "ingested"
 STATUS_DUPLICATE = "duplicate_file"
+LEDGER_TABLE = TableRef("ops", "ingested_files")
+LEDGER_KEY: tuple[str, ...] = UNIQUE_KEYS[(LEDGER_TABLE.schema, LEDGER_TABLE.table)]
+
+
+def claim_source(session: WarehouseSession, source_name: str) -> None:
+    """Makes this transaction the only ingestion of `source_name` until it ends: call it first
+    in the transaction that reads the source's ledger, loads the new files and appends their
+    ledger rows. On PostgreSQL a concurrent run of the same source waits here (a transaction
+    advisory lock per source) until this one commits or rolls back, then reads a ledger that
+    lists what this one loaded, so each file is loaded once; the ledger's unique index over
+    (source, file, content_hash) is added if missing and refuses a second claim of a file
+    by any run that skips this. DuckDB allows one writing process per file: nothing to do."""
+    if session.dialect != "postgresql":
+        return
+    session.conn.execute(
+        sa.text("SELECT pg_advisory_xact_lock(:key)"),
+        {"key": advisory_key(f"ingest:{source_name}")},
+    )
+    if session.table_exists(LEDGER_TABLE):
+        session.ensure_unique_index(LEDGER_TABLE, LEDGER_KEY)
+
+
+def repeated_claims(session: WarehouseSession, limit: int = 10) -> list[tuple]:
+    """(source, file, content_hash, count) of files the ledger lists more than once: loaded
+    twice by concurrent runs before the ledger was unique. Their index cannot be added until
+    the later batch's rows are removed (raw.<source>, ops.quarantine, ops.ingested_files by
+    batch_id)."""
+    if not session.table_exists(LEDGER_TABLE):
+        return []
+    return session.repeated_keys(LEDGER_TABLE, LEDGER_KEY, limit)
 
 
 def discover_files(landing: Path, source: SourceConfig) -> list[Path]:

@@ -8,16 +8,19 @@ import sys
 import pandas as pd
 
 from cdp_assets.config import ConfigError, load_config, warehouse_url
+from cdp_assets.config.secrets import mask_secrets, mask_url
 from cdp_assets.contracts.canonical import QUARANTINE_DTYPES
 from cdp_assets.reporting.quality_summary import SUMMARY_COLUMNS, top_quarantine_reasons
-from cdp_assets.warehouse import TableRef, Warehouse
+from cdp_assets.warehouse import TableRef, Warehouse, dispose_engines
 from cdp_assets.warehouse.warehouse import duckdb_file
 
 
 def render_summary(warehouse: Warehouse, url: str) -> str:
+    """The summary text; `url` is shown with its credentials masked."""
+    shown = mask_url(url)
     summary_ref = TableRef("ops", "quality_summary")
     if not warehouse.table_exists(summary_ref):
-        return f"No ops.quality_summary in {url}: materialize the asset graph first (make demo)."
+        return f"No ops.quality_summary in {shown}: materialize the asset graph first (make demo)."
     summary = warehouse.read_table(summary_ref)
     quarantine = warehouse.read_table(TableRef("ops", "quarantine"), dtypes=QUARANTINE_DTYPES)
     # the conservation columns, without the file counts and the share
@@ -42,7 +45,7 @@ def render_summary(warehouse: Warehouse, url: str) -> str:
     lines += downstream_lines(warehouse)
     lines += activation_lines(warehouse)
     lines += campaign_lines(warehouse)
-    lines += ["", f"Warehouse: {url}"]
+    lines += ["", f"Warehouse: {shown}"]
     return "\n".join(lines)
 
 
@@ -197,11 +200,20 @@ def main() -> int:
         print(exc, file=sys.stderr)
         return 2
     url = warehouse_url(config)
-    file = duckdb_file(url)
-    if file is not None and not file.exists():
-        print(f"No warehouse at {file}: materialize the asset graph first (make demo).")
+    try:
+        file = duckdb_file(url)
+        if file is not None and not file.exists():
+            print(f"No warehouse at {file}: materialize the asset graph first (make demo).")
+            return 1
+        # Read-only: the summary never writes, and never holds a DuckDB file open for writing.
+        text = render_summary(Warehouse(url, read_only=True), url)
+    except Exception as exc:  # noqa: BLE001 - any failure is reported the same way, masked
+        message = mask_secrets(f"{type(exc).__name__}: {exc}", url)
+        print(f"Cannot read the warehouse {mask_url(url)}: {message}", file=sys.stderr)
         return 1
-    print(render_summary(Warehouse(url), url))
+    finally:
+        dispose_engines()
+    print(text)
     return 0
 
 

@@ -8,6 +8,7 @@ takes COPY); a table is replaced inside one transaction, so readers never see ha
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 import threading
@@ -22,9 +23,15 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_ENGINES: dict[str, sa.Engine] = {}
+_ENGINES: dict[tuple[str, bool], sa.Engine] = {}  # by (url, read_only)
 _ENGINES_LOCK = threading.Lock()
 BATCH_ROWS = 262_144  # rows per record batch when a table is streamed (`read_batches`)
+# Tables whose rows are unique by these columns, enforced on PostgreSQL (where two runs can
+# write at once) by a unique index that `append` adds when it is missing. The file ledger: a
+# file's content is claimed by one ingestion run only.
+UNIQUE_KEYS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("ops", "ingested_files"): ("source", "file", "content_hash"),
+}
 
 # information_schema data types (DuckDB's and PostgreSQL's spellings, lower case) of the column
 # types `sql_type` creates, as Arrow types; any other type is left for Arrow to infer.
@@ -80,22 +87,35 @@ def duckdb_file(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def get_engine(url: str) -> sa.Engine:
-    """One engine per URL per process (DuckDB allows a single writer process per file)."""
+def _read_only_args(url: str) -> dict[str, Any]:
+    """Connection arguments that make every connection of an engine refuse writes."""
+    backend = sa.engine.make_url(url).get_backend_name()
+    if backend == "duckdb":
+        return {"read_only": True}
+    if backend == "postgresql":
+        return {"options": "-c default_transaction_read_only=on"}
+    raise WarehouseError(f"a read-only warehouse is not supported on {backend}")
+
+
+def get_engine(url: str, *, read_only: bool = False) -> sa.Engine:
+    """One engine per URL (and mode) per process (DuckDB allows a single writer process per
+    file). A `read_only` engine cannot write: a DuckDB file opened read-only, PostgreSQL
+    sessions with `default_transaction_read_only`."""
     with _ENGINES_LOCK:
-        engine = _ENGINES.get(url)
+        engine = _ENGINES.get((url, read_only))
         if engine is None:
             file = duckdb_file(url)
-            if file is not None:
+            if file is not None and not read_only:
                 file.parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(url)
+            connect_args = _read_only_args(url) if read_only else {}
+            engine = sa.create_engine(url, connect_args=connect_args)
             if engine.dialect.name == "duckdb":
 
                 @sa.event.listens_for(engine, "connect")
                 def _utc(dbapi_connection: Any, _record: Any) -> None:
                     dbapi_connection.execute("SET TimeZone='UTC'")
 
-            _ENGINES[url] = engine
+            _ENGINES[(url, read_only)] = engine
         return engine
 
 
@@ -301,9 +321,56 @@ class WarehouseSession:
                             f"{sql_type(df[column].dtype, self.dialect)}"
                         )
                     )
+        key = UNIQUE_KEYS.get((ref.schema, ref.table))
+        if key is not None:
+            self.ensure_unique_index(ref, key)
         if len(df):
             self._bulk_insert(ref, df)
         return len(df)
+
+    def ensure_unique_index(self, ref: TableRef, columns: tuple[str, ...]) -> bool:
+        """On PostgreSQL, a unique index of `ref` over `columns`, created when missing (an
+        existing warehouse is migrated on its next write). Returns whether it exists: rows
+        already repeating the key leave it missing (see `repeated_keys`), and other engines
+        have none (DuckDB has a single writer)."""
+        if self.dialect != "postgresql":
+            return False
+        name = f"{ref.table}_unique_key"[:63]
+        if self._index_exists(ref.schema, name):
+            return True
+        # One migration at a time (held to the end of the transaction): a second would fail
+        # creating the same index name.
+        self.conn.execute(
+            sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(f"index:{ref}")}
+        )
+        if self._index_exists(ref.schema, name):
+            return True
+        if self.repeated_keys(ref, columns, limit=1):
+            return False
+        cols = ", ".join(quote_ident(c) for c in columns)
+        self.conn.execute(
+            sa.text(f"CREATE UNIQUE INDEX IF NOT EXISTS {quote_ident(name)} ON {ref.sql} ({cols})")
+        )
+        return True
+
+    def _index_exists(self, schema: str, name: str) -> bool:
+        return bool(
+            self.scalar(
+                "SELECT COUNT(*) FROM pg_indexes WHERE schemaname = :schema AND indexname = :name",
+                {"schema": schema, "name": name},
+            )
+        )
+
+    def repeated_keys(self, ref: TableRef, columns: tuple[str, ...], limit: int = 10) -> list:
+        """Up to `limit` values of `columns` that more than one row of `ref` holds."""
+        cols = ", ".join(quote_ident(c) for c in columns)
+        rows = self.conn.execute(
+            sa.text(
+                f"SELECT {cols}, COUNT(*) FROM {ref.sql} GROUP BY {cols} HAVING COUNT(*) > 1 "
+                f"ORDER BY {cols} LIMIT {int(limit)}"
+            )
+        )
+        return [tuple(r) for r in rows]
 
     def order_columns(self, ref: TableRef, columns: list[str]) -> None:
         """Rebuild `ref` with its columns in the order of `columns` (which must name each of
@@ -366,6 +433,13 @@ class TableReplacement:
         return self.rows
 
 
+def advisory_key(name: str) -> int:
+    """A stable signed 64-bit key for PostgreSQL advisory locks (`pg_advisory_xact_lock`)."""
+    return int.from_bytes(
+        hashlib.sha256(f"cdp_assets:{name}".encode()).digest()[:8], "big", signed=True
+    )
+
+
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.RecordBatch:
     """One record batch with `schema`'s types where it knows them (null: as read)."""
     fields = [
@@ -409,9 +483,11 @@ def _copy_into_postgres(conn: sa.Connection, ref: TableRef, df: pd.DataFrame) ->
 class Warehouse:
     """A SQLAlchemy URL and the operations the platform performs on it."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
+        """`read_only`: for readers (reports, notebooks) that must never write or, on
+        DuckDB, hold the file open for writing."""
         self.url = url
-        self.engine = get_engine(url)
+        self.engine = get_engine(url, read_only=read_only)
         self.dialect = self.engine.dialect.name
 
     @contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
 
 from cdp_assets.analytics.audience_rules import (
     And,
@@ -23,6 +24,7 @@ from cdp_assets.analytics.audience_rules import (
 from cdp_assets.analytics.audiences import audience_columns
 from cdp_assets.config import DEFAULT_AUDIENCES, AnalyticsConfig, AudienceRule, ConfigError
 from cdp_assets.contracts.features import FEATURE_COLUMNS
+from cdp_assets_tests.analytics.rule_strategies import RULES, check_rule
 
 RFM_COLUMNS = {
     "recency_days",
@@ -300,3 +302,70 @@ def test_check_rules_reports_syntax_errors_with_the_audience() -> None:
     audiences = [{"name": "broken", "rule": "monetary >= 500 and (frequency > 2"}]
     with pytest.raises(ConfigError, match=r"^analytics.audiences\[0\] \(broken\): unexpected end"):
         check_rules(audiences, ["monetary", "frequency"])
+
+
+# -- hostile rules: limits, digits, non-finite numbers, fuzzing --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rule", "problem"),
+    [
+        ("(" * 400 + "monetary > 1" + ")" * 400, "more than 50 parentheses and 'not'"),
+        ("not " * 2000 + "monetary > 1", "more than 50 parentheses and 'not'"),
+        ("monetary > " + "9" * 5000, "the number at position 12 is 5,000 characters long"),
+        ("monetary > " + "9" * 400, "the number at position 12 is 400 characters long"),
+        ("monetary > 1e400", "the number 1e400 at position 12 is too large (not finite)"),
+        ("monetary > -1e400", "the number -1e400 at position 12 is too large (not finite)"),
+        ("monetary > 1 and " * 600 + "frequency > 0", "the rule is 10,213 characters long"),
+    ],
+)
+def test_a_hostile_rule_is_a_config_error_naming_the_audience(rule: str, problem: str) -> None:
+    audiences = [{"name": "hostile", "rule": rule}]
+    with pytest.raises(ConfigError) as info:
+        check_rules(audiences, ["monetary", "frequency"])
+    assert str(info.value).startswith("analytics.audiences[0] (hostile): ")
+    assert problem in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("rule", "position"),
+    [
+        ("frequency > \u0663", 13),  # ARABIC-INDIC DIGIT THREE
+        ("frequency > \uff13", 13),  # FULLWIDTH DIGIT THREE
+        ("frequency > 1\u0969", 14),  # a Devanagari digit after an ASCII one
+        ("frequency in (1, \u0662)", 18),
+    ],
+)
+def test_only_ascii_digits_make_numbers(rule: str, position: int) -> None:
+    with pytest.raises(RuleError, match="unexpected character") as info:
+        parse_rule(rule)
+    assert info.value.position == position
+
+
+def test_rules_at_the_limits_parse_and_evaluate(customers: pd.DataFrame) -> None:
+    expected = [True, False, False, True]  # monetary >= 500, the null excluded
+    deepest = "(" * 50 + "monetary >= 500" + ")" * 50
+    assert evaluate(parse_rule(deepest), customers).tolist() == expected
+    even_nots = "not " * 50 + "monetary >= 500"
+    assert evaluate(parse_rule(even_nots), customers).tolist() == expected
+    assert evaluate(parse_rule("monetary >= " + "0" * 61 + "500"), customers).tolist() == expected
+    assert parse_rule("monetary < 1e308").predicates()[0].value.value == 1e308
+
+
+@settings(max_examples=150, derandomize=True, database=None, deadline=None)
+@given(RULES)
+def test_any_rule_parses_or_is_a_config_error_naming_its_audience(text: str) -> None:
+    check_rule(text)  # raises RuleCrash on any other outcome
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "(" * 3000 + "monetary > 1" + ")" * 3000,
+        "not " * 3000 + "(frequency > 0)",
+        "monetary in (" + "7" * 4301 + ")",
+        "monetary between 1e400 and 1",
+    ],
+)
+def test_seeded_hostile_rules_never_crash(text: str) -> None:
+    assert check_rule(text) == "rejected"

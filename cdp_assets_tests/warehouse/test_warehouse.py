@@ -143,3 +143,18 @@ def test_order_columns_rebuilds_the_table_in_the_given_order(warehouse_url: str)
         assert session.columns(REF) == order
     back = wh.read_table(REF).sort_values("line")
     assert list(back.columns) == order and back["extra"].isna().tolist() == [True] * 3 + [False]
+
+
+def test_a_read_only_warehouse_reads_but_cannot_write(warehouse_url: str) -> None:
+    from cdp_assets.warehouse import dispose_engines
+
+    Warehouse(warehouse_url).replace_table(REF, frame(3))
+    dispose_engines()  # DuckDB: one process opens a file either read-only or for writing
+    reader = Warehouse(warehouse_url, read_only=True)
+    assert reader.row_count(REF) == 3
+    with pytest.raises(Exception, match="(?i)read.only"):
+        reader.replace_table(REF, frame(1))
+    with pytest.raises(Exception, match="(?i)read.only"), reader.transaction() as session:
+        session.append(REF, frame(1))
+    dispose_engines()
+    assert Warehouse(warehouse_url).row_count(REF) == 3
