@@ -227,7 +227,7 @@ class ModelStore:
     # -- paths -------------------------------------------------------------------------------
 
     def _model_dir(self, name: str) -> Path:
-        if not _NAME_RE.match(name):
+        if not _NAME_RE.fullmatch(name):
             raise ModelStoreError(f"{name!r} is not a valid model name (lower-case, digits, _)")
         return self.root / name
 

@@ -128,6 +128,8 @@ def test_invalid_names_are_refused(tmp_path: Path) -> None:
     store = ModelStore(tmp_path)
     with pytest.raises(ModelStoreError, match="not a valid model name"):
         store.save("../escape", LogisticRegression().fit(X, Y), {})
+    with pytest.raises(ModelStoreError, match="not a valid model name"):
+        store.save("churn\n", LogisticRegression().fit(X, Y), {})
 
 
 def test_frame_fingerprint_follows_values_not_the_index() -> None:
