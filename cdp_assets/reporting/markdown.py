@@ -178,8 +178,18 @@ def _mask_email(text: str) -> str:
     return f"{local[:1]}***{separator}{domain}" + "." * trailing
 
 
+# Parts of a token that date it (a monthly file, a versioned model), not identify a person.
+_DATE_PART = re.compile(
+    r"(?<!\d)(?:19|20)\d{2}(?:-(?:0[1-9]|1[0-2])(?:-[0-3]\d)?"
+    r"|(?:0[1-9]|1[0-2])[0-3]\d(?:T\d{6})?)(?!\d)"
+)
+_FILE_NAME = re.compile(r"\.(?:csv|jsonl?|parquet|txt|sqlite|db|pkl|joblib|gz|zip|html|md)$", re.I)
+
+
 def _is_id(text: str) -> bool:
-    return sum(c.isdigit() for c in text) >= ID_DIGITS
+    if _FILE_NAME.search(text):
+        return False
+    return sum(c.isdigit() for c in _DATE_PART.sub("", text)) >= ID_DIGITS
 
 
 def _mask_match(match: re.Match[str]) -> str:

@@ -75,6 +75,8 @@ def test_masking_keeps_the_shape_mask_value_gives() -> None:
         "record superseded by its latest version, in crm/2026-11-20.csv "
         "line 12 (batch 20261130T095930-70969aa3)",
         "shop/accounts/2026-11-20.csv: 4679 rows, loyalty_members 12345",
+        "shop/orders/orders_2024-12.csv and responses_20250201.csv",
+        "model churn-20261120T095930 promoted",
         "![plot](data:image/png;base64,iVBORw0KGgo12345AAAA+/9=)",
         "file_name '2026-11-20.csv', name is required",
         "4,679 rows read, 12 quarantined, share 0.00256",
