@@ -74,10 +74,11 @@ def traced_events(
     )
 
 
-def suppression_fingerprint(suppressed: frozenset[str]) -> str:
+def suppression_fingerprint(suppressed: frozenset[str]) -> int:
     """Changes whenever the suppression list does: a scan made against another list must be
-    redone from the start, since a newly erased person's identifiers may sit in old events."""
+    redone from the start, since a newly erased person's identifiers may sit in old events.
+    A number, so that it is stored as metadata unmasked."""
     digest = hashlib.sha256()
     for value in sorted(suppressed):
         digest.update(value.encode("ascii") + b"\n")
-    return digest.hexdigest()[:16]
+    return int(digest.hexdigest()[:12], 16)

@@ -45,7 +45,7 @@ def stored_events(instance: dg.DagsterInstance, after: int, limit: int) -> Itera
         read += len(page)
 
 
-def previous_scan(instance: dg.DagsterInstance, fingerprint: str) -> int:
+def previous_scan(instance: dg.DagsterInstance, fingerprint: int) -> int:
     """The storage id the last passed scan reached, if it was made against the same
     suppression list; -1 (scan everything) otherwise."""
     history = instance.event_log_storage.get_asset_check_execution_history(
