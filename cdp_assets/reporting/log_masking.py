@@ -93,3 +93,43 @@ def uninstall_log_masking() -> None:
         state.names.clear()
         state.previous = None
         state.factory = None
+
+
+# -- exceptions ---------------------------------------------------------------------------------
+MAX_ERROR_CHARS = 4_000  # of a failure message masked and kept (the rest is cut)
+MAX_CAUSES = 5  # exceptions of a cause chain kept, masked; deeper ones are dropped
+
+
+class MaskedError(Exception):
+    """An exception standing in for another whose message may have named a customer: its text
+    is `<original class>: <masked message>`, its traceback the original's frames (code lines
+    only, never values)."""
+
+
+def masked_message(exc: BaseException) -> str:
+    """The exception's message and notes, identifiers masked and the length bounded."""
+    parts = [str(exc), *(str(n) for n in getattr(exc, "__notes__", ()))]
+    text = "\n".join(p for p in parts if p)
+    if len(text) > MAX_ERROR_CHARS:
+        text = text[:MAX_ERROR_CHARS] + " …(cut)"
+    return mask_pii_text(text)
+
+
+def masked_cause(exc: BaseException) -> BaseException | None:
+    """What the exception was raised from, or during: the chain Dagster serialises."""
+    if exc.__cause__ is not None:
+        return exc.__cause__
+    return None if exc.__suppress_context__ else exc.__context__
+
+
+def masked_exception(exc: BaseException, depth: int = 0) -> MaskedError:
+    """A stand-in for `exc` and its cause chain (up to MAX_CAUSES), every message masked. The
+    original is not referenced, so no serialiser can reach its message."""
+    name = f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix("builtins.")
+    stand_in = MaskedError(f"{name}: {masked_message(exc)}")
+    stand_in = stand_in.with_traceback(exc.__traceback__)
+    cause = masked_cause(exc)
+    if cause is not None and depth + 1 < MAX_CAUSES:
+        stand_in.__cause__ = masked_exception(cause, depth + 1)
+    stand_in.__suppress_context__ = True
+    return stand_in

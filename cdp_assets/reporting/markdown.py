@@ -1,4 +1,15 @@
-"""Frames rendered as markdown tables for asset metadata, with personal data masked."""
+"""Frames rendered as markdown tables for asset metadata, with personal data masked.
+
+Everything here ends up in Dagster's run and event storage, which erasure never rewrites, so no
+customer identifier may pass through it in clear:
+- a preview of rows (`masked_preview`) shows a column in clear only when the data contract says
+  it holds no identifier (amounts, counts, dates of facts, categories, consent flags) or it is
+  on the short allow-list of platform columns below; every other column — a new contract field
+  included — is masked by default;
+- any table (`markdown_table`) masks the columns named as identifiers, and every cell, column
+  name and free text goes through `mask_pii_text`, which recognises identifiers by shape
+  (emails, phones, id-like tokens) and by label (`birth_date '…'`, `"zip": "…"`).
+"""
 
 from __future__ import annotations
 
@@ -7,23 +18,151 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-# Free-text scanning: at each position the alternatives are tried in order, so an email is
-# recognised before the word it starts with, and dates, timestamps and identifiers holding a
-# letter (SKU-1190, A0003472, 20261130T095930-70969aa3) are consumed whole — their digits are
-# never read as a phone number.
-_LOCAL_PART = r"[^\s@'\"`<>(),;:|\[\]\\]+"
+from cdp_assets.contracts.canonical import CANONICAL_FIELDS, derived_columns
+from cdp_assets.contracts.customer_360 import CUSTOMER_360_COLUMNS
+from cdp_assets.contracts.golden_profile import PROFILE_PII
+
+# -- columns ------------------------------------------------------------------------------------
+# Contract field types whose values identify a person, and those that never do.
+IDENTIFYING_TYPES = frozenset({"id", "email", "phone", "postal_code"})
+FACT_TYPES = frozenset({"decimal", "integer", "boolean", "timestamp", "date", "enum", "currency"})
+# Ids of things, not people: shown.
+NON_PERSONAL_IDS = frozenset({"product_id", "store_id", "campaign_id"})
+# Platform and contract text columns that hold names of sources, rules, categories or files.
+SHOWN_TEXT_COLUMNS = frozenset(
+    {
+        "source",
+        "sources",
+        "stage",
+        "file",
+        "rule",
+        "match_rule",
+        "action",
+        "field",
+        "identity_kind",
+        "left_kind",
+        "right_kind",
+        "left_source",
+        "right_source",
+        "status",
+        "country",
+        "city",
+        "region",
+        "category",
+        "top_category",
+        "product_name",
+        "loyalty_tier",
+        "purchase_for",
+        "record_source",
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "rfm_score",
+        "rfm_segment",
+        "churn_risk_band",
+        "churn_top_reason",
+        "audiences",
+        "top_recommendations",
+        "event",
+    }
+)
+# A column name that says it holds an identifier or a personal detail.
+_IDENTIFYING_NAME = re.compile(
+    r"(?:^|_)(?:ids?|ref|key|hash|sha256|email|phone|mobile|name|street|address|birth|dob"
+    r"|postal|postcode|zip|evidence|ip)(?:$|_)"
+)
+
+
+def _contract_columns() -> tuple[frozenset[str], frozenset[str]]:
+    """(personal, shown) column names from the data contracts: a field that is PII or of an
+    identifying type is personal wherever it appears; a non-PII fact field is shown."""
+    personal: set[str] = set(PROFILE_PII)
+    shown: set[str] = set()
+    for kind, fields in CANONICAL_FIELDS.items():
+        for f in (*fields, *derived_columns(kind)):
+            if f.pii or f.type in IDENTIFYING_TYPES:
+                personal.add(f.name)
+            elif f.type in FACT_TYPES:
+                shown.add(f.name)
+    for column in CUSTOMER_360_COLUMNS:
+        if column.pii:
+            personal.add(column.name)
+    personal -= NON_PERSONAL_IDS
+    return frozenset(personal), frozenset((shown | NON_PERSONAL_IDS) - personal)
+
+
+PERSONAL_COLUMNS, FACT_COLUMNS = _contract_columns()
+
+
+def is_personal_column(name: object) -> bool:
+    """Named as an identifier or personal detail (by contract or by name)."""
+    text = str(name).lower()
+    if text in PERSONAL_COLUMNS:
+        return True
+    if text in FACT_COLUMNS or text in SHOWN_TEXT_COLUMNS:
+        return False
+    return bool(_IDENTIFYING_NAME.search(text)) or text == "record_id"
+
+
+def shows_column(name: object, dtype: object) -> bool:
+    """May a row preview show this column in clear? Only known-safe names, and numbers, flags
+    and instants under names that do not say identifier; everything else is masked."""
+    text = str(name).lower()
+    if is_personal_column(text):
+        return False
+    if text in FACT_COLUMNS or text in SHOWN_TEXT_COLUMNS:
+        return True
+    return bool(
+        pd.api.types.is_bool_dtype(dtype)
+        or (pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_object_dtype(dtype))
+        or pd.api.types.is_datetime64_any_dtype(dtype)
+    )
+
+
+# -- free text ----------------------------------------------------------------------------------
+# At each position the alternatives are tried in order, so that what the platform itself writes
+# is recognised first and kept (dates, timestamps, batch and run ids, embedded images), an
+# email — plain or URL-encoded (`%40`, `%2540`) — before the word it starts with, and a token
+# mixing letters with 4 or more digits (a record, loyalty, cookie or order id: C000002371,
+# anon-000000822, ORD-123456) is masked whole, its digits never read as a phone number.
+_LOCAL_PART = r"[^\s@'\"`<>(),;:|\[\]\\]+?"
 _DOMAIN = r"[^\s@'\"`<>(),;:|\[\]\\]*"
+_AT = r"(?:@|＠|%40|%2540)"
 _PII_TEXT = re.compile(
-    rf"(?P<email>{_LOCAL_PART}@{_DOMAIN})"
+    r"(?P<image>data:[\w/+.-]+;base64,[A-Za-z0-9+/=]+)"
+    rf"|(?P<email>{_LOCAL_PART}[@＠]{_DOMAIN}|[\w.+*-]+%(?:25)?40[\w.-]*)"
+    r"|(?P<platform>\d{8}T\d{6}-[0-9a-f]{8}\b"  # a batch id
+    r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b)"  # a run id
     r"|(?P<datetime>\d{4}-\d{2}-\d{2}"
     r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?)"
-    r"|(?P<word>\d*[^\W\d]\w*)"
-    # A phone: digits with single spaces, dots, dashes or parentheses between them, not glued
-    # to a word, a sign, a path or a time before it, nor to a word, a decimal or a time after it.
-    r"|(?P<phone>(?<![\w+/-])(?<!\d:)\+?\(?\d(?:[ ().-]{0,2}\d)+)(?!\w|[.,:]\d)"
+    r"|(?P<ident>(?<![\w+-])(?=[\w.:-]*[^\W\d_])[^\W_][\w]*(?:[-.:][^\W_][\w]*)*(?<![.:-]))"
+    # A phone: digits with single spaces, dots, dashes, slashes or parentheses between them, not
+    # glued to a word, a sign, a path or a time before it, nor to a word, a decimal or a time
+    # after it.
+    r"|(?P<phone>(?<![\w+/-])(?<!\d:)\+?\(?\d(?:[ ()./-]{0,2}\d)+)(?!\w|[.,:]\d)"
 )
 _DECIMAL = re.compile(r"^\d+\.\d+$")
+_DATE_LIKE = re.compile(r"^\d{1,4}([./-])\d{1,2}\1\d{1,4}$")
 PHONE_DIGITS = (9, 15)  # digits in a run that is masked as a phone number
+ID_DIGITS = 4  # a token with a letter and at least this many digits is masked as an id
+
+# A value after a label that names a personal detail: `birth_date '07/09/2006'`,
+# `"zip": "06108"`, `loyalty_id=L123`, `postal code 6010`.
+_LABELS = (
+    r"e-?mail(?:_?address|_key)?|phone|mobile|tel|telephone|birth_?date|date_of_birth|birthday"
+    r"|dob|born|postal_?code|post_?code|postal code|zip(?:_?code)?|street|address"
+    r"|(?:first|last|full|given|family|middle|display|user|customer|contact)_?name|name"
+    r"|loyalty_?(?:id|card|number|no)|card_?(?:number|no)|cookie(?:_?id)?|anonymous_?id"
+    r"|(?:source_)?record_id|customer_(?:id|ref)|member_?id|account_?id|user_?id|contact_?id"
+    r"|evidence"
+)
+_LABELLED = re.compile(
+    rf"(?i)\b(?:{_LABELS})\b[\"']?"
+    r"(?:\s*[:=]\s*|\s+)"
+    r"(?:(?P<q>[\"'])(?P<quoted>[^\"'\n]{1,200})(?P=q)"
+    r"|(?<=[:=])\s*(?P<bare>[^\s\"',;|)}\]]+(?: [(+\d][^\s\"',;|)}\]]*)*)"
+    r"|(?P<date>\d{1,4}[./-]\d{1,2}[./-]\d{1,4}\b|\d{4,8}\b))"
+)
 
 
 def _mask_phone(text: str) -> str:
@@ -31,31 +170,64 @@ def _mask_phone(text: str) -> str:
 
 
 def _mask_email(text: str) -> str:
-    local, _, domain = text.partition("@")
+    at = re.search(_AT, text)
+    assert at is not None
+    local, separator, domain = text[: at.start()], at.group(0), text[at.end() :]
     trailing = len(domain) - len(domain.rstrip("."))  # the full stop ending a sentence
     domain = domain[: len(domain) - trailing]
-    return f"{local[:1]}***@{domain}" + "." * trailing
+    return f"{local[:1]}***{separator}{domain}" + "." * trailing
+
+
+# Parts of a token that date it (a monthly file, a versioned model), not identify a person.
+_DATE_PART = re.compile(
+    r"(?<!\d)(?:19|20)\d{2}(?:-(?:0[1-9]|1[0-2])(?:-[0-3]\d)?"
+    r"|(?:0[1-9]|1[0-2])[0-3]\d(?:T\d{6})?)(?!\d)"
+)
+_FILE_NAME = re.compile(r"\.(?:csv|jsonl?|parquet|txt|sqlite|db|pkl|joblib|gz|zip|html|md)$", re.I)
+
+
+def _is_id(text: str) -> bool:
+    if _FILE_NAME.search(text):
+        return False
+    return sum(c.isdigit() for c in _DATE_PART.sub("", text)) >= ID_DIGITS
 
 
 def _mask_match(match: re.Match[str]) -> str:
     text = match.group(0)
     if match.group("email") is not None:
         return _mask_email(text)
+    if match.group("ident") is not None and _is_id(text):
+        return text[:1] + "***"
     if match.group("phone") is not None:
         digits = sum(c.isdigit() for c in text)
         low, high = PHONE_DIGITS
-        if low <= digits <= high and not _DECIMAL.match(text):
+        if low <= digits <= high and not _DECIMAL.match(text) and not _DATE_LIKE.match(text):
             return _mask_phone(text)
     return text
 
 
+def _mask_labelled(match: re.Match[str]) -> str:
+    group = next(g for g in ("quoted", "bare", "date") if match.group(g) is not None)
+    value = match.group(group)
+    if "*" in value or value.strip().lower() in ("", "none", "null", "nan", "<na>"):
+        return match.group(0)  # already masked, or nothing there
+    start, end = (i - match.start() for i in match.span(group))
+    text = match.group(0)
+    return text[:start] + str(mask_value(value)) + text[end:]
+
+
 def mask_pii_text(text: str) -> str:
-    """Every email address and phone number in free text masked, the way `mask_value` masks
-    a value (`jane.doe@x.com` → `j***@x.com`, `+44 7700 900123` → `+44**********23`); dates,
-    timestamps, decimals, counts and identifiers stay as they are."""
-    if not text or ("@" not in text and not any(c.isdigit() for c in text)):
+    """Every identifier in free text masked, the way `mask_value` masks a value
+    (`jane.doe@x.com` → `j***@x.com`, `+44 7700 900123` → `+44**********23`,
+    `C000002371` → `C***`, `birth_date '1985-03-02'` → `birth_date '1***'`); dates of facts,
+    timestamps, decimals, counts, batch and run ids stay as they are. Idempotent."""
+    if not text:
         return text
+    text = _LABELLED.sub(_mask_labelled, text)
     return _PII_TEXT.sub(_mask_match, text)
+
+
+MAX_CELL_SCAN = 1_000  # characters of a cell masked and shown (a cell shows 60 at most)
 
 
 def _cell(value: object, mask_pii: bool = True) -> str:
@@ -63,17 +235,22 @@ def _cell(value: object, mask_pii: bool = True) -> str:
         return ""
     text = str(value)
     if mask_pii:
-        text = mask_pii_text(text)  # before truncation: a cut address is still an address
+        # Masked before truncation to 60 (a cut address is still an address); the scan itself
+        # is bounded, for a 34 MiB field.
+        text = mask_pii_text(text[:MAX_CELL_SCAN])
     text = text.replace("|", "\\|").replace("\n", " ")
     return text if len(text) <= 60 else text[:57] + "..."
 
 
 def markdown_table(df: pd.DataFrame, max_rows: int = 20, mask_pii: bool = True) -> str:
-    """A markdown table of the first `max_rows` rows; emails and phone numbers in any cell
-    (or column name) are masked unless `mask_pii` is False."""
+    """A markdown table of the first `max_rows` rows. Unless `mask_pii` is False, columns named
+    as identifiers (`is_personal_column`) are masked value by value, and identifiers in any
+    other cell (or column name) are masked by `mask_pii_text`."""
     if df.empty:
         return "_no rows_"
     head = df.head(max_rows)
+    if mask_pii:
+        head = _mask_columns(head, [c for c in head.columns if is_personal_column(c)])
     lines = [
         "| " + " | ".join(_cell(c, mask_pii) for c in head.columns) + " |",
         "| " + " | ".join("---" for _ in head.columns) + " |",
@@ -86,28 +263,45 @@ def markdown_table(df: pd.DataFrame, max_rows: int = 20, mask_pii: bool = True) 
 
 
 def mask_value(value: object) -> object:
-    """Keep the shape of a personal value, hide the rest: `jane@x.com` → `j***@x.com`."""
-    if value is None or pd.isna(value):
+    """Keep the shape of a personal value, hide the rest: `jane@x.com` → `j***@x.com`,
+    `+447700900123` → `+44********23`, `60647` → `6***`, `C000002371` → `C***`."""
+    if value is None or (not isinstance(value, (list, dict)) and pd.isna(value)):
         return value
     text = str(value)
-    if "@" in text:
-        local, _, domain = text.partition("@")
-        return f"{local[:1]}***@{domain}"
+    if "***" in text:
+        return text  # already masked
+    at = re.search(_AT, text)
+    if at is not None:
+        return f"{text[: at.start()][:1]}***{at.group(0)}{text[at.end() :]}"
     if len(text) <= 2:
         return "*" * len(text)
-    if text.startswith("+") or text.replace(" ", "").isdigit():
-        return text[:3] + "*" * max(len(text) - 5, 1) + text[-2:]
+    digits = sum(c.isdigit() for c in text)
+    phone_like = text.startswith("+") or text.replace(" ", "").isdigit()
+    if phone_like and digits >= PHONE_DIGITS[0]:
+        return _mask_phone(text)
     return text[:1] + "***"
 
 
-def masked_preview(df: pd.DataFrame, pii_columns: Iterable[str], max_rows: int = 10) -> str:
-    """A markdown preview with personal-data columns masked and lineage columns left out."""
-    head = df.head(max_rows).copy()
-    for column in pii_columns:
-        if column in head.columns:
-            head[column] = head[column].map(mask_value).astype("object")
+def _mask_columns(df: pd.DataFrame, columns: Iterable[object]) -> pd.DataFrame:
+    columns = list(columns)
+    if not columns:
+        return df
+    masked = df.copy()
+    for column in columns:
+        masked[column] = masked[column].map(mask_value).astype("object")
+    return masked
+
+
+def masked_preview(df: pd.DataFrame, pii_columns: Iterable[str] = (), max_rows: int = 10) -> str:
+    """A markdown preview of rows for asset metadata: a column is shown in clear only when
+    `shows_column` allows it (and it is not in `pii_columns`); every other column is masked
+    value by value. Lineage columns and `attributes` (unmapped source columns) are left out."""
+    head = df.head(max_rows)
     visible = [c for c in head.columns if not str(c).startswith("_") and c != "attributes"]
-    return markdown_table(head[visible], max_rows=max_rows)
+    head = head[visible]
+    extra = set(pii_columns)
+    hidden = [c for c in visible if c in extra or not shows_column(c, head[c].dtype)]
+    return markdown_table(_mask_columns(head, hidden), max_rows=max_rows)
 
 
 def counts_table(counts: pd.Series, key: str, value: str = "rows") -> str:

@@ -65,17 +65,20 @@ def test_masking_keeps_the_shape_mask_value_gives() -> None:
         "0.123456789",
         "4,679",
         "1,234,567,890",
-        "SKU-1190",
-        "A0003472",
-        "C000002371",
-        "ER-00001",
-        "20261130T095930-70969aa3",
-        "order ORD-123456789",
+        "SKU-119",
+        "20261130T095930-70969aa3",  # a batch id
+        "4e600670-5b9a-49c6-9eaf-188fa63d5a71",  # a run id
+        "order 123456",
         "-123456789",
         "1234567890123456789",  # longer than any phone number (a hash)
         "12345678",  # shorter than one
-        "record 'C000002371' is superseded by its latest version, in crm/2026-11-20.csv "
+        "record superseded by its latest version, in crm/2026-11-20.csv "
         "line 12 (batch 20261130T095930-70969aa3)",
+        "shop/accounts/2026-11-20.csv: 4679 rows, loyalty_members 12345",
+        "shop/orders/orders_2024-12.csv and responses_20250201.csv",
+        "model churn-20261120T095930 promoted",
+        "![plot](data:image/png;base64,iVBORw0KGgo12345AAAA+/9=)",
+        "file_name '2026-11-20.csv', name is required",
         "4,679 rows read, 12 quarantined, share 0.00256",
         "",
         "j***@x.com",
@@ -84,6 +87,44 @@ def test_masking_keeps_the_shape_mask_value_gives() -> None:
 )
 def test_dates_numbers_and_ids_are_left_alone(text: str) -> None:
     assert mask_pii_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        # record, customer, order, cookie, session and loyalty ids: letters with 4+ digits
+        ("record 'C000002371' is superseded", "record 'C***' is superseded"),
+        ("A0003472", "A***"),
+        ("order ORD-123456789 refunded", "order O*** refunded"),
+        ("anon-000000822 and s000000058", "a*** and s***"),
+        ("ER-00001", "E***"),
+        ("https://shop.example.com/p/SKU-1190", "https://shop.example.com/p/S***"),
+        # shared values in identity evidence, and 12-digit loyalty card numbers
+        ("evidence 'L12345678|+447700900123'", "evidence 'L***'"),
+        ("card 710000007919", "card 710*******19"),
+        ('{"loyalty_id": "LM000001"}', '{"loyalty_id": "L***"}'),
+        # birth dates and postcodes, found by their label
+        ("birth_date '07/09/2006' is not a date", "birth_date '0***' is not a date"),
+        ('{"birth_date": "2006-09-07", "zip": "06108"}', '{"birth_date": "2***", "zip": "0***"}'),
+        ("dob=1985-03-02", "dob=1***"),
+        ("postal code 60647 unknown", "postal code 6*** unknown"),
+        ("postal_code: 'SW1A 1AA'", "postal_code: 'S***'"),
+        ("first_name 'Zoë'", "first_name 'Z***'"),
+        # malformed and encoded emails
+        ("email 'jane.doe.x.com' is not valid", "email 'j***' is not valid"),
+        ("jane@@x.com", "j***@@x.com"),
+        ("?email=jane.doe%40x.com&x=1", "?email=j***%40x.com&x=1"),
+        ("/unsubscribe/jane.doe%2540x.com", "/unsubscribe/j***%2540x.com"),
+        ("jane＠x.com", "j***＠x.com"),
+        # malformed phones
+        ("phone: 12345", "phone: 1***"),
+        ("phone '+44 7700 9001'", "phone '+44********01'"),
+        ("030/1234567 is a landline", "030******67 is a landline"),
+    ],
+)
+def test_identifiers_in_free_text_are_masked(text: str, masked: str) -> None:
+    assert mask_pii_text(text) == masked
+    assert mask_pii_text(masked) == masked  # idempotent: metadata is masked at two places
 
 
 def test_markdown_table_masks_every_cell_by_default() -> None:
@@ -130,8 +171,8 @@ def test_masked_preview_still_masks_pii_columns_and_free_text() -> None:
     )
     preview = masked_preview(frame, ["email"])
     assert "jane@x.com" not in preview and "joe@y.com" not in preview
-    assert "C000002371" in preview and "Leeds" in preview
-    assert "j***@y.com" in preview
+    assert "C000002371" not in preview and "| C*** |" in preview and "Leeds" in preview
+    assert "o***@y.com" in preview  # a column not known to be safe is masked whole
 
 
 @pytest.fixture

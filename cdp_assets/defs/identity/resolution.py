@@ -15,7 +15,7 @@ from cdp_assets.identity.nodes import COMBO_DTYPES, graph_nodes
 from cdp_assets.identity.resolve import IdentityResolution, resolve_identities
 from cdp_assets.identity.stability import cluster_figures, cluster_stability
 from cdp_assets.identity.stable_ids import ALIAS_DTYPES, ASSIGNMENT_DTYPES
-from cdp_assets.reporting.markdown import counts_table, markdown_table
+from cdp_assets.reporting.markdown import counts_table, markdown_table, masked_preview
 from cdp_assets.warehouse import TableRef, WarehouseSession
 
 CHECK_IDS_STABLE = "cluster_figures_stable"
@@ -112,7 +112,7 @@ def _xref_metadata(result: IdentityResolution, events: pd.Series) -> dict[str, o
     meta |= {k: v for k, v in stats.items() if k.startswith("probabilistic_")}
     return meta | {
         "dagster/row_count": len(result.xref),
-        "preview": dg.MetadataValue.md(markdown_table(result.xref, max_rows=10)),
+        "preview": dg.MetadataValue.md(masked_preview(result.xref)),
     }
 
 
@@ -154,12 +154,12 @@ def _result(
             metadata={
                 "events_this_run": len(result.ids.events),
                 "by_event": dg.MetadataValue.md(counts_table(events, "event", "customers")),
-                "merges_and_splits": dg.MetadataValue.md(markdown_table(merges, max_rows=10)),
+                "merges_and_splits": dg.MetadataValue.md(masked_preview(merges)),
             },
         )
     meta: dict[str, object] = {"dagster/row_count": len(tables[name])}
     if name == "identity_edges":
-        meta["preview"] = dg.MetadataValue.md(markdown_table(tables[name], max_rows=10))
+        meta["preview"] = dg.MetadataValue.md(masked_preview(tables[name]))
     return dg.MaterializeResult(asset_key=["core", name], metadata=meta)
 
 

@@ -7,6 +7,7 @@ from cdp_assets.defs.catalog import ERASURE_JOB, ERASURE_KEY, raw_key, staging_k
 from cdp_assets.defs.privacy.erasure import build_erasure_asset
 from cdp_assets.defs.privacy.erasure_sensor import build_erasure_sensor
 from cdp_assets.defs.privacy.retention import build_retention_asset
+from cdp_assets.defs.privacy.storage_trace import build_storage_trace_check
 from cdp_assets.defs.resources import project_config
 
 
@@ -21,9 +22,10 @@ def erasure_selection(config: CDPConfig) -> list[dg.AssetKey]:
 def privacy() -> dg.Definitions:
     config = project_config()
     assets = []
-    jobs, sensors = [], []
+    jobs, sensors, checks = [], [], []
     if config.sources_of_kind("erasure_requests"):
         assets.append(build_erasure_asset(config))
+        checks.append(build_storage_trace_check(config))
         job = dg.define_asset_job(
             ERASURE_JOB,
             selection=erasure_selection(config),
@@ -35,4 +37,4 @@ def privacy() -> dg.Definitions:
     retention = build_retention_asset(config)
     if retention is not None:
         assets.append(retention)
-    return dg.Definitions(assets=assets, jobs=jobs, sensors=sensors)
+    return dg.Definitions(assets=assets, asset_checks=checks, jobs=jobs, sensors=sensors)
