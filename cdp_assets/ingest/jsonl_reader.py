@@ -69,7 +69,8 @@ class _Keys:
 
     def overflow(self, keys: list[str]) -> set[str]:
         """The keys of `keys` that would take the file past `max_keys` (never kept ones)."""
-        room = self.max_keys - len(self.seen)
+        new_kept = {k for k in keys if k in self.keep and k not in self.seen}
+        room = self.max_keys - len(self.seen) - len(new_kept)
         over: set[str] = set()
         for key in keys:
             if key in self.seen or key in self.keep:
@@ -94,10 +95,10 @@ def read_jsonl(
     lenient: bool = False,
     shown_as: str | None = None,
     keep: frozenset[str] = frozenset(),
-    max_keys: int = MAX_SOURCE_COLUMNS,
+    max_keys: int | None = None,
 ) -> JsonlOutput:
     out = JsonlOutput()
-    keys = _Keys({}, keep, max_keys)
+    keys = _Keys({}, keep, MAX_SOURCE_COLUMNS if max_keys is None else max_keys)
     con = duckdb.connect()
     try:
         blocks = utf8_blocks(
