@@ -132,6 +132,7 @@ def expected_records(fmt: str, data: bytes) -> int | None:
     non-blank lines but the header when no quote character, no bare CR and no UTF-16."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return None
+    data = data.removeprefix(b"\xef\xbb\xbf")  # the encoding's mark, not text of a line
     lines = [line for line in data.split(b"\n") if line.strip()]
     if fmt == "jsonl":
         return len(lines)
