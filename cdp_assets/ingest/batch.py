@@ -6,11 +6,21 @@ row already in the raw table or earlier in the batch; the ledger counts each per
 `rows_read = rows_loaded + rows_quarantined + exact_duplicates` holds for every file. Files are
 read and processed one at a time (only their row hashes are kept), so that a caller writing
 each file's rows as they come holds one file in memory.
+
+No file stops the batch: a file nothing of which can be read (no readable header, a corrupt
+parquet file, a symbolic link out of the landing folder) is quarantined whole, as one entry
+(rule `unreadable_file`), and recorded in the ledger so the next run moves on. Columns are
+named by `naming.raw_names` against the columns the source already has (case ignored), and a
+source holds at most `MAX_SOURCE_COLUMNS` source columns: a row with a value in a column
+beyond them is quarantined (rule `too_many_columns`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +31,8 @@ import pandas as pd
 
 from cdp_assets.config import CDPConfig, SourceConfig, landing_dir, source_url
 from cdp_assets.contracts.canonical import LEDGER_DTYPES, QUARANTINE_DTYPES, RAW_LINEAGE_DTYPES
-from cdp_assets.ingest.errors import SourceReadError
+from cdp_assets.ingest.errors import SourceReadError, UnreadableFile
+from cdp_assets.ingest.landing import outside_landing
 from cdp_assets.ingest.ledger import (
     STATUS_DUPLICATE,
     STATUS_INGESTED,
@@ -30,11 +41,21 @@ from cdp_assets.ingest.ledger import (
     discover_files,
     relative_name,
 )
-from cdp_assets.ingest.naming import raw_column_name, raw_names
-from cdp_assets.ingest.readers import STRING, ReadResult, read_source_file, read_sql_source
+from cdp_assets.ingest.limits import MAX_SOURCE_COLUMNS, shown_payload
+from cdp_assets.ingest.naming import fold, raw_column_name, raw_names
+from cdp_assets.ingest.readers import (
+    STRING,
+    ReadResult,
+    file_quarantined,
+    file_start,
+    read_source_file,
+    read_sql_source,
+)
 from cdp_assets.ingest.row_hash import SortedHashSet, frame_content_hash, row_hashes
 
 QUARANTINE_RULE = "malformed_line"
+UNREADABLE_RULE = "unreadable_file"
+COLUMNS_RULE = "too_many_columns"
 RowsSink = Callable[[pd.DataFrame], None]
 
 
@@ -90,12 +111,13 @@ def check_mapped_columns(source: SourceConfig, columns: list[str], where: str) -
     """
     if not columns:  # an empty file: nothing to map, nothing read
         return
-    present = set(columns) | {raw_column_name(c) for c in columns}
+    # Case is ignored: raw tables hold `EMAIL` in the mapped column `email` (naming.raw_names).
+    present = {fold(c) for c in columns} | {fold(raw_column_name(c)) for c in columns}
     problems = [
         f"{source.key_path}.columns.{field_name}: column '{column}' not found in {where} "
         f"(source {source.name})"
         for field_name, column in source.columns.items()
-        if column not in present
+        if fold(column) not in present and fold(raw_column_name(column)) not in present
     ]
     if problems:
         raise SourceReadError("\n".join(problems))
@@ -160,6 +182,12 @@ def _new_files(
     landing = landing_dir(config)
     for path in discover_files(landing, source):
         name = relative_name(landing, path)
+        if outside_landing(landing, path):
+            refused = _refused_link(landing, path, name, source)
+            if not index.seen(name, refused.digest):
+                index.pairs.add((name, refused.digest))
+                yield refused
+            continue
         size, modified = _stat(path)
         digest = content_hash(path)
         if index.seen(name, digest):
@@ -177,11 +205,29 @@ def _new_files(
             )
             index.pairs.add((name, digest))
             continue
-        result = read_source_file(path, source, display_name=name)
+        try:
+            result = read_source_file(path, source, display_name=name)
+        except UnreadableFile as exc:
+            result = file_quarantined(exc.line or 1, file_start(path), str(exc), UNREADABLE_RULE)
         if source.format != "jsonl":
             check_mapped_columns(source, result.columns, f"file {name}")
         index.record(name, digest)
         yield _FileRead(name, digest, size, modified, result)
+
+
+def _refused_link(landing: Path, path: Path, name: str, source: SourceConfig) -> _FileRead:
+    """A symbolic link leading out of the landing folder: quarantined unread. Its identity in
+    the ledger is where it points (its target is never opened)."""
+    target = os.path.realpath(path)
+    digest = "symlink:" + hashlib.sha256(target.encode("utf-8", "surrogateescape")).hexdigest()
+    stat = path.lstat()
+    modified = pd.Timestamp(stat.st_mtime_ns, unit="ns", tz="UTC").floor("us")
+    reason = (
+        f"{source.key_path}: file {name} (source {source.name}): a symbolic link to {target}, "
+        "outside the landing folder: not read"
+    )
+    result = file_quarantined(1, f"symlink -> {target}", reason, UNREADABLE_RULE)
+    return _FileRead(name, digest, stat.st_size, modified, result)
 
 
 def ingest_source(
@@ -216,6 +262,7 @@ def ingest_source(
     index = LedgerIndex(ledger, source.name)
     seen = SortedHashSet(_known_hashes(known_row_hashes))
     union: dict[str, None] = {}  # raw column names, in order of first appearance
+    columns_of = _SourceColumns(source, list(known_columns), union)
     kept_frames: list[pd.DataFrame] = []
     quarantines: list[pd.DataFrame] = []
     ledger_rows: list[dict[str, object]] = []
@@ -224,7 +271,7 @@ def ingest_source(
     for read in _new_files(source, config, index, duplicate_rows):
         files.append(read.file)
         rows, quarantine, ledger_row = _file_part(
-            read, union, seen, batch_id, ingested_at, suppressor
+            read, union, seen, batch_id, ingested_at, suppressor, columns_of
         )
         quarantines.append(quarantine)
         ledger_rows.append(ledger_row)
@@ -271,6 +318,80 @@ def ingest_source(
     )
 
 
+@dataclass
+class _SourceColumns:
+    """The raw columns a source has (mapped, in raw.<source>, seen in the batch), to name a
+    file's columns against them and keep the source within MAX_SOURCE_COLUMNS."""
+
+    source: SourceConfig
+    table: list[str]
+    union: dict[str, None]
+
+    def known(self) -> list[str]:
+        mapped = [raw_column_name(c) for c in self.source.columns.values()]
+        return [*mapped, *self.table, *self.union]
+
+    def over_limit(self, names: list[str]) -> list[str]:
+        """The file's raw column names that would take the source past the limit."""
+        mapped = {fold(raw_column_name(c)) for c in self.source.columns.values()}
+        have = {fold(c) for c in [*self.table, *self.union]} | mapped
+        room = MAX_SOURCE_COLUMNS - len(have)
+        over: list[str] = []
+        for name in names:
+            if fold(name) in have:
+                continue
+            if room > 0:
+                room -= 1
+                have.add(fold(name))
+            else:
+                over.append(name)
+        return over
+
+
+def _named(read: _FileRead, columns_of: _SourceColumns | None) -> ReadResult:
+    """The file's rows with raw column names (see naming.raw_names), rows with a value in a
+    column beyond the source's limit moved to the malformed entries."""
+    result = read.result
+    source_columns = result.columns
+    known = columns_of.known() if columns_of is not None else []
+    within = raw_names(source_columns)  # how the reader named the rows frame's columns
+    names = raw_names(source_columns, known)
+    rows = result.rows.rename(columns={within[c]: names[c] for c in source_columns})
+    read.columns = [names[c] for c in source_columns]
+    over = columns_of.over_limit(read.columns) if columns_of is not None else []
+    if not over:
+        return ReadResult(rows, result.malformed, result.encoding, source_columns)
+    carrying = rows[over].notna().any(axis=1).to_numpy()
+    first = rows[over].notna().idxmax(axis=1)  # the first column beyond, per row
+    moved = rows.loc[carrying]
+    payloads = [
+        shown_payload(json.dumps({k: v for k, v in row.items() if isinstance(v, str)}))
+        for row in moved[read.columns].astype(object).to_dict("records")
+    ]
+    reasons = [
+        f"column {first[i]!r} is beyond the {MAX_SOURCE_COLUMNS:,} source columns a source "
+        "may have (mapped columns are always read)"
+        for i in moved.index
+    ]
+    malformed = result.malformed.copy()
+    if "rule" not in malformed.columns:
+        malformed["rule"] = pd.Series(QUARANTINE_RULE, index=malformed.index, dtype=STRING)
+    extra = pd.DataFrame(
+        {
+            "_line": moved["_line"].to_numpy(),
+            "raw_payload": pd.Series(payloads, dtype=STRING).to_numpy(),
+            "reason": pd.Series(reasons, dtype=STRING).to_numpy(),
+            "rule": COLUMNS_RULE,
+        }
+    ).astype({"raw_payload": STRING, "reason": STRING, "rule": STRING})
+    malformed = pd.concat([malformed, extra], ignore_index=True)
+    keep = [c for c in read.columns if c not in set(over)]
+    read.columns = keep
+    rows = rows.loc[~carrying, [*keep, "_line"]].reset_index(drop=True)
+    kept_sources = [c for c in source_columns if names[c] in set(keep)]
+    return ReadResult(rows, malformed, result.encoding, kept_sources)
+
+
 def _file_part(
     read: _FileRead,
     union: dict[str, None],
@@ -278,6 +399,7 @@ def _file_part(
     batch_id: str,
     ingested_at: pd.Timestamp,
     suppressor: Suppressor | None = None,
+    columns_of: _SourceColumns | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, object]]:
     """One file's loaded rows (raw shape), malformed lines and ledger row.
 
@@ -285,8 +407,7 @@ def _file_part(
     duplicate when its hash is already in `seen` (the raw table, an earlier file of the batch)
     or earlier in this file.
     """
-    mapping = raw_names(read.result.columns)
-    read.columns = [mapping[c] for c in read.result.columns]
+    read.result = _named(read, columns_of)
     read.hashes = row_hashes(read.result.rows, read.columns)
     union.update(dict.fromkeys(read.columns))
     drop = seen.contains(read.hashes) | pd.Series(read.hashes).duplicated().to_numpy()
@@ -296,8 +417,7 @@ def _file_part(
     suppressed = np.zeros(len(keep), dtype=bool)
     malformed = read.result.malformed
     if suppressor is not None:
-        renamed = read.result.rows.rename(columns=mapping)
-        suppressed = keep & suppressor.rows(renamed)
+        suppressed = keep & suppressor.rows(read.result.rows)
         keep &= ~suppressed
         malformed = malformed.loc[~suppressor.payloads(malformed["raw_payload"])]
     kept = read.result.rows.loc[keep]
@@ -309,6 +429,9 @@ def _file_part(
             "line": malformed["_line"].to_numpy(),
             "raw_payload": malformed["raw_payload"].to_numpy(),
             "reason": malformed["reason"].to_numpy(),
+            "rule": malformed["rule"].to_numpy()
+            if "rule" in malformed.columns
+            else np.full(len(malformed), QUARANTINE_RULE, dtype=object),
         }
     )
     rows_read = read.result.rows_read
@@ -394,7 +517,8 @@ def _assemble_quarantine(
         "quarantined_at": ingested_at,
     }
     if n:
-        data.update({c: found[c].to_numpy() for c in ("file", "line", "raw_payload", "reason")})
+        columns = ("file", "line", "raw_payload", "reason", "rule")
+        data.update({c: found[c].to_numpy() for c in columns})
     return _typed(data, QUARANTINE_DTYPES, n)
 
 

@@ -15,6 +15,10 @@ How a block of UTF-8 bytes is read:
    empty → null); the result is checked to have exactly the expected rows, else the same lines
    are parsed by `csv` instead. Other records are malformed, with their text and the reason.
 
+A line longer than `MAX_LINE_BYTES` is malformed unread. With lenient decoding, a line that is
+not in the file's encoding arrives blanked and is malformed with the reason; a file whose
+header cannot be read (broken quoting, too long, not decodable) raises UnreadableFile.
+
 Blank (whitespace-only) lines are skipped. Line numbers are physical lines of the file: the
 header is line 1 when it is the first line, and a record spanning lines has its first line.
 """
@@ -32,7 +36,8 @@ import pyarrow.csv as pcsv
 
 from cdp_assets.config import SourceConfig
 from cdp_assets.ingest.encoding import TextBlock, utf8_blocks
-from cdp_assets.ingest.errors import SourceReadError, where
+from cdp_assets.ingest.errors import SourceReadError, UnreadableFile, where
+from cdp_assets.ingest.limits import MAX_LINE_BYTES, shown_payload
 
 DELIMITER_CANDIDATES = (",", ";", "\t", "|")
 DENSE_QUOTES = 16  # quotes above 1 byte in 16: count delimiters in quotes byte-wise
@@ -41,6 +46,9 @@ _SNIFF_BYTES = 64 << 10
 _SNIFF_RECORDS = 50
 _WHITESPACE = np.array([ord(c) for c in " \t\r\x0b\x0c"], dtype=np.uint8)
 _DELIMITER_ALIASES = {"\\t": "\t", "tab": "\t", "TAB": "\t"}
+# `csv` refuses fields over 131,072 characters by default; lines up to MAX_LINE_BYTES are read
+# (a process-wide setting: only ever raised, never lowered).
+csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))
 
 
 class _NeedMore(Exception):
@@ -135,21 +143,41 @@ class CsvScanner:
         self.delimiter = delimiter
         self._opens = self._closes = np.zeros(256, dtype=bool)
         self.header: list[str] | None = None
+        self.header_line: int | None = None
+        self.first_undecodable: int | None = None
         self.ncols = 0
         self.out = CsvOutput()
 
     # -- driving ---------------------------------------------------------------------------
 
-    def read(self, path: Path, encoding: str) -> CsvOutput:
+    def read(
+        self, path: Path, encoding: str, lenient: bool = False, shown_as: str | None = None
+    ) -> CsvOutput:
         pending = b""
         pending_line = 1
-        blocks = utf8_blocks(path, encoding)
+        blocks = utf8_blocks(path, encoding, lenient=lenient, shown_as=shown_as)
         for block, final in _with_last(blocks):
+            for bad in block.undecodable:
+                self.out.bad_lines.append(bad.line)
+                self.out.bad_payloads.append(shown_payload(bad.payload))
+                self.out.bad_reasons.append(bad.reason)
+                if self.first_undecodable is None:
+                    self.first_undecodable = bad.line
             buf = pending + block.data if pending else block.data
             first_line = pending_line if pending else block.first_line
             pending, pending_line = self._consume(buf, first_line, final)
         if pending:  # only when the file ends inside a record the scanner could not close
             self._consume(pending, pending_line, True)
+        if (
+            self.header_line is not None
+            and self.first_undecodable is not None
+            and self.first_undecodable < self.header_line
+        ):
+            raise UnreadableFile(
+                f"{where(self.source, self.display_name, self.first_undecodable)}: the header "
+                f"is not valid {encoding}",
+                self.first_undecodable,
+            )
         self.out.header = self.header or []
         self.out.delimiter = self.delimiter or ","
         return self.out
@@ -187,15 +215,21 @@ class CsvScanner:
             self.delimiter = sniff_delimiter(sample, self.quotechar)
         starts, ends = _line_bounds(buf)
         first = int(np.searchsorted(starts, pos))
+        here = where(self.source, self.display_name, first_line + line)
+        if ends[first] - starts[first] > MAX_LINE_BYTES:
+            raise UnreadableFile(
+                f"{here}: the header line is longer than {MAX_LINE_BYTES:,} bytes",
+                first_line + line,
+            )
         try:
             row, consumed = self._read_record(buf, starts, ends, first, final)
         except _NeedMore:
             return None
         except csv.Error as exc:
-            raise SourceReadError(
-                f"{where(self.source, self.display_name, first_line + line)}: cannot read the "
-                f"header: {_csv_reason(exc)}"
+            raise UnreadableFile(
+                f"{here}: cannot read the header: {_csv_reason(exc)}", first_line + line
             ) from None
+        self.header_line = first_line + line
         self.header = _clean_header(row)
         self.ncols = len(self.header)
         last = first + consumed - 1
@@ -283,8 +317,11 @@ class CsvScanner:
             if len(d):
                 fields -= self._delimiters_inside_quotes(a, q, d, starts, quotes, q_lo, d_lo, d_hi)
 
+        # Lines too long to read are malformed (unless inside a record that starts before).
+        long = length > MAX_LINE_BYTES
+
         # Records that need `csv`: odd quotes (spanning lines, or broken) and irregular quotes.
-        special = np.flatnonzero(odd | irregular)
+        special = np.flatnonzero((odd | irregular) & ~long)
         consumed = np.zeros(n, dtype=bool)
         limit = n
         good_special_lines: list[int] = []
@@ -315,6 +352,15 @@ class CsvScanner:
                     _count_reason(self.ncols, len(row)),
                 )
         consumed[special[special < limit]] = True
+        for k in np.flatnonzero(long & ~consumed).tolist():
+            if k >= limit:
+                break
+            self._bad(
+                first_line + k,
+                buf[starts[k] : content_end[k]],
+                f"line longer than {MAX_LINE_BYTES:,} bytes ({int(length[k]):,})",
+            )
+        consumed |= long
 
         normal = ~blank & ~consumed
         normal[limit:] = False
@@ -370,7 +416,8 @@ class CsvScanner:
 
     def _bad(self, line: int, payload: bytes, reason: str) -> None:
         self.out.bad_lines.append(line)
-        self.out.bad_payloads.append(payload.decode("utf-8", errors="replace"))
+        text = payload[: 4 * MAX_LINE_BYTES].decode("utf-8", errors="replace")
+        self.out.bad_payloads.append(shown_payload(text, len(payload)))
         self.out.bad_reasons.append(reason)
 
     def _names(self) -> list[str]:
@@ -420,14 +467,20 @@ class CsvScanner:
             pass
         # pyarrow disagreed with the scan (e.g. a bare carriage return): `csv` decides.
         rows = []
+        lines = []
         for k in good.tolist():
             text = buf[starts[k] : ends[k] + 1].decode("utf-8")
-            parsed = next(
-                csv.reader([text], delimiter=self.delimiter or ",", quotechar=self.quotechar),
-                [],
-            )
+            try:
+                parsed = next(
+                    csv.reader([text], delimiter=self.delimiter or ",", quotechar=self.quotechar),
+                    [],
+                )
+            except csv.Error as exc:  # a bare carriage return inside an unquoted field
+                self._bad(first_line + k, buf[starts[k] : ends[k]].rstrip(b"\r"), _csv_reason(exc))
+                continue
             rows.append((parsed + [""] * self.ncols)[: self.ncols])
-        return self._rows_table(rows, (first_line + good).tolist())
+            lines.append(first_line + k)
+        return self._rows_table(rows, lines)
 
 
 def _line_bounds(buf: bytes, a: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -463,15 +516,25 @@ def _csv_reason(exc: csv.Error) -> str:
     message = str(exc)
     if "unexpected end of data" in message:
         return "broken quoting: unterminated quoted field"
+    if "new-line character seen in unquoted field" in message:
+        return "a bare carriage return (or line break) inside an unquoted field"
+    if "field larger than field limit" in message:
+        return f"a field longer than {MAX_LINE_BYTES:,} characters"
     return f"broken quoting: {message}"
 
 
 def _clean_header(row: list[str]) -> list[str]:
     """Header names trimmed; empty names become column_<n>; repeats get a _<k> suffix."""
+    return unique_names([raw.strip().lstrip("\ufeff") for raw in row])
+
+
+def unique_names(row: list[str]) -> list[str]:
+    """Empty names become column_<n>; exact repeats get a _<k> suffix (case is left to
+    `naming.raw_names`, which names raw columns)."""
     names: list[str] = []
     seen: set[str] = set()
     for i, raw in enumerate(row):
-        name = raw.strip().lstrip("\ufeff") or f"column_{i + 1}"
+        name = raw or f"column_{i + 1}"
         candidate, k = name, 2
         while candidate in seen:
             candidate = f"{name}_{k}"

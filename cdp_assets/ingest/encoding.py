@@ -29,9 +29,19 @@ _WESTERN_SYMBOLS = set("\u00a0€£¥¢©®°±µ§¶«»“”‘’‚„–�
 
 
 @dataclass(frozen=True)
+class Undecodable:
+    """A line the encoding cannot decode (lenient reading): blanked in its block."""
+
+    line: int
+    payload: str  # the line shown in the fallback encoding (U+FFFD where even that fails)
+    reason: str
+
+
+@dataclass(frozen=True)
 class TextBlock:
     data: bytes  # UTF-8, ends with b"\n" unless it is the file's last block
     first_line: int  # 1-based physical line number of the block's first byte
+    undecodable: tuple[Undecodable, ...] = ()  # lines blanked in `data` (lenient reading)
 
 
 class DecodeFailure(Exception):
@@ -67,13 +77,27 @@ def _ascii_compatible(encoding: str) -> bool:
         return False
 
 
-def utf8_blocks(path: Path, encoding: str, *, block_size: int | None = None) -> Iterator[TextBlock]:
-    """The file's content as UTF-8 blocks cut at line ends. Raises DecodeFailure (line known)
-    at the first bytes that `encoding` cannot decode."""
+def utf8_blocks(
+    path: Path,
+    encoding: str,
+    *,
+    block_size: int | None = None,
+    lenient: bool = False,
+    shown_as: str | None = None,
+) -> Iterator[TextBlock]:
+    """The file's content as UTF-8 blocks cut at line ends.
+
+    Strict (default): raises DecodeFailure (line known) at the first bytes that `encoding`
+    cannot decode. Lenient (ASCII-compatible encodings only): each line that `encoding` cannot
+    decode is left out of the block as an empty line (line numbers unchanged) and listed in
+    the block's `undecodable`, shown decoded as `shown_as`; valid lines are kept exactly.
+    """
     block_size = block_size or BLOCK_SIZE
     codec = normalise_encoding(encoding)
-    if codec in ("utf-8", "utf-8-sig"):
-        yield from _utf8_passthrough(path, block_size)
+    if lenient and not _ascii_compatible(encoding):
+        lenient = False  # lines cannot be cut on b"\n" bytes (UTF-16, UTF-32)
+    if codec in ("utf-8", "utf-8-sig") or lenient:
+        yield from _line_blocks(path, codec, block_size, lenient, shown_as or "cp1252")
     else:
         yield from _transcoded(path, encoding, block_size)
 
@@ -84,7 +108,8 @@ def _cut(buf: bytes, eof: bool) -> int:
     return buf.rfind(b"\n") + 1
 
 
-def _utf8_passthrough(path: Path, block_size: int) -> Iterator[TextBlock]:
+def _raw_line_blocks(path: Path, block_size: int) -> Iterator[tuple[bytes, int, int]]:
+    """(bytes cut at a line end, first line, byte offset) of the file, a UTF-8 BOM left out."""
     line = 1
     offset = 0  # absolute byte offset of `carry`'s start
     carry = b""
@@ -104,19 +129,79 @@ def _utf8_passthrough(path: Path, block_size: int) -> Iterator[TextBlock]:
                 carry = buf
                 continue
             block, carry = (buf, b"") if cut == len(buf) else (buf[:cut], buf[cut:])
-            try:
-                block.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                bad_line = line + block.count(b"\n", 0, exc.start)
-                raise DecodeFailure(
-                    "utf-8", bad_line, offset + exc.start, block[exc.start : exc.end]
-                ) from None
             if block:
-                yield TextBlock(block, line)
+                yield block, line, offset
                 line += block.count(b"\n")
                 offset += len(block)
             if eof:
                 return
+
+
+def _line_blocks(
+    path: Path, codec: str, block_size: int, lenient: bool, shown_as: str
+) -> Iterator[TextBlock]:
+    utf8 = codec in ("utf-8", "utf-8-sig")
+    for block, line, offset in _raw_line_blocks(path, block_size):
+        try:
+            text = block.decode(codec)
+        except UnicodeDecodeError as exc:
+            if not lenient:
+                bad_line = line + block.count(b"\n", 0, exc.start)
+                raise DecodeFailure(
+                    codec, bad_line, offset + exc.start, block[exc.start : exc.end]
+                ) from None
+            yield _decoded_by_line(block, line, codec, shown_as)
+            continue
+        if utf8:
+            yield TextBlock(block, line)
+            continue
+        if line == 1 and text.startswith("\ufeff"):
+            text = text[1:]
+        yield TextBlock(text.encode("utf-8"), line)
+
+
+def _decoded_by_line(block: bytes, first_line: int, codec: str, shown_as: str) -> TextBlock:
+    """A block decoded line by line: lines that do not decode are blanked and listed."""
+    utf8 = codec in ("utf-8", "utf-8-sig")
+    parts = block.split(b"\n")
+    out: list[bytes] = []
+    bad: list[Undecodable] = []
+    for k, part in enumerate(parts):
+        try:
+            text = part.decode(codec)
+        except UnicodeDecodeError as exc:
+            shown = part.rstrip(b"\r").decode(shown_as, errors="replace")
+            reason = (
+                f"not valid {codec}: bytes {part[exc.start : exc.end]!r} at byte {exc.start + 1} "
+                f"of the line (the payload shows the line read as {shown_as})"
+            )
+            bad.append(Undecodable(first_line + k, shown, reason))
+            out.append(b"")
+            continue
+        out.append(part if utf8 else text.encode("utf-8"))
+    return TextBlock(b"\n".join(out), first_line, tuple(bad))
+
+
+def has_utf8_text(path: Path, block_size: int | None = None) -> bool:
+    """Whether the file holds non-ASCII text that is valid UTF-8 (so that its lines that are
+    not UTF-8 are the exception, not the file's encoding)."""
+    for block, _, _ in _raw_line_blocks(path, block_size or BLOCK_SIZE):
+        if block.isascii():
+            continue
+        try:
+            block.decode("utf-8")
+            return True
+        except UnicodeDecodeError:
+            pass
+        for part in block.split(b"\n"):
+            if part.isascii():
+                continue
+            try:
+                part.decode("utf-8")
+                return True
+            except UnicodeDecodeError:
+                continue
+    return False
 
 
 def _transcoded(path: Path, encoding: str, block_size: int) -> Iterator[TextBlock]:

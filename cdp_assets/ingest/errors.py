@@ -17,3 +17,13 @@ def where(source: SourceConfig, display_name: str, line: int | None = None) -> s
     """`sources[3]: file shop/2026-01-02.csv (source shop_accounts), line 7`."""
     text = f"{source.key_path}: file {display_name} (source {source.name})"
     return text if line is None else f"{text}, line {line}"
+
+
+class UnreadableFile(SourceReadError):
+    """A landed file whose content cannot be read at all (no header, a corrupt parquet file,
+    bytes of no encoding): the file is quarantined whole and the batch goes on. `line` is
+    where reading stopped, when known."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line

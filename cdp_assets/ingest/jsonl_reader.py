@@ -6,7 +6,10 @@ key's value as text in one pass: strings as they are, numbers and `true`/`false`
 nested objects and arrays as compact JSON, `null` as missing. Lines that are not a JSON object
 are malformed; Python's `json` gives the reason. Blank lines are skipped.
 
-A line that repeats a key keeps the first value (DuckDB's reading).
+A line that repeats a key keeps the first value (DuckDB's reading). A line longer than
+`MAX_LINE_BYTES`, a line not in the file's encoding (lenient decoding) and a line bringing a key
+beyond the first `max_keys` distinct keys of the file (keys in `keep`, the mapped ones, are
+always read) are malformed, with the reason.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from cdp_assets.ingest.encoding import utf8_blocks
+from cdp_assets.ingest.limits import MAX_LINE_BYTES, MAX_SOURCE_COLUMNS, shown_payload
 from cdp_assets.ingest.text_values import value_text
 
 BLOCK_SIZE = 64 << 20  # large enough for DuckDB to scan a block on several threads
@@ -55,16 +59,60 @@ def _reason(line: str) -> str:
     return f"not a JSON object (found {kind})"
 
 
-def read_jsonl(path: Path, encoding: str) -> JsonlOutput:
+@dataclass
+class _Keys:
+    """The file's keys so far, and which new keys a block may add (see `admit`)."""
+
+    seen: dict[str, None]
+    keep: frozenset[str]
+    max_keys: int
+
+    def overflow(self, keys: list[str]) -> set[str]:
+        """The keys of `keys` that would take the file past `max_keys` (never kept ones)."""
+        new_kept = {k for k in keys if k in self.keep and k not in self.seen}
+        room = self.max_keys - len(self.seen) - len(new_kept)
+        over: set[str] = set()
+        for key in keys:
+            if key in self.seen or key in self.keep:
+                continue
+            if room > 0:
+                room -= 1
+            else:
+                over.add(key)
+        return over
+
+    def reason(self, key: str) -> str:
+        return (
+            f"key {key!r} is beyond the {self.max_keys:,} distinct keys a file may have "
+            "(the source's mapped keys are always read)"
+        )
+
+
+def read_jsonl(
+    path: Path,
+    encoding: str,
+    *,
+    lenient: bool = False,
+    shown_as: str | None = None,
+    keep: frozenset[str] = frozenset(),
+    max_keys: int | None = None,
+) -> JsonlOutput:
     out = JsonlOutput()
-    seen: dict[str, None] = {}
+    keys = _Keys({}, keep, MAX_SOURCE_COLUMNS if max_keys is None else max_keys)
     con = duckdb.connect()
     try:
-        for block in utf8_blocks(path, encoding, block_size=BLOCK_SIZE):
-            _read_block(con, block.data, block.first_line, out, seen)
+        blocks = utf8_blocks(
+            path, encoding, block_size=BLOCK_SIZE, lenient=lenient, shown_as=shown_as
+        )
+        for block in blocks:
+            for bad in block.undecodable:
+                out.bad_lines.append(bad.line)
+                out.bad_payloads.append(shown_payload(bad.payload))
+                out.bad_reasons.append(bad.reason)
+            _read_block(con, block.data, block.first_line, out, keys)
     finally:
         con.close()
-    out.columns = list(seen)
+    out.columns = list(keys.seen)
     return out
 
 
@@ -76,6 +124,7 @@ class _Block:
     columns: dict[str, pa.Array]
     numbers: np.ndarray  # 0-based line index within the block, of each good row
     bad: list[int]  # 0-based line index within the block, of each bad line
+    reasons: dict[int, str] = field(default_factory=dict)  # of bad lines, when not JSON's
 
 
 def _read_block(
@@ -83,7 +132,7 @@ def _read_block(
     buf: bytes,
     first_line: int,
     out: JsonlOutput,
-    seen: dict[str, None],
+    keys: _Keys,
 ) -> None:
     a = np.frombuffer(buf, dtype=np.uint8)
     nl = np.flatnonzero(a == 10)
@@ -101,25 +150,68 @@ def _read_block(
     for k in maybe.tolist():
         if not buf[starts[k] : stops[k]].strip():
             blank[k] = True
+    long = (stops - starts > MAX_LINE_BYTES) & ~blank
+    for k in np.flatnonzero(long).tolist():
+        size = int(stops[k] - starts[k])
+        text = buf[starts[k] : starts[k] + 4 * MAX_LINE_BYTES].decode("utf-8", errors="replace")
+        out.bad_lines.append(first_line + k)
+        out.bad_payloads.append(shown_payload(text, size))
+        out.bad_reasons.append(f"line longer than {MAX_LINE_BYTES:,} bytes ({size:,})")
+    skip = blank | long
     try:
-        block = _duckdb_block(con, buf, offsets, blank)
+        block = _duckdb_block(con, buf, offsets, skip, keys)
     except duckdb.Error:
-        block = _python_block(buf, offsets, blank)
+        block = _python_block(buf, offsets, skip, keys)
     for k in block.bad:
         payload = buf[starts[k] : stops[k]].decode("utf-8").rstrip("\r\n")
         out.bad_lines.append(first_line + k)
-        out.bad_payloads.append(payload)
-        out.bad_reasons.append(_reason(payload))
+        out.bad_payloads.append(shown_payload(payload))
+        out.bad_reasons.append(block.reasons.get(k) or _reason(payload))
     if len(block.numbers) == 0:
         return
     for key in block.keys:
-        seen.setdefault(key, None)
+        keys.seen.setdefault(key, None)
     out.tables.append(pa.table(block.columns))  # no columns when every object is {}
     out.line_numbers.append(pa.array(block.numbers.astype(np.int64) + first_line))
 
 
+_KEYS_SQL = (
+    "SELECT k FROM (SELECT n, unnest(json_keys(line)) AS k, "
+    "unnest(range(len(json_keys(line)))) AS p FROM jsonl_lines) "
+    "GROUP BY k ORDER BY min(n * 1000000 + p)"
+)
+
+
+def _block_keys(con: duckdb.DuckDBPyConnection, frame: pa.Table) -> list[str]:
+    con.register("jsonl_lines", frame)
+    try:
+        return [row[0] for row in con.sql(_KEYS_SQL).fetchall()]
+    finally:
+        con.unregister("jsonl_lines")
+
+
+def _lines_with_keys(
+    con: duckdb.DuckDBPyConnection, frame: pa.Table, over: set[str]
+) -> dict[int, str]:
+    """Line index → its first key among `over`, for the lines that carry one."""
+    con.register("jsonl_lines", frame)
+    try:
+        rows = con.sql(
+            "SELECT n, min(k) FROM (SELECT n, unnest(json_keys(line)) AS k FROM jsonl_lines) "
+            "WHERE list_contains($over, k) GROUP BY n",
+            params={"over": sorted(over)},
+        ).fetchall()
+    finally:
+        con.unregister("jsonl_lines")
+    return {int(n): key for n, key in rows}
+
+
 def _duckdb_block(
-    con: duckdb.DuckDBPyConnection, buf: bytes, offsets: np.ndarray, blank: np.ndarray
+    con: duckdb.DuckDBPyConnection,
+    buf: bytes,
+    offsets: np.ndarray,
+    blank: np.ndarray,
+    known: _Keys,
 ) -> _Block:
     """The fast path: DuckDB checks, lists keys and extracts values for the whole block."""
     n = len(offsets) - 1
@@ -141,16 +233,20 @@ def _duckdb_block(
     bad = np.flatnonzero(~ok & ~blank).tolist()
     if not ok.all():
         frame = frame.filter(pa.array(ok))
-    con.register("jsonl_lines", frame.select(["n", "line"]))
+    frame = frame.select(["n", "line"])
+    keys = _block_keys(con, frame)
+    reasons: dict[int, str] = {}
+    over = known.overflow(keys)
+    if over:
+        carriers = _lines_with_keys(con, frame, over)
+        reasons = {line: known.reason(key) for line, key in carriers.items()}
+        bad = sorted([*bad, *carriers])
+        dropped = np.zeros(n, dtype=bool)
+        dropped[list(carriers)] = True
+        frame = frame.filter(pa.array(~dropped[frame.column("n").to_numpy()]))
+        keys = _block_keys(con, frame)
+    con.register("jsonl_lines", frame)
     try:
-        keys = [
-            row[0]
-            for row in con.sql(
-                "SELECT k FROM (SELECT n, unnest(json_keys(line)) AS k, "
-                "unnest(range(len(json_keys(line)))) AS p FROM jsonl_lines) "
-                "GROUP BY k ORDER BY min(n * 1000000 + p)"
-            ).fetchall()
-        ]
         if keys:
             picks = ", ".join(f"v[{i + 1}] AS c{i}" for i in range(len(keys)))
             result = con.sql(
@@ -164,7 +260,7 @@ def _duckdb_block(
         con.unregister("jsonl_lines")
     columns = {key: result.column(f"c{i}").cast(pa.string()) for i, key in enumerate(keys)}
     numbers = result.column("n").to_numpy()
-    return _Block(keys, columns, numbers, bad)
+    return _Block(keys, columns, numbers, bad, reasons)
 
 
 def _first_wins(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -180,13 +276,15 @@ def _python_text(value: Any) -> str | None:
     return value_text(value)
 
 
-def _python_block(buf: bytes, offsets: np.ndarray, blank: np.ndarray) -> _Block:
+def _python_block(buf: bytes, offsets: np.ndarray, blank: np.ndarray, known: _Keys) -> _Block:
     """The fallback when DuckDB refuses a block: Python's json, line by line (same texts,
     a repeated key keeps its first value there too)."""
     keys: dict[str, None] = {}
     rows: list[dict[str, Any]] = []
     numbers: list[int] = []
     bad: list[int] = []
+    reasons: dict[int, str] = {}
+    admitted = _Keys(dict(known.seen), known.keep, known.max_keys)
     for k in range(len(offsets) - 1):
         if blank[k]:
             continue
@@ -198,6 +296,12 @@ def _python_block(buf: bytes, offsets: np.ndarray, blank: np.ndarray) -> _Block:
         if not isinstance(obj, dict):
             bad.append(k)
             continue
+        over = admitted.overflow(list(obj))
+        if over:
+            bad.append(k)
+            reasons[k] = admitted.reason(next(key for key in obj if key in over))
+            continue
+        admitted.seen.update(dict.fromkeys(obj))
         keys.update(dict.fromkeys(obj))
         rows.append(obj)
         numbers.append(k)
@@ -205,4 +309,4 @@ def _python_block(buf: bytes, offsets: np.ndarray, blank: np.ndarray) -> _Block:
         key: pa.array([_python_text(row.get(key)) for row in rows], type=pa.string())
         for key in keys
     }
-    return _Block(list(keys), columns, np.array(numbers, dtype=np.int64), bad)
+    return _Block(list(keys), columns, np.array(numbers, dtype=np.int64), bad, reasons)

@@ -23,6 +23,12 @@ def landing_state(config: CDPConfig, sources: Collection[str] | None = None) -> 
             continue
         files: dict[str, str] = {}
         for path in discover_files(root, source):
+            if outside_landing(root, path):  # not followed: only its own identity counts
+                stat = path.lstat()
+                files[Path(path).relative_to(root).as_posix()] = (
+                    f"link:{stat.st_size}:{stat.st_mtime_ns}"
+                )
+                continue
             stat = path.stat()
             files[Path(path).relative_to(root).as_posix()] = f"{stat.st_size}:{stat.st_mtime_ns}"
         state[source.name] = files
@@ -46,3 +52,13 @@ def run_key(source: str, files: dict[str, str]) -> str:
         json.dumps(sorted(files.items()), ensure_ascii=False).encode("utf-8")
     ).hexdigest()[:16]
     return f"{source}:{digest}"
+
+
+def outside_landing(landing: Path, path: Path) -> bool:
+    """Whether `path` resolves outside the landing folder (a symbolic link, or a file under a
+    linked folder, pointing elsewhere; a broken link counts as outside): never read."""
+    try:
+        path.resolve(strict=True).relative_to(landing.resolve(strict=True))
+    except (OSError, RuntimeError, ValueError):
+        return True
+    return False

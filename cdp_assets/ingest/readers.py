@@ -18,16 +18,18 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from cdp_assets.config import SourceConfig
-from cdp_assets.ingest.csv_reader import CsvScanner, resolve_delimiter
+from cdp_assets.ingest.csv_reader import CsvScanner, resolve_delimiter, unique_names
 from cdp_assets.ingest.encoding import (
     DecodeFailure,
     bom_encoding,
     guess_legacy_encoding,
+    has_utf8_text,
     normalise_encoding,
     sample_bytes,
 )
-from cdp_assets.ingest.errors import SourceReadError, where
+from cdp_assets.ingest.errors import SourceReadError, UnreadableFile, where
 from cdp_assets.ingest.jsonl_reader import read_jsonl
+from cdp_assets.ingest.limits import MAX_PAYLOAD_CHARS
 from cdp_assets.ingest.naming import raw_names
 from cdp_assets.ingest.text_values import arrow_text, python_values_text
 
@@ -42,7 +44,8 @@ _SQL_BATCH = 50_000
 class ReadResult:
     rows: pd.DataFrame  # source columns (pandas "string", missing → NA) + `_line` (int64);
     # a source column whose name starts with '_' is named `src_<name>` (see naming.raw_names)
-    malformed: pd.DataFrame  # `_line` (int64), `raw_payload`, `reason` (string)
+    malformed: pd.DataFrame  # `_line` (int64), `raw_payload`, `reason` (string), and `rule`
+    # (string) when not every entry is a malformed line (a file quarantined whole)
     encoding: str | None  # the encoding used (files), None for parquet and sql
     columns: list[str]  # the header / union of keys, in file order (names as in the source)
 
@@ -59,6 +62,21 @@ def empty_malformed() -> pd.DataFrame:
             "reason": pd.Series([], dtype=STRING),
         }
     )
+
+
+def file_quarantined(line: int, payload: str, reason: str, rule: str) -> ReadResult:
+    """The ReadResult of a file nothing of which can be read: one malformed entry standing for
+    the whole file (its `rule` column names why), no rows."""
+    malformed = _malformed([line], [payload], [reason])
+    malformed["rule"] = pd.Series([rule], dtype=STRING)
+    return ReadResult(arrow_rows([], [], pa.array([], pa.int64())), malformed, None, [])
+
+
+def file_start(path: Path) -> str:
+    """The first bytes of a file as text, for the payload of a file quarantined whole."""
+    with open(path, "rb") as f:
+        head = f.read(MAX_PAYLOAD_CHARS)
+    return head.decode("utf-8", errors="replace")
 
 
 def _malformed(lines: list[int], payloads: list[str], reasons: list[str]) -> pd.DataFrame:
@@ -99,7 +117,7 @@ def arrow_rows(
 
 
 def _file_encoding(path: Path, source: SourceConfig, display_name: str) -> tuple[str, bool]:
-    """(encoding to try first, whether it was configured)."""
+    """(encoding to try first, whether it was configured or told by a BOM)."""
     if source.encoding:
         try:
             normalise_encoding(source.encoding)
@@ -109,45 +127,43 @@ def _file_encoding(path: Path, source: SourceConfig, display_name: str) -> tuple
                 f"(reading {display_name})"
             ) from None
         return source.encoding, True
-    return bom_encoding(path) or "utf-8", False
+    told = bom_encoding(path)
+    return (told, True) if told else ("utf-8", False)
 
 
 def _with_encoding(path: Path, source: SourceConfig, display_name: str, read):  # noqa: ANN001
-    """Runs `read(encoding)`; when no encoding is configured and the bytes are not UTF-8,
-    guesses the encoding from a sample and reads again (cp1252, then Latin-1, last)."""
-    encoding, configured = _file_encoding(path, source, display_name)
-    tried: list[str] = []
-    while True:
-        try:
-            return read(encoding), encoding
-        except DecodeFailure as failure:
-            tried.append(normalise_encoding(encoding))
-            if configured:
-                raise SourceReadError(
-                    f"{where(source, display_name, failure.line)}: cannot decode bytes "
-                    f"{failure.bad!r} as {encoding} (check `encoding` in cdp.yaml)"
-                ) from None
-            candidates = [
-                guess_legacy_encoding(sample_bytes(path, failure.offset)),
-                "cp1252",
-                "latin-1",
-            ]
-            next_encoding = next(
-                (c for c in candidates if normalise_encoding(c) not in tried), None
-            )
-            if next_encoding is None:  # Latin-1 decodes any bytes: unreachable in practice
-                raise SourceReadError(
-                    f"{where(source, display_name, failure.line)}: cannot detect the encoding "
-                    "(set `encoding` in cdp.yaml)"
-                ) from None
-            encoding = next_encoding
+    """Runs `read(encoding, lenient, shown_as)` (see `utf8_blocks`).
+
+    A configured (or BOM-told) encoding is read leniently: a line it cannot decode is
+    quarantined, the rest of the file is read. Else the file is read as UTF-8; when some bytes
+    are not UTF-8, a file that also holds valid non-ASCII UTF-8 text is read again as UTF-8
+    leniently (valid lines kept exactly, the others quarantined, shown in the guessed legacy
+    encoding); a file with no UTF-8 text is read in the guessed legacy encoding (cp1252 or
+    Latin-1 for Western text).
+    """
+    encoding, told = _file_encoding(path, source, display_name)
+    try:
+        if told:
+            return read(encoding, True, "latin-1"), encoding
+        return read(encoding, False, None), encoding
+    except DecodeFailure as failure:
+        if told:  # not ASCII-compatible (UTF-16/32): lines cannot be told apart
+            raise UnreadableFile(
+                f"{where(source, display_name, failure.line)}: cannot decode bytes "
+                f"{failure.bad!r} as {encoding} (check `encoding` in cdp.yaml)",
+                failure.line,
+            ) from None
+        legacy = guess_legacy_encoding(sample_bytes(path, failure.offset))
+    if has_utf8_text(path):
+        return read("utf-8", True, legacy), "utf-8"
+    return read(legacy, True, "latin-1"), legacy
 
 
 def _read_csv(path: Path, source: SourceConfig, display_name: str) -> ReadResult:
     delimiter = resolve_delimiter(source, display_name)
 
-    def read(encoding: str):  # noqa: ANN202
-        return CsvScanner(source, display_name, delimiter).read(path, encoding)
+    def read(encoding: str, lenient: bool, shown_as: str | None):  # noqa: ANN202
+        return CsvScanner(source, display_name, delimiter).read(path, encoding, lenient, shown_as)
 
     out, encoding = _with_encoding(path, source, display_name, read)
     header = out.header
@@ -164,8 +180,14 @@ def _read_csv(path: Path, source: SourceConfig, display_name: str) -> ReadResult
 
 
 def _read_jsonl(path: Path, source: SourceConfig, display_name: str) -> ReadResult:
-    def read(encoding: str):  # noqa: ANN202
-        return read_jsonl(path, encoding)
+    def read(encoding: str, lenient: bool, shown_as: str | None):  # noqa: ANN202
+        return read_jsonl(
+            path,
+            encoding,
+            lenient=lenient,
+            shown_as=shown_as,
+            keep=frozenset(source.columns.values()),
+        )
 
     out, encoding = _with_encoding(path, source, display_name, read)
     columns = out.columns
@@ -195,11 +217,9 @@ def _read_parquet(path: Path, source: SourceConfig, display_name: str) -> ReadRe
                 pieces[i].append(arrow_text(batch.column(i)))
             count += batch.num_rows
     except (OSError, pa.ArrowException) as exc:
-        raise SourceReadError(
-            f"{where(source, display_name)}: cannot read parquet: {exc}"
-        ) from None
+        raise UnreadableFile(f"{where(source, display_name)}: cannot read parquet: {exc}") from None
     if len(set(columns)) != len(columns):
-        raise SourceReadError(f"{where(source, display_name)}: repeated column names {columns}")
+        columns = unique_names(columns)  # `a, a` → `a, a_2`, as in a CSV header
     arrays = [pa.chunked_array(p, type=pa.string()) for p in pieces]
     lines = pa.array(range(1, count + 1), type=pa.int64())
     return ReadResult(arrow_rows(columns, arrays, lines), empty_malformed(), None, columns)

@@ -141,13 +141,13 @@ def test_cyrillic_legacy_encoding_is_not_taken_for_western() -> None:
     assert text.encode("cp1251").decode(guessed) == text
 
 
-def test_csv_configured_encoding_that_does_not_fit_names_file_and_line(tmp_path: Path) -> None:
-    content = "id,email\n1,a@x.com\n2,Müller@x.com\n".encode("latin-1")
-    with pytest.raises(SourceReadError) as err:
-        read_csv_text(tmp_path, content, encoding="utf-8")
-    message = str(err.value)
-    assert message.startswith("sources[0]: file shop_accounts/a.csv (source shop_accounts), line 3")
-    assert "utf-8" in message
+def test_csv_line_not_in_the_configured_encoding_is_quarantined_alone(tmp_path: Path) -> None:
+    content = "id,email\n1,a@x.com\n2,Müller@x.com\n3,c@x.com\n".encode("latin-1")
+    result = read_csv_text(tmp_path, content, encoding="utf-8")
+    assert [r["id"] for r in records(result)] == ["1", "3"]
+    [(line, payload, reason)] = malformed(result)
+    assert (line, payload) == (3, "2,Müller@x.com")
+    assert reason.startswith("not valid utf-8: bytes b'\\xfc' at byte 4 of the line")
 
 
 def test_csv_configured_latin1_encoding(tmp_path: Path) -> None:

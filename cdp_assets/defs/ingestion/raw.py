@@ -12,6 +12,7 @@ from cdp_assets.contracts.canonical import LEDGER_DTYPES, RAW_LINEAGE_DTYPES
 from cdp_assets.defs.catalog import LEDGER, QUARANTINE, RAW_GROUP, raw_key
 from cdp_assets.defs.resources import WarehouseResource
 from cdp_assets.ingest import IngestBatch, SourceReadError, ingest_source
+from cdp_assets.ingest.batch import UNREADABLE_RULE
 from cdp_assets.ingest.readers import STRING
 from cdp_assets.privacy.suppression import (
     RowSuppressor,
@@ -20,7 +21,7 @@ from cdp_assets.privacy.suppression import (
     privacy_salt,
 )
 from cdp_assets.reporting.markdown import counts_table, markdown_table
-from cdp_assets.warehouse import TableRef, WarehouseSession
+from cdp_assets.warehouse import TableRef, Warehouse, WarehouseSession
 
 BATCH_CONSERVATION = "batch_conservation"
 
@@ -196,6 +197,48 @@ def _metadata(source: SourceConfig, batch: IngestBatch, total_rows: int) -> dict
     return meta
 
 
+def ingest_into_warehouse(
+    wh: Warehouse,
+    source: SourceConfig,
+    config: CDPConfig,
+    batch_id: str,
+    ingested_at: pd.Timestamp,
+) -> tuple[IngestBatch, dg.AssetCheckResult, int]:
+    """The raw step without Dagster: one batch of `source` appended to raw.<source>, its
+    quarantine and ledger rows, in one transaction; (batch, conservation check, table rows).
+    Raises dg.Failure (the message names source, file and key) when the source cannot be read
+    as configured."""
+    try:
+        with wh.transaction() as session:
+            ledger, known_hashes, known_columns = _read_state(session, source)
+            suppressor = _suppressor(session, source, config)
+    except SuppressionError as exc:
+        raise dg.Failure(description=f"{source.name}: {exc}") from None
+    try:
+        # One transaction for the whole batch: rows are appended file by file as they are
+        # read, and a file that cannot be read rolls back the files before it.
+        with wh.transaction() as session:
+            appender = RawAppender(session, TableRef("raw", source.name))
+            batch = ingest_source(
+                source,
+                config,
+                ledger=ledger,
+                known_row_hashes=known_hashes,
+                batch_id=batch_id,
+                ingested_at=ingested_at,
+                known_columns=known_columns,
+                sink=appender.append,
+                suppressor=suppressor,
+            )
+            appender.finish(batch.columns)
+            _write_batch(session, source, batch)
+            check = _conservation_check(session, source, batch, batch_id)
+            total = session.row_count(TableRef("raw", source.name))
+    except (SourceReadError, ConfigError) as exc:
+        raise dg.Failure(description=str(exc)) from None
+    return batch, check, total
+
+
 def build_raw_asset(source: SourceConfig, config: CDPConfig) -> dg.AssetsDefinition:
     key = raw_key(source)
     location = (
@@ -231,39 +274,15 @@ def build_raw_asset(source: SourceConfig, config: CDPConfig) -> dg.AssetsDefinit
         wh = warehouse.get()
         ingested_at = pd.Timestamp(dt.datetime.now(dt.UTC)).floor("us")
         batch_id = f"{ingested_at:%Y%m%dT%H%M%S}-{context.run.run_id[:8]}"
-        try:
-            with wh.transaction() as session:
-                ledger, known_hashes, known_columns = _read_state(session, source)
-                suppressor = _suppressor(session, source, config)
-        except SuppressionError as exc:
-            raise dg.Failure(description=f"{source.name}: {exc}") from None
-        try:
-            # One transaction for the whole batch: rows are appended file by file as they are
-            # read, and a file that cannot be read rolls back the files before it.
-            with wh.transaction() as session:
-                appender = RawAppender(session, TableRef("raw", source.name))
-                batch = ingest_source(
-                    source,
-                    config,
-                    ledger=ledger,
-                    known_row_hashes=known_hashes,
-                    batch_id=batch_id,
-                    ingested_at=ingested_at,
-                    known_columns=known_columns,
-                    sink=appender.append,
-                    suppressor=suppressor,
-                )
-                appender.finish(batch.columns)
-                _write_batch(session, source, batch)
-                check = _conservation_check(session, source, batch, batch_id)
-                total = session.row_count(TableRef("raw", source.name))
-        except (SourceReadError, ConfigError) as exc:
-            raise dg.Failure(description=str(exc)) from None
+        batch, check, total = ingest_into_warehouse(wh, source, config, batch_id, ingested_at)
         context.log.info(
             f"{source.name}: {batch.rows_loaded:,} rows loaded, {len(batch.quarantine):,} "
             f"quarantined, {batch.rows_suppressed:,} of erased people suppressed, from "
             f"{len(batch.ledger):,} files"
         )
+        quarantine = batch.quarantine
+        for reason in quarantine.loc[quarantine["rule"] == UNREADABLE_RULE, "reason"]:
+            context.log.warning(f"file quarantined whole, not read: {reason}")
         return dg.MaterializeResult(metadata=_metadata(source, batch, total), check_results=[check])
 
     return _raw
