@@ -24,6 +24,17 @@ RULES: dict[str, Rule] = {
         # structure (ingest)
         Rule("malformed_line", "structure", "line cannot be parsed (field count, quoting, JSON)"),
         Rule(
+            "unreadable_file",
+            "structure",
+            "nothing in the file can be read (header, format, encoding), or it links outside"
+            " the landing folder; quarantined whole",
+        ),
+        Rule(
+            "too_many_columns",
+            "structure",
+            "row has a value in a column beyond the source's column limit",
+        ),
+        Rule(
             "exact_duplicate",
             "uniqueness",
             "row identical to one already loaded (dropped, counted)",

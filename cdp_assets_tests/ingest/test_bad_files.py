@@ -16,6 +16,7 @@ from cdp_assets.defs.ingestion.raw import build_raw_asset
 from cdp_assets.defs.resources import WarehouseResource
 from cdp_assets.ingest import batch as batch_module
 from cdp_assets.ingest.limits import MAX_LINE_BYTES, MAX_PAYLOAD_CHARS
+from cdp_assets.quality.catalog import RULES
 from cdp_assets.warehouse import TableRef, Warehouse
 
 ACCOUNTS = {
@@ -69,6 +70,8 @@ def raw_rows(url: str, source: str) -> list[dict]:
 def quarantined(url: str) -> list[tuple]:
     q = Warehouse(url).read_table(TableRef("ops", "quarantine"))
     q = q.sort_values(["file", "line"])
+    # Every rule named is in the catalogue the UI and the quality summary explain rules from.
+    assert set(q["rule"]) <= set(RULES), set(q["rule"]) - set(RULES)
     return list(zip(q["file"], q["line"], q["rule"], q["reason"], q["raw_payload"], strict=True))
 
 
