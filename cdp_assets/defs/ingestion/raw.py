@@ -13,6 +13,7 @@ from cdp_assets.defs.catalog import LEDGER, QUARANTINE, RAW_GROUP, raw_key
 from cdp_assets.defs.resources import WarehouseResource
 from cdp_assets.ingest import IngestBatch, SourceReadError, ingest_source
 from cdp_assets.ingest.batch import UNREADABLE_RULE
+from cdp_assets.ingest.ledger import claim_source
 from cdp_assets.ingest.readers import STRING
 from cdp_assets.privacy.suppression import (
     RowSuppressor,
@@ -209,15 +210,14 @@ def ingest_into_warehouse(
     Raises dg.Failure (the message names source, file and key) when the source cannot be read
     as configured."""
     try:
+        # One transaction for the whole batch: rows are appended file by file as they are
+        # read, and a file that cannot be read rolls back the files before it. The claim comes
+        # first: a concurrent run of this source waits until this one commits, then reads a
+        # ledger that lists the files this one loaded.
         with wh.transaction() as session:
+            claim_source(session, source.name)
             ledger, known_hashes, known_columns = _read_state(session, source)
             suppressor = _suppressor(session, source, config)
-    except SuppressionError as exc:
-        raise dg.Failure(description=f"{source.name}: {exc}") from None
-    try:
-        # One transaction for the whole batch: rows are appended file by file as they are
-        # read, and a file that cannot be read rolls back the files before it.
-        with wh.transaction() as session:
             appender = RawAppender(session, TableRef("raw", source.name))
             batch = ingest_source(
                 source,
@@ -234,6 +234,8 @@ def ingest_into_warehouse(
             _write_batch(session, source, batch)
             check = _conservation_check(session, source, batch, batch_id)
             total = session.row_count(TableRef("raw", source.name))
+    except SuppressionError as exc:
+        raise dg.Failure(description=f"{source.name}: {exc}") from None
     except (SourceReadError, ConfigError) as exc:
         raise dg.Failure(description=str(exc)) from None
     return batch, check, total
