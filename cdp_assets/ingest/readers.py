@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from cdp_assets.config import SourceConfig
+from cdp_assets.config.secrets import mask_secrets
 from cdp_assets.ingest.csv_reader import CsvScanner, resolve_delimiter, unique_names
 from cdp_assets.ingest.encoding import (
     DecodeFailure,
@@ -259,7 +260,8 @@ def read_sql_source(url: str, source: SourceConfig) -> ReadResult:
         engine = sa.create_engine(url)
     except (sa.exc.ArgumentError, ImportError, ValueError) as exc:
         raise SourceReadError(
-            f"{source.key_path}: source {source.name}: invalid SQLAlchemy URL: {exc}"
+            f"{source.key_path}: source {source.name}: invalid SQLAlchemy URL: "
+            + mask_secrets(str(exc), url)
         ) from None
     try:
         with engine.connect() as conn:
@@ -272,7 +274,7 @@ def read_sql_source(url: str, source: SourceConfig) -> ReadResult:
                     pieces[i].append(python_values_text(values))
                 count += len(part)
     except sa.exc.SQLAlchemyError as exc:
-        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        detail = mask_secrets(str(getattr(exc, "orig", None) or exc).splitlines()[0], url)
         raise SourceReadError(
             f"{source.key_path}: source {source.name}: cannot read {what}: {detail}"
         ) from None

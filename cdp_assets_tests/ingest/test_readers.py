@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import sqlalchemy as sa
 
 from cdp_assets.config import source_url
 from cdp_assets.ingest import (
@@ -473,3 +474,26 @@ def test_readers_return_pandas_string_columns(tmp_path: Path) -> None:
     result = read_csv_text(tmp_path, "id,email\n1,a\n")
     assert isinstance(result.rows, pd.DataFrame)
     assert result.rows["email"].dtype == pd.StringDtype("pyarrow")
+
+
+def test_sql_errors_never_show_the_password_of_a_url_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A driver error that quotes the connection string (as some ODBC drivers do) is shown
+    with the credentials masked."""
+    url = "postgresql+psycopg://crm:S3cr%2Ft@127.0.0.1:5432/crm"
+
+    class QuotingEngine:
+        def connect(self) -> None:
+            raise sa.exc.OperationalError("connect", {}, Exception(f"cannot reach {url} (S3cr/t)"))
+
+        def dispose(self) -> None:
+            return None
+
+    monkeypatch.setattr(sa, "create_engine", lambda _url: QuotingEngine())
+    config = sqlite_source(tmp_path)
+    with pytest.raises(SourceReadError) as error:
+        read_sql_source(url, config.sources[0])
+    message = str(error.value)
+    assert "cannot read table contacts" in message
+    assert "S3cr" not in message and "127.0.0.1" in message
