@@ -136,6 +136,25 @@ def activation_lines(warehouse: Warehouse) -> list[str]:
         suppressed = warehouse.row_count(TableRef("ops", "suppression_list"))
         lines += ["", f"Erasure requests ({suppressed:,} identifiers suppressed):", ""]
         lines.append(log.to_string(index=False) if len(log) else "  none")
+        lines += ambiguous_request_lines(warehouse)
+    return lines
+
+
+def ambiguous_request_lines(warehouse: Warehouse) -> list[str]:
+    """Requests whose latest outcome is `ambiguous` (their identifiers name more than one
+    person): nobody was erased; each line says what would settle it."""
+    log = warehouse.read_table(TableRef("ops", "erasure_log"))
+    if "resolution_hint" not in log.columns or log.empty:
+        return []
+    latest = log.sort_values("completed_at").groupby("request_id", sort=False).tail(1)
+    pending = latest[latest["status"] == "ambiguous"].sort_values("request_id")
+    if pending.empty:
+        return []
+    lines = ["", "Ambiguous erasure requests (nobody erased; they wait for one more identifier):"]
+    lines += [
+        f"  {r.request_id}: matches {int(r.people_matched)} people; {r.resolution_hint}"
+        for r in pending.itertuples()
+    ]
     return lines
 
 
