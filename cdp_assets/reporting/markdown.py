@@ -156,8 +156,9 @@ _LABELS = (
     r"|(?:source_)?record_id|customer_(?:id|ref)|member_?id|account_?id|user_?id|contact_?id"
     r"|evidence"
 )
+# (Not after a dot: `sources[0].columns.email: column 'mail' …` is a config key, not a label.)
 _LABELLED = re.compile(
-    rf"(?i)\b(?:{_LABELS})\b[\"']?"
+    rf"(?i)(?<![.\w])(?:{_LABELS})\b[\"']?"
     r"(?:\s*[:=]\s*|\s+)"
     r"(?:(?P<q>[\"'])(?P<quoted>[^\"'\n]{1,200})(?P=q)"
     r"|(?<=[:=])\s*(?P<bare>[^\s\"',;|)}\]]+(?: [(+\d][^\s\"',;|)}\]]*)*)"

@@ -79,6 +79,8 @@ def test_masking_keeps_the_shape_mask_value_gives() -> None:
         "model churn-20261120T095930 promoted",
         "![plot](data:image/png;base64,iVBORw0KGgo12345AAAA+/9=)",
         "file_name '2026-11-20.csv', name is required",
+        # a config key path ending in a personal field's name is not a label
+        "sources[0].columns.email: column 'mail' not found in file shop/accounts/a.csv",
         "4,679 rows read, 12 quarantined, share 0.00256",
         "",
         "j***@x.com",
