@@ -22,6 +22,7 @@ from cdp_assets.contracts.canonical import (
 from cdp_assets.contracts.golden_profile import GOLDEN_PROFILE_DTYPES
 from cdp_assets.identity.accuracy import pairwise_scores
 from cdp_assets.identity.resolve import XREF_DTYPES
+from cdp_assets.privacy.erasure import ERASURE_LOG_DTYPES
 from cdp_assets.reporting.summary import render_summary
 from cdp_assets.warehouse import TableRef
 from cdp_assets_tests.conftest import postgres_url_or_fail, reset_postgres
@@ -56,12 +57,16 @@ def demo_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     project = make_demo_project(root, f"duckdb:///{root / 'warehouse.duckdb'}")
     with dg.instance_for_test() as instance:
         first = run_job(project, instance)
+        # The first build holds the erasure requests (no identity graph yet to find whose
+        # records they are); the next nightly run erases them, and a third changes nothing.
+        erasing = run_job(project, instance)
         before = snapshot(project)
         second = run_job(project, instance)
         after = snapshot(project)
         yield {
             "project": project,
             "first": first,
+            "erasing": erasing,
             "second": second,
             "before": before,
             "after": after,
@@ -200,6 +205,27 @@ def test_duplicate_delivery_and_exact_duplicates(demo_runs: dict) -> None:
         assert original["content_hash"].iloc[0] == row["content_hash"].iloc[0]
     exact = defects[defects["expected_action"] == "exact_duplicate"]
     assert int(ledger["exact_duplicates"].sum()) == len(exact) > 0
+
+
+def _erasure_metadata(result: dg.ExecuteInProcessResult) -> dict:
+    [erasure] = [
+        m.event_specific_data.materialization.metadata
+        for m in result.get_asset_materialization_events()
+        if m.event_specific_data.materialization.asset_key.to_user_string() == "ops/erasure_log"
+    ]
+    return {k: v.value for k, v in erasure.items()}
+
+
+def test_requests_wait_for_the_identity_graph_then_are_erased(demo_runs: dict) -> None:
+    project: DemoProject = demo_runs["project"]
+    requests = pd.read_csv(project.landing / "privacy" / "erasure_requests.csv")
+    first = _erasure_metadata(demo_runs["first"])
+    assert first["requests_held_until_identity_runs"] == len(requests) > 0
+    erasing = _erasure_metadata(demo_runs["erasing"])
+    assert erasing["requests_held_until_identity_runs"] == 0
+    log = ops_table(project, "erasure_log", ERASURE_LOG_DTYPES)
+    assert len(log) == len(requests)
+    assert set(log["status"]) <= {"erased", "no_match", "ambiguous"}
 
 
 def test_second_run_loads_nothing_and_changes_nothing(demo_runs: dict) -> None:
