@@ -1,0 +1,174 @@
+"""Child-process entry point of the fault suite: runs stages of the real Definitions, each in
+a process forked from this one, optionally with one function replaced by `kill -9` of the run.
+
+    python -m cdp_assets_tests.fault.driver        (CDP_CONFIG etc. in the environment)
+
+Reads one JSON command per line on stdin and answers one JSON line on stdout:
+    {"stage": "core", "kill": {"target": "module:attr", "nth": 1, "when": "before"}}
+    → {"exit": "ok" | "failed" | "killed", "errors": [...], "reached": "..." | null}
+
+The definitions are loaded once here (no warehouse connection is opened in this process);
+every run happens in a fresh fork, so a killed run leaves nothing behind in memory, exactly
+as a new process would not. Run output goes to stderr.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from cdp_assets.warehouse import warehouse as warehouse_module
+
+# Asset selections of the stages, by group (g:) or key (k:); a stage never includes a group's
+# asset listed in `EXCLUDED`.
+STAGES: dict[str, list[str]] = {
+    "orders": ["k:raw/shop_orders", "k:staging/shop_orders"],
+    "intake": ["g:raw", "g:staging", "g:privacy"],
+    "core": ["g:core"],
+    "analytics": ["g:analytics", "g:ml", "g:ops", "g:activation"],
+    "exports": ["k:activation/audience_exports", "k:activation/campaign_exports"],
+    "erasure": ["k:raw/erasure_requests", "k:staging/erasure_requests", "k:ops/erasure_log"],
+    "raw": ["g:raw"],
+}
+EXCLUDED = {"activation/audience_exports", "activation/campaign_exports"}
+STAGING_CHUNK_ROWS = 40  # several staging chunks even on the suite's tiny demo
+REACHED_ENV = "CDP_FAULT_REACHED"  # file the run writes the kill point it reached to
+
+
+def stage_keys(definitions: dg.Definitions, stage: str) -> list[dg.AssetKey]:
+    graph = definitions.resolve_asset_graph()
+    keys: list[dg.AssetKey] = []
+    for item in STAGES[stage]:
+        kind, _, name = item.partition(":")
+        if kind == "k":
+            keys.append(dg.AssetKey.from_user_string(name))
+            continue
+        for key in sorted(graph.get_all_asset_keys()):
+            if graph.get(key).group_name == name and key.to_user_string() not in EXCLUDED:
+                keys.append(key)
+    return keys
+
+
+def _resolve(target: str) -> tuple[Any, str]:
+    """(owner, attribute) of 'package.module:Name' or 'package.module:Class.method'."""
+    module_name, _, path = target.partition(":")
+    owner: Any = importlib.import_module(module_name)
+    *parents, attribute = path.split(".")
+    for parent in parents:
+        owner = getattr(owner, parent)
+    getattr(owner, attribute)  # fails early on a misspelt target
+    return owner, attribute
+
+
+def install_kill(target: str, nth: int, when: str, reached: Path) -> None:
+    """Replace `target` by a wrapper that, on its `nth` call, SIGKILLs this process before
+    or after calling the original."""
+    owner, attribute = _resolve(target)
+    original: Callable[..., Any] = getattr(owner, attribute)
+    calls = {"n": 0}
+
+    def die() -> None:
+        reached.write_text(f"{target}#{nth}:{when}", encoding="utf-8")
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == nth and when == "before":
+            die()
+        result = original(*args, **kwargs)
+        if calls["n"] == nth and when == "after":
+            die()
+        return result
+
+    setattr(owner, attribute, wrapper)
+
+
+def _errors(result: dg.ExecuteInProcessResult) -> list[str]:
+    messages = []
+    for event in result.all_events:
+        if event.event_type_value in ("STEP_FAILURE", "RUN_FAILURE"):
+            data = event.event_specific_data
+            error = getattr(data, "error", None)
+            messages.append(f"{event.step_key}: {error.message if error else event.message}")
+    return messages
+
+
+def run_stage(definitions: dg.Definitions, command: dict[str, Any], result_file: Path) -> int:
+    """In the forked process: the stage's run, its outcome written to `result_file`."""
+    from cdp_assets.staging import chunks
+
+    chunks.CHUNK_ROWS = STAGING_CHUNK_ROWS
+    kill = command.get("kill")
+    if kill:
+        install_kill(kill["target"], kill.get("nth", 1), kill.get("when", "before"),
+                     Path(os.environ[REACHED_ENV]))  # fmt: skip
+    job = definitions.resolve_implicit_global_asset_job_def()
+    with dg.DagsterInstance.ephemeral() as instance:
+        try:
+            result = job.execute_in_process(
+                instance=instance,
+                asset_selection=stage_keys(definitions, command["stage"]),
+                raise_on_error=False,
+            )
+            outcome = {"success": result.success, "errors": _errors(result)}
+        except Exception:  # noqa: BLE001 - reported to the test as the run's failure
+            outcome = {"success": False, "errors": [traceback.format_exc()]}
+    result_file.write_text(json.dumps(outcome), encoding="utf-8")
+    return 0 if outcome["success"] else 1
+
+
+def fork_run(definitions: dg.Definitions, command: dict[str, Any]) -> dict[str, Any]:
+    result_file = Path(command["result_file"])
+    reached = Path(os.environ[REACHED_ENV])
+    for path in (result_file, reached):
+        path.unlink(missing_ok=True)
+    pid = os.fork()
+    if pid == 0:  # the run
+        code = 3
+        try:
+            os.dup2(2, 1)  # stdout is this driver's answer channel
+            code = run_stage(definitions, command, result_file)
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    answer: dict[str, Any] = {
+        "reached": reached.read_text(encoding="utf-8") if reached.exists() else None,
+        "errors": [],
+    }
+    if os.WIFSIGNALED(status):
+        answer["exit"] = "killed" if os.WTERMSIG(status) == signal.SIGKILL else "signal"
+        return answer
+    outcome = json.loads(result_file.read_text(encoding="utf-8")) if result_file.exists() else {}
+    answer["exit"] = "ok" if os.WEXITSTATUS(status) == 0 else "failed"
+    answer["errors"] = outcome.get("errors", [f"exit status {os.WEXITSTATUS(status)}"])
+    return answer
+
+
+def main() -> None:
+    from cdp_assets.definitions import defs
+
+    definitions = defs()
+    assert not warehouse_module._ENGINES, "the driver must not hold a warehouse connection"
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        command = json.loads(line)
+        try:
+            answer = fork_run(definitions, command)
+        except Exception:  # noqa: BLE001 - the test sees the driver's own failure
+            answer = {"exit": "driver_error", "errors": [traceback.format_exc()], "reached": None}
+        print(json.dumps(answer), flush=True)
+
+
+if __name__ == "__main__":
+    main()

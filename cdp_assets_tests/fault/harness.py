@@ -1,0 +1,268 @@
+"""Test side of the fault suite: a demo project, the driver child process that runs its
+stages (see `driver.py`), saved warehouse states, and normalised snapshots of every table and
+export file for comparing a run that was killed and re-run with an uninterrupted one."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cdp_assets.warehouse import TableRef, Warehouse, dispose_engines
+from cdp_assets_tests.e2e.pipeline import REPO, DemoProject, make_demo_project
+from cdp_assets_tests.fault.driver import REACHED_ENV
+
+PEOPLE = 40
+SALT = "fault-suite-salt-0123456789abcdef"
+SCHEMAS = ("raw", "staging", "ops", "core", "analytics", "ml", "activation")
+
+# Values that legitimately differ between two uninterrupted runs on the same data: the time a
+# run happened and its run id, and the ids made of them. They are not dropped: each is
+# replaced by the rank of its value among the table's distinct values (ids made of a
+# timestamp sort in time order), so rows that shared a batch or a run still do, and a batch
+# loaded twice still shows.
+VOLATILE_COLUMNS = {
+    "_batch_id",  # raw.*, staging.*: "<ingestion time>-<run id>"
+    "_ingested_at",  # raw.*, staging.*
+    "batch_id",  # ops.ingested_files, ops.quarantine, ops.data_quality_issues
+    "ingested_at",  # ops.ingested_files
+    "quarantined_at",  # ops.quarantine
+    "added_at",  # ops.suppression_list
+    "completed_at",  # ops.erasure_log
+    "run_at",  # core.identity_merges, ops.retention_log
+    "export_id",  # activation.*_exports: "<as_of>_<write time>"
+    "exported_at",  # activation.*_exports
+    "manifest",  # activation.*_exports: the path of the manifest, under the export id
+    "first_exported_at",  # activation.campaign_recipients
+}
+# Dagster run ids are random: they cannot be ranked in time order, so they are not compared.
+RUN_ID_COLUMNS = {"run_id"}  # ops.erasure_log, ops.retention_log, activation.*_exports
+EXPORT_ID = re.compile(r"\d{4}-\d{2}-\d{2}_\d{8}T\d{12}Z")
+
+
+@dataclass
+class Driver:
+    """The child process running the project's stages (one fork per run)."""
+
+    project: DemoProject
+    process: subprocess.Popen[str]
+    log: Path
+    runs: int = 0
+
+    @classmethod
+    def start(cls, project: DemoProject, env: dict[str, str] | None = None) -> Driver:
+        log = project.root / "driver.log"
+        environment = {
+            **os.environ,
+            **project.env(),
+            "CDP_PRIVACY_SALT": SALT,
+            REACHED_ENV: str(project.root / "kill_point_reached"),
+            "PYTHONPATH": str(REPO),
+            **(env or {}),
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cdp_assets_tests.fault.driver"],
+            cwd=REPO,
+            env=environment,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log.open("w"),
+            text=True,
+        )
+        driver = cls(project, process, log)
+        assert driver._answer() == {"ready": True}
+        return driver
+
+    def _answer(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"fault driver died; its log: {self.log}\n{self._log_tail()}")
+        return json.loads(line)
+
+    def _log_tail(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")[-4000:]
+
+    def run(self, stage: str, kill: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One run of `stage` in a fresh fork; `kill`: where the run SIGKILLs itself."""
+        assert self.process.stdin is not None
+        self.runs += 1
+        result_file = self.project.root / f"run_{self.runs}.json"
+        command = {"stage": stage, "kill": kill, "result_file": str(result_file)}
+        self.process.stdin.write(json.dumps(command) + "\n")
+        self.process.stdin.flush()
+        return self._answer()
+
+    def run_ok(self, stage: str) -> None:
+        answer = self.run(stage)
+        assert answer["exit"] == "ok", f"{stage}: {answer}\n{self._log_tail()}"
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+def new_project(root: Path, warehouse_url: str | None = None) -> DemoProject:
+    url = warehouse_url or f"duckdb:///{root / 'warehouse.duckdb'}"
+    return make_demo_project(root, url, people=PEOPLE)
+
+
+def clone_project(source: DemoProject, root: Path, warehouse_url: str | None = None) -> DemoProject:
+    """The same demo data and config under `root` (cheaper than generating it again)."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(source.root / "data", root / "data")
+    shutil.copy(source.config_path, root / "cdp.yaml")
+    url = warehouse_url or f"duckdb:///{root / 'warehouse.duckdb'}"
+    return DemoProject(root, root / "cdp.yaml", root / "data" / "ground_truth", url)
+
+
+# ---- saved states (DuckDB: the warehouse file, the export files and the model store) ----
+
+# The write-ahead log goes with the file: a killed DuckDB writer leaves one behind.
+STATE_PARTS = ("warehouse.duckdb", "warehouse.duckdb.wal", "exports", "models")
+
+
+def save_state(project: DemoProject, name: str) -> None:
+    target = project.root / "states" / name
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for part in STATE_PARTS:
+        path = project.root / part
+        if path.is_dir():
+            shutil.copytree(path, target / part)
+        elif path.exists():
+            shutil.copy(path, target / part)
+
+
+def restore_state(project: DemoProject, name: str, into: DemoProject | None = None) -> None:
+    """State `name` of `project` into `into` (default: the project itself)."""
+    source = project.root / "states" / name
+    into = into or project
+    for part in STATE_PARTS:
+        path = into.root / part
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+        saved = source / part
+        if saved.is_dir():
+            shutil.copytree(saved, path)
+        elif saved.exists():
+            shutil.copy(saved, path)
+
+
+# ---- normalised snapshots ----
+
+
+def _normalise_volatile(frame: pd.DataFrame) -> pd.DataFrame:
+    for column in frame.columns:
+        if column in RUN_ID_COLUMNS:
+            frame[column] = frame[column].astype("string").where(frame[column].isna(), "<run>")
+        elif column in VOLATILE_COLUMNS:
+            values = frame[column].astype("string")
+            ranks = {v: f"<{column} {i}>" for i, v in enumerate(sorted(values.dropna().unique()))}
+            frame[column] = values.map(ranks).astype("string")
+    return frame
+
+
+def table_snapshot(warehouse_url: str) -> dict[str, pd.DataFrame]:
+    """Every table of the platform's schemas: volatile columns ranked, every value as text,
+    rows sorted."""
+    warehouse = Warehouse(warehouse_url)
+    names = warehouse.query(
+        "SELECT table_schema, table_name FROM information_schema.tables "
+        f"WHERE table_schema IN {SCHEMAS} ORDER BY 1, 2"
+    )
+    out: dict[str, pd.DataFrame] = {}
+    for schema, table in names.itertuples(index=False):
+        frame = _normalise_volatile(warehouse.read_table(TableRef(schema, table)))
+        frame = frame.astype("string")
+        out[f"{schema}.{table}"] = frame.sort_values(list(frame.columns)).reset_index(drop=True)
+    dispose_engines()
+    return out
+
+
+def _export_series(root: Path) -> dict[str, str]:
+    """export id → its rank in its audience folder (`e0`, `e1`, … in time order)."""
+    names: dict[str, str] = {}
+    for audience_dir in sorted(p.parent for p in root.glob("*/*/latest.json")):
+        for i, export in enumerate(sorted(d.name for d in audience_dir.iterdir() if d.is_dir())):
+            names[export] = f"e{i}"
+    return names
+
+
+def export_snapshot(root: Path) -> dict[str, Any]:
+    """Every file under the exports folder by its path with export ids replaced by their rank:
+    data files as bytes, JSON files parsed with export ids ranked and `created_at` left out."""
+    if not root.exists():
+        return {}
+    series = _export_series(root)
+
+    def rename(text: str) -> str:
+        return EXPORT_ID.sub(lambda m: series.get(m.group(0), "<unknown export>"), text)
+
+    out: dict[str, Any] = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        relative = rename(path.relative_to(root).as_posix())
+        if path.suffix == ".json":
+            content = json.loads(rename(path.read_text(encoding="utf-8")))
+            if isinstance(content, dict):
+                content.pop("created_at", None)
+            out[relative] = content
+        else:
+            out[relative] = path.read_bytes()
+    return out
+
+
+@dataclass
+class Snapshot:
+    tables: dict[str, pd.DataFrame]
+    files: dict[str, Any] = field(default_factory=dict)
+
+
+def snapshot(project: DemoProject) -> Snapshot:
+    return Snapshot(
+        table_snapshot(project.warehouse_url), export_snapshot(project.root / "exports")
+    )
+
+
+def differences(expected: Snapshot, actual: Snapshot) -> list[str]:
+    """What differs, table by table and file by file (empty when the two are the same)."""
+    found = []
+    for name in sorted(set(expected.tables) | set(actual.tables)):
+        a, b = expected.tables.get(name), actual.tables.get(name)
+        if a is None or b is None:
+            found.append(f"{name}: only in {'actual' if a is None else 'expected'}")
+            continue
+        if list(a.columns) != list(b.columns):
+            found.append(f"{name}: columns {list(a.columns)} != {list(b.columns)}")
+        elif not a.equals(b):
+            merged = a.merge(b, how="outer", indicator=True)
+            extra = merged[merged["_merge"] != "both"]
+            found.append(
+                f"{name}: {len(a)} rows expected, {len(b)} found; rows in one only:\n"
+                f"{extra.head(6).to_string()}"
+            )
+    for name in sorted(set(expected.files) | set(actual.files)):
+        if expected.files.get(name) != actual.files.get(name):
+            state = (
+                "missing" if name not in actual.files
+                else "unexpected" if name not in expected.files
+                else "differs"
+            )  # fmt: skip
+            found.append(f"exports/{name}: {state}")
+    return found
+
+
+def tables_of(snap: Snapshot, prefix: str) -> Iterator[str]:
+    return (name for name in snap.tables if name.startswith(prefix))
