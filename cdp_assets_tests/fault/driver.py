@@ -1,10 +1,13 @@
 """Child-process entry point of the fault suite: runs stages of the real Definitions, each in
-a process forked from this one, optionally with one function replaced by `kill -9` of the run.
+a process forked from this one, optionally with one function wrapped to inject a fault: `kill -9`
+of the run, PostgreSQL backends terminated (a restart, as the run sees it), or a meeting point
+of concurrent runs.
 
     python -m cdp_assets_tests.fault.driver        (CDP_CONFIG etc. in the environment)
 
 Reads one JSON command per line on stdin and answers one JSON line on stdout:
-    {"stage": "core", "kill": {"target": "module:attr", "nth": 1, "when": "before"}}
+    {"stage": "core", "fault": {"target": "module:attr", "nth": 1, "when": "before",
+                                "action": "kill"}}
     → {"exit": "ok" | "failed" | "killed", "errors": [...], "reached": "..." | null}
 
 The definitions are loaded once here (no warehouse connection is opened in this process);
@@ -19,6 +22,7 @@ import json
 import os
 import signal
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -69,36 +73,87 @@ def _resolve(target: str) -> tuple[Any, str]:
     return owner, attribute
 
 
-def install_kill(target: str, nth: int, when: str, reached: Path) -> None:
-    """Replace `target` by a wrapper that, on its `nth` call, SIGKILLs this process before
-    or after calling the original."""
-    owner, attribute = _resolve(target)
-    original: Callable[..., Any] = getattr(owner, attribute)
-    calls = {"n": 0}
+def terminate_backends() -> None:
+    """What a PostgreSQL restart does to this run: every other backend of the warehouse's
+    database is terminated, from a connection of its own (other databases are untouched)."""
+    import sqlalchemy as sa
 
-    def die() -> None:
-        reached.write_text(f"{target}#{nth}:{when}", encoding="utf-8")
-        os.kill(os.getpid(), signal.SIGKILL)
+    engine = sa.create_engine(os.environ["CDP_WAREHOUSE_URL"], poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    engine.dispose()
+
+
+def meet(directory: Path, parties: int, timeout: float) -> None:
+    """Wait until `parties` processes arrived here, or `timeout` seconds passed (a run that
+    holds a lock the others wait for must not deadlock the test)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / str(os.getpid())).touch()
+    deadline = time.monotonic() + timeout
+    while len(list(directory.iterdir())) < parties and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _fault_action(fault: dict[str, Any], reached: Path) -> Callable[[], None]:
+    label = f"{fault['target']}#{fault.get('nth', 1)}:{fault.get('when', 'before')}"
+    action = fault.get("action", "kill")
+
+    def act() -> None:
+        reached.write_text(label, encoding="utf-8")
+        if action == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        elif action == "terminate_backends":
+            terminate_backends()
+        elif action == "meet":
+            meet(Path(fault["directory"]), fault.get("parties", 2), fault.get("timeout", 10.0))
+        else:
+            raise ValueError(f"unknown fault action {action!r}")
+
+    return act
+
+
+def install_fault(fault: dict[str, Any], reached: Path) -> None:
+    """Replace `fault['target']` by a wrapper that, on its `nth` call, before or after calling
+    the original, kills this process with SIGKILL (`action` kill), terminates the database's
+    other backends (terminate_backends) or waits for the other runs (meet)."""
+    owner, attribute = _resolve(fault["target"])
+    original: Callable[..., Any] = getattr(owner, attribute)
+    nth, when = fault.get("nth", 1), fault.get("when", "before")
+    act = _fault_action(fault, reached)
+    calls = {"n": 0}
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == nth and when == "before":
-            die()
+            act()
         result = original(*args, **kwargs)
         if calls["n"] == nth and when == "after":
-            die()
+            act()
         return result
 
     setattr(owner, attribute, wrapper)
+
+
+def _error_text(error: Any) -> str:
+    """The message of a serialised error and of every error that caused it."""
+    parts = []
+    while error is not None:
+        parts.append(error.message.strip())
+        error = error.cause
+    return " <- ".join(parts)
 
 
 def _errors(result: dg.ExecuteInProcessResult) -> list[str]:
     messages = []
     for event in result.all_events:
         if event.event_type_value in ("STEP_FAILURE", "RUN_FAILURE"):
-            data = event.event_specific_data
-            error = getattr(data, "error", None)
-            messages.append(f"{event.step_key}: {error.message if error else event.message}")
+            error = getattr(event.event_specific_data, "error", None)
+            messages.append(f"{event.step_key}: {_error_text(error) if error else event.message}")
     return messages
 
 
@@ -107,10 +162,8 @@ def run_stage(definitions: dg.Definitions, command: dict[str, Any], result_file:
     from cdp_assets.staging import chunks
 
     chunks.CHUNK_ROWS = STAGING_CHUNK_ROWS
-    kill = command.get("kill")
-    if kill:
-        install_kill(kill["target"], kill.get("nth", 1), kill.get("when", "before"),
-                     Path(os.environ[REACHED_ENV]))  # fmt: skip
+    if command.get("fault"):
+        install_fault(command["fault"], Path(os.environ[REACHED_ENV]))
     job = definitions.resolve_implicit_global_asset_job_def()
     with dg.DagsterInstance.ephemeral() as instance:
         try:

@@ -59,13 +59,15 @@ class Driver:
     runs: int = 0
 
     @classmethod
-    def start(cls, project: DemoProject, env: dict[str, str] | None = None) -> Driver:
-        log = project.root / "driver.log"
+    def start(
+        cls, project: DemoProject, env: dict[str, str] | None = None, name: str = "driver"
+    ) -> Driver:
+        log = project.root / f"{name}.log"
         environment = {
             **os.environ,
             **project.env(),
             "CDP_PRIVACY_SALT": SALT,
-            REACHED_ENV: str(project.root / "kill_point_reached"),
+            REACHED_ENV: str(project.root / f"{name}_fault_reached"),
             "PYTHONPATH": str(REPO),
             **(env or {}),
         }
@@ -92,15 +94,22 @@ class Driver:
     def _log_tail(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")[-4000:]
 
-    def run(self, stage: str, kill: dict[str, Any] | None = None) -> dict[str, Any]:
-        """One run of `stage` in a fresh fork; `kill`: where the run SIGKILLs itself."""
+    def send(self, stage: str, fault: dict[str, Any] | None = None) -> None:
+        """Start one run of `stage` in a fresh fork; `fault`: see `driver.install_fault`."""
         assert self.process.stdin is not None
         self.runs += 1
-        result_file = self.project.root / f"run_{self.runs}.json"
-        command = {"stage": stage, "kill": kill, "result_file": str(result_file)}
+        result_file = self.project.root / f"run_{self.runs}_{self.process.pid}.json"
+        command = {"stage": stage, "fault": fault, "result_file": str(result_file)}
         self.process.stdin.write(json.dumps(command) + "\n")
         self.process.stdin.flush()
+
+    def receive(self) -> dict[str, Any]:
+        """The outcome of the run started last."""
         return self._answer()
+
+    def run(self, stage: str, fault: dict[str, Any] | None = None) -> dict[str, Any]:
+        self.send(stage, fault)
+        return self.receive()
 
     def run_ok(self, stage: str) -> None:
         answer = self.run(stage)

@@ -97,7 +97,7 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Baseline]:
 
 
 def kill(target: str, nth: int = 1, when: str = "before") -> dict[str, Any]:
-    return {"target": target, "nth": nth, "when": when}
+    return {"target": target, "nth": nth, "when": when, "action": "kill"}
 
 
 def kill_and_rerun(baseline: Baseline, stage: str, point: dict[str, Any]) -> list[str]:
@@ -132,7 +132,8 @@ ERASURE_LOG_DEFECT = (
 MANIFEST_DEFECT = (
     "erasure (privacy/export_scrub.py): data files are rewritten before their manifests; a run "
     "killed in between leaves manifests with stale rows and sha256 that the re-run never "
-    "corrects, since it finds nothing left to scrub"
+    "corrects, since it finds nothing left to scrub (only the export files are compared here: "
+    "the erasure log differs for the reason of erasure-files-scrubbed-before-commit)"
 )
 
 CASES = [
@@ -169,7 +170,10 @@ CASES = [
 def test_killed_run_then_rerun_equals_uninterrupted_run(
     baseline: Baseline, stage: str, point: dict[str, Any]
 ) -> None:
-    assert kill_and_rerun(baseline, stage, point) == []
+    found = kill_and_rerun(baseline, stage, point)
+    if point["target"].startswith("cdp_assets.privacy.export_scrub:"):
+        found = [d for d in found if d.startswith("exports/")]
+    assert found == []
 
 
 def test_baseline_exercises_every_layer(baseline: Baseline) -> None:
