@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import duckdb
 import pandas as pd
 import pytest
 
-from cdp_assets.warehouse import Warehouse, dispose_engines
 from cdp_assets_tests.e2e.pipeline import DemoProject
 from cdp_assets_tests.fault.harness import (
     Driver,
@@ -29,7 +29,8 @@ from cdp_assets_tests.fault.harness import (
     snapshot,
 )
 
-STAGE_ORDER = ("orders", "intake", "core", "analytics", "exports", "erasure")
+STAGE_ORDER = ("orders", "intake", "core", "analytics", "exports", "requests", "erasure")
+COMPARED_STAGES = ("orders", "core", "exports", "erasure")  # the stages the cases run
 REQUESTS_FILE = "privacy/fault_requests.csv"
 
 
@@ -44,37 +45,33 @@ class Baseline:
         return "empty" if index == 0 else STAGE_ORDER[index - 1]
 
 
-def write_erasure_requests(project: DemoProject) -> list[str]:
-    """Two requests by email, for people whose rows are in export files and whose email no
-    one else has; the emails."""
-    people = Warehouse(project.warehouse_url).query(
-        """
-        SELECT p.customer_id, p.email
-        FROM core.customer_profiles p
-        JOIN activation.audience_membership m ON m.customer_id = p.customer_id
-        WHERE p.email IS NOT NULL AND p.ads_consent
-          AND p.email_key NOT IN (SELECT value FROM core.shared_identifiers)
-        GROUP BY p.customer_id, p.email
-        ORDER BY p.customer_id
-        LIMIT 2
-        """
-    )
-    dispose_engines()
-    assert len(people) == 2
-    rows = [
-        {
-            "request_id": f"FAULT-{i}",
-            "email": email.upper(),
-            "phone": "",
-            "customer_id": "",
-            "source": "",
-            "source_record_id": "",
-            "requested_at": "2026-11-19T09:00:00Z",
-        }
-        for i, email in enumerate(people["email"], start=1)
-    ]
-    pd.DataFrame(rows).to_csv(project.landing / REQUESTS_FILE, index=False)
-    return list(people["email"])
+def write_erasure_request(project: DemoProject) -> str:
+    """A request by email for the person in most audiences whose email no one else has (one
+    request: the re-run of a second one could repair what the first left); the email."""
+    with duckdb.connect(str(project.root / "warehouse.duckdb"), read_only=True) as conn:
+        email = conn.execute(
+            """
+            SELECT p.email
+            FROM core.customer_profiles p
+            JOIN activation.audience_membership m ON m.customer_id = p.customer_id
+            WHERE p.email IS NOT NULL AND p.ads_consent
+              AND p.email_key NOT IN (SELECT value FROM core.shared_identifiers)
+            GROUP BY p.customer_id, p.email
+            ORDER BY COUNT(DISTINCT m.audience) DESC, p.customer_id
+            LIMIT 1
+            """
+        ).fetchone()[0]
+    request = {
+        "request_id": "FAULT-1",
+        "email": email.upper(),  # any spelling of the address
+        "phone": "",
+        "customer_id": "",
+        "source": "",
+        "source_record_id": "",
+        "requested_at": "2026-11-19T09:00:00Z",
+    }
+    pd.DataFrame([request]).to_csv(project.landing / REQUESTS_FILE, index=False)
+    return email
 
 
 @pytest.fixture(scope="module")
@@ -86,11 +83,12 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Baseline]:
     snapshots: dict[str, Snapshot] = {}
     try:
         for stage in STAGE_ORDER:
-            if stage == "erasure":
-                write_erasure_requests(project)
+            if stage == "requests":
+                write_erasure_request(project)
             driver.run_ok(stage)
             save_state(project, stage)
-            snapshots[stage] = snapshot(project)
+            if stage in COMPARED_STAGES:
+                snapshots[stage] = snapshot(project)
         yield Baseline(project, driver, snapshots)
     finally:
         driver.close()
@@ -137,8 +135,6 @@ MANIFEST_DEFECT = (
 )
 
 CASES = [
-    pytest.param("orders", kill("cdp_assets.defs.ingestion.raw:RawAppender.append", 2, "after"),
-                 id="ingestion-between-files"),
     pytest.param("orders", kill("cdp_assets.defs.ingestion.raw:_write_batch"),
                  id="ingestion-rows-written-before-ledger"),
     pytest.param("orders", kill("cdp_assets.defs.ingestion.staging:stage_source", 2),
@@ -188,6 +184,6 @@ def test_baseline_exercises_every_layer(baseline: Baseline) -> None:
         assert len(last.tables[table]) > 0, table
     assert any(name.endswith("full.csv") for name in last.files)
     log = last.tables["ops.erasure_log"]
-    ours = log[log["request_id"].str.startswith("FAULT-")]
-    assert list(ours["status"]) == ["erased", "erased"]
-    assert (ours["export_rows_removed"].astype(int) > 0).all()
+    ours = log[log["request_id"] == "FAULT-1"]
+    assert list(ours["status"]) == ["erased"]
+    assert int(ours["export_rows_removed"].iloc[0]) > 0
