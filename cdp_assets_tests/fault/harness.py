@@ -28,15 +28,13 @@ PEOPLE = 40
 SALT = "fault-suite-salt-0123456789abcdef"
 SCHEMAS = ("raw", "staging", "ops", "core", "analytics", "ml", "activation")
 
-# Values that legitimately differ between two uninterrupted runs on the same data: the time a
-# run happened and its run id, and the ids made of them. They are not dropped: each is
-# replaced by the rank of its value among the table's distinct values (ids made of a
-# timestamp sort in time order), so rows that shared a batch or a run still do, and a batch
+# Values that legitimately differ between two uninterrupted runs on the same data (found by
+# comparing two such runs): the times things happened, and ids made of them. They are not
+# dropped: each is replaced by the rank of its value among the table's distinct values (ids
+# made of a timestamp sort in time order), so rows written together still are, and a batch
 # loaded twice still shows.
 VOLATILE_COLUMNS = {
-    "_batch_id",  # raw.*, staging.*: "<ingestion time>-<run id>"
     "_ingested_at",  # raw.*, staging.*
-    "batch_id",  # ops.ingested_files, ops.quarantine, ops.data_quality_issues
     "ingested_at",  # ops.ingested_files
     "quarantined_at",  # ops.quarantine
     "added_at",  # ops.suppression_list
@@ -47,8 +45,14 @@ VOLATILE_COLUMNS = {
     "manifest",  # activation.*_exports: the path of the manifest, under the export id
     "first_exported_at",  # activation.campaign_recipients
 }
-# Dagster run ids are random: they cannot be ranked in time order, so they are not compared.
-RUN_ID_COLUMNS = {"run_id"}  # ops.erasure_log, ops.retention_log, activation.*_exports
+# Not compared at all: Dagster run ids are random, so they cannot be ranked in time order, and
+# batch ids are "<ingestion time to the second>-<run id[:8]>" (two batches of one second are
+# ordered by the random part). Batches stay told apart by their `_ingested_at`/`ingested_at`.
+RUN_ID_COLUMNS = {
+    "run_id",  # ops.erasure_log, ops.retention_log, activation.*_exports
+    "_batch_id",  # raw.*, staging.*
+    "batch_id",  # ops.ingested_files, ops.quarantine, ops.data_quality_issues
+}
 EXPORT_ID = re.compile(r"\d{4}-\d{2}-\d{2}_\d{8}T\d{12}Z")
 
 
@@ -66,6 +70,7 @@ class Driver:
         cls, project: DemoProject, env: dict[str, str] | None = None, name: str = "driver"
     ) -> Driver:
         log = project.root / f"{name}.log"
+        log_file = log.open("w")
         environment = {
             **os.environ,
             **project.env(),
@@ -80,9 +85,10 @@ class Driver:
             env=environment,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=log.open("w"),
+            stderr=log_file,
             text=True,
         )
+        log_file.close()  # the child holds its own descriptor
         driver = cls(project, process, log)
         assert driver._answer() == {"ready": True}
         return driver
@@ -189,7 +195,7 @@ def restore_state(project: DemoProject, name: str, into: DemoProject | None = No
 def _normalise_volatile(frame: pd.DataFrame) -> pd.DataFrame:
     for column in frame.columns:
         if column in RUN_ID_COLUMNS:
-            frame[column] = frame[column].astype("string").where(frame[column].isna(), "<run>")
+            frame[column] = frame[column].astype("string").where(frame[column].isna(), "<id>")
         elif column in VOLATILE_COLUMNS:
             values = frame[column].astype("string")
             ranks = {v: f"<{column} {i}>" for i, v in enumerate(sorted(values.dropna().unique()))}

@@ -39,18 +39,18 @@ class PostgresBaseline:
         """The warehouse as it was before `stage` ('orders' or 'core') of the uninterrupted run.
         Before core: its schema dropped (the core stage writes nothing else)."""
         url = self.project.warehouse_url
+        state, self.state = self.state, "unknown"  # until a run of `stage` completes
         if stage == "orders":
             reset_postgres(url)
-            self.state = "empty"
             return
-        if self.state != "core":  # the intake stage again: a state before core is needed
+        if state != "core":  # the history before core again, batch after batch
             reset_postgres(url)
+            self.driver.run_ok("orders")
             self.driver.run_ok("intake")
         engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
         with engine.begin() as conn:
             conn.execute(sa.text('DROP SCHEMA IF EXISTS "core" CASCADE'))
         engine.dispose()
-        self.state = "intake"
 
 
 @pytest.fixture(scope="module")
@@ -76,42 +76,22 @@ def fault(target: str, nth: int, when: str, action: str, **extra: Any) -> dict[s
     return {"target": target, "nth": nth, "when": when, "action": action, **extra}
 
 
-@pytest.mark.parametrize(
-    ("stage", "point"),
-    [
-        pytest.param("core", fault(IDENTITY_TABLE_WRITE, 3, "after", "kill"), id="identity"),
-        pytest.param("orders", fault("cdp_assets.defs.ingestion.raw:_write_batch", 1, "before",
-                                     "kill"), id="ingestion"),
-        pytest.param("orders", fault("cdp_assets.defs.ingestion.staging:stage_source", 2,
-                                     "before", "kill"), id="staging"),
-    ],
-)  # fmt: skip
-def test_killed_run_then_rerun_on_postgres(
-    pg: PostgresBaseline, stage: str, point: dict[str, Any]
-) -> None:
+RESTART_MESSAGE = "terminating connection due to administrator command"
+
+
+def kill_and_rerun(pg: PostgresBaseline, stage: str, point: dict[str, Any]) -> list[str]:
     pg.restore(stage)
     killed = pg.driver.run(stage, point)
     assert killed["exit"] == "killed", killed
     rerun = pg.driver.run(stage)
     assert rerun["exit"] == "ok", rerun
-    assert differences(pg.snapshots[stage], snapshot(pg.project)) == []
+    pg.state = stage
+    return differences(pg.snapshots[stage], snapshot(pg.project))
 
 
-RESTART_MESSAGE = "terminating connection due to administrator command"
-
-
-@pytest.mark.parametrize(
-    ("stage", "point"),
-    [
-        pytest.param("core", fault(IDENTITY_TABLE_WRITE, 3, "after", "terminate_backends"),
-                     id="identity"),
-        pytest.param("orders", fault(RAW_SHOP_ORDERS, 2, "after", "terminate_backends"),
-                     id="ingestion"),
-    ],
-)  # fmt: skip
-def test_postgres_restart_fails_the_run_cleanly_then_retry(
-    pg: PostgresBaseline, stage: str, point: dict[str, Any]
-) -> None:
+def restart_and_retry(pg: PostgresBaseline, stage: str, point: dict[str, Any]) -> list[str]:
+    """The run fails with the server's message and leaves the warehouse as it was; what the
+    retry's tables differ in from the uninterrupted run's."""
     pg.restore(stage)
     before = snapshot(pg.project)
     failed = pg.driver.run(stage, point)
@@ -121,7 +101,38 @@ def test_postgres_restart_fails_the_run_cleanly_then_retry(
     assert differences(before, snapshot(pg.project)) == []  # nothing of the run is visible
     retry = pg.driver.run(stage)
     assert retry["exit"] == "ok", retry
-    assert differences(pg.snapshots[stage], snapshot(pg.project)) == []
+    pg.state = stage
+    return differences(pg.snapshots[stage], snapshot(pg.project))
+
+
+# The identity cases first, while the warehouse still holds the state they start from.
+def test_identity_killed_then_rerun_on_postgres(pg: PostgresBaseline) -> None:
+    assert kill_and_rerun(pg, "core", fault(IDENTITY_TABLE_WRITE, 3, "after", "kill")) == []
+
+
+def test_postgres_restart_during_identity_then_retry(pg: PostgresBaseline) -> None:
+    point = fault(IDENTITY_TABLE_WRITE, 3, "after", "terminate_backends")
+    assert restart_and_retry(pg, "core", point) == []
+
+
+@pytest.mark.parametrize(
+    "point",
+    [
+        pytest.param(fault("cdp_assets.defs.ingestion.raw:_write_batch", 1, "before", "kill"),
+                     id="ingestion"),
+        pytest.param(fault("cdp_assets.defs.ingestion.staging:stage_source", 2, "before",
+                           "kill"), id="staging"),
+    ],
+)  # fmt: skip
+def test_ingestion_killed_then_rerun_on_postgres(
+    pg: PostgresBaseline, point: dict[str, Any]
+) -> None:
+    assert kill_and_rerun(pg, "orders", point) == []
+
+
+def test_postgres_restart_during_ingestion_then_retry(pg: PostgresBaseline) -> None:
+    point = fault(RAW_SHOP_ORDERS, 2, "after", "terminate_backends")
+    assert restart_and_retry(pg, "orders", point) == []
 
 
 def _ledger(url: str) -> pd.DataFrame:
@@ -168,10 +179,10 @@ def test_two_ingestion_runs_at_once_load_each_file_once(
         held.rename(landing_file)
     other = Driver.start(pg.project, name="other_driver")  # the same landing folder
     try:
-        # Both runs meet once each has read the ledger, before either writes (or after 10 s,
+        # Both runs meet once each has read the ledger, before either writes (or after 15 s,
         # should one of them hold a lock the other waits for).
         meeting = fault("cdp_assets.defs.ingestion.raw:ingest_source", 1, "before", "meet",
-                        directory=str(tmp_path / "meeting"), parties=2, timeout=10.0)  # fmt: skip
+                        directory=str(tmp_path / "meeting"), parties=2, timeout=15.0)  # fmt: skip
         pg.driver.send("orders", meeting)
         other.send("orders", meeting)
         outcomes = [pg.driver.receive(), other.receive()]
