@@ -154,30 +154,16 @@ def clone_project(source: DemoProject, root: Path, warehouse_url: str | None = N
     return DemoProject(root, root / "cdp.yaml", root / "data" / "ground_truth", url)
 
 
-# ---- saved states (DuckDB: the warehouse file, the export files and the model store) ----
+# ---- saved states: the warehouse, the export files and the model store ----
 
 # The write-ahead log goes with the file: a killed DuckDB writer leaves one behind.
-STATE_PARTS = ("warehouse.duckdb", "warehouse.duckdb.wal", "exports", "models")
+STATE_FILES = ("warehouse.duckdb", "warehouse.duckdb.wal", "exports", "models")
+PG_STATE_PREFIX = "fault_state_"  # PostgreSQL: a state is a copy of each schema
 
 
-def save_state(project: DemoProject, name: str) -> None:
-    target = project.root / "states" / name
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    for part in STATE_PARTS:
-        path = project.root / part
-        if path.is_dir():
-            shutil.copytree(path, target / part)
-        elif path.exists():
-            shutil.copy(path, target / part)
-
-
-def restore_state(project: DemoProject, name: str, into: DemoProject | None = None) -> None:
-    """State `name` of `project` into `into` (default: the project itself)."""
-    source = project.root / "states" / name
-    into = into or project
-    for part in STATE_PARTS:
-        path = into.root / part
+def _copy_files(source: Path, target: Path, parts: tuple[str, ...]) -> None:
+    for part in parts:
+        path = target / part
         if path.is_dir():
             shutil.rmtree(path)
         else:
@@ -187,6 +173,71 @@ def restore_state(project: DemoProject, name: str, into: DemoProject | None = No
             shutil.copytree(saved, path)
         elif saved.exists():
             shutil.copy(saved, path)
+
+
+def _pg_copy_schemas(url: str, rename: dict[str, str]) -> None:
+    """Each schema of `rename` that exists copied, table by table, with its constraints and
+    indexes (LIKE … INCLUDING ALL), to a new schema of the mapped name (dropped first)."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        tables = conn.execute(
+            sa.text(
+                "SELECT table_schema, table_name FROM information_schema.tables "
+                "WHERE table_schema = ANY(:schemas) AND table_type = 'BASE TABLE'"
+            ),
+            {"schemas": list(rename)},
+        ).all()
+        for target in rename.values():
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{target}" CASCADE'))
+        for target in {rename[schema] for schema, _ in tables}:
+            conn.execute(sa.text(f'CREATE SCHEMA "{target}"'))
+        for schema, table in tables:
+            new, old = f'"{rename[schema]}"."{table}"', f'"{schema}"."{table}"'
+            conn.execute(sa.text(f"CREATE TABLE {new} (LIKE {old} INCLUDING ALL)"))
+            conn.execute(sa.text(f"INSERT INTO {new} SELECT * FROM {old}"))
+    engine.dispose()
+
+
+def _state_schemas(name: str) -> dict[str, str]:
+    return {schema: f"{PG_STATE_PREFIX}{name}__{schema}" for schema in SCHEMAS}
+
+
+def save_state(project: DemoProject, name: str) -> None:
+    target = project.root / "states" / name
+    target.mkdir(parents=True, exist_ok=True)
+    _copy_files(project.root, target, STATE_FILES)
+    if duckdb_file(project.warehouse_url) is None:
+        _pg_copy_schemas(project.warehouse_url, _state_schemas(name))
+
+
+def restore_state(project: DemoProject, name: str) -> None:
+    _copy_files(project.root / "states" / name, project.root, STATE_FILES)
+    if duckdb_file(project.warehouse_url) is None:
+        back = {saved: schema for schema, saved in _state_schemas(name).items()}
+        engine = sa.create_engine(project.warehouse_url, poolclass=sa.pool.NullPool)
+        with engine.begin() as conn:
+            for schema in SCHEMAS:
+                conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        engine.dispose()
+        _pg_copy_schemas(project.warehouse_url, back)
+
+
+def drop_saved_states(warehouse_url: str) -> None:
+    """PostgreSQL: the schemas holding saved states go (the database is shared with the rest
+    of the suite)."""
+    if duckdb_file(warehouse_url) is not None:
+        return
+    engine = sa.create_engine(warehouse_url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        saved = conn.execute(
+            sa.text(
+                "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE :p"
+            ),
+            {"p": PG_STATE_PREFIX + "%"},
+        ).scalars()
+        for schema in list(saved):
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
 
 
 # ---- normalised snapshots ----
