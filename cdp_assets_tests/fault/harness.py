@@ -366,5 +366,85 @@ def differences(expected: Snapshot, actual: Snapshot) -> list[str]:
     return found
 
 
-def tables_of(snap: Snapshot, prefix: str) -> Iterator[str]:
-    return (name for name in snap.tables if name.startswith(prefix))
+# ---- the uninterrupted run, stage by stage, and a killed run of one stage ----
+
+STAGE_ORDER = ("orders", "intake", "core", "analytics", "exports", "requests", "erasure")
+COMPARED_STAGES = ("orders", "core", "exports", "erasure")  # the stages the cases run
+REQUESTS_FILE = "privacy/fault_requests.csv"
+
+
+@dataclass
+class Baseline:
+    engine: str
+    project: DemoProject
+    driver: Driver
+    snapshots: dict[str, Snapshot]
+
+    def state_before(self, stage: str) -> str:
+        index = STAGE_ORDER.index(stage)
+        return "empty" if index == 0 else STAGE_ORDER[index - 1]
+
+
+def write_erasure_request(project: DemoProject) -> str:
+    """A request by email for the person in most audiences whose email no one else has (one
+    request: the re-run of a second one could repair what the first left); the email."""
+    engine = sa.create_engine(project.warehouse_url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        email = conn.execute(
+            sa.text(
+                """
+            SELECT p.email
+            FROM core.customer_profiles p
+            JOIN activation.audience_membership m ON m.customer_id = p.customer_id
+            WHERE p.email IS NOT NULL AND p.ads_consent
+              AND p.email_key NOT IN (SELECT value FROM core.shared_identifiers)
+            GROUP BY p.customer_id, p.email
+            ORDER BY COUNT(DISTINCT m.audience) DESC, p.customer_id
+            LIMIT 1
+            """
+            )
+        ).scalar_one()
+    engine.dispose()
+    request = {
+        "request_id": "FAULT-1",
+        "email": email.upper(),  # any spelling of the address
+        "phone": "",
+        "customer_id": "",
+        "source": "",
+        "source_record_id": "",
+        "requested_at": "2026-11-19T09:00:00Z",
+    }
+    pd.DataFrame([request]).to_csv(project.landing / REQUESTS_FILE, index=False)
+    return email
+
+
+def build_baseline(engine: str, project: DemoProject, driver: Driver) -> Baseline:
+    """The uninterrupted run, stage by stage, with its state after each and the snapshot after
+    each stage a case runs."""
+    save_state(project, "empty")
+    snapshots: dict[str, Snapshot] = {}
+    for stage in STAGE_ORDER:
+        if stage == "requests":
+            write_erasure_request(project)
+        driver.run_ok(stage)
+        save_state(project, stage)
+        if stage in COMPARED_STAGES:
+            snapshots[stage] = snapshot(project)
+    return Baseline(engine, project, driver, snapshots)
+
+
+def kill(target: str, nth: int = 1, when: str = "before") -> dict[str, Any]:
+    return {"target": target, "nth": nth, "when": when, "action": "kill"}
+
+
+def kill_and_rerun(baseline: Baseline, stage: str, point: dict[str, Any]) -> list[str]:
+    """Restore the state before `stage`, run it killed at `point`, run it again: what differs
+    from the uninterrupted run."""
+    project, driver = baseline.project, baseline.driver
+    restore_state(project, baseline.state_before(stage))
+    killed = driver.run(stage, point)
+    assert killed["exit"] == "killed", killed
+    assert killed["reached"] == f"{point['target']}#{point['nth']}:{point['when']}"
+    rerun = driver.run(stage)
+    assert rerun["exit"] == "ok", rerun
+    return differences(baseline.snapshots[stage], snapshot(project))

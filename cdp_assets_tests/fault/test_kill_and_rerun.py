@@ -15,7 +15,6 @@ ingestion runs at once (`test_two_ingestion_runs_at_once_…`).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,67 +23,20 @@ import pytest
 import sqlalchemy as sa
 
 from cdp_assets_tests.conftest import postgres_url_or_fail, reset_postgres
-from cdp_assets_tests.e2e.pipeline import DemoProject
 from cdp_assets_tests.fault.harness import (
+    Baseline,
     Driver,
-    Snapshot,
+    build_baseline,
     differences,
     drop_saved_states,
+    kill,
+    kill_and_rerun,
     new_project,
     restore_state,
-    save_state,
     snapshot,
 )
 
-STAGE_ORDER = ("orders", "intake", "core", "analytics", "exports", "requests", "erasure")
-COMPARED_STAGES = ("orders", "core", "exports", "erasure")  # the stages the cases run
-REQUESTS_FILE = "privacy/fault_requests.csv"
 IDENTITY_TABLE_WRITE = "cdp_assets.warehouse.warehouse:WarehouseSession.replace_table"
-
-
-@dataclass
-class Baseline:
-    engine: str
-    project: DemoProject
-    driver: Driver
-    snapshots: dict[str, Snapshot]
-
-    def state_before(self, stage: str) -> str:
-        index = STAGE_ORDER.index(stage)
-        return "empty" if index == 0 else STAGE_ORDER[index - 1]
-
-
-def write_erasure_request(project: DemoProject) -> str:
-    """A request by email for the person in most audiences whose email no one else has (one
-    request: the re-run of a second one could repair what the first left); the email."""
-    engine = sa.create_engine(project.warehouse_url, poolclass=sa.pool.NullPool)
-    with engine.connect() as conn:
-        email = conn.execute(
-            sa.text(
-                """
-            SELECT p.email
-            FROM core.customer_profiles p
-            JOIN activation.audience_membership m ON m.customer_id = p.customer_id
-            WHERE p.email IS NOT NULL AND p.ads_consent
-              AND p.email_key NOT IN (SELECT value FROM core.shared_identifiers)
-            GROUP BY p.customer_id, p.email
-            ORDER BY COUNT(DISTINCT m.audience) DESC, p.customer_id
-            LIMIT 1
-            """
-            )
-        ).scalar_one()
-    engine.dispose()
-    request = {
-        "request_id": "FAULT-1",
-        "email": email.upper(),  # any spelling of the address
-        "phone": "",
-        "customer_id": "",
-        "source": "",
-        "source_record_id": "",
-        "requested_at": "2026-11-19T09:00:00Z",
-    }
-    pd.DataFrame([request]).to_csv(project.landing / REQUESTS_FILE, index=False)
-    return email
 
 
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])
@@ -99,40 +51,14 @@ def baseline(
             pytest.skip("CDP_TEST_POSTGRES_URL is not set")
         reset_postgres(url)
     project = new_project(tmp_path_factory.mktemp(f"fault_{request.param}") / "project", url)
-    save_state(project, "empty")
     driver = Driver.start(project)
-    snapshots: dict[str, Snapshot] = {}
     try:
-        for stage in STAGE_ORDER:
-            if stage == "requests":
-                write_erasure_request(project)
-            driver.run_ok(stage)
-            save_state(project, stage)
-            if stage in COMPARED_STAGES:
-                snapshots[stage] = snapshot(project)
-        yield Baseline(request.param, project, driver, snapshots)
+        yield build_baseline(request.param, project, driver)
     finally:
         driver.close()
         if url is not None:
             drop_saved_states(url)
             reset_postgres(url)
-
-
-def kill(target: str, nth: int = 1, when: str = "before") -> dict[str, Any]:
-    return {"target": target, "nth": nth, "when": when, "action": "kill"}
-
-
-def kill_and_rerun(baseline: Baseline, stage: str, point: dict[str, Any]) -> list[str]:
-    """Restore the state before `stage`, run it killed at `point`, run it again: what differs
-    from the uninterrupted run."""
-    project, driver = baseline.project, baseline.driver
-    restore_state(project, baseline.state_before(stage))
-    killed = driver.run(stage, point)
-    assert killed["exit"] == "killed", killed
-    assert killed["reached"] == f"{point['target']}#{point['nth']}:{point['when']}"
-    rerun = driver.run(stage)
-    assert rerun["exit"] == "ok", rerun
-    return differences(baseline.snapshots[stage], snapshot(project))
 
 
 EXPORTS_DEFECT = (
