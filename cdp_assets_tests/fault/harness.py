@@ -418,9 +418,14 @@ def write_erasure_request(project: DemoProject) -> str:
     return email
 
 
-def build_baseline(engine: str, project: DemoProject, driver: Driver) -> Baseline:
-    """The uninterrupted run, stage by stage, with its state after each and the snapshot after
-    each stage a case runs."""
+def build_baseline(
+    engine: str,
+    project: DemoProject,
+    driver: Driver,
+    compared: tuple[str, ...] = COMPARED_STAGES,
+) -> Baseline:
+    """The uninterrupted run, stage by stage, with its state after each and its snapshot after
+    each `compared` stage (those the cases run)."""
     save_state(project, "empty")
     snapshots: dict[str, Snapshot] = {}
     for stage in STAGE_ORDER:
@@ -428,7 +433,7 @@ def build_baseline(engine: str, project: DemoProject, driver: Driver) -> Baselin
             write_erasure_request(project)
         driver.run_ok(stage)
         save_state(project, stage)
-        if stage in COMPARED_STAGES:
+        if stage in compared:
             snapshots[stage] = snapshot(project)
     return Baseline(engine, project, driver, snapshots)
 
