@@ -205,7 +205,9 @@ class ModelRegistry(Protocol):
 
     def load(self, name: str, version: str | None = None) -> StoredModel: ...
 
-    def erase_customers(self, customer_ids: set[str]) -> dict[str, int]: ...
+    def erase_customers(self, customer_ids: set[str], dry_run: bool = False) -> dict[str, int]: ...
+
+    def snapshot_customer_ids(self) -> set[str]: ...
 
     def champion_challenger(
         self,
@@ -353,9 +355,10 @@ class ModelStore:
     def snapshot_files(self) -> list[Path]:
         return sorted(self.root.glob(f"*/*/{SNAPSHOT_FILE}"))
 
-    def erase_customers(self, customer_ids: set[str]) -> dict[str, int]:
+    def erase_customers(self, customer_ids: set[str], dry_run: bool = False) -> dict[str, int]:
         """Remove these customers' rows from every training snapshot (each file replaced
-        atomically); returns {snapshot path relative to the store: rows removed}."""
+        atomically); returns {snapshot path relative to the store: rows removed} (with
+        `dry_run`, the rows that would be removed; nothing is written)."""
         removed: dict[str, int] = {}
         if not customer_ids:
             return removed
@@ -363,9 +366,17 @@ class ModelStore:
             frame = pd.read_parquet(path)
             theirs = frame["customer_id"].astype(str).isin(customer_ids)
             if theirs.any():
-                write_bytes_atomically(path, _parquet_bytes(frame[~theirs]), 0o600)
+                if not dry_run:
+                    write_bytes_atomically(path, _parquet_bytes(frame[~theirs]), 0o600)
                 removed[str(path.relative_to(self.root))] = int(theirs.sum())
         return removed
+
+    def snapshot_customer_ids(self) -> set[str]:
+        """Every customer id in any training snapshot."""
+        ids: set[str] = set()
+        for path in self.snapshot_files():
+            ids.update(pd.read_parquet(path, columns=["customer_id"])["customer_id"].astype(str))
+        return ids
 
     def champion_challenger(
         self,

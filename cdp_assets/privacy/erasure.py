@@ -662,9 +662,10 @@ class ErasurePass:
         return [s for s in self.subjects if not s.ambiguous]
 
 
-# Rows removed from files outside the warehouse (export files, training snapshots), per
-# request id: called inside the warehouse transaction, so a crash before its commit leaves
-# the requests pending and the next pass removes the same rows again (a no-op by then).
+# Rows to remove from files outside the warehouse (export files, training snapshots), per
+# request id: called inside the warehouse transaction, to count them for the log. The asset
+# rewrites the files after the commit (a crash before the commit leaves the requests pending
+# and the files untouched; one after it leaves rows its next run removes by their hashes).
 FileScrubber = Callable[[list[Subject]], dict[str, int]]
 
 

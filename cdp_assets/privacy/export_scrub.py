@@ -11,11 +11,12 @@ corrects from the file, so the rerun ends exactly where an uninterrupted run wou
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from cdp_assets.activation.ad_hashing import hash_email, hash_phone
@@ -28,6 +29,7 @@ from cdp_assets.activation.export_files import (
     frame_bytes,
     read_export_file,
 )
+from cdp_assets.privacy.identifiers import hash_matches, named_values
 
 
 @dataclass(frozen=True)
@@ -152,8 +154,15 @@ def repair_manifests(root: Path) -> list[str]:
     return repaired
 
 
+RowsOf = Callable[[pd.DataFrame], np.ndarray]
+
+
 def scrub_exports(
-    root: Path, customer_ids: set[str], emails: set[str], phones: set[str]
+    root: Path,
+    customer_ids: set[str],
+    emails: set[str],
+    phones: set[str],
+    dry_run: bool = False,
 ) -> dict[str, int]:
     """Erasure: remove the rows of these people from every export data file under `root`,
     published or staged.
@@ -164,25 +173,43 @@ def scrub_exports(
     and the manifest listing it gets the new rows and sha256 (rewritten atomically, after the
     data files); `repair_manifests` first corrects what an interrupted scrub left. Other
     files stay byte-identical. Returns {path relative to root: rows removed} for the files
-    that changed.
+    that changed (with `dry_run`, the rows that would be removed; nothing is written).
     """
+    people = _ErasedPeople.of(customer_ids, emails, phones)
+    return _scrub(root, lambda frame: people.rows_of(frame).to_numpy(bool), dry_run)
+
+
+def scrub_suppressed(root: Path, salt: bytes, suppressed: frozenset[str]) -> dict[str, int]:
+    """Remove every row naming a suppressed identifier (salted hash on the suppression list)
+    from the export files under `root`: the rows the trace check would find. It finishes the
+    scrub of an erasure whose run died after its commit, before the files were rewritten."""
+    if not suppressed:
+        return {}
+    return _scrub(
+        root, lambda frame: hash_matches(named_values(frame), salt, suppressed, frame.index)
+    )
+
+
+def _scrub(root: Path, rows_of: RowsOf, dry_run: bool = False) -> dict[str, int]:
     root = Path(root)
     if not root.is_dir():
         return {}
-    repair_manifests(root)
-    people = _ErasedPeople.of(customer_ids, emails, phones)
+    if not dry_run:
+        repair_manifests(root)
     manifests, listed = _manifest_index(root)
     changed: set[Path] = set()
     removed: dict[str, int] = {}
     for path in _data_files(root):
         frame = read_export_file(path)
-        theirs = people.rows_of(frame)
+        theirs = rows_of(frame)
         if not theirs.any():
             continue
-        kept = frame[~theirs.to_numpy()].reset_index(drop=True)
+        removed[path.relative_to(root).as_posix()] = int(theirs.sum())
+        if dry_run:
+            continue
+        kept = frame[~theirs].reset_index(drop=True)
         data = frame_bytes(kept, path.suffix.lstrip("."))
         write_bytes_atomically(path, data, EXPORT_FILE_MODE)
-        removed[path.relative_to(root).as_posix()] = int(theirs.sum())
         entry = listed.get(path.resolve())
         if entry is not None:
             manifest_path, kind = entry

@@ -61,29 +61,6 @@ def baseline(
             reset_postgres(url)
 
 
-EXPORTS_DEFECT = (
-    "exports (activation/export_files.py, defs/activation/exports.py): a run killed after "
-    "write_export published files and latest.json but before activation.audience_exports "
-    "was appended leaves exports without a log row; the re-run finds the files unchanged and "
-    "logs nothing for them"
-)
-ORPHAN_DEFECT = (
-    "exports (activation/export_files.py): a run killed inside _write_files leaves an export "
-    "folder with data files and no manifest; nothing ever removes it, and the re-run writes "
-    "a second folder beside it"
-)
-ERASURE_LOG_DEFECT = (
-    "erasure (defs/privacy/erasure.py): export files are scrubbed inside the warehouse "
-    "transaction; a run killed before the commit leaves the files scrubbed and the requests "
-    "pending, and the re-run logs export_rows_removed 0 for them"
-)
-MANIFEST_DEFECT = (
-    "erasure (privacy/export_scrub.py): data files are rewritten before their manifests; a run "
-    "killed in between leaves manifests with stale rows and sha256 that the re-run never "
-    "corrects, since it finds nothing left to scrub (only the export files are compared here: "
-    "the erasure log differs for the reason of erasure-files-scrubbed-before-commit)"
-)
-
 BOTH = ("duckdb", "postgres")
 # The export files' defects do not depend on the warehouse engine: shown on DuckDB only.
 DUCKDB = ("duckdb",)
@@ -97,20 +74,19 @@ CASES = [
     pytest.param("core", kill("cdp_assets.defs.identity.resolution:_result"), BOTH,
                  id="identity-committed-profiles-not"),
     pytest.param("exports", kill("cdp_assets.activation.export_files:write_bytes_atomically", 2,
-                                 "after"), DUCKDB,
-                 id="exports-mid-files",
-                 marks=pytest.mark.xfail(strict=True, reason=ORPHAN_DEFECT)),
-    pytest.param("exports", kill("cdp_assets.defs.activation.exports:write_export", 3, "after"),
-                 DUCKDB, id="exports-written-before-log",
-                 marks=pytest.mark.xfail(strict=True, reason=EXPORTS_DEFECT)),
+                                 "after"), DUCKDB, id="exports-mid-files"),
+    pytest.param("exports", kill("cdp_assets.defs.activation.exports:_stage_audience_exports",
+                                 1, "after"), DUCKDB, id="exports-staged-not-logged"),
+    pytest.param("exports", kill("cdp_assets.defs.activation.exports:finish_exports"),
+                 DUCKDB, id="exports-logged-not-published"),
     pytest.param("erasure", kill("cdp_assets.privacy.erasure:delete_rows", 3, "after"), BOTH,
                  id="erasure-after-some-tables"),
     pytest.param("erasure", kill("cdp_assets.defs.privacy.erasure:_erase_from_model_store"),
-                 DUCKDB, id="erasure-files-scrubbed-before-commit",
-                 marks=pytest.mark.xfail(strict=True, reason=ERASURE_LOG_DEFECT)),
+                 DUCKDB, id="erasure-files-counted-not-committed"),
+    pytest.param("erasure", kill("cdp_assets.defs.privacy.erasure:_scrub_exports", 2),
+                 DUCKDB, id="erasure-committed-files-not-scrubbed"),
     pytest.param("erasure", kill("cdp_assets.privacy.export_scrub:write_json_atomically"),
-                 DUCKDB, id="erasure-data-files-before-manifests",
-                 marks=pytest.mark.xfail(strict=True, reason=MANIFEST_DEFECT)),
+                 DUCKDB, id="erasure-data-files-before-manifests"),
 ]  # fmt: skip
 
 
@@ -119,7 +95,7 @@ def test_killed_run_then_rerun_equals_uninterrupted_run(
     baseline: Baseline, stage: str, point: dict[str, Any], engines: tuple[str, ...]
 ) -> None:
     if baseline.engine not in engines:
-        # A skip, not a pass: a strict xfail must not count as fixed where it does not run.
+        # A skip, not a pass: a case must not count as proven where it does not run.
         pytest.skip(f"shown on {', '.join(engines)}")
     found = kill_and_rerun(baseline, stage, point)
     if point["target"].startswith("cdp_assets.privacy.export_scrub:"):
@@ -198,14 +174,6 @@ def _ingested_files(url: str) -> pd.DataFrame:
     return ledger
 
 
-CONCURRENT_DEFECT = (
-    "ingestion (ingest/ledger.py, defs/ingestion/raw.py): each run reads ops.ingested_files "
-    "in a transaction of its own and the ledger has no unique (source, file, content_hash), "
-    "so two runs that read it before either commits both load every new file"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=CONCURRENT_DEFECT)
 def test_two_ingestion_runs_at_once_load_each_file_once(baseline: Baseline, tmp_path: Path) -> None:
     """A first delivery is in; a new file lands; two runs ingest the same landing folder at
     once. Both meet once each has read the ledger, before either writes (or after 15 s,
@@ -231,7 +199,7 @@ def test_two_ingestion_runs_at_once_load_each_file_once(baseline: Baseline, tmp_
     finally:
         other.close()
     assert all(o["reached"] for o in outcomes), outcomes
-    assert any(o["exit"] == "ok" for o in outcomes), outcomes
+    assert all(o["exit"] == "ok" for o in outcomes), outcomes  # they took turns
     expected = baseline.snapshots["orders"]
     ingested = _ingested_files(project.warehouse_url).query("status == 'ingested'")
     assert not ingested.duplicated(["file", "content_hash"]).any(), ingested

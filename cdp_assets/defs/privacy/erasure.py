@@ -14,7 +14,8 @@ from cdp_assets.defs.catalog import ERASURE_KEY, PRIVACY_GROUP, staging_key
 from cdp_assets.defs.resources import ExportsResource, ModelStoreResource, WarehouseResource
 from cdp_assets.ml.model_store import ModelRegistry
 from cdp_assets.privacy.erasure import ERASURE_LOG, Subject, erase_pending
-from cdp_assets.privacy.export_scrub import scrub_exports
+from cdp_assets.privacy.export_scrub import scrub_exports, scrub_suppressed
+from cdp_assets.privacy.identifiers import hash_matches, named_values
 from cdp_assets.privacy.suppression import SuppressionError, load_suppressed, privacy_salt
 from cdp_assets.privacy.tables import LAYERS
 from cdp_assets.privacy.trace import export_traces, warehouse_traces
@@ -29,33 +30,52 @@ def erasure_deps(config: CDPConfig) -> list[dg.AssetKey]:
     return [staging_key(s) for s in config.sources]
 
 
-def _scrub_exports(root: Path, subjects: list[Subject]) -> dict[str, int]:
+def _scrub_exports(root: Path, subjects: list[Subject], dry_run: bool = False) -> dict[str, int]:
     """Rows removed from the export files, per request."""
     removed = {}
     for subject in subjects:
         ids = subject.identifiers.values
-        changed = scrub_exports(root, set(ids["customer_id"]), set(ids["email"]), set(ids["phone"]))
+        changed = scrub_exports(
+            root, set(ids["customer_id"]), set(ids["email"]), set(ids["phone"]), dry_run
+        )
         removed[subject.request.request_id] = sum(changed.values())
     return removed
 
 
-def _erase_from_model_store(store: ModelRegistry, subjects: list[Subject]) -> None:
+def _erase_from_model_store(
+    store: ModelRegistry, subjects: list[Subject], dry_run: bool = False
+) -> None:
     """Their rows leave every training snapshot of the model store (counted per request),
     under every id they ever had: a snapshot may predate a merge that absorbed one."""
     for subject in subjects:
-        for path, rows in store.erase_customers(subject.every_customer_id).items():
+        for path, rows in store.erase_customers(subject.every_customer_id, dry_run).items():
             subject.rows[f"model_store/{path}"] = rows
 
 
 def _scrub_files(
-    exports_root: Path, store: ModelRegistry
+    exports_root: Path, store: ModelRegistry, dry_run: bool = False
 ) -> Callable[[list[Subject]], dict[str, int]]:
     def scrub(subjects: list[Subject]) -> dict[str, int]:
-        exported = _scrub_exports(exports_root, subjects)
-        _erase_from_model_store(store, subjects)
+        exported = _scrub_exports(exports_root, subjects, dry_run)
+        _erase_from_model_store(store, subjects, dry_run)
         return exported
 
     return scrub
+
+
+def finish_interrupted_scrubs(
+    exports_root: Path, store: ModelRegistry, salt: bytes, suppressed: frozenset[str]
+) -> int:
+    """Rows of people already erased that are still in the export files or training
+    snapshots — left by a run that died after committing its erasure, before rewriting the
+    files — removed now; returns how many."""
+    if not suppressed:
+        return 0
+    removed = sum(scrub_suppressed(exports_root, salt, suppressed).values())
+    ids = pd.Series(sorted(store.snapshot_customer_ids()), dtype="string")
+    frame = pd.DataFrame({"customer_id": ids})
+    erased = set(ids[hash_matches(named_values(frame), salt, suppressed, frame.index)])
+    return removed + sum(store.erase_customers(erased).values())
 
 
 def _file_traces(folders: dict[str, Path], salt: bytes, suppressed: frozenset[str]) -> pd.DataFrame:
@@ -121,16 +141,24 @@ def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
         each request here with hashed identifiers, times, and tables and rows touched."""
         try:
             salt = privacy_salt(config)
+            store = model_store.get()
             with warehouse.get().transaction() as session:
-                load_suppressed(session, salt)  # fails on a changed salt before deleting
-                scrub = _scrub_files(exports.path, model_store.get())
-                done = erase_pending(session, config, salt, context.run.run_id, scrub)
+                # fails on a changed salt before deleting
+                already = load_suppressed(session, salt)
+            finished = finish_interrupted_scrubs(exports.path, store, salt, already)
+            with warehouse.get().transaction() as session:
+                # The files are counted in the transaction and rewritten after its commit: a
+                # run dying in between leaves rows that the next run's first step removes,
+                # and the log keeps the counts of the run that erased them.
+                counted = _scrub_files(exports.path, store, dry_run=True)
+                done = erase_pending(session, config, salt, context.run.run_id, counted)
                 suppressed = load_suppressed(session, salt)
                 # Without a new erasure only new data can carry an erased identifier, and it
                 # enters through raw, staging and ops; later layers are rebuilt from them.
                 layers = LAYERS if done.erasing else INTAKE_LAYERS
                 traces = warehouse_traces(session, config, salt, suppressed, layers)
                 logged = session.row_count(ERASURE_LOG)
+            _scrub_files(exports.path, store)(done.erasing)
         except SuppressionError as exc:
             raise dg.Failure(description=str(exc)) from None
         files = _file_traces(
@@ -161,6 +189,7 @@ def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 ),
                 "rows_deleted": sum(deleted.values()),
                 "export_rows_removed": sum(done.exported.values()),
+                "rows_left_by_an_interrupted_run_removed": finished,
                 "identifiers_suppressed": len(suppressed),
                 "requests": dg.MetadataValue.md(markdown_table(shown, max_rows=50)),
                 "rows_deleted_by_table": dg.MetadataValue.md(
