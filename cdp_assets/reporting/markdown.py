@@ -187,8 +187,11 @@ _DATE_PART = re.compile(
 _FILE_NAME = re.compile(r"\.(?:csv|jsonl?|parquet|txt|sqlite|db|pkl|joblib|gz|zip|html|md)$", re.I)
 
 
+_SCIENTIFIC = re.compile(r"^[+-]?[0-9]+(?:\.[0-9]+)?[eE][+-]?[0-9]+$")  # 2.6e-05: a number
+
+
 def _is_id(text: str) -> bool:
-    if _FILE_NAME.search(text):
+    if _FILE_NAME.search(text) or _SCIENTIFIC.match(text):
         return False
     return sum(c.isdigit() for c in _DATE_PART.sub("", text)) >= ID_DIGITS
 

@@ -63,6 +63,8 @@ def test_masking_keeps_the_shape_mask_value_gives() -> None:
         "1234.56",
         "12345678.90",
         "0.123456789",
+        "2.6015488424e-05",  # a model parameter in scientific notation
+        "lambda 1.5e-07",
         "4,679",
         "1,234,567,890",
         "SKU-119",
