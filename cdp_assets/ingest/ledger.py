@@ -12,11 +12,10 @@ import hashlib
 from pathlib import Path
 
 import pandas as pd
-import sqlalchemy as sa
 
 from cdp_assets.config import SourceConfig
 from cdp_assets.warehouse import TableRef, WarehouseSession
-from cdp_assets.warehouse.warehouse import UNIQUE_KEYS, advisory_key
+from cdp_assets.warehouse.warehouse import UNIQUE_KEYS
 
 STATUS_INGESTED = "ingested"
 STATUS_DUPLICATE = "duplicate_file"
@@ -34,10 +33,7 @@ def claim_source(session: WarehouseSession, source_name: str) -> None:
     by any run that skips this. DuckDB allows one writing process per file: nothing to do."""
     if session.dialect != "postgresql":
         return
-    session.conn.execute(
-        sa.text("SELECT pg_advisory_xact_lock(:key)"),
-        {"key": advisory_key(f"ingest:{source_name}")},
-    )
+    session.take_turns(f"ingest:{source_name}")
     if session.table_exists(LEDGER_TABLE):
         session.ensure_unique_index(LEDGER_TABLE, LEDGER_KEY)
 

@@ -328,6 +328,15 @@ class WarehouseSession:
             self._bulk_insert(ref, df)
         return len(df)
 
+    def take_turns(self, name: str) -> None:
+        """Waits until no other transaction holds the turn `name`, then holds it until this
+        transaction ends (a PostgreSQL advisory lock); concurrent runs writing the same tables
+        then run one after the other. DuckDB has a single writing process: nothing to do."""
+        if self.dialect == "postgresql":
+            self.conn.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(name)}
+            )
+
     def ensure_unique_index(self, ref: TableRef, columns: tuple[str, ...]) -> bool:
         """On PostgreSQL, a unique index of `ref` over `columns`, created when missing (an
         existing warehouse is migrated on its next write). Returns whether it exists: rows
@@ -340,9 +349,7 @@ class WarehouseSession:
             return True
         # One migration at a time (held to the end of the transaction): a second would fail
         # creating the same index name.
-        self.conn.execute(
-            sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(f"index:{ref}")}
-        )
+        self.take_turns(f"index:{ref}")
         if self._index_exists(ref.schema, name):
             return True
         if self.repeated_keys(ref, columns, limit=1):

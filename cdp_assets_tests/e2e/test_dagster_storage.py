@@ -40,7 +40,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DemoProjec
     root = tmp_path_factory.mktemp("storage")
     project = make_demo_project(root, f"duckdb:///{root / 'warehouse.duckdb'}", people=PEOPLE)
     with dg.instance_for_test() as instance:
-        run = run_job(project, instance)
+        run_job(project, instance)  # builds `core`; the erasure requests wait for it
+        run = run_job(project, instance)  # erases them
         yield project, {"instance": instance, "run": run}
 
 

@@ -79,6 +79,7 @@ def test_masking_keeps_the_shape_mask_value_gives() -> None:
         "shop/accounts/2026-11-20.csv: 4679 rows, loyalty_members 12345",
         "shop/orders/orders_2024-12.csv and responses_20250201.csv",
         "model churn-20261120T095930 promoted",
+        "champion churn-20261204T222848-ff0b60d1",  # a model version
         "![plot](data:image/png;base64,iVBORw0KGgo12345AAAA+/9=)",
         "file_name '2026-11-20.csv', name is required",
         # a config key path ending in a personal field's name is not a label

@@ -162,6 +162,8 @@ def build_staging_asset(source: SourceConfig, config: CDPConfig) -> dg.AssetsDef
                 chunks = _read_raw(session, source, Path(directory), chunk_rows)
             try:
                 with wh.transaction() as session:
+                    # A concurrent staging of this source (PostgreSQL) waits for this one.
+                    session.take_turns(f"stage:{source.name}")
                     totals = _stage_and_write(session, source, config, as_of, chunks)
                     checks = staging_checks(
                         session, source, config, totals.rows_in, totals.superseded
