@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,9 @@ import dagster as dg
 import pandas as pd
 import pytest
 import yaml
+from dagster._serdes import serialize_value
 
+from cdp_assets.config import load_config
 from cdp_assets.contracts.canonical import (
     ISSUE_DTYPES,
     LEDGER_DTYPES,
@@ -20,9 +23,13 @@ from cdp_assets.contracts.canonical import (
     staging_contract,
 )
 from cdp_assets.contracts.golden_profile import GOLDEN_PROFILE_DTYPES
+from cdp_assets.defs.catalog import ERASURE_JOB
+from cdp_assets.defs.privacy.storage_trace import CHECK_NO_STORED_TRACE
 from cdp_assets.identity.accuracy import pairwise_scores
 from cdp_assets.identity.resolve import XREF_DTYPES
 from cdp_assets.privacy.erasure import ERASURE_LOG_DTYPES
+from cdp_assets.privacy.identifiers import identifier_hash
+from cdp_assets.privacy.suppression import load_suppressed, privacy_salt
 from cdp_assets.reporting.summary import render_summary
 from cdp_assets.warehouse import TableRef
 from cdp_assets_tests.conftest import postgres_url_or_fail, reset_postgres
@@ -33,6 +40,7 @@ from cdp_assets_tests.e2e.pipeline import (
     project_env,
     run_job,
 )
+from cdp_assets_tests.e2e.storage_scan import demo_identifiers, stored_texts
 
 SNAPSHOT_SCHEMAS = ("raw", "staging", "ops", "core", "analytics", "activation")
 
@@ -421,3 +429,64 @@ def test_summary_reports_loads_customers_and_segments(demo_runs: dict) -> None:
     assert "Top quarantine reasons:" in text and "RFM segments:" in text
     assert "Audiences (latest run):" in text
     assert "churn_scores 0" in text  # the nightly run alone promotes no model
+
+
+def test_no_identifier_of_a_demo_person_is_in_dagster_storage(demo_runs: dict) -> None:
+    project, state = demo_runs["project"], demo_runs
+    identifiers = demo_identifiers(project)
+    counts = pd.Series(identifiers).value_counts()
+    assert {
+        "email",
+        "phone",
+        "record id",
+        "loyalty id",
+        "cookie id",
+        "birth date",
+        "postcode",
+    } <= set(counts.index)
+    texts = stored_texts(state["instance"])
+    assert len(texts) > 300
+    tokens = {tok for text in texts for tok in re.split(r"[\s|'\"(),;=\[\]{}<>]+", text) if tok}
+    leaked = {
+        v: k
+        for v, k in identifiers.items()
+        if v in tokens or (" " in v and any(v in t for t in texts))
+    }
+    assert leaked == {}
+
+
+# Last in this module: it adds an event holding an erased address to the shared instance.
+def test_storage_trace_check_passes_then_finds_an_erased_identifier(demo_runs: dict) -> None:
+    project, state = demo_runs["project"], demo_runs
+    instance: dg.DagsterInstance = state["instance"]
+    (evaluation,) = [
+        e
+        for e in state["erasing"].get_asset_check_evaluations()
+        if e.check_name == CHECK_NO_STORED_TRACE
+    ]
+    assert evaluation.passed
+    assert evaluation.metadata["identifiers_on_suppression_list"].value > 0
+    assert evaluation.metadata["events_scanned"].value > 100
+    with project_env(project):
+        config = load_config(project.config_path)
+        salt = privacy_salt(config)
+        with project.warehouse().transaction() as session:
+            suppressed = load_suppressed(session, salt)
+    requests = pd.read_csv(project.landing / "privacy" / "erasure_requests.csv", dtype=str)
+    erased = next(
+        e
+        for e in requests["email"].dropna().str.strip().str.lower()
+        if identifier_hash(salt, "email", e) in suppressed
+    )
+    # Something outside the platform's masking (a hand-made event) stores an erased address.
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization("manual_note", metadata={"note": f"called {erased} back"})
+    )
+    again = run_job(project, instance, job=ERASURE_JOB, raise_on_error=False)
+    (evaluation,) = [
+        e for e in again.get_asset_check_evaluations() if e.check_name == CHECK_NO_STORED_TRACE
+    ]
+    assert not evaluation.passed
+    assert evaluation.metadata["events_with_an_erased_identifier"].value == 1
+    assert evaluation.metadata["scanned_after_storage_id"].value > 0  # only new events read
+    assert erased not in serialize_value(evaluation)
