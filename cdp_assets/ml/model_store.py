@@ -131,13 +131,6 @@ def _clean_floats(value: Any) -> Any:
     return value
 
 
-def _write_private(path: Path, payload: bytes) -> None:
-    """Write a new file readable and writable by the platform's user only."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(payload)
-
-
 def to_json(value: Any) -> str:
     """Metadata as JSON text: dates as ISO strings, numpy numbers as numbers, NaN as null."""
     plain = json.loads(json.dumps(value, default=_json_default))
@@ -275,10 +268,10 @@ class ModelStore:
         # (mkdtemp creates the folder 0700.)
         staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=target.parent))
         try:
-            _write_private(staging / MODEL_FILE, payload)
-            _write_private(staging / METADATA_FILE, to_json(record).encode("utf-8"))
+            write_bytes_atomically(staging / MODEL_FILE, payload, 0o600)
+            write_bytes_atomically(staging / METADATA_FILE, to_json(record).encode(), 0o600)
             if snapshot is not None:
-                _write_private(staging / SNAPSHOT_FILE, _parquet_bytes(snapshot))
+                write_bytes_atomically(staging / SNAPSHOT_FILE, _parquet_bytes(snapshot), 0o600)
             os.replace(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
