@@ -26,7 +26,7 @@ from cdp_assets.activation.export_files import (
     recover_staged_exports,
     stage_export,
 )
-from cdp_assets.config import CDPConfig, ExportDestination, as_of_date, resolve_path
+from cdp_assets.config import CDPConfig, ExportDestination, resolve_path
 from cdp_assets.contracts.customer_360 import CUSTOMER_360_DTYPES
 from cdp_assets.defs.catalog import (
     ACTIVATION_GROUP,
@@ -37,7 +37,7 @@ from cdp_assets.defs.catalog import (
     MEMBERSHIP,
     MEMBERSHIP_KEY,
 )
-from cdp_assets.defs.resources import ExportsResource, WarehouseResource
+from cdp_assets.defs.resources import ExportsResource, WarehouseResource, analysis_date
 from cdp_assets.privacy.export_scrub import repair_manifests
 from cdp_assets.privacy.identifiers import hash_matches, named_values
 from cdp_assets.privacy.suppression import load_suppressed, privacy_salt
@@ -225,7 +225,7 @@ def build_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
         opted out — and erased or suppressed people never appear. Ads files carry SHA-256
         hashes of the normalised email and E.164 phone only. One row per export in
         activation.audience_exports."""
-        as_of = as_of_date(config)
+        as_of = analysis_date(context, config)
         run_id = context.run.run_id
         root = exports.path
         folders = [

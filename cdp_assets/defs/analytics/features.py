@@ -3,10 +3,10 @@
 import dagster as dg
 
 from cdp_assets.analytics.features import customer_features, existing_core_tables
-from cdp_assets.config import CDPConfig, as_of_date
+from cdp_assets.config import CDPConfig
 from cdp_assets.contracts.features import FEATURE_DESCRIPTIONS, FEATURE_DTYPES
 from cdp_assets.defs.catalog import ANALYTICS_GROUP, FEATURES, FEATURES_KEY, PROFILES, core_keys
-from cdp_assets.defs.resources import WarehouseResource
+from cdp_assets.defs.resources import WarehouseResource, analysis_date
 from cdp_assets.reporting.markdown import markdown_table
 
 
@@ -34,7 +34,7 @@ def build_features_asset(config: CDPConfig) -> dg.AssetsDefinition:
         and purchase gaps, categories and channels, web engagement over 30/90 days (sessions,
         product views, add-to-carts, abandoned carts), support (tickets, unresolved, SLA
         breaches), latest NPS and CSAT, loyalty and consent. Column descriptions in metadata."""
-        as_of = as_of_date(config)
+        as_of = analysis_date(context, config)
         wh = warehouse.get()
         with wh.transaction() as session:
             tables = existing_core_tables(session)
