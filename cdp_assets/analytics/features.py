@@ -380,8 +380,13 @@ def customer_features(
     return type_features(session.query(sql))
 
 
+def known_customers_sql(as_of: dt.date) -> str:
+    """SELECT customer_id of the profiles that existed by the end of `as_of`."""
+    profiles = TableRef("core", "customer_profiles").sql
+    return f"SELECT p.customer_id FROM {profiles} p WHERE {known_by(AsOf(as_of), 'p')}"
+
+
 def known_profiles(session: WarehouseSession, as_of: dt.date) -> int:
     """How many customer profiles existed by the end of `as_of`: the rows features must have."""
-    at = AsOf(as_of)
-    sql = f"SELECT COUNT(*) AS n FROM {TableRef('core', 'customer_profiles').sql} p "
-    return int(session.query(sql + f"WHERE {known_by(at, 'p')}")["n"].iloc[0])
+    sql = f"SELECT COUNT(*) AS n FROM ({known_customers_sql(as_of)}) known"
+    return int(session.query(sql)["n"].iloc[0])

@@ -15,7 +15,6 @@ import csv
 import datetime as dt
 import json
 import shutil
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,7 +40,12 @@ PEOPLE = 400
 # let every model train (the defaults ask for 200 customers); whether a model is good does not
 # matter here, only that both warehouses get the same one.
 SMALL_MODELS = {
-    "churn": {"min_customers": 30, "min_positives": 5, "auc_floor": 0.5, "max_calibration_error": 1},
+    "churn": {
+        "min_customers": 30,
+        "min_positives": 5,
+        "auc_floor": 0.5,
+        "max_calibration_error": 1,
+    },
     "leads": {"min_customers": 30, "min_positives": 5},
     "ltv": {"min_customers": 30, "min_positives": 5, "horizon_days": 120},
 }
@@ -123,13 +127,6 @@ def known_by(landing: Path) -> None:
     by then (with the versions they have now: the platform keeps a record's latest version),
     orders and their items, web events, survey responses and support tickets that happened by
     then."""
-    for path in (landing / "shop" / "accounts").glob("*.csv"):
-        _cut_csv(path, "created_at")
-    with sqlite3.connect(landing / "crm" / "crm.sqlite") as crm:
-        contacts = pd.read_sql("SELECT contact_id, created_at FROM contacts", crm)
-        later = contacts.loc[_after_cutoff(contacts["created_at"]), "contact_id"].tolist()
-        crm.executemany("DELETE FROM contacts WHERE contact_id = ?", [(c,) for c in later])
-    _cut_jsonl(landing / "loyalty" / "members.jsonl", "joined_at")
     dropped = set()
     for path in (landing / "shop" / "orders").glob("*.csv"):
         dropped |= _cut_csv(path, "ordered_at")
@@ -150,8 +147,8 @@ def _run(
     project: DemoProject, instance: dg.DagsterInstance, job: str, tags: dict
 ) -> dg.ExecuteInProcessResult:
     with project_env(project):
-        result = load_definitions().resolve_job_def(job).execute_in_process(
-            instance=instance, tags=tags
+        result = (
+            load_definitions().resolve_job_def(job).execute_in_process(instance=instance, tags=tags)
         )
     dispose_engines()
     assert result.success, job
@@ -203,35 +200,191 @@ def warehouses(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, D
     yield {"known": cut, "everything": everything, "metadata": metadata}
 
 
-def _sorted(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    return frame.sort_values(keys).reset_index(drop=True)
+def _records(project: DemoProject) -> pd.DataFrame:
+    xref = project.table("core", "customer_xref")
+    xref["record"] = xref["source"] + ":" + xref["source_record_id"].astype(str)
+    return xref[["record", "customer_id"]]
 
 
-def _same(warehouses: dict, schema: str, table: str, keys: list[str], drop=()) -> None:
-    known = warehouses["known"].table(schema, table).drop(columns=list(drop))
-    everything = warehouses["everything"].table(schema, table).drop(columns=list(drop))
-    print(schema, table, warehouses["metadata"]["known"].get(f"{schema}/{table}"))
-    assert len(known) > 0, f"{schema}.{table} is empty: the comparison would prove nothing"
-    pd.testing.assert_frame_equal(_sorted(known, keys), _sorted(everything, keys))
+def _stitched_later(landing: Path) -> set[str]:
+    """Anonymous ids with web events by the end of AS_OF that identify themselves (log in,
+    give an email) only after it."""
+    first_event: dict[str, pd.Timestamp] = {}
+    first_identified: dict[str, pd.Timestamp] = {}
+    for path in (landing / "web" / "events").glob("*.jsonl"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            anonymous, at = event.get("anonymous_id"), _instant(event.get("timestamp"), "UTC")
+            if not anonymous or at is None:
+                continue
+            first_event[anonymous] = min(first_event.get(anonymous, at), at)
+            if event.get("user_id") or event.get("email"):
+                first_identified[anonymous] = min(first_identified.get(anonymous, at), at)
+    return {
+        anonymous
+        for anonymous, at in first_identified.items()
+        if at >= CUTOFF and first_event[anonymous] < CUTOFF
+    }
 
 
-def test_the_later_year_is_really_there(warehouses: dict) -> None:
-    orders = {k: p.table("core", "orders") for k, p in warehouses.items()}
+@pytest.fixture(scope="module")
+def stable_keys(warehouses: dict) -> dict[str, pd.Series | set[str]]:
+    """customer_id → the customer's first source record (`source:record id`) among the records
+    warehouse A knows, in each warehouse. Customer ids are numbered over the whole identity
+    graph, so B's ids differ from A's; its clusters of A's records do not (see the test below).
+    A customer of B without any record A knows maps to nothing.
+
+    Also the keys of the two kinds of customer the platform cannot place in time (README,
+    "Looking at a past date"): `undated` — no dated record or fact by AS_OF in A (B dates them
+    by a later fact and leaves them out); `stitched` — anonymous web visits before AS_OF whose
+    visitor identified only after it (B attributes those visits to them, A cannot)."""
+    known = _records(warehouses["known"])
+    everything = _records(warehouses["everything"])
+    keys_known = known.groupby("customer_id")["record"].min()
+    keys_everything = (
+        everything[everything["record"].isin(set(known["record"]))]
+        .groupby("customer_id")["record"]
+        .min()
+    )
+    profiles = warehouses["known"].table("core", "customer_profiles")
+    undated = set(profiles.loc[profiles["first_seen"].isna(), "customer_id"].map(keys_known))
+    later = {f"web_events:{a}" for a in _stitched_later(warehouses["everything"].landing)}
+    stitched_ids = everything.loc[everything["record"].isin(later), "customer_id"]
+    return {
+        "known": keys_known,
+        "everything": keys_everything,
+        "undated": undated,
+        "stitched": set(stitched_ids.map(keys_everything).dropna()),
+    }
+
+
+def test_identity_clusters_the_known_records_alike(warehouses: dict, stable_keys: dict) -> None:
+    known = _records(warehouses["known"])
+    everything = _records(warehouses["everything"]).set_index("record")["customer_id"]
+    key_in_known = known["customer_id"].map(stable_keys["known"])
+    key_in_everything = known["record"].map(everything).map(stable_keys["everything"])
+    assert len(known) > 300
+    assert (key_in_known == key_in_everything).all()
+
+
+def test_few_customers_cannot_be_placed_in_time(stable_keys: dict) -> None:
+    # The demo plants one account whose future created_at staging nulls, and a few visitors
+    # who log in long after their first visits.
+    assert 1 <= len(stable_keys["undated"]) <= 3
+    assert len(stable_keys["stitched"]) <= 5
+
+
+WEB_COLUMNS = [
+    f"{what}_{days}d"
+    for what in ("sessions", "product_views", "add_to_carts", "abandoned_carts")
+    for days in (30, 90)
+] + ["hours_since_abandoned_cart"]
+
+
+def _keyed(project: DemoProject, table: str, keys: pd.Series, drop: tuple[str, ...]):
+    schema, _, name = table.partition(".")
+    frame = project.table(schema, name).drop(columns=list(drop))
+    frame["customer_id"] = frame["customer_id"].map(keys).astype("string")
+    return frame
+
+
+def _same(
+    warehouses: dict,
+    stable_keys: dict,
+    table: str,
+    order: list[str],
+    drop: tuple[str, ...] = (),
+    stitched_columns: list[str] | None = None,
+) -> None:
+    """`table` in A equals `table` in B, keyed by stable key, except: A's undated customers
+    (B has none of them); the stitched customers' `stitched_columns` (None: their rows)."""
+    known, everything = (
+        _keyed(warehouses[w], table, stable_keys[w], drop) for w in ("known", "everything")
+    )
+    assert len(known) > 0, f"{table} is empty: the comparison would prove nothing"
+    assert everything["customer_id"].notna().all(), "B has a customer A never knew"
+    assert not everything["customer_id"].isin(stable_keys["undated"]).any()
+    known = known[~known["customer_id"].isin(stable_keys["undated"])]
+    frames = []
+    for frame in (known, everything):
+        stitched = frame["customer_id"].isin(stable_keys["stitched"])
+        if stitched_columns is None:
+            frame = frame[~stitched]
+        else:
+            frame = frame.copy()
+            frame.loc[stitched, stitched_columns] = None
+        frames.append(frame.sort_values(order).reset_index(drop=True))
+    pd.testing.assert_frame_equal(*frames)
+
+
+def test_the_later_year_is_really_there(warehouses: dict, stable_keys: dict) -> None:
+    orders = {k: warehouses[k].table("core", "orders") for k in ("known", "everything")}
     assert (orders["known"]["ordered_at"] < CUTOFF).all()
     assert (orders["everything"]["ordered_at"] >= CUTOFF).sum() > 100
+    profiles = warehouses["everything"].table("core", "customer_profiles")
+    features = warehouses["everything"].table("analytics", "customer_features")
+    assert (profiles["first_seen"] >= CUTOFF).sum() > 50  # in B, left out of as-of outputs
+    assert len(features) == (profiles["first_seen"] < CUTOFF).sum()
 
 
-def test_features_are_the_same(warehouses: dict) -> None:
-    _same(warehouses, "analytics", "customer_features", ["customer_id"])
+def test_features_are_the_same(warehouses: dict, stable_keys: dict) -> None:
+    _same(
+        warehouses,
+        stable_keys,
+        "analytics.customer_features",
+        ["customer_id"],
+        stitched_columns=WEB_COLUMNS,
+    )
 
 
-def test_rfm_segments_are_the_same(warehouses: dict) -> None:
-    _same(warehouses, "analytics", "rfm", ["customer_id"])
+def test_rfm_segments_are_the_same(warehouses: dict, stable_keys: dict) -> None:
+    _same(warehouses, stable_keys, "analytics.rfm", ["customer_id"], stitched_columns=[])
 
 
-def test_churn_scores_are_the_same(warehouses: dict) -> None:
-    _same(warehouses, "ml", "churn_scores", ["customer_id"])
+def test_churn_scores_are_the_same(warehouses: dict, stable_keys: dict) -> None:
+    # Same model; a stitched customer's own score follows their web figures.
+    _same(warehouses, stable_keys, "ml.churn_scores", ["customer_id"], drop=("model_version",))
 
 
-def test_ltv_is_the_same(warehouses: dict) -> None:
-    _same(warehouses, "ml", "customer_ltv", ["customer_id"])
+def test_ltv_is_the_same(warehouses: dict, stable_keys: dict) -> None:
+    _same(
+        warehouses,
+        stable_keys,
+        "ml.customer_ltv",
+        ["customer_id"],
+        drop=("model_version",),
+        stitched_columns=[],
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the lead model trains on every known non-buyer's features at past cutoffs; the "
+    "stitched visitors' earlier first_seen and web figures change its training set (identity "
+    "links carry no time: README, 'Looking at a past date')",
+)
+def test_lead_scores_are_the_same(warehouses: dict, stable_keys: dict) -> None:
+    _same(warehouses, stable_keys, "ml.lead_scores", ["customer_id"], drop=("model_version",))
+
+
+def test_recommendations_are_the_same(warehouses: dict, stable_keys: dict) -> None:
+    # Product views are web events: a stitched customer's own recommendations may differ.
+    _same(warehouses, stable_keys, "ml.product_recommendations", ["customer_id", "rank"])
+
+
+def test_audiences_are_the_same(warehouses: dict, stable_keys: dict) -> None:
+    _same(warehouses, stable_keys, "activation.audience_membership", ["audience", "customer_id"])
+
+
+def test_customer_360_is_the_same(warehouses: dict, stable_keys: dict) -> None:
+    # last_seen is the golden profile's, as known now; lead_probability: see above.
+    _same(
+        warehouses,
+        stable_keys,
+        "activation.customer_360",
+        ["customer_id"],
+        drop=("last_seen", "lead_probability"),
+    )

@@ -80,7 +80,7 @@ def build_assignments_asset(config: CDPConfig) -> dg.AssetsDefinition:
             )
             assignments = assign_campaigns(
                 config.campaigns,
-                current_members(session),
+                current_members(session, as_of),
                 previous,
                 as_of,
                 settings.assignment_salt,
@@ -233,7 +233,7 @@ def build_campaign_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
             )
             profiles = session.read_table(CUSTOMER_360, dtypes=CUSTOMER_360_DTYPES)
             profiles, _, _ = with_suppression(profiles, config, session)
-            members = current_members(session)
+            members = current_members(session, as_of)
             assignments = session.read_table(CAMPAIGN_ASSIGNMENTS, dtypes=ASSIGNMENT_DTYPES)
             log, written, recipients = [], [], []
             for campaign in active:

@@ -66,13 +66,14 @@ EXPORT_LOG_DTYPES: dict[str, str] = {
 }
 
 
-def current_members(session: WarehouseSession) -> pd.DataFrame:
-    """(audience, customer_id) of the latest run of activation.audience_membership."""
+def current_members(session: WarehouseSession, as_of: dt.date) -> pd.DataFrame:
+    """(audience, customer_id) of activation.audience_membership as of `as_of` (not the
+    latest run's: a backfill of a past date is followed by today's run in the history)."""
     if not session.table_exists(MEMBERSHIP):
         return pd.DataFrame({"audience": [], "customer_id": []}, dtype="string")
     return session.query(
         f"SELECT audience, customer_id FROM {MEMBERSHIP.sql} "
-        f"WHERE as_of = (SELECT MAX(as_of) FROM {MEMBERSHIP.sql})"
+        f"WHERE as_of = CAST('{as_of.isoformat()}' AS TIMESTAMP)"
     )
 
 
@@ -236,7 +237,7 @@ def build_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
         with warehouse.get().transaction() as session:
             recovery, repaired = recover_exports(root, folders, session, EXPORTS)
             profiles = session.read_table(CUSTOMER_360, dtypes=CUSTOMER_360_DTYPES)
-            members = current_members(session)
+            members = current_members(session, as_of)
             profiles, salt, suppressed = with_suppression(profiles, config, session)
             results, log, reasons = _stage_audience_exports(
                 config, root, profiles, members, as_of, run_id

@@ -3,7 +3,7 @@
 import dagster as dg
 import pandas as pd
 
-from cdp_assets.analytics.features import existing_core_tables
+from cdp_assets.analytics.features import existing_core_tables, known_customers_sql
 from cdp_assets.config import CDPConfig
 from cdp_assets.defs.catalog import (
     ORDER_ITEMS_KEY,
@@ -57,8 +57,9 @@ def build_recommendations_asset(config: CDPConfig) -> dg.AssetsDefinition:
     def product_recommendations(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
-        """Item-to-item collaborative filtering from co-purchases and product views, with a
-        popularity fallback for new customers; already-bought items are left out unless their
+        """Item-to-item collaborative filtering from co-purchases and product views before the
+        end of the analysis date, with a popularity fallback for new customers (customers first
+        seen later get none); already-bought items are left out unless their
         category is consumable (`models.recommendations.consumable_categories`). Evaluated on
         a held-out later period (hit rate and NDCG at 10) against the popularity baseline."""
         as_of = analysis_date(context, config)
@@ -66,7 +67,7 @@ def build_recommendations_asset(config: CDPConfig) -> dg.AssetsDefinition:
             tables = existing_core_tables(session)
             lines = _purchase_lines(session)
             views = _product_views(session, tables)
-            customers = session.query("SELECT customer_id FROM core.customer_profiles")
+            customers = session.query(known_customers_sql(as_of))
             consumable = settings.consumable_categories
             recommendations = recommend(
                 lines, views, customers["customer_id"], as_of, settings.top_n, consumable
