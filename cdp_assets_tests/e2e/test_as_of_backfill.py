@@ -1,8 +1,13 @@
-"""End to end: as of a past date, a warehouse holding a year of later data gives exactly what a
-warehouse that never saw that year gives.
+"""End to end: as of a past date D, a warehouse holding a year of later orders and events gives
+what a warehouse that never saw them gives.
 
-One demo set runs a year past D. Warehouse A loads only what was known by the end of D (its
-landing files cut by creation / event time, see `known_by`); warehouse B loads everything.
+One demo set runs a year past D. Warehouse A loads the orders (with their items), POS sales,
+web events, survey responses and support tickets that happened by the end of D (the landing
+files cut by event time, see `known_by`); warehouse B loads everything. Both hold the same
+customer records (accounts, CRM contacts, loyalty members), customers created after D included:
+the platform keeps the latest version of a record, not its history, so profile attributes are
+the latest known in any warehouse (README, "Looking at a past date"); customers whose records
+and facts all come after D must be left out of B's as-of outputs, and are (no stable key).
 Both run the real Definitions as of D — A through CDP_AS_OF, B through the run tag
 `cdp/as_of`, as a data team backfilling from the Dagster UI would — nightly, train, score.
 
@@ -123,10 +128,9 @@ def _cut_jsonl(path: Path, column: str) -> None:
 
 
 def known_by(landing: Path) -> None:
-    """Cuts a landing folder down to what existed at the end of AS_OF: customer records created
-    by then (with the versions they have now: the platform keeps a record's latest version),
-    orders and their items, web events, survey responses and support tickets that happened by
-    then."""
+    """Cuts a landing folder's facts down to those that happened by the end of AS_OF: orders
+    and their items, POS sales and theirs, web events, survey responses, support tickets.
+    Customer records stay whole (see the module docstring)."""
     dropped = set()
     for path in (landing / "shop" / "orders").glob("*.csv"):
         dropped |= _cut_csv(path, "ordered_at")
