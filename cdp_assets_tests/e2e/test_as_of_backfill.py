@@ -7,7 +7,7 @@ files cut by event time, see `known_by`); warehouse B loads everything. Both hol
 customer records (accounts, CRM contacts, loyalty members), customers created after D included:
 the platform keeps the latest version of a record, not its history, so profile attributes are
 the latest known in any warehouse (README, "Looking at a past date"); customers whose records
-and facts all come after D must be left out of B's as-of outputs, and are (no stable key).
+and facts all come after D must be left out of both warehouses' as-of outputs.
 Both run the real Definitions as of D — A through CDP_AS_OF, B through the run tag
 `cdp/as_of`, as a data team backfilling from the Dagster UI would — nightly, train, score.
 
