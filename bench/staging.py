@@ -20,7 +20,7 @@ import pandas as pd
 from cdp_assets.config import parse_config
 from cdp_assets.staging import stage_source
 
-AS_OF = dt.date(2026, 11, 20)
+STAGED_AT = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
 
 CONFIG = {
     "base_currency": "USD",
@@ -228,7 +228,7 @@ def measure(kind: str, raw: pd.DataFrame) -> dict[str, object]:
     config = parse_config(CONFIG, file=Path("cdp.yaml"), base_dir=Path("."))
     source = config.sources_of_kind(kind)[0]
     start = time.perf_counter()
-    result = stage_source(raw, source, config, AS_OF)
+    result = stage_source(raw, source, config, STAGED_AT)
     seconds = time.perf_counter() - start
     return {
         "kind": kind,

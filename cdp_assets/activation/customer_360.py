@@ -7,6 +7,9 @@ install no promoted model yet): a missing table gives null columns, not an error
 
 from __future__ import annotations
 
+import datetime as dt
+
+from cdp_assets.analytics.features import AsOf, known_by
 from cdp_assets.contracts.customer_360 import CUSTOMER_360_COLUMNS
 from cdp_assets.warehouse.warehouse import sql_type
 
@@ -75,7 +78,8 @@ _JOINS: dict[str, str] = {
     ),
     MEMBERSHIP: (
         "LEFT JOIN (SELECT customer_id, STRING_AGG(audience, '|' ORDER BY audience) AS audiences "
-        f"FROM {MEMBERSHIP} WHERE as_of = (SELECT MAX(as_of) FROM {MEMBERSHIP}) "
+        # the membership of this analysis date: after a backfill the latest is another one's
+        f"FROM {MEMBERSHIP} WHERE as_of = CAST('{{as_of}}' AS TIMESTAMP) "
         "GROUP BY customer_id) AS aud ON aud.customer_id = p.customer_id"
     ),
 }
@@ -98,11 +102,13 @@ def customer_360_sql(existing: set[str], as_of: str, dialect: str) -> str:
             if table not in existing:
                 expression = "NULL"
         columns.append(f"CAST({expression} AS {kind}) AS {column.name}")
-    joins = [join for table, join in _JOINS.items() if table in existing]
+    joins = [join.replace("{as_of}", as_of) for table, join in _JOINS.items() if table in existing]
+    known = known_by(AsOf(dt.date.fromisoformat(as_of)), "p")
     return (
         "SELECT "
         + ",\n       ".join(columns)
         + f"\nFROM {PROFILES} AS p\n"
         + "\n".join(joins)
+        + f"\nWHERE {known}"  # customers first seen later did not exist on the analysis date
         + "\nORDER BY p.customer_id"
     )

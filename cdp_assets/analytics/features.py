@@ -36,6 +36,7 @@ CORE_INPUTS: dict[str, dict[str, str]] = {
         "sms_consent": "BOOLEAN",
         "ads_consent": "BOOLEAN",
         "country": "VARCHAR",
+        "first_seen": "TIMESTAMP WITH TIME ZONE",
     },
     "orders": {
         "customer_id": "VARCHAR",
@@ -258,6 +259,13 @@ def _latest_answer(column: str, cutoff: str) -> str:
 )"""
 
 
+def known_by(at: AsOf, alias: str) -> str:
+    """SQL condition: the profile `alias` existed by the cutoff. A customer whose every record
+    and fact is later did not exist then, so no as-of output has them; an unknown first_seen
+    (no dated record or fact) counts as known."""
+    return f"({alias}.first_seen IS NULL OR {alias}.first_seen < {at.instant()})"
+
+
 def _days_to_cutoff(at: AsOf, column: str) -> str:
     return f"CAST(FLOOR(({at.cutoff_epoch} - {_epoch(column)}) / 86400.0) AS BIGINT)"
 
@@ -320,6 +328,7 @@ LEFT JOIN abandoned_stats a ON a.customer_id = p.customer_id
 LEFT JOIN ticket_stats t ON t.customer_id = p.customer_id
 LEFT JOIN latest_nps n ON n.customer_id = p.customer_id
 LEFT JOIN latest_csat s ON s.customer_id = p.customer_id
+WHERE {known_by(at, "p")}
 ORDER BY p.customer_id"""
 
 
@@ -330,7 +339,7 @@ def customer_features_sql(
     tables: Collection[str] | None = None,
 ) -> str:
     """One SELECT giving the FEATURE_COLUMNS of every customer in `core.customer_profiles`
-    as of the end of `as_of` (UTC).
+    first seen by the end of `as_of` (UTC), as of then.
 
     `tables`: the `core` tables that exist (see `existing_core_tables`); the others are read
     as empty. None means all of them. `dialect` ("duckdb" or "postgresql") is accepted for
@@ -369,3 +378,15 @@ def customer_features(
         tables = existing_core_tables(session)
     sql = customer_features_sql(as_of, session.dialect, sla_hours, tables)
     return type_features(session.query(sql))
+
+
+def known_customers_sql(as_of: dt.date) -> str:
+    """SELECT customer_id of the profiles that existed by the end of `as_of`."""
+    profiles = TableRef("core", "customer_profiles").sql
+    return f"SELECT p.customer_id FROM {profiles} p WHERE {known_by(AsOf(as_of), 'p')}"
+
+
+def known_profiles(session: WarehouseSession, as_of: dt.date) -> int:
+    """How many customer profiles existed by the end of `as_of`: the rows features must have."""
+    sql = f"SELECT COUNT(*) AS n FROM ({known_customers_sql(as_of)}) known"
+    return int(session.query(sql)["n"].iloc[0])

@@ -17,6 +17,7 @@ from cdp_assets.config.warehouse import WarehouseConfig
 ENV_CONFIG = "CDP_CONFIG"
 ENV_AS_OF = "CDP_AS_OF"
 ENV_WAREHOUSE_URL = "CDP_WAREHOUSE_URL"
+AS_OF_TAG = "cdp/as_of"  # a run tag: the analysis date of that run only
 DEFAULT_CONFIG = "cdp.yaml"
 _NESTED_KEY = re.compile(r"^[A-Za-z_][\w.\[\]]*: ")
 
@@ -123,5 +124,29 @@ def source_url(config: CDPConfig, source_name: str) -> str:
     return source.url.replace("{landing_dir}", str(landing_dir(config)))
 
 
-def as_of_date(config: CDPConfig, today: dt.date | None = None) -> dt.date:
-    return config.as_of or today or dt.date.today()
+def as_of_date(
+    config: CDPConfig, today: dt.date | None = None, run_tag: str | None = None
+) -> dt.date:
+    """The analysis date. First that is set wins: the run's `cdp/as_of` tag, the environment
+    variable CDP_AS_OF, `as_of` in cdp.yaml (both already in `config.as_of`), today."""
+    today = today or dt.date.today()
+    if run_tag is not None:
+        return parse_as_of_tag(run_tag, today)
+    return config.as_of or today
+
+
+def parse_as_of_tag(value: str, today: dt.date) -> dt.date:
+    """A run's `cdp/as_of` tag as a date; a clear error for anything else. A date after today
+    is refused: no fact of it exists yet, and a run as of it would look like a normal one."""
+    try:
+        day = dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise ConfigError(
+            f"run tag {AS_OF_TAG}: {value!r} is not a date (YYYY-MM-DD, e.g. 2026-06-30)"
+        ) from None
+    if day > today:
+        raise ConfigError(
+            f"run tag {AS_OF_TAG}: {value!r} is after today ({today.isoformat()}); "
+            "an analysis date must not lie in the future"
+        )
+    return day

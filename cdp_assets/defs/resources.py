@@ -3,6 +3,7 @@ the model store and the exports folder."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import os
 from pathlib import Path
@@ -11,7 +12,14 @@ from typing import Any
 import dagster as dg
 
 from cdp_assets.config import CDPConfig, load_config, resolve_path, warehouse_url
-from cdp_assets.config.loader import ENV_AS_OF, ENV_WAREHOUSE_URL, config_path
+from cdp_assets.config.loader import (
+    AS_OF_TAG,
+    ENV_AS_OF,
+    ENV_WAREHOUSE_URL,
+    ConfigError,
+    as_of_date,
+    config_path,
+)
 from cdp_assets.config.secrets import url_secrets
 from cdp_assets.ml.model_store import ModelRegistry, ModelStore
 from cdp_assets.warehouse import Warehouse
@@ -35,6 +43,22 @@ def project_config() -> CDPConfig:
         return load_config(path)  # the loader names the missing file
     environment = (os.environ.get(ENV_AS_OF, ""), os.environ.get(ENV_WAREHOUSE_URL, ""))
     return _parsed_config(path, stamp, *environment)
+
+
+def analysis_date(
+    context: dg.AssetExecutionContext | dg.OpExecutionContext, config: CDPConfig
+) -> dt.date:
+    """The analysis date of this run: its `cdp/as_of` tag (set in the Launchpad or with
+    `dagster job execute --tags`), else CDP_AS_OF, else cdp.yaml's `as_of`, else today."""
+    try:
+        return as_of_date(config, run_tag=context.run.tags.get(AS_OF_TAG))
+    except ConfigError as exc:
+        raise dg.Failure(description=str(exc)) from None
+
+
+def staging_clock() -> dt.datetime:
+    """The wall clock (UTC) staging checks `future_date` against."""
+    return dt.datetime.now(dt.UTC)
 
 
 def warehouse_kind(config: CDPConfig) -> str:

@@ -204,6 +204,11 @@ def training_snapshots(
 ) -> pd.DataFrame:
     """The labelled population of every cutoff, stacked, with a `cutoff` column (a date).
 
+    Rows are in the order of their content (features and label, then customer_id): customer
+    ids are numbered over the whole identity graph, so a warehouse holding later data numbers
+    the same people differently, and a model whose fit depends on row order (cross-validation
+    folds, tie-breaking) would then differ for the same past date.
+
     The cutoffs are kept in `frame.attrs["cutoffs"]` so that an empty holdout is told
     apart from a missing one (see `split_holdout`).
     """
@@ -214,10 +219,16 @@ def training_snapshots(
         features = customer_features(session, cutoff, sla_hours, tables)
         rows = label_fn(session, cutoff, features, tables)
         rows.insert(0, CUTOFF, cutoff)
-        parts.append(rows)
+        parts.append(_in_content_order(rows))
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[CUTOFF, LABEL])
     frame.attrs["cutoffs"] = sorted(cutoffs)
     return frame
+
+
+def _in_content_order(rows: pd.DataFrame) -> pd.DataFrame:
+    content = [c for c in rows.columns if c != "customer_id"]
+    order = content + (["customer_id"] if "customer_id" in rows.columns else [])
+    return rows.sort_values(order, na_position="last", kind="mergesort", ignore_index=True)
 
 
 def snapshot_cutoffs(snapshots: pd.DataFrame) -> list[dt.date]:

@@ -2,11 +2,13 @@
 
 Each function takes a typed column and returns a rule column (NA where plausible or null).
 
-Time window. `as_of` is a calendar date; its end (midnight UTC after it) plus
+Time window. `now` is the wall clock when the rows are staged (UTC); `now` plus
 `future_tolerance_hours` is the latest plausible instant. A timestamp after that is a
 `future_date`; a calendar date is one when the day starts at or after that instant (with the
 default 24 h tolerance, tomorrow's date passes and the day after does not). Anything before
-`earliest_date` (midnight UTC) is `date_too_early`.
+`earliest_date` (midnight UTC) is `date_too_early`. The analysis date plays no part: a fact
+dated after it is ordinary data (a warehouse holds what happened since), which the as-of
+computations leave out by event time.
 """
 
 from __future__ import annotations
@@ -30,20 +32,26 @@ NPS_RANGE = (0, 10)
 CSAT_RANGE = (1, 5)
 
 
-def latest_plausible(as_of: dt.date, future_tolerance_hours: float) -> pd.Timestamp:
-    """The last plausible instant (UTC): end of `as_of` plus the tolerance."""
-    end_of_day = pd.Timestamp(as_of + dt.timedelta(days=1), tz="UTC")
-    return end_of_day + pd.Timedelta(hours=future_tolerance_hours)
+def utc_instant(now: dt.datetime) -> pd.Timestamp:
+    """`now` as a UTC timestamp; a naive `now` is refused (whose clock would it be?)."""
+    if now.tzinfo is None:
+        raise ValueError(f"the staging clock {now!r} has no time zone: give it in UTC")
+    return pd.Timestamp(now).tz_convert("UTC")
+
+
+def latest_plausible(now: dt.datetime, future_tolerance_hours: float) -> pd.Timestamp:
+    """The last plausible instant (UTC): the wall clock `now` plus the tolerance."""
+    return utc_instant(now) + pd.Timedelta(hours=future_tolerance_hours)
 
 
 def time_window_rule(
     values: pd.Series,
-    as_of: dt.date,
+    now: dt.datetime,
     earliest: dt.date,
     future_tolerance_hours: float,
 ) -> pd.Series:
     """`future_date` / `date_too_early` for a timestamp (UTC) or calendar-date column."""
-    limit = latest_plausible(as_of, future_tolerance_hours)
+    limit = latest_plausible(now, future_tolerance_hours)
     start = pd.Timestamp(earliest, tz="UTC")
     if getattr(values.dt, "tz", None) is None:  # calendar dates: compare their day's start
         instants = values.dt.tz_localize("UTC")
@@ -56,7 +64,7 @@ def time_window_rule(
 
 
 def age_in_years(birth_dates: pd.Series, as_of: dt.date) -> pd.Series:
-    """Completed years at `as_of` (Int64; negative for births after it)."""
+    """Completed years at the date `as_of` (Int64; negative for births after it)."""
     years = birth_dates.dt.year
     before_birthday = (birth_dates.dt.month > as_of.month) | (
         (birth_dates.dt.month == as_of.month) & (birth_dates.dt.day > as_of.day)
@@ -66,10 +74,11 @@ def age_in_years(birth_dates: pd.Series, as_of: dt.date) -> pd.Series:
 
 
 def birth_date_rule(
-    birth_dates: pd.Series, as_of: dt.date, min_age: int, max_age: int
+    birth_dates: pd.Series, today: dt.date, min_age: int, max_age: int
 ) -> pd.Series:
-    """`implausible_birth_date` when the age at `as_of` is outside [min_age, max_age]."""
-    age = age_in_years(birth_dates, as_of)
+    """`implausible_birth_date` when the age on `today` (the staging day, UTC) is outside
+    [min_age, max_age]."""
+    age = age_in_years(birth_dates, today)
     bad = ((age < min_age) | (age > max_age)).fillna(False).astype(bool)
     return no_rule(birth_dates.index).mask(bad, IMPLAUSIBLE_BIRTH_DATE)
 

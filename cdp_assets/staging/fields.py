@@ -3,7 +3,8 @@
 Unmapped fields (no column, no default) are null. A required field that is empty fails
 `missing_required`; a value that does not parse or normalise fails its type's rule; a parsed
 date/time outside the plausible window fails `future_date` / `date_too_early` (birth dates:
-`implausible_birth_date` instead).
+`implausible_birth_date` instead). The window is set by the wall clock at staging, never by
+the analysis date: staging keeps facts dated after it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from cdp_assets.quality.parsing import (
     parse_timestamp,
 )
 from cdp_assets.quality.phones import normalise_phones, phone_region
-from cdp_assets.quality.plausibility import birth_date_rule, time_window_rule
+from cdp_assets.quality.plausibility import birth_date_rule, time_window_rule, utc_instant
 from cdp_assets.quality.postal_codes import normalise_postal_codes
 from cdp_assets.quality.text import clean_text
 from cdp_assets.staging.mapping import SourceFrame
@@ -45,7 +46,11 @@ class FieldSettings:
 
     source: SourceConfig
     config: CDPConfig
-    as_of: dt.date
+    now: dt.datetime  # the wall clock at staging (UTC)
+
+    @property
+    def today(self) -> dt.date:
+        return utc_instant(self.now).date()
 
     @property
     def country(self) -> str:
@@ -177,10 +182,10 @@ def _dates(
     values = validation.values(f.name)
     if f.name == BIRTH_DATE:
         rules = birth_date_rule(
-            values, settings.as_of, quality.min_age_years, quality.max_age_years
+            values, settings.today, quality.min_age_years, quality.max_age_years
         )
     else:
         rules = time_window_rule(
-            values, settings.as_of, quality.earliest_date, quality.future_tolerance_hours
+            values, settings.now, quality.earliest_date, quality.future_tolerance_hours
         )
     validation.fail(f.name, rules)

@@ -24,10 +24,12 @@ TEMPLATES: dict[str, str] = {
     "invalid_currency": "{field} {value} is not an ISO 4217 currency",
     "invalid_enum": "{field} {value} is not one of {allowed}",
     "invalid_postal_code": "{field} {value} does not fit the postal code format of {country}",
-    "future_date": "{field} {value} is after the analysis date {as_of}",
+    "future_date": (
+        "{field} {value} is in the future: more than {tolerance_hours} h after the staging time"
+    ),
     "date_too_early": "{field} {value} is before the earliest plausible date {earliest}",
     "implausible_birth_date": (
-        "{field} {value} gives an age outside {min_age}–{max_age} years on {as_of}"
+        "{field} {value} gives an age outside {min_age}–{max_age} years on {today}"
     ),
     "negative_amount": "{field} {value} is negative",
     "amount_out_of_range": "{field} {value} is above the maximum of {maximum} {base_currency}",
@@ -50,7 +52,8 @@ TEMPLATES: dict[str, str] = {
 class ReasonContext:
     """Static facts the sentences quote (dates, limits, base currency)."""
 
-    as_of: str
+    today: str  # the staging day (UTC)
+    tolerance_hours: str
     earliest: str
     min_age: int
     max_age: int
@@ -86,7 +89,8 @@ def sentence(
     """
     template = template or TEMPLATES.get(rule, "{field} {value} fails " + rule)
     facts: dict[str, object] = {
-        "as_of": ctx.as_of,
+        "today": ctx.today,
+        "tolerance_hours": ctx.tolerance_hours,
         "earliest": ctx.earliest,
         "min_age": ctx.min_age,
         "max_age": ctx.max_age,

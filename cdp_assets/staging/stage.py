@@ -126,10 +126,11 @@ class StagingResult:
         }
 
 
-def _reason_context(config: CDPConfig, as_of: dt.date) -> ReasonContext:
+def _reason_context(config: CDPConfig, today: dt.date) -> ReasonContext:
     q = config.quality
     return ReasonContext(
-        as_of=as_of.isoformat(),
+        today=today.isoformat(),
+        tolerance_hours=f"{q.future_tolerance_hours:g}",
         earliest=q.earliest_date.isoformat(),
         min_age=q.min_age_years,
         max_age=q.max_age_years,
@@ -450,11 +451,15 @@ def stage_source(
     raw: pd.DataFrame,
     source: SourceConfig,
     config: CDPConfig,
-    as_of: dt.date,
+    now: dt.datetime,
     *,
     shared_identifiers: bool = True,
 ) -> StagingResult:
     """Type, normalise, validate and de-duplicate one source's raw rows.
+
+    `now` is the wall clock at staging (UTC): a fact later than it plus
+    `quality.future_tolerance_hours` is a `future_date`. The analysis date plays no part, so
+    a warehouse staged once serves every as-of date.
 
     A chunk of a source (see `cdp_assets.staging.chunks`) stages on its own, except that
     customers' shared identifiers count across the whole source: with
@@ -463,8 +468,8 @@ def stage_source(
     """
     kind = source.kind
     frame = map_fields(in_recency_order(raw, source), source)
-    settings = FieldSettings(source, config, as_of)
-    validation = Validation(frame.index, _reason_context(config, as_of))
+    settings = FieldSettings(source, config, now)
+    validation = Validation(frame.index, _reason_context(config, settings.today))
     validate_fields(frame, settings, validation)
     apply_kind_rules(validation, settings)
     changed = consent_changes(validation) if kind == "customers" else {}

@@ -8,7 +8,11 @@ import math
 import pandas as pd
 import pytest
 
-from cdp_assets.analytics.features import customer_features, customer_features_sql
+from cdp_assets.analytics.features import (
+    customer_features,
+    customer_features_sql,
+    known_profiles,
+)
 from cdp_assets.contracts.features import FEATURE_DTYPES
 from cdp_assets.warehouse import Warehouse
 from cdp_assets_tests.analytics.warehouse_fixtures import (
@@ -323,3 +327,17 @@ def test_the_sql_names_no_missing_table() -> None:
 def test_unknown_dialect_is_refused() -> None:
     with pytest.raises(ValueError, match="dialect"):
         customer_features_sql(AS_OF, "sqlite")
+
+
+def test_customers_first_seen_after_the_analysis_date_are_left_out(tmp_path) -> None:
+    seen = profiles(
+        {"customer_id": "A", "first_seen": "2025-01-01 10:00"},
+        {"customer_id": "B", "first_seen": "2025-03-31 23:59"},
+        {"customer_id": "C", "first_seen": "2025-04-01 00:00"},  # exactly the cutoff: later
+        {"customer_id": "D"},  # nothing dated: kept
+    )
+    warehouse = write_core(f"duckdb:///{tmp_path}/w.duckdb", customer_profiles=seen, orders=ORDERS)
+    assert list(_features(warehouse, AS_OF)) == ["A", "B", "D"]
+    assert list(_features(warehouse, dt.date(2025, 4, 1))) == ["A", "B", "C", "D"]
+    with warehouse.transaction() as session:
+        assert known_profiles(session, AS_OF) == 3

@@ -21,6 +21,7 @@ CORE_DTYPES: dict[str, dict[str, str]] = {
         "sms_consent": "boolean",
         "ads_consent": "boolean",
         "country": "string",
+        "first_seen": "datetime64[us, UTC]",
     },
     "orders": {
         "customer_id": "string",

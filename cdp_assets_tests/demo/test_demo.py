@@ -62,7 +62,7 @@ def run_pipeline(data: Path) -> PipelineRun:
             batch_id="b1",
             ingested_at=at,
         )
-        result = stage_source(batch.rows, source, config, END)
+        result = stage_source(batch.rows, source, config, at.to_pydatetime())
         quarantines += [batch.quarantine, result.quarantine]
         issues.append(result.issues)
         ledgers.append(batch.ledger)

@@ -17,6 +17,7 @@ from cdp_assets.quality.plausibility import (
 from cdp_assets.quality.postal_codes import normalise_postal_codes
 
 AS_OF = dt.date(2026, 11, 20)
+NOW = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)  # the wall clock at staging: end of AS_OF
 
 
 @pytest.mark.parametrize(
@@ -93,22 +94,33 @@ def test_timestamp_window() -> None:
             utc=True,
         )
     )
-    rules = time_window_rule(stamps, AS_OF, dt.date(1990, 1, 1), future_tolerance_hours=24)
+    rules = time_window_rule(stamps, NOW, dt.date(1990, 1, 1), future_tolerance_hours=24)
     assert rules.tolist() == [pd.NA, "future_date", "date_too_early", pd.NA, pd.NA]
 
 
 def test_calendar_date_window() -> None:
     dates = pd.Series(pd.to_datetime(["2026-11-21", "2026-11-22", "1980-01-01"]))
-    assert time_window_rule(dates, AS_OF, dt.date(1990, 1, 1), 24).tolist() == [
+    assert time_window_rule(dates, NOW, dt.date(1990, 1, 1), 24).tolist() == [
         pd.NA,
         "future_date",
         "date_too_early",
     ]
-    assert time_window_rule(dates, AS_OF, dt.date(1990, 1, 1), 0).tolist() == [
+    assert time_window_rule(dates, NOW, dt.date(1990, 1, 1), 0).tolist() == [
         "future_date",
         "future_date",
         "date_too_early",
     ]
+
+
+def test_window_follows_the_clock_in_any_time_zone_and_refuses_a_naive_one() -> None:
+    stamps = pd.Series(pd.to_datetime(["2026-11-22 00:30:00Z", "2026-11-21 23:30:00Z"], utc=True))
+    paris = dt.datetime(2026, 11, 21, 1, 0, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    assert time_window_rule(stamps, paris, dt.date(1990, 1, 1), 24).tolist() == [
+        "future_date",
+        pd.NA,
+    ]
+    with pytest.raises(ValueError, match="no time zone"):
+        time_window_rule(stamps, dt.datetime(2026, 11, 21), dt.date(1990, 1, 1), 24)
 
 
 def test_ages_and_birth_dates() -> None:

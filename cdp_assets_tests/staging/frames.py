@@ -12,6 +12,8 @@ from cdp_assets.config import CDPConfig, parse_config
 from cdp_assets.contracts.canonical import ISSUE_DTYPES, QUARANTINE_DTYPES, staging_contract
 
 AS_OF = dt.date(2026, 11, 20)
+# The wall clock the staging tests stage at: the end of AS_OF (UTC).
+STAGED_AT = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
 T0 = pd.Timestamp("2026-11-01 02:00", tz="UTC")
 
 

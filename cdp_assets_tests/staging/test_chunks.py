@@ -19,7 +19,7 @@ from cdp_assets.staging.chunks import (
     record_keys,
 )
 from cdp_assets.staging.stage import StagingResult, shared_identifier_issues
-from cdp_assets_tests.staging.frames import AS_OF, T0, make_config, raw_frame
+from cdp_assets_tests.staging.frames import STAGED_AT, T0, make_config, raw_frame
 
 ORDERS = {
     "name": "shop_orders",
@@ -79,7 +79,7 @@ def stage_in_chunks(
     assert (chunks.count, chunks.rows) == (count, len(raw))
     results = []
     for i, frame in enumerate(chunks.frames()):
-        result = stage_source(frame, source, config, AS_OF, shared_identifiers=count == 1)
+        result = stage_source(frame, source, config, STAGED_AT, shared_identifiers=count == 1)
         check_chunk(source, result.staged["record_id"], i, count)
         results.append(result)
     return results
@@ -87,7 +87,7 @@ def stage_in_chunks(
 
 def stage_whole(raw: pd.DataFrame, source_dict: dict, **settings: object) -> StagingResult:
     config = make_config(source_dict, **settings)
-    return stage_source(raw, config.sources[0], config, AS_OF)
+    return stage_source(raw, config.sources[0], config, STAGED_AT)
 
 
 def as_set(frame: pd.DataFrame) -> pd.DataFrame:

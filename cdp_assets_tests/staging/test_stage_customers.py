@@ -7,7 +7,7 @@ import pandas as pd
 
 from cdp_assets.staging import stage_source
 from cdp_assets_tests.staging.frames import (
-    AS_OF,
+    STAGED_AT,
     T0,
     assert_conserved,
     assert_contracts,
@@ -63,7 +63,7 @@ def customer(cid: str | None, **values: str | None) -> dict[str, str | None]:
 def stage(rows: list[dict[str, str | None]], **settings: object):
     config = make_config(CRM, **settings)
     raw = raw_frame(rows)
-    return raw, stage_source(raw, config.sources[0], config, AS_OF)
+    return raw, stage_source(raw, config.sources[0], config, STAGED_AT)
 
 
 def test_customer_fields_are_normalised() -> None:
@@ -135,7 +135,7 @@ def test_bad_optional_values_are_nulled_with_issues() -> None:
     )
     assert reasons["invalid_phone"] == ("phone '(555) 867-5309' is not a valid phone number for US")
     assert reasons["implausible_birth_date"] == (
-        "birth_date '01/01/2020' gives an age outside 13–110 years on 2026-11-20"
+        "birth_date '01/01/2020' gives an age outside 13–110 years on 2026-11-21"
     )
     assert reasons["invalid_date"] == (
         "birth_date '30/02/1985' is not a valid date/time (expected format '%d/%m/%Y' or ISO-8601)"
@@ -197,7 +197,7 @@ def test_versions_prefer_the_larger_updated_at() -> None:
         ingested_at=T0 + pd.Timedelta(days=2),
     )
     raw = pd.concat([old_file, new_file, no_date_again], ignore_index=True)
-    result = stage_source(raw, config.sources[0], config, AS_OF)
+    result = stage_source(raw, config.sources[0], config, STAGED_AT)
     assert_conserved(result, raw)
     staged = result.staged.set_index("record_id")
     assert staged["first_name"].to_dict() == {"c1": "Newest", "c2": "New", "c3": "NoDateLater"}

@@ -11,7 +11,7 @@ import pytest
 from cdp_assets.contracts.canonical import SOURCE_KINDS, fields_of
 from cdp_assets.staging import stage_source
 from cdp_assets_tests.staging.frames import (
-    AS_OF,
+    STAGED_AT,
     T0,
     assert_conserved,
     assert_contracts,
@@ -24,7 +24,7 @@ from cdp_assets_tests.staging.frames import (
 def run(source: dict, rows: list[dict[str, str | None]], **settings: object):
     config = make_config(source, **settings)
     raw = raw_frame(rows)
-    result = stage_source(raw, config.sources[0], config, AS_OF)
+    result = stage_source(raw, config.sources[0], config, STAGED_AT)
     assert_contracts(result, source["kind"])
     assert_conserved(result, raw)
     return result
@@ -224,7 +224,7 @@ def test_every_kind_stages_an_empty_raw_frame_to_its_contract(kind: str) -> None
     source = {"name": "src", "kind": kind, "columns": {f.name: f.name for f in fields_of(kind)}}
     config = make_config(source)
     raw = raw_frame([{f.name: None for f in fields_of(kind)}]).iloc[0:0]
-    result = stage_source(raw, config.sources[0], config, AS_OF)
+    result = stage_source(raw, config.sources[0], config, STAGED_AT)
     assert_contracts(result, kind)
     assert len(result.staged) == len(result.quarantine) == len(result.issues) == 0
 
@@ -246,7 +246,7 @@ def test_every_kind_stages_text_in_every_field_without_error(kind: str) -> None:
         ],
         ignore_index=True,
     )
-    result = stage_source(raw, config.sources[0], config, AS_OF)
+    result = stage_source(raw, config.sources[0], config, STAGED_AT)
     assert_contracts(result, kind)
     assert_conserved(result, raw)
 

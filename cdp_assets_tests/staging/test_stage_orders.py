@@ -10,7 +10,7 @@ import pytest
 
 from cdp_assets.staging import StagingError, stage_source
 from cdp_assets_tests.staging.frames import (
-    AS_OF,
+    STAGED_AT,
     T0,
     assert_conserved,
     assert_contracts,
@@ -57,7 +57,7 @@ def order(
 def stage(rows: list[dict[str, str | None]], source: dict | None = None, **settings: object):
     config = make_config(source or ORDERS, **settings)
     raw = raw_frame(rows)
-    return raw, stage_source(raw, config.sources[0], config, AS_OF)
+    return raw, stage_source(raw, config.sources[0], config, STAGED_AT)
 
 
 def test_clean_orders_are_typed_normalised_and_converted() -> None:
@@ -237,7 +237,7 @@ def test_latest_version_wins_and_older_ones_are_superseded() -> None:
         ingested_at=T0 + pd.Timedelta(days=2),
     )
     raw = pd.concat([third, second, first], ignore_index=True)  # order of rows is irrelevant
-    result = stage_source(raw, config.sources[0], config, AS_OF)
+    result = stage_source(raw, config.sources[0], config, STAGED_AT)
     assert_conserved(result, raw)
     staged = result.staged.set_index("record_id")
     assert sorted(staged.index) == ["o1", "o2", "o3"]
@@ -278,9 +278,11 @@ def test_output_is_deterministic_and_independent_of_row_order() -> None:
         ],
         ignore_index=True,
     )
-    first = stage_source(raw, config.sources[0], config, AS_OF)
-    again = stage_source(raw.copy(), config.sources[0], config, AS_OF)
-    shuffled = stage_source(raw.sample(frac=1, random_state=3), config.sources[0], config, AS_OF)
+    first = stage_source(raw, config.sources[0], config, STAGED_AT)
+    again = stage_source(raw.copy(), config.sources[0], config, STAGED_AT)
+    shuffled = stage_source(
+        raw.sample(frac=1, random_state=3), config.sources[0], config, STAGED_AT
+    )
     for other in (again, shuffled):
         pd.testing.assert_frame_equal(first.staged, other.staged)
         pd.testing.assert_frame_equal(first.quarantine, other.quarantine)
@@ -293,7 +295,7 @@ def test_object_columns_and_missing_mapped_columns_are_tolerated() -> None:
     raw["state"] = pd.Series(["completed", None], dtype=object)
     raw = raw.drop(columns=["via"])
     config = make_config(ORDERS)
-    result = stage_source(raw, config.sources[0], config, AS_OF)
+    result = stage_source(raw, config.sources[0], config, STAGED_AT)
     assert result.staged["status"].tolist() == ["completed", pd.NA]
     assert result.staged["channel"].isna().all()
     assert result.missing_columns == ("via",)
@@ -303,14 +305,14 @@ def test_unmapped_required_field_is_a_clear_error() -> None:
     source = dict(ORDERS, columns={k: v for k, v in ORDERS["columns"].items() if k != "amount"})
     config = make_config(source)
     with pytest.raises(StagingError, match="required field 'amount' of kind 'orders'"):
-        stage_source(raw_frame([order("o1")]), config.sources[0], config, AS_OF)
+        stage_source(raw_frame([order("o1")]), config.sources[0], config, STAGED_AT)
 
 
 def test_missing_lineage_is_a_clear_error() -> None:
     config = make_config(ORDERS)
     raw = raw_frame([order("o1")]).drop(columns=["_ingested_at"])
     with pytest.raises(StagingError, match="lineage column"):
-        stage_source(raw, config.sources[0], config, AS_OF)
+        stage_source(raw, config.sources[0], config, STAGED_AT)
 
 
 def test_summary_counts() -> None:
@@ -324,3 +326,34 @@ def test_summary_counts() -> None:
     assert summary["records_superseded"] == 1
     assert summary["quarantine_by_rule"] == {"negative_amount": 1}
     assert summary["issues_by_rule"] == {"invalid_email": 1, "superseded_record": 1}
+
+
+def test_future_means_after_the_wall_clock_not_after_the_analysis_date() -> None:
+    # Staged on 2026-11-21 00:00 UTC with a past analysis date and the default 24 h tolerance.
+    rows = [
+        order("before_as_of", created="2026-06-01 10:00:00"),
+        order("after_as_of", created="2026-10-01 10:00:00"),
+        order("within_tolerance", created="2026-11-21 23:00:00"),  # Berlin: 22:00 UTC
+        order("past_tolerance", created="2026-11-22 02:00:00"),  # 01:00 UTC, 25 h ahead
+    ]
+    raw, result = stage(rows, as_of="2026-06-30")
+    assert_conserved(result, raw)
+    assert sorted(result.staged["order_id"]) == ["after_as_of", "before_as_of", "within_tolerance"]
+    assert result.quarantine["record_id"].tolist() == ["past_tolerance"]
+    assert result.quarantine["rule"].tolist() == ["future_date"]
+    assert result.quarantine["reason"].iloc[0] == (
+        "ordered_at '2026-11-22 02:00:00' is in the future: more than 24 h after the staging time"
+    )
+    # Staging does not depend on the analysis date.
+    _, later = stage(rows, as_of="2026-11-20")
+    pd.testing.assert_frame_equal(later.staged, result.staged)
+    pd.testing.assert_frame_equal(later.quarantine, result.quarantine)
+
+
+def test_tolerance_is_read_from_the_quality_config() -> None:
+    _, result = stage(
+        [order("in_two_hours", created="2026-11-21 03:00:00")],  # 02:00 UTC
+        quality={"future_tolerance_hours": 1},
+    )
+    assert result.quarantine["rule"].tolist() == ["future_date"]
+    assert "more than 1 h after the staging time" in result.quarantine["reason"].iloc[0]

@@ -15,7 +15,7 @@ from cdp_assets.analytics.audiences import (
     update_membership,
 )
 from cdp_assets.analytics.rfm import RFM_DTYPES
-from cdp_assets.config import CDPConfig, as_of_date
+from cdp_assets.config import CDPConfig
 from cdp_assets.contracts.features import FEATURE_DTYPES
 from cdp_assets.defs.catalog import (
     ACTIVATION_GROUP,
@@ -30,7 +30,7 @@ from cdp_assets.defs.catalog import (
     score_key,
     table_ref,
 )
-from cdp_assets.defs.resources import WarehouseResource
+from cdp_assets.defs.resources import WarehouseResource, analysis_date
 from cdp_assets.reporting.markdown import markdown_table
 
 CHECK_SIZES_STABLE = "audience_sizes_stable"
@@ -75,7 +75,7 @@ def build_audiences_asset(config: CDPConfig) -> dg.AssetsDefinition:
         """Evaluates the audience rules (parsed, never evaluated as code) over features and RFM
         segments, and keeps the membership history and changes (either, or both: each is
         the same function of the history before the analysis date and today's members)."""
-        as_of = as_of_date(config)
+        as_of = analysis_date(context, config)
         selected = context.selected_asset_keys
         with warehouse.get().transaction() as session:
             features = session.read_table(FEATURES, dtypes=FEATURE_DTYPES)
@@ -96,18 +96,23 @@ def build_audiences_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 session.replace_table(CHANGES, all_changes)
         if MEMBERSHIP_KEY in selected:
             warn_share = config.analytics.audience_change_warn_share
-            yield _membership_result(membership, size_jumps(membership, as_of, warn_share, names))
+            yield _membership_result(
+                membership, size_jumps(membership, as_of, warn_share, names), as_of
+            )
         if CHANGES_KEY in selected:
             yield _changes_result(all_changes, as_of)
 
     return audiences
 
 
-def _membership_result(membership: pd.DataFrame, jumps: pd.DataFrame) -> dg.MaterializeResult:
+def _membership_result(
+    membership: pd.DataFrame, jumps: pd.DataFrame, as_of: dt.date
+) -> dg.MaterializeResult:
     return dg.MaterializeResult(
         asset_key=MEMBERSHIP_KEY,
         metadata={
             "dagster/row_count": len(membership),
+            "as_of": str(as_of),
             "sizes": dg.MetadataValue.md(markdown_table(jumps.round(4), max_rows=40)),
         },
         check_results=[
@@ -129,6 +134,7 @@ def _changes_result(all_changes: pd.DataFrame, as_of: dt.date) -> dg.Materialize
         asset_key=CHANGES_KEY,
         metadata={
             "dagster/row_count": len(all_changes),
+            "as_of": str(as_of),
             "this_run": dg.MetadataValue.md(markdown_table(per_audience, max_rows=40)),
         },
     )

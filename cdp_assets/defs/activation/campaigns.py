@@ -16,7 +16,7 @@ from cdp_assets.activation.campaign_assignment import (
 from cdp_assets.activation.campaign_offers import held_out_addresses, with_offer, without_held_out
 from cdp_assets.activation.consent_audit import rows_without_consent
 from cdp_assets.activation.export_files import ExportResult, read_export_file, stage_export
-from cdp_assets.config import CampaignConfig, CDPConfig, ExportDestination, as_of_date
+from cdp_assets.config import CampaignConfig, CDPConfig, ExportDestination
 from cdp_assets.contracts.customer_360 import CUSTOMER_360_DTYPES
 from cdp_assets.defs.activation.exports import (
     EXPORT_LOG_DTYPES,
@@ -38,7 +38,7 @@ from cdp_assets.defs.catalog import (
     CUSTOMER_360_KEY,
     MEMBERSHIP_KEY,
 )
-from cdp_assets.defs.resources import ExportsResource, WarehouseResource
+from cdp_assets.defs.resources import ExportsResource, WarehouseResource, analysis_date
 from cdp_assets.reporting.markdown import markdown_table
 from cdp_assets.warehouse import WarehouseSession, coerce_frame
 
@@ -62,13 +62,15 @@ def build_assignments_asset(config: CDPConfig) -> dg.AssetsDefinition:
         kinds={"python", "pandas"},
         tags={"cdp/layer": "activation"},
     )
-    def campaign_assignments(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    def campaign_assignments(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
         """Every customer assigned to an arm of a campaign in cdp.yaml (campaigns): a keyed
         hash of the campaign and customer id placed on the arms' shares, so the assignment is
         reproducible; the global control group (activation.global_control_share) is held out
         of every campaign. A customer keeps their arm for the campaign's life; members who join
         the audience later are assigned on the run they join, while the campaign is active."""
-        as_of = as_of_date(config)
+        as_of = analysis_date(context, config)
         settings = config.activation
         with warehouse.get().transaction() as session:
             previous = (
@@ -78,7 +80,7 @@ def build_assignments_asset(config: CDPConfig) -> dg.AssetsDefinition:
             )
             assignments = assign_campaigns(
                 config.campaigns,
-                current_members(session),
+                current_members(session, as_of),
                 previous,
                 as_of,
                 settings.assignment_salt,
@@ -90,6 +92,7 @@ def build_assignments_asset(config: CDPConfig) -> dg.AssetsDefinition:
         new = len(assignments) - (0 if previous is None else len(previous))
         return dg.MaterializeResult(
             metadata={
+                "as_of": str(as_of),
                 "dagster/row_count": len(assignments),
                 "assigned_this_run": new,
                 "active_campaigns": ", ".join(
@@ -220,7 +223,7 @@ def build_campaign_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
         control member, consent) and published only when both checks pass. Who received what
         first, when, in activation.campaign_recipients; one row per export in
         activation.campaign_exports."""
-        as_of = as_of_date(config)
+        as_of = analysis_date(context, config)
         root: Path = exports.path
         now = pd.Timestamp.now(tz="UTC").floor("us")
         active = [c for c in config.campaigns if c.active_on(as_of)]
@@ -230,7 +233,7 @@ def build_campaign_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
             )
             profiles = session.read_table(CUSTOMER_360, dtypes=CUSTOMER_360_DTYPES)
             profiles, _, _ = with_suppression(profiles, config, session)
-            members = current_members(session)
+            members = current_members(session, as_of)
             assignments = session.read_table(CAMPAIGN_ASSIGNMENTS, dtypes=ASSIGNMENT_DTYPES)
             log, written, recipients = [], [], []
             for campaign in active:
@@ -292,6 +295,7 @@ def build_campaign_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
         shown = frame[["campaign", "arm", "destination", "channel", "members", "rows"]]
         return dg.MaterializeResult(
             metadata={
+                "as_of": str(as_of),
                 "dagster/row_count": total,
                 "campaign_recipients": recipient_rows,
                 "files_written": int((~frame["unchanged"].fillna(False)).sum())

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from cdp_assets.activation.customer_360 import customer_360_sql
-from cdp_assets.config import CDPConfig, as_of_date
+from cdp_assets.config import CDPConfig
 from cdp_assets.contracts.customer_360 import (
     CUSTOMER_360_COLUMNS,
     CUSTOMER_360_DTYPES,
@@ -22,7 +22,7 @@ from cdp_assets.defs.catalog import (
     RFM_KEY,
     score_key,
 )
-from cdp_assets.defs.resources import WarehouseResource
+from cdp_assets.defs.resources import WarehouseResource, analysis_date
 from cdp_assets.reporting.markdown import markdown_table, masked_preview
 from cdp_assets.warehouse import WarehouseSession, coerce_frame
 
@@ -76,12 +76,14 @@ def build_customer_360_asset(config: CDPConfig) -> dg.AssetsDefinition:
         tags={"cdp/layer": "activation"},
         metadata={"schema_version": CUSTOMER_360_SCHEMA_VERSION},
     )
-    def customer_360(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    def customer_360(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
         """One wide row per customer for downstream jobs: the golden profile, key features,
         RFM segment, churn probability and band, predicted lifetime value, top
         recommendations, audiences and consent per channel. A versioned contract (see the
         README's table); inputs not built yet (no promoted model) give null columns."""
-        as_of = as_of_date(config)
+        as_of = analysis_date(context, config)
         with warehouse.get().transaction() as session:
             existing = _existing(session)
             sql = customer_360_sql(existing, as_of.isoformat(), session.dialect)
@@ -100,6 +102,7 @@ def build_customer_360_asset(config: CDPConfig) -> dg.AssetsDefinition:
         coverage["share"] = (coverage["customers_with_value"] / rows).round(4) if rows else 0.0
         return dg.MaterializeResult(
             metadata={
+                "as_of": str(as_of),
                 "dagster/row_count": rows,
                 "dagster/table_name": str(CUSTOMER_360),
                 "dagster/column_schema": _column_schema(),

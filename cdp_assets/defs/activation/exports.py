@@ -26,7 +26,7 @@ from cdp_assets.activation.export_files import (
     recover_staged_exports,
     stage_export,
 )
-from cdp_assets.config import CDPConfig, ExportDestination, as_of_date, resolve_path
+from cdp_assets.config import CDPConfig, ExportDestination, resolve_path
 from cdp_assets.contracts.customer_360 import CUSTOMER_360_DTYPES
 from cdp_assets.defs.catalog import (
     ACTIVATION_GROUP,
@@ -37,7 +37,7 @@ from cdp_assets.defs.catalog import (
     MEMBERSHIP,
     MEMBERSHIP_KEY,
 )
-from cdp_assets.defs.resources import ExportsResource, WarehouseResource
+from cdp_assets.defs.resources import ExportsResource, WarehouseResource, analysis_date
 from cdp_assets.privacy.export_scrub import repair_manifests
 from cdp_assets.privacy.identifiers import hash_matches, named_values
 from cdp_assets.privacy.suppression import load_suppressed, privacy_salt
@@ -66,13 +66,14 @@ EXPORT_LOG_DTYPES: dict[str, str] = {
 }
 
 
-def current_members(session: WarehouseSession) -> pd.DataFrame:
-    """(audience, customer_id) of the latest run of activation.audience_membership."""
+def current_members(session: WarehouseSession, as_of: dt.date) -> pd.DataFrame:
+    """(audience, customer_id) of activation.audience_membership as of `as_of` (not the
+    latest run's: a backfill of a past date is followed by today's run in the history)."""
     if not session.table_exists(MEMBERSHIP):
         return pd.DataFrame({"audience": [], "customer_id": []}, dtype="string")
     return session.query(
         f"SELECT audience, customer_id FROM {MEMBERSHIP.sql} "
-        f"WHERE as_of = (SELECT MAX(as_of) FROM {MEMBERSHIP.sql})"
+        f"WHERE as_of = CAST('{as_of.isoformat()}' AS TIMESTAMP)"
     )
 
 
@@ -225,7 +226,7 @@ def build_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
         opted out — and erased or suppressed people never appear. Ads files carry SHA-256
         hashes of the normalised email and E.164 phone only. One row per export in
         activation.audience_exports."""
-        as_of = as_of_date(config)
+        as_of = analysis_date(context, config)
         run_id = context.run.run_id
         root = exports.path
         folders = [
@@ -236,7 +237,7 @@ def build_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
         with warehouse.get().transaction() as session:
             recovery, repaired = recover_exports(root, folders, session, EXPORTS)
             profiles = session.read_table(CUSTOMER_360, dtypes=CUSTOMER_360_DTYPES)
-            members = current_members(session)
+            members = current_members(session, as_of)
             profiles, salt, suppressed = with_suppression(profiles, config, session)
             results, log, reasons = _stage_audience_exports(
                 config, root, profiles, members, as_of, run_id

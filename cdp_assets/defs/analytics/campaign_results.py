@@ -16,7 +16,7 @@ from cdp_assets.analytics.campaign_results import (
     marketing_programme,
     uplift_plot,
 )
-from cdp_assets.config import CDPConfig, as_of_date
+from cdp_assets.config import CDPConfig
 from cdp_assets.defs.catalog import (
     ANALYTICS_GROUP,
     CAMPAIGN_ASSIGNMENTS,
@@ -29,7 +29,7 @@ from cdp_assets.defs.catalog import (
     fact_key,
     table_ref,
 )
-from cdp_assets.defs.resources import WarehouseResource
+from cdp_assets.defs.resources import WarehouseResource, analysis_date
 from cdp_assets.reporting.markdown import markdown_table
 from cdp_assets.warehouse import WarehouseSession
 
@@ -123,7 +123,9 @@ def build_campaign_results_asset(config: CDPConfig) -> dg.AssetsDefinition:
             )
         ],
     )
-    def campaign_results_asset(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    def campaign_results_asset(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
         """By campaign and arm, intention-to-treat by assignment: assigned, exported, delivery,
         open and click rates, converters and revenue in the conversion window, revenue per
         assigned customer, coupon redemptions, and each arm's uplift against control with 95 %
@@ -132,7 +134,7 @@ def build_campaign_results_asset(config: CDPConfig) -> dg.AssetsDefinition:
         campaign without a control arm says uplift cannot be measured. The last rows,
         campaign `all_campaigns`, compare every assigned customer with the global control
         group held out of every campaign: the total lift of marketing."""
-        as_of = as_of_date(config)
+        as_of = analysis_date(context, config)
         designs = [design_of(c) for c in config.campaigns]
         with warehouse.get().transaction() as session:
             inputs = _inputs(session, config)

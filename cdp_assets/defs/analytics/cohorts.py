@@ -12,9 +12,9 @@ from cdp_assets.analytics.cohorts import (
     retention_heatmap,
 )
 from cdp_assets.analytics.features import existing_core_tables
-from cdp_assets.config import CDPConfig, as_of_date
+from cdp_assets.config import CDPConfig
 from cdp_assets.defs.catalog import ANALYTICS_GROUP, core_keys, table_ref
-from cdp_assets.defs.resources import WarehouseResource
+from cdp_assets.defs.resources import WarehouseResource, analysis_date
 from cdp_assets.reporting.markdown import markdown_table
 from cdp_assets.warehouse import WarehouseSession
 
@@ -50,7 +50,7 @@ def build_cohorts_asset(config: CDPConfig) -> dg.AssetsDefinition:
     def cohort_analysis(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         """Cohorts and acquisition-window comparisons (either, or both), aggregated in the
         warehouse."""
-        as_of = as_of_date(config)
+        as_of = analysis_date(context, config)
         selected = context.selected_asset_keys
         with warehouse.get().transaction() as session:
             tables = existing_core_tables(session)
@@ -64,6 +64,7 @@ def build_cohorts_asset(config: CDPConfig) -> dg.AssetsDefinition:
             yield dg.MaterializeResult(
                 asset_key=COHORTS_KEY,
                 metadata={
+                    "as_of": str(as_of),
                     "dagster/row_count": len(table),
                     "cohorts": int(table["cohort_month"].nunique()) if len(table) else 0,
                     "retention_heatmap": dg.MetadataValue.md(retention_heatmap(table)),
@@ -73,6 +74,7 @@ def build_cohorts_asset(config: CDPConfig) -> dg.AssetsDefinition:
             yield dg.MaterializeResult(
                 asset_key=ACQUISITION_KEY,
                 metadata={
+                    "as_of": str(as_of),
                     "dagster/row_count": len(comparison),
                     "comparison": dg.MetadataValue.md(
                         markdown_table(comparison.round(3), max_rows=30)

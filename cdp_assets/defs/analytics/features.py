@@ -2,11 +2,11 @@
 
 import dagster as dg
 
-from cdp_assets.analytics.features import customer_features, existing_core_tables
-from cdp_assets.config import CDPConfig, as_of_date
+from cdp_assets.analytics.features import customer_features, existing_core_tables, known_profiles
+from cdp_assets.config import CDPConfig
 from cdp_assets.contracts.features import FEATURE_DESCRIPTIONS, FEATURE_DTYPES
-from cdp_assets.defs.catalog import ANALYTICS_GROUP, FEATURES, FEATURES_KEY, PROFILES, core_keys
-from cdp_assets.defs.resources import WarehouseResource
+from cdp_assets.defs.catalog import ANALYTICS_GROUP, FEATURES, FEATURES_KEY, core_keys
+from cdp_assets.defs.resources import WarehouseResource, analysis_date
 from cdp_assets.reporting.markdown import markdown_table
 
 
@@ -22,7 +22,8 @@ def build_features_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 "one_row_per_customer",
                 asset=FEATURES_KEY,
                 blocking=True,
-                description="one feature row per customer profile, customer_id unique",
+                description="one feature row per customer profile first seen by the analysis date, "
+                "customer_id unique",
             )
         ],
     )
@@ -34,13 +35,13 @@ def build_features_asset(config: CDPConfig) -> dg.AssetsDefinition:
         and purchase gaps, categories and channels, web engagement over 30/90 days (sessions,
         product views, add-to-carts, abandoned carts), support (tickets, unresolved, SLA
         breaches), latest NPS and CSAT, loyalty and consent. Column descriptions in metadata."""
-        as_of = as_of_date(config)
+        as_of = analysis_date(context, config)
         wh = warehouse.get()
         with wh.transaction() as session:
             tables = existing_core_tables(session)
             features = customer_features(session, as_of, config.analytics.support_sla_hours, tables)
             session.replace_table(FEATURES, features)
-            profiles = session.row_count(PROFILES)
+            profiles = known_profiles(session, as_of)
         unique = features["customer_id"].is_unique
         buyers = int((features["frequency"] > 0).sum())
         context.log.info(f"{len(features):,} customers' features as of {as_of}")

@@ -1,11 +1,13 @@
 """`analytics.nps` and `analytics.nps_themes`: what customers say in surveys."""
 
+import datetime as dt
+
 import dagster as dg
 import pandas as pd
 
 from cdp_assets.analytics.nps import comment_themes, nps_summary
 from cdp_assets.analytics.rfm import RFM_DTYPES
-from cdp_assets.config import CDPConfig, as_of_date
+from cdp_assets.config import CDPConfig
 from cdp_assets.defs.catalog import (
     ANALYTICS_GROUP,
     RFM,
@@ -13,7 +15,7 @@ from cdp_assets.defs.catalog import (
     SURVEY_RESPONSES_KEY,
     table_ref,
 )
-from cdp_assets.defs.resources import WarehouseResource
+from cdp_assets.defs.resources import WarehouseResource, analysis_date
 from cdp_assets.reporting.markdown import markdown_table
 
 NPS_KEY = dg.AssetKey(["analytics", "nps"])
@@ -45,7 +47,7 @@ def build_nps_asset(config: CDPConfig) -> dg.AssetsDefinition:
     )
     def survey_insight(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         """NPS, CSAT and comment themes from core.survey_responses (either, or both)."""
-        as_of = as_of_date(config)
+        as_of = analysis_date(context, config)
         selected = context.selected_asset_keys
         with warehouse.get().transaction() as session:
             responses = session.read_table(table_ref(SURVEY_RESPONSES_KEY))
@@ -57,19 +59,20 @@ def build_nps_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 themes = comment_themes(responses)
                 session.replace_table(table_ref(THEMES_KEY), themes)
         if NPS_KEY in selected:
-            yield _nps_result(summary)
+            yield _nps_result(summary, as_of)
         if THEMES_KEY in selected:
-            yield _themes_result(themes)
+            yield _themes_result(themes, as_of)
 
     return survey_insight
 
 
-def _nps_result(summary: pd.DataFrame) -> dg.MaterializeResult:
+def _nps_result(summary: pd.DataFrame, as_of: dt.date) -> dg.MaterializeResult:
     overall = summary[summary["breakdown"] == "overall"]
     return dg.MaterializeResult(
         asset_key=NPS_KEY,
         metadata={
             "dagster/row_count": len(summary),
+            "as_of": str(as_of),
             "nps": float(overall["nps"].iloc[0]) if len(overall) else None,
             "by_segment": dg.MetadataValue.md(
                 markdown_table(summary[summary["breakdown"] == "segment"].round(2))
@@ -78,11 +81,12 @@ def _nps_result(summary: pd.DataFrame) -> dg.MaterializeResult:
     )
 
 
-def _themes_result(themes: pd.DataFrame) -> dg.MaterializeResult:
+def _themes_result(themes: pd.DataFrame, as_of: dt.date) -> dg.MaterializeResult:
     return dg.MaterializeResult(
         asset_key=THEMES_KEY,
         metadata={
             "dagster/row_count": len(themes),
+            "as_of": str(as_of),
             "themes": dg.MetadataValue.md(markdown_table(themes.round(4), max_rows=30)),
         },
     )

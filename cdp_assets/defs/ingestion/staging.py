@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from cdp_assets.config import CDPConfig, SourceConfig, as_of_date
+from cdp_assets.config import CDPConfig, SourceConfig
 from cdp_assets.contracts.canonical import (
     ISSUE_DTYPES,
     QUARANTINE_DTYPES,
@@ -17,7 +17,7 @@ from cdp_assets.contracts.canonical import (
 )
 from cdp_assets.defs.catalog import ISSUES, QUARANTINE, STAGING_GROUP, raw_key, staging_key
 from cdp_assets.defs.ingestion.staging_checks import staging_check_specs, staging_checks
-from cdp_assets.defs.resources import WarehouseResource
+from cdp_assets.defs.resources import WarehouseResource, staging_clock
 from cdp_assets.ingest import raw_column_name
 from cdp_assets.reporting.markdown import counts_table, markdown_table, masked_preview
 from cdp_assets.staging import StagingError, stage_source
@@ -59,7 +59,7 @@ def _stage_and_write(
     session: WarehouseSession,
     source: SourceConfig,
     config: CDPConfig,
-    as_of: dt.date,
+    now: dt.datetime,
     chunks: RawChunks,
 ) -> StagingTotals:
     """Stages chunk by chunk, writing each chunk's staged rows and issues as it goes; the
@@ -70,7 +70,7 @@ def _stage_and_write(
     totals = StagingTotals()
     identifier_rows: list[pd.DataFrame] = []
     for chunk, raw in enumerate(chunks.frames()):
-        result = stage_source(raw, source, config, as_of, shared_identifiers=chunks.count == 1)
+        result = stage_source(raw, source, config, now, shared_identifiers=chunks.count == 1)
         del raw
         check_chunk(source, result.staged["record_id"], chunk, chunks.count)
         replacement.append(result.staged)
@@ -155,7 +155,7 @@ def build_staging_asset(source: SourceConfig, config: CDPConfig) -> dg.AssetsDef
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
         wh = warehouse.get()
-        as_of = as_of_date(config)
+        now = staging_clock()  # "future" is after the wall clock, whatever the analysis date
         chunk_rows = staging_chunks.CHUNK_ROWS  # read at run time: tests lower it
         with tempfile.TemporaryDirectory(prefix="cdp_staging_") as directory:
             with wh.transaction() as session:
@@ -164,7 +164,7 @@ def build_staging_asset(source: SourceConfig, config: CDPConfig) -> dg.AssetsDef
                 with wh.transaction() as session:
                     # A concurrent staging of this source (PostgreSQL) waits for this one.
                     session.take_turns(f"stage:{source.name}")
-                    totals = _stage_and_write(session, source, config, as_of, chunks)
+                    totals = _stage_and_write(session, source, config, now, chunks)
                     checks = staging_checks(
                         session, source, config, totals.rows_in, totals.superseded
                     )
@@ -173,7 +173,7 @@ def build_staging_asset(source: SourceConfig, config: CDPConfig) -> dg.AssetsDef
         context.log.info(
             f"{source.name}: {totals.rows_in:,} raw rows → {totals.rows_staged:,} staged, "
             f"{len(totals.quarantine):,} quarantined, {totals.superseded:,} superseded "
-            f"(as of {as_of}, {chunks.count} chunk{'s' if chunks.count > 1 else ''})"
+            f"(staged at {now:%Y-%m-%d %H:%M} UTC, {chunks.count} chunk{'s' if chunks.count > 1 else ''})"
         )
         return dg.MaterializeResult(metadata=_metadata(source, totals), check_results=checks)
 

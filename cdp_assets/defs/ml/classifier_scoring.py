@@ -3,7 +3,7 @@
 import dagster as dg
 import numpy as np
 
-from cdp_assets.config import CDPConfig, as_of_date
+from cdp_assets.config import CDPConfig
 from cdp_assets.contracts.features import FEATURE_DTYPES
 from cdp_assets.defs.catalog import (
     FEATURES,
@@ -15,7 +15,7 @@ from cdp_assets.defs.catalog import (
 )
 from cdp_assets.defs.ml.classifiers import ClassifierSpec
 from cdp_assets.defs.ml.outcomes import CHECK_PROMOTED, no_promoted_model
-from cdp_assets.defs.resources import ModelStoreResource, WarehouseResource
+from cdp_assets.defs.resources import ModelStoreResource, WarehouseResource, analysis_date
 from cdp_assets.ml.metrics import population_stability_index
 from cdp_assets.ml.snapshots import first_seen
 from cdp_assets.warehouse import TableRef, WarehouseSession
@@ -54,7 +54,7 @@ def build_scoring_asset(config: CDPConfig, spec: ClassifierSpec) -> dg.AssetsDef
         warehouse: WarehouseResource,
         model_store: ModelStoreResource,
     ):
-        as_of = as_of_date(config)
+        as_of = analysis_date(context, config)
         store = model_store.get()
         ref = table_ref(key)
         version = store.champion(spec.name)

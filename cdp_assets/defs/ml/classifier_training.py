@@ -4,11 +4,11 @@ import dagster as dg
 import numpy as np
 
 from cdp_assets.analytics.features import existing_core_tables
-from cdp_assets.config import CDPConfig, as_of_date
+from cdp_assets.config import CDPConfig
 from cdp_assets.defs.catalog import FEATURES_KEY, TRAINING_GROUP, core_keys, model_key
 from cdp_assets.defs.ml.classifiers import ClassifierSpec
 from cdp_assets.defs.ml.outcomes import metrics_md, not_enough_data
-from cdp_assets.defs.resources import ModelStoreResource, WarehouseResource
+from cdp_assets.defs.resources import ModelStoreResource, WarehouseResource, analysis_date
 from cdp_assets.ml import churn
 from cdp_assets.ml.snapshots import config_cutoffs, training_snapshots
 
@@ -54,7 +54,7 @@ def build_training_asset(config: CDPConfig, spec: ClassifierSpec) -> dg.AssetsDe
         warehouse: WarehouseResource,
         model_store: ModelStoreResource,
     ):
-        as_of = as_of_date(config)
+        as_of = analysis_date(context, config)
         cutoffs = config_cutoffs(as_of, settings)
         with warehouse.get().transaction() as session:
             tables = existing_core_tables(session)

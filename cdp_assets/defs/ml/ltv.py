@@ -3,7 +3,7 @@
 import dagster as dg
 import pandas as pd
 
-from cdp_assets.config import CDPConfig, as_of_date
+from cdp_assets.config import CDPConfig
 from cdp_assets.contracts.ltv import LTV_DTYPES
 from cdp_assets.defs.catalog import (
     CUSTOMER_LTV_KEY,
@@ -19,7 +19,7 @@ from cdp_assets.defs.ml.outcomes import (
     no_promoted_model,
     not_enough_data,
 )
-from cdp_assets.defs.resources import ModelStoreResource, WarehouseResource
+from cdp_assets.defs.resources import ModelStoreResource, WarehouseResource, analysis_date
 from cdp_assets.ml import ltv
 from cdp_assets.ml.ltv_plots import ltv_distribution_plot
 from cdp_assets.ml.ltv_promotion import ltv_promotion
@@ -69,7 +69,7 @@ def build_ltv_training_asset(config: CDPConfig) -> dg.AssetsDefinition:
         """Lifetime value: BG/NBD purchases with Gamma-Gamma spend (maximum likelihood) and a
         gradient-boosting alternative, backtested on a held-out later period against a naive
         baseline; the better one is stored and promoted when it passes."""
-        as_of = as_of_date(config)
+        as_of = analysis_date(context, config)
         with warehouse.get().transaction() as session:
             orders = _orders(session)
         reason = ltv.not_enough_data(orders, as_of, settings)
@@ -154,7 +154,7 @@ def build_ltv_scoring_asset(config: CDPConfig) -> dg.AssetsDefinition:
         """`ml.customer_ltv`: per customer with a purchase, probability alive, expected
         purchases and order value, predicted revenue over `models.ltv.horizon_days`, the
         expected next order date and historical revenue, with the promoted model."""
-        as_of = as_of_date(config)
+        as_of = analysis_date(context, config)
         store = model_store.get()
         version = store.champion("ltv")
         ref = table_ref(key)

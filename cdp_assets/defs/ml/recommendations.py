@@ -3,8 +3,8 @@
 import dagster as dg
 import pandas as pd
 
-from cdp_assets.analytics.features import existing_core_tables
-from cdp_assets.config import CDPConfig, as_of_date
+from cdp_assets.analytics.features import existing_core_tables, known_customers_sql
+from cdp_assets.config import CDPConfig
 from cdp_assets.defs.catalog import (
     ORDER_ITEMS_KEY,
     PROFILES_KEY,
@@ -13,7 +13,7 @@ from cdp_assets.defs.catalog import (
     table_ref,
 )
 from cdp_assets.defs.ml.outcomes import metrics_md
-from cdp_assets.defs.resources import WarehouseResource
+from cdp_assets.defs.resources import WarehouseResource, analysis_date
 from cdp_assets.ml.recommendations import evaluate_recommendations, recommend
 from cdp_assets.reporting.markdown import markdown_table
 from cdp_assets.warehouse import WarehouseSession
@@ -54,17 +54,20 @@ def build_recommendations_asset(config: CDPConfig) -> dg.AssetsDefinition:
             )
         ],
     )
-    def product_recommendations(warehouse: WarehouseResource) -> dg.MaterializeResult:
-        """Item-to-item collaborative filtering from co-purchases and product views, with a
-        popularity fallback for new customers; already-bought items are left out unless their
+    def product_recommendations(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        """Item-to-item collaborative filtering from co-purchases and product views before the
+        end of the analysis date, with a popularity fallback for new customers (customers first
+        seen later get none); already-bought items are left out unless their
         category is consumable (`models.recommendations.consumable_categories`). Evaluated on
         a held-out later period (hit rate and NDCG at 10) against the popularity baseline."""
-        as_of = as_of_date(config)
+        as_of = analysis_date(context, config)
         with warehouse.get().transaction() as session:
             tables = existing_core_tables(session)
             lines = _purchase_lines(session)
             views = _product_views(session, tables)
-            customers = session.query("SELECT customer_id FROM core.customer_profiles")
+            customers = session.query(known_customers_sql(as_of))
             consumable = settings.consumable_categories
             recommendations = recommend(
                 lines, views, customers["customer_id"], as_of, settings.top_n, consumable
@@ -78,6 +81,7 @@ def build_recommendations_asset(config: CDPConfig) -> dg.AssetsDefinition:
         popular = float(by_model["ndcg_at_10"].get("popularity", 0.0))
         return dg.MaterializeResult(
             metadata={
+                "as_of": str(as_of),
                 "dagster/row_count": len(recommendations),
                 "evaluation": metrics_md(evaluation),
                 "by_reason": dg.MetadataValue.md(

@@ -6,7 +6,7 @@ import pandas as pd
 
 from cdp_assets.activation.campaign_assignment import ASSIGNMENT_DTYPES, GLOBAL_CONTROL
 from cdp_assets.analytics.features import customer_features, existing_core_tables
-from cdp_assets.config import CDPConfig, as_of_date
+from cdp_assets.config import CDPConfig
 from cdp_assets.contracts.features import FEATURE_DTYPES
 from cdp_assets.contracts.uplift import UPLIFT_SCORE_DTYPES
 from cdp_assets.defs.catalog import (
@@ -26,7 +26,7 @@ from cdp_assets.defs.ml.outcomes import (
     no_promoted_model,
     not_enough_data,
 )
-from cdp_assets.defs.resources import ModelStoreResource, WarehouseResource
+from cdp_assets.defs.resources import ModelStoreResource, WarehouseResource, analysis_date
 from cdp_assets.ml import uplift
 from cdp_assets.ml.churn import NotEnoughData
 from cdp_assets.ml.uplift_examples import campaign_outcomes, feature_day, uplift_examples
@@ -96,7 +96,7 @@ def build_uplift_training_asset(config: CDPConfig) -> dg.AssetsDefinition:
         the better one is stored and promoted when it beats random targeting and the
         champion on the same customers. Reads activation.campaign_assignments as history (past
         campaigns), without depending on it: audiences may use uplift scores."""
-        as_of = as_of_date(config)
+        as_of = analysis_date(context, config)
         with warehouse.get().transaction() as session:
             examples, controls = _examples(session, config, as_of)
         try:
@@ -114,6 +114,7 @@ def build_uplift_training_asset(config: CDPConfig) -> dg.AssetsDefinition:
         chosen = training.model_metrics()
         return dg.MaterializeResult(
             metadata={
+                "as_of": str(as_of),
                 "status": "trained",
                 "version": version,
                 "promoted": promote,
@@ -164,7 +165,7 @@ def build_uplift_scoring_asset(config: CDPConfig) -> dg.AssetsDefinition:
         """Per customer, the offer (campaign arm) with the highest expected uplift with the
         promoted uplift model — the next best offer — its expected effect and decile; no offer
         ("do not target") when none is expected to help."""
-        as_of = as_of_date(config)
+        as_of = analysis_date(context, config)
         store = model_store.get()
         version = store.champion(MODEL_NAME)
         ref = table_ref(key)
@@ -180,6 +181,7 @@ def build_uplift_scoring_asset(config: CDPConfig) -> dg.AssetsDefinition:
         offers = scores["best_arm"].fillna("do not target").value_counts()
         return dg.MaterializeResult(
             metadata={
+                "as_of": str(as_of),
                 "dagster/row_count": len(scores),
                 "model_version": version,
                 "next_best_offer": dg.MetadataValue.json(offers.to_dict()),
