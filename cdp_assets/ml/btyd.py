@@ -179,7 +179,7 @@ def rfm_summary(orders: pd.DataFrame, as_of: dt.date, period: str = "D") -> pd.D
     code, slot_of = key // span, key % span + low
     value = per_period.to_numpy()
     starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]]) if len(code) else np.array([], int)
-    ends = np.r_[starts[1:], len(code)]
+    ends = np.r_[starts[1:], len(code)] if len(starts) else starts
     periods = ends - starts
     first, last = slot_of[starts], slot_of[ends - 1]
     total = np.add.reduceat(value, starts) if len(starts) else np.array([])
