@@ -1,16 +1,17 @@
 """Customer lifetime value: revenue each buyer is expected to bring in the next horizon.
 
-Two models compete on a held-out later period:
-- `bg_nbd_gamma_gamma`: BG/NBD expected purchases times the Gamma-Gamma expected value of a
-  purchase (see `btyd`), fitted on the purchase history alone;
-- `gradient_boosting`: scikit-learn's HistGradientBoostingRegressor with a Poisson loss (it
-  predicts the mean, so totals add up, and handles the many zeros) on point-in-time
-  features, trained on several past cutoffs with the revenue of the following window as label.
-Both must beat a naive baseline: each customer's historical revenue per day times the horizon.
-The backtest (`backtest_ltv`) holds out the last horizon (`holdout_days_for`) and chooses by
-`choose_model`: the lower MAE among the models within ±10% of the holdout's total revenue.
-BG/NBD + Gamma-Gamma always supplies p_alive, expected purchases, order value and next order
-date; the chosen model supplies predicted_revenue.
+Repeat purchases come from a purchase model chosen, and its total corrected, on a selection
+split before the backtest's holdout (`ltv_selection`: BG/NBD, Pareto/NBD, MBG/NBD, a learned
+model with covariates, their blend); the value of a purchase from Gamma-Gamma (`btyd`). On the
+held-out later period every candidate is shown with Gamma-Gamma spend, next to:
+- `gradient_boosting`: scikit-learn's HistGradientBoostingRegressor with a Poisson loss on
+  point-in-time features, trained on several past cutoffs with the revenue of the following
+  window as label;
+- the naive baseline: each customer's historical revenue per day times the horizon.
+The backtest (`backtest_ltv`) holds out the last horizon (`holdout_days_for`). With room for a
+selection split the corrected purchase model is chosen (nothing of the holdout chose it);
+without, `choose_model` picks the lower MAE among BG/NBD + Gamma-Gamma and boosting within
+±10% of the holdout's total revenue.
 
 Dates: an `as_of` date covers purchases up to the end of that day (UTC); a window of `days`
 after it covers purchases in the following `days` whole days.
@@ -38,6 +39,7 @@ from cdp_assets.contracts.ltv import (
 )
 from cdp_assets.ml import btyd, ltv_selection
 from cdp_assets.ml.churn import BOOSTING_PARAMS
+from cdp_assets.ml.ltv_selection import SINGLE_THREAD_ROWS
 from cdp_assets.warehouse import coerce_frame
 
 MIN_HOLDOUT_DAYS = 30
@@ -45,9 +47,6 @@ MIN_HOLDOUT_DAYS = 30
 MIN_FEATURE_HISTORY_DAYS = 30
 TOTAL_TOLERANCE = 0.10
 RECENT_WINDOWS_DAYS = (90, 365)
-# Below this many rows, OpenMP threads cost the boosting more than they save (and on a busy
-# machine far more): it runs on one thread.
-SINGLE_THREAD_ROWS = 100_000
 
 
 # The features of every customer as of a date, e.g. analytics.features.customer_features

@@ -7,9 +7,10 @@ BG/NBD's expected purchases) from point-in-time covariates: the order features o
 `ltv.order_features` (recency, frequency, spend windows, first-order value) and, when the
 warehouse has them, channel mix, categories, web engagement, service and loyalty
 (`analytics.features.customer_features` as of the cutoff). It is fitted by Poisson boosting on
-the purchases of windows that end by the cutoff, with BG/NBD's expectation as an offset
-(target purchases / expected, weight expected: the Poisson likelihood of
-expected x multiplier), so a window shorter than the forecast horizon still teaches it.
+the purchases of windows that all end at the cutoff (lengths H, 3H/4, H/2, H/4 for
+`training_cutoffs` = 4), with BG/NBD's expectation as an offset (target purchases / expected,
+weight expected: the Poisson likelihood of expected x multiplier), so windows shorter than the
+forecast horizon still teach it. `blend` is the mean of the other candidates' forecasts.
 
 The scheme, with H the reported holdout (`ltv.holdout_days_for`) and c1 = as_of - H:
 
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,7 +56,12 @@ MIN_SPLIT_DAYS = 30
 MAX_CORRECTION = 1.5
 # Below this expectation a row would teach the multiplier nothing but noise: floor it.
 _MIN_OFFSET = 1e-3
+# Below this many rows, OpenMP threads cost the boosting more than they save (and on a busy
+# machine far more): it runs on one thread.
 SINGLE_THREAD_ROWS = 100_000
+
+# The features of every customer as of a date (see `ltv.FeaturesAt`), or None: orders only.
+FeaturesAt = Callable[[dt.date], pd.DataFrame] | None
 
 
 def _first_purchase(orders: pd.DataFrame, as_of: dt.date) -> dt.date:
@@ -106,7 +113,7 @@ def _covariates(
     summary: pd.DataFrame,
     backbone: pm.PurchaseFit,
     window_days: int,
-    features_at,
+    features_at: FeaturesAt,
 ) -> pd.DataFrame:
     """Point-in-time covariates of the buyers of `summary` (indexed by customer_id): what
     `ltv.ml_features` knows as of `cutoff`, BG/NBD's expected rate and P(alive)."""
@@ -148,7 +155,7 @@ def _learned_estimator(random_state: int) -> HistGradientBoostingRegressor:
 def fit_learned(
     orders: pd.DataFrame,
     windows: list[tuple[dt.date, int]],
-    features_at=None,
+    features_at: FeaturesAt = None,
     random_state: int = 0,
 ) -> LearnedPurchaseModel:
     """Train on the buyers of every window's start: covariates as of it (BG/NBD fitted on
@@ -187,7 +194,7 @@ def predict_learned(
     summary: pd.DataFrame,
     backbone: pm.PurchaseFit,
     horizon_days: int,
-    features_at=None,
+    features_at: FeaturesAt = None,
 ) -> np.ndarray:
     """Expected purchase days in the `horizon_days` after `cutoff` for the rows of `summary`:
     BG/NBD's expectation (`backbone`, fitted up to `cutoff`) times the learned multiplier."""
@@ -224,12 +231,12 @@ def forecast_split(
     cutoff: dt.date,
     days: int,
     config: LtvConfig,
-    features_at=None,
+    features_at: FeaturesAt = None,
     spend=None,
 ) -> SplitForecast:
     """Fit every candidate on the purchases up to `cutoff` and forecast the `days` after it.
-    `spend(summary, cutoff)` gives the expected value of a purchase day per customer (the
-    lifetime-value module's Gamma-Gamma)."""
+    `spend`: the `ltv.BtydModel` fitted up to `cutoff` when the caller has it (its
+    Gamma-Gamma gives the value of a purchase day); fitted here otherwise."""
     from cdp_assets.ml.ltv import fit_btyd_summary, order_value, revenue_after
 
     summary = btyd.rfm_summary(orders, cutoff)
@@ -385,7 +392,7 @@ def backtest_purchase_models(
     cutoff: dt.date,
     holdout_days: int,
     config: LtvConfig,
-    features_at=None,
+    features_at: FeaturesAt = None,
     spend=None,
 ) -> tuple[PurchaseBacktest, dict[str, pd.Series]] | None:
     """The scheme of the module docstring with reported cutoff `cutoff`, and the predicted
@@ -462,7 +469,7 @@ def fit_forecaster(
     horizon_days: int,
     backtest: PurchaseBacktest,
     config: LtvConfig,
-    features_at=None,
+    features_at: FeaturesAt = None,
 ) -> PurchaseForecaster:
     """Fit `backtest.chosen` on the purchases up to `as_of` (the blend: every candidate; the
     learned model: on windows ending at `as_of`), with the production correction. When the
@@ -496,7 +503,7 @@ def forecast_purchases(
     as_of: dt.date,
     summary: pd.DataFrame,
     days: int,
-    features_at=None,
+    features_at: FeaturesAt = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(uncorrected expected purchase days in the `days` after `as_of`, P(alive)) for each
     row of `summary`, by the forecaster's model."""
