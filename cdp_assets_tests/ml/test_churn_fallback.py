@@ -64,3 +64,49 @@ def test_the_fallback_applies_only_to_short_histories_with_enough_buyers() -> No
     few = simulated_orders(50, seed=2, history_days=120)
     assert "customers with a purchase" in churn.purchase_model_shortfall(few, AS_OF, CONFIG)
     assert "no purchases" in churn.purchase_model_shortfall(few.iloc[:0], AS_OF, CONFIG)
+
+
+def test_score_models_fills_churn_scores_from_the_purchase_model(tmp_path) -> None:
+    """End to end on an orders-only setup with 150 days of orders (under two 90-day churn
+    horizons) and no churn model: scoring still fills ml.churn_scores."""
+    import dagster as dg
+    import yaml
+
+    from cdp_assets_tests.e2e.pipeline import END_DATE, run_job
+    from cdp_assets_tests.e2e.test_minimal_configs import _project
+
+    orders = simulated_orders(120, seed=5, history_days=150, end=END_DATE)
+    csv = pd.DataFrame(
+        {
+            "order": [f"O{i}" for i in range(len(orders))],
+            "customer": orders["customer_id"].astype(str),
+            "when": orders["ordered_at"].dt.strftime("%Y-%m-%d %H:%M:%S"),
+            "total": orders["net_amount_base"].abs().round(2),
+        }
+    ).to_csv(index=False)
+    columns = {"order_id": "order", "customer_ref": "customer", "ordered_at": "when"}
+    source = {
+        "name": "orders",
+        "kind": "orders",
+        "format": "csv",
+        "path": "orders/*.csv",
+        "columns": columns | {"amount": "total"},
+    }
+    project = _project(tmp_path, [source], {"orders/all.csv": csv})
+    config = yaml.safe_load(project.config_path.read_text(encoding="utf-8"))
+    config["models"] = {"churn": {"min_customers": 50, "min_positives": 5}}
+    project.config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    with dg.instance_for_test() as instance:
+        assert run_job(project, instance).success
+        scored = run_job(project, instance, job="score_models")
+    assert scored.success
+    metadata = {
+        event.asset_key.to_user_string(): event.event_specific_data.materialization.metadata
+        for event in scored.get_asset_materialization_events()
+    }
+    assert "purchase_model:" in metadata["ml/churn_scores"]["status"].value
+    scores = project.table("ml", "churn_scores")
+    buyers = project.table("core", "orders")["customer_id"].dropna().nunique()
+    assert len(scores) == buyers
+    assert scores["model"].str.startswith(churn.PURCHASE_MODEL_PREFIX).all()
+    assert scores["churn_probability"].between(0, 1).all()
