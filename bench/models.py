@@ -12,8 +12,10 @@ scores everyone as of the end date:
 
 * churn — calibrated gradient boosting vs logistic regression and the recency rule;
 * lead scores — the same models vs the engagement rule and the base rate;
-* lifetime value — BG/NBD + Gamma-Gamma and gradient boosting vs the naive baseline, and the
-  total predicted revenue of the holdout against the actual (target: within ±10 %);
+* lifetime value — the purchase models with Gamma-Gamma spend (the chosen one corrected, see
+  `cdp_assets.ml.ltv_selection`) and gradient boosting vs the naive baseline, and the total
+  predicted revenue of the holdout against the actual (bench/ltv.py has every purchase model
+  side by side, demo and orders-only);
 * recommendations — item-to-item vs popularity, hit rate and NDCG at 10.
 
 Each model has its own `bench_<model>` function returning a `ModelReport`; a model whose

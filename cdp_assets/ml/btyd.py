@@ -20,8 +20,8 @@ periods (the first purchase is excluded, as the Gamma-Gamma model assumes).
 The BG/NBD likelihood is evaluated on the distinct (x, t_x, T) rows weighted by how many
 customers share them, with its special functions and logarithms computed once per distinct
 x, t_x or T value (whole days: a few hundred or thousand values), so a million customers fit
-in about a second; Gamma-Gamma does the same per distinct x. Pareto/NBD is not provided: on typical retail data it forecasts like BG/NBD,
-and its likelihood needs a numerically delicate Gauss hypergeometric function per row.
+in about a second; Gamma-Gamma does the same per distinct x. Pareto/NBD and MBG/NBD are in
+`purchase_models`, with the interface the lifetime-value backtest compares them by.
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ def rfm_summary(orders: pd.DataFrame, as_of: dt.date, period: str = "D") -> pd.D
     code, slot_of = key // span, key % span + low
     value = per_period.to_numpy()
     starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]]) if len(code) else np.array([], int)
-    ends = np.r_[starts[1:], len(code)]
+    ends = np.r_[starts[1:], len(code)] if len(starts) else starts
     periods = ends - starts
     first, last = slot_of[starts], slot_of[ends - 1]
     total = np.add.reduceat(value, starts) if len(starts) else np.array([])
@@ -419,19 +419,27 @@ def bg_nbd_unconditional_purchases(params: BgNbdParams, t: float | np.ndarray) -
 
 
 def days_to_expected_purchase(
-    params: BgNbdParams, horizon_days: int, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+    params: BgNbdParams,
+    horizon_days: int,
+    x: np.ndarray,
+    t_x: np.ndarray,
+    T: np.ndarray,
+    scale: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The smallest whole number of days d in 1..horizon_days with E[Y(d) | x, t_x, T] >= 1,
-    i.e. by the end of which one purchase is expected; NaN when fewer than one purchase is
-    expected within the horizon. E[Y(d)] grows with d, so a bisection finds d."""
+    """The smallest whole number of days d in 1..horizon_days with scale x E[Y(d) | x, t_x, T]
+    >= 1, i.e. by the end of which one purchase is expected; NaN when fewer than one purchase
+    is expected within the horizon. E[Y(d)] grows with d, so a bisection finds d. `scale`
+    (default 1) stretches each customer's curve, e.g. to another model's horizon total."""
     x, t_x, T = (np.asarray(v, float) for v in (x, t_x, T))
-    reaches = bg_nbd_expected_purchases(params, float(horizon_days), x, t_x, T) >= 1
+    scale = np.ones_like(x) if scale is None else np.asarray(scale, float)
+    expected = scale * bg_nbd_expected_purchases(params, float(horizon_days), x, t_x, T)
+    reaches = expected >= 1
     lo = np.zeros(int(reaches.sum()))
     hi = np.full_like(lo, float(horizon_days))
-    xs, ts, bigs = x[reaches], t_x[reaches], T[reaches]
+    xs, ts, bigs, ks = x[reaches], t_x[reaches], T[reaches], scale[reaches]
     while len(lo) and np.any(hi - lo > 1):
         mid = np.floor((lo + hi) / 2)
-        enough = bg_nbd_expected_purchases(params, mid, xs, ts, bigs) >= 1
+        enough = ks * bg_nbd_expected_purchases(params, mid, xs, ts, bigs) >= 1
         hi = np.where(enough, mid, hi)
         lo = np.where(enough, lo, mid)
     days = np.full(len(x), np.nan)

@@ -48,7 +48,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from cdp_assets.config import ChurnConfig, SnapshotConfig
+from cdp_assets.ml import btyd
 from cdp_assets.ml import metrics as m
+from cdp_assets.ml import purchase_models as pm
 from cdp_assets.ml.explain import explain
 from cdp_assets.ml.model_store import ModelRegistry, frame_fingerprint
 from cdp_assets.ml.snapshots import (
@@ -74,7 +76,14 @@ CHURN_SCORE_DTYPES: dict[str, str] = {
     "risk_band": "string",
     "model_version": "string",
     **{column: "string" for column in REASON_COLUMNS},
+    # The classifier (gradient_boosting, logistic_regression) or, without one, the purchase
+    # model the probability comes from (purchase_model:<name>).
+    "model": "string",
 }
+PURCHASE_MODEL_PREFIX = "purchase_model:"
+# The classifier learns from labelled windows: with fewer than this many churn horizons of
+# history there is at most one, and churn_probability comes from a purchase model instead.
+MIN_LABELLED_HORIZONS = 2
 
 
 class NotEnoughData(ValueError):
@@ -392,7 +401,10 @@ def train_classifiers(
     train, holdout = split_holdout(snapshots, holdout_cutoff)
     holdout_cutoff = holdout_cutoff or snapshot_cutoffs(snapshots)[-1]
     y_train, y_holdout = train[LABEL].to_numpy(), holdout[LABEL].to_numpy()
-    groups = train["customer_id"].astype(str).to_numpy()
+    # Fold groups numbered in the snapshots' (content) order, not by the id strings: ids are
+    # numbered over the whole identity graph, so the same people would fall in other folds in a
+    # warehouse that holds later data, and an as-of backfill would train another model.
+    groups = pd.factorize(train["customer_id"].astype(str))[0]
     models: dict[str, FeatureModel] = {}
     rows: list[dict[str, Any]] = []
     scored = holdout[["customer_id", CUTOFF, LABEL]].reset_index(drop=True)
@@ -600,4 +612,54 @@ def score_churn(
     buyers = features[features["frequency"] > 0]
     frame = scored_frame(model, buyers, as_of, version, "churn_probability")
     frame.insert(3, "risk_band", risk_band(frame["churn_probability"].to_numpy()).to_numpy())
+    frame["model"] = model.name
     return frame.astype(CHURN_SCORE_DTYPES)
+
+
+# -- without a classifier: the purchase model -------------------------------------------------
+
+
+def purchase_model_shortfall(
+    orders: pd.DataFrame, as_of: dt.date, config: ChurnConfig
+) -> str | None:
+    """Why churn cannot fall back on a purchase model, or None when it can: it does when the
+    history is shorter than MIN_LABELLED_HORIZONS churn horizons (too short to label windows
+    for the classifier) but holds `min_customers` buyers and `min_positives` repeat buyers."""
+    summary = btyd.rfm_summary(orders, as_of)
+    if summary.empty:
+        return f"no purchases up to {as_of}"
+    history = int(summary["T"].max()) + 1
+    needed = MIN_LABELLED_HORIZONS * config.horizon_days
+    if history >= needed:
+        return f"{history} days of purchase history: enough ({needed}) to train the classifier"
+    buyers, repeat = len(summary), int((summary["frequency"] > 0).sum())
+    if buyers < config.min_customers:
+        return f"only {buyers} customers with a purchase (need {config.min_customers})"
+    if repeat < config.min_positives:
+        return f"only {repeat} repeat buyers (need {config.min_positives})"
+    return None
+
+
+def score_churn_by_purchase_model(
+    orders: pd.DataFrame, as_of: dt.date, config: ChurnConfig, version: str = "none"
+) -> pd.DataFrame:
+    """`ml.churn_scores` without a classifier: churn_probability = P(no purchase in the
+    `horizon_days` after as_of) from the purchase model (BG/NBD, Pareto/NBD or MBG/NBD: the
+    highest likelihood; they have four parameters each) fitted on the purchases up to as_of.
+    `model` names it (purchase_model:<name>); there are no per-customer reasons."""
+    summary = btyd.rfm_summary(orders, as_of)
+    fits = [pm.fit_purchase_model(name, summary) for name in pm.PARAMETRIC_MODELS]
+    fit = max((f for f in fits if f.converged), key=lambda f: f.log_likelihood, default=fits[0])
+    probability = pm.predict_summary(fit, summary, config.horizon_days)["p_no_purchase"]
+    frame = pd.DataFrame(
+        {
+            "customer_id": summary["customer_id"].to_numpy(),
+            "as_of": np.full(len(summary), np.datetime64(as_of.isoformat(), "us")),
+            "churn_probability": probability.to_numpy(),
+            "risk_band": risk_band(probability.to_numpy()).to_numpy(),
+            "model_version": version,
+            **{column: pd.NA for column in REASON_COLUMNS},
+            "model": f"{PURCHASE_MODEL_PREFIX}{fit.name}",
+        }
+    )
+    return frame.sort_values("customer_id", ignore_index=True).astype(CHURN_SCORE_DTYPES)

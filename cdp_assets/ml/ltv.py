@@ -1,16 +1,17 @@
 """Customer lifetime value: revenue each buyer is expected to bring in the next horizon.
 
-Two models compete on a held-out later period:
-- `bg_nbd_gamma_gamma`: BG/NBD expected purchases times the Gamma-Gamma expected value of a
-  purchase (see `btyd`), fitted on the purchase history alone;
-- `gradient_boosting`: scikit-learn's HistGradientBoostingRegressor with a Poisson loss (it
-  predicts the mean, so totals add up, and handles the many zeros) on point-in-time
-  features, trained on several past cutoffs with the revenue of the following window as label.
-Both must beat a naive baseline: each customer's historical revenue per day times the horizon.
-The backtest (`backtest_ltv`) holds out the last horizon (`holdout_days_for`) and chooses by
-`choose_model`: the lower MAE among the models within ±10% of the holdout's total revenue.
-BG/NBD + Gamma-Gamma always supplies p_alive, expected purchases, order value and next order
-date; the chosen model supplies predicted_revenue.
+Repeat purchases come from a purchase model chosen, and its total corrected, on a selection
+split before the backtest's holdout (`ltv_selection`: BG/NBD, Pareto/NBD, MBG/NBD, a learned
+model with covariates, their blend); the value of a purchase from Gamma-Gamma (`btyd`). On the
+held-out later period every candidate is shown with Gamma-Gamma spend, next to:
+- `gradient_boosting`: scikit-learn's HistGradientBoostingRegressor with a Poisson loss on
+  point-in-time features, trained on several past cutoffs with the revenue of the following
+  window as label;
+- the naive baseline: each customer's historical revenue per day times the horizon.
+The backtest (`backtest_ltv`) holds out the last horizon (`holdout_days_for`). With room for a
+selection split the corrected purchase model is chosen (nothing of the holdout chose it);
+without, `choose_model` picks the lower MAE among BG/NBD + Gamma-Gamma and boosting within
+±10% of the holdout's total revenue.
 
 Dates: an `as_of` date covers purchases up to the end of that day (UTC); a window of `days`
 after it covers purchases in the following `days` whole days.
@@ -36,8 +37,9 @@ from cdp_assets.contracts.ltv import (
     LTV_DTYPES,
     NAIVE_MODEL,
 )
-from cdp_assets.ml import btyd
+from cdp_assets.ml import btyd, ltv_selection
 from cdp_assets.ml.churn import BOOSTING_PARAMS
+from cdp_assets.ml.ltv_selection import SINGLE_THREAD_ROWS
 from cdp_assets.warehouse import coerce_frame
 
 MIN_HOLDOUT_DAYS = 30
@@ -45,9 +47,6 @@ MIN_HOLDOUT_DAYS = 30
 MIN_FEATURE_HISTORY_DAYS = 30
 TOTAL_TOLERANCE = 0.10
 RECENT_WINDOWS_DAYS = (90, 365)
-# Below this many rows, OpenMP threads cost the boosting more than they save (and on a busy
-# machine far more): it runs on one thread.
-SINGLE_THREAD_ROWS = 100_000
 
 
 # The features of every customer as of a date, e.g. analytics.features.customer_features
@@ -130,7 +129,9 @@ def fit_btyd(orders: pd.DataFrame, as_of: dt.date, period: str = "D") -> BtydMod
     return fit_btyd_summary(summary, as_of, period)
 
 
-def _order_value(model: BtydModel, summary: pd.DataFrame) -> np.ndarray:
+def order_value(model: BtydModel, summary: pd.DataFrame) -> np.ndarray:
+    """Gamma-Gamma expected value of a purchase day per row of `summary` (its own mean order
+    value, or the population's, when Gamma-Gamma is unusable)."""
     x = summary["frequency"].to_numpy(float)
     if model.spend_model_usable:
         assert model.gamma_gamma is not None
@@ -161,7 +162,7 @@ def predict_btyd(
     expected = btyd.bg_nbd_expected_purchases(params, float(horizon_days), x, t_x, big_t)
     p_alive = btyd.bg_nbd_p_alive(params, x, t_x, big_t)
     next_days = btyd.days_to_expected_purchase(params, horizon_days, x, t_x, big_t)
-    value = _order_value(model, summary)
+    value = order_value(model, summary)
     purchases = expected[inverse]
     start = pd.Timestamp(as_of)
     return pd.DataFrame(
@@ -187,6 +188,8 @@ def order_features(orders: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     buys = btyd.purchases_until(orders, as_of)
     end = (as_of - dt.date(1970, 1, 1)).days
     x, t_x, big_t = summary["frequency"], summary["recency"], summary["T"]
+    first_day = buys.groupby("customer_id")["day"].transform("min")
+    first_day_value = buys.loc[buys["day"] == first_day].groupby("customer_id")["value"].sum()
     features = pd.DataFrame(
         {
             "frequency": x,
@@ -199,6 +202,7 @@ def order_features(orders: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
             "repeat_value": summary["monetary_value"],
             "mean_days_between": (t_x / x.where(x > 0)),
             "revenue_per_day": summary["historical_revenue"] / (big_t + 1),
+            "first_order_value": first_day_value.reindex(summary.index),
         }
     )
     for days in RECENT_WINDOWS_DAYS:
@@ -373,6 +377,9 @@ class LtvBacktest:
     reason: str
     training_cutoffs: tuple[dt.date, ...] = ()
     notes: tuple[str, ...] = ()
+    # The purchase models' selection/holdout backtest (see `ltv_selection`); None without
+    # room for a selection split before the cutoff.
+    purchases: ltv_selection.PurchaseBacktest | None = None
 
 
 def first_purchase_date(orders: pd.DataFrame, as_of: dt.date) -> dt.date | None:
@@ -469,8 +476,20 @@ def backtest_ltv(
     if booster is not None:
         boosted = predict_booster(booster, orders, cutoff, features_at)
         predictions[BOOSTING_MODEL] = boosted.reindex(summary["customer_id"])
+    selection = ltv_selection.backtest_purchase_models(
+        orders, cutoff, holdout, config, features_at, spend=model
+    )
+    purchases = None
+    if selection is not None:
+        purchases, revenue = selection
+        # bg_nbd_gamma_gamma is already there (the same BG/NBD and Gamma-Gamma fits).
+        predictions |= {k: v for k, v in revenue.items() if k != BTYD_MODEL}
+        notes.extend(purchases.notes)
     metrics, deciles = _evaluate(predictions, actual)
-    chosen, reason = choose_model(metrics, tolerance)
+    if purchases is not None:
+        chosen, reason = purchases.corrected_model, purchases.reason
+    else:
+        chosen, reason = choose_model(metrics, tolerance)
     return LtvBacktest(
         cutoff=cutoff,
         holdout_days=holdout,
@@ -481,6 +500,7 @@ def backtest_ltv(
         reason=reason,
         training_cutoffs=tuple(cutoffs),
         notes=tuple(notes),
+        purchases=purchases,
     )
 
 
@@ -524,6 +544,8 @@ class LtvModel:
     as_of: dt.date
     backtest: LtvBacktest | None = None
     notes: tuple[str, ...] = field(default=())
+    # The chosen purchase model and its correction, when a purchase model predicts revenue.
+    forecaster: ltv_selection.PurchaseForecaster | None = None
 
     def describe(self) -> dict[str, object]:
         """JSON-ready figures for the model store and the asset's metadata."""
@@ -542,8 +564,16 @@ class LtvModel:
             "backtest_cutoff": self.backtest.cutoff.isoformat() if self.backtest else None,
             "backtest_holdout_days": self.backtest.holdout_days if self.backtest else None,
             "backtest_metrics": metrics,
+            "purchase_models": self.forecaster.describe() if self.forecaster else None,
+            "purchase_backtest": _purchase_table_records(self.backtest),
             "notes": list(self.notes),
         }
+
+
+def _purchase_table_records(backtest: LtvBacktest | None) -> list[dict[str, object]]:
+    if backtest is None or backtest.purchases is None:
+        return []
+    return backtest.purchases.table().reset_index().to_dict(orient="records")
 
 
 def train_ltv(
@@ -560,7 +590,15 @@ def train_ltv(
     backtest = backtest or backtest_ltv(orders, as_of, config, features_at)
     model = fit_btyd(orders, as_of)
     notes = list(model.notes)
-    chosen, reason, booster = backtest.chosen, backtest.reason, None
+    chosen, reason, booster, forecaster = backtest.chosen, backtest.reason, None, None
+    purchases = backtest.purchases
+    if purchases is not None and chosen == purchases.corrected_model:
+        forecaster = ltv_selection.fit_forecaster(
+            orders, as_of, config.horizon_days, purchases, config, features_at
+        )
+        if forecaster.name != purchases.chosen:
+            chosen = ltv_selection.corrected_name(forecaster.name)
+            reason = f"{reason}; but {purchases.chosen} cannot be fitted as of {as_of}"
     if chosen == BOOSTING_MODEL:
         first = first_purchase_date(orders, as_of)
         assert first is not None
@@ -571,7 +609,15 @@ def train_ltv(
             chosen = BTYD_MODEL
             reason = f"{reason}; but boosting has no {config.horizon_days}-day training window"
     return LtvModel(
-        model, booster, chosen, reason, config.horizon_days, as_of, backtest, tuple(notes)
+        model,
+        booster,
+        chosen,
+        reason,
+        config.horizon_days,
+        as_of,
+        backtest,
+        tuple(notes),
+        forecaster,
     )
 
 
@@ -592,12 +638,52 @@ def score_ltv(
     if model.chosen == BOOSTING_MODEL and model.booster is not None:
         boosted = predict_booster(model.booster, orders, as_of, features_at)
         scores["predicted_revenue"] = boosted.reindex(summary["customer_id"]).to_numpy()
+    if model.forecaster is not None:
+        _forecast_into(scores, model, orders, as_of, summary, features_at)
     scores["as_of"] = pd.Timestamp(as_of)
     scores["horizon_days"] = model.horizon_days
     scores["historical_revenue"] = summary["historical_revenue"].to_numpy()
     scores["model"] = model.chosen
     scores["model_version"] = model_version
     return coerce_frame(scores, LTV_DTYPES).reset_index(drop=True)
+
+
+def _forecast_into(
+    scores: pd.DataFrame,
+    model: LtvModel,
+    orders: pd.DataFrame,
+    as_of: dt.date,
+    summary: pd.DataFrame,
+    features_at: FeaturesAt | None,
+) -> None:
+    """Purchases, P(alive), order value and revenue from the chosen, corrected purchase model.
+
+    The next order date follows BG/NBD's curve scaled to the chosen model's horizon total:
+    the first day d with E_bgnbd(d) x (chosen corrected E(h) / E_bgnbd(h)) >= 1.
+    """
+    forecaster = model.forecaster
+    assert forecaster is not None
+    horizon = model.horizon_days
+    expected, alive = ltv_selection.forecast_purchases(
+        forecaster, orders, as_of, summary, horizon, features_at
+    )
+    purchases = expected * forecaster.purchase_correction
+    value = scores["expected_order_value"].to_numpy() * forecaster.value_correction
+    bg = scores["expected_purchases"].to_numpy()
+    scale = np.divide(purchases, bg, out=np.ones_like(bg), where=bg > 0)
+    next_days = btyd.days_to_expected_purchase(
+        model.btyd.bg_nbd.params,
+        horizon,
+        summary["frequency"].to_numpy(),
+        summary["recency"].to_numpy(),
+        summary["T"].to_numpy(),
+        scale=scale,
+    )
+    scores["p_alive"] = alive
+    scores["expected_purchases"] = purchases
+    scores["expected_order_value"] = value
+    scores["predicted_revenue"] = purchases * value
+    scores["expected_next_order_date"] = pd.Timestamp(as_of) + pd.to_timedelta(next_days, unit="D")
 
 
 def not_enough_data(orders: pd.DataFrame, as_of: dt.date, config: LtvConfig) -> str | None:

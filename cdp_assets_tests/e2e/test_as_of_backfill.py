@@ -364,14 +364,6 @@ def test_ltv_is_the_same(warehouses: dict, stable_keys: dict) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cdp_assets/ml/churn.py train_classifier groups GroupKFold's folds by the customer "
-    "id strings, and ids are numbered over the whole identity graph, so B's folds and lead model "
-    "differ on the same training rows (identical after keying). Fix there: groups = "
-    "pd.factorize(train['customer_id'].astype(str))[0] (codes in the snapshots' content order); "
-    "with it this test passes — then drop this mark",
-)
 def test_lead_scores_are_the_same(warehouses: dict, stable_keys: dict) -> None:
     _same(warehouses, stable_keys, "ml.lead_scores", ["customer_id"], drop=("model_version",))
 

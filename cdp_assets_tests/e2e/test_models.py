@@ -108,7 +108,12 @@ def test_an_orders_only_setup_trains_churn_and_ltv_and_says_no_leads(tmp_path: P
     assert store.champion("leads") is None
     assert _metadata(trained, "ml/leads_model")["status"].startswith("not enough data")
     ltv = _metadata(trained, "ml/ltv_model")
-    assert ltv["models_evaluated"] == "bg_nbd_gamma_gamma, gradient_boosting"
+    evaluated = ltv["models_evaluated"].split(", ")
+    assert {"bg_nbd_gamma_gamma", "gradient_boosting", "pareto_nbd_gamma_gamma"} <= set(evaluated)
+    assert {"mbg_nbd_gamma_gamma", "learned_covariates_gamma_gamma"} <= set(evaluated)
+    # The purchase model chosen on the selection split, corrected there.
+    assert ltv["chosen_model"] == f"{ltv['purchase_model']}_gamma_gamma_corrected"
+    assert "backtest_purchase_correction" in ltv
     assert ltv["mae_bg_nbd_gamma_gamma"] < ltv["mae_naive_baseline"]
     churn = _metadata(trained, "ml/churn_model")
     assert churn["status"] == "trained"

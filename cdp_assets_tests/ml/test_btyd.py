@@ -291,3 +291,16 @@ def test_a_population_that_never_drops_out_still_gives_finite_predictions() -> N
     assert fit.params.a <= math.exp(7) + 1e-6 and fit.params.b <= math.exp(7) + 1e-6
     expected = btyd.bg_nbd_expected_purchases(fit.params, 365.0, frequency, recency, big_t)
     assert np.isfinite(expected).all() and (expected >= 0).all()
+
+
+def test_rfm_summary_of_no_purchases_is_empty() -> None:
+    # Bug: an empty order history raised IndexError instead of giving no customers.
+    orders = pd.DataFrame(
+        {
+            "customer_id": pd.Series([], dtype="string"),
+            "ordered_at": pd.to_datetime(pd.Series([], dtype="datetime64[ns]"), utc=True),
+            "net_amount_base": pd.Series([], dtype=float),
+        }
+    )
+    summary = btyd.rfm_summary(orders, dt.date(2026, 6, 30))
+    assert summary.empty and list(summary.columns) == list(btyd.SUMMARY_COLUMNS)

@@ -14,7 +14,7 @@ import pytest
 
 from cdp_assets.analytics.features import customer_features
 from cdp_assets.config import LtvConfig
-from cdp_assets.ml import btyd, ltv
+from cdp_assets.ml import btyd, ltv, ltv_selection
 from cdp_assets_tests.analytics.warehouse_fixtures import frame, profiles, write_core
 
 AS_OF = dt.date(2026, 6, 30)
@@ -58,7 +58,16 @@ def test_backtest_forecasts_the_holdout_revenue(backtest: ltv.LtvBacktest) -> No
     assert backtest.holdout_days == 365  # three years of history: the full horizon
     assert backtest.cutoff == AS_OF - dt.timedelta(days=365)
     metrics = backtest.metrics
-    assert set(metrics.index) == {ltv.BTYD_MODEL, ltv.BOOSTING_MODEL, ltv.NAIVE_MODEL}
+    purchases = backtest.purchases
+    assert purchases is not None  # room for a selection split before the cutoff
+    candidates = {f"{name}_gamma_gamma" for name in ltv_selection.CANDIDATES}
+    assert set(metrics.index) == {
+        ltv.BTYD_MODEL,
+        ltv.BOOSTING_MODEL,
+        ltv.NAIVE_MODEL,
+        *candidates,
+        purchases.corrected_model,
+    }
     assert list(metrics.columns) == [
         "mae",
         "rmse",
@@ -74,8 +83,10 @@ def test_backtest_forecasts_the_holdout_revenue(backtest: ltv.LtvBacktest) -> No
         assert metrics.loc[model, "beats_baseline"]
         assert metrics.loc[model, "mae"] < metrics.loc[ltv.NAIVE_MODEL, "mae"]
         assert metrics.loc[model, "spearman"] > metrics.loc[ltv.NAIVE_MODEL, "spearman"]
-    assert backtest.chosen in (ltv.BTYD_MODEL, ltv.BOOSTING_MODEL)
-    assert "MAE" in backtest.reason
+    # The corrected purchase model chosen on the selection split, a year before the cutoff.
+    assert backtest.chosen == purchases.corrected_model
+    assert "lowest RMSE of repeat purchases on the selection split" in backtest.reason
+    assert purchases.selection_cutoff == backtest.cutoff - dt.timedelta(days=365)
     # The boosting model learnt from windows that closed before the backtest cutoff.
     assert backtest.training_cutoffs
     assert max(backtest.training_cutoffs) == backtest.cutoff - dt.timedelta(days=365)
@@ -201,9 +212,12 @@ def test_short_history_backtests_bg_nbd_alone_and_falls_back(
     short = simulated_orders(1_500, seed=4, history_days=380)
     result = ltv.backtest_ltv(short, AS_OF, LtvConfig())
     assert result.holdout_days == 190  # under two horizons of history: half of it
-    assert set(result.metrics.index) == {ltv.BTYD_MODEL, ltv.NAIVE_MODEL}
+    assert {ltv.BTYD_MODEL, ltv.NAIVE_MODEL} <= set(result.metrics.index)
+    assert ltv.BOOSTING_MODEL not in result.metrics.index
     assert any("gradient boosting not evaluated" in note for note in result.notes)
-    assert result.chosen == ltv.BTYD_MODEL
+    # The selection split: half the 190 days before the cutoff.
+    assert result.purchases is not None and result.purchases.selection_days == 95
+    assert result.chosen == result.purchases.corrected_model
     # A boosting model chosen on another backtest has no full-horizon window here either.
     forced = dataclasses.replace(backtest, chosen=ltv.BOOSTING_MODEL, reason="test")
     model = ltv.train_ltv(short, AS_OF, LtvConfig(), backtest=forced)
@@ -309,6 +323,8 @@ def test_boosting_reads_point_in_time_warehouse_features(tmp_path: Path) -> None
         booster.feature_names
     )
     assert result.cutoff == AS_OF - dt.timedelta(days=60)
-    training_days = set(asked) - {result.cutoff}
-    assert training_days == set(result.training_cutoffs)
-    assert all(day + dt.timedelta(days=60) <= result.cutoff for day in training_days)
+    assert set(result.training_cutoffs) <= set(asked)
+    assert all(day + dt.timedelta(days=60) <= result.cutoff for day in result.training_cutoffs)
+    # Point in time: nothing was asked for after the backtest cutoff (the learned purchase
+    # model reads features at the starts of windows that end by it).
+    assert max(asked) <= result.cutoff

@@ -8,6 +8,7 @@ from cdp_assets.contracts.features import FEATURE_DTYPES
 from cdp_assets.defs.catalog import (
     FEATURES,
     FEATURES_KEY,
+    ORDERS_KEY,
     SCORING_GROUP,
     model_key,
     score_key,
@@ -27,6 +28,52 @@ def _previous_scores(session: WarehouseSession, ref: TableRef, column: str) -> n
     return session.query(f"SELECT {column} FROM {ref.sql}")[column].to_numpy(dtype=float)
 
 
+def _stability(previous: np.ndarray, values: np.ndarray) -> float:
+    if len(previous) and len(values):
+        return float(population_stability_index(previous, values))
+    return 0.0
+
+
+def _fallback_result(
+    context: dg.AssetExecutionContext,
+    spec: ClassifierSpec,
+    scores,
+    previous: np.ndarray,
+    why: str,
+    psi_warn: float,
+) -> dg.MaterializeResult:
+    """Scores without a promoted model (the purchase-model churn): said so in the status and
+    in the promoted-model check (warn)."""
+    values = scores[spec.probability].to_numpy(dtype=float)
+    psi = _stability(previous, values)
+    status = f"no promoted {spec.name} model: {why}"
+    context.log.info(f"{len(scores):,} {spec.name} scores; {status}")
+    return dg.MaterializeResult(
+        metadata={
+            "status": status,
+            "dagster/row_count": len(scores),
+            "model": str(scores["model"].iloc[0]) if len(scores) else "none",
+            "mean_probability": float(values.mean()) if len(values) else 0.0,
+            "psi_vs_previous": psi,
+            "risk_bands": dg.MetadataValue.json(scores["risk_band"].value_counts().to_dict()),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=CHECK_PROMOTED,
+                passed=False,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"reason": status},
+            ),
+            dg.AssetCheckResult(
+                check_name="score_stability",
+                passed=psi <= psi_warn,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"psi": psi, "warn_above": psi_warn},
+            ),
+        ],
+    )
+
+
 def build_scoring_asset(config: CDPConfig, spec: ClassifierSpec) -> dg.AssetsDefinition:
     key = score_key(spec.score_table)
     settings = spec.settings_of(config)
@@ -34,7 +81,7 @@ def build_scoring_asset(config: CDPConfig, spec: ClassifierSpec) -> dg.AssetsDef
 
     @dg.asset(
         key=key,
-        deps=[FEATURES_KEY, model_key(spec.name)],
+        deps=[FEATURES_KEY, model_key(spec.name), *([ORDERS_KEY] if spec.fallback else [])],
         group_name=SCORING_GROUP,
         kinds={"scikit-learn"},
         check_specs=[
@@ -60,6 +107,14 @@ def build_scoring_asset(config: CDPConfig, spec: ClassifierSpec) -> dg.AssetsDef
         version = store.champion(spec.name)
         with warehouse.get().transaction() as session:
             previous = _previous_scores(session, ref, spec.probability)
+            fallback, why = (
+                (None, "")
+                if version is not None or spec.fallback is None
+                else (spec.fallback(session, as_of, settings))
+            )
+            if version is None and fallback is not None:
+                session.replace_table(ref, fallback)
+                return _fallback_result(context, spec, fallback, previous, why, psi_warn)
             if version is None:
                 return no_promoted_model(
                     session,
@@ -74,11 +129,7 @@ def build_scoring_asset(config: CDPConfig, spec: ClassifierSpec) -> dg.AssetsDef
             scores = spec.score(stored.model, features, as_of, version, seen)
             session.replace_table(ref, scores)
         values = scores[spec.probability].to_numpy(dtype=float)
-        psi = (
-            float(population_stability_index(previous, values))
-            if len(previous) and len(values)
-            else 0.0
-        )
+        psi = _stability(previous, values)
         context.log.info(f"{len(scores):,} {spec.name} scores with {version}")
         bands = scores["risk_band"].value_counts() if "risk_band" in scores else None
         return dg.MaterializeResult(

@@ -1,6 +1,7 @@
 """The churn and lead-score models: what differs between the two classifiers the same
 training and scoring assets are built for."""
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,27 @@ import pandas as pd
 from cdp_assets.config import CDPConfig
 from cdp_assets.ml import churn, leads
 from cdp_assets.ml.snapshots import churn_labels, lead_labels
+from cdp_assets.warehouse import WarehouseSession
+
+
+def churn_without_classifier(
+    session: WarehouseSession, as_of: dt.date, settings: Any
+) -> tuple[pd.DataFrame | None, str]:
+    """(scores, why): churn from the purchase model when the history is too short to label
+    windows for the classifier (see `churn.purchase_model_shortfall`); None with the reason
+    it does not apply."""
+    orders = session.query(
+        "SELECT customer_id, ordered_at, net_amount_base, is_purchase FROM core.orders "
+        "WHERE customer_id IS NOT NULL"
+    )
+    shortfall = churn.purchase_model_shortfall(orders, as_of, settings)
+    if shortfall is not None:
+        return None, shortfall
+    scores = churn.score_churn_by_purchase_model(orders, as_of, settings)
+    return scores, (
+        f"history shorter than {churn.MIN_LABELLED_HORIZONS} churn horizons: churn_probability "
+        f"is P(no purchase in {settings.horizon_days} days) from {scores['model'].iloc[0]}"
+    )
 
 
 @dataclass(frozen=True)
@@ -25,6 +47,8 @@ class ClassifierSpec:
     score_dtypes: dict[str, str]
     probability: str
     description: str
+    # Scores without a promoted model (session, as_of, settings) -> (scores or None, why).
+    fallback: Callable[..., tuple[pd.DataFrame | None, str]] | None = None
 
 
 CLASSIFIERS = (
@@ -40,6 +64,7 @@ CLASSIFIERS = (
         score_dtypes=churn.CHURN_SCORE_DTYPES,
         probability="churn_probability",
         description="no purchase in the `models.churn.horizon_days` after a cutoff",
+        fallback=churn_without_classifier,
     ),
     ClassifierSpec(
         name="leads",

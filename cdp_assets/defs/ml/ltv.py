@@ -3,6 +3,7 @@
 import dagster as dg
 import pandas as pd
 
+from cdp_assets.analytics.features import customer_features, existing_core_tables
 from cdp_assets.config import CDPConfig
 from cdp_assets.contracts.ltv import LTV_DTYPES
 from cdp_assets.defs.catalog import (
@@ -11,6 +12,7 @@ from cdp_assets.defs.catalog import (
     ORDERS_KEY,
     SCORING_GROUP,
     TRAINING_GROUP,
+    core_keys,
     table_ref,
 )
 from cdp_assets.defs.ml.outcomes import (
@@ -36,13 +38,30 @@ def _orders(session: WarehouseSession) -> pd.DataFrame:
     )
 
 
+def _features_at(session: WarehouseSession, config: CDPConfig) -> ltv.FeaturesAt:
+    """Point-in-time customer features (channel mix, categories, engagement, service,
+    loyalty) from the core tables this configuration has, for the learned models."""
+    tables = existing_core_tables(session)
+    sla = config.analytics.support_sla_hours
+    return lambda day: customer_features(session, day, sla, tables)
+
+
+def _purchase_models_md(backtest: ltv.LtvBacktest) -> dg.MetadataValue:
+    """Every purchase model on the reported holdout, the selection split's RMSE beside it."""
+    purchases = backtest.purchases
+    if purchases is None:
+        return dg.MetadataValue.md("no selection split: BG/NBD and boosting compared as before")
+    table = purchases.table().reset_index()
+    return dg.MetadataValue.md(markdown_table(table.round(4), max_rows=len(table)))
+
+
 def build_ltv_training_asset(config: CDPConfig) -> dg.AssetsDefinition:
     key = LTV_MODEL_KEY
     settings = config.models.ltv
 
     @dg.asset(
         key=key,
-        deps=[ORDERS_KEY],
+        deps=[ORDERS_KEY, *core_keys(config)],
         group_name=TRAINING_GROUP,
         kinds={"scipy", "scikit-learn"},
         check_specs=[
@@ -66,19 +85,21 @@ def build_ltv_training_asset(config: CDPConfig) -> dg.AssetsDefinition:
         warehouse: WarehouseResource,
         model_store: ModelStoreResource,
     ):
-        """Lifetime value: BG/NBD purchases with Gamma-Gamma spend (maximum likelihood) and a
-        gradient-boosting alternative, backtested on a held-out later period against a naive
-        baseline; the better one is stored and promoted when it passes."""
+        """Lifetime value: repeat purchases by BG/NBD, Pareto/NBD, MBG/NBD, a learned model
+        with covariates and their blend, chosen on a selection split and corrected there,
+        with Gamma-Gamma spend; a gradient-boosting revenue model and a naive baseline beside
+        them on the held-out later period; the chosen one is stored and promoted when it
+        passes."""
         as_of = analysis_date(context, config)
         with warehouse.get().transaction() as session:
             orders = _orders(session)
-        reason = ltv.not_enough_data(orders, as_of, settings)
-        if reason is not None:
-            return not_enough_data(reason, LTV_TRAINING_CHECKS)
-        model = ltv.train_ltv(orders, as_of, settings)
+            reason = ltv.not_enough_data(orders, as_of, settings)
+            if reason is not None:
+                return not_enough_data(reason, LTV_TRAINING_CHECKS)
+            model = ltv.train_ltv(orders, as_of, settings, _features_at(session, config))
         backtest = model.backtest
         # The competing models side by side (those evaluated), then the naive baseline.
-        models = [m for m in (ltv.BTYD_MODEL, ltv.BOOSTING_MODEL) if m in backtest.metrics.index]
+        models = [m for m in backtest.metrics.index if m != ltv.NAIVE_MODEL]
         table = backtest.metrics.reindex([*models, ltv.NAIVE_MODEL])
         chosen = backtest.metrics.loc[backtest.chosen]
         passed = bool(chosen["beats_baseline"])
@@ -92,29 +113,41 @@ def build_ltv_training_asset(config: CDPConfig) -> dg.AssetsDefinition:
         if promote:
             store.promote("ltv", version, decision)
         scores = ", ".join(f"{m} {table.loc[m, 'mae']:.2f}" for m in table.index)
-        context.log.info(
-            f"ltv: {version} chosen {backtest.chosen}; holdout MAE {scores}; {decision}"
-        )
+        context.log.info(f"ltv: {version} chosen {model.chosen}; holdout MAE {scores}; {decision}")
+        shown = {backtest.chosen, ltv.BTYD_MODEL, ltv.NAIVE_MODEL}
+        deciles = backtest.deciles[backtest.deciles["model"].isin(shown)].round(4)
+        purchases = backtest.purchases
+        corrections = {}
+        if purchases is not None:
+            corrections = {
+                "purchase_model": purchases.chosen,
+                "selection_split": f"{purchases.selection_cutoff} + "
+                f"{purchases.selection_days} days",
+                "backtest_purchase_correction": purchases.purchase_correction,
+                "backtest_value_correction": purchases.value_correction,
+                "production_purchase_correction": purchases.production_purchase_correction,
+                "production_value_correction": purchases.production_value_correction,
+            }
         return dg.MaterializeResult(
             metadata={
                 "status": "trained",
                 "version": version,
                 "promoted": promote,
                 "decision": decision,
-                "chosen_model": backtest.chosen,
-                "reason": backtest.reason,
+                "chosen_model": model.chosen,
+                "reason": model.reason,
                 "holdout": f"{backtest.cutoff} + {backtest.holdout_days} days",
                 "models_evaluated": ", ".join(models),
                 "backtest": metrics_md(table.reset_index()),
+                "purchase_models": _purchase_models_md(backtest),
+                **corrections,
                 # Each one's holdout MAE and total ratio as numbers (plottable across runs).
                 **{
-                    f"{name}_{model}": float(table.loc[model, name])
-                    for model in table.index
+                    f"{name}_{row}": float(table.loc[row, name])
+                    for row in table.index
                     for name in ("mae", "total_ratio")
                 },
-                "deciles": dg.MetadataValue.md(
-                    markdown_table(backtest.deciles.round(4), max_rows=len(backtest.deciles))
-                ),
+                "deciles": dg.MetadataValue.md(markdown_table(deciles, max_rows=len(deciles))),
                 "notes": "; ".join(backtest.notes) or "none",
             },
             check_results=[
@@ -141,7 +174,7 @@ def build_ltv_scoring_asset(config: CDPConfig) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=key,
-        deps=[ORDERS_KEY, LTV_MODEL_KEY],
+        deps=[ORDERS_KEY, LTV_MODEL_KEY, *core_keys(config)],
         group_name=SCORING_GROUP,
         kinds={"scipy"},
         check_specs=[dg.AssetCheckSpec(CHECK_PROMOTED, asset=key)],
@@ -162,7 +195,13 @@ def build_ltv_scoring_asset(config: CDPConfig) -> dg.AssetsDefinition:
             if version is None:
                 return no_promoted_model(session, ref, LTV_DTYPES, "ltv")
             orders = _orders(session)
-            scores = ltv.score_ltv(store.load("ltv", version).model, orders, as_of, version)
+            scores = ltv.score_ltv(
+                store.load("ltv", version).model,
+                orders,
+                as_of,
+                version,
+                _features_at(session, config),
+            )
             session.replace_table(ref, scores)
         context.log.info(f"{len(scores):,} lifetime values with {version}")
         return dg.MaterializeResult(

@@ -1,0 +1,158 @@
+"""Benchmark: lifetime value beyond BG/NBD (issue #13) — every purchase model side by side.
+
+    .venv/bin/python bench/ltv.py --people 5000 [--people 20000 ...] [--seed 42]
+        [--workdir DIR] [--threads N]
+
+For each demo size: generates the demo (1095 days, as `make demo`) and runs the nightly job
+into a DuckDB warehouse (bench/models.py's `build_warehouse`; with --workdir, DIR/p<people> is
+kept and reused), then runs `cdp_assets.ml.ltv.backtest_ltv` as of 2026-11-20 twice:
+
+* demo — core.orders with the point-in-time warehouse features (channel mix, categories, web
+  engagement, service, loyalty) for the learned models;
+* orders-only — customer reference, date and amount only: core.orders' customer_id,
+  ordered_at and net_amount_base (every row a purchase, as a source without a status column
+  gives), no warehouse features.
+
+Prints, for the reported 365-day holdout: BG/NBD, Pareto/NBD, MBG/NBD, the learned model,
+their blend and the chosen one corrected (RMSE and MAE of repeat purchase days, predicted /
+actual purchases, RMSE of revenue, predicted / actual revenue, and the selection split's RMSE
+that chose), then the revenue models (Gamma-Gamma on each, gradient boosting, the naive
+baseline) and the issue's targets: chosen+corrected purchases RMSE >= 3 % below BG/NBD's,
+holdout totals within ±5 %, revenue RMSE below BG/NBD + Gamma-Gamma's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from models import END_DATE, WAREHOUSE_FILE, build_warehouse, configure  # noqa: E402
+
+RMSE_GAIN_TARGET = 0.03
+TOTAL_TARGET = 0.05
+
+
+def _orders(warehouse: Any, orders_only: bool) -> pd.DataFrame:
+    if orders_only:
+        frame = warehouse.query(
+            "SELECT customer_id, ordered_at, net_amount_base FROM core.orders "
+            "WHERE customer_id IS NOT NULL"
+        )
+        return frame
+    return warehouse.query(
+        "SELECT customer_id, ordered_at, net_amount_base, is_purchase FROM core.orders "
+        "WHERE customer_id IS NOT NULL"
+    )
+
+
+def run_configuration(warehouse: Any, config: Any, orders_only: bool) -> dict[str, Any]:
+    from cdp_assets.analytics.features import customer_features, existing_core_tables
+    from cdp_assets.ml import ltv
+
+    settings = config.models.ltv
+    orders = _orders(warehouse, orders_only)
+    features_at = None
+    if not orders_only:
+        sla = config.analytics.support_sla_hours
+
+        def features_at(day: dt.date) -> pd.DataFrame:
+            with warehouse.transaction() as session:
+                return customer_features(session, day, sla, existing_core_tables(session))
+
+    reason = ltv.not_enough_data(orders, END_DATE, settings)
+    if reason:
+        return {"status": reason}
+    started = time.perf_counter()
+    backtest = ltv.backtest_ltv(orders, END_DATE, settings, features_at)
+    seconds = round(time.perf_counter() - started, 1)
+    purchases = backtest.purchases
+    assert purchases is not None, "no selection split: the demo has 1095 days"
+    table = purchases.table()
+    revenue = backtest.metrics[["mae", "rmse", "spearman", "total_ratio"]]
+    chosen = purchases.corrected_model
+    bg = table.loc["bg_nbd"]
+    row = table.loc[chosen]
+    gain = 1 - row["rmse_purchases"] / bg["rmse_purchases"]
+    targets = {
+        "purchases_rmse_gain_vs_bg_nbd": round(float(gain), 4),
+        "purchases_rmse_gain_met": bool(gain >= RMSE_GAIN_TARGET),
+        "purchases_total_ratio": round(float(row["purchases_ratio"]), 4),
+        "revenue_total_ratio": round(float(row["revenue_ratio"]), 4),
+        "totals_within_5_percent": bool(
+            abs(row["purchases_ratio"] - 1) <= TOTAL_TARGET
+            and abs(row["revenue_ratio"] - 1) <= TOTAL_TARGET
+        ),
+        "revenue_rmse": round(float(row["rmse_revenue"]), 2),
+        "gamma_gamma_revenue_rmse": round(float(bg["rmse_revenue"]), 2),
+        "revenue_rmse_below_gamma_gamma": bool(row["rmse_revenue"] < bg["rmse_revenue"]),
+    }
+    name = "orders-only" if orders_only else "demo"
+    print(
+        f"\n== {name}: reported holdout {backtest.cutoff} + {backtest.holdout_days} days, "
+        f"{backtest.customers:,} customers; selection split {purchases.selection_cutoff} + "
+        f"{purchases.selection_days} days; backtest {seconds} s =="
+    )
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(table.round(4).to_string())
+        print(revenue.round(4).to_string())
+    print(f"chosen: {purchases.reason}")
+    print(
+        f"production correction (learned on the reported split): purchases "
+        f"x{purchases.production_purchase_correction:.3f}, value "
+        f"x{purchases.production_value_correction:.3f}"
+    )
+    for note in backtest.notes:
+        print(f"- {note}")
+    print("targets: " + json.dumps(targets))
+    return {
+        "status": "ok",
+        "seconds": seconds,
+        "chosen": chosen,
+        "purchase_models": json.loads(table.round(4).to_json(orient="index")),
+        "revenue_models": json.loads(revenue.round(4).to_json(orient="index")),
+        "targets": targets,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, action="append", default=None)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/cdp_bench_ltv"))
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    from threadpoolctl import threadpool_limits
+
+    results: dict[str, Any] = {}
+    for people in args.people or [5_000]:
+        root = args.workdir / f"p{people}"
+        root.mkdir(parents=True, exist_ok=True)
+        configure(root)
+        if not (root / WAREHOUSE_FILE).exists():
+            build_warehouse(root, people, args.seed)
+        from cdp_assets.config.loader import load_config
+        from cdp_assets.warehouse import Warehouse
+
+        config = load_config()
+        warehouse = Warehouse(os.environ["CDP_WAREHOUSE_URL"])
+        print(f"\n######## demo: {people:,} people, seed {args.seed}, as of {END_DATE}")
+        with threadpool_limits(limits=args.threads):
+            results[str(people)] = {
+                "demo": run_configuration(warehouse, config, orders_only=False),
+                "orders_only": run_configuration(warehouse, config, orders_only=True),
+            }
+    print(json.dumps(results, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""The purchase models' selection/holdout backtest: the choice and the aggregate correction
+are learned on the split before the reported holdout, never on it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cdp_assets.config import LtvConfig
+from cdp_assets.ml import ltv, ltv_selection
+from cdp_assets.ml import purchase_models as pm
+from cdp_assets_tests.ml.test_ltv import AS_OF, simulated_orders
+
+CONFIG = LtvConfig(horizon_days=180, training_cutoffs=2)
+
+
+def _split(predicted: dict[str, list[float]], actual: list[float], revenue: list[float]):
+    ids = pd.Index([f"c{i}" for i in range(len(actual))], name="customer_id")
+    return ltv_selection.SplitForecast(
+        cutoff=dt.date(2026, 1, 1),
+        days=90,
+        summary=pd.DataFrame(),
+        purchases=pd.DataFrame(predicted, index=ids),
+        order_value=np.full(len(actual), 10.0),
+        actual_purchases=np.array(actual, float),
+        actual_revenue=np.array(revenue, float),
+        fits={},
+        learned=None,
+    )
+
+
+def test_corrections_make_the_split_totals_right_and_are_clipped() -> None:
+    split = _split({"a": [1.25, 2.5, 1.25], "b": [8.0, 8.0, 8.0]}, [1.0, 2.0, 1.0], [5, 30, 5])
+    notes: list[str] = []
+    k_purchases, k_value = ltv_selection.corrections_of(split, "a", notes)
+    assert k_purchases == pytest.approx(0.8)  # 4 purchases happened, 5 were predicted
+    # Revenue: 40 happened, 50 predicted (5 x 10): 0.8 overall, so the value factor is 1.
+    assert k_value == pytest.approx(1.0)
+    assert notes == []
+    table = ltv_selection.split_metrics(split, {"a": (k_purchases, k_value)})
+    corrected = table.loc[ltv_selection.corrected_name("a")]
+    assert corrected["purchases_ratio"] == pytest.approx(1.0)
+    assert corrected["revenue_ratio"] == pytest.approx(1.0)
+    assert table.loc["a", "rmse_purchases"] == pytest.approx(np.sqrt((0.0625 + 0.25 + 0.0625) / 3))
+    # b over-forecasts 6x: the factor stops at 1/MAX_CORRECTION, and a note says so.
+    k_b, _ = ltv_selection.corrections_of(split, "b", notes)
+    assert k_b == pytest.approx(1 / ltv_selection.MAX_CORRECTION)
+    assert any("clipped" in note for note in notes)
+
+
+@pytest.fixture(scope="module")
+def orders() -> pd.DataFrame:
+    return simulated_orders(2_000, seed=31, history_days=630)
+
+
+def test_the_reported_holdout_does_not_reach_the_choice_or_the_correction(
+    orders: pd.DataFrame,
+) -> None:
+    cutoff = AS_OF - dt.timedelta(days=180)
+    result = ltv_selection.backtest_purchase_models(orders, cutoff, 180, CONFIG)
+    assert result is not None
+    backtest, revenue = result
+    assert backtest.selection_cutoff == cutoff - dt.timedelta(days=180)
+    assert set(backtest.selection_metrics.index) == set(ltv_selection.CANDIDATES)
+    assert backtest.chosen == backtest.selection_metrics["rmse_purchases"].idxmin()
+    # Every order of the reported holdout three times (the same days: three times the revenue,
+    # the same purchase days): what was chosen and the correction applied to the holdout stay
+    # the same; only the production correction, learned on the holdout, moves.
+    after = orders["ordered_at"] > pd.Timestamp(cutoff + dt.timedelta(days=1), tz="UTC")
+    busier = pd.concat([orders, orders[after], orders[after]], ignore_index=True)
+    busier_bt, _ = ltv_selection.backtest_purchase_models(busier, cutoff, 180, CONFIG)
+    assert busier_bt.chosen == backtest.chosen
+    assert busier_bt.purchase_correction == backtest.purchase_correction
+    assert busier_bt.value_correction == backtest.value_correction
+    assert busier_bt.production_value_correction > backtest.production_value_correction
+    # The corrected forecast is the chosen one times the factors.
+    chosen = revenue[ltv_selection.revenue_name(backtest.chosen)]
+    corrected = revenue[backtest.corrected_model]
+    np.testing.assert_allclose(
+        corrected, chosen * backtest.purchase_correction * backtest.value_correction
+    )
+
+
+def test_the_correction_matches_its_definition_on_the_selection_split(
+    orders: pd.DataFrame,
+) -> None:
+    cutoff = AS_OF - dt.timedelta(days=180)
+    backtest, _ = ltv_selection.backtest_purchase_models(orders, cutoff, 180, CONFIG)
+    # Recomputed by hand: the chosen model fitted up to the selection cutoff, its forecast
+    # of the selection split against the purchase days that happened.
+    split = ltv_selection.forecast_split(orders, backtest.selection_cutoff, 180, CONFIG)
+    predicted = split.purchases[backtest.chosen].sum()
+    expected = np.clip(split.actual_purchases.sum() / predicted, 1 / 1.5, 1.5)
+    assert backtest.purchase_correction == pytest.approx(expected)
+
+
+def test_train_and_score_with_the_corrected_purchase_model(orders: pd.DataFrame) -> None:
+    config = CONFIG
+    backtest = ltv.backtest_ltv(orders, AS_OF, config)
+    assert backtest.purchases is not None
+    model = ltv.train_ltv(orders, AS_OF, config, backtest=backtest)
+    assert model.forecaster is not None and model.chosen == backtest.chosen
+    scores = ltv.score_ltv(model, orders, AS_OF, "v1")
+    assert (scores["model"] == model.chosen).all()
+    np.testing.assert_allclose(
+        scores["predicted_revenue"], scores["expected_purchases"] * scores["expected_order_value"]
+    )
+    assert scores["p_alive"].between(0, 1).all()
+    # The production correction is the one learned on the reported split.
+    forecaster = model.forecaster
+    assert forecaster.purchase_correction == backtest.purchases.production_purchase_correction
+    summary = ltv.btyd.rfm_summary(orders, AS_OF)
+    raw, _ = ltv_selection.forecast_purchases(forecaster, orders, AS_OF, summary, 180)
+    np.testing.assert_allclose(
+        scores["expected_purchases"], raw * forecaster.purchase_correction, rtol=1e-9
+    )
+    has_date = scores["expected_next_order_date"].notna()
+    assert (has_date == (scores["expected_purchases"] >= 1)).all()
+    described = model.describe()
+    assert described["purchase_models"]["purchase_model"] == forecaster.name
+    assert any(row["chosen"] for row in described["purchase_backtest"])
+    assert pm.BG_NBD in {row["purchase_model"] for row in described["purchase_backtest"]}
