@@ -25,8 +25,16 @@ The scheme, with H the reported holdout (`ltv.holdout_days_for`) and c1 = as_of 
 3. production: the chosen model is fitted on everything up to as_of; its correction is the
    one measured on the latest split whose outcome is known, step 2's.
 
-A correction factor is clipped to [1/MAX_CORRECTION, MAX_CORRECTION]: beyond that, the
-earlier split is too unlike the later one for its total to be a guide (a note says so).
+A correction factor is an estimate with a sampling error: the split's actual total is a sum
+of every customer's purchases, noisy even when the model is right (at the demo's 5,000 people,
+about 1,000 customers on the selection split, the standard error is ~3.5-4 % of the total).
+Applied as measured, that noise lands in full on the next split's total. So the factor is
+shrunk towards 1 by its precision (`shrunk_correction`): k = 1 + w (k_measured - 1),
+w = CORRECTION_PRIOR_SD² / (CORRECTION_PRIOR_SD² + se²), se the ratio estimator's standard
+error from the split's per-customer residuals: a bias measured on ~4,000 customers (se ~2 %)
+is applied at ~85 %, one measured on ~1,000 (se ~4 %) at ~60 %. Then it is clipped to
+[1/MAX_CORRECTION, MAX_CORRECTION]: beyond that, the earlier split is too unlike the later one
+for its total to be a guide (a note says so).
 """
 
 from __future__ import annotations
@@ -54,6 +62,9 @@ CANDIDATES = (*pm.PARAMETRIC_MODELS, LEARNED, BLEND)
 LEARNED_MIN_HISTORY_DAYS = 90
 MIN_SPLIT_DAYS = 30
 MAX_CORRECTION = 1.5
+# The spread expected of a model's true total bias from one split to the next (the prior of
+# the correction's shrinkage, see the module docstring): the size of the ±5 % target.
+CORRECTION_PRIOR_SD = 0.05
 # Below this expectation a row would teach the multiplier nothing but noise: floor it.
 _MIN_OFFSET = 1e-3
 # Below this many rows, OpenMP threads cost the boosting more than they save (and on a busy
@@ -316,13 +327,25 @@ def _figures(purchases, revenue, actual_purchases, actual_revenue) -> dict[str, 
     }
 
 
+def shrunk_correction(actual: np.ndarray, predicted: np.ndarray) -> tuple[float, float, float]:
+    """(shrunk factor, measured factor = actual / predicted total, its standard error): the
+    ratio estimator's se is sqrt(sum (actual - k predicted)²) / sum predicted; the factor is
+    pulled towards 1 by w = prior² / (prior² + se²), prior = CORRECTION_PRIOR_SD."""
+    total = float(predicted.sum())
+    if total <= 0:
+        return 1.0, 1.0, math.inf
+    measured = float(actual.sum()) / total
+    se = float(np.sqrt(((actual - measured * predicted) ** 2).sum())) / total
+    weight = CORRECTION_PRIOR_SD**2 / (CORRECTION_PRIOR_SD**2 + se**2)
+    return 1 + weight * (measured - 1), measured, se
+
+
 def corrections_of(split: SplitForecast, name: str, notes: list[str]) -> tuple[float, float]:
-    """(purchase factor, value factor) that make `name`'s totals on `split` right, clipped."""
+    """(purchase factor, value factor) towards `name`'s right totals on `split`: the purchase
+    and the revenue factor each shrunk by its precision (`shrunk_correction`), then clipped."""
     purchases = split.purchases[name].to_numpy()
-    predicted_purchases = purchases.sum()
-    predicted_revenue = (purchases * split.order_value).sum()
-    k_purchases = split.actual_purchases.sum() / predicted_purchases if predicted_purchases else 1
-    k_revenue = split.actual_revenue.sum() / predicted_revenue if predicted_revenue else 1
+    k_purchases, _, _ = shrunk_correction(split.actual_purchases, purchases)
+    k_revenue, _, _ = shrunk_correction(split.actual_revenue, purchases * split.order_value)
     clipped = []
     for label, value in (("purchases", k_purchases), ("revenue", k_revenue)):
         if not 1 / MAX_CORRECTION <= value <= MAX_CORRECTION:

@@ -33,7 +33,9 @@ def _split(predicted: dict[str, list[float]], actual: list[float], revenue: list
 
 
 def test_corrections_make_the_split_totals_right_and_are_clipped() -> None:
-    split = _split({"a": [1.25, 2.5, 1.25], "b": [8.0, 8.0, 8.0]}, [1.0, 2.0, 1.0], [5, 30, 5])
+    # a is exactly proportional to what happened (no residual, so no sampling error: the
+    # factors are applied in full).
+    split = _split({"a": [1.25, 2.5, 1.25], "b": [8.0, 8.0, 8.0]}, [1.0, 2.0, 1.0], [10, 20, 10])
     notes: list[str] = []
     k_purchases, k_value = ltv_selection.corrections_of(split, "a", notes)
     assert k_purchases == pytest.approx(0.8)  # 4 purchases happened, 5 were predicted
@@ -49,6 +51,27 @@ def test_corrections_make_the_split_totals_right_and_are_clipped() -> None:
     k_b, _ = ltv_selection.corrections_of(split, "b", notes)
     assert k_b == pytest.approx(1 / ltv_selection.MAX_CORRECTION)
     assert any("clipped" in note for note in notes)
+
+
+def test_a_correction_is_shrunk_towards_one_by_its_sampling_error() -> None:
+    # 100 customers predicted 1 purchase each; half bought none, half 1.6: measured 0.8, every
+    # residual actual - 0.8 x predicted is ±0.8, so se = sqrt(100 x 0.64) / 100 = 0.08 and the
+    # weight is 0.05² / (0.05² + 0.08²).
+    predicted = np.ones(100)
+    actual = np.repeat([0.0, 1.6], 50)
+    shrunk, measured, se = ltv_selection.shrunk_correction(actual, predicted)
+    assert measured == pytest.approx(0.8)
+    assert se == pytest.approx(0.08)
+    assert shrunk == pytest.approx(1 - 0.2 * 0.0025 / (0.0025 + 0.0064))
+    # Four times the customers, the same pattern: half the standard error, more weight.
+    shrunk_4x, measured_4x, se_4x = ltv_selection.shrunk_correction(
+        np.tile(actual, 4), np.tile(predicted, 4)
+    )
+    assert (measured_4x, se_4x) == pytest.approx((0.8, 0.04))
+    assert shrunk_4x == pytest.approx(1 - 0.2 * 0.0025 / (0.0025 + 0.0016))
+    assert measured < shrunk_4x < shrunk < 1
+    # Nothing predicted: no factor.
+    assert ltv_selection.shrunk_correction(actual, np.zeros(100))[0] == 1.0
 
 
 @pytest.fixture(scope="module")
@@ -90,11 +113,16 @@ def test_the_correction_matches_its_definition_on_the_selection_split(
     cutoff = AS_OF - dt.timedelta(days=180)
     backtest, _ = ltv_selection.backtest_purchase_models(orders, cutoff, 180, CONFIG)
     # Recomputed by hand: the chosen model fitted up to the selection cutoff, its forecast
-    # of the selection split against the purchase days that happened.
     split = ltv_selection.forecast_split(orders, backtest.selection_cutoff, 180, CONFIG)
-    predicted = split.purchases[backtest.chosen].sum()
-    expected = np.clip(split.actual_purchases.sum() / predicted, 1 / 1.5, 1.5)
+    # of the selection split against the purchase days that happened, shrunk by its precision.
+    predicted = split.purchases[backtest.chosen].to_numpy()
+    measured = split.actual_purchases.sum() / predicted.sum()
+    residuals = split.actual_purchases - measured * predicted
+    se = np.sqrt((residuals**2).sum()) / predicted.sum()
+    weight = 0.05**2 / (0.05**2 + se**2)
+    expected = np.clip(1 + weight * (measured - 1), 1 / 1.5, 1.5)
     assert backtest.purchase_correction == pytest.approx(expected)
+    assert 0 < weight < 1
 
 
 def test_train_and_score_with_the_corrected_purchase_model(orders: pd.DataFrame) -> None:
