@@ -25,14 +25,24 @@ The scheme, with H the reported holdout (`ltv.holdout_days_for`) and c1 = as_of 
 3. production: the chosen model is fitted on everything up to as_of; its correction is the
    one measured on the latest split whose outcome is known, step 2's.
 
-A correction factor is an estimate with a sampling error: the split's actual total is a sum
-of every customer's purchases, noisy even when the model is right (at the demo's 5,000 people,
-about 1,000 customers on the selection split, the standard error is ~3.5-4 % of the total).
-Applied as measured, that noise lands in full on the next split's total. So the factor is
-shrunk towards 1 by its precision (`shrunk_correction`): k = 1 + w (k_measured - 1),
-w = CORRECTION_PRIOR_SD² / (CORRECTION_PRIOR_SD² + se²), se the ratio estimator's standard
-error from the split's per-customer residuals: a bias measured on ~4,000 customers (se ~2 %)
-is applied at ~85 %, one measured on ~1,000 (se ~4 %) at ~60 %. Then it is clipped to
+A correction factor is an estimate with two errors of its own, and applied as measured both
+land in full on the next split's total:
+
+* sampling: the split's actual total is a sum of every customer's purchases, noisy even when
+  the model is right — the ratio estimator's se, sqrt(sum (actual - k predicted)²) / sum
+  predicted (at the demo's 5,000 people, ~1,000 customers on the selection split: ~3.5 %);
+* estimation: the split's fit is one draw of the parameters. With ~1,000 customers and one
+  year of calibration the dropout parameters are poorly identified, and that fit's total is
+  off by its own error, not by the model's bias the correction is meant to carry over — the
+  se of the predicted total over PARAMETER_BOOTSTRAPS refits of BG/NBD on resampled customers
+  (`parameter_se`; ~6 % at 5,000 people, ~3 % at 20,000; BG/NBD stands in for every
+  candidate: it is the cheapest to refit and the learned model's backbone).
+
+Measured on the demo at 5,000 people (bench/RESULTS.md), the selection split's fit
+over-forecast by 11-24 % where the reported split's over-forecast 0-7 %: the raw factor made
+every total worse. So the factor is shrunk towards 1 by its precision (`shrunk_correction`):
+k = 1 + w (k_measured - 1), w = CORRECTION_PRIOR_SD² / (CORRECTION_PRIOR_SD² + se_sampling² +
+se_estimation²) — ~1/3 at 5,000 people, ~2/3 at 20,000. Then it is clipped to
 [1/MAX_CORRECTION, MAX_CORRECTION]: beyond that, the earlier split is too unlike the later one
 for its total to be a guide (a note says so).
 """
@@ -65,6 +75,9 @@ MAX_CORRECTION = 1.5
 # The spread expected of a model's true total bias from one split to the next (the prior of
 # the correction's shrinkage, see the module docstring): the size of the ±5 % target.
 CORRECTION_PRIOR_SD = 0.05
+# Refits of BG/NBD on resampled customers that measure a fit's estimation error: 20 give the
+# se to about ±16 % of itself, enough for a weight, at ~0.5-1.5 s per split.
+PARAMETER_BOOTSTRAPS = 20
 # Below this expectation a row would teach the multiplier nothing but noise: floor it.
 _MIN_OFFSET = 1e-3
 # Below this many rows, OpenMP threads cost the boosting more than they save (and on a busy
@@ -327,25 +340,65 @@ def _figures(purchases, revenue, actual_purchases, actual_revenue) -> dict[str, 
     }
 
 
-def shrunk_correction(actual: np.ndarray, predicted: np.ndarray) -> tuple[float, float, float]:
-    """(shrunk factor, measured factor = actual / predicted total, its standard error): the
-    ratio estimator's se is sqrt(sum (actual - k predicted)²) / sum predicted; the factor is
-    pulled towards 1 by w = prior² / (prior² + se²), prior = CORRECTION_PRIOR_SD."""
+def shrunk_correction(
+    actual: np.ndarray, predicted: np.ndarray, estimation_se: float = 0.0
+) -> tuple[float, float, float]:
+    """(shrunk factor, measured factor = actual / predicted total, its sampling se): the ratio
+    estimator's se is sqrt(sum (actual - k predicted)²) / sum predicted; the factor is pulled
+    towards 1 by w = prior² / (prior² + se² + estimation_se²), prior = CORRECTION_PRIOR_SD."""
     total = float(predicted.sum())
     if total <= 0:
         return 1.0, 1.0, math.inf
     measured = float(actual.sum()) / total
     se = float(np.sqrt(((actual - measured * predicted) ** 2).sum())) / total
-    weight = CORRECTION_PRIOR_SD**2 / (CORRECTION_PRIOR_SD**2 + se**2)
+    prior = CORRECTION_PRIOR_SD**2
+    weight = prior / (prior + se**2 + estimation_se**2)
     return 1 + weight * (measured - 1), measured, se
 
 
-def corrections_of(split: SplitForecast, name: str, notes: list[str]) -> tuple[float, float]:
+def parameter_se(summary: pd.DataFrame, days: int, rounds: int = PARAMETER_BOOTSTRAPS) -> float:
+    """Relative se of BG/NBD's predicted total of `summary`'s customers over `days` from the
+    fit's parameters: BG/NBD refitted on `rounds` resamples of the customers (with
+    replacement), each predicting the original customers. Rows are resampled in content order
+    with a fixed seed, so the same purchases give the same figure whatever the customer ids."""
+    if len(summary) < 2:
+        return 0.0
+    rows = summary.sort_values(["frequency", "recency", "T"], kind="stable").reset_index(drop=True)
+    fit = pm.fit_purchase_model(pm.BG_NBD, rows)
+    base = pm.predict_summary(fit, rows, days)["expected_purchases"].sum()
+    rng = np.random.default_rng(0)
+    totals = []
+    for _ in range(rounds):
+        sample = rows.iloc[rng.integers(0, len(rows), len(rows))].reset_index(drop=True)
+        refit = pm.fit_purchase_model(pm.BG_NBD, sample)
+        totals.append(pm.predict_summary(refit, rows, days)["expected_purchases"].sum())
+    totals = np.asarray(totals)
+    totals = totals[np.isfinite(totals)]
+    if not base or not np.isfinite(base) or len(totals) < 2:
+        return 0.0
+    return float(np.std(totals / base, ddof=1))
+
+
+def corrections_of(
+    split: SplitForecast, name: str, notes: list[str], estimation_se: float | None = None
+) -> tuple[float, float]:
     """(purchase factor, value factor) towards `name`'s right totals on `split`: the purchase
-    and the revenue factor each shrunk by its precision (`shrunk_correction`), then clipped."""
+    and the revenue factor each shrunk by its precision (`shrunk_correction`; the estimation
+    se is `parameter_se` of the split unless given), then clipped."""
+    if estimation_se is None:
+        estimation_se = parameter_se(split.summary, split.days)
     purchases = split.purchases[name].to_numpy()
-    k_purchases, _, _ = shrunk_correction(split.actual_purchases, purchases)
-    k_revenue, _, _ = shrunk_correction(split.actual_revenue, purchases * split.order_value)
+    k_purchases, measured, sampling_se = shrunk_correction(
+        split.actual_purchases, purchases, estimation_se
+    )
+    k_revenue, _, _ = shrunk_correction(
+        split.actual_revenue, purchases * split.order_value, estimation_se
+    )
+    notes.append(
+        f"{name} purchase correction on split {split.cutoff} + {split.days} days: measured "
+        f"x{measured:.3f}, applied x{k_purchases:.3f} (sampling se {sampling_se:.3f}, "
+        f"estimation se {estimation_se:.3f})"
+    )
     clipped = []
     for label, value in (("purchases", k_purchases), ("revenue", k_revenue)):
         if not 1 / MAX_CORRECTION <= value <= MAX_CORRECTION:

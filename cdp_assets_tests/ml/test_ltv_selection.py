@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from cdp_assets.config import LtvConfig
-from cdp_assets.ml import ltv, ltv_selection
+from cdp_assets.ml import btyd, ltv, ltv_selection
 from cdp_assets.ml import purchase_models as pm
 from cdp_assets_tests.ml.test_ltv import AS_OF, simulated_orders
 
@@ -41,7 +41,7 @@ def test_corrections_make_the_split_totals_right_and_are_clipped() -> None:
     assert k_purchases == pytest.approx(0.8)  # 4 purchases happened, 5 were predicted
     # Revenue: 40 happened, 50 predicted (5 x 10): 0.8 overall, so the value factor is 1.
     assert k_value == pytest.approx(1.0)
-    assert notes == []
+    assert len(notes) == 1 and "measured x0.800, applied x0.800" in notes[0]
     table = ltv_selection.split_metrics(split, {"a": (k_purchases, k_value)})
     corrected = table.loc[ltv_selection.corrected_name("a")]
     assert corrected["purchases_ratio"] == pytest.approx(1.0)
@@ -72,6 +72,29 @@ def test_a_correction_is_shrunk_towards_one_by_its_sampling_error() -> None:
     assert measured < shrunk_4x < shrunk < 1
     # Nothing predicted: no factor.
     assert ltv_selection.shrunk_correction(actual, np.zeros(100))[0] == 1.0
+
+
+def test_estimation_se_shrinks_the_factor_and_halves_with_four_times_the_customers(
+    orders: pd.DataFrame,
+) -> None:
+    cutoff = AS_OF - dt.timedelta(days=360)
+    summary = btyd.rfm_summary(orders, cutoff)
+    se = ltv_selection.parameter_se(summary, 180)
+    assert 0.005 < se < 0.5
+    # The same purchases under other customer ids, in another row order: the same figure
+    # (an as-of run on a warehouse with later data numbers customers differently).
+    relabelled = summary.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    relabelled["customer_id"] = [f"other{i}" for i in range(len(relabelled))]
+    assert ltv_selection.parameter_se(relabelled, 180) == pytest.approx(se)
+    # Every customer four times: the fit's parameters are pinned down twice as well.
+    fourfold = pd.concat([summary] * 4, ignore_index=True)
+    assert 0.3 < ltv_selection.parameter_se(fourfold, 180) / se < 0.75
+    # And the estimation se pulls the factor further towards 1.
+    predicted, actual = np.ones(100), np.repeat([0.0, 1.6], 50)
+    without, _, _ = ltv_selection.shrunk_correction(actual, predicted)
+    with_estimation, _, _ = ltv_selection.shrunk_correction(actual, predicted, 0.06)
+    assert with_estimation == pytest.approx(1 - 0.2 * 0.0025 / (0.0025 + 0.0064 + 0.0036))
+    assert without < with_estimation < 1
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +142,8 @@ def test_the_correction_matches_its_definition_on_the_selection_split(
     measured = split.actual_purchases.sum() / predicted.sum()
     residuals = split.actual_purchases - measured * predicted
     se = np.sqrt((residuals**2).sum()) / predicted.sum()
-    weight = 0.05**2 / (0.05**2 + se**2)
+    estimation_se = ltv_selection.parameter_se(split.summary, 180)
+    weight = 0.05**2 / (0.05**2 + se**2 + estimation_se**2)
     expected = np.clip(1 + weight * (measured - 1), 1 / 1.5, 1.5)
     assert backtest.purchase_correction == pytest.approx(expected)
     assert 0 < weight < 1
