@@ -74,6 +74,27 @@ def test_a_correction_is_shrunk_towards_one_by_its_sampling_error() -> None:
     assert ltv_selection.shrunk_correction(actual, np.zeros(100))[0] == 1.0
 
 
+def _fit(name: str, log_likelihood: float, converged: bool = True) -> pm.PurchaseFit:
+    return pm.PurchaseFit(name, {}, log_likelihood, 100, converged, "")
+
+
+def test_a_model_decisively_below_the_best_likelihood_is_left_out() -> None:
+    fits = {
+        pm.BG_NBD: _fit(pm.BG_NBD, -1_035.0),  # 35 below the best: out
+        pm.PARETO_NBD: _fit(pm.PARETO_NBD, -1_000.0),
+        pm.MBG_NBD: _fit(pm.MBG_NBD, -1_009.5),  # 9.5 below: within LIKELIHOOD_GAP
+    }
+    notes: list[str] = []
+    assert ltv_selection.outlikelihooded(fits, notes) == {pm.BG_NBD}
+    assert notes == [
+        f"{pm.BG_NBD} not chosen: its log-likelihood up to the reported cutoff is 35.0 below the best model's"
+    ]
+    # A fit that did not converge is no evidence either way, nor is a single fit.
+    fits[pm.PARETO_NBD] = _fit(pm.PARETO_NBD, -900.0, converged=False)
+    assert ltv_selection.outlikelihooded(fits, []) == {pm.BG_NBD}
+    assert ltv_selection.outlikelihooded({pm.BG_NBD: fits[pm.BG_NBD]}, []) == set()
+
+
 def test_estimation_se_shrinks_the_factor_and_halves_with_four_times_the_customers(
     orders: pd.DataFrame,
 ) -> None:
@@ -111,7 +132,9 @@ def test_the_reported_holdout_does_not_reach_the_choice_or_the_correction(
     backtest, revenue = result
     assert backtest.selection_cutoff == cutoff - dt.timedelta(days=180)
     assert set(backtest.selection_metrics.index) == set(ltv_selection.CANDIDATES)
-    assert backtest.chosen == backtest.selection_metrics["rmse_purchases"].idxmin()
+    left_out = [n for n in pm.PARAMETRIC_MODELS if f"{n} not chosen" in " ".join(backtest.notes)]
+    rmse = backtest.selection_metrics["rmse_purchases"].drop(index=left_out)
+    assert backtest.chosen == rmse.idxmin()
     # Every order of the reported holdout three times (the same days: three times the revenue,
     # the same purchase days): what was chosen and the correction applied to the holdout stay
     # the same; only the production correction, learned on the holdout, moves.
