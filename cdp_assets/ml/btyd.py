@@ -211,7 +211,10 @@ def unique_rfm(
     """The distinct (x, t_x, T) rows with their customer counts, and each input row's index
     into them (so predictions computed per distinct row can be spread back)."""
     frame = pd.DataFrame({"x": frequency, "t_x": recency, "T": T})
-    inverse = frame.groupby(["x", "t_x", "T"], sort=False).ngroup().to_numpy()
+    # Sorted, not in order of appearance: rows come in customer-id order, which differs between
+    # warehouses holding the same history (ids are numbered over the whole identity graph), and
+    # the likelihood summed in another order moves the fitted parameters in the fifth digit.
+    inverse = frame.groupby(["x", "t_x", "T"], sort=True).ngroup().to_numpy()
     _, first = np.unique(inverse, return_index=True)
     rows = frame.iloc[first].reset_index(drop=True)
     rows["count"] = np.bincount(inverse, minlength=len(first))

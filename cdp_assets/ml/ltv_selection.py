@@ -185,6 +185,22 @@ def _learned_estimator(random_state: int) -> HistGradientBoostingRegressor:
     )
 
 
+def _in_content_order(
+    matrix: pd.DataFrame, target: np.ndarray, weight: np.ndarray
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The training rows sorted by their values. Rows come in customer-id order, and ids are
+    numbered over the whole identity graph: a warehouse holding later data numbers the same
+    people differently, and the early-stopping split (by position) would then train another
+    model for the same past date."""
+    keyed = matrix.assign(_target=target, _weight=weight)
+    order = keyed.sort_values(list(keyed.columns), kind="stable", na_position="last").index
+    return (
+        matrix.loc[order].reset_index(drop=True),
+        target[order.to_numpy()],
+        weight[order.to_numpy()],
+    )
+
+
 def fit_learned(
     orders: pd.DataFrame,
     windows: list[tuple[dt.date, int]],
@@ -208,6 +224,7 @@ def fit_learned(
         offsets.append(expected[usable])
     matrix = pd.concat(parts, ignore_index=True).dropna(axis=1, how="all")
     target, weight = np.concatenate(targets), np.concatenate(offsets)
+    matrix, target, weight = _in_content_order(matrix, target, weight)
     estimator = _learned_estimator(random_state)
     with threadpool_limits(1 if len(matrix) < SINGLE_THREAD_ROWS else None, user_api="openmp"):
         estimator.fit(matrix, target, sample_weight=weight)
