@@ -42,7 +42,8 @@ land in full on the next split's total:
 
 Measured over 14 demo seeds at 5,000 people (bench/RESULTS.md), the chosen model's
 selection-split fit over-forecast its year by 8 % on average, the reported split's by 2 %:
-the raw factor put 5 of 14 reported totals within ±5 %, none applied 12, shrunk 11. So the factor is shrunk towards 1 by its precision (`shrunk_correction`):
+the raw factor put 5 of 14 reported totals within ±5 % (mean ratio 0.943), none 11 (mean
+1.020), the shrunk one 11 (mean 0.996). So the factor is shrunk towards 1 by its precision (`shrunk_correction`):
 k = 1 + w (k_measured - 1), w = CORRECTION_PRIOR_SD² / (CORRECTION_PRIOR_SD² + se_sampling² +
 se_estimation²) — ~1/3 at 5,000 people, ~2/3 at 20,000. Then it is clipped to
 [1/MAX_CORRECTION, MAX_CORRECTION]: beyond that, the earlier split is too unlike the later one
