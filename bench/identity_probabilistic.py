@@ -298,7 +298,15 @@ def match_with_ours(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     return result.edges, stats
 
 
-MATCHERS = {"ours": match_with_ours}
+def match_with_splink(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """The Splink 5 prototype (bench/identity_splink.py; needs splink importable)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from identity_splink import match_with_splink as splink_matcher
+
+    return splink_matcher(frame)
+
+
+MATCHERS = {"ours": match_with_ours, "splink": match_with_splink}
 
 
 def run_matching(path: Path, matcher: str) -> dict:

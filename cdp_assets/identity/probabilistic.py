@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from cdp_assets.identity import term_frequency
 from cdp_assets.identity.blocking import (
     BLOCKING_RULES,
     DEFAULT_BLOCKING_RULES,
@@ -27,6 +28,7 @@ from cdp_assets.identity.blocking import (
 from cdp_assets.identity.comparisons import (
     FIELDS,
     LEVELS,
+    MatchFeatures,
     PairLevels,
     compare_pairs,
     describe_levels,
@@ -78,6 +80,9 @@ class ProbabilisticSettings:
         each group adds the weight of its most specific field present on both sides instead of
         the sum, so a shared home does not link a household and a shared postal code does not
         outweigh different streets.
+    term_frequency: exact agreement on a first or last name weighs by how rare the name is
+        in the records (`term_frequency`): a shared rare surname is strong evidence, a shared
+        "Smith" weak.
     """
 
     threshold: float = 0.99
@@ -88,6 +93,7 @@ class ProbabilisticSettings:
     seed: int = 42
     blocking_rules: tuple[str, ...] = DEFAULT_BLOCKING_RULES
     correlated_fields: tuple[tuple[str, ...], ...] = (("street", "postal_code", "city"),)
+    term_frequency: bool = True
 
 
 @dataclass
@@ -123,6 +129,7 @@ class KnownMatches:
         return len(self.left)
 
 
+EXACT_LEVEL = 1  # "exact" is level 1 of every name field
 MIN_KNOWN_MATCHES = 200  # fewer than this: learn m by EM instead
 
 
@@ -167,6 +174,8 @@ def probabilistic_links(
         stats["m_learnt_from"] = "EM on candidate pairs"
     patterns = Patterns.of(compared.levels, _level_counts())
     weights = model.pattern_weights(patterns.levels)[patterns.inverse]
+    if settings.term_frequency:
+        weights += _name_frequency_adjustment(features, pairs, model)
     edges = _edges(records, pairs, compared, weights, settings.threshold)
     stats["u_sample_pairs"] = len(u_left)
     stats["em_iterations"] = model.iterations
@@ -175,6 +184,19 @@ def probabilistic_links(
     stats["expected_matches"] = model.match_prior * features.size * (features.size - 1) / 2
     stats["links"] = len(edges)
     return ProbabilisticResult(edges, model.parameters(), stats)
+
+
+def _name_frequency_adjustment(
+    features: MatchFeatures, pairs: CandidatePairs, model: FellegiSunterModel
+) -> np.ndarray:
+    """Term frequency adjustment of exact first and last names, summed per pair."""
+    total = np.zeros(len(pairs), dtype=np.float64)
+    for name in ("first_name", "last_name"):
+        codes = getattr(features, name)
+        u_exact = float(model.u[FIELDS.index(name)][EXACT_LEVEL])
+        share = term_frequency.frequencies(codes, len(features.names))
+        total += term_frequency.adjustment(codes[pairs.left], codes[pairs.right], share, u_exact)
+    return total
 
 
 def _known_levels(

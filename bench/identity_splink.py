@@ -1,0 +1,64 @@
+"""Splink 5 prototype matcher for bench/identity_probabilistic.py (time-boxed, issue #13)."""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+
+def match_with_splink(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    import splink.comparison_library as cl
+    from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+
+    df = pd.DataFrame(
+        {
+            "unique_id": frame["node"].to_numpy(np.int64),
+            "first_name": frame["first_name"].str.lower().astype(object),
+            "surname": frame["last_name"].str.lower().astype(object),
+            "dob": frame["birth_date"].dt.strftime("%Y-%m-%d").astype(object),
+            "city": frame["city"].str.lower().astype(object),
+            "postcode": frame["postal_code"].astype(object),
+            "street": frame["street"].str.lower().astype(object),
+        }
+    )
+    df = df.where(df.notna(), None)
+    df["first_name_surname_concat"] = (df["first_name"].fillna("") + " " + df["surname"].fillna("")).str.strip()
+    db_api = DuckDBAPI()
+    settings = SettingsCreator(
+        link_type="dedupe_only",
+        blocking_rules_to_generate_predictions=[
+            block_on("postcode", "substr(surname, 1, 1)"),
+            block_on("dob", "substr(first_name, 1, 1)"),
+            block_on("surname", "city"),
+            block_on("surname", "dob"),
+            block_on("first_name", "surname"),
+            block_on("first_name", "postcode"),
+        ],
+        comparisons=[
+            cl.ForenameSurnameComparison(
+                "first_name", "surname",
+                forename_surname_concat_col_name="first_name_surname_concat",
+            ),
+            cl.DateOfBirthComparison("dob", input_is_string=True),
+            cl.PostcodeComparison("postcode"),
+            cl.ExactMatch("city").configure(term_frequency_adjustments=True),
+            cl.LevenshteinAtThresholds("street", [2, 5]),
+        ],
+        retain_intermediate_calculation_columns=False,
+    )
+    linker = Linker(db_api.register(df), settings, log_level=logging.WARNING)
+    linker.training.estimate_probability_two_random_records_match(
+        [block_on("first_name", "surname", "dob"), block_on("surname", "dob", "postcode")], recall=0.7
+    )
+    linker.training.estimate_u_using_random_sampling(max_pairs=2e6)
+    linker.training.estimate_parameters_using_expectation_maximisation(
+        block_on("first_name", "surname")
+    )
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("dob"))
+    predictions = linker.inference.predict(threshold_match_probability=0.99)
+    pairs = predictions.as_pandas_dataframe()
+    left = pairs["unique_id_l"].to_numpy(np.int64)
+    right = pairs["unique_id_r"].to_numpy(np.int64)
+    edges = pd.DataFrame({"left_node": np.minimum(left, right), "right_node": np.maximum(left, right)})
+    return edges, {"candidate_pairs": -1}
