@@ -240,6 +240,8 @@ def _training_sessions(
     (and to the fields correlated with them: a shared postal code implies a shared city)."""
     sessions = []
     for index, name in enumerate(pairs.rule_names):
+        if not BLOCKING_RULES[name].trains:
+            continue
         blocked = {FIELDS.index(field) for field in BLOCKING_RULES[name].fields}
         for group in correlated:
             if blocked.intersection(group):
