@@ -217,6 +217,17 @@ def _known_levels(
     return levels, excluded
 
 
+def readable_weights(parameters: pd.DataFrame) -> pd.DataFrame:
+    """Field, level, m, u, weight (bits) of the comparison levels that carry evidence: the
+    "null" levels (always 0) and fields without data in this run (m = u) are left out."""
+    if len(parameters) == 0:
+        return parameters
+    informative = parameters["level"].ne("null") & parameters["m"].ne(parameters["u"])
+    fields = parameters.loc[informative, "field"].unique()
+    shown = parameters[parameters["field"].isin(fields) & parameters["level"].ne("null")]
+    return shown.round({"m": 4, "u": 6, "weight": 2}).reset_index(drop=True)
+
+
 def empty_edges() -> pd.DataFrame:
     """An edges frame with no rows and the result's column types."""
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in EDGE_COLUMNS.items()})
@@ -330,4 +341,5 @@ __all__ = [
     "ProbabilisticSettings",
     "empty_edges",
     "probabilistic_links",
+    "readable_weights",
 ]
