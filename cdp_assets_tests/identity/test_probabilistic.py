@@ -63,7 +63,7 @@ def test_edges_are_typed_ordered_and_explained(linked) -> None:
     edges = linked.edges
     assert {column: str(dtype) for column, dtype in edges.dtypes.items()} == EDGE_COLUMNS
     assert (edges["left_node"] < edges["right_node"]).all()
-    assert (edges["probability"] >= 0.99).all()
+    assert (edges["probability"] >= ProbabilisticSettings().threshold).all()
     np.testing.assert_allclose(edges["probability"], 1 / (1 + np.exp2(-edges["weight"].to_numpy())))
     assert set(edges["rule"]) <= set(ProbabilisticSettings().blocking_rules)
     first = edges.iloc[0]
