@@ -166,6 +166,8 @@ def probabilistic_links(
         "max_iterations": settings.em_max_iterations,
         "tolerance": settings.em_tolerance,
     }
+    offsets = _name_frequency_offsets(features, pairs, u) if settings.term_frequency else None
+    common["offsets"] = offsets
     if known is not None and len(known) >= MIN_KNOWN_MATCHES:
         labelled, excluded = _known_levels(records, features, known)
         model, _ = fit_model_from_labels(labelled, excluded, compared.levels, u, **common)
@@ -175,8 +177,9 @@ def probabilistic_links(
         stats["m_learnt_from"] = "EM on candidate pairs"
     patterns = Patterns.of(compared.levels, _level_counts())
     weights = model.pattern_weights(patterns.levels)[patterns.inverse]
-    if settings.term_frequency:
-        weights += _name_frequency_adjustment(features, pairs, model)
+    for field_offsets in offsets or ():
+        if field_offsets is not None:
+            weights += field_offsets
     edges = _edges(records, pairs, compared, weights, settings.threshold)
     stats["u_sample_pairs"] = len(u_left)
     stats["em_iterations"] = model.iterations
@@ -187,17 +190,20 @@ def probabilistic_links(
     return ProbabilisticResult(edges, model.parameters(), stats)
 
 
-def _name_frequency_adjustment(
-    features: MatchFeatures, pairs: CandidatePairs, model: FellegiSunterModel
-) -> np.ndarray:
-    """Term frequency adjustment of exact first and last names, summed per pair."""
-    total = np.zeros(len(pairs), dtype=np.float64)
+def _name_frequency_offsets(
+    features: MatchFeatures, pairs: CandidatePairs, u: tuple[np.ndarray, ...]
+) -> tuple[np.ndarray | None, ...]:
+    """Per field (None for fields without one): the term frequency adjustment of exact first
+    and last names of each candidate pair."""
+    offsets: list[np.ndarray | None] = [None] * len(FIELDS)
     for name in ("first_name", "last_name"):
         codes = getattr(features, name)
-        u_exact = float(model.u[FIELDS.index(name)][EXACT_LEVEL])
+        u_exact = float(u[FIELDS.index(name)][EXACT_LEVEL])
         share = term_frequency.frequencies(codes, len(features.names))
-        total += term_frequency.adjustment(codes[pairs.left], codes[pairs.right], share, u_exact)
-    return total
+        offsets[FIELDS.index(name)] = term_frequency.adjustment(
+            codes[pairs.left], codes[pairs.right], share, u_exact
+        )
+    return tuple(offsets)
 
 
 def _known_levels(

@@ -27,23 +27,36 @@ def test_adjustment_applies_to_equal_codes_only() -> None:
 
 def test_rare_names_weigh_more_than_common_ones_in_the_links() -> None:
     records, _ = synthetic_population(people=300, duplicates=120, households=40, seed=11)
-    loose = ProbabilisticSettings(threshold=1e-9)
-    plain = probabilistic_links(
-        records, ProbabilisticSettings(threshold=1e-9, term_frequency=False)
-    )
-    adjusted = probabilistic_links(records, loose)
-    pairs = ["left_node", "right_node"]
-    both = plain.edges.merge(adjusted.edges, on=pairs, suffixes=("_plain", "_tf"))
-    assert len(both) == len(plain.edges) == len(adjusted.edges)
-    u = plain.parameters.set_index(["field", "level"])["u"]
-    expected = np.zeros(len(both))
+    result = probabilistic_links(records, ProbabilisticSettings(threshold=1e-9))
+    edges = result.edges
+    weight = result.parameters.set_index(["field", "level"])["weight"]
+    # Weight without term frequencies, from the explained levels: prior + independent fields +
+    # the address group's most specific field present on both sides.
+    base = np.full(len(edges), np.log2(result.stats["lambda"] / (1 - result.stats["lambda"])))
+    for row, text in enumerate(edges["levels"]):
+        levels = dict(part.split("=") for part in text.split("; "))
+        levels = {field: level.split("(")[0] for field, level in levels.items()}
+        address = [field for field in ("street", "postal_code", "city") if field in levels]
+        for field, level in levels.items():
+            if field not in ("street", "postal_code", "city") or field == address[0]:
+                base[row] += weight[(field, level)]
+    expected = np.zeros(len(edges))
     for field in ("first_name", "last_name"):
         keys = match_key(records[field]).to_numpy(dtype=object)
         counts = pd.Series(keys).value_counts()
         share = np.maximum(counts / counts.sum(), 2 / counts.sum())
-        left, right = keys[both["left_node"]], keys[both["right_node"]]
+        left, right = keys[edges["left_node"]], keys[edges["right_node"]]
         same = pd.notna(left) & pd.notna(right) & (left == right)
-        expected[same] += np.log2(u[(field, "exact")] / share[left[same]].to_numpy())
-    difference = both["weight_tf"] - both["weight_plain"]
-    np.testing.assert_allclose(difference, expected, atol=1e-9)
+        u_exact = result.parameters.set_index(["field", "level"])["u"][(field, "exact")]
+        expected[same] += np.log2(u_exact / share[left[same]].to_numpy())
+    np.testing.assert_allclose(edges["weight"] - base, expected, atol=1e-6)
     assert (expected > 0).any() and (expected < 0).any()  # rare and common names both occur
+
+
+def test_term_frequencies_take_part_in_em() -> None:
+    records, _ = synthetic_population(people=300, duplicates=120, households=40, seed=11)
+    plain = probabilistic_links(records, ProbabilisticSettings(term_frequency=False))
+    adjusted = probabilistic_links(records)
+    m_plain = plain.parameters.set_index(["field", "level"])["m"]
+    m_adjusted = adjusted.parameters.set_index(["field", "level"])["m"]
+    assert not np.allclose(m_plain.dropna(), m_adjusted.dropna())
