@@ -67,10 +67,11 @@ PARAMETER_COLUMNS = {
 class ProbabilisticSettings:
     """How records are matched; the defaults suit customer records of a few million rows.
 
-    threshold: match probability from which a pair is linked. 0.95 (a weight of about 4.2
-        bits) is the lowest of 0.9/0.95/0.98/0.99 that kept pairwise precision >= 0.998 with a
-        margin on the identifier-poor bench populations up to 1,000,000 records (0.9989 at 1M);
-        0.99 lost 3.5 points of recall there for 0.0007 of precision (README, issue #13).
+    threshold: match probability from which a pair is linked. 0.98 (a weight of about 5.6
+        bits) is the lowest of 0.9/0.95/0.98/0.99 that kept precision >= 0.998 on the clusters
+        of all six identifier-poor bench populations (dedupe and link, 5,000 to 1,000,000
+        records); 0.95 gains 1-2 points of recall but fell to 0.994-0.996 at 5,000 records
+        (README, issue #13).
     max_block_size: blocks with more records are skipped (counted in stats) instead of
         compared; 500 records is 125k pairs, and larger blocks are common-name groups.
     u_sample_pairs: random pairs for u; 200k gives u down to ~1e-5 (a shared birth date).
@@ -86,7 +87,7 @@ class ProbabilisticSettings:
         "Smith" weak.
     """
 
-    threshold: float = 0.95
+    threshold: float = 0.98
     max_block_size: int = 500
     u_sample_pairs: int = 200_000
     em_max_iterations: int = 50
