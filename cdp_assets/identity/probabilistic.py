@@ -53,6 +53,7 @@ EDGE_COLUMNS = {
     "rule": "str",
     "levels": "str",
     "fields": "str",
+    "name_frequency": "float64",
 }
 PARAMETER_COLUMNS = {
     "field": "str",
@@ -104,7 +105,9 @@ class ProbabilisticResult:
 
     edges: left_node < right_node (int64, records.node), weight (float64, bits), probability,
         rule (first blocking rule that found the pair), levels ("first_name=nickname;
-        last_name=exact; ..." for the non-null fields) and fields (those fields, comma list).
+        last_name=exact; ..." for the non-null fields), fields (those fields, comma list) and
+        name_frequency (bits of the weight owed to how rare the shared names are; 0 when no
+        name agrees exactly).
     parameters: field, level, m, u, weight (log2 m/u; 0 for "null").
     stats: records, candidate_pairs, pairs_by_rule (rule -> pairs credited to it),
         blocks_skipped, blocks_skipped_by_rule, u_sample_pairs, em_iterations (the longest
@@ -178,10 +181,12 @@ def probabilistic_links(
         stats["m_learnt_from"] = "EM on candidate pairs"
     patterns = Patterns.of(compared.levels, _level_counts())
     weights = model.pattern_weights(patterns.levels)[patterns.inverse]
+    name_frequency = np.zeros(len(pairs), dtype=np.float64)
     for field_offsets in offsets or ():
         if field_offsets is not None:
-            weights += field_offsets
-    edges = _edges(records, pairs, compared, weights, settings.threshold)
+            name_frequency += field_offsets
+    weights += name_frequency
+    edges = _edges(records, pairs, compared, weights, name_frequency, settings.threshold)
     stats["u_sample_pairs"] = len(u_left)
     stats["em_iterations"] = model.iterations
     stats["em_converged"] = int(model.converged)
@@ -284,6 +289,7 @@ def _edges(
     pairs: CandidatePairs,
     compared: PairLevels,
     weights: np.ndarray,
+    name_frequency: np.ndarray,
     threshold: float,
 ) -> pd.DataFrame:
     probability = match_probability(weights)
@@ -302,6 +308,7 @@ def _edges(
             "rule": np.asarray(pairs.rule_names, dtype=object)[pairs.rule[linked]],
             "levels": levels_text,
             "fields": fields_text,
+            "name_frequency": name_frequency[linked],
         }
     )
     edges = edges.astype(EDGE_COLUMNS)

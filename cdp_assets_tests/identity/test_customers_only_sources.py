@@ -77,6 +77,8 @@ def test_one_source_deduplicated_and_two_sources_linked(tmp_path: Path) -> None:
 
     edges = project.table("core", "identity_edges")
     assert set(edges["rule"]) == {"probabilistic"}
+    # Each link says how much of its weight the rarity of the shared names gave.
+    assert edges["evidence"].str.contains(r"name frequency [+-]\d+\.\d bits", regex=True).any()
     weights = _materialization(result, "core/customer_xref").metadata["match_weights"].value
     header = weights.splitlines()[0]
     for column in ("field", "level", "m", "u", "weight"):

@@ -50,6 +50,7 @@ def test_rare_names_weigh_more_than_common_ones_in_the_links() -> None:
         u_exact = result.parameters.set_index(["field", "level"])["u"][(field, "exact")]
         expected[same] += np.log2(u_exact / share[left[same]].to_numpy())
     np.testing.assert_allclose(edges["weight"] - base, expected, atol=1e-6)
+    np.testing.assert_allclose(edges["name_frequency"], expected, atol=1e-9)
     assert (expected > 0).any() and (expected < 0).any()  # rare and common names both occur
 
 
