@@ -87,15 +87,19 @@ class Patterns:
         level_counts: Sequence[int],
         offsets: np.ndarray,
     ) -> Patterns:
-        steps = np.round(np.asarray(offsets) * OFFSET_STEPS_PER_BIT).astype(np.int64)
+        steps = np.round(np.asarray(offsets) * OFFSET_STEPS_PER_BIT).astype(np.int32)
         low = int(steps.min(initial=0))
         width = int(steps.max(initial=0)) - low + 1
-        keyed = codes * width + (steps - low)
-        distinct, inverse, counts = np.unique(keyed, return_inverse=True, return_counts=True)
+        steps -= low
+        codes *= width
+        codes += steps
+        # Hash grouping (not np.unique's sort): one int64 per pair besides the codes.
+        inverse, distinct = pd.factorize(codes, sort=True)
+        counts = np.bincount(inverse, minlength=len(distinct))
         level_codes = distinct // width
         digits = (level_codes[:, None] // radix[None, :]) % np.asarray(level_counts)[None, :]
         pattern_offsets = (distinct % width + low) / OFFSET_STEPS_PER_BIT
-        return cls(digits.astype(np.int8), counts, inverse.reshape(-1), pattern_offsets)
+        return cls(digits.astype(np.int8), counts, inverse, pattern_offsets)
 
     def offset(self) -> np.ndarray | float:
         return 0.0 if self.offsets is None else self.offsets
