@@ -22,7 +22,9 @@ def test_adjustment_applies_to_equal_codes_only() -> None:
     left = np.array([0, 1, 0, -1])
     right = np.array([0, 1, 1, -1])
     adjusted = term_frequency.adjustment(left, right, share, u_exact=0.05)
-    np.testing.assert_allclose(adjusted, [np.log2(0.05 / 0.5), np.log2(0.05 / 0.01), 0, 0], rtol=1e-6)
+    np.testing.assert_allclose(
+        adjusted, [np.log2(0.05 / 0.5), np.log2(0.05 / 0.01), 0, 0], rtol=1e-6
+    )
 
 
 def test_rare_names_weigh_more_than_common_ones_in_the_links() -> None:
