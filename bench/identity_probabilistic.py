@@ -1,7 +1,12 @@
 """Benchmark: probabilistic matching (`probabilistic_links`) speed, memory and accuracy.
 
     .venv/bin/python bench/identity_probabilistic.py --records 200000
-    .venv/bin/python bench/identity_probabilistic.py --records 1500000
+    .venv/bin/python bench/identity_probabilistic.py --records 50000 --population link
+    .venv/bin/python bench/identity_probabilistic.py --records 1000000 --population dedupe
+
+Populations (issue #13): `dedupe` is one source with duplicates (about 80% distinct people,
+some people on up to four records); `link` is two sources, each without duplicates of its own,
+that share about half of their people (the records of a person are one per source).
 
 Generates synthetic customer records at the given size (seeded): people with Zipf-distributed
 first names, surnames and cities, households sharing surname and address, and duplicate
@@ -9,8 +14,9 @@ records with typos, nicknames, swapped names, day/month transposed or mistyped b
 missing fields and moves to a new address. No emails or phones: names, addresses and birth
 dates only, the hardest case. The records are written to a parquet file and matched in a
 child process, so the reported peak RSS is the matcher's own. Prints records/s, candidate
-pairs, peak RSS and pairwise precision/recall against the generator's truth, then a JSON
-record.
+pairs, peak RSS and precision/recall/F1 against the generator's truth, twice: on the links
+themselves ("pairs") and on the clusters they form (connected components; every two records
+of a cluster count as a predicted pair, as the identity graph uses them), then a JSON record.
 """
 
 from __future__ import annotations
@@ -137,9 +143,16 @@ def _households(rng: np.random.Generator, people: pd.DataFrame) -> pd.DataFrame:
 
 def _duplicates(rng: np.random.Generator, people: pd.DataFrame, records: int) -> pd.DataFrame:
     """Copies of random people with realistic damage, to reach `records` rows in total."""
-    _, nicknames = _first_name_pool()
     extra = records - len(people)
     copies = people.iloc[rng.integers(0, len(people), extra)].reset_index(drop=True)
+    return _damage(rng, copies, people)
+
+
+def _damage(rng: np.random.Generator, copies: pd.DataFrame, people: pd.DataFrame) -> pd.DataFrame:
+    """Typos, nicknames, swapped names, date errors, missing fields and moves (to the address
+    of someone in `people`) applied to `copies` in place."""
+    _, nicknames = _first_name_pool()
+    extra = len(copies)
     p = rng.random((extra, 10))
     first = copies["first_name"].to_numpy(object)
     last = copies["last_name"].to_numpy(object)
@@ -188,11 +201,39 @@ def _duplicates(rng: np.random.Generator, people: pd.DataFrame, records: int) ->
     return copies
 
 
-def generate_records(records: int, seed: int = 7) -> pd.DataFrame:
-    """Synthetic identity records with a `person` truth column (about 80% distinct people)."""
+def generate_records(records: int, seed: int = 7, population: str = "dedupe") -> pd.DataFrame:
+    """Synthetic identity records with a `person` truth column.
+
+    dedupe: about 80% distinct people, duplicates drawn at random (a person may have several).
+    link: two sources of records/2 each, no duplicates within a source; a third of the people
+    are in both (source B holds a damaged copy), so true pairs are all across the sources.
+    """
     rng = np.random.default_rng(seed)
+    if population == "link":
+        return _finish(rng, _link_population(rng, records))
+    if population != "dedupe":
+        raise ValueError(f"unknown population {population!r}: dedupe or link")
     people = _people(rng, int(records * 0.8))
     frame = pd.concat([people, _duplicates(rng, people, records)], ignore_index=True)
+    frame["source"] = "a"
+    return _finish(rng, frame)
+
+
+def _link_population(rng: np.random.Generator, records: int) -> pd.DataFrame:
+    """Source A: `records/2` people. Source B: damaged copies of a third of A's people (each
+    once) plus people of its own."""
+    half = records // 2
+    shared = records // 6
+    people = _people(rng, records - shared)
+    side_a = people.iloc[:half].copy()
+    chosen = people.iloc[rng.choice(half, shared, replace=False)].reset_index(drop=True)
+    copies = _damage(rng, chosen, people)
+    side_b = pd.concat([copies, people.iloc[half:]], ignore_index=True)
+    side_a["source"], side_b["source"] = "a", "b"
+    return pd.concat([side_a, side_b], ignore_index=True)
+
+
+def _finish(rng: np.random.Generator, frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.iloc[rng.permutation(len(frame))].reset_index(drop=True)
     frame.insert(0, "node", np.arange(len(frame), dtype=np.int64))
     for column in ("email_key", "phone", "country"):
@@ -202,42 +243,94 @@ def generate_records(records: int, seed: int = 7) -> pd.DataFrame:
     return frame
 
 
-def _pairwise_accuracy(edges: pd.DataFrame, person: np.ndarray) -> dict[str, float | int]:
-    same = person[edges["left_node"].to_numpy()] == person[edges["right_node"].to_numpy()]
+def _true_pairs(person: np.ndarray) -> int:
     sizes = np.bincount(person)
-    true_pairs = int((sizes * (sizes - 1) // 2).sum())
-    found = int(same.sum())
+    return int((sizes * (sizes - 1) // 2).sum())
+
+
+def _scores(found: int, predicted: int, true_pairs: int) -> dict[str, float | int]:
+    precision = found / max(predicted, 1)
+    recall = found / max(true_pairs, 1)
+    f1 = 2 * precision * recall / max(precision + recall, 1e-12)
     return {
-        "true_pairs": true_pairs,
+        "predicted": predicted,
         "true_links": found,
-        "false_links": int((~same).sum()),
-        "precision": found / max(len(edges), 1),
-        "recall": found / max(true_pairs, 1),
+        "false_links": predicted - found,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
     }
 
 
-def run_matching(path: Path) -> dict:
+def pair_accuracy(edges: pd.DataFrame, person: np.ndarray) -> dict[str, float | int]:
+    """Precision/recall/F1 of the links as pairs (left_node, right_node are row positions)."""
+    same = person[edges["left_node"].to_numpy()] == person[edges["right_node"].to_numpy()]
+    return _scores(int(same.sum()), len(edges), _true_pairs(person))
+
+
+def cluster_accuracy(edges: pd.DataFrame, person: np.ndarray) -> dict[str, float | int]:
+    """Precision/recall/F1 of the clusters (connected components) the links form: every two
+    records in one cluster are a predicted pair."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(person)
+    graph = coo_matrix(
+        (np.ones(len(edges)), (edges["left_node"].to_numpy(), edges["right_node"].to_numpy())),
+        shape=(n, n),
+    )
+    _, cluster = connected_components(graph, directed=False)
+    both = pd.DataFrame({"cluster": cluster, "person": person})
+    predicted = _true_pairs(cluster)
+    found = int((both.groupby(["cluster", "person"]).size().pipe(lambda s: s * (s - 1) // 2)).sum())
+    return _scores(found, predicted, _true_pairs(person))
+
+
+def match_with_ours(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     from cdp_assets.identity.probabilistic import probabilistic_links
 
+    result = probabilistic_links(frame)
+    stats = {
+        key: result.stats[key]
+        for key in ("candidate_pairs", "pairs_by_rule", "blocks_skipped", "em_iterations")
+    }
+    stats["lambda"] = result.stats["lambda"]
+    return result.edges, stats
+
+
+def match_with_splink(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """The Splink 5 prototype (bench/identity_splink.py; needs splink importable)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from identity_splink import match_with_splink as splink_matcher
+
+    return splink_matcher(frame)
+
+
+MATCHERS = {"ours": match_with_ours, "splink": match_with_splink}
+
+
+def run_matching(path: Path, matcher: str) -> dict:
     frame = pd.read_parquet(path)
     person = frame.pop("person").to_numpy()
+    frame.pop("source")
     rss_before = _peak_rss_mb()
     start = time.perf_counter()
-    result = probabilistic_links(frame)
+    edges, stats = MATCHERS[matcher](frame)
     seconds = time.perf_counter() - start
+    pairs = pair_accuracy(edges, person)
+    clusters = cluster_accuracy(edges, person)
     return {
+        "matcher": matcher,
         "records": len(frame),
         "seconds": round(seconds, 2),
         "records_per_second": round(len(frame) / seconds),
-        "candidate_pairs": result.stats["candidate_pairs"],
-        "pairs_by_rule": result.stats["pairs_by_rule"],
-        "blocks_skipped": result.stats["blocks_skipped"],
-        "em_iterations": result.stats["em_iterations"],
-        "lambda": result.stats["lambda"],
-        "links": result.stats["links"],
+        **stats,
+        "links": len(edges),
         "peak_rss_mb_after_load": round(rss_before),
         "peak_rss_mb": round(_peak_rss_mb()),
-        **_pairwise_accuracy(result.edges, person),
+        "true_pairs": _true_pairs(person),
+        "pairs": pairs,
+        "clusters": clusters,
     }
 
 
@@ -245,36 +338,39 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--population", choices=("dedupe", "link"), default="dedupe")
+    parser.add_argument("--matcher", choices=tuple(MATCHERS), default="ours")
     parser.add_argument("--match-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.match_file:
-        print(json.dumps(run_matching(args.match_file)))
+        print(json.dumps(run_matching(args.match_file, args.matcher)))
         return
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "records.parquet"
         start = time.perf_counter()
-        generate_records(args.records, args.seed).to_parquet(path)
+        generate_records(args.records, args.seed, args.population).to_parquet(path)
         generated = time.perf_counter() - start
         child = subprocess.run(
-            [sys.executable, __file__, "--match-file", str(path)],
+            [sys.executable, __file__, "--match-file", str(path), "--matcher", args.matcher],
             check=True,
             capture_output=True,
             text=True,
         )
     result = json.loads(child.stdout.strip().splitlines()[-1])
+    result["population"] = args.population
     result["generation_seconds"] = round(generated, 2)
     print(
-        f"records={result['records']:,}  time={result['seconds']}s  "
-        f"records/s={result['records_per_second']:,}  "
-        f"candidate_pairs={result['candidate_pairs']:,}  "
-        f"blocks_skipped={result['blocks_skipped']}  links={result['links']:,}  "
-        f"peak_rss={result['peak_rss_mb']:,} MB"
+        f"population={args.population}  matcher={args.matcher}  records={result['records']:,}  "
+        f"time={result['seconds']}s  records/s={result['records_per_second']:,}  "
+        f"links={result['links']:,}  peak_rss={result['peak_rss_mb']:,} MB  "
+        f"(true pairs {result['true_pairs']:,})"
     )
-    print(
-        f"precision={result['precision']:.4f}  recall={result['recall']:.4f}  "
-        f"(true pairs {result['true_pairs']:,}, em iterations {result['em_iterations']}, "
-        f"lambda {result['lambda']:.3g})"
-    )
+    for level in ("pairs", "clusters"):
+        scores = result[level]
+        print(
+            f"  {level:8s} precision={scores['precision']:.4f}  recall={scores['recall']:.4f}  "
+            f"f1={scores['f1']:.4f}  false={scores['false_links']:,}"
+        )
     print(json.dumps(result))
 
 

@@ -37,7 +37,7 @@ class ProbabilisticConfig(StrictModel):
     """Fellegi-Sunter matching of records that share no strong identifier."""
 
     enabled: bool = True
-    threshold: float = Field(0.99, gt=0, lt=1, description="match probability for a link")
+    threshold: float = Field(0.98, gt=0, lt=1, description="match probability for a link")
     max_block_size: int = Field(500, ge=2)
     u_sample_pairs: int = Field(200_000, ge=1_000)
     seed: int = 42

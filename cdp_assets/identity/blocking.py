@@ -41,12 +41,18 @@ class BlockKeys:
 
 @dataclass(frozen=True)
 class BlockingRule:
-    """A named way to group records; `fields` are the compared fields its keys select on."""
+    """A named way to group records; `fields` are the compared fields its keys select on.
+
+    `trains`: whether EM learns m from the rule's pairs. A rule whose pairs are mostly people
+    who are not one person but alike on what the rule leaves free (a shared address: mostly
+    households) would teach EM that household members match; such a rule only finds pairs.
+    """
 
     name: str
     description: str
     fields: tuple[str, ...]
     keys: Callable[[MatchFeatures], list[BlockKeys]]
+    trains: bool = True
 
 
 @dataclass(frozen=True)
@@ -154,6 +160,12 @@ def _birth_date_surname_phonetic(f: MatchFeatures) -> list[BlockKeys]:
     return [BlockKeys(_all(f), combine_codes(birth_date_key(f), phonetic))]
 
 
+def _street_city(f: MatchFeatures) -> list[BlockKeys]:
+    """Same street (number and name, normalised) in the same city: finds a record whose
+    surname is missing or mistyped in its first letter and whose postal code is missing."""
+    return [BlockKeys(_all(f), combine_codes(f.street.codes, f.city.codes))]
+
+
 def _swapped_names(f: MatchFeatures) -> list[BlockKeys]:
     """Surname of one record = first name of the other, plus birth date or postal code."""
     keys = []
@@ -196,6 +208,13 @@ BLOCKING_RULES: dict[str, BlockingRule] = {
             "same Metaphone code of the surname and same city",
             ("last_name", "city"),
             _surname_phonetic_city,
+        ),
+        BlockingRule(
+            "street_city",
+            "same street address (number and street, normalised) and same city",
+            ("street", "city"),
+            _street_city,
+            trains=False,
         ),
         BlockingRule(
             "swapped_names",

@@ -25,6 +25,13 @@ agrees, its strongest disagreement weight.
 
 EM runs on the distinct comparison patterns with their counts (a few thousand), not on the
 pairs, so it costs milliseconds whatever the number of pairs.
+
+Per-pair `offsets` (the term frequency adjustment of exact names, in bits) take part in the
+E-step: a pair that agrees on "Smith" is a weaker match candidate than one that agrees on a
+rare surname. Without them, EM in a session that sees only first name and birth date takes
+the many chance agreements on common first names for matches and learns that a match's birth
+date is "different" 50 times more often than it is. Offsets are rounded to
+1/`OFFSET_STEPS_PER_BIT` bit so that pairs still group into a few thousand patterns.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ INITIAL_CANDIDATE_SHARE = 0.1
 MIN_EXPECTED_MATCHES = 1.0  # a field learnt from fewer expected matches counts as untrained
 _PRIOR_BOUNDS = (1e-15, 0.5)
 _SHARE_BOUNDS = (1e-9, 1 - 1e-9)
+OFFSET_STEPS_PER_BIT = 4
 
 
 @dataclass(frozen=True)
@@ -52,18 +60,49 @@ class Patterns:
     levels: np.ndarray
     counts: np.ndarray
     inverse: np.ndarray
+    offsets: np.ndarray | None = None
 
     @classmethod
-    def of(cls, levels: np.ndarray, level_counts: Sequence[int]) -> Patterns:
-        """Group identical level rows (mixed-radix code + bincount: linear in the pairs)."""
+    def of(
+        cls, levels: np.ndarray, level_counts: Sequence[int], offsets: np.ndarray | None = None
+    ) -> Patterns:
+        """Group identical level rows (mixed-radix code + bincount: linear in the pairs); with
+        per-pair `offsets`, rows are grouped by levels and rounded offset."""
         radix = np.cumprod([1, *level_counts[:-1]]).astype(np.int64)
         codes = levels.astype(np.int64) @ radix
+        if offsets is not None:
+            return cls._with_offsets(codes, radix, level_counts, offsets)
         counts = np.bincount(codes, minlength=int(np.prod(level_counts)))
         present = np.flatnonzero(counts)
         position = np.full(len(counts), -1, dtype=np.int64)
         position[present] = np.arange(len(present))
         digits = (present[:, None] // radix[None, :]) % np.asarray(level_counts)[None, :]
         return cls(digits.astype(np.int8), counts[present], position[codes])
+
+    @classmethod
+    def _with_offsets(
+        cls,
+        codes: np.ndarray,
+        radix: np.ndarray,
+        level_counts: Sequence[int],
+        offsets: np.ndarray,
+    ) -> Patterns:
+        steps = np.round(np.asarray(offsets) * OFFSET_STEPS_PER_BIT).astype(np.int32)
+        low = int(steps.min(initial=0))
+        width = int(steps.max(initial=0)) - low + 1
+        steps -= low
+        codes *= width
+        codes += steps
+        # Hash grouping (not np.unique's sort): one int64 per pair besides the codes.
+        inverse, distinct = pd.factorize(codes, sort=True)
+        counts = np.bincount(inverse, minlength=len(distinct))
+        level_codes = distinct // width
+        digits = (level_codes[:, None] // radix[None, :]) % np.asarray(level_counts)[None, :]
+        pattern_offsets = (distinct % width + low) / OFFSET_STEPS_PER_BIT
+        return cls(digits.astype(np.int8), counts, inverse, pattern_offsets)
+
+    def offset(self) -> np.ndarray | float:
+        return 0.0 if self.offsets is None else self.offsets
 
 
 @dataclass(frozen=True)
@@ -165,8 +204,12 @@ def fit_model(
     correlated: tuple[tuple[int, ...], ...] = (),
     max_iterations: int = 50,
     tolerance: float = 1e-4,
+    offsets: Sequence[np.ndarray | None] | None = None,
 ) -> tuple[FellegiSunterModel, list[SessionResult]]:
     """Learn m by EM per training session (pooled), then λ over all candidate pairs.
+
+    `offsets[f]`: per-pair weight adjustment of field f (term frequencies) or None; a session
+    uses those of the fields it does not block.
 
     `levels` are the candidate pairs' comparison levels. λ is the prior of a match between
     two records drawn at random among all `total_pairs` (n(n-1)/2): the expected number of
@@ -174,7 +217,7 @@ def fit_model(
     all matches). A prior over the candidates instead would count their agreement on the
     blocking keys twice, once in λ and once in the field weights.
     """
-    m, results = _learn_m(levels, sessions, u, correlated, max_iterations, tolerance)
+    m, results = _learn_m(levels, sessions, u, correlated, max_iterations, tolerance, offsets)
     return _with_prior(
         FellegiSunterModel(fields, level_names, m, u, 0.5, correlated),
         levels,
@@ -182,7 +225,24 @@ def fit_model(
         results,
         max_iterations,
         tolerance,
+        _pair_offsets(offsets, None, ()),
     )
+
+
+def _pair_offsets(
+    offsets: Sequence[np.ndarray | None] | None,
+    pairs: np.ndarray | None,
+    blocked: Sequence[int],
+) -> np.ndarray | None:
+    """Sum of the offsets of the unblocked fields for `pairs` (all pairs when None)."""
+    if offsets is None:
+        return None
+    parts = [
+        field_offsets if pairs is None else field_offsets[pairs]
+        for f, field_offsets in enumerate(offsets)
+        if field_offsets is not None and f not in blocked
+    ]
+    return np.sum(parts, axis=0) if parts else None
 
 
 def _with_prior(
@@ -192,12 +252,12 @@ def _with_prior(
     results: list[SessionResult],
     max_iterations: int,
     tolerance: float,
+    offsets: np.ndarray | None = None,
 ) -> tuple[FellegiSunterModel, list[SessionResult]]:
     """The model with λ estimated over the candidates (m, u fixed), and the session results."""
     level_counts = [len(names) for names in model.level_names]
-    prior, lambda_result = _estimate_prior(
-        model, Patterns.of(candidate_levels, level_counts), total_pairs, max_iterations, tolerance
-    )
+    patterns = Patterns.of(candidate_levels, level_counts, offsets)
+    prior, lambda_result = _estimate_prior(model, patterns, total_pairs, max_iterations, tolerance)
     results = [*results, lambda_result]
     fitted = dataclasses.replace(
         model,
@@ -219,6 +279,7 @@ def fit_model_from_labels(
     correlated: tuple[tuple[int, ...], ...] = (),
     max_iterations: int = 50,
     tolerance: float = 1e-4,
+    offsets: Sequence[np.ndarray | None] | None = None,
 ) -> tuple[FellegiSunterModel, list[SessionResult]]:
     """m from pairs known to match (linked by a strong identifier), then λ by EM.
 
@@ -241,6 +302,7 @@ def fit_model_from_labels(
         [labels],
         max_iterations,
         tolerance,
+        _pair_offsets(offsets, None, ()),
     )
 
 
@@ -251,6 +313,7 @@ def _learn_m(
     correlated: tuple[tuple[int, ...], ...],
     max_iterations: int,
     tolerance: float,
+    offsets: Sequence[np.ndarray | None] | None = None,
 ) -> tuple[tuple[np.ndarray, ...], list[SessionResult]]:
     """m from the pooled expected match counts of the sessions, then the fill-in session."""
     level_counts = [len(u_f) for u_f in u]
@@ -264,8 +327,14 @@ def _learn_m(
         if _evidence_sources(masked, correlated) < 2:
             continue  # one source of evidence cannot tell m from the match share
         m_start = tuple(_initial_m(count) for count in level_counts)
+        session_offsets = _pair_offsets(offsets, session.pairs, session.blocked_fields)
         counts, share, iterations, converged = _em_session(
-            Patterns.of(masked, level_counts), u, m_start, correlated, max_iterations, tolerance
+            Patterns.of(masked, level_counts, session_offsets),
+            u,
+            m_start,
+            correlated,
+            max_iterations,
+            tolerance,
         )
         for f, field_counts in enumerate(counts):
             pooled[f] += field_counts
@@ -275,7 +344,9 @@ def _learn_m(
     m = tuple(_shrunk_to_u(counts, u_f) for counts, u_f in zip(pooled, u, strict=True))
     untrained = _untrained_fields(levels, pooled)
     if untrained:
-        m, result = _fill_in_session(levels, m, u, untrained, correlated, max_iterations, tolerance)
+        m, result = _fill_in_session(
+            levels, m, u, untrained, correlated, max_iterations, tolerance, offsets
+        )
         results.append(result)
     return m, results
 
@@ -303,7 +374,8 @@ def _em_session(
     counts = patterns.counts.astype(np.float64)
     expected_counts: list[np.ndarray] = [np.zeros(count) for count in level_counts]
     for iteration in range(1, max_iterations + 1):
-        weight = _logit2(share) + _evidence(patterns.levels, _weights(m, u), correlated)
+        evidence = _evidence(patterns.levels, _weights(m, u), correlated)
+        weight = _logit2(share) + evidence + patterns.offset()
         expected = counts * match_probability(weight)
         expected_counts = [
             np.bincount(patterns.levels[:, f], weights=expected, minlength=count)
@@ -349,12 +421,13 @@ def _fill_in_session(
     correlated: tuple[tuple[int, ...], ...],
     max_iterations: int,
     tolerance: float,
+    offsets: Sequence[np.ndarray | None] | None = None,
 ) -> tuple[tuple[np.ndarray, ...], SessionResult]:
     """Learn the untrained fields on all candidate pairs, the other fields' m held fixed."""
     level_counts = [len(u_f) for u_f in u]
     m_start = tuple(_initial_m(level_counts[f]) if f in untrained else m[f] for f in range(len(u)))
     counts, share, iterations, converged = _em_session(
-        Patterns.of(levels, level_counts),
+        Patterns.of(levels, level_counts, _pair_offsets(offsets, None, ())),
         u,
         m_start,
         correlated,
@@ -377,6 +450,7 @@ def _estimate_prior(
 
     Converged when λ moves by less than `tolerance` relative to its size."""
     evidence = _evidence(patterns.levels, model.level_weights(), model.correlated)
+    evidence = evidence + patterns.offset()
     counts = patterns.counts.astype(np.float64)
     prior = _clip_prior(INITIAL_CANDIDATE_SHARE * counts.sum() / total_pairs)
     iterations, converged = max_iterations, False

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from cdp_assets.identity import term_frequency
 from cdp_assets.identity.blocking import (
     BLOCKING_RULES,
     DEFAULT_BLOCKING_RULES,
@@ -27,6 +28,7 @@ from cdp_assets.identity.blocking import (
 from cdp_assets.identity.comparisons import (
     FIELDS,
     LEVELS,
+    MatchFeatures,
     PairLevels,
     compare_pairs,
     describe_levels,
@@ -51,6 +53,7 @@ EDGE_COLUMNS = {
     "rule": "str",
     "levels": "str",
     "fields": "str",
+    "name_frequency": "float64",
 }
 PARAMETER_COLUMNS = {
     "field": "str",
@@ -65,9 +68,11 @@ PARAMETER_COLUMNS = {
 class ProbabilisticSettings:
     """How records are matched; the defaults suit customer records of a few million rows.
 
-    threshold: match probability from which a pair is linked. 0.99 keeps precision high: with
-        a weight scale in bits, 0.99 is a weight of about 6.6, i.e. clear agreement on at least
-        two of name, birth date and address beyond what chance explains.
+    threshold: match probability from which a pair is linked. 0.98 (a weight of about 5.6
+        bits) is the lowest of 0.9/0.95/0.98/0.99 that kept precision >= 0.998 on the clusters
+        of all six identifier-poor bench populations (dedupe and link, 5,000 to 1,000,000
+        records); 0.95 gains 1-2 points of recall but fell to 0.994-0.996 at 5,000 records
+        (README, issue #13).
     max_block_size: blocks with more records are skipped (counted in stats) instead of
         compared; 500 records is 125k pairs, and larger blocks are common-name groups.
     u_sample_pairs: random pairs for u; 200k gives u down to ~1e-5 (a shared birth date).
@@ -78,9 +83,12 @@ class ProbabilisticSettings:
         each group adds the weight of its most specific field present on both sides instead of
         the sum, so a shared home does not link a household and a shared postal code does not
         outweigh different streets.
+    term_frequency: exact agreement on a first or last name weighs by how rare the name is
+        in the records (`term_frequency`): a shared rare surname is strong evidence, a shared
+        "Smith" weak.
     """
 
-    threshold: float = 0.99
+    threshold: float = 0.98
     max_block_size: int = 500
     u_sample_pairs: int = 200_000
     em_max_iterations: int = 50
@@ -88,6 +96,7 @@ class ProbabilisticSettings:
     seed: int = 42
     blocking_rules: tuple[str, ...] = DEFAULT_BLOCKING_RULES
     correlated_fields: tuple[tuple[str, ...], ...] = (("street", "postal_code", "city"),)
+    term_frequency: bool = True
 
 
 @dataclass
@@ -96,7 +105,9 @@ class ProbabilisticResult:
 
     edges: left_node < right_node (int64, records.node), weight (float64, bits), probability,
         rule (first blocking rule that found the pair), levels ("first_name=nickname;
-        last_name=exact; ..." for the non-null fields) and fields (those fields, comma list).
+        last_name=exact; ..." for the non-null fields), fields (those fields, comma list) and
+        name_frequency (bits of the weight owed to how rare the shared names are; 0 when no
+        name agrees exactly).
     parameters: field, level, m, u, weight (log2 m/u; 0 for "null").
     stats: records, candidate_pairs, pairs_by_rule (rule -> pairs credited to it),
         blocks_skipped, blocks_skipped_by_rule, u_sample_pairs, em_iterations (the longest
@@ -123,6 +134,7 @@ class KnownMatches:
         return len(self.left)
 
 
+EXACT_LEVEL = 1  # "exact" is level 1 of every name field
 MIN_KNOWN_MATCHES = 200  # fewer than this: learn m by EM instead
 
 
@@ -158,6 +170,8 @@ def probabilistic_links(
         "max_iterations": settings.em_max_iterations,
         "tolerance": settings.em_tolerance,
     }
+    offsets = _name_frequency_offsets(features, pairs, u) if settings.term_frequency else None
+    common["offsets"] = offsets
     if known is not None and len(known) >= MIN_KNOWN_MATCHES:
         labelled, excluded = _known_levels(records, features, known)
         model, _ = fit_model_from_labels(labelled, excluded, compared.levels, u, **common)
@@ -167,7 +181,12 @@ def probabilistic_links(
         stats["m_learnt_from"] = "EM on candidate pairs"
     patterns = Patterns.of(compared.levels, _level_counts())
     weights = model.pattern_weights(patterns.levels)[patterns.inverse]
-    edges = _edges(records, pairs, compared, weights, settings.threshold)
+    name_frequency = np.zeros(len(pairs), dtype=np.float64)
+    for field_offsets in offsets or ():
+        if field_offsets is not None:
+            name_frequency += field_offsets
+    weights += name_frequency
+    edges = _edges(records, pairs, compared, weights, name_frequency, settings.threshold)
     stats["u_sample_pairs"] = len(u_left)
     stats["em_iterations"] = model.iterations
     stats["em_converged"] = int(model.converged)
@@ -175,6 +194,22 @@ def probabilistic_links(
     stats["expected_matches"] = model.match_prior * features.size * (features.size - 1) / 2
     stats["links"] = len(edges)
     return ProbabilisticResult(edges, model.parameters(), stats)
+
+
+def _name_frequency_offsets(
+    features: MatchFeatures, pairs: CandidatePairs, u: tuple[np.ndarray, ...]
+) -> tuple[np.ndarray | None, ...]:
+    """Per field (None for fields without one): the term frequency adjustment of exact first
+    and last names of each candidate pair."""
+    offsets: list[np.ndarray | None] = [None] * len(FIELDS)
+    for name in ("first_name", "last_name"):
+        codes = getattr(features, name)
+        u_exact = float(u[FIELDS.index(name)][EXACT_LEVEL])
+        share = term_frequency.frequencies(codes, len(features.names))
+        offsets[FIELDS.index(name)] = term_frequency.adjustment(
+            codes[pairs.left], codes[pairs.right], share, u_exact
+        )
+    return tuple(offsets)
 
 
 def _known_levels(
@@ -193,6 +228,17 @@ def _known_levels(
     identifier = np.asarray(known.identifier, dtype=object)[usable]
     excluded = np.column_stack([identifier == name for name in FIELDS])
     return levels, excluded
+
+
+def readable_weights(parameters: pd.DataFrame) -> pd.DataFrame:
+    """Field, level, m, u, weight (bits) of the comparison levels that carry evidence: the
+    "null" levels (always 0) and fields without data in this run (m = u) are left out."""
+    if len(parameters) == 0:
+        return parameters
+    informative = parameters["level"].ne("null") & parameters["m"].ne(parameters["u"])
+    fields = parameters.loc[informative, "field"].unique()
+    shown = parameters[parameters["field"].isin(fields) & parameters["level"].ne("null")]
+    return shown.round({"m": 4, "u": 6, "weight": 2}).reset_index(drop=True)
 
 
 def empty_edges() -> pd.DataFrame:
@@ -218,6 +264,8 @@ def _training_sessions(
     (and to the fields correlated with them: a shared postal code implies a shared city)."""
     sessions = []
     for index, name in enumerate(pairs.rule_names):
+        if not BLOCKING_RULES[name].trains:
+            continue
         blocked = {FIELDS.index(field) for field in BLOCKING_RULES[name].fields}
         for group in correlated:
             if blocked.intersection(group):
@@ -241,6 +289,7 @@ def _edges(
     pairs: CandidatePairs,
     compared: PairLevels,
     weights: np.ndarray,
+    name_frequency: np.ndarray,
     threshold: float,
 ) -> pd.DataFrame:
     probability = match_probability(weights)
@@ -259,6 +308,7 @@ def _edges(
             "rule": np.asarray(pairs.rule_names, dtype=object)[pairs.rule[linked]],
             "levels": levels_text,
             "fields": fields_text,
+            "name_frequency": name_frequency[linked],
         }
     )
     edges = edges.astype(EDGE_COLUMNS)
@@ -306,4 +356,5 @@ __all__ = [
     "ProbabilisticSettings",
     "empty_edges",
     "probabilistic_links",
+    "readable_weights",
 ]

@@ -101,6 +101,7 @@ def _probabilistic(
                 links["levels"].astype("string")
                 + " (p="
                 + links["probability"].round(4).astype("string")
+                + _name_frequency_text(links["name_frequency"])
                 + ", blocking: "
                 + links["rule"].astype("string")
                 + ")"
@@ -108,6 +109,12 @@ def _probabilistic(
         }
     ).astype(EDGE_DTYPES)
     return edges, result
+
+
+def _name_frequency_text(bits: pd.Series) -> pd.Series:
+    """ ", name frequency +2.3 bits" where the shared names' rarity moved the weight."""
+    text = ", name frequency " + bits.map("{:+.1f}".format).astype("string") + " bits"
+    return text.where(bits.abs() >= 0.05, "")
 
 
 def _override_pairs(pairs: tuple, records: pd.DataFrame) -> list[tuple[int, int]]:

@@ -37,6 +37,10 @@ def test_each_default_rule_finds_its_pair() -> None:
             {"last_name": "Smith", "city": "Paris"},
             {"last_name": "Smyth", "city": "PARIS"},
         ),
+        "street_city": (
+            {"last_name": "Smith", "street": "12 Main Street", "city": "Paris"},
+            {"last_name": "Mith", "street": "12 main st", "city": "PARIS"},
+        ),
         "swapped_names": (
             {"first_name": "John", "last_name": "Smith", "birth_date": "1980-02-01"},
             {"first_name": "Smith", "last_name": "Jon", "birth_date": "1980-02-01"},
@@ -55,6 +59,27 @@ def test_each_default_rule_finds_its_pair() -> None:
         pairs = _pairs(list(rows), (rule,))
         assert _as_set(pairs) == {(0, 1)}, rule
         assert pairs.pairs_by_rule == {rule: 1}
+
+
+def test_street_city_finds_what_no_other_rule_finds_and_does_not_train() -> None:
+    # Surname mistyped in its first letter, postal code and birth date missing on one side.
+    rows = [
+        {
+            "first_name": "Ann",
+            "last_name": "Smith",
+            "street": "12 Main Street",
+            "city": "Lyon",
+            "postal_code": "69001",
+            "birth_date": "1980-02-01",
+        },
+        {"first_name": "Ann", "last_name": "Mith", "street": "12 Main St", "city": "Lyon"},
+        {"first_name": "Ann", "last_name": "Smith", "street": "14 Main Street", "city": "Lyon"},
+    ]
+    others = tuple(name for name in DEFAULT_BLOCKING_RULES if name != "street_city")
+    assert _as_set(_pairs(rows, others)) == {(0, 2)}
+    assert _as_set(_pairs(rows)) == {(0, 1), (0, 2)}
+    assert not BLOCKING_RULES["street_city"].trains
+    assert all(BLOCKING_RULES[name].trains for name in others)
 
 
 def test_pairs_are_ordered_deduplicated_and_credited_to_the_first_rule() -> None:

@@ -159,3 +159,21 @@ def test_m_from_known_matches_skips_the_identifier_that_linked_each_pair() -> No
     # email: only the last pair teaches it (different), plus the pseudo pair.
     np.testing.assert_allclose(model.m[1][1:], [0.01 / 2, (1 + 0.99) / 2])
     assert results[0].name == "labelled_matches" and 0 < model.match_prior < 1
+
+
+def test_patterns_group_by_levels_and_rounded_offset() -> None:
+    levels = np.array([[1, 1], [1, 1], [1, 1], [2, 1]], dtype=np.int8)
+    offsets = np.array([0.0, 0.1, 1.0, 0.0])  # 0.1 rounds to 0 at a quarter bit
+    patterns = Patterns.of(levels, [3, 2], offsets)
+    rows = {
+        (tuple(row), float(offset)): int(count)
+        for row, offset, count in zip(
+            patterns.levels, patterns.offsets, patterns.counts, strict=True
+        )
+    }
+    assert rows == {((1, 1), 0.0): 2, ((1, 1), 1.0): 1, ((2, 1), 0.0): 1}
+    rebuilt = np.column_stack(
+        [patterns.levels[patterns.inverse], patterns.offsets[patterns.inverse]]
+    )
+    np.testing.assert_array_equal(rebuilt[:, :2], levels)
+    np.testing.assert_allclose(rebuilt[:, 2], [0.0, 0.0, 1.0, 0.0])

@@ -14,6 +14,7 @@ from cdp_assets.identity.probabilistic import (
     PARAMETER_COLUMNS,
     ProbabilisticSettings,
     probabilistic_links,
+    readable_weights,
 )
 from cdp_assets_tests.identity.probabilistic_records import (
     make_records,
@@ -63,7 +64,7 @@ def test_edges_are_typed_ordered_and_explained(linked) -> None:
     edges = linked.edges
     assert {column: str(dtype) for column, dtype in edges.dtypes.items()} == EDGE_COLUMNS
     assert (edges["left_node"] < edges["right_node"]).all()
-    assert (edges["probability"] >= 0.99).all()
+    assert (edges["probability"] >= ProbabilisticSettings().threshold).all()
     np.testing.assert_allclose(edges["probability"], 1 / (1 + np.exp2(-edges["weight"].to_numpy())))
     assert set(edges["rule"]) <= set(ProbabilisticSettings().blocking_rules)
     first = edges.iloc[0]
@@ -81,6 +82,19 @@ def test_parameters_are_readable(linked) -> None:
     assert (nulls["weight"] == 0).all()
     different_first = parameters.query("field == 'first_name' and level == 'different'")
     assert different_first["weight"].iloc[0] < -3
+
+
+def test_readable_weights_keep_the_informative_levels(linked) -> None:
+    shown = readable_weights(linked.parameters)
+    assert list(shown.columns) == ["field", "level", "m", "u", "weight"]
+    assert "null" not in set(shown["level"])
+    # No emails or phones in the population: m = u there, nothing to show.
+    assert not {"email_key", "phone"} & set(shown["field"])
+    levels = linked.parameters.query("level != 'null' and field not in ('email_key', 'phone')")
+    assert len(shown) == len(levels)
+    birth = shown.query("field == 'birth_date' and level == 'exact'").iloc[0]
+    expected = levels.query("field == 'birth_date' and level == 'exact'").iloc[0]
+    assert birth["weight"] == round(expected["weight"], 2)
 
 
 def test_stats(population, linked) -> None:

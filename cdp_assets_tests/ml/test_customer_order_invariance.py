@@ -13,7 +13,7 @@ from cdp_assets.ml import btyd
 from cdp_assets.ml import purchase_models as pm
 
 
-def _histories(seed: int, n: int = 1_500) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _histories(seed: int, n: int = 600) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     T = rng.integers(30, 900, n).astype(float)
     x = rng.poisson(rng.gamma(1.0, 2.0, n) * T / 365.0).astype(float)

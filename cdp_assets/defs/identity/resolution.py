@@ -12,6 +12,7 @@ from cdp_assets.defs.identity.staged import fact_sources, read_combos, read_cust
 from cdp_assets.defs.resources import WarehouseResource
 from cdp_assets.identity.facts import FACT_IDENTITIES
 from cdp_assets.identity.nodes import COMBO_DTYPES, graph_nodes
+from cdp_assets.identity.probabilistic import readable_weights
 from cdp_assets.identity.resolve import IdentityResolution, resolve_identities
 from cdp_assets.identity.stability import cluster_figures, cluster_stability
 from cdp_assets.identity.stable_ids import ALIAS_DTYPES, ASSIGNMENT_DTYPES
@@ -105,10 +106,9 @@ def _xref_metadata(result: IdentityResolution, events: pd.Series) -> dict[str, o
         meta["shared_by_rule"] = dg.MetadataValue.md(
             counts_table(result.shared.groupby(["type", "rule"]).size(), ["type", "rule"], "values")
         )
-    if len(result.match_parameters):
-        meta["match_weights"] = dg.MetadataValue.md(
-            markdown_table(result.match_parameters.round(4), max_rows=60)
-        )
+    weights = readable_weights(result.match_parameters)
+    if len(weights):
+        meta["match_weights"] = dg.MetadataValue.md(markdown_table(weights, max_rows=60))
     meta |= {k: v for k, v in stats.items() if k.startswith("probabilistic_")}
     return meta | {
         "dagster/row_count": len(result.xref),
