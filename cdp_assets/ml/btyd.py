@@ -609,11 +609,23 @@ def simulate_bg_nbd(
     Returns (customer index, time in days) of every repeat purchase, ordered by time within
     each customer.
     """
-    horizon = np.asarray(observation_days, float)
-    n = len(horizon)
+    n = len(observation_days)
     rate = rng.gamma(params.r, 1.0 / params.alpha, n)
     dropout = rng.beta(params.a, params.b, n)
-    clock = np.zeros(n)
+    return simulate_repeat_purchases(rate, dropout, observation_days, rng)
+
+
+def simulate_repeat_purchases(
+    rate: np.ndarray,
+    dropout: np.ndarray,
+    observation_days: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Repeat purchases of customers with the given purchase rates (per day) and dropout
+    probabilities after each repeat purchase, within their `observation_days`: (customer
+    index, time in days), ordered by time within each customer."""
+    horizon = np.asarray(observation_days, float)
+    clock = np.zeros(len(horizon))
     active = np.flatnonzero(rate > 0)
     who, when = [], []
     while len(active):

@@ -404,22 +404,8 @@ def _simulate_fixed_dropout(
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
     """BG/NBD purchases with given per-customer dropout probabilities."""
-    horizon = np.asarray(observation_days, float)
-    n = len(horizon)
-    rate = rng.gamma(params.r, 1.0 / params.alpha, n)
-    clock = np.zeros(n)
-    active = np.flatnonzero(rate > 0)
-    who, when = [], []
-    while len(active):
-        clock[active] += rng.exponential(1.0 / rate[active])
-        active = active[clock[active] <= horizon[active]]
-        who.append(active)
-        when.append(clock[active].copy())
-        active = active[rng.random(len(active)) >= dropout[active]]
-    customer = np.concatenate(who) if who else np.array([], int)
-    time = np.concatenate(when) if when else np.array([])
-    order = np.lexsort((time, customer))
-    return customer[order], time[order]
+    rate = rng.gamma(params.r, 1.0 / params.alpha, len(observation_days))
+    return btyd.simulate_repeat_purchases(rate, dropout, observation_days, rng)
 
 
 def summary_of_simulation(
