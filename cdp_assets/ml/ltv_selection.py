@@ -66,6 +66,7 @@ from cdp_assets.config import LtvConfig
 from cdp_assets.ml import btyd
 from cdp_assets.ml import purchase_models as pm
 from cdp_assets.ml.churn import BOOSTING_PARAMS
+from cdp_assets.ml.purchase_history import fit_btyd_summary, ml_features, order_value, revenue_after
 
 LEARNED = "learned_covariates"
 BLEND = "blend"
@@ -94,7 +95,7 @@ _MIN_OFFSET = 1e-3
 # machine far more): it runs on one thread.
 SINGLE_THREAD_ROWS = 100_000
 
-# The features of every customer as of a date (see `ltv.FeaturesAt`), or None: orders only.
+# The features of every customer as of a date (see `purchase_history.FeaturesAt`), or None: orders only.
 FeaturesAt = Callable[[dt.date], pd.DataFrame] | None
 
 
@@ -151,8 +152,6 @@ def _covariates(
 ) -> pd.DataFrame:
     """Point-in-time covariates of the buyers of `summary` (indexed by customer_id): what
     `ltv.ml_features` knows as of `cutoff`, BG/NBD's expected rate and P(alive)."""
-    from cdp_assets.ml.ltv import ml_features  # ltv imports this module
-
     features = ml_features(orders, cutoff, features_at).reindex(summary["customer_id"])
     predicted = pm.predict_summary(backbone, summary, window_days)
     features["backbone_rate"] = predicted["expected_purchases"].to_numpy() / window_days
@@ -288,8 +287,6 @@ def forecast_split(
     """Fit every candidate on the purchases up to `cutoff` and forecast the `days` after it.
     `spend`: the `ltv.BtydModel` fitted up to `cutoff` when the caller has it (its
     Gamma-Gamma gives the value of a purchase day); fitted here otherwise."""
-    from cdp_assets.ml.ltv import fit_btyd_summary, order_value, revenue_after
-
     summary = btyd.rfm_summary(orders, cutoff)
     if summary.empty:
         raise ValueError(f"purchase models: no purchases up to {cutoff}")
