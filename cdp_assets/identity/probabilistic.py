@@ -80,9 +80,11 @@ class ProbabilisticSettings:
     seed: the random pairs for u; the result is deterministic for a seed.
     blocking_rules: names from `blocking.BLOCKING_RULES`, credited in this order.
     correlated_fields: groups of fields describing one fact (the address), most specific first:
-        each group adds the weight of its most specific field present on both sides instead of
-        the sum, so a shared home does not link a household and a shared postal code does not
-        outweigh different streets.
+        each group adds one weight instead of the sum, so a shared home does not link a
+        household: that of its most specific field present on both sides when it disagrees (a
+        shared postal code does not outweigh different streets), else its strongest agreeing
+        field's (street names recur in every town; postal codes get rarer as the file grows).
+        A pair that shares a home gets no bonus for a rare shared surname (households).
     term_frequency: exact agreement on a first or last name weighs by how rare the name is
         in the records (`term_frequency`): a shared rare surname is strong evidence, a shared
         "Smith" weak.
