@@ -20,8 +20,12 @@ pairs with m and u fixed. Level 0 ("null") carries no evidence: it is left out o
 
 Fields that describe one fact (postal code, city and street all say where someone lives) are
 not independent: summing their weights would count a shared address three times. A group of
-such `correlated` fields contributes its strongest agreement weight, or, when none of them
-agrees, its strongest disagreement weight.
+such `correlated` fields (listed most specific first) counts once: when its most specific field
+present on both sides disagrees, that field's weight (two streets in one postal code are two
+addresses); when it agrees, the strongest agreement weight of the group. The strongest, not
+the most specific: a street name recurs in every town, so its u does not fall as the file
+grows, while the u of a postal code falls with the number of codes; taking the street's weight
+where both agree under-counted a shared home at 1,000,000 records by 5 bits.
 
 EM runs on the distinct comparison patterns with their counts (a few thousand), not on the
 pairs, so it costs milliseconds whatever the number of pairs.
@@ -528,8 +532,12 @@ def _evidence(
 
 def _group_evidence(weights: np.ndarray, present: np.ndarray) -> np.ndarray:
     """The weight of the group's most specific field present on both sides (groups list their
-    fields from most to least specific): two addresses on different streets of one postal code
-    are different addresses, however well the postal code agrees. 0 when none is present."""
+    fields from most to least specific) when it is not positive: two addresses on different
+    streets of one postal code are different addresses, however well the postal code agrees.
+    When it agrees, the strongest agreement weight in the group (agreeing on street and postal
+    code is at least as specific as either). 0 when no field is present."""
     first = np.argmax(present, axis=1)
-    evidence = weights[np.arange(len(weights)), first]
+    specific = weights[np.arange(len(weights)), first]
+    strongest = np.where(present, weights, -np.inf).max(axis=1, initial=-np.inf)
+    evidence = np.where(specific > 0, strongest, specific)
     return np.where(present.any(axis=1), evidence, 0.0)

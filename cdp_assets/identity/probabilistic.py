@@ -80,9 +80,11 @@ class ProbabilisticSettings:
     seed: the random pairs for u; the result is deterministic for a seed.
     blocking_rules: names from `blocking.BLOCKING_RULES`, credited in this order.
     correlated_fields: groups of fields describing one fact (the address), most specific first:
-        each group adds the weight of its most specific field present on both sides instead of
-        the sum, so a shared home does not link a household and a shared postal code does not
-        outweigh different streets.
+        each group adds one weight instead of the sum, so a shared home does not link a
+        household: that of its most specific field present on both sides when it disagrees (a
+        shared postal code does not outweigh different streets), else its strongest agreeing
+        field's (street names recur in every town; postal codes get rarer as the file grows).
+        A pair that shares a home gets no bonus for a rare shared surname (households).
     term_frequency: exact agreement on a first or last name weighs by how rare the name is
         in the records (`term_frequency`): a shared rare surname is strong evidence, a shared
         "Smith" weak.
@@ -134,7 +136,8 @@ class KnownMatches:
         return len(self.left)
 
 
-EXACT_LEVEL = 1  # "exact" is level 1 of every name field
+EXACT_LEVEL = 1  # "exact" is level 1 of every name field, the closest level of every field
+NULL_LEVEL = 0
 MIN_KNOWN_MATCHES = 200  # fewer than this: learn m by EM instead
 
 
@@ -171,6 +174,7 @@ def probabilistic_links(
         "tolerance": settings.em_tolerance,
     }
     offsets = _name_frequency_offsets(features, pairs, u) if settings.term_frequency else None
+    offsets = _household_offsets(offsets, compared.levels, correlated)
     common["offsets"] = offsets
     if known is not None and len(known) >= MIN_KNOWN_MATCHES:
         labelled, excluded = _known_levels(records, features, known)
@@ -210,6 +214,43 @@ def _name_frequency_offsets(
             codes[pairs.left], codes[pairs.right], share, u_exact
         )
     return tuple(offsets)
+
+
+def _household_offsets(
+    offsets: tuple[np.ndarray | None, ...] | None,
+    levels: np.ndarray,
+    correlated: tuple[tuple[int, ...], ...],
+) -> tuple[np.ndarray | None, ...] | None:
+    """No bonus for a rare surname shared by two records that share a home.
+
+    The term frequency adjustment says a rare surname is rarely shared by chance; but two
+    records at one address that are not one person are mostly a household, which shares a
+    rare surname as surely as a common one. Such pairs keep the penalty of a common surname
+    and lose the bonus of a rare one (README "Recall at scale": without this, the stronger
+    address weight at 1,000,000 records linked household members with rare names).
+    """
+    last = FIELDS.index("last_name")
+    if offsets is None or offsets[last] is None:
+        return offsets
+    home = _shares_home(levels, correlated)
+    last_offsets = offsets[last]
+    last_offsets[home] = np.minimum(last_offsets[home], 0.0)  # in place: millions of pairs
+    return offsets
+
+
+def _shares_home(levels: np.ndarray, correlated: tuple[tuple[int, ...], ...]) -> np.ndarray:
+    """Pairs whose most specific address field present on both sides agrees (its first
+    non-null level), the group's least specific field (a shared city) excepted."""
+    home = np.zeros(len(levels), dtype=bool)
+    for group in correlated:
+        if len(group) < 2:
+            continue
+        undecided = np.ones(len(levels), dtype=bool)
+        for f in group[:-1]:
+            present = undecided & (levels[:, f] != NULL_LEVEL)
+            home |= present & (levels[:, f] == EXACT_LEVEL)
+            undecided &= ~present
+    return home
 
 
 def _known_levels(

@@ -127,6 +127,25 @@ def test_correlated_fields_count_once() -> None:
     )
 
 
+def test_correlated_group_agreement_takes_its_strongest_agreeing_field() -> None:
+    # Street (listed first) agrees by chance far more often than postal code in a large file:
+    # u 1/500 against 1/8000. Where both agree the group weighs as the postal code (13 bits),
+    # not as the street (9 bits); a street that disagrees still decides alone.
+    names = (("null", "exact", "different"),) * 2
+    street_u, postal_u = np.r_[np.nan, 1 / 500, 499 / 500], np.r_[np.nan, 1 / 8000, 7999 / 8000]
+    m = (np.r_[np.nan, 0.5, 0.5],) * 2
+    model = FellegiSunterModel(
+        ("street", "postal"), names, m, (street_u, postal_u), 0.5, correlated=((0, 1),)
+    )
+    street_agrees, postal_agrees = np.log2(0.5 * 500), np.log2(0.5 * 8000)
+    street_differs = np.log2(0.5 / (499 / 500))
+    levels = np.array([[1, 1], [1, 2], [2, 1], [1, 0], [0, 1]], dtype=np.int8)
+    np.testing.assert_allclose(
+        model.pattern_weights(levels),
+        [postal_agrees, street_agrees, street_differs, street_agrees, postal_agrees],
+    )
+
+
 def test_random_pairs_are_seeded_and_distinct() -> None:
     left, right = random_pairs(1_000, 5_000, seed=7)
     again = random_pairs(1_000, 5_000, seed=7)

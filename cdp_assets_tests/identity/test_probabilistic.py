@@ -9,10 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cdp_assets.identity.comparisons import FIELDS
 from cdp_assets.identity.probabilistic import (
     EDGE_COLUMNS,
     PARAMETER_COLUMNS,
     ProbabilisticSettings,
+    _household_offsets,
     probabilistic_links,
     readable_weights,
 )
@@ -183,3 +185,24 @@ def test_threshold_and_rules_are_settings(population) -> None:
     assert set(result.stats["pairs_by_rule"]) == {"birth_date_first_initial"}
     with pytest.raises(ValueError, match="unknown correlated field"):
         probabilistic_links(records, dataclasses.replace(one_rule, correlated_fields=(("zip",),)))
+
+
+def test_a_rare_surname_shared_at_one_home_earns_no_bonus() -> None:
+    # Levels per FIELDS (first, last, birth, postal, city, street, email, phone); the address
+    # group is street, postal code, city. Surname term frequency offsets: +5 (rare), -2 (common).
+    address = ((5, 3, 4),)
+    levels = np.array(
+        [
+            [1, 1, 4, 1, 1, 1, 0, 0],  # same street, rare surname: a household, bonus dropped
+            [1, 1, 4, 1, 1, 1, 0, 0],  # same street, common surname: penalty kept
+            [1, 1, 4, 1, 1, 3, 0, 0],  # different streets in one postal code: not one home
+            [1, 1, 4, 1, 1, 0, 0, 0],  # no street, same postal code: one home
+            [1, 1, 4, 0, 1, 0, 0, 0],  # only the city agrees: not one home
+        ],
+        dtype=np.int8,
+    )
+    surname = np.array([5.0, -2.0, 5.0, 5.0, 5.0], dtype=np.float32)
+    offsets = tuple(surname if f == FIELDS.index("last_name") else None for f in range(8))
+    adjusted = _household_offsets(offsets, levels, address)
+    np.testing.assert_array_equal(adjusted[FIELDS.index("last_name")], [0.0, -2.0, 5.0, 0.0, 5.0])
+    assert _household_offsets(None, levels, address) is None

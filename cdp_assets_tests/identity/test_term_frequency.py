@@ -33,15 +33,23 @@ def test_rare_names_weigh_more_than_common_ones_in_the_links() -> None:
     edges = result.edges
     weight = result.parameters.set_index(["field", "level"])["weight"]
     # Weight without term frequencies, from the explained levels: prior + independent fields +
-    # the address group's most specific field present on both sides.
+    # the address group: its most specific field present on both sides when that disagrees,
+    # else its strongest weight. A pair sharing a home (street, else postal code, agrees) gets
+    # no bonus for a rare surname.
+    address_fields = ("street", "postal_code", "city")
     base = np.full(len(edges), np.log2(result.stats["lambda"] / (1 - result.stats["lambda"])))
+    home = np.zeros(len(edges), dtype=bool)
     for row, text in enumerate(edges["levels"]):
         levels = dict(part.split("=") for part in text.split("; "))
         levels = {field: level.split("(")[0] for field, level in levels.items()}
-        address = [field for field in ("street", "postal_code", "city") if field in levels]
+        address = [weight[(field, levels[field])] for field in address_fields if field in levels]
         for field, level in levels.items():
-            if field not in ("street", "postal_code", "city") or field == address[0]:
+            if field not in address_fields:
                 base[row] += weight[(field, level)]
+        if address:
+            base[row] += address[0] if address[0] <= 0 else max(address)
+        specific = next((f for f in address_fields[:2] if f in levels), None)
+        home[row] = specific is not None and levels[specific] in ("token_set_90", "exact")
     expected = np.zeros(len(edges))
     for field in ("first_name", "last_name"):
         keys = match_key(records[field]).to_numpy(dtype=object)
@@ -50,10 +58,15 @@ def test_rare_names_weigh_more_than_common_ones_in_the_links() -> None:
         left, right = keys[edges["left_node"]], keys[edges["right_node"]]
         same = pd.notna(left) & pd.notna(right) & (left == right)
         u_exact = result.parameters.set_index(["field", "level"])["u"][(field, "exact")]
-        expected[same] += np.log2(u_exact / share[left[same]].to_numpy())
+        adjustment = np.zeros(len(edges))
+        adjustment[same] = np.log2(u_exact / share[left[same]].to_numpy())
+        if field == "last_name":
+            adjustment[home] = np.minimum(adjustment[home], 0.0)
+        expected += adjustment
     np.testing.assert_allclose(edges["weight"] - base, expected, atol=1e-4)  # float32 offsets
     np.testing.assert_allclose(edges["name_frequency"], expected, atol=1e-4)
     assert (expected > 0).any() and (expected < 0).any()  # rare and common names both occur
+    assert home.any() and (~home).any()
 
 
 def test_term_frequencies_take_part_in_em() -> None:
