@@ -625,7 +625,36 @@ def purchase_model_shortfall(
     """Why churn cannot fall back on a purchase model, or None when it can: it does when the
     history is shorter than MIN_LABELLED_HORIZONS churn horizons (too short to label windows
     for the classifier) but holds `min_customers` buyers and `min_positives` repeat buyers."""
+    return _shortfall(btyd.rfm_summary(orders, as_of), as_of, config)
+
+
+def score_churn_by_purchase_model(
+    orders: pd.DataFrame, as_of: dt.date, config: ChurnConfig, version: str = "none"
+) -> pd.DataFrame:
+    """`ml.churn_scores` without a classifier: churn_probability = P(no purchase in the
+    `horizon_days` after as_of) from the purchase model (BG/NBD, Pareto/NBD or MBG/NBD: the
+    highest likelihood; they have four parameters each) fitted on the purchases up to as_of.
+    `model` names it (purchase_model:<name>); there are no per-customer reasons."""
+    return _purchase_model_scores(btyd.rfm_summary(orders, as_of), as_of, config, version)
+
+
+def churn_by_purchase_model(
+    orders: pd.DataFrame, as_of: dt.date, config: ChurnConfig
+) -> tuple[pd.DataFrame | None, str]:
+    """(scores, why) when the purchase model applies (`purchase_model_shortfall`), else
+    (None, the reason it does not); the purchase history is summarised once."""
     summary = btyd.rfm_summary(orders, as_of)
+    shortfall = _shortfall(summary, as_of, config)
+    if shortfall is not None:
+        return None, shortfall
+    scores = _purchase_model_scores(summary, as_of, config, "none")
+    return scores, (
+        f"history shorter than {MIN_LABELLED_HORIZONS} churn horizons: churn_probability "
+        f"is P(no purchase in {config.horizon_days} days) from {scores['model'].iloc[0]}"
+    )
+
+
+def _shortfall(summary: pd.DataFrame, as_of: dt.date, config: ChurnConfig) -> str | None:
     if summary.empty:
         return f"no purchases up to {as_of}"
     history = int(summary["T"].max()) + 1
@@ -640,14 +669,9 @@ def purchase_model_shortfall(
     return None
 
 
-def score_churn_by_purchase_model(
-    orders: pd.DataFrame, as_of: dt.date, config: ChurnConfig, version: str = "none"
+def _purchase_model_scores(
+    summary: pd.DataFrame, as_of: dt.date, config: ChurnConfig, version: str
 ) -> pd.DataFrame:
-    """`ml.churn_scores` without a classifier: churn_probability = P(no purchase in the
-    `horizon_days` after as_of) from the purchase model (BG/NBD, Pareto/NBD or MBG/NBD: the
-    highest likelihood; they have four parameters each) fitted on the purchases up to as_of.
-    `model` names it (purchase_model:<name>); there are no per-customer reasons."""
-    summary = btyd.rfm_summary(orders, as_of)
     fits = [pm.fit_purchase_model(name, summary) for name in pm.PARAMETRIC_MODELS]
     fit = max((f for f in fits if f.converged), key=lambda f: f.log_likelihood, default=fits[0])
     probability = pm.predict_summary(fit, summary, config.horizon_days)["p_no_purchase"]

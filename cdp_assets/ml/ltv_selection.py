@@ -67,6 +67,7 @@ from cdp_assets.ml import btyd
 from cdp_assets.ml import purchase_models as pm
 from cdp_assets.ml.churn import BOOSTING_PARAMS
 from cdp_assets.ml.purchase_history import fit_btyd_summary, ml_features, order_value, revenue_after
+from cdp_assets.ml.snapshots import in_content_order
 
 LEARNED = "learned_covariates"
 BLEND = "blend"
@@ -192,12 +193,11 @@ def _in_content_order(
     numbered over the whole identity graph: a warehouse holding later data numbers the same
     people differently, and the early-stopping split (by position) would then train another
     model for the same past date."""
-    keyed = matrix.assign(_target=target, _weight=weight)
-    order = keyed.sort_values(list(keyed.columns), kind="stable", na_position="last").index
+    keyed = in_content_order(matrix.assign(_target=target, _weight=weight))
     return (
-        matrix.loc[order].reset_index(drop=True),
-        target[order.to_numpy()],
-        weight[order.to_numpy()],
+        keyed.drop(columns=["_target", "_weight"]),
+        keyed["_target"].to_numpy(),
+        keyed["_weight"].to_numpy(),
     )
 
 

@@ -219,13 +219,15 @@ def training_snapshots(
         features = customer_features(session, cutoff, sla_hours, tables)
         rows = label_fn(session, cutoff, features, tables)
         rows.insert(0, CUTOFF, cutoff)
-        parts.append(_in_content_order(rows))
+        parts.append(in_content_order(rows))
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[CUTOFF, LABEL])
     frame.attrs["cutoffs"] = sorted(cutoffs)
     return frame
 
 
-def _in_content_order(rows: pd.DataFrame) -> pd.DataFrame:
+def in_content_order(rows: pd.DataFrame) -> pd.DataFrame:
+    """`rows` sorted by their values (customer_id last), with a fresh index: an order that does
+    not depend on how customer ids were numbered."""
     content = [c for c in rows.columns if c != "customer_id"]
     order = content + (["customer_id"] if "customer_id" in rows.columns else [])
     return rows.sort_values(order, na_position="last", kind="mergesort", ignore_index=True)

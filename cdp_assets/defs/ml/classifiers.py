@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from cdp_assets.config import CDPConfig
+from cdp_assets.defs.ml.inputs import resolved_orders
 from cdp_assets.ml import churn, leads
 from cdp_assets.ml.snapshots import churn_labels, lead_labels
 from cdp_assets.warehouse import WarehouseSession
@@ -18,20 +19,8 @@ def churn_without_classifier(
     session: WarehouseSession, as_of: dt.date, settings: Any
 ) -> tuple[pd.DataFrame | None, str]:
     """(scores, why): churn from the purchase model when the history is too short to label
-    windows for the classifier (see `churn.purchase_model_shortfall`); None with the reason
-    it does not apply."""
-    orders = session.query(
-        "SELECT customer_id, ordered_at, net_amount_base, is_purchase FROM core.orders "
-        "WHERE customer_id IS NOT NULL"
-    )
-    shortfall = churn.purchase_model_shortfall(orders, as_of, settings)
-    if shortfall is not None:
-        return None, shortfall
-    scores = churn.score_churn_by_purchase_model(orders, as_of, settings)
-    return scores, (
-        f"history shorter than {churn.MIN_LABELLED_HORIZONS} churn horizons: churn_probability "
-        f"is P(no purchase in {settings.horizon_days} days) from {scores['model'].iloc[0]}"
-    )
+    windows for the classifier; None with the reason it does not apply."""
+    return churn.churn_by_purchase_model(resolved_orders(session), as_of, settings)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,6 @@
 """`ml.ltv_model` and `ml.customer_ltv`: lifetime value, trained weekly, scored nightly."""
 
 import dagster as dg
-import pandas as pd
 
 from cdp_assets.analytics.features import customer_features, existing_core_tables
 from cdp_assets.config import CDPConfig
@@ -15,6 +14,7 @@ from cdp_assets.defs.catalog import (
     core_keys,
     table_ref,
 )
+from cdp_assets.defs.ml.inputs import resolved_orders
 from cdp_assets.defs.ml.outcomes import (
     CHECK_PROMOTED,
     metrics_md,
@@ -29,13 +29,6 @@ from cdp_assets.reporting.markdown import markdown_table
 from cdp_assets.warehouse import WarehouseSession
 
 LTV_TRAINING_CHECKS = ("enough_data", "beats_baseline", "holdout_total_within_10_percent")
-
-
-def _orders(session: WarehouseSession) -> pd.DataFrame:
-    return session.query(
-        "SELECT customer_id, ordered_at, net_amount_base, is_purchase FROM core.orders "
-        "WHERE customer_id IS NOT NULL"
-    )
 
 
 def _features_at(session: WarehouseSession, config: CDPConfig) -> ltv.FeaturesAt:
@@ -92,7 +85,7 @@ def build_ltv_training_asset(config: CDPConfig) -> dg.AssetsDefinition:
         passes."""
         as_of = analysis_date(context, config)
         with warehouse.get().transaction() as session:
-            orders = _orders(session)
+            orders = resolved_orders(session)
             reason = ltv.not_enough_data(orders, as_of, settings)
             if reason is not None:
                 return not_enough_data(reason, LTV_TRAINING_CHECKS)
@@ -194,7 +187,7 @@ def build_ltv_scoring_asset(config: CDPConfig) -> dg.AssetsDefinition:
         with warehouse.get().transaction() as session:
             if version is None:
                 return no_promoted_model(session, ref, LTV_DTYPES, "ltv")
-            orders = _orders(session)
+            orders = resolved_orders(session)
             scores = ltv.score_ltv(
                 store.load("ltv", version).model,
                 orders,
