@@ -8,8 +8,9 @@ share of records with v, tf(v). The adjustment replaces the level's average u by
     adjustment = log2(u_exact / tf(v))      (added to the level weight log2(m_exact / u_exact))
 
 so the field weighs log2(m_exact / tf(v)). Negative for common names, positive for rare ones.
-The model is trained without it (EM on the level patterns, as Splink does); it is applied when
-the pairs are scored.
+The adjustments are applied when the pairs are scored and also take part in EM, as per-pair
+offsets (`fellegi_sunter`): trained without them, EM took chance agreements on common names
+for matches and under-weighed a different birth date (README, issue #13).
 
 tf(v) is floored at the share of two records (the pair itself: in a small file a name seen
 twice is not evidence of a one-in-a-million name) and at `MIN_SHARE`.
