@@ -10,6 +10,7 @@ ExportDestination`); the modules below hold them by section of the file:
     identity    `identity`
     analytics   `analytics`: RFM segments, holiday windows, audiences
     models      `models`: the predictive models
+    forecast    `models.forecast`: sales and demand forecasts
     exports     `exports`: audience export destinations
     campaigns   `campaigns` and `activation`: arms, offers, the global control group
     privacy     `privacy`
@@ -38,6 +39,7 @@ from cdp_assets.config.exports import (
     ExportDestination,
     ExportsConfig,
 )
+from cdp_assets.config.forecast import ForecastConfig
 from cdp_assets.config.identity import (
     IdentifierType,
     IdentityConfig,
@@ -88,6 +90,7 @@ __all__ = [
     "AudienceRule",
     "ChurnConfig",
     "ExportDestination",
+    "ForecastConfig",
     "HolidayWindow",
     "LeadsConfig",
     "LtvConfig",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from cdp_assets.config.base import StrictModel
+from cdp_assets.config.forecast import ForecastConfig
 
 
 class SnapshotConfig(StrictModel):
@@ -47,3 +48,4 @@ class ModelsConfig(StrictModel):
     ltv: LtvConfig = Field(default_factory=LtvConfig)
     leads: LeadsConfig = Field(default_factory=LeadsConfig)
     recommendations: RecommendationsConfig = Field(default_factory=RecommendationsConfig)
+    forecast: ForecastConfig = Field(default_factory=ForecastConfig)
