@@ -4,15 +4,52 @@ and the erasure-requests sensor (privacy)."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Collection
 
 import dagster as dg
 
-from cdp_assets.config import CDPConfig
-from cdp_assets.ingest.landing import LandingState, landing_state, new_arrivals
+from cdp_assets.config import CDPConfig, warehouse_url
+from cdp_assets.ingest.landing import LandingState, already_ingested, landing_state, new_arrivals
+from cdp_assets.ingest.ledger import ingested_pairs
+from cdp_assets.warehouse import Warehouse
+from cdp_assets.warehouse.warehouse import duckdb_file
 
 # (source name, its new or changed files) → the run to start
 RunRequestFor = Callable[[str, dict[str, str]], dg.RunRequest]
+
+# How often the file sensors look (seconds); tests and impatient demos set it lower.
+INTERVAL_ENV = "CDP_SENSOR_INTERVAL_SECONDS"
+
+
+def sensor_interval_seconds() -> int:
+    value = os.environ.get(INTERVAL_ENV, "60")
+    try:
+        seconds = int(value)
+    except ValueError:
+        raise dg.DagsterInvalidDefinitionError(
+            f"{INTERVAL_ENV}={value!r}: give a whole number of seconds"
+        ) from None
+    return max(seconds, 1)
+
+
+def ledger_state(config: CDPConfig, current: LandingState) -> LandingState | None:
+    """What the warehouse's file ledger says was already loaded ({} for a warehouse not
+    created yet), or None when it cannot be read now (a run holds the DuckDB file)."""
+    url = warehouse_url(config)
+    file = duckdb_file(url)
+    if file is not None and not file.exists():
+        return {}
+    warehouse = Warehouse(url, read_only=True)
+    try:
+        with warehouse.transaction() as session:
+            ingested = ingested_pairs(session, current.keys())
+    except Exception:  # noqa: BLE001 - any failure to read means "look again later"
+        return None
+    finally:
+        # A DuckDB file held open by the daemon would stop every run from writing it.
+        warehouse.engine.dispose()
+    return already_ingested(config, current, ingested)
 
 
 def file_arrival_sensor(
@@ -28,18 +65,31 @@ def file_arrival_sensor(
 ) -> dg.SensorDefinition:
     """A sensor that starts one run per source whose landing files are new or changed. File
     identity (name, size, mtime) is in the run key; the cursor holds the landing state last
-    acted on, so an evaluation is idempotent."""
+    acted on, so an evaluation is idempotent. With no cursor yet (first tick on an instance)
+    the files the warehouse's ledger lists with the same bytes count as acted on: a sensor
+    turned on after `make demo` does not load them again."""
 
     @dg.sensor(
         name=name,
         job=job,
-        minimum_interval_seconds=60,
+        minimum_interval_seconds=sensor_interval_seconds(),
         default_status=default_status,
         description=description,
     )
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        previous: LandingState = json.loads(context.cursor) if context.cursor else {}
         current = landing_state(config, sources)
+        if context.cursor:
+            previous: LandingState = json.loads(context.cursor)
+        else:
+            known = ledger_state(config, current)
+            if known is None:
+                return dg.SensorResult(
+                    skip_reason=dg.SkipReason(
+                        "first look: the warehouse is busy, its file ledger will be read on "
+                        "the next tick"
+                    )
+                )
+            previous = known
         requests = [
             run_request_for(source, files)
             for source, files in sorted(new_arrivals(previous, current).items())

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from cdp_assets.config import CDPConfig, landing_dir
-from cdp_assets.ingest.ledger import discover_files
+from cdp_assets.ingest.ledger import content_hash, discover_files
 
 LandingState = dict[str, dict[str, str]]  # source → relative file → "size:mtime_ns"
 
@@ -44,6 +44,27 @@ def new_arrivals(previous: LandingState, current: LandingState) -> dict[str, dic
         if changed:
             arrivals[source] = changed
     return arrivals
+
+
+def already_ingested(
+    config: CDPConfig, current: LandingState, ingested: Mapping[str, Collection[tuple[str, str]]]
+) -> LandingState:
+    """The part of `current` the ledger says was ingested with the same bytes: (file, sha256)
+    pairs per source from `ops.ingested_files`. A sensor with no cursor starts from it, so its
+    first look does not redo what an earlier run (`make demo`) already loaded."""
+    root = landing_dir(config)
+    state: LandingState = {}
+    for source, files in current.items():
+        seen = set(ingested.get(source, ()))
+        known_names = {file for file, _ in seen}
+        state[source] = {
+            file: identity
+            for file, identity in files.items()
+            if file in known_names
+            and not identity.startswith("link:")
+            and (file, content_hash(root / file)) in seen
+        }
+    return state
 
 
 def run_key(source: str, files: dict[str, str]) -> str:

@@ -9,6 +9,7 @@ under another name is recorded as a `duplicate_file` of the first.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from pathlib import Path
 
 import pandas as pd
@@ -46,6 +47,20 @@ def repeated_claims(session: WarehouseSession, limit: int = 10) -> list[tuple]:
     if not session.table_exists(LEDGER_TABLE):
         return []
     return session.repeated_keys(LEDGER_TABLE, LEDGER_KEY, limit)
+
+
+def ingested_pairs(
+    session: WarehouseSession, sources: Collection[str]
+) -> dict[str, set[tuple[str, str]]]:
+    """(file, content_hash) pairs the ledger lists, per source among `sources`."""
+    pairs: dict[str, set[tuple[str, str]]] = {name: set() for name in sources}
+    if not pairs or not session.table_exists(LEDGER_TABLE):
+        return pairs
+    rows = session.query(f"SELECT source, file, content_hash FROM {LEDGER_TABLE.sql}")
+    for source, file, digest in rows.itertuples(index=False):
+        if source in pairs and isinstance(file, str) and isinstance(digest, str):
+            pairs[source].add((file, digest))
+    return pairs
 
 
 def discover_files(landing: Path, source: SourceConfig) -> list[Path]:

@@ -5,10 +5,14 @@ import os
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 
-from cdp_assets.config import parse_config
+from cdp_assets.config import parse_config, warehouse_url
+from cdp_assets.contracts.canonical import LEDGER_DTYPES
 from cdp_assets.defs.ingestion.sensors import build_landing_sensor
 from cdp_assets.ingest.landing import landing_state, new_arrivals, run_key
+from cdp_assets.ingest.ledger import LEDGER_TABLE, content_hash
+from cdp_assets.warehouse import Warehouse, dispose_engines
 
 
 def make_config(tmp_path: Path):
@@ -113,3 +117,70 @@ def test_sensor_requests_one_run_per_source_with_new_files(tmp_path: Path) -> No
 
 def test_landing_state_is_empty_without_files(tmp_path: Path) -> None:
     assert landing_state(make_config(tmp_path)) == {"shop_orders": {}, "web_events": {}}
+
+
+def _ledger_rows(config, rows: list[tuple[str, str, str]]) -> None:
+    """Writes ops.ingested_files with (source, file, content_hash) rows."""
+    frame = pd.DataFrame(
+        {
+            column: pd.Series([None] * len(rows), dtype=dtype)
+            for column, dtype in LEDGER_DTYPES.items()
+        }
+    )
+    frame["source"] = pd.Series([r[0] for r in rows], dtype="string")
+    frame["file"] = pd.Series([r[1] for r in rows], dtype="string")
+    frame["content_hash"] = pd.Series([r[2] for r in rows], dtype="string")
+    frame["status"] = "ingested"
+    warehouse = Warehouse(warehouse_url(config))
+    warehouse.replace_table(LEDGER_TABLE, frame)
+
+
+def test_first_look_skips_files_the_ledger_lists_with_the_same_bytes(tmp_path: Path) -> None:
+    """A sensor with no cursor (first tick on a new instance, e.g. `make ui` after `make demo`)
+    starts from the ledger: files loaded with the same bytes are not loaded again; a file
+    whose bytes changed since, or that the ledger does not list, is."""
+    config = make_config(tmp_path)
+    landing = tmp_path / "landing"
+    loaded, changed = landing / "orders" / "2026-01.csv", landing / "orders" / "2026-02.csv"
+    write(loaded, "id,ts,total\n1,2026-01-01,5\n")
+    write(changed, "id,ts,total\n2,2026-02-01,7\n")
+    write(landing / "web" / "2026-01-01.jsonl", '{"id": 1}\n')
+    _ledger_rows(
+        config,
+        [
+            ("shop_orders", "orders/2026-01.csv", content_hash(loaded)),
+            ("shop_orders", "orders/2026-02.csv", "sha256-of-an-earlier-version"),
+        ],
+    )
+    dispose_engines()
+    sensor = build_landing_sensor(config, dg.define_asset_job("ingest_sources"))
+    with dg.instance_for_test() as instance:
+        first = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+    requested = {r.tags["cdp/source"]: r for r in first.run_requests}
+    assert set(requested) == {"shop_orders", "web_events"}
+    stat = os.stat(changed)
+    assert requested["shop_orders"].run_key == run_key(
+        "shop_orders", {"orders/2026-02.csv": f"{stat.st_size}:{stat.st_mtime_ns}"}
+    )
+    # The cursor holds the whole landing state: the loaded file is not requested later either.
+    assert set(json.loads(first.cursor)["shop_orders"]) == {
+        "orders/2026-01.csv",
+        "orders/2026-02.csv",
+    }
+
+
+def test_first_look_waits_while_the_warehouse_cannot_be_read(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    write(tmp_path / "landing" / "orders" / "2026-01.csv", "id,ts,total\n1,2026-01-01,5\n")
+    _ledger_rows(config, [])
+    sensor = build_landing_sensor(config, dg.define_asset_job("ingest_sources"))
+    # A writer holds the DuckDB file open (here in this process: a read-only open fails the same way).
+    holder = Warehouse(warehouse_url(config)).engine.connect()
+    try:
+        with dg.instance_for_test() as instance:
+            result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+    finally:
+        holder.close()
+        dispose_engines()
+    assert result.run_requests == [] and result.cursor is None
+    assert "busy" in (result.skip_message or "")

@@ -11,7 +11,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from cdp_assets.warehouse import TableRef
+from cdp_assets.warehouse import TableRef, dispose_engines
 from cdp_assets_tests.e2e.pipeline import (
     DemoProject,
     load_definitions,
@@ -133,6 +133,7 @@ def erasure_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             "exports": export_hits(exports, [_ads_hash(e) for e in people["email"]]),
         }
         _write_requests(project, people)
+        dispose_engines()  # the sensor reads the ledger read-only, as the daemon's process does
         with project_env(project):
             definitions = load_definitions()
             sensor = definitions.resolve_sensor_def("erasure_requests_sensor")

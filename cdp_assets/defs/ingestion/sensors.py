@@ -27,7 +27,7 @@ def build_landing_sensor(
         job=job,
         sources=None,
         run_request_for=ingest,
-        default_status=dg.DefaultSensorStatus.STOPPED,
+        default_status=dg.DefaultSensorStatus.RUNNING,
         description="Starts ingestion (raw + staging) of each source whose landing files are "
         "new or changed. File identity (name, size, mtime) is in the run key; the cursor "
         "holds the landing state last acted on.",
