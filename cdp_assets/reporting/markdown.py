@@ -248,13 +248,56 @@ def _cell(value: object, mask_pii: bool = True) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+# Float columns shown as percentages when every value lies in [0, 1].
+_SHARE_NAME = re.compile(r"(share|rate|coverage|pct|percent)", re.IGNORECASE)
+
+
+def format_share(value: float) -> str:
+    """0.1551 → '15.5 %'; 0.00067 → '0.07 %'."""
+    percent = value * 100
+    return f"{percent:.2f} %" if 0 < abs(percent) < 0.1 else f"{percent:.1f} %"
+
+
+def format_figure(value: float) -> str:
+    """A float as people read it: 448386.9207 → '448,386.92', 0.65432 → '0.6543',
+    12.0 → '12'."""
+    if value != value or value in (float("inf"), float("-inf")):
+        return str(value)
+    if float(value).is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"
+    if abs(value) >= 100:
+        return f"{value:,.2f}"
+    return f"{value:.4g}"
+
+
+def readable_numbers(df: pd.DataFrame) -> pd.DataFrame:
+    """Float columns as display text: shares as percentages, others rounded with thousands
+    separators. Integers (counts, lines, years) and every other column are left as they are."""
+    formatted = df
+    for column in df.columns:
+        values = df[column]
+        if not pd.api.types.is_float_dtype(values.dtype):
+            continue
+        present = values.dropna()
+        as_share = bool(
+            _SHARE_NAME.search(str(column)) and len(present) and present.between(0, 1).all()
+        )
+        shown = format_share if as_share else format_figure
+        text = values.map(lambda v, shown=shown: None if pd.isna(v) else shown(v))
+        if formatted is df:
+            formatted = df.copy()
+        formatted[column] = text.astype("object")
+    return formatted
+
+
 def markdown_table(df: pd.DataFrame, max_rows: int = 20, mask_pii: bool = True) -> str:
-    """A markdown table of the first `max_rows` rows. Unless `mask_pii` is False, columns named
+    """A markdown table of the first `max_rows` rows, floats made readable (`readable_numbers`).
+    Unless `mask_pii` is False, columns named
     as identifiers (`is_personal_column`) are masked value by value, and identifiers in any
     other cell (or column name) are masked by `mask_pii_text`."""
     if df.empty:
         return "_no rows_"
-    head = df.head(max_rows)
+    head = readable_numbers(df.head(max_rows))
     if mask_pii:
         head = _mask_columns(head, [c for c in head.columns if is_personal_column(c)])
     lines = [

@@ -257,3 +257,21 @@ def test_uninstall_restores_the_record_factory() -> None:
     assert logging.getLogRecordFactory() is not before
     uninstall_log_masking()
     assert logging.getLogRecordFactory() is before
+
+
+def test_markdown_tables_show_floats_as_people_read_them() -> None:
+    """Shares as percentages, money with thousands separators and cents, small figures to four
+    significant digits; integers such as line numbers and years untouched."""
+    frame = pd.DataFrame(
+        {
+            "segment": ["Champions", "Lost"],
+            "share": [0.1551, 0.00067],
+            "revenue": [448386.9207, 12.0],
+            "auc": [0.712345, None],
+            "purchase_rate": [2.5, 0.5],  # a rate above 1 is not a share
+            "year": [2026, 2025],
+        }
+    )
+    lines = markdown_table(frame).splitlines()
+    assert lines[2] == "| Champions | 15.5 % | 448,386.92 | 0.7123 | 2.5 | 2026 |"
+    assert lines[3] == "| Lost | 0.07 % | 12 |  | 0.5 | 2025 |"
