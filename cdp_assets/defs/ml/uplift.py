@@ -22,6 +22,7 @@ from cdp_assets.defs.catalog import (
 )
 from cdp_assets.defs.ml.outcomes import (
     CHECK_PROMOTED,
+    PROMOTED_DESCRIPTION,
     metrics_md,
     no_promoted_model,
     not_enough_data,
@@ -155,7 +156,9 @@ def build_uplift_scoring_asset(config: CDPConfig) -> dg.AssetsDefinition:
         deps=[FEATURES_KEY, UPLIFT_MODEL_KEY],
         group_name=SCORING_GROUP,
         kinds={"scikit-learn"},
-        check_specs=[dg.AssetCheckSpec(CHECK_PROMOTED, asset=key)],
+        check_specs=[
+            dg.AssetCheckSpec(CHECK_PROMOTED, asset=key, description=PROMOTED_DESCRIPTION)
+        ],
     )
     def uplift_scores(
         context: dg.AssetExecutionContext,
