@@ -45,6 +45,15 @@ def test_every_check_says_what_it_tests(definitions: dg.Definitions) -> None:
         if not (graph.get_check_spec(key).description or "").strip()
     )
     assert missing == []
+    # ... and whether a failure stops what is downstream
+    unclear = sorted(
+        key.to_user_string()
+        for key in graph.asset_check_keys
+        if (spec := graph.get_check_spec(key)).blocking
+        != ("block" in spec.description and "does not block" not in spec.description)
+        or (not spec.blocking and "warn" not in spec.description)
+    )
+    assert unclear == []
 
 
 def test_every_table_asset_shows_described_columns(definitions: dg.Definitions) -> None:

@@ -21,7 +21,7 @@ def build_features_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 asset=FEATURES_KEY,
                 blocking=True,
                 description="one feature row per customer profile first seen by the analysis date, "
-                "customer_id unique",
+                "customer_id unique; blocks downstream assets when it fails",
             )
         ],
     )

@@ -104,9 +104,10 @@ def _metadata(profiles: pd.DataFrame) -> dict[str, object]:
 
 def build_profiles_asset(config: CDPConfig, fact_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
     blocking = {
-        CHECK_XREF_IN_PROFILES: "every xref row's customer_id has a profile",
-        CHECK_UNIQUE: "customer_id is unique",
-        CHECK_LIMITS: "no profile over the distinct email / phone limits",
+        CHECK_XREF_IN_PROFILES: "every xref row's customer_id has a profile; blocks downstream assets",
+        CHECK_UNIQUE: "customer_id is unique; blocks downstream assets",
+        CHECK_LIMITS: "no profile over the distinct email / phone limits (identity profile "
+        "limits in cdp.yaml); blocks downstream assets",
     }
     fact_kinds = [s.kind for s in config.sources]
 

@@ -70,13 +70,15 @@ def build_uplift_training_asset(config: CDPConfig) -> dg.AssetsDefinition:
         kinds={"scikit-learn"},
         check_specs=[
             dg.AssetCheckSpec(
-                "enough_data", asset=key, description="enough treated and control customers"
+                "enough_data",
+                asset=key,
+                description="enough treated and control customers (warn, does not block)",
             ),
             dg.AssetCheckSpec(
                 "beats_random_targeting",
                 asset=key,
                 description="held-out Qini coefficient above 0 (random targeting); else the "
-                "model is not promoted",
+                "model is not promoted (warn, does not block)",
             ),
             dg.AssetCheckSpec(
                 "beats_purchase_probability",
