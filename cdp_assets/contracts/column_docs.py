@@ -466,16 +466,25 @@ TABLE_COLUMNS["activation.campaign_exports"] = TABLE_COLUMNS["activation.audienc
 TABLE_COLUMNS["core.orders"] |= {"amount": _d("order total in the order's `currency`")}
 
 
-def raw_doc(column: str, field: str | None, kind: str) -> ColumnDoc:
+def raw_doc(column: str, fields: tuple[str, ...], kind: str) -> ColumnDoc:
     """A column of a raw table: a lineage column, or a source column as read (text), described
-    by the canonical field it is mapped to (`field`, None when unmapped)."""
+    by the canonical fields it is mapped to (none: unmapped). An unmapped column's content is
+    unknown, so it is tagged as personal data, like staging's `attributes`."""
     if column in SHARED_COLUMNS and (column.startswith("_") or column in LINEAGE_COLUMNS):
         return SHARED_COLUMNS[column]
-    if field is None:
-        return ColumnDoc("source column as read (text), not mapped: kept in staging `attributes`")
-    mapped = canonical_doc(kind, field)
-    meaning = mapped.description if mapped is not None and mapped.described else field
-    return ColumnDoc(f"as read (text); staged as `{field}`: {meaning}", bool(mapped and mapped.pii))
+    if not fields:
+        return ColumnDoc(
+            "source column as read (text), not mapped: kept in staging `attributes`; may hold "
+            "personal data",
+            pii=True,
+        )
+    docs = [(field, canonical_doc(kind, field)) for field in fields]
+    meanings = "; ".join(
+        f"`{field}`: {doc.description if doc is not None and doc.described else field}"
+        for field, doc in docs
+    )
+    pii = any(doc is not None and doc.pii for _, doc in docs)
+    return ColumnDoc(f"as read (text); staged as {meanings}", pii)
 
 
 def column_doc(

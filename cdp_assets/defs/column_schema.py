@@ -45,6 +45,7 @@ from cdp_assets.identity.resolve import IDENTITY_EDGE_DTYPES, XREF_DTYPES
 from cdp_assets.identity.shared import SHARED_DTYPES
 from cdp_assets.identity.stable_ids import ALIAS_DTYPES, MERGE_DTYPES
 from cdp_assets.identity.stable_ids import ASSIGNMENT_DTYPES as NODE_ASSIGNMENT
+from cdp_assets.ingest.naming import raw_column_name
 from cdp_assets.ml.churn import CHURN_SCORE_DTYPES
 from cdp_assets.ml.leads import LEAD_SCORE_DTYPES
 from cdp_assets.ml.recommendations import RECOMMENDATION_DTYPES
@@ -187,8 +188,8 @@ class TableColumnDocs:
     def doc(self, ref: TableRef, column: str) -> ColumnDoc:
         source = self.sources.get(ref.table)
         if ref.schema == "raw" and source is not None:
-            mapped = {raw: field for field, raw in source.columns.items()}
-            return raw_doc(column, mapped.get(column), source.kind)
+            fields = tuple(f for f, raw in source.columns.items() if raw_column_name(raw) == column)
+            return raw_doc(column, fields, source.kind)
         kind = None
         if ref.schema == "staging" and source is not None:
             kind = source.kind
@@ -203,7 +204,7 @@ class TableColumnDocs:
         appear after the first run."""
         source = self.sources.get(ref.table)
         if ref.schema == "raw" and source is not None:
-            mapped = dict.fromkeys(source.columns.values(), "string")
+            mapped = dict.fromkeys(map(raw_column_name, source.columns.values()), "string")
             return mapped | RAW_LINEAGE_DTYPES
         if ref.schema == "staging" and source is not None:
             return staging_contract(source.kind)
@@ -230,8 +231,8 @@ class TableColumnDocs:
         for name, type_ in columns:
             doc = self.doc(ref, name)
             text = doc.description
-            if not doc.described and own.get(name) is not None and own[name].description:
-                text = own[name].description or text
+            if not doc.described and name in own and own[name].description:
+                text = own[name].description
             pii = doc.pii or (name in own and PII_TAG in (own[name].tags or {}))
             described.append(
                 dg.TableColumn(name, type_, description=text, tags={PII_TAG: ""} if pii else {})
