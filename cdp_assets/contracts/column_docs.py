@@ -235,7 +235,7 @@ TABLE_COLUMNS: dict[str, dict[str, ColumnDoc]] = {
         "quarantined_staging": _d("rows quarantined at staging (failed a rule)"),
         "records_superseded": _d("record versions replaced by a later version"),
         "rows_staged": _d("rows in the staging table"),
-        "rows_removed": _d("staged rows deleted by erasure or retention"),
+        "rows_removed": _d("raw rows deleted since loading (erasure requests and retention)"),
         "field_issues": _d("field values nulled or flagged (ops.data_quality_issues)"),
         "quarantine_share": _d("quarantined rows / rows read, a fraction 0-1"),
     },
@@ -304,7 +304,9 @@ TABLE_COLUMNS: dict[str, dict[str, ColumnDoc]] = {
         "right_kind": _d("what the second record is"),
         "rule": _d("the matching rule that linked the two"),
         "weight": _d("the link's match weight (higher is surer)"),
-        "evidence": _d("which fields agreed, for the rule"),
+        "evidence": _d(
+            "the shared identifier value, or the compared fields' agreement levels", True
+        ),
         "status": _d("linked, or cut (and why) by over-merge protection"),
     },
     "core.identity_merges": {
@@ -312,7 +314,7 @@ TABLE_COLUMNS: dict[str, dict[str, ColumnDoc]] = {
         "customer_id": _d("the customer id after the event (the survivor, or the new part)"),
         "other_customer_id": _d("merge: the absorbed id; split: the id split from"),
         "nodes": _d("identity nodes in the resulting customer"),
-        "evidence": _d("the links behind the event"),
+        "evidence": _d("the links behind the event, with the identifiers they share", True),
     },
     "core.identity_nodes": {
         "node_key": _d("an identity node: a record or identifier the resolver joins"),
@@ -371,7 +373,7 @@ TABLE_COLUMNS: dict[str, dict[str, ColumnDoc]] = {
     "analytics.acquisition_value": {
         "comparison": _d("what is compared: holiday-acquired vs other, or members vs not"),
         "group": _d("the group of the comparison"),
-        "horizon_days": _d("days after the first purchase counted (60, 90 or 180)"),
+        "horizon_days": _d("days after the first purchase counted (60, 90, 180 by default)"),
         "customers": _d("customers of the group whose horizon has passed by as_of"),
         "mean_value": _d("mean net revenue per customer within the horizon, base currency"),
         "repeat_rate": _d("share of customers with a second purchase within the horizon, 0-1"),
@@ -389,7 +391,7 @@ TABLE_COLUMNS: dict[str, dict[str, ColumnDoc]] = {
         "csat_mean": _d("mean CSAT answer, 1-5"),
     },
     "analytics.nps_themes": {
-        "group": _d("promoters, passives or detractors"),
+        "group": _d("promoters or detractors"),
         "term": _d("a word or phrase frequent in the group's comments"),
         "score": _d("how characteristic the term is of the group (TF-IDF weight)"),
         "responses": _d("comments of the group containing the term"),
@@ -421,8 +423,14 @@ TABLE_COLUMNS: dict[str, dict[str, ColumnDoc]] = {
     "ml.product_recommendations": {
         "rank": _d("1 = the best recommendation for the customer"),
         "product_id": _d("the recommended product's id (SKU)"),
-        "score": _d("recommendation strength (higher is better; compare within a customer)"),
-        "reason": _d("why it is recommended (bought together, viewed together, popular)"),
+        "score": _d(
+            "recommendation strength (higher is better); popular-product rows hold the share of "
+            "recent buyers instead, so compare rows of the same reason kind only"
+        ),
+        "reason": _d(
+            "why: bought with <product>, viewed with <product>, bought before (consumables) "
+            "or popular in the last 90 days"
+        ),
     },
     # activation
     "activation.audience_membership": {
