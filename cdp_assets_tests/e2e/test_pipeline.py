@@ -24,6 +24,7 @@ from cdp_assets.contracts.canonical import (
 )
 from cdp_assets.contracts.golden_profile import GOLDEN_PROFILE_DTYPES
 from cdp_assets.defs.catalog import ERASURE_JOB
+from cdp_assets.defs.column_schema import COLUMN_SCHEMA, read_warehouse_columns
 from cdp_assets.defs.privacy.storage_trace import CHECK_NO_STORED_TRACE
 from cdp_assets.identity.accuracy import pairwise_scores
 from cdp_assets.identity.resolve import XREF_DTYPES
@@ -490,3 +491,35 @@ def test_storage_trace_check_passes_then_finds_an_erased_identifier(demo_runs: d
     assert evaluation.metadata["events_with_an_erased_identifier"].value == 1
     assert evaluation.metadata["scanned_after_storage_id"].value > 0  # only new events read
     assert erased not in serialize_value(evaluation)
+
+
+def test_every_table_shows_its_warehouse_columns_and_types(demo_runs: dict) -> None:
+    """The UI's column schema of each materialized table is the warehouse table's: the same
+    columns in order, with the warehouse's types; the schema the spec shows before a run
+    agrees with it (raw tables: the mapped columns and lineage are among them)."""
+    project = demo_runs["project"]
+    with project_env(project):
+        graph = load_definitions().resolve_asset_graph()
+    engine = project.warehouse().engine
+    shown_tables, problems = 0, []
+    for event in demo_runs["second"].get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        key = materialization.asset_key
+        with engine.connect() as conn:
+            columns = read_warehouse_columns(conn, TableRef(key.path[0], key.path[-1]))
+        if not columns:  # a model, not a table
+            continue
+        shown_tables += 1
+        shown = [(c.name, c.type) for c in materialization.metadata[COLUMN_SCHEMA].schema.columns]
+        if shown != columns:
+            problems.append(f"{key.to_user_string()}: shows {shown}, warehouse {columns}")
+        defined = graph.get(key).metadata.get(COLUMN_SCHEMA)
+        if defined is None:
+            problems.append(f"{key.to_user_string()}: no column schema before a run")
+            continue
+        declared = [(c.name, c.type) for c in defined.columns]
+        agrees = set(declared) <= set(columns) if key.path[0] == "raw" else declared == columns
+        if not agrees:
+            problems.append(f"{key.to_user_string()}: declares {declared}, warehouse {columns}")
+    assert shown_tables >= 40
+    assert problems == []

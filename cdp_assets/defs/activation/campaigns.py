@@ -201,13 +201,14 @@ def build_campaign_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 asset=CAMPAIGN_EXPORTS_KEY,
                 blocking=True,
                 description="no member of a control arm or of the global control group is in "
-                "any campaign file",
+                "any campaign file; blocks when it fails",
             ),
             dg.AssetCheckSpec(
                 CHECK_CONSENT,
                 asset=CAMPAIGN_EXPORTS_KEY,
                 blocking=True,
-                description="every row of every campaign file has the channel's consent",
+                description="every row of every campaign file has the channel's consent; blocks when "
+                "it fails",
             ),
         ],
     )

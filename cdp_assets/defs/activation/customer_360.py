@@ -5,7 +5,6 @@ import dagster as dg
 from cdp_assets.activation.customer_360 import customer_360_sql
 from cdp_assets.config import CDPConfig
 from cdp_assets.contracts.customer_360 import (
-    CUSTOMER_360_COLUMNS,
     CUSTOMER_360_DTYPES,
     CUSTOMER_360_PII,
     CUSTOMER_360_SCHEMA_VERSION,
@@ -56,17 +55,6 @@ def _existing(session: WarehouseSession) -> set[str]:
     return set(frame["name"])
 
 
-def _column_schema() -> dg.TableSchema:
-    return dg.TableSchema(
-        columns=[
-            dg.TableColumn(
-                c.name, c.dtype, description=c.description, tags={"pii": ""} if c.pii else {}
-            )
-            for c in CUSTOMER_360_COLUMNS
-        ]
-    )
-
-
 def build_customer_360_asset(config: CDPConfig) -> dg.AssetsDefinition:
     @dg.asset(
         key=CUSTOMER_360_KEY,
@@ -105,7 +93,6 @@ def build_customer_360_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 "as_of": str(as_of),
                 "dagster/row_count": rows,
                 "dagster/table_name": str(CUSTOMER_360),
-                "dagster/column_schema": _column_schema(),
                 "schema_version": CUSTOMER_360_SCHEMA_VERSION,
                 "pii_columns": ", ".join(CUSTOMER_360_PII),
                 "coverage": dg.MetadataValue.md(

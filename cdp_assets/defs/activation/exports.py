@@ -205,13 +205,15 @@ def build_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 CHECK_CONSENT,
                 asset=EXPORTS_KEY,
                 blocking=True,
-                description="every row of every file written has the channel's consent",
+                description="every row of every file written has the channel's consent; blocks "
+                "when it fails",
             ),
             dg.AssetCheckSpec(
                 CHECK_NO_ERASED,
                 asset=EXPORTS_KEY,
                 blocking=True,
-                description="no export file holds an identifier on the suppression list",
+                description="no export file holds an identifier on the suppression list; blocks when "
+                "it fails",
             ),
         ],
     )

@@ -7,7 +7,6 @@ import pandas as pd
 
 from cdp_assets.activation.campaign_assignment import ASSIGNMENT_DTYPES, GLOBAL_CONTROL
 from cdp_assets.analytics.campaign_results import (
-    CAMPAIGN_RESULT_DESCRIPTIONS,
     CAMPAIGN_RESULT_DTYPES,
     CampaignDesign,
     campaign_results,
@@ -113,7 +112,6 @@ def build_campaign_results_asset(config: CDPConfig) -> dg.AssetsDefinition:
         deps=deps,
         group_name=ANALYTICS_GROUP,
         kinds={"pandas", "scipy", "matplotlib"},
-        metadata={"column_descriptions": dg.MetadataValue.json(CAMPAIGN_RESULT_DESCRIPTIONS)},
         check_specs=[
             dg.AssetCheckSpec(
                 CHECK_SRM,
@@ -147,12 +145,6 @@ def build_campaign_results_asset(config: CDPConfig) -> dg.AssetsDefinition:
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": len(results),
-                "dagster/column_schema": dg.TableSchema(
-                    columns=[
-                        dg.TableColumn(c, t, description=CAMPAIGN_RESULT_DESCRIPTIONS.get(c, ""))
-                        for c, t in CAMPAIGN_RESULT_DTYPES.items()
-                    ]
-                ),
                 "as_of": str(as_of),
                 "results": dg.MetadataValue.md(markdown_table(shown.round(4), max_rows=60)),
                 "uplift": dg.MetadataValue.md(uplift_plot(results)),

@@ -4,7 +4,6 @@ import dagster as dg
 
 from cdp_assets.analytics.features import customer_features, existing_core_tables, known_profiles
 from cdp_assets.config import CDPConfig
-from cdp_assets.contracts.features import FEATURE_DESCRIPTIONS, FEATURE_DTYPES
 from cdp_assets.defs.catalog import ANALYTICS_GROUP, FEATURES, FEATURES_KEY, core_keys
 from cdp_assets.defs.resources import WarehouseResource, analysis_date
 from cdp_assets.reporting.markdown import markdown_table
@@ -16,14 +15,13 @@ def build_features_asset(config: CDPConfig) -> dg.AssetsDefinition:
         deps=core_keys(config),
         group_name=ANALYTICS_GROUP,
         kinds={"sql", "pandas"},
-        metadata={"column_descriptions": dg.MetadataValue.json(FEATURE_DESCRIPTIONS)},
         check_specs=[
             dg.AssetCheckSpec(
                 "one_row_per_customer",
                 asset=FEATURES_KEY,
                 blocking=True,
                 description="one feature row per customer profile first seen by the analysis date, "
-                "customer_id unique",
+                "customer_id unique; blocks downstream assets when it fails",
             )
         ],
     )
@@ -50,12 +48,6 @@ def build_features_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 "dagster/row_count": len(features),
                 "as_of": str(as_of),
                 "customers_with_purchases": buyers,
-                "dagster/column_schema": dg.TableSchema(
-                    columns=[
-                        dg.TableColumn(c, t, description=FEATURE_DESCRIPTIONS[c])
-                        for c, t in FEATURE_DTYPES.items()
-                    ]
-                ),
                 "summary": dg.MetadataValue.md(
                     markdown_table(
                         features.describe()

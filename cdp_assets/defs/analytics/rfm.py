@@ -17,8 +17,21 @@ def build_rfm_asset(config: CDPConfig) -> dg.AssetsDefinition:
         group_name=ANALYTICS_GROUP,
         kinds={"pandas", "matplotlib"},
         check_specs=[
-            dg.AssetCheckSpec("scores_within_1_to_5", asset=RFM_KEY, blocking=True),
-            dg.AssetCheckSpec("segment_shares_sum_to_100", asset=RFM_KEY, blocking=True),
+            dg.AssetCheckSpec(
+                "scores_within_1_to_5",
+                asset=RFM_KEY,
+                blocking=True,
+                description="every R, F and M score is an integer from 1 to 5; blocks "
+                "downstream assets when it fails",
+            ),
+            dg.AssetCheckSpec(
+                "segment_shares_sum_to_100",
+                asset=RFM_KEY,
+                blocking=True,
+                description="the segments' customer shares sum to 100% (within 1e-9): every "
+                "scored customer is in exactly one segment; blocks downstream assets when it "
+                "fails",
+            ),
         ],
     )
     def rfm(warehouse: WarehouseResource) -> dg.MaterializeResult:

@@ -5,7 +5,7 @@ import pandas as pd
 
 from cdp_assets.config import CDPConfig
 from cdp_assets.contracts.canonical import OPT_OUT_EVENT_TYPES
-from cdp_assets.contracts.golden_profile import GOLDEN_PROFILE_DTYPES, PROFILE_PII
+from cdp_assets.contracts.golden_profile import PROFILE_PII
 from cdp_assets.defs.catalog import (
     CORE_GROUP,
     PROFILES,
@@ -85,12 +85,6 @@ def _campaign_opt_outs(session: WarehouseSession, config: CDPConfig) -> pd.DataF
 def _metadata(profiles: pd.DataFrame) -> dict[str, object]:
     return {
         "dagster/row_count": len(profiles),
-        "dagster/column_schema": dg.TableSchema(
-            columns=[
-                dg.TableColumn(c, t, tags={"pii": ""} if c in PROFILE_PII else {})
-                for c, t in GOLDEN_PROFILE_DTYPES.items()
-            ]
-        ),
         "pii_columns": ", ".join(PROFILE_PII),
         "email_consent": int(profiles["email_consent"].sum()),
         "sms_consent": int(profiles["sms_consent"].sum()),
@@ -110,9 +104,10 @@ def _metadata(profiles: pd.DataFrame) -> dict[str, object]:
 
 def build_profiles_asset(config: CDPConfig, fact_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
     blocking = {
-        CHECK_XREF_IN_PROFILES: "every xref row's customer_id has a profile",
-        CHECK_UNIQUE: "customer_id is unique",
-        CHECK_LIMITS: "no profile over the distinct email / phone limits",
+        CHECK_XREF_IN_PROFILES: "every xref row's customer_id has a profile; blocks downstream assets",
+        CHECK_UNIQUE: "customer_id is unique; blocks downstream assets",
+        CHECK_LIMITS: "no profile over the distinct email / phone limits (identity profile "
+        "limits in cdp.yaml); blocks downstream assets",
     }
     fact_kinds = [s.kind for s in config.sources]
 

@@ -266,7 +266,8 @@ def build_raw_asset(source: SourceConfig, config: CDPConfig) -> dg.AssetsDefinit
                 BATCH_CONSERVATION,
                 asset=key,
                 blocking=True,
-                description="rows read = loaded + quarantined + exact duplicates for each file",
+                description="rows read = loaded + quarantined + exact duplicates for each file; blocks "
+                "downstream assets when it fails",
             )
         ],
     )

@@ -13,7 +13,6 @@ from cdp_assets.contracts.canonical import (
     QUARANTINE_DTYPES,
     RAW_LINEAGE_DTYPES,
     pii_columns,
-    staging_contract,
 )
 from cdp_assets.defs.catalog import ISSUES, QUARANTINE, STAGING_GROUP, raw_key, staging_key
 from cdp_assets.defs.ingestion.staging_checks import staging_check_specs, staging_checks
@@ -97,14 +96,6 @@ def _metadata(source: SourceConfig, totals: StagingTotals) -> dict[str, object]:
     meta: dict[str, object] = {
         "dagster/row_count": totals.rows_staged,
         "dagster/table_name": f"staging.{source.name}",
-        "dagster/column_schema": dg.TableSchema(
-            columns=[
-                dg.TableColumn(
-                    name, dtype, tags={"pii": ""} if name in pii_columns(source.kind) else {}
-                )
-                for name, dtype in staging_contract(source.kind).items()
-            ]
-        ),
         "rows_in": rows_in,
         "rows_staged": totals.rows_staged,
         "rows_quarantined": len(quarantine),

@@ -15,6 +15,8 @@ QUARANTINE_SHARE = "quarantine_share"
 CONTRACT = "columns_match_contract"
 STAGING_CONSERVATION = "staging_conservation"
 
+BLOCKS = "; blocks downstream assets when it fails"
+
 
 def staging_check_specs(key: dg.AssetKey, source: SourceConfig) -> list[dg.AssetCheckSpec]:
     """The blocking checks of a staging asset: whatever fails, nothing downstream builds."""
@@ -23,32 +25,33 @@ def staging_check_specs(key: dg.AssetKey, source: SourceConfig) -> list[dg.Asset
             KEY_UNIQUE,
             asset=key,
             blocking=True,
-            description=f"record key ({', '.join(RECORD_KEY[source.kind])}) is unique",
+            description=f"record key ({', '.join(RECORD_KEY[source.kind])}) is unique{BLOCKS}",
         ),
         dg.AssetCheckSpec(
             REQUIRED_PRESENT,
             asset=key,
             blocking=True,
-            description="required canonical fields have no nulls",
+            description=f"required canonical fields have no nulls{BLOCKS}",
         ),
         dg.AssetCheckSpec(
             QUARANTINE_SHARE,
             asset=key,
             blocking=True,
             description="share of rows read that were quarantined is under the "
-            "configured warn (WARN) and fail (ERROR) thresholds",
+            "source's quarantine_warn_share (warns) and quarantine_fail_share (fails)"
+            f"{BLOCKS}",
         ),
         dg.AssetCheckSpec(
             CONTRACT,
             asset=key,
             blocking=True,
-            description="columns equal the staging contract of the kind",
+            description=f"columns equal the staging contract of the kind{BLOCKS}",
         ),
         dg.AssetCheckSpec(
             STAGING_CONSERVATION,
             asset=key,
             blocking=True,
-            description="raw rows = staged + quarantined + superseded versions",
+            description=f"raw rows = staged + quarantined + superseded versions{BLOCKS}",
         ),
     ]
 

@@ -15,7 +15,7 @@ from cdp_assets.defs.catalog import (
     table_ref,
 )
 from cdp_assets.defs.ml.classifiers import ClassifierSpec
-from cdp_assets.defs.ml.outcomes import CHECK_PROMOTED, no_promoted_model
+from cdp_assets.defs.ml.outcomes import CHECK_PROMOTED, PROMOTED_DESCRIPTION, no_promoted_model
 from cdp_assets.defs.resources import ModelStoreResource, WarehouseResource, analysis_date
 from cdp_assets.ml.metrics import population_stability_index
 from cdp_assets.ml.snapshots import first_seen
@@ -85,7 +85,7 @@ def build_scoring_asset(config: CDPConfig, spec: ClassifierSpec) -> dg.AssetsDef
         group_name=SCORING_GROUP,
         kinds={"scikit-learn"},
         check_specs=[
-            dg.AssetCheckSpec(CHECK_PROMOTED, asset=key),
+            dg.AssetCheckSpec(CHECK_PROMOTED, asset=key, description=PROMOTED_DESCRIPTION),
             dg.AssetCheckSpec(
                 "score_stability",
                 asset=key,

@@ -21,19 +21,21 @@ def build_training_asset(config: CDPConfig, spec: ClassifierSpec) -> dg.AssetsDe
     floor = getattr(settings, "auc_floor", 0.5)
     checks = [
         dg.AssetCheckSpec(
-            "enough_data", asset=key, description="enough customers and labels to train"
+            "enough_data",
+            asset=key,
+            description="enough customers and labels to train (warn, does not block)",
         ),
         dg.AssetCheckSpec(
             "auc_above_floor",
             asset=key,
             description=f"holdout ROC AUC of the candidate at least {floor}; below it the "
-            "model is not promoted",
+            "model is not promoted (warn, does not block)",
         ),
         dg.AssetCheckSpec(
             "calibration_error",
             asset=key,
             description="expected calibration "
-            "error of the candidate on the holdout (warn above the limit)",
+            "error of the candidate on the holdout (warn above the limit, does not block)",
         ),
     ]
 

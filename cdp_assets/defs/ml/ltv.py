@@ -17,6 +17,7 @@ from cdp_assets.defs.catalog import (
 from cdp_assets.defs.ml.inputs import resolved_orders
 from cdp_assets.defs.ml.outcomes import (
     CHECK_PROMOTED,
+    PROMOTED_DESCRIPTION,
     metrics_md,
     no_promoted_model,
     not_enough_data,
@@ -58,12 +59,18 @@ def build_ltv_training_asset(config: CDPConfig) -> dg.AssetsDefinition:
         group_name=TRAINING_GROUP,
         kinds={"scipy", "scikit-learn"},
         check_specs=[
-            dg.AssetCheckSpec("enough_data", asset=key),
+            dg.AssetCheckSpec(
+                "enough_data",
+                asset=key,
+                description="purchase history long enough for a backtest and enough buyers and "
+                "repeat buyers before its cutoff (models.ltv.min_customers, min_positives); "
+                "warn, does not block",
+            ),
             dg.AssetCheckSpec(
                 "beats_baseline",
                 asset=key,
                 description="the chosen model's MAE on the held-out period beats the naive "
-                "baseline's; else it is not promoted",
+                "baseline's; else it is not promoted (warn, does not block)",
             ),
             dg.AssetCheckSpec(
                 "holdout_total_within_10_percent",
@@ -170,7 +177,9 @@ def build_ltv_scoring_asset(config: CDPConfig) -> dg.AssetsDefinition:
         deps=[ORDERS_KEY, LTV_MODEL_KEY, *core_keys(config)],
         group_name=SCORING_GROUP,
         kinds={"scipy"},
-        check_specs=[dg.AssetCheckSpec(CHECK_PROMOTED, asset=key)],
+        check_specs=[
+            dg.AssetCheckSpec(CHECK_PROMOTED, asset=key, description=PROMOTED_DESCRIPTION)
+        ],
     )
     def customer_ltv(
         context: dg.AssetExecutionContext,

@@ -9,6 +9,10 @@ from cdp_assets.reporting.markdown import markdown_table
 from cdp_assets.warehouse import TableRef, WarehouseSession, coerce_frame
 
 CHECK_PROMOTED = "promoted_model_available"
+PROMOTED_DESCRIPTION = (
+    "a promoted (champion) model exists in the model store to score with; without one the "
+    "table is written empty (warn, does not block)"
+)
 
 
 def metrics_md(table: pd.DataFrame) -> dg.MetadataValue:

@@ -22,6 +22,7 @@ from cdp_assets.defs.catalog import (
 )
 from cdp_assets.defs.ml.outcomes import (
     CHECK_PROMOTED,
+    PROMOTED_DESCRIPTION,
     metrics_md,
     no_promoted_model,
     not_enough_data,
@@ -69,13 +70,15 @@ def build_uplift_training_asset(config: CDPConfig) -> dg.AssetsDefinition:
         kinds={"scikit-learn"},
         check_specs=[
             dg.AssetCheckSpec(
-                "enough_data", asset=key, description="enough treated and control customers"
+                "enough_data",
+                asset=key,
+                description="enough treated and control customers (warn, does not block)",
             ),
             dg.AssetCheckSpec(
                 "beats_random_targeting",
                 asset=key,
                 description="held-out Qini coefficient above 0 (random targeting); else the "
-                "model is not promoted",
+                "model is not promoted (warn, does not block)",
             ),
             dg.AssetCheckSpec(
                 "beats_purchase_probability",
@@ -155,7 +158,9 @@ def build_uplift_scoring_asset(config: CDPConfig) -> dg.AssetsDefinition:
         deps=[FEATURES_KEY, UPLIFT_MODEL_KEY],
         group_name=SCORING_GROUP,
         kinds={"scikit-learn"},
-        check_specs=[dg.AssetCheckSpec(CHECK_PROMOTED, asset=key)],
+        check_specs=[
+            dg.AssetCheckSpec(CHECK_PROMOTED, asset=key, description=PROMOTED_DESCRIPTION)
+        ],
     )
     def uplift_scores(
         context: dg.AssetExecutionContext,

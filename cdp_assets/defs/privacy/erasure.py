@@ -122,7 +122,8 @@ def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 CHECK_NO_TRACE,
                 asset=ERASURE_KEY,
                 blocking=True,
-                description="no identifier of an erased person remains in any table or export",
+                description="no identifier of an erased person remains in any table or export; blocks "
+                "downstream assets when it fails",
             )
         ],
     )
