@@ -121,6 +121,34 @@ def segment_summary(rfm: pd.DataFrame) -> pd.DataFrame:
     return summary[list(SEGMENT_SUMMARY_COLUMNS)].reset_index(drop=True)
 
 
+def empty_scores_note(rfm: pd.DataFrame) -> str:
+    """Why a score has no customers, in words, for each of R, F and M that skips one: ties
+    share the lowest score of their tie, so a value held by more than a fifth of customers
+    covers several quintiles and the scores above it start higher. Empty when none is
+    skipped."""
+    notes = []
+    for letter, score, value in (
+        ("R", "r_score", "recency_days"),
+        ("F", "f_score", "frequency"),
+        ("M", "m_score", "monetary"),
+    ):
+        if rfm.empty:
+            break
+        missing = sorted(set(range(1, 6)) - set(rfm[score].astype(int)))
+        if not missing:
+            continue
+        # The lowest score always has customers; the tie just below the first gap made it.
+        below = rfm.loc[rfm[score] == missing[0] - 1, value]
+        tied = float((rfm[value] == below.mode().iloc[0]).mean()) if len(below) else 0.0
+        what = {"R": "days since the last order", "F": "orders", "M": "spend"}[letter]
+        notes.append(
+            f"{letter} = {', '.join(map(str, missing))} has no customers: {tied:.0%} of "
+            f"customers share the same {what}, and equal values share the lowest score of "
+            "their tie, so that tie spans more than one quintile."
+        )
+    return " ".join(notes)
+
+
 def figure_markdown(fig: object, title: str) -> str:
     """A matplotlib figure as a markdown image (PNG data URI); closes the figure."""
     import matplotlib.pyplot as plt

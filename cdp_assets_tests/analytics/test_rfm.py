@@ -11,6 +11,7 @@ import pytest
 from cdp_assets.analytics.features import type_features
 from cdp_assets.analytics.rfm import (
     RFM_DTYPES,
+    empty_scores_note,
     quintile_scores,
     rfm_grid_plot,
     rfm_scores,
@@ -180,3 +181,16 @@ def test_rfm_reads_a_typed_feature_frame() -> None:
     rfm = rfm_scores(type_features(raw), SEGMENTS)
     assert rfm["customer_id"].tolist() == ["A"]
     assert rfm["rfm_score"].tolist() == ["111"]
+
+
+def test_empty_scores_are_explained_by_the_tie_that_skips_them() -> None:
+    # Ten customers, six with one order: F = 1 for them, two-order customers jump to F = 4,
+    # so F = 2 and 3 are empty; recency and spend are all distinct, so nothing is skipped.
+    rows = [(f"C{i}", i, f, 10.0 + i) for i, f in enumerate([1, 1, 1, 1, 1, 1, 2, 2, 3, 5])]
+    scores = rfm_scores(_features(rows), SEGMENTS)
+    assert sorted(set(scores["f_score"])) == [1, 4, 5]
+    note = empty_scores_note(scores)
+    assert note.startswith("F = 2, 3 has no customers: 60% of customers share the same orders")
+    assert "R =" not in note and "M =" not in note
+    distinct = rfm_scores(_features([(f"C{i}", i, i + 1, 10.0 + i) for i in range(10)]), SEGMENTS)
+    assert empty_scores_note(distinct) == ""

@@ -14,6 +14,7 @@ from cdp_assets.analytics.cohorts import (
 from cdp_assets.analytics.features import existing_core_tables
 from cdp_assets.config import CDPConfig
 from cdp_assets.defs.catalog import ANALYTICS_GROUP, core_keys, table_ref
+from cdp_assets.defs.charts import chart
 from cdp_assets.defs.resources import WarehouseResource, analysis_date
 from cdp_assets.reporting.markdown import markdown_table
 from cdp_assets.warehouse import WarehouseSession
@@ -67,7 +68,13 @@ def build_cohorts_asset(config: CDPConfig) -> dg.AssetsDefinition:
                     "as_of": str(as_of),
                     "dagster/row_count": len(table),
                     "cohorts": int(table["cohort_month"].nunique()) if len(table) else 0,
-                    "retention_heatmap": dg.MetadataValue.md(retention_heatmap(table)),
+                    **chart(
+                        "cohort retention heatmap",
+                        "Of the customers whose first purchase was in each month (rows), the "
+                        "share who bought again N months later (columns); month 0 shows the "
+                        "cohort's size.",
+                        retention_heatmap(table),
+                    ),
                 },
             )
         if ACQUISITION_KEY in selected:

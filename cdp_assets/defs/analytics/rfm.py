@@ -2,10 +2,16 @@
 
 import dagster as dg
 
-from cdp_assets.analytics.rfm import rfm_grid_plot, rfm_scores, segment_summary
+from cdp_assets.analytics.rfm import (
+    empty_scores_note,
+    rfm_grid_plot,
+    rfm_scores,
+    segment_summary,
+)
 from cdp_assets.config import CDPConfig
 from cdp_assets.contracts.features import FEATURE_DTYPES
 from cdp_assets.defs.catalog import ANALYTICS_GROUP, FEATURES, FEATURES_KEY, RFM, RFM_KEY
+from cdp_assets.defs.charts import chart
 from cdp_assets.defs.resources import WarehouseResource
 from cdp_assets.reporting.markdown import markdown_table
 
@@ -50,9 +56,21 @@ def build_rfm_asset(config: CDPConfig) -> dg.AssetsDefinition:
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": len(scores),
-                "segments": dg.MetadataValue.md(markdown_table(summary.round(4), max_rows=20)),
-                "rfm_grid": dg.MetadataValue.md(
-                    rfm_grid_plot(scores, config.analytics.rfm_segments)
+                "customers_scored": len(scores),
+                # Each segment's share of customers as a number: the Plots view draws it
+                # run after run.
+                **{
+                    f"share_percent/{row.segment}": round(100 * float(row.share), 2)
+                    for row in summary.itertuples()
+                },
+                "segments": dg.MetadataValue.md(markdown_table(summary, max_rows=20)),
+                "empty_scores": empty_scores_note(scores) or "none: every score has customers",
+                **chart(
+                    "R x F grid",
+                    "Customers in each recency (rows, 5 = most recent) and frequency (columns, "
+                    "5 = most orders) score, shaded by count and labelled with the segment the "
+                    "map in cdp.yaml gives the cell.",
+                    rfm_grid_plot(scores, config.analytics.rfm_segments),
                 ),
             },
             check_results=[

@@ -6,6 +6,7 @@ import numpy as np
 from cdp_assets.analytics.features import existing_core_tables
 from cdp_assets.config import CDPConfig
 from cdp_assets.defs.catalog import FEATURES_KEY, TRAINING_GROUP, core_keys, model_key
+from cdp_assets.defs.charts import model_charts
 from cdp_assets.defs.ml.classifiers import ClassifierSpec
 from cdp_assets.defs.ml.outcomes import metrics_md, not_enough_data
 from cdp_assets.defs.resources import ModelStoreResource, WarehouseResource, analysis_date
@@ -100,7 +101,7 @@ def build_training_asset(config: CDPConfig, spec: ClassifierSpec) -> dg.AssetsDe
                 "training_cutoffs": ", ".join(c.isoformat() for c in training.training_cutoffs),
                 "holdout_cutoff": training.holdout_cutoff.isoformat(),
                 **{k: int(v) for k, v in training.counts.items()},
-                **{k: dg.MetadataValue.md(v) for k, v in training.plots().items()},
+                **model_charts(training.plots()),
             },
             check_results=[
                 dg.AssetCheckResult(check_name="enough_data", passed=True),

@@ -14,6 +14,7 @@ from cdp_assets.defs.catalog import (
     core_keys,
     table_ref,
 )
+from cdp_assets.defs.charts import chart
 from cdp_assets.defs.ml.inputs import resolved_orders
 from cdp_assets.defs.ml.outcomes import (
     CHECK_PROMOTED,
@@ -211,7 +212,12 @@ def build_ltv_scoring_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 "dagster/row_count": len(scores),
                 "model_version": version,
                 "predicted_revenue_total": float(scores["predicted_revenue"].sum()),
-                "distribution": dg.MetadataValue.md(ltv_distribution_plot(scores)),
+                **chart(
+                    "lifetime value distribution",
+                    "How predicted revenue over the horizon is spread across customers, and "
+                    "the share of the total the top customers hold.",
+                    ltv_distribution_plot(scores),
+                ),
             },
             check_results=[dg.AssetCheckResult(check_name=CHECK_PROMOTED, passed=True)],
         )

@@ -20,6 +20,7 @@ from cdp_assets.defs.catalog import (
     UPLIFT_SCORES_KEY,
     table_ref,
 )
+from cdp_assets.defs.charts import model_charts
 from cdp_assets.defs.ml.outcomes import (
     CHECK_PROMOTED,
     PROMOTED_DESCRIPTION,
@@ -130,7 +131,7 @@ def build_uplift_training_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 "metrics": metrics_md(training.metrics),
                 "by_offer": metrics_md(training.arm_metrics),
                 **{k: int(v) for k, v in training.counts.items()},
-                **{k: dg.MetadataValue.md(v) for k, v in training.plots().items()},
+                **model_charts(training.plots()),
             },
             check_results=[
                 dg.AssetCheckResult(check_name="enough_data", passed=True),

@@ -15,6 +15,7 @@ from cdp_assets.defs.catalog import (
     staging_key,
     table_ref,
 )
+from cdp_assets.defs.charts import chart
 from cdp_assets.defs.resources import WarehouseResource, project_config
 from cdp_assets.reporting.markdown import markdown_table
 from cdp_assets.reporting.quality_summary import (
@@ -62,10 +63,23 @@ def ops_quality() -> dg.Definitions:
                 "rows_quarantined": int(len(quarantine)),
                 "summary": dg.MetadataValue.md(markdown_table(summary, max_rows=50)),
                 "top_quarantine_reasons": dg.MetadataValue.md(markdown_table(reasons)),
-                "quarantine_share": dg.MetadataValue.md(quarantine_share_plot(summary))
-                if len(summary)
-                else dg.MetadataValue.md("_no sources_"),
+                # Numbers plot over time in the UI's Plots view; the chart shows the latest run.
+                "quarantine_share_percent": _percent(len(quarantine), summary["rows_read"].sum()),
+                **(
+                    chart(
+                        "quarantine share by source",
+                        "Share of each source's rows read that were quarantined, by stage "
+                        "(ingestion, staging); the rules and samples are on each staging asset.",
+                        quarantine_share_plot(summary),
+                    )
+                    if len(summary)
+                    else {}
+                ),
             }
         )
 
     return dg.Definitions(assets=[quality_summary_asset])
+
+
+def _percent(part: float, whole: float) -> float:
+    return round(100 * float(part) / float(whole), 3) if whole else 0.0
