@@ -16,6 +16,9 @@ from cdp_assets.alerts.messages import Alert
 # The error Dagster raises in a step whose blocking check failed with ERROR severity: the
 # check alert says it better (which check, and why), so no run failure alert repeats it.
 CHECK_FAILED_ERROR = "DagsterAssetCheckFailedError"
+# Exception classes whose name adds nothing to their message.
+_SILENT_ERRORS = frozenset({"Failure", "MaskedError"})
+MAX_CHECK_FIGURES = 8  # metadata figures of a failed check quoted in its alert
 
 
 def step_assets(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dict[str, list[str]]:
@@ -43,14 +46,18 @@ def step_assets(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dict[str, l
 
 def error_reason(error: SerializableErrorInfo | None) -> str:
     """The message that says what went wrong: Dagster wraps a step's exception in "Error
-    occurred while executing op ...", so the innermost cause is quoted."""
+    occurred while executing op ...", so the innermost cause is quoted, without its class when
+    the class says nothing (`Failure`, the platform's masked stand-in)."""
     if error is None:
         return "(no error message)"
     while error.cause is not None:
         error = error.cause
     name = error.cls_name or "Error"
     message = error.message.strip()
-    return message if message.startswith(f"{name}:") else f"{name}: {message}"
+    prefix, sep, rest = message.partition(": ")
+    if sep and (prefix == name or prefix.endswith(f".{name}")):
+        message = rest.strip()
+    return message if name in _SILENT_ERRORS else f"{name}: {message}"
 
 
 def _is_check_failure(error: SerializableErrorInfo | None) -> bool:
@@ -113,7 +120,7 @@ def failed_check_alerts(
             continue
         if not evaluation.blocking:
             continue
-        reason = evaluation.description or "the check failed (no description; see its metadata)"
+        reason = check_reason(evaluation)
         alerts.append(
             Alert(
                 evaluation.asset_key.to_user_string(),
@@ -127,6 +134,22 @@ def failed_check_alerts(
             )
         )
     return alerts
+
+
+def check_reason(evaluation: dg.AssetCheckEvaluation) -> str:
+    """The check's description and its figures (numbers and short texts of its metadata)."""
+    figures = []
+    for key, value in evaluation.metadata.items():
+        raw = getattr(value, "value", value)
+        if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+            continue
+        if isinstance(raw, str) and len(raw) > 80:
+            continue
+        figures.append(f"{key}={raw}")
+    text = evaluation.description or "the check failed"
+    if figures:
+        text += " (" + ", ".join(figures[:MAX_CHECK_FIGURES]) + ")"
+    return text
 
 
 def freshness_windows(asset_graph: object) -> dict[str, dt.timedelta]:
