@@ -8,8 +8,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from email import message_from_bytes
-from email.message import Message
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -25,10 +25,12 @@ def free_port() -> int:
 @dataclass
 class Mailbox:
     port: int
-    messages: list[Message] = field(default_factory=list)
+    messages: list[EmailMessage] = field(default_factory=list)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.messages.append(message_from_bytes(envelope.original_content))
+        self.messages.append(
+            message_from_bytes(envelope.original_content, policy=policy.default)  # type: ignore[arg-type]
+        )
         return "250 OK"
 
 

@@ -41,7 +41,7 @@ def test_email_and_webhook_receive_the_alert(mailbox: Mailbox, listener: Listene
     [message] = mailbox.messages
     assert message["Subject"] == "[cdp] core/customer_profiles: run failed"
     assert message["To"] == "data@shop.test, ops@shop.test"
-    body = message.get_payload()
+    body = message.get_content()
     assert "Run: http://ui.local:3000/runs/run-1" in body
     assert "jane.doe@example.com" not in body
     [payload] = listener.bodies
