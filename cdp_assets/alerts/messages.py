@@ -35,6 +35,8 @@ class Alert:
     run_id: str | None = None
     job_name: str | None = None
     check_name: str | None = None
+    # Other assets of the same failed step (a multi-asset): named, not alerted on their own.
+    other_assets: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -67,6 +69,8 @@ class Alert:
 
     def text(self) -> str:
         lines = [self.subject.removeprefix("[cdp] "), "", f"Asset: {self.asset}"]
+        if self.other_assets:
+            lines.append(f"Same step, also not built: {', '.join(self.other_assets)}")
         if self.check_name:
             lines.append(f"Check: {self.check_name}")
         if self.job_name:
@@ -93,6 +97,7 @@ def webhook_payload(alert: Alert) -> dict[str, Any]:
     return {
         "text": alert.text(),
         "asset": alert.asset,
+        "other_assets": list(alert.other_assets),
         "cause": alert.kind,
         "check": alert.check_name,
         "reason": alert.masked_reason,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Callable, Mapping
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -47,6 +48,12 @@ class InstanceLedger:
             self.storage.set_cursor_values(dict(pairs))
 
 
+class TickLog(Protocol):
+    def info(self, msg: str) -> None: ...
+
+    def error(self, msg: str) -> None: ...
+
+
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -56,7 +63,7 @@ def send_due(
     config: CDPConfig,
     ledger: AlertLedger,
     now: dt.datetime,
-    log: object,
+    log: TickLog,
     environ: Mapping[str, str],
 ) -> str:
     """Send the alerts not yet sent today and record them; a summary for the tick. Every
@@ -69,10 +76,10 @@ def send_due(
     for alert in due:
         for result in deliver(alert, config.alerts.destinations, environ):
             if result.ok:
-                log.info(f"alert sent to {result.destination}: {alert.subject}")  # type: ignore[attr-defined]
+                log.info(f"alert sent to {result.destination}: {alert.subject}")
             else:
                 failures += 1
-                log.error(f"alert not delivered: {result.error}")  # type: ignore[attr-defined]
+                log.error(f"alert not delivered: {result.error}")
     record_sent(due, ledger, day)
     skipped = len({a.dedup_key for a in alerts}) - len(due)
     return (

@@ -72,8 +72,8 @@ def run_failure_alerts(
     ui_base_url: str,
     now: dt.datetime,
 ) -> list[Alert]:
-    """One alert per asset of each failed step (a step failing on a blocking check is left to
-    the check alert). A run that failed outside any step (it could not start, say) gives one
+    """One alert per failed step, about its first asset, naming the others of a multi-asset
+    step (a step failing on a blocking check is left to the check alert). A run that failed outside any step (it could not start, say) gives one
     alert about its job."""
     assets_of = step_assets(instance, run)
     alerts = []
@@ -82,10 +82,19 @@ def run_failure_alerts(
         if _is_check_failure(error):
             continue
         reason = f"step {event.step_key} failed: {error_reason(error)}"
-        for asset in assets_of.get(event.step_key or "", []) or [f"job:{run.job_name}"]:
-            alerts.append(
-                Alert(asset, "run_failure", reason, now, ui_base_url, run.run_id, run.job_name)
+        first, *others = assets_of.get(event.step_key or "") or [f"job:{run.job_name}"]
+        alerts.append(
+            Alert(
+                first,
+                "run_failure",
+                reason,
+                now,
+                ui_base_url,
+                run.run_id,
+                run.job_name,
+                other_assets=tuple(others),
             )
+        )
     if not step_failures:
         error = getattr(run_failure.event_specific_data, "error", None)
         reason = error_reason(error) if error else (run_failure.message or "the run failed")
