@@ -27,7 +27,12 @@ from cdp_assets.alerts.dedup import AlertLedger, due_alerts, record_sent
 from cdp_assets.alerts.delivery import deliver
 from cdp_assets.alerts.messages import Alert
 from cdp_assets.config import CDPConfig
-from cdp_assets.defs.alerts.incidents import failed_check_alerts, run_failure_alerts, stale_alerts
+from cdp_assets.defs.alerts.incidents import (
+    failed_check_alerts,
+    freshness_windows,
+    run_failure_alerts,
+    stale_alerts,
+)
 from cdp_assets.defs.resources import project_config
 
 Clock = Callable[[], dt.datetime]
@@ -148,12 +153,18 @@ def build_alert_sensors(
     )
     def alert_on_stale_assets(context: dg.SensorEvaluationContext) -> dg.SkipReason:
         now = clock()
-        graph = context.repository_def.asset_graph if context.repository_def else None
-        alerts = stale_alerts(context.instance, graph, ui, now)
+        if context.repository_def is None:
+            raise dg.DagsterInvariantViolationError(
+                "alert_on_stale_assets needs its code location's asset graph"
+            )
+        windows = freshness_windows(context.repository_def.asset_graph)
+        alerts = stale_alerts(context.instance, windows, ui, now)
         summary = send_due(
             alerts, config, InstanceLedger(context.instance), now, context.log, env()
         )
-        return dg.SkipReason(f"{len(alerts)} stale asset(s): {summary}")
+        return dg.SkipReason(
+            f"{len(alerts)} of {len(windows)} asset(s) with a freshness window stale: {summary}"
+        )
 
     return [alert_on_run_failure, alert_on_failed_checks, alert_on_stale_assets]
 

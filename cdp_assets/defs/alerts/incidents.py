@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 
 import dagster as dg
+from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
 from dagster._core.definitions.freshness import TimeWindowFreshnessPolicy
 from dagster._utils.error import SerializableErrorInfo
 
@@ -161,11 +162,11 @@ def check_reason(evaluation: dg.AssetCheckEvaluation) -> str:
     return text
 
 
-def freshness_windows(asset_graph: object) -> dict[str, dt.timedelta]:
+def freshness_windows(asset_graph: BaseAssetGraph) -> dict[str, dt.timedelta]:
     """Asset (user string) → fail window, for every asset with a time-window freshness
     policy. Other kinds of policy are not evaluated here (none is used in this project)."""
     windows = {}
-    for node in getattr(asset_graph, "asset_nodes", []):
+    for node in asset_graph.asset_nodes:
         policy = node.freshness_policy
         if isinstance(policy, TimeWindowFreshnessPolicy):
             windows[node.key.to_user_string()] = policy.fail_window.to_timedelta()
@@ -189,9 +190,12 @@ def last_materializations(
 
 
 def stale_alerts(
-    instance: dg.DagsterInstance, asset_graph: object, ui_base_url: str, now: dt.datetime
+    instance: dg.DagsterInstance,
+    windows: Mapping[str, dt.timedelta],
+    ui_base_url: str,
+    now: dt.datetime,
 ) -> list[Alert]:
-    windows = freshness_windows(asset_graph)
+    """One alert per asset of `windows` (see `freshness_windows`) past its fail window."""
     last = last_materializations(instance, windows)
     return [
         Alert(s.asset, "stale", s.reason, now, ui_base_url)
