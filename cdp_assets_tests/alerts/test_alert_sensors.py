@@ -191,6 +191,14 @@ def test_stale_asset_alerts_past_its_freshness_window(
     assert "more than 30 hours ago" in payload["reason"]
 
 
+def test_only_the_sensors_of_the_configured_causes(tmp_path: Path, mailbox: Mailbox) -> None:
+    alerts = {**alerts_section(mailbox), "causes": ["stale"]}
+    project = make_project(tmp_path, GOOD_ORDERS, alerts)
+    assert [s.name for s in build_alert_sensors(load_config(project.config_path))] == [
+        "alert_on_stale_assets"
+    ]
+
+
 @pytest.mark.parametrize("configured", [True, False])
 def test_real_definitions_hold_running_sensors_only_when_configured(
     tmp_path: Path,

@@ -76,7 +76,7 @@ def send_due(
     to the destinations that got it. Failures are logged with the destination's name and the
     environment variable at fault."""
     day = now.astimezone(ZoneInfo(config.timezone)).date()
-    due = [a for a in due_alerts(alerts, ledger, day) if a.kind in config.alerts.causes]
+    due = due_alerts(alerts, ledger, day)
     failures = 0
     for alert in due:
         for result in deliver(alert, config.alerts.destinations, environ):
@@ -87,10 +87,7 @@ def send_due(
                 log.error(f"alert not delivered: {result.error}")
     record_sent(due, ledger, day)
     skipped = len({a.dedup_key for a in alerts}) - len(due)
-    return (
-        f"{len(due)} alert(s) sent, {failures} delivery failure(s), "
-        f"{skipped} already sent today or not configured"
-    )
+    return f"{len(due)} alert(s) sent, {failures} delivery failure(s), {skipped} already sent today"
 
 
 def build_alert_sensors(
@@ -98,7 +95,8 @@ def build_alert_sensors(
     clock: Clock = _utc_now,
     environ: Mapping[str, str] | None = None,
 ) -> list[dg.SensorDefinition]:
-    """The three alert sensors for `config` (none when alerts are not configured). `clock`
+    """The alert sensors of the causes `config` alerts on (none when alerts are not
+    configured). `clock`
     and `environ` are for tests; by default the wall clock and the process environment."""
     if not config.alerts.active:
         return []
@@ -166,7 +164,12 @@ def build_alert_sensors(
             f"{len(alerts)} of {len(windows)} asset(s) with a freshness window stale: {summary}"
         )
 
-    return [alert_on_run_failure, alert_on_failed_checks, alert_on_stale_assets]
+    by_cause = {
+        "run_failure": alert_on_run_failure,
+        "check_failure": alert_on_failed_checks,
+        "stale": alert_on_stale_assets,
+    }
+    return [sensor for cause, sensor in by_cause.items() if cause in config.alerts.causes]
 
 
 @dg.definitions
