@@ -18,6 +18,7 @@ ExportDestination`); the modules below hold them by section of the file:
     loader      reading the file, environment overrides, readable errors, paths
 """
 
+from cdp_assets.config.alerts import AlertsConfig
 from cdp_assets.config.analytics import (
     DEFAULT_AUDIENCES,
     DEFAULT_RFM_SEGMENTS,
@@ -86,6 +87,7 @@ __all__ = [
     "ModelsConfig",
     "ExportsConfig",
     "PrivacyConfig",
+    "AlertsConfig",
     # models within the sections
     "AudienceRule",
     "ChurnConfig",

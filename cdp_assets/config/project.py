@@ -6,6 +6,7 @@ import datetime as dt
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from cdp_assets.config.alerts import AlertsConfig
 from cdp_assets.config.analytics import AnalyticsConfig
 from cdp_assets.config.base import StrictModel, check_country, check_currency, check_timezone
 from cdp_assets.config.campaigns import ActivationConfig, CampaignConfig
@@ -38,6 +39,7 @@ class CDPConfig(StrictModel):
     activation: ActivationConfig = Field(default_factory=ActivationConfig)
     campaigns: tuple[CampaignConfig, ...] = ()
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     sources: tuple[SourceConfig, ...] = ()
 
     # Set by the loader: the folder of cdp.yaml, against which relative paths resolve.

@@ -1,10 +1,11 @@
 """Defaults every asset gets when the Definitions are assembled, so that no decorator repeats
 them: the owners of its group, the warehouse's kind, the group's automation condition (unless
-the asset declares its own), the warehouse pool — and masking of everything its computation
+the asset declares its own), the freshness policy of the nightly outputs, the warehouse pool — and masking of everything its computation
 hands to Dagster's storage (metadata, check results, failures), which erasure never rewrites."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import inspect
 from collections.abc import Callable, Iterator, Mapping
@@ -14,13 +15,45 @@ import dagster as dg
 from dagster._core.definitions.decorators.op_decorator import DecoratedOpFunction
 from dagster._record import replace
 
-from cdp_assets.defs.catalog import AUTOMATION_BY_GROUP, OWNERS_BY_GROUP, WAREHOUSE_POOL
+from cdp_assets.defs.catalog import (
+    AUTOMATION_BY_GROUP,
+    CAMPAIGN_EXPORTS_KEY,
+    CUSTOMER_360_KEY,
+    CUSTOMER_LTV_KEY,
+    EXPORTS_KEY,
+    FEATURES_KEY,
+    OWNERS_BY_GROUP,
+    PROFILES_KEY,
+    WAREHOUSE_POOL,
+    score_key,
+)
 from cdp_assets.reporting.log_masking import masked_cause, masked_exception, masked_message
 from cdp_assets.reporting.markdown import mask_pii_text
 
+# The nightly outputs people and downstream jobs read are rebuilt every night (02:00): the
+# latest is at most a day old plus the run's length. Warn at 26 hours (that night's refresh
+# is two hours late), fail at 30 (six hours late: the working day has started on old data).
+NIGHTLY_FRESHNESS = dg.FreshnessPolicy.time_window(
+    fail_window=dt.timedelta(hours=30), warn_window=dt.timedelta(hours=26)
+)
+FRESHNESS_BY_KEY: dict[dg.AssetKey, dg.FreshnessPolicy] = {
+    key: NIGHTLY_FRESHNESS
+    for key in (
+        PROFILES_KEY,
+        FEATURES_KEY,
+        score_key("churn_scores"),
+        CUSTOMER_LTV_KEY,
+        score_key("lead_scores"),
+        CUSTOMER_360_KEY,
+        EXPORTS_KEY,
+        CAMPAIGN_EXPORTS_KEY,
+    )
+}
+
 
 def with_spec_defaults(spec: dg.AssetSpec, warehouse_kind: str) -> dg.AssetSpec:
-    """`spec` with its group's owners and automation and the warehouse kind added."""
+    """`spec` with its group's owners and automation, the warehouse kind and, for a nightly
+    output, its freshness policy added."""
     group = spec.group_name or "default"
     if group not in OWNERS_BY_GROUP:
         raise dg.DagsterInvalidDefinitionError(
@@ -33,6 +66,8 @@ def with_spec_defaults(spec: dg.AssetSpec, warehouse_kind: str) -> dg.AssetSpec:
     }
     if spec.automation_condition is None and group in AUTOMATION_BY_GROUP:
         changes["automation_condition"] = AUTOMATION_BY_GROUP[group]
+    if spec.freshness_policy is None and spec.key in FRESHNESS_BY_KEY:
+        changes["freshness_policy"] = FRESHNESS_BY_KEY[spec.key]
     return spec.replace_attributes(**changes)
 
 
