@@ -64,6 +64,15 @@ ERASURE_LOG_DTYPES: dict[str, str] = {
     "people_matched": "Int64",  # people the request's identifiers name (ambiguous when > 1)
     "resolution_hint": "string",  # what would settle an ambiguous request (no identifier)
 }
+
+# How to read the erasure counts side by side (a request can delete rows and no profile).
+ERASURE_COUNTS_NOTE = (
+    "customers_erased (profiles_erased in the summary) counts customer profiles; rows_deleted "
+    "counts every row that held the identifiers (raw, staged, quarantined, facts, profiles), "
+    "so a request whose person never reached a profile (or was erased before) deletes rows "
+    "with 0 profiles."
+)
+
 XREF = TableRef("core", "customer_xref")
 MERGES = TableRef("core", "identity_merges")
 # A staged customer record no identity run has resolved yet counts as a person of its own.

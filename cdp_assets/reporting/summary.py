@@ -10,6 +10,7 @@ import pandas as pd
 from cdp_assets.config import ConfigError, load_config, warehouse_url
 from cdp_assets.config.secrets import mask_secrets, mask_url
 from cdp_assets.contracts.canonical import QUARANTINE_DTYPES
+from cdp_assets.privacy.erasure import ERASURE_COUNTS_NOTE
 from cdp_assets.reporting.quality_summary import SUMMARY_COLUMNS, top_quarantine_reasons
 from cdp_assets.warehouse import TableRef, Warehouse, dispose_engines
 from cdp_assets.warehouse.warehouse import duckdb_file
@@ -130,12 +131,14 @@ def activation_lines(warehouse: Warehouse) -> list[str]:
     if warehouse.table_exists(TableRef("ops", "erasure_log")):
         log = warehouse.query(
             "SELECT status, COUNT(*) AS requests, CAST(SUM(customers_erased) AS BIGINT) AS "
-            "customers, CAST(SUM(rows_deleted) AS BIGINT) AS rows_deleted FROM ops.erasure_log "
-            "GROUP BY status"
+            "profiles_erased, CAST(SUM(rows_deleted) AS BIGINT) AS rows_deleted "
+            "FROM ops.erasure_log GROUP BY status ORDER BY status"
         )
         suppressed = warehouse.row_count(TableRef("ops", "suppression_list"))
         lines += ["", f"Erasure requests ({suppressed:,} identifiers suppressed):", ""]
         lines.append(log.to_string(index=False) if len(log) else "  none")
+        if len(log):
+            lines += ["", f"  {ERASURE_COUNTS_NOTE}"]
         lines += ambiguous_request_lines(warehouse)
     return lines
 

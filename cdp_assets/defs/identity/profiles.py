@@ -21,7 +21,7 @@ from cdp_assets.identity.consent import apply_campaign_opt_outs
 from cdp_assets.identity.facts import activity_sql
 from cdp_assets.identity.profiles import activity_rows, customer_profiles, profiles_over_limits
 from cdp_assets.identity.resolve import XREF_DTYPES
-from cdp_assets.reporting.markdown import counts_table, masked_preview
+from cdp_assets.reporting.markdown import markdown_table, masked_preview
 from cdp_assets.warehouse import WarehouseSession
 
 CHECK_XREF_IN_PROFILES = "xref_points_at_profiles"
@@ -82,24 +82,49 @@ def _campaign_opt_outs(session: WarehouseSession, config: CDPConfig) -> pd.DataF
     ]
 
 
-def _metadata(profiles: pd.DataFrame) -> dict[str, object]:
+def _metadata(profiles: pd.DataFrame, config: CDPConfig) -> dict[str, object]:
+    records = profiles["record_count"].clip(upper=10).value_counts().sort_index()
+    ads = int(profiles["ads_consent"].sum())
     return {
         "dagster/row_count": len(profiles),
         "pii_columns": ", ".join(PROFILE_PII),
         "email_consent": int(profiles["email_consent"].sum()),
         "sms_consent": int(profiles["sms_consent"].sum()),
-        "ads_consent": int(profiles["ads_consent"].sum()),
+        "ads_consent": ads,
+        "ads_consent_note": _ads_note(ads, len(profiles), config),
         "with_email": int(profiles["email"].notna().sum()),
         "with_phone": int(profiles["phone"].notna().sum()),
         "records_per_customer": dg.MetadataValue.md(
-            counts_table(
-                profiles["record_count"].clip(upper=10).value_counts().sort_index(),
-                "records (10 = 10+)",
-                "customers",
+            markdown_table(
+                pd.DataFrame(
+                    {
+                        "customer records": [
+                            "10 or more" if n == 10 else str(n) for n in records.index
+                        ],
+                        "customers": records.to_numpy(),
+                    }
+                ),
+                max_rows=11,
             )
+            + "\n\n0 customer records: a customer known only from facts (orders, events, "
+            "tickets) by an id or email that no accounts, CRM or loyalty source holds, such "
+            "as a guest checkout."
         ),
         "preview": dg.MetadataValue.md(masked_preview(profiles, PROFILE_PII)),
     }
+
+
+def _ads_note(ads: int, customers: int, config: CDPConfig) -> str:
+    """Why ads_consent is what it is: an opt-out (only an `ads_opt_out` record removes it)."""
+    mapped = [
+        s.name
+        for s in config.sources_of_kind("customers")
+        if s.source_column("ads_opt_out") or "ads_opt_out" in s.defaults
+    ]
+    basis = "ads consent is opt-out: true unless a record of the customer says ads_opt_out"
+    if not mapped:
+        return f"{basis}; no customers source maps ads_opt_out, so all {customers:,} are true"
+    return f"{basis} (mapped in {', '.join(mapped)}); {customers - ads:,} opted out"
 
 
 def build_profiles_asset(config: CDPConfig, fact_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
@@ -146,6 +171,6 @@ def build_profiles_asset(config: CDPConfig, fact_keys: list[dg.AssetKey]) -> dg.
             over_limits = profiles_over_limits(records, limits.emails, limits.phones)
             checks = _profile_checks(session, config, over_limits)
         context.log.info(f"{len(profiles):,} customer profiles")
-        return dg.MaterializeResult(metadata=_metadata(profiles), check_results=checks)
+        return dg.MaterializeResult(metadata=_metadata(profiles, config), check_results=checks)
 
     return customer_profiles_asset

@@ -13,7 +13,7 @@ from cdp_assets.config import CDPConfig
 from cdp_assets.defs.catalog import ERASURE_KEY, PRIVACY_GROUP, staging_key
 from cdp_assets.defs.resources import ExportsResource, ModelStoreResource, WarehouseResource
 from cdp_assets.ml.model_store import ModelRegistry
-from cdp_assets.privacy.erasure import ERASURE_LOG, Subject, erase_pending
+from cdp_assets.privacy.erasure import ERASURE_COUNTS_NOTE, ERASURE_LOG, Subject, erase_pending
 from cdp_assets.privacy.export_scrub import scrub_exports, scrub_suppressed
 from cdp_assets.privacy.identifiers import hash_matches, named_values
 from cdp_assets.privacy.suppression import SuppressionError, load_suppressed, privacy_salt
@@ -189,6 +189,7 @@ def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
                     )
                 ),
                 "rows_deleted": sum(deleted.values()),
+                "how_to_read": ERASURE_COUNTS_NOTE,
                 "export_rows_removed": sum(done.exported.values()),
                 "rows_left_by_an_interrupted_run_removed": finished,
                 "identifiers_suppressed": len(suppressed),
