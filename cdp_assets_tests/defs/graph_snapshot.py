@@ -58,10 +58,10 @@ def graph_snapshot(defs: dg.Definitions) -> dict[str, Any]:
         assets_def = node.assets_def
         spec = next(s for s in assets_def.specs if s.key == key)
         pools = sorted(assets_def.node_def.pools) if assets_def.is_executable else []
+        # In-asset check specs and standalone check definitions alike.
+        check_keys = sorted(graph.get_check_keys_for_assets({key}), key=lambda c: c.name)
         checks = [
-            {"name": c.name, "blocking": c.blocking}
-            for c in sorted(assets_def.check_specs, key=lambda c: c.name)
-            if c.asset_key == key
+            {"name": c.name, "blocking": graph.get_check_spec(c).blocking} for c in check_keys
         ]
         assets[key.to_user_string()] = _asset_entry(spec, pools[0] if pools else None, checks)
     jobs = {}

@@ -32,7 +32,7 @@ from cdp_assets.privacy.erasure import ERASURE_LOG_DTYPES
 from cdp_assets.privacy.identifiers import identifier_hash
 from cdp_assets.privacy.suppression import load_suppressed, privacy_salt
 from cdp_assets.reporting.summary import render_summary
-from cdp_assets.warehouse import TableRef
+from cdp_assets.warehouse import TableRef, dispose_engines
 from cdp_assets_tests.conftest import postgres_url_or_fail, reset_postgres
 from cdp_assets_tests.e2e.pipeline import (
     DemoProject,
@@ -523,3 +523,27 @@ def test_every_table_shows_its_warehouse_columns_and_types(demo_runs: dict) -> N
             problems.append(f"{key.to_user_string()}: declares {declared}, warehouse {columns}")
     assert shown_tables >= 40
     assert problems == []
+
+
+def test_a_staging_check_runs_again_on_its_own(demo_runs: dict) -> None:
+    """What the UI's *Execute* on one check does: a run selecting that check alone evaluates
+    it from the warehouse tables, and materializes nothing."""
+    project: DemoProject = demo_runs["project"]
+    check = dg.AssetCheckKey(dg.AssetKey(["staging", "shop_orders"]), "staging_conservation")
+    with project_env(project):
+        definitions = dg.Definitions.merge(
+            load_definitions(),
+            dg.Definitions(
+                jobs=[dg.define_asset_job("recheck", selection=dg.AssetSelection.checks(check))]
+            ),
+        )
+        result = definitions.resolve_job_def("recheck").execute_in_process(
+            instance=demo_runs["instance"]
+        )
+    dispose_engines()
+    evaluations = result.get_asset_check_evaluations()
+    assert [(e.asset_check_key, e.passed) for e in evaluations] == [(check, True)]
+    assert result.get_asset_materialization_events() == []
+    figures = {k: v.value for k, v in evaluations[0].metadata.items()}
+    staged = len(project.table("staging", "shop_orders"))
+    assert figures["staged"] == staged and figures["raw_rows"] >= staged

@@ -15,7 +15,6 @@ from cdp_assets.contracts.canonical import (
     pii_columns,
 )
 from cdp_assets.defs.catalog import ISSUES, QUARANTINE, STAGING_GROUP, raw_key, staging_key
-from cdp_assets.defs.ingestion.staging_checks import staging_check_specs, staging_checks
 from cdp_assets.defs.resources import WarehouseResource, staging_clock
 from cdp_assets.ingest import raw_column_name
 from cdp_assets.reporting.markdown import counts_table, markdown_table, masked_preview
@@ -121,7 +120,6 @@ def _metadata(source: SourceConfig, totals: StagingTotals) -> dict[str, object]:
 
 def build_staging_asset(source: SourceConfig, config: CDPConfig) -> dg.AssetsDefinition:
     key = staging_key(source)
-    check_specs = staging_check_specs(key, source)
 
     @dg.asset(
         key=key,
@@ -137,7 +135,6 @@ def build_staging_asset(source: SourceConfig, config: CDPConfig) -> dg.AssetsDef
         ),
         metadata={"source_kind": source.kind, "trust": source.trust},
         tags={"cdp/layer": "staging", "cdp/source_kind": source.kind, "cdp/pii": "true"},
-        check_specs=check_specs,
         freshness_policy=dg.FreshnessPolicy.time_window(
             fail_window=dt.timedelta(hours=30), warn_window=dt.timedelta(hours=26)
         ),
@@ -156,9 +153,6 @@ def build_staging_asset(source: SourceConfig, config: CDPConfig) -> dg.AssetsDef
                     # A concurrent staging of this source (PostgreSQL) waits for this one.
                     session.take_turns(f"stage:{source.name}")
                     totals = _stage_and_write(session, source, config, now, chunks)
-                    checks = staging_checks(
-                        session, source, config, totals.rows_in, totals.superseded
-                    )
             except StagingError as exc:
                 raise dg.Failure(description=str(exc)) from None
         context.log.info(
@@ -166,6 +160,6 @@ def build_staging_asset(source: SourceConfig, config: CDPConfig) -> dg.AssetsDef
             f"{len(totals.quarantine):,} quarantined, {totals.superseded:,} superseded "
             f"(staged at {now:%Y-%m-%d %H:%M} UTC, {chunks.count} chunk{'s' if chunks.count > 1 else ''})"
         )
-        return dg.MaterializeResult(metadata=_metadata(source, totals), check_results=checks)
+        return dg.MaterializeResult(metadata=_metadata(source, totals))
 
     return _staging

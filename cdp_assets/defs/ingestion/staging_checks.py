@@ -1,11 +1,19 @@
 """The blocking checks of `staging.<source>`: unique record keys, required fields, quarantine
-share, the column contract and row conservation (raw = staged + quarantined + superseded)."""
+share, the column contract and row conservation (raw = staged + quarantined + superseded).
+
+They are a check definition of their own, evaluated from the warehouse tables alone: a run
+that stages the source runs them right after (and nothing downstream builds when one fails),
+and each can be executed again on its own from the UI."""
+
+from collections.abc import Iterator
 
 import dagster as dg
 
 from cdp_assets.config import CDPConfig, SourceConfig
 from cdp_assets.contracts.canonical import CANONICAL_FIELDS, RECORD_KEY, staging_contract
-from cdp_assets.defs.catalog import LEDGER, QUARANTINE
+from cdp_assets.defs.catalog import ISSUES, LEDGER, QUARANTINE, WAREHOUSE_POOL, staging_key
+from cdp_assets.defs.resources import WarehouseResource
+from cdp_assets.staging.stage import SUPERSEDED_RECORD
 from cdp_assets.warehouse import TableRef, WarehouseSession
 from cdp_assets.warehouse.warehouse import sql_type
 
@@ -56,14 +64,50 @@ def staging_check_specs(key: dg.AssetKey, source: SourceConfig) -> list[dg.Asset
     ]
 
 
+def build_staging_checks(source: SourceConfig, config: CDPConfig) -> dg.AssetChecksDefinition:
+    """The five checks of `staging.<source>` as one definition whose checks run together after
+    staging, or one by one when a person executes one of them."""
+    key = staging_key(source)
+
+    @dg.multi_asset_check(
+        name=f"{source.name}_staging_checks",
+        specs=staging_check_specs(key, source),
+        can_subset=True,
+        pool=WAREHOUSE_POOL,
+    )
+    def _checks(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> Iterator[dg.AssetCheckResult]:
+        selected = {k.name for k in context.selected_asset_check_keys}
+        with warehouse.get().transaction() as session:
+            results = staging_checks(session, source, config)
+        yield from (r for r in results if r.check_name in selected)
+
+    return _checks
+
+
+def _raw_rows_and_superseded(session: WarehouseSession, source: SourceConfig) -> tuple[int, int]:
+    """Rows in raw.<source> (what staging read) and the versions staging superseded."""
+    raw = TableRef("raw", source.name)
+    rows_in = session.row_count(raw) if session.table_exists(raw) else 0
+    superseded = (
+        int(
+            session.scalar(
+                f"SELECT COUNT(*) FROM {ISSUES.sql} WHERE source = :s AND rule = :r",
+                {"s": source.name, "r": SUPERSEDED_RECORD},
+            )
+        )
+        if session.table_exists(ISSUES)
+        else 0
+    )
+    return rows_in, superseded
+
+
 def staging_checks(
-    session: WarehouseSession,
-    source: SourceConfig,
-    config: CDPConfig,
-    rows_in: int,
-    superseded: int,
+    session: WarehouseSession, source: SourceConfig, config: CDPConfig
 ) -> list[dg.AssetCheckResult]:
     ref = TableRef("staging", source.name)
+    rows_in, superseded = _raw_rows_and_superseded(session, source)
     key_cols = ", ".join(f'"{c}"' for c in RECORD_KEY[source.kind])
     total = session.row_count(ref)
     distinct = int(
