@@ -91,5 +91,7 @@ def build(session: WarehouseSession, currency: str) -> Section:
         return missing(NAME, TITLE, "No campaigns are configured (no analytics.campaign_results).")
     results = session.read_table(RESULTS)
     if results.empty:
-        return missing(NAME, TITLE, "No campaign has assigned customers yet.")
+        return missing(
+            NAME, TITLE, "No campaign results yet: no campaign has started by this date."
+        )
     return campaigns_section(results, currency)

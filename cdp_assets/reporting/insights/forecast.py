@@ -9,7 +9,7 @@ from collections.abc import Collection
 import pandas as pd
 
 from cdp_assets.analytics.features import core_input_sql
-from cdp_assets.forecast.periods import ALL, TOTAL, week_start
+from cdp_assets.forecast.periods import ALL, TOTAL, week_index, week_start
 from cdp_assets.reporting.insights import charts, page
 from cdp_assets.reporting.insights.formatting import money
 from cdp_assets.reporting.insights.sections import Section, missing
@@ -48,16 +48,14 @@ FROM src_orders WHERE is_purchase
 GROUP BY {local_day}"""
 
 
-def weekly_history(daily: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
-    """Daily (day, value) rows summed into the weeks anchored on `as_of` (the last one ends on
-    it, as the forecast's weeks are): (period_start, value)."""
-    if daily.empty:
-        return pd.DataFrame({"period_start": pd.Series(dtype="datetime64[us]"), "value": []})
-    days = pd.to_datetime(daily["day"])
-    frame = pd.DataFrame(
-        {"period_start": week_start(days, as_of), "value": daily["value"].to_numpy()}
-    )
-    return frame.groupby("period_start", as_index=False)["value"].sum()
+def weekly_history(daily: pd.DataFrame, as_of: dt.date, weeks: int = HISTORY_WEEKS) -> pd.DataFrame:
+    """Daily (day, value) rows summed into the `weeks` weeks anchored on `as_of` (the last one
+    ends on it, as the forecast's weeks do), weeks without sales as 0: (period_start, value)."""
+    index = week_index(as_of, weeks)
+    starts = week_start(pd.to_datetime(daily["day"]), as_of) if len(daily) else pd.Series([])
+    values = pd.Series(daily["value"].to_numpy(dtype="float64"), index=pd.DatetimeIndex(starts))
+    summed = values.groupby(level=0).sum().reindex(index, fill_value=0.0)
+    return pd.DataFrame({"period_start": index, "value": summed.to_numpy()})
 
 
 def forecast_section(forecast: pd.DataFrame, history: pd.DataFrame, currency: str) -> Section:

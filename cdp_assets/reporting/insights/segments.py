@@ -134,7 +134,7 @@ def segments_section(
         f"How many buying customers are in each RFM segment on {as_of} against {earlier} "
         "(recomputed for that day), and where they moved.",
         body,
-        {"segments": len(changes), "buyers": int(changes["now"].sum())},
+        {"segments": int((changes["now"] > 0).sum()), "buyers": int(changes["now"].sum())},
     )
 
 
