@@ -18,6 +18,7 @@ from cdp_assets.reporting.insights.report import (
     write_report,
 )
 from cdp_assets.reporting.insights.sections import Section, missing
+from cdp_assets.reporting.summary import insights_report_lines
 from cdp_assets.warehouse import Warehouse
 from cdp_assets_tests.analytics.warehouse_fixtures import orders, profiles, write_core
 from cdp_assets_tests.reporting.insights_html import external_references, section_statuses
@@ -144,3 +145,17 @@ def test_reporting_config_defaults_and_bad_values(tmp_path: Path) -> None:
         _config(tmp_path, period_days=3)
     with pytest.raises(ConfigError, match="reporting.unknown"):
         _config(tmp_path, unknown=1)
+
+
+def test_the_summary_prints_where_the_report_is(tmp_path: Path) -> None:
+    config = _config(tmp_path, report_dir="out/reports")
+    latest = tmp_path / "out" / "reports" / LATEST_NAME
+    assert insights_report_lines(config) == [
+        "",
+        f"No insights report yet at {latest} (activation/insights_report).",
+    ]
+    latest.parent.mkdir(parents=True)
+    latest.write_text("<html></html>", encoding="utf-8")
+    assert insights_report_lines(config)[-1] == (
+        f"Customer insights report (open it in a browser): {latest}"
+    )
