@@ -1,6 +1,8 @@
-"""End to end: the insights report through the real Definitions on a small demo — nightly,
-training, scoring — then the HTML parsed: every section present, rendered unless its input
-does not exist (the demo has no sales forecast), and nothing loaded from anywhere."""
+"""End to end: the insights report through the real Definitions on a small demo, the way
+`make demo` builds it — a nightly run as of the campaigns' start (customers assigned to arms),
+then nightly, training and scoring as of the demo's end — and the HTML parsed: every section
+present, rendered unless its input does not exist (the demo has no sales forecast yet), and
+nothing loaded from anywhere."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import dagster as dg
 import pytest
 
 from cdp_assets.reporting.insights.report import LATEST_NAME, dated_name
+from cdp_assets.config import load_config
+from cdp_assets.reporting.summary import insights_report_lines
 from cdp_assets_tests.e2e.pipeline import END_DATE, DemoProject, make_demo_project, run_job
 from cdp_assets_tests.reporting.insights_html import external_references, section_statuses
 
@@ -29,11 +33,28 @@ SECTIONS = (
 )
 
 
+CAMPAIGN_START = "2026-09-01"  # the demo campaigns' start (Makefile: CAMPAIGN_START)
+
+
+class CampaignStart(DemoProject):
+    """The same project as of the campaigns' start."""
+
+    def env(self) -> dict[str, str]:
+        return super().env() | {"CDP_AS_OF": CAMPAIGN_START}
+
+
 @pytest.fixture(scope="module")
 def reported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     root = tmp_path_factory.mktemp("insights")
-    project = make_demo_project(root, f"duckdb:///{root / 'warehouse.duckdb'}", people=600)
+    # Enough people for the lifetime-value model to train and be promoted.
+    project = make_demo_project(root, f"duckdb:///{root / 'warehouse.duckdb'}", people=1200)
     with dg.instance_for_test() as instance:
+        run_job(
+            CampaignStart(
+                project.root, project.config_path, project.ground_truth, project.warehouse_url
+            ),
+            instance,
+        )
         nightly = run_job(project, instance)
         run_job(project, instance, job="train_models")
         scored = run_job(project, instance, job="score_models")
@@ -71,6 +92,11 @@ def test_nightly_and_scoring_write_the_report_with_every_section(reported: dict)
     assert scored["churn.high_risk_customers"] == int(
         (project.table("ml", "churn_scores")["risk_band"] == "high").sum()
     )
+    assert scored["ltv.customers_scored"] == len(project.table("ml", "customer_ltv"))
+    # The campaigns' start keeps its own dated copy; `make summary` prints the latest.
+    assert (folder / f"customer_insights_{CAMPAIGN_START}.html").exists()
+    config = load_config(project.config_path)
+    assert insights_report_lines(config)[-1].endswith(str(latest))
 
 
 def test_the_report_names_no_customer(reported: dict) -> None:

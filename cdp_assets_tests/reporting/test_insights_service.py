@@ -25,23 +25,26 @@ TICKETS = tickets(
 
 
 def test_sla_trend_by_month_opened() -> None:
-    trend = sla_trend(TICKETS, AS_OF, 24.0)
-    assert list(trend["month"]) == ["2025-01", "2025-02"]
-    assert list(trend["tickets"]) == [2, 2]
-    assert list(trend["sla_decided"]) == [2, 1]
-    assert list(trend["sla_breaches"]) == [1, 1]
-    assert list(trend["sla_breach_rate"]) == [0.5, 1.0]
-    assert trend["median_resolution_hours"].iloc[0] == 29.0
-    assert np.isnan(trend["median_resolution_hours"].iloc[1])
+    trend = sla_trend(TICKETS, AS_OF, 24.0, months=3)
+    assert list(trend["month"]) == ["2024-12", "2025-01", "2025-02"]  # December: no tickets
+    assert list(trend["tickets"]) == [0, 2, 2]
+    assert list(trend["sla_decided"]) == [0, 2, 1]
+    assert list(trend["sla_breaches"]) == [0, 1, 1]
+    assert trend["sla_breach_rate"].tolist()[1:] == [0.5, 1.0]
+    assert np.isnan(trend["sla_breach_rate"].iloc[0])
+    assert trend["median_resolution_hours"].iloc[1] == 29.0
+    assert np.isnan(trend["median_resolution_hours"].iloc[2])
+    assert len(sla_trend(TICKETS, AS_OF, 24.0)) == 12
 
 
 def test_support_section_says_what_the_sla_is() -> None:
-    section = service.support_section(sla_trend(TICKETS, AS_OF, 24.0), 24.0)
+    section = service.support_section(sla_trend(TICKETS, AS_OF, 24.0, months=2), 24.0)
     assert section.status == "rendered" and "24-hour" in section.sentence
     assert "50.0 %" in section.body and "100.0 %" in section.body
     assert section.figures == {"tickets_latest_month": 2, "sla_breach_rate_latest_month": 1.0}
-    assert service.support_section(sla_trend(TICKETS.iloc[0:0], AS_OF, 24.0), 24.0).status == (
-        "missing"
+    quiet = service.support_section(sla_trend(TICKETS.iloc[0:0], AS_OF, 24.0), 24.0)
+    assert (
+        quiet.status == "missing" and quiet.sentence == "No support tickets in the last 12 months."
     )
 
 

@@ -90,6 +90,7 @@ def trend_chart(
     ax.set_xticks(x[::step], list(periods)[::step], rotation=45, ha="right", fontsize=8)
     ax.set_ylabel(ylabel)
     if percent_axis:
+        ax.set_ylim(0, 1.05)
         ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
     if len(series) > 1:
         ax.legend(frameon=False)

@@ -75,20 +75,21 @@ def surveys_section(summary: pd.DataFrame, themes: pd.DataFrame | None) -> Secti
 def sla_trend(
     tickets: pd.DataFrame, as_of: dt.date, sla_hours: float, months: int = TREND_MONTHS
 ) -> pd.DataFrame:
-    """By month opened (UTC), the latest `months`: tickets, SLA outcomes decided, breaches,
-    breach rate (breaches / decided) and median resolution hours, as of the end of `as_of`."""
+    """By month opened (UTC), the `months` months up to the one of `as_of`, months without
+    tickets included: tickets, SLA outcomes decided, breaches, breach rate (breaches / decided;
+    null without a decided ticket) and median resolution hours, as of the end of `as_of`."""
     opened = utc_timestamps(tickets["opened_at"])
     in_scope = (opened < day_end_utc(as_of)).to_numpy(dtype=bool)
     outcomes = ticket_outcomes(tickets, as_of, sla_hours)
-    month = opened[in_scope].dt.strftime("%Y-%m").to_numpy()
     frame = pd.DataFrame(
         {
-            "month": month,
+            "month": opened[in_scope].dt.strftime("%Y-%m").to_numpy(),
             "decided": outcomes["sla_breach"].notna().to_numpy(dtype=bool),
             "breach": outcomes["sla_breach"].fillna(False).to_numpy(dtype=bool),
             "resolution_hours": outcomes["resolution_hours"].to_numpy(),
         }
     )
+    shown = pd.period_range(end=pd.Period(as_of, freq="M"), periods=months, freq="M")
     grouped = frame.groupby("month", sort=True)
     trend = pd.DataFrame(
         {
@@ -97,15 +98,19 @@ def sla_trend(
             "sla_breaches": grouped["breach"].sum(),
             "median_resolution_hours": grouped["resolution_hours"].median(),
         }
-    ).astype({"tickets": "int64", "sla_decided": "int64", "sla_breaches": "int64"})
+    ).reindex(shown.strftime("%Y-%m"))
+    counts = ["tickets", "sla_decided", "sla_breaches"]
+    trend[counts] = trend[counts].fillna(0).astype("int64")
     decided = trend["sla_decided"].where(trend["sla_decided"] > 0)
     trend["sla_breach_rate"] = trend["sla_breaches"] / decided
-    return trend.tail(months).rename_axis("month").reset_index()
+    return trend.rename_axis("month").reset_index()
 
 
 def support_section(trend: pd.DataFrame, sla_hours: float) -> Section:
-    if trend.empty:
-        return missing(SUPPORT_NAME, SUPPORT_TITLE, "No support tickets yet.")
+    if int(trend["tickets"].sum()) == 0:
+        return missing(
+            SUPPORT_NAME, SUPPORT_TITLE, f"No support tickets in the last {len(trend)} months."
+        )
     chart = charts.trend_chart(
         list(trend["month"]),
         {"SLA breach rate": list(trend["sla_breach_rate"])},
