@@ -13,8 +13,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from cdp_assets.reporting.insights.report import LATEST_NAME, dated_name
 from cdp_assets.config import load_config
+from cdp_assets.reporting.insights.report import LATEST_NAME, dated_name
 from cdp_assets.reporting.summary import insights_report_lines
 from cdp_assets_tests.e2e.pipeline import END_DATE, DemoProject, make_demo_project, run_job
 from cdp_assets_tests.reporting.insights_html import external_references, section_statuses
