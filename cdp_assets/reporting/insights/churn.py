@@ -82,7 +82,7 @@ def churn_section(scores: pd.DataFrame) -> Section:
 
 def build(session: WarehouseSession) -> Section:
     if not session.table_exists(CHURN):
-        return missing(NAME, TITLE, "No churn scores yet (ml.churn_scores needs orders).")
+        return missing(NAME, TITLE, "No churn scores yet (ml.churn_scores has not been built).")
     scores = session.read_table(CHURN)
     if scores.empty:
         return missing(NAME, TITLE, "No churn scores yet: no churn model has been promoted.")

@@ -122,7 +122,7 @@ def ltv_section(
 
 def build(session: WarehouseSession, salt: bytes, n: int, currency: str) -> Section:
     if not session.table_exists(LTV):
-        return missing(NAME, TITLE, "No lifetime values yet (ml.customer_ltv needs orders).")
+        return missing(NAME, TITLE, "No lifetime values yet (ml.customer_ltv has not been built).")
     ltv = session.read_table(LTV)
     if ltv.empty:
         return missing(
