@@ -122,5 +122,8 @@ def test_forecast_section_from_the_warehouse(warehouse_url: str) -> None:
         section = forecast.build(session, "UTC", "USD", tables)
     assert section.status == "rendered"
     assert section.figures == {"forecast_weeks": 3, "forecast_net_revenue": 3300.0}
-    assert "<td>2025-04-08</td><td>1,100 USD</td><td>1,000 USD – 1,200 USD</td>" in section.body
+    assert (
+        '<td>2025-04-08</td><td class="n">1,100 USD</td><td>1,000 USD – 1,200 USD</td>'
+        in section.body
+    )
     assert "last 26 weeks" in section.sentence and "next 3" in section.sentence

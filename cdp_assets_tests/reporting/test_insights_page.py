@@ -4,6 +4,7 @@ said in a sentence, hostile text escaped, nothing loaded from the network, and t
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -90,6 +91,22 @@ def test_hostile_text_is_escaped_everywhere() -> None:
     # cell, the missing section's reason
     assert html.count("&lt;script&gt;") == 8
     assert section_statuses(html) == {"t": "rendered", "m": "missing"}
+
+
+def test_figures_are_right_aligned_and_words_are_not() -> None:
+    html = page.table(
+        ["what", "value"],
+        [["Revenue", "16,103 USD"], ["Change", "-25.1 %"], ["Uplift", "+2.1 pp [+0.4, +3.8]"]],
+    )
+    cells = re.findall(r"<td( class=\"n\")?>([^<]*)</td>", html)
+    assert [(text, bool(n)) for n, text in cells] == [
+        ("Revenue", False),
+        ("16,103 USD", True),
+        ("Change", False),
+        ("-25.1 %", True),
+        ("Uplift", False),
+        ("+2.1 pp [+0.4, +3.8]", True),
+    ]
 
 
 def test_only_inline_png_charts_are_accepted() -> None:

@@ -75,8 +75,9 @@ def test_surveys_section_trend_and_escaped_themes() -> None:
     assert "<script>" not in section.body
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in section.body
     # January: one promoter, one detractor (NPS 0, CSAT 3.5); February: NPS 50, CSAT 4
-    assert "<td>2025-01</td><td>2</td><td>0.0</td><td>3.50</td>" in section.body
-    assert "<td>2025-02</td><td>2</td><td>50.0</td><td>4.00</td>" in section.body
+    figures = '<td class="n">{}</td><td class="n">{}</td><td class="n">{}</td>'
+    assert "<td>2025-01</td>" + figures.format(2, "0.0", "3.50") in section.body
+    assert "<td>2025-02</td>" + figures.format(2, "50.0", "4.00") in section.body
 
 
 def test_no_survey_answers_say_so() -> None:

@@ -5,6 +5,7 @@ network and can be mailed as it is."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from html import escape
 
@@ -25,8 +26,8 @@ section h2{margin-top:0;font-size:1.2rem}
 section[data-status=missing]{background:#fbfbf3;color:#555}
 p.says{font-size:1rem;margin:.2rem 0 .8rem 0}
 table{border-collapse:collapse;margin:.6rem 0;font-size:.9rem}
-th,td{padding:.3rem .7rem;border-bottom:1px solid #e3e3e3;text-align:right}
-th:first-child,td:first-child{text-align:left}
+th,td{padding:.3rem .7rem;border-bottom:1px solid #e3e3e3;text-align:left}
+td.n{text-align:right;font-variant-numeric:tabular-nums}
 th{background:#f0f2f5}
 .cards{display:flex;flex-wrap:wrap;gap:.8rem}
 .card{border:1px solid #e3e3e3;border-radius:6px;padding:.7rem 1rem;min-width:9rem}
@@ -38,13 +39,21 @@ footer{color:#777;font-size:.8rem;padding:1rem 2rem}
 """
 
 
+# A formatted figure (count, amount, share, change), right-aligned in a table.
+FIGURE = re.compile(r"^[+\-–]?[\d,.]+(?: ?%| pp| [A-Z]{3})?(?: \[.*\])?$")
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    kind = ' class="n"' if FIGURE.match(text) else ""
+    return f"<td{kind}>{escape(text)}</td>"
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]], caption: str = "") -> str:
-    """A table of already formatted values (None shows empty), every cell escaped."""
+    """A table of already formatted values (None shows empty), every cell escaped; figures
+    are right-aligned."""
     head = "".join(f"<th>{escape(str(h))}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{escape('' if v is None else str(v))}</td>" for v in row) + "</tr>"
-        for row in rows
-    )
+    body = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in rows)
     title = f"<caption>{escape(caption)}</caption>" if caption else ""
     return f"<table>{title}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
