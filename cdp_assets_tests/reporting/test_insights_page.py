@@ -96,7 +96,12 @@ def test_hostile_text_is_escaped_everywhere() -> None:
 def test_figures_are_right_aligned_and_words_are_not() -> None:
     html = page.table(
         ["what", "value"],
-        [["Revenue", "16,103 USD"], ["Change", "-25.1 %"], ["Uplift", "+2.1 pp [+0.4, +3.8]"]],
+        [
+            ["Revenue", "16,103 USD"],
+            ["Change", "-25.1 %"],
+            ["Uplift", "+2.1 pp [+0.4, +3.8]"],
+            ["Rate", "–"],
+        ],
     )
     cells = re.findall(r"<td( class=\"n\")?>([^<]*)</td>", html)
     assert [(text, bool(n)) for n, text in cells] == [
@@ -106,6 +111,8 @@ def test_figures_are_right_aligned_and_words_are_not() -> None:
         ("-25.1 %", True),
         ("Uplift", False),
         ("+2.1 pp [+0.4, +3.8]", True),
+        ("Rate", False),
+        ("–", True),  # a figure that cannot be computed sits where the figure would
     ]
 
 

@@ -40,7 +40,7 @@ footer{color:#777;font-size:.8rem;padding:1rem 2rem}
 
 
 # A formatted figure (count, amount, share, change), right-aligned in a table.
-FIGURE = re.compile(r"^[+\-–]?[\d,.]+(?: ?%| pp| [A-Z]{3})?(?: \[.*\])?$")
+FIGURE = re.compile(r"^(?:[+\-–]?[\d,.]+(?: ?%| pp| [A-Z]{3})?(?: \[.*\])?|–)$")
 
 
 def _cell(value: object) -> str:
