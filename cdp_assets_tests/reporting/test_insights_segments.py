@@ -77,7 +77,7 @@ def test_section_recomputes_segments_a_month_earlier(warehouse_url: str) -> None
         now = rfm_scores(customer_features(session, as_of, tables=tables), RULES)
         session.replace_table(TableRef("analytics", "rfm"), now)
         before = rfm_scores(customer_features(session, dt.date(2025, 2, 15), tables=tables), RULES)
-        section = segments.build(session, as_of, RULES, 24.0, tables)
+        section = segments.build(session, RULES, 24.0, tables)
     assert set(before["customer_id"]) == {"A", "B"}
     assert section.status == "rendered"
     assert section.figures == {"segments": now["rfm_segment"].nunique(), "buyers": 3}
@@ -88,5 +88,5 @@ def test_section_recomputes_segments_a_month_earlier(warehouse_url: str) -> None
 def test_no_rfm_table_says_so(warehouse_url: str) -> None:
     warehouse = write_core(warehouse_url, customer_profiles=profiles("A"))
     with warehouse.transaction() as session:
-        section = segments.build(session, dt.date(2025, 3, 15), RULES, 24.0, set())
+        section = segments.build(session, RULES, 24.0, set())
     assert section.status == "missing" and "analytics.rfm" in section.sentence

@@ -58,7 +58,7 @@ def build_sections(
     analytics = config.analytics
     return [
         headline.build(session, as_of, config.reporting.period_days, currency, tables),
-        segments.build(session, as_of, analytics.rfm_segments, analytics.support_sla_hours, tables),
+        segments.build(session, analytics.rfm_segments, analytics.support_sla_hours, tables),
         cohorts.build_cohorts(session, as_of),
         cohorts.build_acquisition(session, currency),
         value.build(session, salt, config.reporting.top_customers, currency),

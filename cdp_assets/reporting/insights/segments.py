@@ -140,7 +140,6 @@ def segments_section(
 
 def build(
     session: WarehouseSession,
-    as_of: dt.date,
     segments: Sequence[RfmSegmentRule],
     sla_hours: float,
     tables: Collection[str],
@@ -150,6 +149,7 @@ def build(
     now = session.read_table(RFM, dtypes=RFM_DTYPES)
     if now.empty:
         return missing(NAME, TITLE, "No customer has bought yet, so there are no RFM segments.")
+    # The month before the date analytics.rfm was scored for (the run's analysis date).
     scored_on = pd.Timestamp(now["as_of"].iloc[0]).date()
     earlier = month_earlier(scored_on)
     features = customer_features(session, earlier, sla_hours, tables)
