@@ -64,4 +64,4 @@ lint: install
 	$(BIN)/ruff format --check cdp_assets cdp_assets_tests bench
 
 clean:
-	rm -rf data warehouse .dagster_home models exports .cdp_privacy_salt
+	rm -rf data warehouse .dagster_home models exports reports .cdp_privacy_salt

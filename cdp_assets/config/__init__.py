@@ -14,6 +14,7 @@ ExportDestination`); the modules below hold them by section of the file:
     exports     `exports`: audience export destinations
     campaigns   `campaigns` and `activation`: arms, offers, the global control group
     privacy     `privacy`
+    reporting   `reporting`: the customer insights report
     project     `CDPConfig`, the whole file, and the checks that span sections
     loader      reading the file, environment overrides, readable errors, paths
 """
@@ -69,6 +70,7 @@ from cdp_assets.config.models import (
 from cdp_assets.config.privacy import PrivacyConfig
 from cdp_assets.config.project import CDPConfig
 from cdp_assets.config.quality import QualityConfig
+from cdp_assets.config.reporting import ReportingConfig
 from cdp_assets.config.sources import SourceConfig, SourceFormat
 from cdp_assets.config.warehouse import WarehouseConfig
 
@@ -88,6 +90,7 @@ __all__ = [
     "ExportsConfig",
     "PrivacyConfig",
     "AlertsConfig",
+    "ReportingConfig",
     # models within the sections
     "AudienceRule",
     "ChurnConfig",

@@ -15,6 +15,7 @@ from cdp_assets.config.identity import IdentityConfig
 from cdp_assets.config.models import ModelsConfig
 from cdp_assets.config.privacy import PrivacyConfig
 from cdp_assets.config.quality import QualityConfig
+from cdp_assets.config.reporting import ReportingConfig
 from cdp_assets.config.sources import SourceConfig
 from cdp_assets.config.warehouse import WarehouseConfig
 
@@ -40,6 +41,7 @@ class CDPConfig(StrictModel):
     campaigns: tuple[CampaignConfig, ...] = ()
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    reporting: ReportingConfig = Field(default_factory=ReportingConfig)
     sources: tuple[SourceConfig, ...] = ()
 
     # Set by the loader: the folder of cdp.yaml, against which relative paths resolve.

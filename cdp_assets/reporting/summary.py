@@ -7,10 +7,11 @@ import sys
 
 import pandas as pd
 
-from cdp_assets.config import ConfigError, load_config, warehouse_url
+from cdp_assets.config import CDPConfig, ConfigError, load_config, resolve_path, warehouse_url
 from cdp_assets.config.secrets import mask_secrets, mask_url
 from cdp_assets.contracts.canonical import QUARANTINE_DTYPES
 from cdp_assets.privacy.erasure import ERASURE_COUNTS_NOTE
+from cdp_assets.reporting.insights.report import LATEST_NAME
 from cdp_assets.reporting.quality_summary import SUMMARY_COLUMNS, top_quarantine_reasons
 from cdp_assets.warehouse import TableRef, Warehouse, dispose_engines
 from cdp_assets.warehouse.warehouse import duckdb_file
@@ -198,6 +199,14 @@ def campaign_lines(warehouse: Warehouse) -> list[str]:
     return lines
 
 
+def insights_report_lines(config: CDPConfig) -> list[str]:
+    """Where the customer insights report is (activation/insights_report writes it)."""
+    latest = resolve_path(config, config.reporting.report_dir) / LATEST_NAME
+    if not latest.exists():
+        return ["", f"No insights report yet at {latest} (activation/insights_report)."]
+    return ["", f"Customer insights report (open it in a browser): {latest}"]
+
+
 def _percent(value: object) -> str:
     return "" if pd.isna(value) else f"{float(value):.1%}"  # type: ignore[arg-type]
 
@@ -236,6 +245,7 @@ def main() -> int:
     finally:
         dispose_engines()
     print(text)
+    print("\n".join(insights_report_lines(config)))
     return 0
 
 

@@ -1,4 +1,5 @@
-"""`activation` wiring: audience membership, the customer 360 table and the audience exports."""
+"""`activation` wiring: audience membership, the customer 360 table, the audience exports and
+the customer insights report."""
 
 import dagster as dg
 
@@ -9,6 +10,7 @@ from cdp_assets.defs.activation.campaigns import (
 )
 from cdp_assets.defs.activation.customer_360 import build_customer_360_asset
 from cdp_assets.defs.activation.exports import build_exports_asset
+from cdp_assets.defs.activation.insights import build_insights_report_asset
 from cdp_assets.defs.resources import project_config
 
 
@@ -23,4 +25,5 @@ def activation() -> dg.Definitions:
         assets.append(build_exports_asset(config))
     if config.campaigns:
         assets += [build_assignments_asset(config), build_campaign_exports_asset(config)]
+    assets.append(build_insights_report_asset(config))
     return dg.Definitions(assets=assets)
