@@ -347,9 +347,18 @@ def _with_reporting_op(
 
 
 # -- definition time ----------------------------------------------------------------------------
+# The tag of an asset whose output is a file, not a warehouse table (the insights report).
+WRITES_TAG, WRITES_FILE = "cdp/writes", "file"
+
+
 def is_table_asset(spec: dg.AssetSpec) -> bool:
-    """Every asset writes a warehouse table of its key, except model training (model store)."""
-    return spec.group_name != TRAINING_GROUP and table_of(spec.key) is not None
+    """Every asset writes a warehouse table of its key, except model training (model store)
+    and assets tagged as writing a file."""
+    return (
+        spec.group_name != TRAINING_GROUP
+        and spec.tags.get(WRITES_TAG) != WRITES_FILE
+        and table_of(spec.key) is not None
+    )
 
 
 def with_defined_schema(spec: dg.AssetSpec, docs: TableColumnDocs) -> dg.AssetSpec:

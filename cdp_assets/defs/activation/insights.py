@@ -14,6 +14,7 @@ from cdp_assets.defs.catalog import (
     core_keys,
     score_key,
 )
+from cdp_assets.defs.column_schema import WRITES_FILE, WRITES_TAG
 from cdp_assets.defs.resources import WarehouseResource, analysis_date
 from cdp_assets.privacy.suppression import privacy_salt
 from cdp_assets.reporting.insights.report import build_report, key_figures, write_report
@@ -46,6 +47,7 @@ def build_insights_report_asset(config: CDPConfig) -> dg.AssetsDefinition:
         deps=report_inputs(config),
         group_name=ACTIVATION_GROUP,
         kinds={"html", "matplotlib"},
+        tags={WRITES_TAG: WRITES_FILE},
     )
     def insights_report(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
