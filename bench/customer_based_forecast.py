@@ -31,7 +31,9 @@ def simulated_orders(customers: int, seed: int = 1) -> pd.DataFrame:
     day = np.r_[first, first[who] + np.floor(when).astype(int)]
     keep = day < end
     customer, day = customer[keep], day[keep]
-    value = btyd.simulate_gamma_gamma(btyd.GammaGammaParams(6.0, 4.0, 15.0), customer, customers, rng)
+    value = btyd.simulate_gamma_gamma(
+        btyd.GammaGammaParams(6.0, 4.0, 15.0), customer, customers, rng
+    )
     return pd.DataFrame(
         {
             "customer_id": customer.astype(np.int64),
