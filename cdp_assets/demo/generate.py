@@ -167,7 +167,7 @@ def generate_demo(
         rows = write_inventory(
             np.random.default_rng(stock_seq), orders, catalogue, settings, landing
         )
-        summary.add("inventory", rows, 1, 0)
+        summary.add("stock_levels", rows, 1, 0)
 
     plan = _plan([np.random.default_rng(s) for s in source_seq.spawn(11)], pop, settings, stock)
     log = DefectLog()

@@ -7,8 +7,11 @@ The method is deliberately simple, and backtested against the two obvious baseli
 - **seasonal index** of the product's category for each future week h: the category's units
   in the same week one (and two) years before, over its mean weekly units in the
   `RECENT_WEEKS` weeks before the same origin that year — i.e. how much that week sold
-  compared with the window the rate is taken from. Weeks are 52 weeks apart (the weekday is
-  kept). Without a year of history the index is 1 and a note says so;
+  compared with the window the rate is taken from — both detrended first (each week over
+  the mean of the 52 weeks around it), so last year's growth is not read as season. Weeks
+  are 52 weeks apart (the weekday is kept). A category selling under
+  `MIN_CATEGORY_WEEKLY_UNITS` a week takes the index of all products (its own is noise).
+  Without a year of history the index is 1 and a note says so;
 - forecast = rate x index; intervals from a negative binomial with that mean and the
   product's over-dispersion (variance = mean + phi mean^2, phi estimated from the same recent
   weeks; Poisson when they vary less than Poisson would).
@@ -31,6 +34,7 @@ RECENT_WEEKS = 13  # the window of the rate, and of the top-product ranking
 MIN_HISTORY_WEEKS = 4  # a product sold for fewer weeks gets a forecast flagged as unreliable
 YEAR_WEEKS = 52
 MAX_SEASONAL_YEARS = 2
+MIN_CATEGORY_WEEKLY_UNITS = 100  # below, a category's own weekly index is too noisy
 INDEX_CLIP = (0.2, 5.0)  # a category index beyond this is noise of a small category
 METHOD = "recent_rate_x_category_season"
 SALES_COLUMNS = ("day", "product_id", "category", "units")  # plus optional product_name, store_id
@@ -144,32 +148,63 @@ def top_products(weekly: WeeklySales, n: int) -> pd.Index:
     return pd.Index(order.index[:n])
 
 
-def category_index(weekly: WeeklySales, weeks: int) -> tuple[pd.DataFrame, list[str]]:
-    """Categories x future weeks: the seasonal index of the module docstring."""
-    cat = weekly.category.to_numpy()
-    span = cat.shape[1]
-    index = np.ones((cat.shape[0], weeks))
-    used = np.zeros((cat.shape[0], weeks))
+def _detrended(series: np.ndarray) -> np.ndarray:
+    """Each week's units over the mean of the 52 weeks centred on it (the window shifted to
+    fit inside the history), so that last year's growth does not pass for seasonality."""
+    span = series.shape[1]
+    if span < YEAR_WEEKS:
+        return np.full(series.shape, np.nan)
+    cumulative = np.concatenate([np.zeros((series.shape[0], 1)), series.cumsum(axis=1)], axis=1)
+    low = np.clip(np.arange(span) - YEAR_WEEKS // 2, 0, span - YEAR_WEEKS)
+    level = (cumulative[:, low + YEAR_WEEKS] - cumulative[:, low]) / YEAR_WEEKS
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(level > 0, series / level, np.nan)
+
+
+def _seasonal_ratios(series: np.ndarray, weeks: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows x future weeks: the mean over past years of each row's detrended units in the
+    same week over its mean detrended units in the RECENT_WEEKS weeks before the same origin
+    (1 where no year has them), and each row's smallest base mean of units (NaN without a
+    year of history)."""
+    span = series.shape[1]
+    ratio = _detrended(series)
+    total = np.zeros((series.shape[0], weeks))
+    used = np.zeros((series.shape[0], weeks))
+    smallest_base = np.full(series.shape[0], np.nan)
     for years in range(1, MAX_SEASONAL_YEARS + 1):
         origin = span - 1 - YEAR_WEEKS * years  # the same origin that year (position)
         if origin - RECENT_WEEKS + 1 < 0:
             continue
-        base = cat[:, origin - RECENT_WEEKS + 1 : origin + 1].mean(axis=1)
-        for h in range(weeks):
-            week = origin + 1 + h
-            if week >= span:
-                continue
-            ok = base > 0
-            ratio = np.where(ok, cat[:, week] / np.where(ok, base, 1.0), np.nan)
-            add = ~np.isnan(ratio)
-            index[add, h] = np.where(used[add, h] == 0, 0.0, index[add, h]) + ratio[add]
-            used[add, h] += 1
-    index = np.where(used > 0, index / np.maximum(used, 1), 1.0)
+        window = slice(origin - RECENT_WEEKS + 1, origin + 1)
+        smallest_base = np.fmin(smallest_base, series[:, window].mean(axis=1))
+        base = ratio[:, window].mean(axis=1)
+        for h in range(min(weeks, span - origin - 1)):
+            ok = (base > 0) & np.isfinite(ratio[:, origin + 1 + h])
+            total[ok, h] += ratio[ok, origin + 1 + h] / base[ok]
+            used[ok, h] += 1
+    return np.where(used > 0, total / np.maximum(used, 1), 1.0), smallest_base
+
+
+def category_index(weekly: WeeklySales, weeks: int) -> tuple[pd.DataFrame, list[str]]:
+    """Categories x future weeks: the seasonal index of the module docstring. A category
+    selling under MIN_CATEGORY_WEEKLY_UNITS a week in a base window takes the index of all
+    products instead: its own weeks are mostly noise."""
+    cat = weekly.category.to_numpy()
+    span = cat.shape[1]
+    own, base = _seasonal_ratios(cat, weeks)
+    overall, overall_base = _seasonal_ratios(cat.sum(axis=0, keepdims=True), weeks)
+    small = ~(base >= MIN_CATEGORY_WEEKLY_UNITS)
+    index = np.where(small[:, None], overall, own)
     notes = []
-    if not used.any():
+    if np.isnan(overall_base).all():
         notes.append(
             f"{span} weeks of history (< {YEAR_WEEKS + RECENT_WEEKS}): no seasonal index, "
             "the forecast is the recent rate"
+        )
+    elif small.any():
+        notes.append(
+            f"{int(small.sum())} of {len(small)} categories sell under "
+            f"{MIN_CATEGORY_WEEKLY_UNITS} units a week: they take the index of all products"
         )
     clipped = np.clip(index, *INDEX_CLIP)
     return pd.DataFrame(clipped, index=weekly.category.index), notes

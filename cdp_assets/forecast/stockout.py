@@ -179,6 +179,8 @@ def stockout_risk(
     cover = cover_weeks(stock, weekly)
     p = p_demand_at_least(stock, mean, variance)
     for i, known in enumerate(forecast_known):
+        if stock[i] <= 0:
+            notes[i].append("out of stock")
         if not known:
             notes[i].append("no demand forecast (no sales before the analysis date)")
         elif cover[i] > len(forecast.periods) and np.isfinite(cover[i]):
