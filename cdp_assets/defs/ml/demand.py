@@ -163,14 +163,18 @@ def build_product_demand_asset(config: CDPConfig) -> dg.AssetsDefinition:
     return product_demand
 
 
-def _inventory_sql(config: CDPConfig) -> str:
+def _stock_counts(session: WarehouseSession, config: CDPConfig) -> pd.DataFrame:
     """Every staged inventory source's counts, one union (inventory is not customer data: no
-    core table of its own)."""
-    return " UNION ALL ".join(
-        "SELECT product_id, store_id, on_hand_units, counted_at "
-        f"FROM {table_ref(staging_key(source)).sql}"
-        for source in config.sources_of_kind("inventory")
-    )
+    core table of its own); no rows when none is staged yet."""
+    refs = [table_ref(staging_key(s)) for s in config.sources_of_kind("inventory")]
+    parts = [
+        f"SELECT product_id, store_id, on_hand_units, counted_at FROM {ref.sql}"
+        for ref in refs
+        if session.table_exists(ref)
+    ]
+    if not parts:
+        return pd.DataFrame(columns=["product_id", "store_id", "on_hand_units", "counted_at"])
+    return session.query(" UNION ALL ".join(parts))
 
 
 def build_stockout_risk_asset(config: CDPConfig) -> dg.AssetsDefinition:
@@ -197,7 +201,7 @@ def build_stockout_risk_asset(config: CDPConfig) -> dg.AssetsDefinition:
         lead_time = settings.stockout_lead_time_weeks
         with warehouse.get().transaction() as session:
             cutoff = _day_end_utc(config, as_of)
-            counts = latest_counts(session.query(_inventory_sql(config)), cutoff)
+            counts = latest_counts(_stock_counts(session, config), cutoff)
             if counts.empty:
                 return _empty(session, ref, STOCKOUT_COLUMNS, f"no stock count up to {as_of}")
             sales = product_sales(session, config, as_of)
