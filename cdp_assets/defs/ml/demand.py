@@ -7,6 +7,7 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
+from cdp_assets.analytics.features import AsOf
 from cdp_assets.config import CDPConfig
 from cdp_assets.defs.catalog import (
     ORDER_ITEMS_KEY,
@@ -43,15 +44,15 @@ TOP_SHOWN = 20  # rows of the metadata tables
 
 
 def product_sales(session: WarehouseSession, config: CDPConfig, as_of: dt.date) -> pd.DataFrame:
-    """Units sold per order line of a purchase up to the end of `as_of` (local day, product,
-    category, store: NULL online)."""
-    cutoff = _day_end_utc(config, as_of)
+    """Units sold per order line of a purchase before the UTC midnight after `as_of` (local
+    day, product, category, store: NULL online)."""
+    cutoff = _cutoff(as_of)
     lines = session.query(
         "SELECT i.product_id, i.product_name, i.category, i.quantity AS units, o.ordered_at, "
         f"o.store_id FROM {table_ref(ORDER_ITEMS_KEY).sql} i "
         f"JOIN {table_ref(ORDERS_KEY).sql} o "
         "ON o.order_id = i.order_id AND o.source = i.order_source "
-        "WHERE o.is_purchase AND i.product_id IS NOT NULL AND o.ordered_at <= :cutoff",
+        "WHERE o.is_purchase AND i.product_id IS NOT NULL AND o.ordered_at < :cutoff",
         {"cutoff": cutoff.to_pydatetime()},
     )
     local = pd.to_datetime(lines["ordered_at"], utc=True).dt.tz_convert(config.timezone)
@@ -61,10 +62,9 @@ def product_sales(session: WarehouseSession, config: CDPConfig, as_of: dt.date) 
     ).drop(columns="ordered_at")
 
 
-def _day_end_utc(config: CDPConfig, as_of: dt.date) -> pd.Timestamp:
-    """The last instant of `as_of` in the configured time zone, in UTC."""
-    next_day = pd.Timestamp(as_of + dt.timedelta(days=1)).tz_localize(config.timezone)
-    return (next_day - pd.Timedelta(microseconds=1)).tz_convert("UTC")
+def _cutoff(as_of: dt.date) -> pd.Timestamp:
+    """The UTC midnight after `as_of`: facts at or after it are ignored (as everywhere)."""
+    return pd.Timestamp(AsOf(as_of).cutoff)
 
 
 def _empty(session: WarehouseSession, ref: TableRef, dtypes: dict[str, str], reason: str):
@@ -200,8 +200,8 @@ def build_stockout_risk_asset(config: CDPConfig) -> dg.AssetsDefinition:
         ref = table_ref(STOCKOUT_RISK_KEY)
         lead_time = settings.stockout_lead_time_weeks
         with warehouse.get().transaction() as session:
-            cutoff = _day_end_utc(config, as_of)
-            counts = latest_counts(_stock_counts(session, config), cutoff)
+            last_instant = _cutoff(as_of) - pd.Timedelta(microseconds=1)
+            counts = latest_counts(_stock_counts(session, config), last_instant)
             if counts.empty:
                 return _empty(session, ref, STOCKOUT_COLUMNS, f"no stock count up to {as_of}")
             sales = product_sales(session, config, as_of)
