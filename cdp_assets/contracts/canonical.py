@@ -18,6 +18,7 @@ SourceKind = Literal[
     "support_tickets",
     "campaign_events",
     "erasure_requests",
+    "inventory",
 ]
 SOURCE_KINDS: tuple[str, ...] = (
     "customers",
@@ -28,7 +29,10 @@ SOURCE_KINDS: tuple[str, ...] = (
     "support_tickets",
     "campaign_events",
     "erasure_requests",
+    "inventory",
 )
+# Kinds that hold no personal data: no identity resolution, no core fact table, no erasure.
+NON_PERSONAL_KINDS: tuple[str, ...] = ("inventory",)
 
 # Logical field types. Each maps to one pandas dtype and one SQL type in the warehouse.
 FieldType = Literal[
@@ -212,6 +216,15 @@ CANONICAL_FIELDS: dict[str, tuple[CanonicalField, ...]] = {
         _f("source_record_id", "id"),
         _f("requested_at", "timestamp", required=True),
     ),
+    "inventory": (
+        _f("count_id", "id", description="the stock count's id (derived from file and line)"),
+        _f("product_id", "id", required=True),
+        _f("store_id", "id", description="the store holding the stock; empty: online warehouse"),
+        _f("on_hand_units", "integer", required=True),
+        _f("counted_at", "timestamp", required=True, description="the instant the count holds"),
+        _f("sku", "id"),
+        _f("product_name", "string"),
+    ),
 }
 
 # The field that identifies a record within its source. When a source does not map it, the
@@ -225,6 +238,7 @@ RECORD_ID_FIELD: dict[str, str] = {
     "support_tickets": "ticket_id",
     "campaign_events": "event_id",
     "erasure_requests": "request_id",
+    "inventory": "count_id",
 }
 
 # The instant by which a staged row of a kind ages (per-source `retention_days`). Kinds not
@@ -247,6 +261,7 @@ RECORD_KEY: dict[str, tuple[str, ...]] = {
     "support_tickets": ("ticket_id",),
     "campaign_events": ("event_id",),
     "erasure_requests": ("request_id",),
+    "inventory": ("count_id",),
 }
 
 # Lineage columns carried from `raw` to `staging`.

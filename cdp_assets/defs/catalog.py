@@ -136,6 +136,8 @@ CUSTOMER_LTV_KEY = dg.AssetKey(["ml", "customer_ltv"])
 RECOMMENDATIONS_KEY = dg.AssetKey(["ml", "product_recommendations"])
 UPLIFT_MODEL_KEY = dg.AssetKey(["ml", "uplift_model"])
 UPLIFT_SCORES_KEY = dg.AssetKey(["ml", "uplift_scores"])
+PRODUCT_DEMAND_KEY = dg.AssetKey(["ml", "product_demand"])
+STOCKOUT_RISK_KEY = dg.AssetKey(["ml", "stockout_risk"])
 
 
 def model_key(name: str) -> dg.AssetKey:

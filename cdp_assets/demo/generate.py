@@ -19,9 +19,10 @@ import pyarrow as pa
 
 from cdp_assets.demo import activity_src as activity
 from cdp_assets.demo import customers_src as customers
-from cdp_assets.demo.catalogue import build_catalogue
-from cdp_assets.demo.commerce import make_orders
+from cdp_assets.demo.catalogue import Catalogue, build_catalogue
+from cdp_assets.demo.commerce import Orders, make_orders
 from cdp_assets.demo.delivery import DUPLICATE_FILE, DefectLog, SourceTable, deliver, duplicate_file
+from cdp_assets.demo.inventory import write_inventory
 from cdp_assets.demo.people import Population, make_population
 from cdp_assets.demo.places import COUNTRIES
 from cdp_assets.demo.seasonality import build_calendar
@@ -76,14 +77,20 @@ Delivery = Callable[[], SourceTable | Iterator[SourceTable]]
 
 
 def _plan(
-    rngs: list[np.random.Generator], pop: Population, settings: DemoSettings
+    rngs: list[np.random.Generator],
+    pop: Population,
+    settings: DemoSettings,
+    stock: Callable[[Orders, Catalogue], None] | None = None,
 ) -> list[Delivery]:
-    """The 11 sources, in delivery order, each built only when it is delivered."""
+    """The 11 sources, in delivery order, each built only when it is delivered; `stock` is
+    handed the orders and catalogue (the inventory file is written from them)."""
     calendar = build_calendar(
         settings.start_date - dt.timedelta(days=LEGACY_DAYS), settings.end_date
     )
     catalogue = build_catalogue()
     orders = make_orders(rngs[0], pop, settings, calendar, catalogue)
+    if stock is not None:
+        stock(orders, catalogue)
     cards = customers.loyalty_card_numbers(pop)
     tickets, contacted = activity.support_tickets(rngs[1], pop, orders, settings)
     crm = np.zeros(pop.n, dtype=bool)
@@ -140,7 +147,7 @@ def generate_demo(
     out: Path,
     history_days: int = HISTORY_DAYS,
 ) -> DemoSummary:
-    """Writes `out/landing/...` (the 11 sources) and `out/ground_truth/` (see its README),
+    """Writes `out/landing/...` (the 11 sources and the inventory) and `out/ground_truth/` (see its README),
     with `history_days` of orders and activity up to `end_date`."""
     started = time.perf_counter()
     out = Path(out)
@@ -151,11 +158,19 @@ def generate_demo(
             shutil.rmtree(folder)
         folder.mkdir(parents=True)
     root = np.random.SeedSequence(seed)
-    pop_seq, source_seq, defect_seq = root.spawn(3)
+    # A fourth child for the inventory: the first three are the same as ever.
+    pop_seq, source_seq, defect_seq, stock_seq = root.spawn(4)
     pop = make_population(np.random.default_rng(pop_seq), settings)
-    plan = _plan([np.random.default_rng(s) for s in source_seq.spawn(11)], pop, settings)
-    log = DefectLog()
     summary = DemoSummary(people, seed, end_date, out, history_days)
+
+    def stock(orders: Orders, catalogue: Catalogue) -> None:
+        rows = write_inventory(
+            np.random.default_rng(stock_seq), orders, catalogue, settings, landing
+        )
+        summary.add("stock_levels", rows, 1, 0)
+
+    plan = _plan([np.random.default_rng(s) for s in source_seq.spawn(11)], pop, settings, stock)
+    log = DefectLog()
     identity: list[tuple[str, pa.Array, np.ndarray]] = []
     for build, seq in zip(plan, defect_seq.spawn(len(plan)), strict=True):
         rng = np.random.default_rng(seq)

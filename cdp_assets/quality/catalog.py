@@ -58,7 +58,7 @@ RULES: dict[str, Rule] = {
         Rule("future_date", "plausibility", "date after the analysis date"),
         Rule("date_too_early", "plausibility", "date before quality.earliest_date"),
         Rule("implausible_birth_date", "plausibility", "age outside quality.min/max_age_years"),
-        Rule("negative_amount", "plausibility", "amount or price below zero"),
+        Rule("negative_amount", "plausibility", "amount, price or on-hand units below zero"),
         Rule("amount_out_of_range", "plausibility", "amount or price above the configured maximum"),
         Rule("invalid_quantity", "plausibility", "quantity not in 1..quality.max_quantity"),
         Rule("nps_out_of_range", "plausibility", "NPS not in 0..10"),

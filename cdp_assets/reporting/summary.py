@@ -109,6 +109,18 @@ def downstream_lines(warehouse: Warehouse) -> list[str]:
     ]
     if scored:
         lines += ["", "Model outputs (rows): " + ", ".join(scored)]
+    if warehouse.table_exists(TableRef("ml", "stockout_risk")):
+        risk = warehouse.query(
+            "SELECT COUNT(*) AS locations, SUM(CASE WHEN at_risk THEN 1 ELSE 0 END) AS at_risk, "
+            "COUNT(DISTINCT CASE WHEN at_risk THEN product_id END) AS products "
+            "FROM ml.stockout_risk"
+        ).iloc[0]
+        lines += [
+            "",
+            f"Stock-out risk: {int(risk['at_risk'] or 0):,} of {int(risk['locations']):,} "
+            f"product-locations ({int(risk['products']):,} products) may run out before the "
+            "lead time",
+        ]
     return lines
 
 

@@ -57,6 +57,10 @@ def apply_kind_rules(validation: Validation, settings: FieldSettings) -> None:
         _tickets(validation)
     elif kind == "campaign_events":
         _campaign_events(validation, settings)
+    elif kind == "inventory":
+        # A negative count is a system's backorder or a keying error: not a stock level.
+        on_hand = validation.values("on_hand_units")
+        validation.fail("on_hand_units", below_rule(on_hand, 0, NEGATIVE_AMOUNT))
 
 
 def _orders(validation: Validation, settings: FieldSettings) -> None:

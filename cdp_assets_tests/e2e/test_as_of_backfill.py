@@ -386,3 +386,16 @@ def test_customer_360_is_the_same(warehouses: dict, stable_keys: dict) -> None:
         ["customer_id"],
         drop=("last_seen", "lead_probability"),
     )
+
+
+def test_product_demand_is_the_same(warehouses: dict) -> None:
+    """Products, not customers: the whole table is equal, row for row."""
+    known, everything = (
+        warehouses[w]
+        .table("ml", "product_demand")
+        .sort_values(["product_id", "period_start"])
+        .reset_index(drop=True)
+        for w in ("known", "everything")
+    )
+    assert len(known) > 0, "ml.product_demand is empty: the comparison would prove nothing"
+    pd.testing.assert_frame_equal(known, everything)

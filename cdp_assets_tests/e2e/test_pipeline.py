@@ -119,7 +119,7 @@ def test_every_row_is_accounted_for(demo_runs: dict) -> None:
     project: DemoProject = demo_runs["project"]
     summary = project.table("ops", "quality_summary")
     removed = _raw_rows_removed(project)
-    assert len(summary) == 12  # the 11 demo sources and the campaign events
+    assert len(summary) == 13  # the 11 demo sources, the inventory and the campaign events
     assert sum(removed.values()) > 0  # the demo's erasure requests and web-event retention
     for row in summary.itertuples():
         assert row.rows_read == (
@@ -245,7 +245,7 @@ def test_second_run_loads_nothing_and_changes_nothing(demo_runs: dict) -> None:
         for m in [m.event_specific_data.materialization]
         if m.asset_key.path[0] == "raw"
     ]
-    assert len(loaded) == 12 and sum(loaded) == 0
+    assert len(loaded) == 13 and sum(loaded) == 0
     before, after = demo_runs["before"], demo_runs["after"]
     assert sorted(before) == sorted(after)
     for name in before:
