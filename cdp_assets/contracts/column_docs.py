@@ -194,6 +194,19 @@ _GROUP_SOURCE = "the source whose record supplied the {} fields (survivorship)"
 _GROUP_RECORD = "the record (in that source) that supplied the {} fields"
 
 # -- tables whose columns mean something of their own, "schema.table" -> column -> doc -------
+# Shared by the forecast tables: the period a row forecasts and its prediction intervals.
+_FORECAST_PERIOD_DOCS: dict[str, ColumnDoc] = {
+    "period_start": _d("first day of the forecast period (local date; weeks end on as_of + 7k)"),
+    "period_end": _d("last day of the forecast period (local date, inclusive)"),
+}
+_FORECAST_INTERVAL_DOCS: dict[str, ColumnDoc] = {
+    f"{side}_{level}": _d(
+        f"{'lower' if side == 'lower' else 'upper'} limit of the {level} % prediction interval"
+    )
+    for level in (80, 95)
+    for side in ("lower", "upper")
+}
+
 TABLE_COLUMNS: dict[str, dict[str, ColumnDoc]] = {
     # ops
     "ops.quarantine": {
@@ -465,6 +478,40 @@ TABLE_COLUMNS: dict[str, dict[str, ColumnDoc]] = {
     # contracts with their own descriptions
     "analytics.customer_features": {
         name: _d(text, name in PII_COLUMNS) for name, text in FEATURE_DESCRIPTIONS.items()
+    },
+    "ml.product_demand": {
+        "product_id": _d("the product's id (SKU)"),
+        "product_name": _d("the product's latest name in the order lines"),
+        "category": _d("the product's category"),
+        "rank": _d("1 = the product with the most units sold over the 13 weeks before as_of"),
+        **_FORECAST_PERIOD_DOCS,
+        "forecast": _d("expected units sold in the week (all channels and stores)"),
+        **_FORECAST_INTERVAL_DOCS,
+        "recent_weekly_units": _d("units sold per week over the 13 weeks before as_of"),
+        "history_weeks": _d("weeks of the product's sales history before as_of"),
+        "dispersion": _d(
+            "negative binomial dispersion of the weekly units (0: Poisson); widens the intervals"
+        ),
+        "method": _d("how the forecast was made (recent rate x the category's season)"),
+        "note": _d("why the product's forecast is simpler than usual, when it is"),
+    },
+    "ml.stockout_risk": {
+        "product_id": _d("the product's id (SKU)"),
+        "store_id": _d("the store holding the stock; null = the online warehouse"),
+        "counted_at": _d("when the stock was counted (the latest count on or before as_of)"),
+        "on_hand_units": _d("units on hand at the count"),
+        "location_share": _d(
+            "share of the product's units this location sold over the 26 weeks before as_of"
+        ),
+        "weekly_demand": _d("expected units per week at this location over the lead time"),
+        "lead_time_demand": _d("expected units at this location over the lead time"),
+        "weeks_of_cover": _d("weeks the stock on hand lasts at the expected demand"),
+        "run_out_date": _d("the day the stock is expected to run out; null = after the horizon"),
+        "p_stockout_before_lead_time": _d(
+            "probability that demand over the lead time exceeds the stock on hand"
+        ),
+        "at_risk": _d("true when the stock lasts less than the lead time (models.forecast)"),
+        "note": _d("why a figure is missing or simpler, when it is"),
     },
     "ml.customer_ltv": _described(LTV_COLUMNS),
     "ml.uplift_scores": _described(UPLIFT_SCORE_COLUMNS),

@@ -39,6 +39,8 @@ from cdp_assets.defs.activation.campaigns import CAMPAIGN_LOG_DTYPES
 from cdp_assets.defs.activation.exports import EXPORT_LOG_DTYPES
 from cdp_assets.defs.catalog import TRAINING_GROUP
 from cdp_assets.defs.resources import WarehouseResource, warehouse_kind
+from cdp_assets.forecast.demand import DEMAND_COLUMNS
+from cdp_assets.forecast.stockout import STOCKOUT_COLUMNS
 from cdp_assets.identity.facts import FACT_COLUMNS
 from cdp_assets.identity.nodes import COMBO_DTYPES
 from cdp_assets.identity.resolve import IDENTITY_EDGE_DTYPES, XREF_DTYPES
@@ -93,6 +95,8 @@ DEFINED_DTYPES: dict[str, Mapping[str, str]] = {
         "status": "string",
     },
     "analytics.customer_features": FEATURE_DTYPES,
+    "ml.product_demand": DEMAND_COLUMNS,
+    "ml.stockout_risk": STOCKOUT_COLUMNS,
     "analytics.rfm": RFM_DTYPES,
     "analytics.cohorts": COHORT_DTYPES,
     "analytics.acquisition_value": COMPARISON_DTYPES,
