@@ -136,6 +136,7 @@ CUSTOMER_LTV_KEY = dg.AssetKey(["ml", "customer_ltv"])
 RECOMMENDATIONS_KEY = dg.AssetKey(["ml", "product_recommendations"])
 UPLIFT_MODEL_KEY = dg.AssetKey(["ml", "uplift_model"])
 UPLIFT_SCORES_KEY = dg.AssetKey(["ml", "uplift_scores"])
+SALES_FORECAST_KEY = dg.AssetKey(["ml", "sales_forecast"])
 
 
 def model_key(name: str) -> dg.AssetKey:

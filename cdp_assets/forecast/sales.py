@@ -16,6 +16,7 @@ from cdp_assets.config.forecast import ForecastConfig
 from cdp_assets.forecast import models as m
 from cdp_assets.forecast.backtest import (
     CHOSEN,
+    MODEL_ORDER,
     Backtest,
     backtest_origins,
     mase_scale,
@@ -311,14 +312,15 @@ def backtest_summary(errors: pd.DataFrame) -> pd.DataFrame:
     ).reset_index()
     naive = table.loc[table["model"] == m.SEASONAL_NAIVE].set_index("level")["mase"]
     table["mase_vs_naive"] = 1 - table["mase"] / table["level"].map(naive)
-    order = {level: i for i, level in enumerate((TOTAL, "channel", "category", "store"))}
-    models = {name: i for i, name in enumerate((*m.__dict__.get("_ORDER", ()), CHOSEN))}
-    return table.sort_values(
-        ["level", "model"],
-        key=lambda s: (
-            s.map(order if s.name == "level" else models).fillna(9) if s.name == "level" else s
-        ),
-    ).reset_index(drop=True)
+    level_rank = {level: i for i, level in enumerate((TOTAL, "channel", "category", "store"))}
+    model_rank = {name: i for i, name in enumerate((*MODEL_ORDER, CHOSEN))}
+    table["_level"] = table["level"].map(level_rank)
+    table["_model"] = table["model"].map(model_rank)
+    return (
+        table.sort_values(["_level", "_model"])
+        .drop(columns=["_level", "_model"])
+        .reset_index(drop=True)
+    )
 
 
 def _chosen_table(series, backtest: Backtest, used, series_notes) -> pd.DataFrame:
