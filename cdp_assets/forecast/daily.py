@@ -28,7 +28,7 @@ class DayProfile:
 
     def shares(self, days: pd.DatetimeIndex, holidays: pd.DataFrame) -> np.ndarray:
         """Each day's weight relative to the other days of its 7-day block (not normalised)."""
-        weight = self.weekday_weight[days.dayofweek]
+        weight = self.weekday_weight[days.day_of_week]
         for column, lift in self.holiday_lift.items():
             weight = np.where(holidays[column].to_numpy(), weight * lift, weight)
         return weight
@@ -43,7 +43,7 @@ def learn_day_profile(
     holidays = holiday_days(days, windows)
     any_holiday = holidays.any(axis=1).to_numpy()
     recent = (days > as_of - pd.Timedelta(days=PROFILE_DAYS)) & ~any_holiday
-    weekday = days.dayofweek.to_numpy()
+    weekday = days.day_of_week.to_numpy()
     sums = np.array([values[recent & (weekday == d)].sum() for d in range(7)])
     counts = np.array([(recent & (weekday == d)).sum() for d in range(7)])
     means = np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)
@@ -88,7 +88,7 @@ def spread_weeks(
     week = np.repeat(np.arange(len(week_starts)), 7)
     forecast = weekly["forecast"].to_numpy()[week]
     out = pd.DataFrame({"day": days, "forecast": share * forecast})
-    share_sd = profile.weekday_share_sd[days.dayofweek]
+    share_sd = profile.weekday_share_sd[days.day_of_week]
     for level, z in Z.items():
         below = share * (forecast - weekly[f"lower_{level}"].to_numpy()[week])
         above = share * (weekly[f"upper_{level}"].to_numpy()[week] - forecast)

@@ -27,8 +27,8 @@ def daily_sales(
     rng = np.random.default_rng(seed)
     day_index = pd.date_range(end=pd.Timestamp(as_of), periods=days, freq="D")
     t = np.arange(days) / 364.0
-    season = 1 + 0.5 * np.exp(-(((day_index.dayofyear.to_numpy() - 335) / 20.0) ** 2))
-    weekend = np.where(day_index.dayofweek >= 5, 1.4, 1.0)
+    season = 1 + 0.5 * np.exp(-(((day_index.day_of_year.to_numpy() - 335) / 20.0) ** 2))
+    weekend = np.where(day_index.day_of_week >= 5, 1.4, 1.0)
     base = 100 * (1 + trend_per_year * t) * season * weekend
     rows = []
     for channel in channels:
