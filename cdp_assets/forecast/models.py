@@ -168,6 +168,10 @@ class GlobalBoosting:
         x_train, y_train = self._training_rows(histories, firsts, horizon, calendar)
         if len(y_train) < 200:
             return [None] * len(histories)
+        # A feature never known in training (no series has two years yet) must still be a
+        # number for the binning: zeros, in training and prediction alike.
+        unknown = np.all(np.isnan(x_train), axis=0)
+        x_train[:, unknown] = 0.0
         model = HistGradientBoostingRegressor(
             learning_rate=0.05,
             max_iter=300,
@@ -189,6 +193,7 @@ class GlobalBoosting:
                 continue
             padded = np.concatenate([values, np.zeros(horizon)])
             x, scale = _features(padded, first, np.full(horizon, origin), steps, calendar)
+            x[:, unknown] = 0.0
             with threadpool_limits(1):
                 out.append(ModelForecast(model.predict(x) * scale))
         return out
