@@ -51,18 +51,19 @@ class ErrorQuantiles:
         return np.minimum(low, forecast), np.maximum(high, forecast)
 
 
-MIN_ERRORS_PER_LEVEL = 60  # fewer: a level borrows the quantiles of all levels pooled
+LEVEL_SHRINK_ERRORS = 100  # a level's own quantiles weigh n / (n + this) against the pooled
 
 
 def fit_by_level(errors: pd.DataFrame) -> dict[str, ErrorQuantiles]:
-    """Quantiles per level (the total's scaled errors are smaller than a category's), and
-    under "" the quantiles of all levels pooled, for a level with too few errors."""
+    """Quantiles per level (the total's scaled errors are smaller than a category's), shrunk
+    towards all levels' pooled quantiles when the level has few errors; under "" the pooled
+    quantiles, for a level without errors."""
     pooled = ErrorQuantiles.fit(errors)
     out = {"": pooled}
     for level, group in errors.groupby("level"):
-        out[str(level)] = (
-            ErrorQuantiles.fit(group) if len(group) >= MIN_ERRORS_PER_LEVEL else pooled
-        )
+        weight = len(group) / (len(group) + LEVEL_SHRINK_ERRORS)
+        own = ErrorQuantiles.fit(group).table
+        out[str(level)] = ErrorQuantiles(weight * own + (1 - weight) * pooled.table)
     return out
 
 
