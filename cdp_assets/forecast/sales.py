@@ -22,7 +22,7 @@ from cdp_assets.forecast.backtest import (
     mase_scale,
     run_backtest,
 )
-from cdp_assets.forecast.candidates import forecast_candidates
+from cdp_assets.forecast.candidates import OriginForecasts, forecast_candidates
 from cdp_assets.forecast.daily import learn_day_profile, spread_weeks
 from cdp_assets.forecast.holidays import holiday_week_days
 from cdp_assets.forecast.intervals import LEVELS, fit_by_level, quantiles_for
@@ -95,7 +95,7 @@ def forecast_sales(
     def origin_date(position: int) -> dt.date:
         return (weekly.index[position] + pd.Timedelta(days=6)).date()
 
-    def run_origin(position: int, steps: int = settings.horizon_weeks):
+    def run_origin(position: int, steps: int = settings.horizon_weeks) -> OriginForecasts:
         return forecast_candidates(
             weekly,
             firsts,
@@ -136,7 +136,14 @@ def forecast_sales(
     )
 
 
-def _pick_final(series: SalesSeries, backtest: Backtest, final) -> tuple[dict, dict, dict]:
+Bounds = dict[tuple[SeriesKey, str], tuple[np.ndarray, np.ndarray]]
+
+
+def _pick_final(
+    series: SalesSeries, backtest: Backtest, final: OriginForecasts
+) -> tuple[dict[SeriesKey, np.ndarray], dict[SeriesKey, str], dict[SeriesKey, str]]:
+    """Per series the chosen model's final forecast, the model actually used (seasonal
+    naive when the chosen one has no forecast) and the notes on fallbacks."""
     picked: dict[SeriesKey, np.ndarray] = {}
     used: dict[SeriesKey, str] = {}
     series_notes: dict[SeriesKey, str] = {}
@@ -163,7 +170,7 @@ def _interval_bounds(
     nonnegative: set[SeriesKey],
     last: int,
     notes: list[str],
-) -> dict[tuple[SeriesKey, str], tuple[np.ndarray, np.ndarray]]:
+) -> Bounds:
     chosen_errors = backtest.errors.loc[backtest.errors["model"] == CHOSEN]
     if len(chosen_errors) >= 2 * len(LEVELS):
         quantiles = fit_by_level(chosen_errors)
@@ -216,7 +223,14 @@ def _row_frame(
     )
 
 
-def _weekly_rows(as_of, series, point, bounds, used, weeks: int) -> pd.DataFrame:
+def _weekly_rows(
+    as_of: dt.date,
+    series: SalesSeries,
+    point: dict[SeriesKey, np.ndarray],
+    bounds: Bounds,
+    used: dict[SeriesKey, str],
+    weeks: int,
+) -> pd.DataFrame:
     starts = future_weeks(as_of, weeks)
     frames = []
     for key in series.keys:
@@ -237,7 +251,15 @@ def _daily_values(series: SalesSeries, key: SeriesKey, as_of: dt.date) -> pd.Ser
     return values.reindex(days, fill_value=0.0)
 
 
-def _daily_rows(as_of, series, point, bounds, used, windows, days_ahead: int) -> pd.DataFrame:
+def _daily_rows(
+    as_of: dt.date,
+    series: SalesSeries,
+    point: dict[SeriesKey, np.ndarray],
+    bounds: Bounds,
+    used: dict[SeriesKey, str],
+    windows: Sequence[HolidayWindow],
+    days_ahead: int,
+) -> pd.DataFrame:
     if days_ahead == 0:
         return pd.DataFrame(columns=list(SALES_FORECAST_COLUMNS))
     weeks = math.ceil(days_ahead / 7)
@@ -323,7 +345,12 @@ def backtest_summary(errors: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _chosen_table(series, backtest: Backtest, used, series_notes) -> pd.DataFrame:
+def _chosen_table(
+    series: SalesSeries,
+    backtest: Backtest,
+    used: dict[SeriesKey, str],
+    series_notes: dict[SeriesKey, str],
+) -> pd.DataFrame:
     scores = backtest.scores.set_index(["key", "model"]) if len(backtest.scores) else None
 
     def mase(key: SeriesKey, model: str) -> float:

@@ -135,9 +135,9 @@ def build_sales_forecast_asset(config: CDPConfig) -> dg.AssetsDefinition:
         as_of = analysis_date(context, config)
         with warehouse.get().transaction() as session:
             daily = load_daily_sales(session, as_of, config.timezone, with_items)
-            forecaster = customer_forecaster(session, config, as_of) if len(daily) else None
             if daily.empty:
                 return not_enough_data("no purchases up to the analysis date", CHECKS)
+            forecaster = customer_forecaster(session, config, as_of)
             try:
                 result = forecast_sales(
                     daily, as_of, settings, config.analytics.holiday_windows, forecaster
