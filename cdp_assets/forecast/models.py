@@ -150,7 +150,7 @@ class GlobalBoosting:
     and a year ago, the step ahead, the week of the year and holiday days (now and a year
     earlier, so a Black Friday moving into another week is learned)."""
 
-    def __init__(self, max_training_rows: int = 150_000, random_state: int = 0) -> None:
+    def __init__(self, max_training_rows: int = 60_000, random_state: int = 0) -> None:
         self.max_training_rows = max_training_rows
         self.random_state = random_state
 
