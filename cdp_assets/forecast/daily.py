@@ -56,11 +56,18 @@ def learn_day_profile(
     for d in range(7):
         known = share[recent & (weekday == d) & np.isfinite(share)]
         share_sd[d] = float(np.std(known)) if len(known) > 1 else 0.0
-    expected_share = weight[weekday] / 7.0
+    # A holiday day against the ordinary days of its own week: what its weekday would have
+    # sold at that week's level.
+    ordinary = pd.Series(np.where(any_holiday, 0.0, values)).groupby(block).transform("sum")
+    ordinary_weight = pd.Series(np.where(any_holiday, 0.0, weight[weekday]))
+    ordinary_weight = ordinary_weight.groupby(block).transform("sum").to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        level = np.where(ordinary_weight > 0, ordinary.to_numpy() / ordinary_weight, np.nan)
+    expected_day = weight[weekday] * level
     lift: dict[str, float] = {}
     for column in holidays.columns:
-        inside = holidays[column].to_numpy() & np.isfinite(share)
-        expected = (expected_share[inside] * week_total[inside]).sum()
+        inside = holidays[column].to_numpy() & np.isfinite(expected_day)
+        expected = expected_day[inside].sum()
         actual = values[inside].sum()
         lift[column] = float(actual / expected) if expected > 0 and actual > 0 else 1.0
     return DayProfile(weight, share_sd, lift)
