@@ -479,6 +479,18 @@ TABLE_COLUMNS: dict[str, dict[str, ColumnDoc]] = {
     "analytics.customer_features": {
         name: _d(text, name in PII_COLUMNS) for name, text in FEATURE_DESCRIPTIONS.items()
     },
+    "ml.sales_forecast": {
+        "level": _d("total, or the level forecast: channel, category or store"),
+        "member": _d(
+            "the channel, category or store ('all' for the total, 'other' for the small ones)"
+        ),
+        "metric": _d("net_revenue (base currency), orders or units"),
+        "frequency": _d("week (7-day periods ending on as_of + 7k) or day (the next days)"),
+        **_FORECAST_PERIOD_DOCS,
+        "model": _d("the model chosen for the series by the rolling-origin backtest"),
+        "forecast": _d("expected value of the metric in the period, reconciled across levels"),
+        **_FORECAST_INTERVAL_DOCS,
+    },
     "ml.product_demand": {
         "product_id": _d("the product's id (SKU)"),
         "product_name": _d("the product's latest name in the order lines"),

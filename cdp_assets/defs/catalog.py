@@ -138,6 +138,7 @@ UPLIFT_MODEL_KEY = dg.AssetKey(["ml", "uplift_model"])
 UPLIFT_SCORES_KEY = dg.AssetKey(["ml", "uplift_scores"])
 PRODUCT_DEMAND_KEY = dg.AssetKey(["ml", "product_demand"])
 STOCKOUT_RISK_KEY = dg.AssetKey(["ml", "stockout_risk"])
+SALES_FORECAST_KEY = dg.AssetKey(["ml", "sales_forecast"])
 
 
 def model_key(name: str) -> dg.AssetKey:

@@ -40,6 +40,7 @@ from cdp_assets.defs.activation.exports import EXPORT_LOG_DTYPES
 from cdp_assets.defs.catalog import TRAINING_GROUP
 from cdp_assets.defs.resources import WarehouseResource, warehouse_kind
 from cdp_assets.forecast.demand import DEMAND_COLUMNS
+from cdp_assets.forecast.periods import SALES_FORECAST_COLUMNS
 from cdp_assets.forecast.stockout import STOCKOUT_COLUMNS
 from cdp_assets.identity.facts import FACT_COLUMNS
 from cdp_assets.identity.nodes import COMBO_DTYPES
@@ -96,6 +97,7 @@ DEFINED_DTYPES: dict[str, Mapping[str, str]] = {
     },
     "analytics.customer_features": FEATURE_DTYPES,
     "ml.product_demand": DEMAND_COLUMNS,
+    "ml.sales_forecast": SALES_FORECAST_COLUMNS,
     "ml.stockout_risk": STOCKOUT_COLUMNS,
     "analytics.rfm": RFM_DTYPES,
     "analytics.cohorts": COHORT_DTYPES,

@@ -96,3 +96,9 @@ class CustomerBasedForecaster(Protocol):
         the existing customers' and the new customers' parts, also given as existing_orders,
         new_orders, existing_revenue, new_revenue)."""
         ...
+
+
+def local_days(instants: pd.Series, timezone: str) -> pd.Series:
+    """The local calendar day (midnight, no time zone) of each UTC instant in `timezone`."""
+    local = pd.to_datetime(instants, utc=True).dt.tz_convert(timezone)
+    return local.dt.tz_localize(None).dt.normalize()

@@ -11,6 +11,7 @@ from cdp_assets.defs.catalog import (
     CAMPAIGN_RESULTS_KEY,
     FEATURES_KEY,
     RFM_KEY,
+    SALES_FORECAST_KEY,
     core_keys,
     score_key,
 )
@@ -36,6 +37,7 @@ def report_inputs(config: CDPConfig) -> list[dg.AssetKey]:
         keys += [NPS_KEY, THEMES_KEY]
     if config.sources_of_kind("orders"):
         keys += [COHORTS_KEY, ACQUISITION_KEY, score_key("churn_scores"), score_key("customer_ltv")]
+        keys.append(SALES_FORECAST_KEY)
         if config.campaigns:
             keys.append(CAMPAIGN_RESULTS_KEY)
     return keys

@@ -7,6 +7,7 @@ from cdp_assets.defs.ml.classifier_scoring import build_scoring_asset
 from cdp_assets.defs.ml.classifier_training import build_training_asset
 from cdp_assets.defs.ml.classifiers import CLASSIFIERS
 from cdp_assets.defs.ml.demand import build_product_demand_asset, build_stockout_risk_asset
+from cdp_assets.defs.ml.forecast import build_sales_forecast_asset
 from cdp_assets.defs.ml.jobs import model_jobs
 from cdp_assets.defs.ml.ltv import build_ltv_scoring_asset, build_ltv_training_asset
 from cdp_assets.defs.ml.recommendations import build_recommendations_asset
@@ -28,6 +29,7 @@ def ml() -> dg.Definitions:
         assets.append(build_product_demand_asset(config))
         if config.sources_of_kind("inventory"):
             assets.append(build_stockout_risk_asset(config))
+    assets.append(build_sales_forecast_asset(config))
     if any(c.control_arm for c in config.campaigns):
         assets += [build_uplift_training_asset(config), build_uplift_scoring_asset(config)]
     return dg.Definitions.merge(dg.Definitions(assets=assets), model_jobs(config))

@@ -31,6 +31,7 @@ from cdp_assets.forecast.demand import (
     top_products,
 )
 from cdp_assets.forecast.demand_plot import demand_plot_or_note
+from cdp_assets.forecast.periods import local_days
 from cdp_assets.forecast.stockout import (
     STOCKOUT_COLUMNS,
     latest_counts,
@@ -55,9 +56,8 @@ def product_sales(session: WarehouseSession, config: CDPConfig, as_of: dt.date) 
         "WHERE o.is_purchase AND i.product_id IS NOT NULL AND o.ordered_at < :cutoff",
         {"cutoff": cutoff.to_pydatetime()},
     )
-    local = pd.to_datetime(lines["ordered_at"], utc=True).dt.tz_convert(config.timezone)
     return lines.assign(
-        day=local.dt.tz_localize(None).dt.normalize(),
+        day=local_days(lines["ordered_at"], config.timezone),
         units=pd.to_numeric(lines["units"]).fillna(1).astype(float),
     ).drop(columns="ordered_at")
 
