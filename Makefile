@@ -53,8 +53,11 @@ summary: install
 
 demo: materialize summary
 
+# Two workers (the suite's modules share them; each has its own PostgreSQL database).
+TEST_WORKERS ?= 2
+
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope
 
 ui: install data $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000

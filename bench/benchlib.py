@@ -6,6 +6,7 @@ import json
 import resource
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 
@@ -16,14 +17,24 @@ def peak_rss_mb() -> float:
 
 def run_phase(script: str | Path, phase: str, *args: str) -> dict:
     """Runs `script --phase PHASE ARGS` in a fresh process (so its peak memory is its own) and
-    returns the JSON object it prints last; a failing phase shows its stderr and exits."""
+    returns the JSON object it prints last. Progress shows as it goes: the phase's start and
+    end on stderr, and the phase's own stderr (logs, errors) passed through live."""
+    started = time.perf_counter()
+    progress(f"phase {phase} started")
     proc = subprocess.run(
-        [sys.executable, str(script), "--phase", phase, *args], capture_output=True, text=True
+        [sys.executable, str(script), "--phase", phase, *args],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     if proc.returncode != 0:
-        sys.stderr.write(proc.stderr[-8000:])
         raise SystemExit(f"bench phase {phase!r} failed with exit code {proc.returncode}")
+    progress(f"phase {phase} done in {time.perf_counter() - started:.1f} s")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def progress(message: str) -> None:
+    """A progress line on stderr (stdout stays the figures)."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def step_seconds(instance, run_id: str) -> dict[str, float]:  # noqa: ANN001 - DagsterInstance

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sys
+import time
 from pathlib import Path
 
 from cdp_assets.demo.generate import generate_demo
@@ -42,8 +44,18 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("data"))
     args = parser.parse_args(argv)
+    started = time.perf_counter()
+
+    def progress(message: str) -> None:
+        print(f"[{time.perf_counter() - started:7.1f} s] {message}", file=sys.stderr, flush=True)
+
     summary = generate_demo(
-        args.people, args.seed, args.end_date, args.out, history_days=args.history_days
+        args.people,
+        args.seed,
+        args.end_date,
+        args.out,
+        history_days=args.history_days,
+        progress=progress,
     )
     print(summary.text())
 

@@ -146,9 +146,12 @@ def generate_demo(
     end_date: dt.date,
     out: Path,
     history_days: int = HISTORY_DAYS,
+    progress: Callable[[str], None] | None = None,
 ) -> DemoSummary:
-    """Writes `out/landing/...` (the 11 sources and the inventory) and `out/ground_truth/` (see its README),
-    with `history_days` of orders and activity up to `end_date`."""
+    """Writes `out/landing/...` (the 11 sources and the inventory) and `out/ground_truth/` (see
+    its README), with `history_days` of orders and activity up to `end_date`. `progress`, when
+    given, hears each step as it ends (people drawn, each source written, ground truth)."""
+    say = progress or (lambda _message: None)
     started = time.perf_counter()
     out = Path(out)
     settings = DemoSettings(people=people, seed=seed, end_date=end_date, history_days=history_days)
@@ -161,6 +164,7 @@ def generate_demo(
     # A fourth child for the inventory: the first three are the same as ever.
     pop_seq, source_seq, defect_seq, stock_seq = root.spawn(4)
     pop = make_population(np.random.default_rng(pop_seq), settings)
+    say(f"{people:,} people drawn")
     summary = DemoSummary(people, seed, end_date, out, history_days)
 
     def stock(orders: Orders, catalogue: Catalogue) -> None:
@@ -168,6 +172,7 @@ def generate_demo(
             np.random.default_rng(stock_seq), orders, catalogue, settings, landing
         )
         summary.add("stock_levels", rows, 1, 0)
+        say(f"stock_levels: {rows:,} stock counts")
 
     plan = _plan([np.random.default_rng(s) for s in source_seq.spawn(11)], pop, settings, stock)
     log = DefectLog()
@@ -178,6 +183,7 @@ def generate_demo(
         for table in [built] if isinstance(built, SourceTable) else built:
             counts = deliver(rng, table, landing, log)
             summary.add(table.name, counts["rows"], len(table.files), counts["defects"])
+            say(f"{table.name}: {counts['rows']:,} rows in {len(table.files)} file(s)")
             if table.identity:
                 identity.append((table.name, table.record_id, table.person))
             if table.name == "shop_orders" and _deliver_duplicate_file(table, landing, log):
@@ -186,5 +192,6 @@ def generate_demo(
     write_defects(truth / "defects.csv", log.rows, DEFECT_COLUMNS)
     write_people(truth / "people.csv", pop, COUNTRIES)
     write_readme(truth / "README.md", settings)
+    say("ground truth written")
     summary.seconds = time.perf_counter() - started
     return summary

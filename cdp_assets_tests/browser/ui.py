@@ -3,8 +3,10 @@ instance, and the Chromium that Playwright drives, for the browser tests."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -75,11 +77,30 @@ def dagster_dev(home: Path, env: dict[str, str], cwd: Path, workspace: Path) -> 
             _wait_until_serving(url, process, log)
             yield RunningUI(url, home, log)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop_process_group(process)
+
+
+def stop_process_group(process: subprocess.Popen) -> None:
+    """Stops a process started with `start_new_session=True` and every process it started
+    (`dagster dev` leaves its webserver, daemon and code servers running otherwise)."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        return
+    # Children may outlive their parent's exit by a moment: the group must be empty.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        time.sleep(0.5)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def _wait_until_serving(url: str, process: subprocess.Popen, log: Path) -> None:

@@ -43,7 +43,9 @@ def test_graph_matches_the_committed_snapshot(definitions: dg.Definitions) -> No
 
 def test_every_asset_has_owners_kinds_and_the_warehouse_pool(definitions: dg.Definitions) -> None:
     graph = graph_snapshot(definitions)["assets"]
-    assert len(graph) == 61  # with the insights report (#15), product demand and sales forecast (#14)
+    assert (
+        len(graph) == 61
+    )  # with the insights report (#15), product demand and sales forecast (#14)
     for key, spec in graph.items():
         assert spec["owners"] == list(OWNERS_BY_GROUP[spec["group"]]), key
         assert "duckdb" in spec["kinds"] and len(spec["kinds"]) >= 2, key

@@ -14,6 +14,7 @@ import dagster as dg
 import yaml
 from dagster._core.instance.ref import InstanceRef
 
+from cdp_assets_tests.browser.ui import stop_process_group
 from cdp_assets_tests.e2e.pipeline import REPO
 
 ORDERS_CONFIG = {
@@ -72,6 +73,7 @@ def test_a_landed_file_reaches_staging_and_core_without_a_click(tmp_path: Path) 
         cwd=tmp_path,
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         time.sleep(3)  # the sensors' first look sees an empty landing folder
@@ -92,9 +94,5 @@ def test_a_landed_file_reaches_staging_and_core_without_a_click(tmp_path: Path) 
         staged = instance.get_latest_materialization_event(dg.AssetKey(["staging", "shop_orders"]))
         assert staged.asset_materialization.metadata["dagster/row_count"].value == 40
     finally:
-        daemon.terminate()
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
+        stop_process_group(daemon)
         log.close()
