@@ -82,8 +82,10 @@ def _customer_based(
             f"{', '.join(CUSTOMER_METRICS)}; got {len(weekly)} rows, missing {missing}"
         )
     weekly = weekly.sort_values("period_start")
-    return {
+    forecasts = {
         k: weekly[k.metric].to_numpy(dtype=float)
         for k in keys
         if k.level == TOTAL and k.metric in CUSTOMER_METRICS
     }
+    # A purchase model fitted on too few customers can give no number: no candidate then.
+    return {k: v for k, v in forecasts.items() if np.isfinite(v).all()}

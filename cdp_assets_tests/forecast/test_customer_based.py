@@ -122,3 +122,30 @@ def test_missing_columns_are_named():
 def test_no_purchases_before_the_origin_is_a_clear_error(simulated):
     with pytest.raises(ValueError, match="no purchases on or before"):
         CustomerBasedOrdersForecaster(simulated).weekly(START - dt.timedelta(days=1), 4)
+
+
+def test_a_forecaster_without_numbers_is_no_candidate() -> None:
+    """A purchase model fitted on too few customers may give NaN: the series then has no
+    customer-based candidate instead of a NaN forecast."""
+    import datetime as dt
+
+    import numpy as np
+    import pandas as pd
+
+    from cdp_assets.forecast.candidates import _customer_based
+    from cdp_assets.forecast.periods import TOTAL, SeriesKey, future_weeks
+
+    class NoNumbers:
+        def weekly(self, origin: dt.date, weeks: int) -> pd.DataFrame:
+            return pd.DataFrame(
+                {
+                    "period_start": future_weeks(origin, weeks),
+                    "orders": [np.nan] * weeks,
+                    "net_revenue": [10.0] * weeks,
+                }
+            )
+
+    keys = [SeriesKey(TOTAL, "all", "orders"), SeriesKey(TOTAL, "all", "net_revenue")]
+    got = _customer_based(NoNumbers(), dt.date(2026, 11, 20), 3, keys)
+    assert list(got) == [SeriesKey(TOTAL, "all", "net_revenue")]
+    assert got[keys[1]].tolist() == [10.0, 10.0, 10.0]
