@@ -7,8 +7,8 @@ from cdp_assets.analytics.audiences import audience_columns, score_columns, scor
 from cdp_assets.config import ConfigError
 from cdp_assets.defs.analytics.campaign_results import build_campaign_results_asset
 from cdp_assets.defs.analytics.cohorts import build_cohorts_asset
-from cdp_assets.defs.analytics.features import build_features_asset
-from cdp_assets.defs.analytics.rfm import build_rfm_asset
+from cdp_assets.defs.analytics.features import build_features_asset, build_features_checks
+from cdp_assets.defs.analytics.rfm import build_rfm_asset, build_rfm_checks
 from cdp_assets.defs.analytics.support import build_support_asset
 from cdp_assets.defs.analytics.survey import build_nps_asset
 from cdp_assets.defs.resources import project_config
@@ -41,4 +41,4 @@ def analytics() -> dg.Definitions:
         assets.append(build_support_asset(config))
     if config.campaigns and config.sources_of_kind("orders"):
         assets.append(build_campaign_results_asset(config))
-    return dg.Definitions(assets=assets)
+    return dg.Definitions(assets=assets, asset_checks=[build_features_checks(), build_rfm_checks()])

@@ -1,12 +1,15 @@
 """`analytics.customer_features`: one row per customer as of the analysis date."""
 
 import dagster as dg
+import pandas as pd
 
 from cdp_assets.analytics.features import customer_features, existing_core_tables, known_profiles
 from cdp_assets.config import CDPConfig
 from cdp_assets.defs.catalog import ANALYTICS_GROUP, FEATURES, FEATURES_KEY, core_keys
 from cdp_assets.defs.resources import WarehouseResource, analysis_date
+from cdp_assets.defs.table_checks import table_checks
 from cdp_assets.reporting.markdown import markdown_table
+from cdp_assets.warehouse import WarehouseSession
 
 
 def build_features_asset(config: CDPConfig) -> dg.AssetsDefinition:
@@ -15,15 +18,6 @@ def build_features_asset(config: CDPConfig) -> dg.AssetsDefinition:
         deps=core_keys(config),
         group_name=ANALYTICS_GROUP,
         kinds={"sql", "pandas"},
-        check_specs=[
-            dg.AssetCheckSpec(
-                "one_row_per_customer",
-                asset=FEATURES_KEY,
-                blocking=True,
-                description="one feature row per customer profile first seen by the analysis date, "
-                "customer_id unique; blocks downstream assets when it fails",
-            )
-        ],
     )
     def customer_features_asset(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
@@ -39,8 +33,6 @@ def build_features_asset(config: CDPConfig) -> dg.AssetsDefinition:
             tables = existing_core_tables(session)
             features = customer_features(session, as_of, config.analytics.support_sla_hours, tables)
             session.replace_table(FEATURES, features)
-            profiles = known_profiles(session, as_of)
-        unique = features["customer_id"].is_unique
         buyers = int((features["frequency"] > 0).sum())
         context.log.info(f"{len(features):,} customers' features as of {as_of}")
         return dg.MaterializeResult(
@@ -58,13 +50,44 @@ def build_features_asset(config: CDPConfig) -> dg.AssetsDefinition:
                     )
                 ),
             },
-            check_results=[
-                dg.AssetCheckResult(
-                    check_name="one_row_per_customer",
-                    passed=unique and len(features) == profiles,
-                    metadata={"rows": len(features), "profiles": profiles, "unique": unique},
-                )
-            ],
         )
 
     return customer_features_asset
+
+
+CHECK_ONE_ROW = "one_row_per_customer"
+
+
+def build_features_checks() -> dg.AssetChecksDefinition:
+    """The features table's blocking check, from the published table and the profiles."""
+    spec = dg.AssetCheckSpec(
+        CHECK_ONE_ROW,
+        asset=FEATURES_KEY,
+        blocking=True,
+        description="one feature row per customer profile first seen by the analysis date, "
+        "customer_id unique; blocks downstream assets when it fails",
+    )
+    return table_checks("customer_features_checks", [spec], _one_row_per_customer)
+
+
+def _one_row_per_customer(session: WarehouseSession) -> list[dg.AssetCheckResult]:
+    """The table's own analysis date (its `as_of` column) decides which profiles count."""
+    figures = session.query(
+        f"SELECT COUNT(*) AS rows, COUNT(DISTINCT customer_id) AS customers, "
+        f"MAX(as_of) AS as_of FROM {FEATURES.sql}"
+    ).iloc[0]
+    rows, customers = int(figures["rows"]), int(figures["customers"])
+    as_of = None if pd.isna(figures["as_of"]) else pd.Timestamp(figures["as_of"]).date()
+    profiles = known_profiles(session, as_of) if as_of is not None else 0
+    return [
+        dg.AssetCheckResult(
+            check_name=CHECK_ONE_ROW,
+            passed=rows == customers == profiles,
+            metadata={
+                "rows": rows,
+                "profiles": profiles,
+                "unique": rows == customers,
+                "as_of": str(as_of),
+            },
+        )
+    ]

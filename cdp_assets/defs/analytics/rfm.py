@@ -13,7 +13,12 @@ from cdp_assets.contracts.features import FEATURE_DTYPES
 from cdp_assets.defs.catalog import ANALYTICS_GROUP, FEATURES, FEATURES_KEY, RFM, RFM_KEY
 from cdp_assets.defs.charts import chart
 from cdp_assets.defs.resources import WarehouseResource
+from cdp_assets.defs.table_checks import table_checks
 from cdp_assets.reporting.markdown import markdown_table
+from cdp_assets.warehouse import WarehouseSession
+
+CHECK_SCORES = "scores_within_1_to_5"
+CHECK_SHARES = "segment_shares_sum_to_100"
 
 
 def build_rfm_asset(config: CDPConfig) -> dg.AssetsDefinition:
@@ -22,23 +27,6 @@ def build_rfm_asset(config: CDPConfig) -> dg.AssetsDefinition:
         deps=[FEATURES_KEY],
         group_name=ANALYTICS_GROUP,
         kinds={"pandas", "matplotlib"},
-        check_specs=[
-            dg.AssetCheckSpec(
-                "scores_within_1_to_5",
-                asset=RFM_KEY,
-                blocking=True,
-                description="every R, F and M score is an integer from 1 to 5; blocks "
-                "downstream assets when it fails",
-            ),
-            dg.AssetCheckSpec(
-                "segment_shares_sum_to_100",
-                asset=RFM_KEY,
-                blocking=True,
-                description="the segments' customer shares sum to 100% (within 1e-9): every "
-                "scored customer is in exactly one segment; blocks downstream assets when it "
-                "fails",
-            ),
-        ],
     )
     def rfm(warehouse: WarehouseResource) -> dg.MaterializeResult:
         """Recency, frequency and monetary scores 1-5 (quintiles; equal values share a score)
@@ -51,8 +39,6 @@ def build_rfm_asset(config: CDPConfig) -> dg.AssetsDefinition:
             scores = rfm_scores(features, config.analytics.rfm_segments)
             session.replace_table(RFM, scores)
         summary = segment_summary(scores)
-        in_range = bool(scores[["r_score", "f_score", "m_score"]].isin(range(1, 6)).all().all())
-        total_share = float(summary["share"].sum()) if len(summary) else 1.0
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": len(scores),
@@ -73,14 +59,49 @@ def build_rfm_asset(config: CDPConfig) -> dg.AssetsDefinition:
                     rfm_grid_plot(scores, config.analytics.rfm_segments),
                 ),
             },
-            check_results=[
-                dg.AssetCheckResult(check_name="scores_within_1_to_5", passed=in_range),
-                dg.AssetCheckResult(
-                    check_name="segment_shares_sum_to_100",
-                    passed=scores.empty or abs(total_share - 1.0) < 1e-9,
-                    metadata={"share_sum": round(total_share * 100, 6)},
-                ),
-            ],
         )
 
     return rfm
+
+
+def build_rfm_checks() -> dg.AssetChecksDefinition:
+    """The RFM table's blocking checks, from the published table."""
+    specs = [
+        dg.AssetCheckSpec(
+            CHECK_SCORES,
+            asset=RFM_KEY,
+            blocking=True,
+            description="every R, F and M score is an integer from 1 to 5; blocks "
+            "downstream assets when it fails",
+        ),
+        dg.AssetCheckSpec(
+            CHECK_SHARES,
+            asset=RFM_KEY,
+            blocking=True,
+            description="the segments' customer shares sum to 100% (within 1e-9): every "
+            "scored customer is in exactly one segment; blocks downstream assets when it "
+            "fails",
+        ),
+    ]
+    return table_checks("rfm_checks", specs, _rfm_checks)
+
+
+def _rfm_checks(session: WarehouseSession) -> list[dg.AssetCheckResult]:
+    scores = session.read_table(RFM)
+    out_of_range = int(
+        (~scores[["r_score", "f_score", "m_score"]].isin(range(1, 6))).any(axis=1).sum()
+    )
+    summary = segment_summary(scores)
+    total_share = float(summary["share"].sum()) if len(summary) else 1.0
+    return [
+        dg.AssetCheckResult(
+            check_name=CHECK_SCORES,
+            passed=out_of_range == 0,
+            metadata={"customers": len(scores), "scores_out_of_range": out_of_range},
+        ),
+        dg.AssetCheckResult(
+            check_name=CHECK_SHARES,
+            passed=scores.empty or abs(total_share - 1.0) < 1e-9,
+            metadata={"share_sum": round(total_share * 100, 6)},
+        ),
+    ]

@@ -4,7 +4,7 @@ import dagster as dg
 
 from cdp_assets.defs.catalog import fact_key, has_order_items
 from cdp_assets.defs.identity.facts import build_fact_asset, build_order_items_asset
-from cdp_assets.defs.identity.profiles import build_profiles_asset
+from cdp_assets.defs.identity.profiles import build_profile_checks, build_profiles_asset
 from cdp_assets.defs.identity.resolution import build_identity_asset
 from cdp_assets.defs.identity.staged import fact_sources
 from cdp_assets.defs.resources import project_config
@@ -22,4 +22,4 @@ def identity() -> dg.Definitions:
     if has_order_items(config):
         assets.append(build_order_items_asset(config))
     assets.append(build_profiles_asset(config, [fact_key(kind) for kind in fact_kinds]))
-    return dg.Definitions(assets=assets)
+    return dg.Definitions(assets=assets, asset_checks=[build_profile_checks()])

@@ -17,6 +17,7 @@ from cdp_assets.defs.catalog import (
 )
 from cdp_assets.defs.identity.staged import read_customer_records
 from cdp_assets.defs.resources import WarehouseResource
+from cdp_assets.defs.table_checks import table_checks
 from cdp_assets.identity.consent import apply_campaign_opt_outs
 from cdp_assets.identity.facts import activity_sql
 from cdp_assets.identity.profiles import activity_rows, customer_profiles, profiles_over_limits
@@ -29,9 +30,21 @@ CHECK_UNIQUE = "customer_id_unique"
 CHECK_LIMITS = "profiles_within_limits"
 
 
-def _profile_checks(
-    session: WarehouseSession, config: CDPConfig, over_limits: int
-) -> list[dg.AssetCheckResult]:
+def _limits_check(config: CDPConfig, over_limits: int) -> dg.AssetCheckResult:
+    limits = config.identity.profile_limits
+    return dg.AssetCheckResult(
+        check_name=CHECK_LIMITS,
+        passed=over_limits == 0,
+        metadata={
+            "profiles_over_limits": over_limits,
+            "max_emails": limits.emails,
+            "max_phones": limits.phones,
+        },
+    )
+
+
+def _table_checks(session: WarehouseSession) -> list[dg.AssetCheckResult]:
+    """Every xref row points at a profile; customer_id is unique (from the published tables)."""
     orphans = int(
         session.scalar(
             f"SELECT COUNT(*) FROM {XREF.sql} x LEFT JOIN {PROFILES.sql} p "
@@ -40,7 +53,6 @@ def _profile_checks(
     )
     total = session.row_count(PROFILES)
     distinct = int(session.scalar(f"SELECT COUNT(DISTINCT customer_id) FROM {PROFILES.sql}"))
-    limits = config.identity.profile_limits
     return [
         dg.AssetCheckResult(
             check_name=CHECK_XREF_IN_PROFILES,
@@ -52,16 +64,26 @@ def _profile_checks(
             passed=total == distinct,
             metadata={"profiles": total, "distinct_ids": distinct},
         ),
-        dg.AssetCheckResult(
-            check_name=CHECK_LIMITS,
-            passed=over_limits == 0,
-            metadata={
-                "profiles_over_limits": over_limits,
-                "max_emails": limits.emails,
-                "max_phones": limits.phones,
-            },
+    ]
+
+
+def build_profile_checks() -> dg.AssetChecksDefinition:
+    """The profiles' table checks, re-runnable on their own."""
+    specs = [
+        dg.AssetCheckSpec(
+            CHECK_XREF_IN_PROFILES,
+            asset=PROFILES_KEY,
+            blocking=True,
+            description="every xref row's customer_id has a profile; blocks downstream assets",
+        ),
+        dg.AssetCheckSpec(
+            CHECK_UNIQUE,
+            asset=PROFILES_KEY,
+            blocking=True,
+            description="customer_id is unique; blocks downstream assets",
         ),
     ]
+    return table_checks("customer_profiles_checks", specs, _table_checks)
 
 
 def _campaign_opt_outs(session: WarehouseSession, config: CDPConfig) -> pd.DataFrame:
@@ -128,12 +150,6 @@ def _ads_note(ads: int, customers: int, config: CDPConfig) -> str:
 
 
 def build_profiles_asset(config: CDPConfig, fact_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
-    blocking = {
-        CHECK_XREF_IN_PROFILES: "every xref row's customer_id has a profile; blocks downstream assets",
-        CHECK_UNIQUE: "customer_id is unique; blocks downstream assets",
-        CHECK_LIMITS: "no profile over the distinct email / phone limits (identity profile "
-        "limits in cdp.yaml); blocks downstream assets",
-    }
     fact_kinds = [s.kind for s in config.sources]
 
     @dg.asset(
@@ -143,8 +159,14 @@ def build_profiles_asset(config: CDPConfig, fact_keys: list[dg.AssetKey]) -> dg.
         kinds={"python", "pandas"},
         tags={"cdp/layer": "core", "cdp/pii": "true"},
         check_specs=[
-            dg.AssetCheckSpec(name, asset=PROFILES_KEY, blocking=True, description=text)
-            for name, text in blocking.items()
+            # Evaluated from the resolution in memory; the table checks are build_profile_checks.
+            dg.AssetCheckSpec(
+                CHECK_LIMITS,
+                asset=PROFILES_KEY,
+                blocking=True,
+                description="no profile over the distinct email / phone limits (identity "
+                "profile limits in cdp.yaml); blocks downstream assets",
+            )
         ],
     )
     def customer_profiles_asset(
@@ -169,7 +191,7 @@ def build_profiles_asset(config: CDPConfig, fact_keys: list[dg.AssetKey]) -> dg.
         with wh.transaction() as session:
             session.replace_table(PROFILES, profiles)
             over_limits = profiles_over_limits(records, limits.emails, limits.phones)
-            checks = _profile_checks(session, config, over_limits)
+            checks = [_limits_check(config, over_limits)]
         context.log.info(f"{len(profiles):,} customer profiles")
         return dg.MaterializeResult(metadata=_metadata(profiles, config), check_results=checks)
 

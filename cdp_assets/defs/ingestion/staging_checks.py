@@ -5,14 +5,12 @@ They are a check definition of their own, evaluated from the warehouse tables al
 that stages the source runs them right after (and nothing downstream builds when one fails),
 and each can be executed again on its own from the UI."""
 
-from collections.abc import Iterator
-
 import dagster as dg
 
 from cdp_assets.config import CDPConfig, SourceConfig
 from cdp_assets.contracts.canonical import CANONICAL_FIELDS, RECORD_KEY, staging_contract
-from cdp_assets.defs.catalog import ISSUES, LEDGER, QUARANTINE, WAREHOUSE_POOL, staging_key
-from cdp_assets.defs.resources import WarehouseResource
+from cdp_assets.defs.catalog import ISSUES, LEDGER, QUARANTINE, staging_key
+from cdp_assets.defs.table_checks import table_checks
 from cdp_assets.staging.stage import SUPERSEDED_RECORD
 from cdp_assets.warehouse import TableRef, WarehouseSession
 from cdp_assets.warehouse.warehouse import sql_type
@@ -65,25 +63,12 @@ def staging_check_specs(key: dg.AssetKey, source: SourceConfig) -> list[dg.Asset
 
 
 def build_staging_checks(source: SourceConfig, config: CDPConfig) -> dg.AssetChecksDefinition:
-    """The five checks of `staging.<source>` as one definition whose checks run together after
-    staging, or one by one when a person executes one of them."""
-    key = staging_key(source)
-
-    @dg.multi_asset_check(
-        name=f"{source.name}_staging_checks",
-        specs=staging_check_specs(key, source),
-        can_subset=True,
-        pool=WAREHOUSE_POOL,
+    """The five checks of `staging.<source>`, run together after staging or one by one."""
+    return table_checks(
+        f"{source.name}_staging_checks",
+        staging_check_specs(staging_key(source), source),
+        lambda session: staging_checks(session, source, config),
     )
-    def _checks(
-        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-    ) -> Iterator[dg.AssetCheckResult]:
-        selected = {k.name for k in context.selected_asset_check_keys}
-        with warehouse.get().transaction() as session:
-            results = staging_checks(session, source, config)
-        yield from (r for r in results if r.check_name in selected)
-
-    return _checks
 
 
 def _raw_rows_and_superseded(session: WarehouseSession, source: SourceConfig) -> tuple[int, int]:
