@@ -2,8 +2,6 @@
 that materializes the asset runs them right after it (a failed blocking one stops what
 follows), and each can be executed again on its own from the UI, materializing nothing."""
 
-from __future__ import annotations
-
 from collections.abc import Callable, Iterator, Sequence
 
 import dagster as dg
