@@ -37,8 +37,11 @@ from cdp_assets.config import load_config  # noqa: E402
 from cdp_assets.config.analytics import AnalyticsConfig  # noqa: E402
 from cdp_assets.config.forecast import ForecastConfig  # noqa: E402
 from cdp_assets.config.loader import warehouse_url  # noqa: E402
+from cdp_assets.defs.ml.inputs import resolved_orders  # noqa: E402
 from cdp_assets.forecast.backtest import CHOSEN  # noqa: E402
+from cdp_assets.forecast.customer_based import CustomerBasedOrdersForecaster  # noqa: E402
 from cdp_assets.forecast.daily_sales import load_daily_sales  # noqa: E402
+from cdp_assets.forecast.models import CUSTOMER_BASED  # noqa: E402
 from cdp_assets.forecast.sales import forecast_sales  # noqa: E402
 from cdp_assets.warehouse import Warehouse  # noqa: E402
 
@@ -97,11 +100,19 @@ def synthetic_warehouse(path: Path, orders: int, seed: int) -> None:
 
 
 def run_forecast(url: str, as_of: dt.date, timezone: str, settings: ForecastConfig, windows):
+    """As the asset runs it: daily sales in SQL, the customer-based model from the resolved
+    orders (when configured), then every model, the backtest and the daily spread."""
     started = time.perf_counter()
     with Warehouse(url, read_only=True).transaction() as session:
         daily = load_daily_sales(session, as_of, timezone, with_items=True)
+        orders = resolved_orders(session) if CUSTOMER_BASED in settings.models else None
     sql_seconds = time.perf_counter() - started
-    result = forecast_sales(daily, as_of, settings, windows)
+    forecaster = (
+        None
+        if orders is None
+        else CustomerBasedOrdersForecaster.from_resolved_orders(orders, timezone)
+    )
+    result = forecast_sales(daily, as_of, settings, windows, forecaster)
     return result, sql_seconds, time.perf_counter() - started
 
 
@@ -148,7 +159,7 @@ def demo(args: argparse.Namespace) -> None:
 
 
 def phase_forecast(args: argparse.Namespace) -> None:
-    settings = ForecastConfig(models=("seasonal_naive", "ets", "gradient_boosting"))
+    settings = ForecastConfig()  # every model, the customer-based one included
     result, sql_s, total_s = run_forecast(
         f"duckdb:///{args.workdir / 'synthetic.duckdb'}",
         AS_OF,

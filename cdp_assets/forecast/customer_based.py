@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from cdp_assets.forecast.periods import future_weeks
+from cdp_assets.forecast.periods import future_weeks, local_days
 from cdp_assets.ml import btyd, purchase_models
 
 WEEK_DAYS = 7
@@ -92,6 +92,14 @@ class CustomerBasedOrdersForecaster:
     local calendar date) or `ordered_at` (an instant; its UTC date is used); rows with
     `is_purchase` false (when that column exists) or no customer are left out.
     """
+
+    @classmethod
+    def from_resolved_orders(
+        cls, orders: pd.DataFrame, timezone: str
+    ) -> CustomerBasedOrdersForecaster:
+        """From `core.orders` rows (customer_id, ordered_at, net_amount_base, is_purchase),
+        counted on the local days of `timezone`, like the sales series it competes on."""
+        return cls(orders.assign(day=local_days(orders["ordered_at"], timezone)))
 
     def __init__(self, orders: pd.DataFrame) -> None:
         missing = {"customer_id", "net_amount_base"} - set(orders.columns)

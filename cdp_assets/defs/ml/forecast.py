@@ -22,7 +22,7 @@ from cdp_assets.forecast.backtest import CHOSEN
 from cdp_assets.forecast.customer_based import CustomerBasedOrdersForecaster
 from cdp_assets.forecast.daily_sales import load_daily_sales
 from cdp_assets.forecast.models import CUSTOMER_BASED, SEASONAL_NAIVE
-from cdp_assets.forecast.periods import TOTAL, CustomerBasedForecaster, local_days
+from cdp_assets.forecast.periods import TOTAL, CustomerBasedForecaster
 from cdp_assets.forecast.plots import backtest_plot, level_forecast_plot
 from cdp_assets.forecast.sales import NotEnoughSales, SalesForecast, forecast_sales
 from cdp_assets.reporting.markdown import markdown_table
@@ -41,9 +41,9 @@ def customer_forecaster(
     the same local days as the sales series."""
     if CUSTOMER_BASED not in config.models.forecast.models:
         return None
-    orders = resolved_orders(session)
-    orders["day"] = local_days(orders["ordered_at"], config.timezone)
-    return CustomerBasedOrdersForecaster(orders)
+    return CustomerBasedOrdersForecaster.from_resolved_orders(
+        resolved_orders(session), config.timezone
+    )
 
 
 def _metadata(result: SalesForecast, as_of: dt.date) -> dict[str, object]:
