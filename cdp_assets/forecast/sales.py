@@ -294,9 +294,26 @@ def _typed(rows: pd.DataFrame) -> pd.DataFrame:
     return out.astype(SALES_FORECAST_COLUMNS).reset_index(drop=True)
 
 
+def volume_weights(errors: pd.DataFrame) -> dict[SeriesKey, float]:
+    """Each series' share of its level's volume in its metric (mean absolute actual over the
+    backtest weeks), divided by the level's number of metrics: a level's weights sum to 1."""
+    volume = errors.groupby("key", sort=False)["actual"].apply(lambda a: a.abs().mean())
+    frame = pd.DataFrame({"key": volume.index, "volume": volume.to_numpy()})
+    frame["level"] = [k.level for k in frame["key"]]
+    frame["metric"] = [k.metric for k in frame["key"]]
+    totals = frame.groupby(["level", "metric"])["volume"].transform("sum")
+    metrics = frame.groupby("level")["metric"].transform("nunique")
+    share = (frame["volume"] / totals.where(totals > 0)).fillna(0.0) / metrics
+    return dict(zip(frame["key"], share, strict=True))
+
+
 def backtest_summary(errors: pd.DataFrame) -> pd.DataFrame:
-    """Per level and model: series, MASE (mean of the series'), WAPE, 80 % / 95 % coverage,
-    and the MASE improvement on seasonal naive at that level (same series and origins)."""
+    """Per level and model: series, MASE, WAPE, 80 % / 95 % coverage, and the MASE improvement
+    on seasonal naive at that level (same series and origins). A level's MASE weighs its
+    series' MASE by their share of the level's volume in each metric, the metrics alike (as
+    the M5 competition weighs its series): a tiny or newly started series, whose in-sample
+    changes are near zero, has a huge MASE and must not swamp the level. The plain mean of the
+    series' MASE is beside it (`mase_series_mean`)."""
     if errors.empty:
         return pd.DataFrame(
             columns=[
@@ -304,6 +321,7 @@ def backtest_summary(errors: pd.DataFrame) -> pd.DataFrame:
                 "model",
                 "series",
                 "mase",
+                "mase_series_mean",
                 "wape",
                 "coverage_80",
                 "coverage_95",
@@ -316,7 +334,11 @@ def backtest_summary(errors: pd.DataFrame) -> pd.DataFrame:
         .rename("mase")
         .reset_index()
     )
+    per_series["weight"] = per_series["key"].map(volume_weights(errors))
+    weighted = per_series.assign(product=per_series["mase"] * per_series["weight"])
+    sums = weighted.groupby(["level", "model"])[["product", "weight"]].sum()
     mase = per_series.groupby(["level", "model"])["mase"].agg(["mean", "size"])
+    mase["weighted"] = sums["product"] / sums["weight"]
     grouped = errors.groupby(["level", "model"])
     absolute = (errors["actual"] - errors["forecast"]).abs()
     wape = (
@@ -326,7 +348,8 @@ def backtest_summary(errors: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame(
         {
             "series": mase["size"],
-            "mase": mase["mean"],
+            "mase": mase["weighted"],
+            "mase_series_mean": mase["mean"],
             "wape": wape,
             "coverage_80": grouped["inside_80"].mean().astype(float),
             "coverage_95": grouped["inside_95"].mean().astype(float),

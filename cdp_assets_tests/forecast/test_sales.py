@@ -126,3 +126,38 @@ def test_short_series_fall_back_and_say_so() -> None:
     result = forecast_sales(tiny, AS_OF, settings(levels=()), WINDOWS)
     assert result.chosen["note"].str.contains("too short").all()
     assert len(result.rows) > 0
+
+
+def test_a_level_mase_weighs_series_by_volume() -> None:
+    """A tiny series whose in-sample changes are near zero has a huge MASE; weighted by its
+    share of the level's volume it cannot swamp the level (the plain mean is shown beside)."""
+    import numpy as np
+    import pandas as pd
+
+    from cdp_assets.forecast.periods import SeriesKey
+    from cdp_assets.forecast.sales import backtest_summary, volume_weights
+
+    big = SeriesKey("category", "Apparel", "orders")
+    tiny = SeriesKey("category", "other", "orders")
+    rows = []
+    for model, big_error, tiny_error in (("seasonal_naive", 2.0, 30.0), ("ets", 1.0, 30.0)):
+        for key, actual, scaled in ((big, 99.0, big_error), (tiny, 1.0, tiny_error)):
+            rows.append(
+                {
+                    "key": key,
+                    "model": model,
+                    "level": key.level,
+                    "actual": actual,
+                    "forecast": actual,
+                    "abs_scaled_error": scaled,
+                    "inside_80": True,
+                    "inside_95": True,
+                }
+            )
+    errors = pd.DataFrame(rows)
+    assert volume_weights(errors) == {big: 0.99, tiny: 0.01}
+    table = backtest_summary(errors).set_index("model")
+    assert np.isclose(table.loc["seasonal_naive", "mase"], 0.99 * 2 + 0.01 * 30)
+    assert np.isclose(table.loc["ets", "mase"], 0.99 * 1 + 0.01 * 30)
+    assert np.isclose(table.loc["ets", "mase_series_mean"], 15.5)
+    assert np.isclose(table.loc["ets", "mase_vs_naive"], 1 - 1.29 / 2.28)
