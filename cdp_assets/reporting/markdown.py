@@ -341,16 +341,29 @@ def _mask_columns(df: pd.DataFrame, columns: Iterable[object]) -> pd.DataFrame:
     return masked
 
 
+# A preview wider than this many columns is shown turned (a line per column, a few records).
+WIDE_COLUMNS = 8
+WIDE_RECORDS = 3
+
+
 def masked_preview(df: pd.DataFrame, pii_columns: Iterable[str] = (), max_rows: int = 10) -> str:
     """A markdown preview of rows for asset metadata: a column is shown in clear only when
     `shows_column` allows it (and it is not in `pii_columns`); every other column is masked
-    value by value. Lineage columns and `attributes` (unmapped source columns) are left out."""
+    value by value. Lineage columns and `attributes` (unmapped source columns) are left out.
+    A table wider than WIDE_COLUMNS is turned: one line per column, WIDE_RECORDS records."""
     head = df.head(max_rows)
     visible = [c for c in head.columns if not str(c).startswith("_") and c != "attributes"]
     head = head[visible]
     extra = set(pii_columns)
     hidden = [c for c in visible if c in extra or not shows_column(c, head[c].dtype)]
-    return markdown_table(_mask_columns(head, hidden), max_rows=max_rows)
+    masked = _mask_columns(head, hidden)
+    if len(visible) <= WIDE_COLUMNS:
+        return markdown_table(masked, max_rows=max_rows)
+    # Wide tables are cut off in the UI's metadata panel: one line per column instead.
+    rows = readable_numbers(masked.head(WIDE_RECORDS)).reset_index(drop=True)
+    turned = rows.T.reset_index()
+    turned.columns = ["column", *(f"record {i + 1}" for i in range(len(rows)))]
+    return markdown_table(turned, max_rows=len(turned))
 
 
 def counts_table(counts: pd.Series, key: str, value: str = "rows") -> str:

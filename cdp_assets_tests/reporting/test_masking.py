@@ -275,3 +275,22 @@ def test_markdown_tables_show_floats_as_people_read_them() -> None:
     lines = markdown_table(frame).splitlines()
     assert lines[2] == "| Champions | 15.5 % | 448,386.92 | 0.7123 | 2.5 | 2026 |"
     assert lines[3] == "| Lost | 0.07 % | 12 |  | 0.5 | 2025 |"
+
+
+def test_a_wide_preview_is_turned_and_still_masked() -> None:
+    """More than WIDE_COLUMNS columns are cut off in the UI: one line per column instead, the
+    first WIDE_RECORDS records, personal values masked as before."""
+    from cdp_assets.reporting.markdown import WIDE_COLUMNS, WIDE_RECORDS
+
+    frame = pd.DataFrame({f"figure_{i}": [float(i)] * 5 for i in range(WIDE_COLUMNS)})
+    frame["email"] = ["jane@x.com"] * 5
+    lines = masked_preview(frame).splitlines()
+    assert (
+        lines[0]
+        == "| column | " + " | ".join(f"record {i + 1}" for i in range(WIDE_RECORDS)) + " |"
+    )
+    assert len(lines) == 2 + WIDE_COLUMNS + 1
+    assert "| figure_3 | 3 | 3 | 3 |" in lines
+    assert "| email | j***@x.com | j***@x.com | j***@x.com |" in lines
+    narrow = masked_preview(frame[["figure_0", "email"]]).splitlines()
+    assert narrow[0] == "| figure_0 | email |"
