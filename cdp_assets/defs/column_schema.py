@@ -39,6 +39,7 @@ from cdp_assets.defs.activation.campaigns import CAMPAIGN_LOG_DTYPES
 from cdp_assets.defs.activation.exports import EXPORT_LOG_DTYPES
 from cdp_assets.defs.catalog import TRAINING_GROUP
 from cdp_assets.defs.resources import WarehouseResource, warehouse_kind
+from cdp_assets.defs.spec_defaults import rebuilt_op
 from cdp_assets.forecast.demand import DEMAND_COLUMNS
 from cdp_assets.forecast.periods import SALES_FORECAST_COLUMNS
 from cdp_assets.forecast.stockout import STOCKOUT_COLUMNS
@@ -329,24 +330,7 @@ def _with_reporting_op(
     if not isinstance(compute_fn, DecoratedOpFunction):
         return assets_def
     default_key = assets_def.key if len(assets_def.keys) == 1 else None
-    # Rebuilt the way `OpDefinition.with_replaced_properties` does (no public way to swap a
-    # compute function after the decorator).
-    rebuilt = dg.OpDefinition.dagster_internal_init(
-        compute_fn=DecoratedOpFunction(
-            schema_reporting(compute_fn.decorated_fn, docs, default_key)
-        ),
-        name=op.name,
-        ins={d.name: dg.In.from_definition(d) for d in op.input_defs},
-        outs={d.name: dg.Out.from_definition(d) for d in op.output_defs},
-        description=op.description,
-        config_schema=op.config_schema,
-        required_resource_keys=op.required_resource_keys,
-        tags=op.tags,
-        version=None,
-        retry_policy=op.retry_policy,
-        code_version=op._version,  # `version` is its deprecated public name
-        pool=op.pool,
-    )
+    rebuilt = rebuilt_op(op, lambda fn: schema_reporting(fn, docs, default_key), op.pool)
     return assets_def.__class__.dagster_internal_init(
         **{**assets_def.get_attributes_dict(), "node_def": rebuilt}
     )

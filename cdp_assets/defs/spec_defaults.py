@@ -191,12 +191,20 @@ def masked_compute(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _rebuilt_op(op: dg.OpDefinition, pool: str | None) -> dg.OpDefinition:
-    """`op` with its compute function masked and its pool set. Dagster has no public way to do
-    either after the decorator; this rebuilds the op the way
+    """`op` with its compute function masked and its pool set."""
+    return rebuilt_op(op, masked_compute, pool)
+
+
+ComputeWrapper = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def rebuilt_op(op: dg.OpDefinition, wrap: ComputeWrapper, pool: str | None) -> dg.OpDefinition:
+    """`op` with its decorated compute function wrapped by `wrap` and its pool set. Dagster has
+    no public way to do either after the decorator; this rebuilds the op the way
     `OpDefinition.with_replaced_properties` does."""
     compute_fn = op.compute_fn
     if isinstance(compute_fn, DecoratedOpFunction):
-        compute_fn = DecoratedOpFunction(masked_compute(compute_fn.decorated_fn))
+        compute_fn = DecoratedOpFunction(wrap(compute_fn.decorated_fn))
     return dg.OpDefinition.dagster_internal_init(
         compute_fn=compute_fn,
         name=op.name,

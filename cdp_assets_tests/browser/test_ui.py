@@ -16,6 +16,7 @@ from cdp_assets.reporting.insights.report import LATEST_NAME
 from cdp_assets.warehouse import dispose_engines
 from cdp_assets_tests.browser.ui import RunningUI, chromium_or_skip, dagster_dev, instance_home
 from cdp_assets_tests.e2e.pipeline import REPO, DemoProject, make_demo_project, run_job
+from cdp_assets_tests.reporting.insights_html import REPORT_SECTIONS
 
 RFM = dg.AssetKey(["analytics", "rfm"])
 
@@ -108,18 +109,7 @@ def test_materialize_an_asset_from_its_page_and_read_its_figures(demo_ui: dict, 
     assert page.console_errors == []
 
 
-SECTIONS = (
-    "headline",
-    "rfm",
-    "cohorts",
-    "acquisition",
-    "ltv",
-    "churn",
-    "surveys",
-    "support",
-    "campaigns",
-    "forecast",
-)
+SECTIONS = REPORT_SECTIONS
 
 
 def test_the_insights_report_renders_every_section_without_a_console_error(

@@ -15,7 +15,11 @@ from cdp_assets.ml.model_store import ModelStore
 from cdp_assets.reporting.insights.report import LATEST_NAME, dated_name
 from cdp_assets.reporting.summary import insights_report_lines
 from cdp_assets_tests.e2e.pipeline import END_DATE, DemoProject, make_demo_project, run_job
-from cdp_assets_tests.reporting.insights_html import external_references, section_statuses
+from cdp_assets_tests.reporting.insights_html import (
+    REPORT_SECTIONS,
+    external_references,
+    section_statuses,
+)
 
 CAMPAIGN_START = "2026-09-01"  # the demo campaigns' start (Makefile: CAMPAIGN_START)
 
@@ -149,18 +153,7 @@ def test_an_orders_only_setup_trains_churn_and_ltv_and_says_no_leads(tmp_path: P
 
 # -- the insights report, built by the same runs ----------------------------------------------
 
-SECTIONS = (
-    "headline",
-    "rfm",
-    "cohorts",
-    "acquisition",
-    "ltv",
-    "churn",
-    "surveys",
-    "support",
-    "campaigns",
-    "forecast",
-)
+SECTIONS = REPORT_SECTIONS
 
 
 def _report_metadata(result: dg.ExecuteInProcessResult) -> dict:

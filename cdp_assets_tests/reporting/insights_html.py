@@ -67,3 +67,18 @@ def external_references(html: str) -> list[tuple[str, str, str]]:
         if marker in lowered:
             found.append(("page", "text", marker))
     return found
+
+
+# The report's sections in page order (their `section-<name>` ids).
+REPORT_SECTIONS = (
+    "headline",
+    "rfm",
+    "cohorts",
+    "acquisition",
+    "ltv",
+    "churn",
+    "surveys",
+    "support",
+    "campaigns",
+    "forecast",
+)

@@ -22,21 +22,14 @@ from cdp_assets.reporting.insights.sections import Section, missing
 from cdp_assets.reporting.summary import insights_report_lines
 from cdp_assets.warehouse import Warehouse
 from cdp_assets_tests.analytics.warehouse_fixtures import orders, profiles, write_core
-from cdp_assets_tests.reporting.insights_html import external_references, section_statuses
+from cdp_assets_tests.reporting.insights_html import (
+    REPORT_SECTIONS,
+    external_references,
+    section_statuses,
+)
 
 AS_OF = dt.date(2025, 3, 31)
-SECTIONS = [
-    "headline",
-    "rfm",
-    "cohorts",
-    "acquisition",
-    "ltv",
-    "churn",
-    "surveys",
-    "support",
-    "campaigns",
-    "forecast",
-]
+SECTIONS = list(REPORT_SECTIONS)
 
 
 def _config(tmp_path: Path, **reporting: object):
