@@ -21,30 +21,22 @@ def _pyplot():
     return plt
 
 
+def forecast_bands(ax, forecast: pd.DataFrame, color: str) -> None:  # noqa: ANN001 - an Axes
+    """The forecast line over its 95 % and 80 % bands (SALES_FORECAST_COLUMNS rows)."""
+    x = forecast["period_start"]
+    ax.fill_between(
+        x, forecast["lower_95"], forecast["upper_95"], color=color, alpha=0.15, lw=0, label="95 %"
+    )
+    ax.fill_between(
+        x, forecast["lower_80"], forecast["upper_80"], color=color, alpha=0.3, lw=0, label="80 %"
+    )
+    ax.plot(x, forecast["forecast"], color=color, lw=1.5, label="forecast")
+
+
 def _panel(ax, history: pd.Series, forecast: pd.DataFrame, title: str) -> None:
     recent = history.iloc[-HISTORY_WEEKS:]
     ax.plot(recent.index, recent.to_numpy(), color="#333333", lw=1, label="actual")
-    ax.fill_between(
-        forecast["period_start"],
-        forecast["lower_95"],
-        forecast["upper_95"],
-        color="#4477aa",
-        alpha=0.15,
-        lw=0,
-        label="95 %",
-    )
-    ax.fill_between(
-        forecast["period_start"],
-        forecast["lower_80"],
-        forecast["upper_80"],
-        color="#4477aa",
-        alpha=0.3,
-        lw=0,
-        label="80 %",
-    )
-    ax.plot(
-        forecast["period_start"], forecast["forecast"], color="#4477aa", lw=1.5, label="forecast"
-    )
+    forecast_bands(ax, forecast, "#4477aa")
     model = forecast["model"].iloc[0] if len(forecast) else ""
     ax.set_title(f"{title} ({model})", fontsize=9)
     ax.tick_params(labelsize=7)

@@ -89,3 +89,12 @@ def run_job(
         )
     dispose_engines()
     return result
+
+
+def materialization_metadata(result: dg.ExecuteInProcessResult, key: str) -> dict:
+    """The metadata values of asset `key` (user string) as the run materialized it."""
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        if materialization.asset_key.to_user_string() == key:
+            return {k: v.value for k, v in materialization.metadata.items()}
+    raise AssertionError(f"{key} was not materialized")

@@ -16,6 +16,7 @@ from cdp_assets_tests.e2e.pipeline import (
     DemoProject,
     load_definitions,
     make_demo_project,
+    materialization_metadata,
     project_env,
     run_job,
 )
@@ -32,14 +33,6 @@ def nightly(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         yield {"project": project, "result": run_job(project, instance)}
 
 
-def _metadata(result: dg.ExecuteInProcessResult, key: str) -> dict:
-    for event in result.get_asset_materialization_events():
-        materialization = event.event_specific_data.materialization
-        if materialization.asset_key.to_user_string() == key:
-            return {k: v.value for k, v in materialization.metadata.items()}
-    raise AssertionError(f"{key} was not materialized")
-
-
 def test_product_demand_is_published_with_its_backtest(nightly: dict) -> None:
     project: DemoProject = nightly["project"]
     assert nightly["result"].success
@@ -53,7 +46,7 @@ def test_product_demand_is_published_with_its_backtest(nightly: dict) -> None:
     assert (demand["lower_95"] <= demand["lower_80"]).all()
     assert (demand["lower_80"] <= demand["upper_80"]).all()
     assert (demand["upper_80"] <= demand["upper_95"]).all()
-    meta = _metadata(nightly["result"], "ml/product_demand")
+    meta = materialization_metadata(nightly["result"], "ml/product_demand")
     assert meta["products"] == products
     assert 0 <= meta["coverage_80"] <= 1 and meta["backtest_origins"] >= 2
     assert "recent_rate_x_category_season" in meta["backtest_wape"]
@@ -76,7 +69,7 @@ def test_stockout_risk_covers_every_latest_count(nightly: dict) -> None:
     # An empty shelf has run out already.
     empty = risk["on_hand_units"] == 0
     assert (risk.loc[empty & known, "p_stockout_before_lead_time"] == 1).all()
-    meta = _metadata(nightly["result"], "ml/stockout_risk")
+    meta = materialization_metadata(nightly["result"], "ml/stockout_risk")
     assert meta["at_risk"] == int(risk["at_risk"].fillna(False).sum())
 
 

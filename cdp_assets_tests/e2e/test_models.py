@@ -14,7 +14,13 @@ from cdp_assets.config import load_config
 from cdp_assets.ml.model_store import ModelStore
 from cdp_assets.reporting.insights.report import LATEST_NAME, dated_name
 from cdp_assets.reporting.summary import insights_report_lines
-from cdp_assets_tests.e2e.pipeline import END_DATE, DemoProject, make_demo_project, run_job
+from cdp_assets_tests.e2e.pipeline import (
+    END_DATE,
+    DemoProject,
+    make_demo_project,
+    materialization_metadata,
+    run_job,
+)
 from cdp_assets_tests.reporting.insights_html import (
     REPORT_SECTIONS,
     external_references,
@@ -56,27 +62,22 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         }
 
 
-def _metadata(result: dg.ExecuteInProcessResult, key: str) -> dict:
-    for event in result.get_asset_materialization_events():
-        materialization = event.event_specific_data.materialization
-        if materialization.asset_key.to_user_string() == key:
-            return {k: v.value for k, v in materialization.metadata.items()}
-    raise AssertionError(f"{key} was not materialized")
-
-
 def test_models_train_promote_and_score(trained: dict) -> None:
     project: DemoProject = trained["project"]
     assert all(trained[k].success for k in ("nightly", "first", "again", "scored"))
     store = ModelStore(project.root / "models")
     for name in ("churn", "leads", "ltv"):
-        meta = _metadata(trained["first"], f"ml/{name}_model")
+        meta = materialization_metadata(trained["first"], f"ml/{name}_model")
         assert meta["status"] == "trained", meta
         assert store.champion(name) == meta["version"]
     # Retraining on the same data does not replace the champion: a tie keeps it.
     for name in ("churn", "leads", "ltv"):
-        again = _metadata(trained["again"], f"ml/{name}_model")
+        again = materialization_metadata(trained["again"], f"ml/{name}_model")
         assert again["promoted"] is False, again
-        assert store.champion(name) == _metadata(trained["first"], f"ml/{name}_model")["version"]
+        assert (
+            store.champion(name)
+            == materialization_metadata(trained["first"], f"ml/{name}_model")["version"]
+        )
         assert len(store.versions(name)) >= 1
 
     features = project.table("analytics", "customer_features")
@@ -102,7 +103,7 @@ def test_scoring_before_any_training_says_so(tmp_path: Path) -> None:
     with dg.instance_for_test() as instance:
         result = run_job(project, instance)
     assert result.success
-    meta = _metadata(result, "ml/churn_scores")
+    meta = materialization_metadata(result, "ml/churn_scores")
     assert meta["status"].startswith("no promoted churn model yet")
     assert len(project.table("ml", "churn_scores")) == 0
 
@@ -132,8 +133,10 @@ def test_an_orders_only_setup_trains_churn_and_ltv_and_says_no_leads(tmp_path: P
     store = ModelStore(tmp_path / "models")
     assert store.champion("churn") is not None and store.champion("ltv") is not None
     assert store.champion("leads") is None
-    assert _metadata(trained, "ml/leads_model")["status"].startswith("not enough data")
-    ltv = _metadata(trained, "ml/ltv_model")
+    assert materialization_metadata(trained, "ml/leads_model")["status"].startswith(
+        "not enough data"
+    )
+    ltv = materialization_metadata(trained, "ml/ltv_model")
     evaluated = ltv["models_evaluated"].split(", ")
     assert {"bg_nbd_gamma_gamma", "gradient_boosting", "pareto_nbd_gamma_gamma"} <= set(evaluated)
     assert {"mbg_nbd_gamma_gamma", "learned_covariates_gamma_gamma"} <= set(evaluated)
@@ -141,7 +144,7 @@ def test_an_orders_only_setup_trains_churn_and_ltv_and_says_no_leads(tmp_path: P
     assert ltv["chosen_model"] == f"{ltv['purchase_model']}_gamma_gamma_corrected"
     assert "backtest_purchase_correction" in ltv
     assert ltv["mae_bg_nbd_gamma_gamma"] < ltv["mae_naive_baseline"]
-    churn = _metadata(trained, "ml/churn_model")
+    churn = materialization_metadata(trained, "ml/churn_model")
     assert churn["status"] == "trained"
     customers = project.table("core", "customer_profiles")
     scores = project.table("ml", "churn_scores")
@@ -156,14 +159,6 @@ def test_an_orders_only_setup_trains_churn_and_ltv_and_says_no_leads(tmp_path: P
 SECTIONS = REPORT_SECTIONS
 
 
-def _report_metadata(result: dg.ExecuteInProcessResult) -> dict:
-    for event in result.get_asset_materialization_events():
-        materialization = event.event_specific_data.materialization
-        if materialization.asset_key.to_user_string() == "activation/insights_report":
-            return {k: v.value for k, v in materialization.metadata.items()}
-    raise AssertionError("activation/insights_report was not materialized")
-
-
 def test_nightly_and_scoring_write_the_report_with_every_section(trained: dict) -> None:
     project: DemoProject = trained["project"]
     folder = project.root / "reports"
@@ -176,8 +171,8 @@ def test_nightly_and_scoring_write_the_report_with_every_section(trained: dict) 
     assert statuses == {name: "rendered" for name in SECTIONS}
     assert external_references(html) == []
 
-    nightly = _report_metadata(trained["nightly"])
-    scored = _report_metadata(trained["scored"])
+    nightly = materialization_metadata(trained["nightly"], "activation/insights_report")
+    scored = materialization_metadata(trained["scored"], "activation/insights_report")
     assert nightly["path"] == str(dated)
     assert scored["sections_rendered"] == len(SECTIONS) and scored["skipped"] == "-"
     # The headline's customers are the profiles that existed by the analysis date.

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from cdp_assets_tests.e2e.pipeline import DemoProject, run_job
+from cdp_assets_tests.e2e.pipeline import DemoProject, materialization_metadata, run_job
 
 COLUMNS = {"order_id": "order", "customer_ref": "customer", "ordered_at": "when", "amount": "total"}
 
@@ -29,14 +29,6 @@ def _project(tmp_path: Path, orders_csv: str) -> DemoProject:
     return DemoProject(tmp_path, config_path, tmp_path, f"duckdb:///{tmp_path / 'wh.duckdb'}")
 
 
-def _metadata(result: dg.ExecuteInProcessResult) -> dict:
-    for event in result.get_asset_materialization_events():
-        materialization = event.event_specific_data.materialization
-        if materialization.asset_key.to_user_string() == "ml/sales_forecast":
-            return {k: v.value for k, v in materialization.metadata.items()}
-    raise AssertionError("ml/sales_forecast was not materialized")
-
-
 def test_orders_only_skips_category_and_units(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     days = pd.date_range("2025-12-01", "2026-11-20", freq="D")
@@ -47,7 +39,7 @@ def test_orders_only_skips_category_and_units(tmp_path: Path) -> None:
     with dg.instance_for_test() as instance:
         result = run_job(project, instance)
     assert result.success
-    metadata = _metadata(result)
+    metadata = materialization_metadata(result, "ml/sales_forecast")
     assert "category level is skipped" in metadata["notes"]
     rows = project.table("ml", "sales_forecast")
     assert set(rows["metric"]) == {"net_revenue", "orders"}
@@ -61,4 +53,6 @@ def test_no_purchases_reports_not_enough_data(tmp_path: Path) -> None:
     with dg.instance_for_test() as instance:
         result = run_job(project, instance)
     assert result.success
-    assert _metadata(result)["status"].startswith("not enough data")
+    assert materialization_metadata(result, "ml/sales_forecast")["status"].startswith(
+        "not enough data"
+    )

@@ -19,6 +19,7 @@ from cdp_assets.warehouse import WarehouseSession
 
 CHECK_SCORES = "scores_within_1_to_5"
 CHECK_SHARES = "segment_shares_sum_to_100"
+SCORE_COLUMNS = ("r_score", "f_score", "m_score")
 
 
 def build_rfm_asset(config: CDPConfig) -> dg.AssetsDefinition:
@@ -87,21 +88,27 @@ def build_rfm_checks() -> dg.AssetChecksDefinition:
 
 
 def _rfm_checks(session: WarehouseSession) -> list[dg.AssetCheckResult]:
-    scores = session.read_table(RFM)
-    out_of_range = int(
-        (~scores[["r_score", "f_score", "m_score"]].isin(range(1, 6))).any(axis=1).sum()
+    """In SQL: the table can hold every buyer, and the check runs apart from the asset."""
+    scores = " OR ".join(f"{c} IS NULL OR {c} NOT BETWEEN 1 AND 5" for c in SCORE_COLUMNS)
+    figures = session.query(
+        f"SELECT COUNT(*) AS customers, COALESCE(SUM(CASE WHEN {scores} THEN 1 ELSE 0 END), 0) "
+        f"AS out_of_range FROM {RFM.sql}"
+    ).iloc[0]
+    customers, out_of_range = int(figures["customers"]), int(figures["out_of_range"])
+    segments = session.query(
+        f"SELECT COALESCE(rfm_segment, '(unmapped)') AS segment, COUNT(*) AS customers "
+        f"FROM {RFM.sql} GROUP BY 1"
     )
-    summary = segment_summary(scores)
-    total_share = float(summary["share"].sum()) if len(summary) else 1.0
+    total_share = float((segments["customers"] / customers).sum()) if customers else 1.0
     return [
         dg.AssetCheckResult(
             check_name=CHECK_SCORES,
             passed=out_of_range == 0,
-            metadata={"customers": len(scores), "scores_out_of_range": out_of_range},
+            metadata={"customers": customers, "scores_out_of_range": out_of_range},
         ),
         dg.AssetCheckResult(
             check_name=CHECK_SHARES,
-            passed=scores.empty or abs(total_share - 1.0) < 1e-9,
+            passed=customers == 0 or abs(total_share - 1.0) < 1e-9,
             metadata={"share_sum": round(total_share * 100, 6)},
         ),
     ]

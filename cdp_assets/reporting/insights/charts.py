@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from cdp_assets.forecast.plots import forecast_bands
+
 DATA_URI = re.compile(r"\((data:image/png;base64,[A-Za-z0-9+/=]+)\)")
 PALETTE = ("#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#bbbbbb")
 
@@ -104,14 +106,7 @@ def forecast_chart(history: pd.DataFrame, forecast: pd.DataFrame, ylabel: str) -
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.4))
     ax.plot(history["period_start"], history["value"], color=PALETTE[0], label="actual")
-    x = forecast["period_start"]
-    ax.fill_between(
-        x, forecast["lower_95"], forecast["upper_95"], color=PALETTE[1], alpha=0.15, label="95 %"
-    )
-    ax.fill_between(
-        x, forecast["lower_80"], forecast["upper_80"], color=PALETTE[1], alpha=0.3, label="80 %"
-    )
-    ax.plot(x, forecast["forecast"], color=PALETTE[1], label="forecast")
+    forecast_bands(ax, forecast, PALETTE[1])
     ax.set_ylabel(ylabel)
     ax.legend(frameon=False, ncols=4)
     ax.spines[["top", "right"]].set_visible(False)
