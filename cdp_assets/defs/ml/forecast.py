@@ -138,12 +138,14 @@ def build_sales_forecast_asset(config: CDPConfig) -> dg.AssetsDefinition:
             if daily.empty:
                 return not_enough_data("no purchases up to the analysis date", CHECKS)
             forecaster = customer_forecaster(session, config)
-            try:
-                result = forecast_sales(
-                    daily, as_of, settings, config.analytics.holiday_windows, forecaster
-                )
-            except NotEnoughSales as exc:
-                return not_enough_data(str(exc), CHECKS)
+        # The models fit outside the transaction: no connection is held while they run.
+        try:
+            result = forecast_sales(
+                daily, as_of, settings, config.analytics.holiday_windows, forecaster
+            )
+        except NotEnoughSales as exc:
+            return not_enough_data(str(exc), CHECKS)
+        with warehouse.get().transaction() as session:
             session.replace_table(table_ref(key), result.rows)
         context.log.info(f"{len(result.rows):,} forecast rows, {len(result.chosen)} series")
         return dg.MaterializeResult(
