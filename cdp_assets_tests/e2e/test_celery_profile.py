@@ -36,9 +36,8 @@ import yaml
 from cdp_assets.config.loader import ConfigError
 from cdp_assets.defs.executor import ENV_CELERY_BROKER, ENV_EXECUTOR, selected_executor
 from cdp_assets_tests.conftest import POSTGRES_ENV, postgres_url_or_fail, reset_postgres
-from cdp_assets_tests.e2e.pipeline import REPO, DemoProject, make_demo_project, run_job
+from cdp_assets_tests.e2e.pipeline import REPO, DemoProject, make_demo_project
 from cdp_assets_tests.fault.harness import (
-    LEFT_OUT_SOURCES,
     RUN_ID_COLUMNS,
     SCHEMAS,
     VOLATILE_COLUMNS,
@@ -76,7 +75,9 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def run_script(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_script(
+    args: list[str], env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(SCRIPT), *args],
         cwd=REPO,
@@ -121,7 +122,9 @@ def test_postgres_unreachable_is_one_line_naming_the_variable(
     env = dict(offline_profile)
     url = postgres_url_or_fail()
     up = {
-        "DAGSTER_PG_URL": url.replace("postgresql+psycopg://", "postgresql+psycopg2://") if url else None,
+        "DAGSTER_PG_URL": url.replace("postgresql+psycopg://", "postgresql+psycopg2://")
+        if url
+        else None,
         "CDP_WAREHOUSE_URL": url,
     }
     for name, value in up.items():
@@ -168,11 +171,23 @@ def broker_url_or_fail() -> str:
     return url
 
 
+# Sources of the demo the test keeps: identity still joins shop accounts and loyalty members,
+# orders carry items, and the erasure requests are processed. Each further source adds its
+# raw, staging and check steps (about 2 s each on a worker) and no other kind of step.
+KEPT_SOURCES = {
+    "shop_accounts",
+    "loyalty_members",
+    "shop_orders",
+    "shop_order_items",
+    "erasure_requests",
+}
+
+
 def trimmed(project: DemoProject) -> DemoProject:
-    """The demo without the sources the fault suite also leaves out, and with one quick
-    forecast model: fewer steps of the same kinds (the suite has a time budget)."""
+    """The demo with `KEPT_SOURCES` only and one quick forecast model: fewer steps of the same
+    kinds (the suite has a time budget)."""
     config = yaml.safe_load(project.config_path.read_text(encoding="utf-8"))
-    config["sources"] = [s for s in config["sources"] if s["name"] not in LEFT_OUT_SOURCES]
+    config["sources"] = [s for s in config["sources"] if s["name"] in KEPT_SOURCES]
     forecast = config.setdefault("models", {}).setdefault("forecast", {})
     forecast.update(
         {"models": ["seasonal_naive"], "levels": [], "backtest_origins": 2, "top_products": 5}
@@ -214,16 +229,16 @@ class KillDuringStep:
         self.finished_before_kill = False
 
     def _events(self, event_type: str) -> list[str]:
-        with self.engine.connect() as conn:
-            return list(
-                conn.execute(
-                    sa.text(
-                        "SELECT event FROM event_logs WHERE step_key = :step "
-                        "AND dagster_event_type = :type ORDER BY id"
-                    ),
-                    {"step": self.step, "type": event_type},
-                ).scalars()
-            )
+        query = sa.text(
+            "SELECT event FROM event_logs WHERE step_key = :step "
+            "AND dagster_event_type = :type ORDER BY id"
+        )
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(query, {"step": self.step, "type": event_type})
+                return list(rows.scalars())
+        except sa.exc.ProgrammingError:  # the run has not created the instance's tables yet
+            return []
 
     def worker_attempts(self) -> list[str]:
         """The workers that started the step, in order ("Executing steps … in celery worker")."""
@@ -269,54 +284,70 @@ def celery_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         "CDP_PRIVACY_SALT": SALT,
     }
     started = run_script(["workers-start", "--count", "2"], env)
+    processes: list[subprocess.Popen[bytes]] = []
     try:
         assert started.returncode == 0, started.stdout + started.stderr
         watcher = KillDuringStep(instance_url, home, KILLED_STEP)
-        log = (root / "celery_run.log").open("w")
-        run = subprocess.Popen(
-            [sys.executable, str(SCRIPT), "run", "nightly_refresh"],
-            cwd=REPO,
-            env={**env, "PYTHONPATH": str(REPO)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        # The embedded run (DuckDB, SQLite instance, in-process executor: `make demo`'s way) goes
+        # on in the meantime, in a process of its own.
+        embedded_home = root / "embedded_home"
+        embedded_home.mkdir()
+        shutil.copy(REPO / "dagster.yaml", embedded_home / "dagster.yaml")
+        embedded_env = {
+            **os.environ,
+            **embedded.env(),
+            "DAGSTER_HOME": str(embedded_home),
+            "CDP_PRIVACY_SALT": SALT,
+            "PYTHONPATH": str(REPO),
+        }
+        embedded_env.pop(ENV_EXECUTOR, None)
+        dagster = str(Path(sys.executable).parent / "dagster")
+        commands = {
+            "celery": ([sys.executable, str(SCRIPT), "run", "nightly_refresh"],
+                       {**env, "PYTHONPATH": str(REPO)}),
+            "embedded": ([dagster, "job", "execute", "-m", "cdp_assets.definitions",
+                          "-j", "nightly_refresh"], embedded_env),
+        }  # fmt: skip
+        for name, (command, environment) in commands.items():
+            with (root / f"{name}_run.log").open("w") as log:
+                processes.append(
+                    subprocess.Popen(
+                        command,
+                        cwd=REPO,
+                        env=environment,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )  # fmt: skip
+                )
         deadline = time.monotonic() + RUN_SECONDS
-        while run.poll() is None and time.monotonic() < deadline:
+        while any(p.poll() is None for p in processes) and time.monotonic() < deadline:
             watcher.poll()
             time.sleep(0.1)
-        if run.poll() is None:
-            os.killpg(run.pid, signal.SIGKILL)
-            run.wait()
-        log.close()
-        saved = os.environ.get("CDP_PRIVACY_SALT")
-        os.environ["CDP_PRIVACY_SALT"] = SALT
-        try:
-            with dg.instance_for_test() as instance:
-                reference = run_job(embedded, instance)
-        finally:
-            if saved is None:
-                os.environ.pop("CDP_PRIVACY_SALT", None)
-            else:
-                os.environ["CDP_PRIVACY_SALT"] = saved
         yield {
             "project": project,
             "embedded": embedded,
-            "returncode": run.returncode,
-            "log": (root / "celery_run.log").read_text(encoding="utf-8", errors="replace"),
+            "returncodes": {name: p.poll() for name, p in zip(commands, processes, strict=True)},
+            "logs": {
+                name: (root / f"{name}_run.log").read_text(encoding="utf-8", errors="replace")
+                for name in commands
+            },
             "watcher": watcher,
-            "reference": reference,
             "home": home,
         }
     finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
         stopped = run_script(["workers-stop"], env)
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
         recreate_database(url, sa.engine.make_url(instance_url).database, drop_only=True)
 
 
 def test_the_nightly_job_succeeds_on_the_workers(celery_runs: dict[str, Any]) -> None:
-    assert celery_runs["returncode"] == 0, celery_runs["log"][-6000:]
-    assert celery_runs["reference"].success
+    for name, code in celery_runs["returncodes"].items():
+        assert code == 0, f"{name}: {code}\n" + celery_runs["logs"][name][-6000:]
     worker_logs = sorted((celery_runs["home"] / "celery").glob("cdp-worker-*.log"))
     steps = {log.stem: log.read_text(encoding="utf-8").count("succeeded in") for log in worker_logs}
     assert len(steps) == 2 and all(count > 0 for count in steps.values()), steps
@@ -349,7 +380,9 @@ def read_tables(url: str) -> dict[str, pd.DataFrame]:
         with engine.connect() as conn:
             names = conn.execute(sa.text(listing)).all()
             return {
-                f"{schema}.{table}": pd.read_sql(sa.text(f'SELECT * FROM "{schema}"."{table}"'), conn)
+                f"{schema}.{table}": pd.read_sql(
+                    sa.text(f'SELECT * FROM "{schema}"."{table}"'), conn
+                )
                 for schema, table in names
             }
     finally:
@@ -378,15 +411,18 @@ def cell(value: Any) -> str:
 
 
 def comparable(frame: pd.DataFrame) -> pd.DataFrame:
-    """Run and batch ids left out, times of writing ranked (see the fault suite), every value as
-    text, rows in a canonical order: equal tables give equal frames whatever the row order."""
+    """Run and batch ids left out, times of writing ranked (see the fault suite) within each
+    source (on the workers, sources are loaded side by side, so the order of two sources'
+    times is not the embedded run's), every value as text, rows in a canonical order: equal
+    tables give equal frames whatever the row order."""
     frame = frame.drop(columns=[c for c in frame.columns if c in RUN_ID_COLUMNS])
     frame = frame[sorted(frame.columns)].astype(object).map(cell)
+    groups = frame["source"] if "source" in frame.columns else pd.Series("", index=frame.index)
     for column in frame.columns:
         if column in VOLATILE_COLUMNS:
-            values = frame[column]
-            ranks = {v: f"<{i}>" for i, v in enumerate(sorted(set(values) - {"<NA>"}))}
-            frame[column] = values.map(lambda v, r=ranks: r.get(v, v))
+            for _, values in frame[column].groupby(groups):
+                ranks = {v: f"<{i}>" for i, v in enumerate(sorted(set(values) - {"<NA>"}))}
+                frame.loc[values.index, column] = values.map(lambda v, r=ranks: r.get(v, v))
     return frame.sort_values(list(frame.columns)).reset_index(drop=True)
 
 
@@ -405,7 +441,9 @@ def test_every_table_and_export_equals_the_embedded_run(celery_runs: dict[str, A
         elif not a.equals(b):
             merged = a.merge(b, how="outer", indicator=True)
             only = merged[merged["_merge"] != "both"]
-            differing.append(f"{name}: {len(a)} rows embedded, {len(b)} on Celery; rows in one "
-                             f"only:\n{only.head(4).to_string()}")
+            differing.append(
+                f"{name}: {len(a)} rows embedded, {len(b)} on Celery; rows in one "
+                f"only:\n{only.head(4).to_string()}"
+            )
     assert differing == [], "\n".join(differing)
     assert export_snapshot(project.root / "exports") == export_snapshot(embedded.root / "exports")

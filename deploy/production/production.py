@@ -15,6 +15,7 @@ its URL (password masked), and exit status 2: nothing is started."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -58,7 +59,9 @@ def masked(url: str) -> str:
 def dagster_home() -> Path:
     home = os.environ.get("DAGSTER_HOME")
     if not home:
-        raise ProfileError("DAGSTER_HOME is not set (the folder holding the instance's dagster.yaml)")
+        raise ProfileError(
+            "DAGSTER_HOME is not set (the folder holding the instance's dagster.yaml)"
+        )
     return Path(home)
 
 
@@ -92,9 +95,13 @@ def warehouse_service() -> Service:
         url = warehouse_url(load_config(config_path()))
     except ConfigError as exc:
         raise ProfileError(str(exc)) from None
-    key = ENV_WAREHOUSE_URL if os.environ.get(ENV_WAREHOUSE_URL) else f"{config_path()} warehouse.url"
+    key = (
+        ENV_WAREHOUSE_URL if os.environ.get(ENV_WAREHOUSE_URL) else f"{config_path()} warehouse.url"
+    )
     if not url.startswith("postgresql"):
-        raise ProfileError(f"{key}: the production profile's warehouse is PostgreSQL, not {masked(url)}")
+        raise ProfileError(
+            f"{key}: the production profile's warehouse is PostgreSQL, not {masked(url)}"
+        )
     return Service("warehouse", key, url)
 
 
@@ -237,7 +244,9 @@ def _wait_ready(name: str, process: subprocess.Popen[bytes], log: Path) -> None:
         if " ready." in text:
             return
         if process.poll() is not None:
-            raise ProfileError(f"{name} exited ({process.returncode}); its log {log}:\n{text[-3000:]}")
+            raise ProfileError(
+                f"{name} exited ({process.returncode}); its log {log}:\n{text[-3000:]}"
+            )
         time.sleep(0.5)
     raise ProfileError(f"{name} not ready after {WORKER_READY_SECONDS} s; its log: {log}")
 
@@ -275,10 +284,8 @@ def stop_workers() -> int:
 
 
 def _signal_group(pid: int, signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signum)
-    except ProcessLookupError:
-        pass
 
 
 def _group_alive(pid: int) -> bool:
