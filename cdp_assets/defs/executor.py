@@ -17,6 +17,8 @@ from cdp_assets.config.loader import ConfigError
 ENV_EXECUTOR = "CDP_EXECUTOR"
 ENV_CELERY_BROKER = "CDP_CELERY_BROKER_URL"
 ENV_CELERY_BACKEND = "CDP_CELERY_BACKEND_URL"
+ENV_CELERY_QUEUE = "CDP_CELERY_QUEUE"
+DEFAULT_QUEUE = "dagster"  # dagster-celery's own
 IN_PROCESS = "in_process"
 CELERY = "celery"
 
@@ -47,7 +49,8 @@ def selected_executor() -> dg.ExecutorDefinition:
 def celery_executor() -> dg.ExecutorDefinition:
     """Dagster's Celery executor, configured from the environment: the broker from
     `CDP_CELERY_BROKER_URL` (default RabbitMQ as guest on localhost), the result backend from
-    `CDP_CELERY_BACKEND_URL` (default `rpc://`, replies over the broker)."""
+    `CDP_CELERY_BACKEND_URL` (default `rpc://`, replies over the broker), the queue from
+    `CDP_CELERY_QUEUE` (default `dagster`)."""
     try:
         from dagster_celery import celery_executor as executor
     except ImportError:
@@ -55,7 +58,11 @@ def celery_executor() -> dg.ExecutorDefinition:
             f"{ENV_EXECUTOR}={CELERY}: dagster-celery is not installed "
             "(pip install -e '.[postgres]')"
         ) from None
-    config: dict[str, Any] = {"config_source": dict(CELERY_TASK_SETTINGS)}
+    # The queue the steps go to (`CDP_CELERY_QUEUE`, the workers listen on the same): two
+    # deployments sharing a broker, or a test next to a developer's workers, keep apart.
+    queue = os.environ.get(ENV_CELERY_QUEUE, "").strip() or DEFAULT_QUEUE
+    settings = {**CELERY_TASK_SETTINGS, "task_default_queue": queue}
+    config: dict[str, Any] = {"config_source": settings}
     if os.environ.get(ENV_CELERY_BROKER):
         config["broker"] = {"env": ENV_CELERY_BROKER}
     if os.environ.get(ENV_CELERY_BACKEND):

@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -34,7 +35,12 @@ import sqlalchemy as sa
 import yaml
 
 from cdp_assets.config.loader import ConfigError
-from cdp_assets.defs.executor import ENV_CELERY_BROKER, ENV_EXECUTOR, selected_executor
+from cdp_assets.defs.executor import (
+    ENV_CELERY_BROKER,
+    ENV_CELERY_QUEUE,
+    ENV_EXECUTOR,
+    selected_executor,
+)
 from cdp_assets_tests.conftest import POSTGRES_ENV, postgres_url_or_fail, reset_postgres
 from cdp_assets_tests.e2e.pipeline import REPO, DemoProject, make_demo_project
 from cdp_assets_tests.fault.harness import (
@@ -183,6 +189,13 @@ KEPT_SOURCES = {
 }
 
 
+def delete_queue(broker: str, queue: str) -> None:
+    from kombu import Connection
+
+    with Connection(broker, connect_timeout=5) as conn:
+        conn.default_channel.queue_delete(queue)
+
+
 def trimmed(project: DemoProject) -> DemoProject:
     """The demo with `KEPT_SOURCES` only and one quick forecast model: fewer steps of the same
     kinds (the suite has a time budget)."""
@@ -281,6 +294,8 @@ def celery_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         "DAGSTER_HOME": str(home),
         "DAGSTER_PG_URL": instance_url,
         ENV_CELERY_BROKER: broker,
+        # A queue of this test's own: workers of anyone else on the broker never take its steps.
+        ENV_CELERY_QUEUE: f"cdp_test_{uuid.uuid4().hex[:12]}",
         "CDP_PRIVACY_SALT": SALT,
     }
     started = run_script(["workers-start", "--count", "2"], env)
@@ -341,6 +356,7 @@ def celery_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         stopped = run_script(["workers-stop"], env)
+        delete_queue(broker, env[ENV_CELERY_QUEUE])
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
         recreate_database(url, sa.engine.make_url(instance_url).database, drop_only=True)
 

@@ -9,7 +9,7 @@ run a job of the same Definitions with its steps on the workers.
 The Makefile's `workers`, `workers-stop`, `check-production` and `nightly-production` call
 these. Environment (see README, "Production profile"): DAGSTER_HOME (holding this folder's
 dagster.yaml), DAGSTER_PG_URL, CDP_WAREHOUSE_URL, CDP_CONFIG, CDP_CELERY_BROKER_URL,
-CDP_CELERY_BACKEND_URL. A service that cannot be reached is one line naming the variable and
+CDP_CELERY_BACKEND_URL, CDP_CELERY_QUEUE. A service that cannot be reached is one line naming the variable and
 its URL (password masked), and exit status 2: nothing is started."""
 
 from __future__ import annotations
@@ -206,6 +206,9 @@ def start_workers(count: int) -> int:
         for line in found:
             print(f"production profile: {line}", file=sys.stderr)
         return UNREACHABLE
+    from cdp_assets.defs.executor import DEFAULT_QUEUE, ENV_CELERY_QUEUE
+
+    queue = os.environ.get(ENV_CELERY_QUEUE, "").strip() or DEFAULT_QUEUE
     folder = worker_folder()
     started = []
     for index in range(1, count + 1):
@@ -216,7 +219,7 @@ def start_workers(count: int) -> int:
         log = folder / f"{name}.log"
         command = [
             sys.executable, "-m", "celery", "-A", "dagster_celery.app", "worker",
-            "--hostname", f"{name}@%h", "--queues", "dagster", "--pool", "prefork",
+            "--hostname", f"{name}@%h", "--queues", queue, "--pool", "prefork",
             "--concurrency", "1", "--prefetch-multiplier", "1", "--loglevel", "INFO",
         ]  # fmt: skip
         with log.open("w") as out:
