@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -41,6 +42,7 @@ from cdp_assets.defs.executor import (
     ENV_EXECUTOR,
     selected_executor,
 )
+from cdp_assets.warehouse import TableRef, Warehouse, dispose_engines
 from cdp_assets_tests.conftest import POSTGRES_ENV, postgres_url_or_fail, reset_postgres
 from cdp_assets_tests.e2e.pipeline import REPO, DemoProject, make_demo_project
 from cdp_assets_tests.fault.harness import (
@@ -298,13 +300,10 @@ def celery_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         ENV_CELERY_QUEUE: f"cdp_test_{uuid.uuid4().hex[:12]}",
         "CDP_PRIVACY_SALT": SALT,
     }
-    started = run_script(["workers-start", "--count", "2"], env)
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        assert started.returncode == 0, started.stdout + started.stderr
-        watcher = KillDuringStep(instance_url, home, KILLED_STEP)
-        # The embedded run (DuckDB, SQLite instance, in-process executor: `make demo`'s way) goes
-        # on in the meantime, in a process of its own.
+        # The embedded run (DuckDB, SQLite instance, in-process executor: `make demo`'s way)
+        # starts first and goes on meanwhile, in a process of its own.
         embedded_home = root / "embedded_home"
         embedded_home.mkdir()
         shutil.copy(REPO / "dagster.yaml", embedded_home / "dagster.yaml")
@@ -318,12 +317,15 @@ def celery_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         embedded_env.pop(ENV_EXECUTOR, None)
         dagster = str(Path(sys.executable).parent / "dagster")
         commands = {
-            "celery": ([sys.executable, str(SCRIPT), "run", "nightly_refresh"],
-                       {**env, "PYTHONPATH": str(REPO)}),
             "embedded": ([dagster, "job", "execute", "-m", "cdp_assets.definitions",
                           "-j", "nightly_refresh"], embedded_env),
+            "celery": ([sys.executable, str(SCRIPT), "run", "nightly_refresh"],
+                       {**env, "PYTHONPATH": str(REPO)}),
         }  # fmt: skip
         for name, (command, environment) in commands.items():
+            if name == "celery":
+                started = run_script(["workers-start", "--count", "2"], env)
+                assert started.returncode == 0, started.stdout + started.stderr
             with (root / f"{name}_run.log").open("w") as log:
                 processes.append(
                     subprocess.Popen(
@@ -335,6 +337,7 @@ def celery_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
                         start_new_session=True,
                     )  # fmt: skip
                 )
+        watcher = KillDuringStep(instance_url, home, KILLED_STEP)
         deadline = time.monotonic() + RUN_SECONDS
         while any(p.poll() is None for p in processes) and time.monotonic() < deadline:
             watcher.poll()
@@ -463,3 +466,39 @@ def test_every_table_and_export_equals_the_embedded_run(celery_runs: dict[str, A
             )
     assert differing == [], "\n".join(differing)
     assert export_snapshot(project.root / "exports") == export_snapshot(embedded.root / "exports")
+
+
+# ---- steps side by side on a new PostgreSQL warehouse ----
+
+
+def test_two_steps_creating_one_schema_and_table_at_once_both_write(tmp_path: Path) -> None:
+    """On the workers, two raw steps of a new warehouse create `raw` (and append to one `ops`
+    table) at the same moment: the second waits for the first instead of failing on the
+    catalog's unique index (found by this profile's first runs: `pg_namespace_nspname_index`)."""
+    url = postgres_url_or_fail()
+    if url is None:
+        pytest.skip(f"{POSTGRES_ENV} is not set")
+    reset_postgres(url)
+    ref = TableRef("wh_test", "side_by_side")
+    rows = pd.DataFrame({"source": ["a", "b"], "rows_read": [1, 2]})
+    errors: list[BaseException] = []
+
+    def second_step() -> None:
+        try:
+            with Warehouse(url).transaction() as session:
+                session.append(ref, rows)
+        except Exception as exc:  # noqa: BLE001 - the test reports whatever it was
+            errors.append(exc)
+
+    warehouse = Warehouse(url)
+    with warehouse.transaction() as session:
+        session.append(ref, rows)
+        other = threading.Thread(target=second_step)
+        other.start()
+        time.sleep(1.0)  # the second transaction reaches the schema while this one holds it
+    other.join(timeout=60)
+    dispose_engines()
+    assert not other.is_alive()
+    assert errors == []
+    assert warehouse.row_count(ref) == 4
+    dispose_engines()
