@@ -478,8 +478,11 @@ def test_two_steps_creating_one_schema_and_table_at_once_both_write(tmp_path: Pa
     url = postgres_url_or_fail()
     if url is None:
         pytest.skip(f"{POSTGRES_ENV} is not set")
-    reset_postgres(url)
     ref = TableRef("wh_test", "side_by_side")
+    drop = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with drop.begin() as conn:  # only this test's schema: the module's runs keep theirs
+        conn.execute(sa.text('DROP SCHEMA IF EXISTS "wh_test" CASCADE'))
+    drop.dispose()
     rows = pd.DataFrame({"source": ["a", "b"], "rows_read": [1, 2]})
     errors: list[BaseException] = []
 
