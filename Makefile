@@ -14,6 +14,7 @@ export CDP_CONFIG ?= $(CURDIR)/cdp.yaml
 export CDP_AS_OF ?= $(END_DATE)
 
 .PHONY: install demo data materialize summary test ui lint clean
+.PHONY: check-production workers workers-stop nightly-production
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -68,3 +69,27 @@ lint: install
 
 clean:
 	rm -rf data warehouse .dagster_home models exports reports .cdp_privacy_salt
+
+# ---- production profile (deploy/production; README "Production profile") ----
+# The same Definitions with the instance and the warehouse on PostgreSQL and the steps on
+# Celery workers over RabbitMQ. Set DAGSTER_PG_URL and CDP_WAREHOUSE_URL (and, if not the
+# local RabbitMQ as guest, CDP_CELERY_BROKER_URL) first; the workers inherit this environment.
+PROD_DAGSTER_HOME ?= $(CURDIR)/.dagster_home_production
+WORKERS ?= 2
+PRODUCTION = DAGSTER_HOME=$(PROD_DAGSTER_HOME) $(BIN)/python deploy/production/production.py
+
+$(PROD_DAGSTER_HOME)/dagster.yaml: deploy/production/dagster.yaml
+	@mkdir -p $(PROD_DAGSTER_HOME)
+	cp deploy/production/dagster.yaml $@
+
+check-production: install $(PROD_DAGSTER_HOME)/dagster.yaml
+	$(PRODUCTION) check
+
+workers: install $(PROD_DAGSTER_HOME)/dagster.yaml
+	$(PRODUCTION) workers-start --count $(WORKERS)
+
+workers-stop:
+	$(PRODUCTION) workers-stop
+
+nightly-production: install $(PROD_DAGSTER_HOME)/dagster.yaml
+	$(PRODUCTION) run nightly_refresh

@@ -21,6 +21,7 @@ from cdp_assets.config.loader import (
     config_path,
 )
 from cdp_assets.config.secrets import url_secrets
+from cdp_assets.defs.executor import selected_executor
 from cdp_assets.ml.model_store import ModelRegistry, ModelStore
 from cdp_assets.warehouse import Warehouse
 
@@ -132,5 +133,5 @@ def resources() -> dg.Definitions:
             ),
             "exports": ExportsResource(root=str(resolve_path(config, config.exports.dir))),
         },
-        executor=dg.in_process_executor,
+        executor=selected_executor(),  # CDP_EXECUTOR: in_process (default) or celery
     )

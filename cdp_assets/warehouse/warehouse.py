@@ -273,6 +273,14 @@ class WarehouseSession:
 
     def ensure_schema(self, schema: str) -> None:
         _check_ident(schema, "schema")
+        if self.dialect == "postgresql":
+            # Two transactions creating one schema at once (steps side by side on workers, on a
+            # new warehouse): the second would fail on the catalog's unique index; it waits for
+            # the first instead, then finds the schema.
+            exists = "SELECT 1 FROM pg_namespace WHERE nspname = :schema"
+            if self.scalar(exists, {"schema": schema}):
+                return
+            self.take_turns(f"create schema {schema}")
         self.conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}"))
 
     def create_table(self, ref: TableRef, df: pd.DataFrame) -> None:
@@ -309,6 +317,9 @@ class WarehouseSession:
     def append(self, ref: TableRef, df: pd.DataFrame) -> int:
         """Append rows, creating the table or adding new columns as needed."""
         self.ensure_schema(ref.schema)
+        if not self.table_exists(ref) and self.dialect == "postgresql":
+            # As for the schema: a second transaction creating the table waits for the first.
+            self.take_turns(f"create table {ref}")
         if not self.table_exists(ref):
             self.create_table(ref, df)
         else:
