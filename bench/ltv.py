@@ -138,21 +138,36 @@ def _orders(warehouse: Any, orders_only: bool) -> pd.DataFrame:
     )
 
 
-def run_configuration(
-    warehouse: Any, config: Any, orders_only: bool, with_bound: bool = False
-) -> dict[str, Any]:
+def _features_at(warehouse: Any, config: Any, engagement: bool) -> Any:
+    """The learned model's point-in-time features as the `ml/ltv_model` asset reads them
+    (`purchase_engagement.ltv_features_at`), or, without `engagement`, customer_features
+    alone (the features before the engagement columns, for the side-by-side)."""
     from cdp_assets.analytics.features import customer_features, existing_core_tables
+    from cdp_assets.ml.purchase_engagement import ltv_features_at
+
+    sla = config.analytics.support_sla_hours
+
+    def features_at(day: dt.date) -> pd.DataFrame:
+        with warehouse.transaction() as session:
+            if engagement:
+                return ltv_features_at(session, sla)(day)
+            return customer_features(session, day, sla, existing_core_tables(session))
+
+    return features_at
+
+
+def run_configuration(
+    warehouse: Any,
+    config: Any,
+    orders_only: bool,
+    with_bound: bool = False,
+    engagement: bool = True,
+) -> dict[str, Any]:
     from cdp_assets.ml import ltv
 
     settings = config.models.ltv
     orders = _orders(warehouse, orders_only)
-    features_at = None
-    if not orders_only:
-        sla = config.analytics.support_sla_hours
-
-        def features_at(day: dt.date) -> pd.DataFrame:
-            with warehouse.transaction() as session:
-                return customer_features(session, day, sla, existing_core_tables(session))
+    features_at = None if orders_only else _features_at(warehouse, config, engagement)
 
     reason = ltv.not_enough_data(orders, END_DATE, settings)
     if reason:
@@ -181,7 +196,7 @@ def run_configuration(
         "gamma_gamma_revenue_rmse": round(float(bg["rmse_revenue"]), 2),
         "revenue_rmse_below_gamma_gamma": bool(row["rmse_revenue"] < bg["rmse_revenue"]),
     }
-    name = "orders-only" if orders_only else "demo"
+    name = "orders-only" if orders_only else "demo" if engagement else "demo-no-engagement"
     print(
         f"\n== {name}: reported holdout {backtest.cutoff} + {backtest.holdout_days} days, "
         f"{backtest.customers:,} customers; selection split {purchases.selection_cutoff} + "
@@ -221,6 +236,11 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--orders-only", action="store_true")
     parser.add_argument("--bayes-bound", action="store_true")
+    parser.add_argument(
+        "--without-engagement",
+        action="store_true",
+        help="also run the demo with customer_features alone (no engagement columns)",
+    )
     args = parser.parse_args()
     from threadpoolctl import threadpool_limits
 
@@ -238,11 +258,13 @@ def main() -> int:
         warehouse = Warehouse(os.environ["CDP_WAREHOUSE_URL"])
         print(f"\n######## demo: {people:,} people, seed {args.seed}, as of {END_DATE}")
         with threadpool_limits(limits=args.threads):
-            runs = {} if args.orders_only else {"demo": False}
-            runs["orders_only"] = True
+            runs = {} if args.orders_only else {"demo": (False, True)}
+            if args.without_engagement and not args.orders_only:
+                runs["demo_no_engagement"] = (False, False)
+            runs["orders_only"] = (True, False)
             results[str(people)] = {
-                name: run_configuration(warehouse, config, orders_only, args.bayes_bound)
-                for name, orders_only in runs.items()
+                name: run_configuration(warehouse, config, orders_only, args.bayes_bound, with_)
+                for name, (orders_only, with_) in runs.items()
             }
     print(json.dumps(results, default=str))
     return 0
