@@ -1,14 +1,19 @@
 """Benchmark: lifetime value beyond BG/NBD (issue #13) — every purchase model side by side.
 
     .venv/bin/python bench/ltv.py --people 5000 [--people 20000 ...] [--seed 42]
-        [--workdir DIR] [--threads N] [--orders-only] [--bayes-bound]
+        [--workdir DIR] [--threads N] [--orders-only] [--bayes-bound] [--without-engagement]
 
 For each demo size: generates the demo (1095 days, as `make demo`) and runs the nightly job
 into a DuckDB warehouse (bench/models.py's `build_warehouse`; with --workdir, DIR/p<people> is
 kept and reused), then runs `cdp_assets.ml.ltv.backtest_ltv` as of 2026-11-20 twice:
 
-* demo — core.orders with the point-in-time warehouse features (channel mix, categories, web
-  engagement, service, loyalty) for the learned models;
+* demo — core.orders with the point-in-time warehouse features the `ml/ltv_model` asset reads
+  (`purchase_engagement.ltv_features_at`: customer_features' channel mix, categories, recent
+  web, service and loyalty, and a year of engagement — days since the last session, browse
+  rate and lapse score, last ticket, survey answer, email open, any activity) for the learned
+  models;
+* demo-no-engagement (with --without-engagement) — the same with customer_features alone, the
+  learned model's covariates before the engagement columns, side by side;
 * orders-only — customer reference, date and amount only: core.orders' customer_id,
   ordered_at and net_amount_base (every row a purchase, as a source without a status column
   gives), no warehouse features.
