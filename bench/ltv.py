@@ -28,6 +28,8 @@ holdout totals within ±5 %, revenue RMSE below BG/NBD + Gamma-Gamma's.
 --orders-only runs only the orders-only configuration (a sweep over seeds). --bayes-bound also
 prints, per configuration, the RMSE of the Bayes predictor under the demo generator's own
 priors (`bayes_expected_purchases`): what the best use of (x, t_x, T) could reach.
+--hindsight-ceiling prints, for the demo with engagement, the learned booster fitted with
+hindsight on the reported holdout (`hindsight_ceiling`): what its covariates could tell at best.
 """
 
 from __future__ import annotations
@@ -130,6 +132,52 @@ def bayes_bound(orders: pd.DataFrame, cutoff: dt.date, days: int) -> dict[str, f
     }
 
 
+def hindsight_ceiling(
+    orders: pd.DataFrame, cutoff: dt.date, days: int, features_at: Any
+) -> dict[str, float]:
+    """RMSE gain over BG/NBD of the learned model's booster fitted with hindsight on the
+    reported holdout itself: 5-fold cross-validation over its customers (each predicted by a
+    fit on the other four fifths, on the outcomes of the very period it predicts — no forecast
+    has that), for three covariate sets: order features with BG/NBD's rate and P(alive), plus
+    customer_features, plus engagement. What these covariates could tell at best."""
+    from sklearn.model_selection import KFold
+
+    from cdp_assets.ml import btyd, ltv_selection
+    from cdp_assets.ml import purchase_models as pm
+    from cdp_assets.ml.purchase_engagement import ENGAGEMENT_COLUMNS
+
+    summary = btyd.rfm_summary(orders, cutoff)
+    backbone = pm.fit_purchase_model(pm.BG_NBD, summary)
+    covariates = ltv_selection._covariates(orders, cutoff, summary, backbone, days, features_at)
+    covariates = covariates.dropna(axis=1, how="all")
+    expected = np.maximum(covariates["backbone_rate"].to_numpy() * days, 1e-3)
+    actual = ltv_selection.purchase_days_after(orders, cutoff, days)
+    actual = actual.reindex(summary["customer_id"]).fillna(0.0).to_numpy()
+    engagement = {f"f_{c}" for c in ENGAGEMENT_COLUMNS}
+    sets = {
+        "orders": [c for c in covariates.columns if not c.startswith("f_")],
+        "customer_features": [c for c in covariates.columns if c not in engagement],
+        "engagement": list(covariates.columns),
+    }
+
+    def rmse(predicted: np.ndarray) -> float:
+        return float(np.sqrt(np.mean((predicted - actual) ** 2)))
+
+    out = {"bg_nbd_rmse": round(rmse(expected), 4)}
+    for name, columns in sets.items():
+        predicted = np.zeros(len(actual))
+        for train, test in KFold(5, shuffle=True, random_state=0).split(covariates):
+            booster = ltv_selection._learned_estimator(0).fit(
+                covariates.iloc[train][columns],
+                actual[train] / expected[train],
+                sample_weight=expected[train],
+            )
+            predicted[test] = expected[test] * booster.predict(covariates.iloc[test][columns])
+        out[f"{name}_rmse"] = round(rmse(predicted), 4)
+        out[f"{name}_gain"] = round(1 - rmse(predicted) / rmse(expected), 4)
+    return out
+
+
 def _orders(warehouse: Any, orders_only: bool) -> pd.DataFrame:
     if orders_only:
         frame = warehouse.query(
@@ -167,6 +215,7 @@ def run_configuration(
     orders_only: bool,
     with_bound: bool = False,
     engagement: bool = True,
+    with_ceiling: bool = False,
 ) -> dict[str, Any]:
     from cdp_assets.ml import ltv
 
@@ -222,8 +271,13 @@ def run_configuration(
     bound = bayes_bound(orders, backtest.cutoff, backtest.holdout_days) if with_bound else None
     if bound:
         print("bayes bound: " + json.dumps(bound))
+    ceiling = None
+    if with_ceiling and features_at is not None:
+        ceiling = hindsight_ceiling(orders, backtest.cutoff, backtest.holdout_days, features_at)
+        print("hindsight ceiling: " + json.dumps(ceiling))
     return {
         "bayes_bound": bound,
+        "hindsight_ceiling": ceiling,
         "status": "ok",
         "seconds": seconds,
         "chosen": chosen,
@@ -242,6 +296,11 @@ def main() -> int:
     parser.add_argument("--orders-only", action="store_true")
     parser.add_argument("--bayes-bound", action="store_true")
     parser.add_argument(
+        "--hindsight-ceiling",
+        action="store_true",
+        help="also print the learned booster's RMSE fitted with hindsight on the holdout (CV)",
+    )
+    parser.add_argument(
         "--without-engagement",
         action="store_true",
         help="also run the demo with customer_features alone (no engagement columns)",
@@ -249,6 +308,7 @@ def main() -> int:
     args = parser.parse_args()
     from threadpoolctl import threadpool_limits
 
+    ceiling = args.hindsight_ceiling
     results: dict[str, Any] = {}
     for people in args.people or [5_000]:
         root = args.workdir / f"p{people}"
@@ -268,7 +328,9 @@ def main() -> int:
                 runs["demo_no_engagement"] = (False, False)
             runs["orders_only"] = (True, False)
             results[str(people)] = {
-                name: run_configuration(warehouse, config, orders_only, args.bayes_bound, with_)
+                name: run_configuration(
+                    warehouse, config, orders_only, args.bayes_bound, with_, ceiling and with_
+                )
                 for name, (orders_only, with_) in runs.items()
             }
     print(json.dumps(results, default=str))
