@@ -1,14 +1,19 @@
 """Benchmark: lifetime value beyond BG/NBD (issue #13) — every purchase model side by side.
 
     .venv/bin/python bench/ltv.py --people 5000 [--people 20000 ...] [--seed 42]
-        [--workdir DIR] [--threads N] [--orders-only] [--bayes-bound]
+        [--workdir DIR] [--threads N] [--orders-only] [--bayes-bound] [--without-engagement]
 
 For each demo size: generates the demo (1095 days, as `make demo`) and runs the nightly job
 into a DuckDB warehouse (bench/models.py's `build_warehouse`; with --workdir, DIR/p<people> is
 kept and reused), then runs `cdp_assets.ml.ltv.backtest_ltv` as of 2026-11-20 twice:
 
-* demo — core.orders with the point-in-time warehouse features (channel mix, categories, web
-  engagement, service, loyalty) for the learned models;
+* demo — core.orders with the point-in-time warehouse features the `ml/ltv_model` asset reads
+  (`purchase_engagement.ltv_features_at`: customer_features' channel mix, categories, recent
+  web, service and loyalty, and a year of engagement — days since the last session, browse
+  rate and lapse score, last ticket, survey answer, email open, any activity) for the learned
+  models;
+* demo-no-engagement (with --without-engagement) — the same with customer_features alone, the
+  learned model's covariates before the engagement columns, side by side;
 * orders-only — customer reference, date and amount only: core.orders' customer_id,
   ordered_at and net_amount_base (every row a purchase, as a source without a status column
   gives), no warehouse features.
@@ -23,6 +28,8 @@ holdout totals within ±5 %, revenue RMSE below BG/NBD + Gamma-Gamma's.
 --orders-only runs only the orders-only configuration (a sweep over seeds). --bayes-bound also
 prints, per configuration, the RMSE of the Bayes predictor under the demo generator's own
 priors (`bayes_expected_purchases`): what the best use of (x, t_x, T) could reach.
+--hindsight-ceiling prints, for the demo with engagement, the learned booster fitted with
+hindsight on the reported holdout (`hindsight_ceiling`): what its covariates could tell at best.
 """
 
 from __future__ import annotations
@@ -125,6 +132,52 @@ def bayes_bound(orders: pd.DataFrame, cutoff: dt.date, days: int) -> dict[str, f
     }
 
 
+def hindsight_ceiling(
+    orders: pd.DataFrame, cutoff: dt.date, days: int, features_at: Any
+) -> dict[str, float]:
+    """RMSE gain over BG/NBD of the learned model's booster fitted with hindsight on the
+    reported holdout itself: 5-fold cross-validation over its customers (each predicted by a
+    fit on the other four fifths, on the outcomes of the very period it predicts — no forecast
+    has that), for three covariate sets: order features with BG/NBD's rate and P(alive), plus
+    customer_features, plus engagement. What these covariates could tell at best."""
+    from sklearn.model_selection import KFold
+
+    from cdp_assets.ml import btyd, ltv_selection
+    from cdp_assets.ml import purchase_models as pm
+    from cdp_assets.ml.purchase_engagement import ENGAGEMENT_COLUMNS
+
+    summary = btyd.rfm_summary(orders, cutoff)
+    backbone = pm.fit_purchase_model(pm.BG_NBD, summary)
+    covariates = ltv_selection._covariates(orders, cutoff, summary, backbone, days, features_at)
+    covariates = covariates.dropna(axis=1, how="all")
+    expected = np.maximum(covariates["backbone_rate"].to_numpy() * days, 1e-3)
+    actual = ltv_selection.purchase_days_after(orders, cutoff, days)
+    actual = actual.reindex(summary["customer_id"]).fillna(0.0).to_numpy()
+    engagement = {f"f_{c}" for c in ENGAGEMENT_COLUMNS}
+    sets = {
+        "orders": [c for c in covariates.columns if not c.startswith("f_")],
+        "customer_features": [c for c in covariates.columns if c not in engagement],
+        "engagement": list(covariates.columns),
+    }
+
+    def rmse(predicted: np.ndarray) -> float:
+        return float(np.sqrt(np.mean((predicted - actual) ** 2)))
+
+    out = {"bg_nbd_rmse": round(rmse(expected), 4)}
+    for name, columns in sets.items():
+        predicted = np.zeros(len(actual))
+        for train, test in KFold(5, shuffle=True, random_state=0).split(covariates):
+            booster = ltv_selection._learned_estimator(0).fit(
+                covariates.iloc[train][columns],
+                actual[train] / expected[train],
+                sample_weight=expected[train],
+            )
+            predicted[test] = expected[test] * booster.predict(covariates.iloc[test][columns])
+        out[f"{name}_rmse"] = round(rmse(predicted), 4)
+        out[f"{name}_gain"] = round(1 - rmse(predicted) / rmse(expected), 4)
+    return out
+
+
 def _orders(warehouse: Any, orders_only: bool) -> pd.DataFrame:
     if orders_only:
         frame = warehouse.query(
@@ -138,21 +191,37 @@ def _orders(warehouse: Any, orders_only: bool) -> pd.DataFrame:
     )
 
 
-def run_configuration(
-    warehouse: Any, config: Any, orders_only: bool, with_bound: bool = False
-) -> dict[str, Any]:
+def _features_at(warehouse: Any, config: Any, engagement: bool) -> Any:
+    """The learned model's point-in-time features as the `ml/ltv_model` asset reads them
+    (`purchase_engagement.ltv_features_at`), or, without `engagement`, customer_features
+    alone (the features before the engagement columns, for the side-by-side)."""
     from cdp_assets.analytics.features import customer_features, existing_core_tables
+    from cdp_assets.ml.purchase_engagement import ltv_features_at
+
+    sla = config.analytics.support_sla_hours
+
+    def features_at(day: dt.date) -> pd.DataFrame:
+        with warehouse.transaction() as session:
+            if engagement:
+                return ltv_features_at(session, sla)(day)
+            return customer_features(session, day, sla, existing_core_tables(session))
+
+    return features_at
+
+
+def run_configuration(
+    warehouse: Any,
+    config: Any,
+    orders_only: bool,
+    with_bound: bool = False,
+    engagement: bool = True,
+    with_ceiling: bool = False,
+) -> dict[str, Any]:
     from cdp_assets.ml import ltv
 
     settings = config.models.ltv
     orders = _orders(warehouse, orders_only)
-    features_at = None
-    if not orders_only:
-        sla = config.analytics.support_sla_hours
-
-        def features_at(day: dt.date) -> pd.DataFrame:
-            with warehouse.transaction() as session:
-                return customer_features(session, day, sla, existing_core_tables(session))
+    features_at = None if orders_only else _features_at(warehouse, config, engagement)
 
     reason = ltv.not_enough_data(orders, END_DATE, settings)
     if reason:
@@ -181,7 +250,7 @@ def run_configuration(
         "gamma_gamma_revenue_rmse": round(float(bg["rmse_revenue"]), 2),
         "revenue_rmse_below_gamma_gamma": bool(row["rmse_revenue"] < bg["rmse_revenue"]),
     }
-    name = "orders-only" if orders_only else "demo"
+    name = "orders-only" if orders_only else "demo" if engagement else "demo-no-engagement"
     print(
         f"\n== {name}: reported holdout {backtest.cutoff} + {backtest.holdout_days} days, "
         f"{backtest.customers:,} customers; selection split {purchases.selection_cutoff} + "
@@ -202,8 +271,13 @@ def run_configuration(
     bound = bayes_bound(orders, backtest.cutoff, backtest.holdout_days) if with_bound else None
     if bound:
         print("bayes bound: " + json.dumps(bound))
+    ceiling = None
+    if with_ceiling and features_at is not None:
+        ceiling = hindsight_ceiling(orders, backtest.cutoff, backtest.holdout_days, features_at)
+        print("hindsight ceiling: " + json.dumps(ceiling))
     return {
         "bayes_bound": bound,
+        "hindsight_ceiling": ceiling,
         "status": "ok",
         "seconds": seconds,
         "chosen": chosen,
@@ -221,9 +295,20 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--orders-only", action="store_true")
     parser.add_argument("--bayes-bound", action="store_true")
+    parser.add_argument(
+        "--hindsight-ceiling",
+        action="store_true",
+        help="also print the learned booster's RMSE fitted with hindsight on the holdout (CV)",
+    )
+    parser.add_argument(
+        "--without-engagement",
+        action="store_true",
+        help="also run the demo with customer_features alone (no engagement columns)",
+    )
     args = parser.parse_args()
     from threadpoolctl import threadpool_limits
 
+    ceiling = args.hindsight_ceiling
     results: dict[str, Any] = {}
     for people in args.people or [5_000]:
         root = args.workdir / f"p{people}"
@@ -238,11 +323,15 @@ def main() -> int:
         warehouse = Warehouse(os.environ["CDP_WAREHOUSE_URL"])
         print(f"\n######## demo: {people:,} people, seed {args.seed}, as of {END_DATE}")
         with threadpool_limits(limits=args.threads):
-            runs = {} if args.orders_only else {"demo": False}
-            runs["orders_only"] = True
+            runs = {} if args.orders_only else {"demo": (False, True)}
+            if args.without_engagement and not args.orders_only:
+                runs["demo_no_engagement"] = (False, False)
+            runs["orders_only"] = (True, False)
             results[str(people)] = {
-                name: run_configuration(warehouse, config, orders_only, args.bayes_bound)
-                for name, orders_only in runs.items()
+                name: run_configuration(
+                    warehouse, config, orders_only, args.bayes_bound, with_, ceiling and with_
+                )
+                for name, (orders_only, with_) in runs.items()
             }
     print(json.dumps(results, default=str))
     return 0

@@ -6,7 +6,9 @@ gradient-boosting model of each customer's purchase rate relative to BG/NBD (a m
 BG/NBD's expected purchases) from point-in-time covariates: the order features of
 `ltv.order_features` (recency, frequency, spend windows, first-order value) and, when the
 warehouse has them, channel mix, categories, web engagement, service and loyalty
-(`analytics.features.customer_features` as of the cutoff). It is fitted by Poisson boosting on
+(`analytics.features.customer_features` as of the cutoff) and a year of engagement before it
+(`purchase_engagement`: days since the last web session, visit rate and lapse score, last
+ticket, survey answer, email open and activity of any kind). It is fitted by Poisson boosting on
 the purchases of windows that all end at the cutoff (lengths H, 3H/4, H/2, H/4 for
 `training_cutoffs` = 4), with BG/NBD's expectation as an offset (target purchases / expected,
 weight expected: the Poisson likelihood of expected x multiplier), so windows shorter than the

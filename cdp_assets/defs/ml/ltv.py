@@ -2,7 +2,6 @@
 
 import dagster as dg
 
-from cdp_assets.analytics.features import customer_features, existing_core_tables
 from cdp_assets.config import CDPConfig
 from cdp_assets.contracts.ltv import LTV_DTYPES
 from cdp_assets.defs.catalog import (
@@ -27,6 +26,7 @@ from cdp_assets.defs.resources import ModelStoreResource, WarehouseResource, ana
 from cdp_assets.ml import ltv
 from cdp_assets.ml.ltv_plots import ltv_distribution_plot
 from cdp_assets.ml.ltv_promotion import ltv_promotion
+from cdp_assets.ml.purchase_engagement import ltv_features_at
 from cdp_assets.reporting.markdown import markdown_table
 from cdp_assets.warehouse import WarehouseSession
 
@@ -34,11 +34,11 @@ LTV_TRAINING_CHECKS = ("enough_data", "beats_baseline", "holdout_total_within_10
 
 
 def _features_at(session: WarehouseSession, config: CDPConfig) -> ltv.FeaturesAt:
-    """Point-in-time customer features (channel mix, categories, engagement, service,
-    loyalty) from the core tables this configuration has, for the learned models."""
-    tables = existing_core_tables(session)
-    sla = config.analytics.support_sla_hours
-    return lambda day: customer_features(session, day, sla, tables)
+    """Point-in-time customer features (channel mix, categories, recent web, service,
+    loyalty) and a year of engagement (days since the last session, ticket, survey answer,
+    email open; visit rate and lapse score) from the core tables this configuration has, for
+    the learned models."""
+    return ltv_features_at(session, config.analytics.support_sla_hours)
 
 
 def _purchase_models_md(backtest: ltv.LtvBacktest) -> dg.MetadataValue:
