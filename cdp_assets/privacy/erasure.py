@@ -29,6 +29,7 @@ import sqlalchemy as sa
 
 from cdp_assets.activation.ad_hashing import hash_email, hash_phone
 from cdp_assets.config import CDPConfig, SourceConfig
+from cdp_assets.privacy.candidates import CandidateFilter
 from cdp_assets.privacy.identifiers import (
     KINDS,
     STRING,
@@ -572,7 +573,10 @@ def erase_subjects(
         union.update(subject.identifiers)
     deleted: dict[str, int] = {}
     if len(union):
-        for table in list(each_table(session, config)):
+        # Only the rows that may hold one of their identifiers are read (selected in the
+        # warehouse); the readers decide on those.
+        rows = CandidateFilter(union, session.dialect)
+        for table in list(each_table(session, config, rows=rows)):
             doomed = matches(table.values, union, table.index)
             if not doomed.any():
                 continue

@@ -1,0 +1,122 @@
+"""Which rows of a table may hold one of a few people's identifiers: a SQL condition the
+warehouse evaluates set-wise, so that erasure and the trace check read those rows only.
+
+The condition is a superset: every row in which the exact readers (`identifiers`,
+`tables`) would find one of the wanted values satisfies it; the readers then decide, row by
+row, on the few rows it lets through. Per column (cast to text), a row is a candidate when:
+
+- its text, lower-cased and without dots, contains a *needle* of a wanted value: the value
+  itself (lower-cased, without dots; for `<source>:<id>` records the id), and for an email the
+  local part before any `+tag` followed, after other characters, by `@` and the domain — so
+  that the matching key (`J.Doe+news@GoogleMail.com` → `jdoe@gmail.com`) is found too;
+- its digits (letters read as keypad digits, as libphonenumber does) contain the last 7 digits
+  of a wanted phone — any national or international spelling of the number does;
+- it holds a character outside ASCII (Unicode normalisation could fold it onto a wanted value)
+  or a `%` (percent-encoded text is decoded by the readers): such rows are left to the readers.
+
+Values never go into the SQL text as literals of identifiers alone: the needles are bound as
+one regular-expression parameter.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from cdp_assets.privacy.identifiers import Identifiers
+from cdp_assets.warehouse.warehouse import quote_ident
+
+PHONE_TAIL = 7  # digits of a wanted phone's end that any spelling of it contains
+_KEYPAD = ("abcdefghijklmnopqrstuvwxyz", "22233344455566677778889999")
+_GMAIL = ("gmail.com", "googlemail.com")
+
+
+_SPECIAL = set("\\^$.|?*+()[]{}")
+
+
+def _escape(text: str) -> str:
+    """A literal in a regular expression that RE2 (DuckDB) and PostgreSQL both read alike:
+    only the operators are escaped."""
+    return "".join("\\" + ch if ch in _SPECIAL else ch for ch in text)
+
+
+def _dotless(text: str) -> str:
+    return text.lower().replace(".", "")
+
+
+def text_needles(wanted: Identifiers) -> list[str]:
+    """Regular expressions (already escaped) of the wanted values, for lower-cased text
+    without dots."""
+    needles: set[str] = set()
+    for kind, values in wanted.values.items():
+        if kind == "phone":
+            continue
+        for value in values:
+            if kind == "email" and "@" in value:
+                local, _, domain = value.lower().rpartition("@")
+                local = local.split("+", 1)[0]
+                domains = _GMAIL if domain in _GMAIL else (domain,)
+                pattern = "|".join(_escape(_dotless(d)) for d in domains)
+                needles.add(f"{_escape(_dotless(local))}[^@]*@({pattern})")
+                continue
+            if kind == "record":
+                value = value.split(":", 1)[1] if ":" in value else value
+            needle = _dotless(value.strip())
+            if needle:
+                needles.add(_escape(needle))
+    return sorted(needles)
+
+
+def phone_needles(wanted: Identifiers) -> list[str]:
+    tails = set()
+    for phone in wanted.values["phone"]:
+        digits = re.sub(r"\D", "", phone)
+        if digits:
+            tails.add(digits[-PHONE_TAIL:])
+    return sorted(tails)
+
+
+class CandidateFilter:
+    """The SQL condition selecting the rows of a table that may hold a wanted value."""
+
+    def __init__(self, wanted: Identifiers, dialect: str) -> None:
+        self.dialect = dialect
+        self.text_pattern = "|".join(text_needles(wanted))
+        self.phone_pattern = "|".join(phone_needles(wanted))
+        self.params: dict[str, str] = {}
+        if self.text_pattern:
+            self.params["_cdp_text_needles"] = self.text_pattern
+        if self.phone_pattern:
+            self.params["_cdp_phone_needles"] = self.phone_pattern
+
+    @property
+    def empty(self) -> bool:
+        return not self.params
+
+    def _matches(self, expression: str, parameter: str) -> str:
+        if self.dialect == "postgresql":
+            return f"({expression}) ~ :{parameter}"
+        return f"regexp_matches({expression}, :{parameter})"
+
+    def _odd(self, text: str) -> str:
+        """Text the SQL cannot judge: non-ASCII (Unicode folding) or percent-encoded."""
+        if self.dialect == "postgresql":
+            return f"({text} ~ '[^\\x01-\\x7e]' OR strpos({text}, '%') > 0)"
+        return f"(regexp_matches({text}, '[^\\x01-\\x7e]') OR strpos({text}, '%') > 0)"
+
+    def column(self, name: str) -> str:
+        """The condition on one column."""
+        text = f"CAST({quote_ident(name)} AS VARCHAR)"
+        parts = [self._odd(text)]
+        if self.text_pattern:
+            parts.append(self._matches(f"replace(lower({text}), '.', '')", "_cdp_text_needles"))
+        if self.phone_pattern:
+            keypad = f"translate(lower({text}), '{_KEYPAD[0]}', '{_KEYPAD[1]}')"
+            digits = f"regexp_replace({keypad}, '[^0-9]', '', 'g')"
+            parts.append(self._matches(digits, "_cdp_phone_needles"))
+        return "(" + " OR ".join(parts) + ")"
+
+    def where(self, columns: Iterable[str]) -> str:
+        """The condition on a row: any of `columns` may hold a wanted value."""
+        parts = [self.column(c) for c in columns]
+        return "(" + " OR ".join(parts) + ")" if parts else "FALSE"
