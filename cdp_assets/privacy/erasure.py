@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -165,6 +165,15 @@ def pending_requests(session: WarehouseSession, config: CDPConfig) -> list[Erasu
     return requests
 
 
+def requests_waiting(session: WarehouseSession, config: CDPConfig) -> bool:
+    """Does any erasure_requests source hold a staged request?"""
+    for source in config.sources_of_kind("erasure_requests"):
+        ref = TableRef("staging", source.name)
+        if session.table_exists(ref) and session.scalar(f"SELECT COUNT(*) FROM {ref.sql}"):
+            return True
+    return False
+
+
 def _named_record(row: pd.Series) -> str | None:
     source, record_id = row.get("record_source"), row.get("source_record_id")
     if source is None or record_id is None or pd.isna(source) or pd.isna(record_id):
@@ -194,7 +203,6 @@ class IdentityTables:
     xref_values: Values = field(default_factory=list)
     fact_values: Values = field(default_factory=list)
     record_values: dict[str, Values] = field(default_factory=dict)
-    staged_facts: list[tuple[SourceConfig, pd.DataFrame, Values]] = field(default_factory=list)
     merges: pd.DataFrame = field(default_factory=pd.DataFrame)
     # `<source>:<record id>` of each resolved customer record → its customer id
     person_of_record: dict[str, str] = field(default_factory=dict)
@@ -263,7 +271,6 @@ def read_identity_tables(session: WarehouseSession, config: CDPConfig) -> Identi
         xref_values=xref_values(xref, config),
         fact_values=_fact_values(facts, config),
         record_values={s: _record_values(s, f, config) for s, f in records.items()},
-        staged_facts=_staged_facts(session, config),
         merges=merges,
         person_of_record=person_of_record,
     )
@@ -373,6 +380,32 @@ def resolve(
 ) -> Subject:
     """The customer a request names and every identifier of theirs; nobody when it names
     more than one person (an ambiguous request: see `identify`)."""
+    return resolve_all(session, config, [request], tables)[0]
+
+
+def resolve_all(
+    session: WarehouseSession,
+    config: CDPConfig,
+    requests: list[ErasureRequest],
+    tables: IdentityTables,
+) -> list[Subject]:
+    """`resolve` for every request; the staged facts are searched once for all of them."""
+    subjects = [_resolve_in_core(session, config, r, tables) for r in requests]
+    erasing = [s for s in subjects if not s.ambiguous]
+    _add_staged_facts(session, config, erasing)
+    for subject in erasing:
+        _add_ad_hashes(subject.identifiers)
+    return subjects
+
+
+def _resolve_in_core(
+    session: WarehouseSession,
+    config: CDPConfig,
+    request: ErasureRequest,
+    tables: IdentityTables,
+) -> Subject:
+    """The person a request names, with the identifiers the identity tables and the core
+    facts give (the staged facts and ad hashes are added by `resolve_all`)."""
     who = identify(request.seeds, tables)
     if who.ambiguous:
         hint = resolution_hint(request.seeds, who.matched)
@@ -395,8 +428,6 @@ def resolve(
     # phone is not the requester's.
     kept = _discard_shared(found, tables.shared)
     _add_facts(session, found, customers)
-    _add_staged_facts(found, tables.staged_facts)
-    _add_ad_hashes(found)
     return Subject(request, customers, found, kept, people_matched=who.matched)
 
 
@@ -493,38 +524,53 @@ def _add_facts(session: WarehouseSession, found: Identifiers, customers: set[str
 
 
 def _staged_facts(
-    session: WarehouseSession, config: CDPConfig
-) -> list[tuple[SourceConfig, pd.DataFrame, Values]]:
-    """Every staged fact's identifier columns and values (see `_add_staged_facts`)."""
-    staged = []
+    session: WarehouseSession, config: CDPConfig, wanted: Identifiers
+) -> Iterator[tuple[SourceConfig, pd.DataFrame, Values]]:
+    """The identifier columns and values of the staged facts that may hold one of `wanted`
+    (selected in the warehouse: a superset, see `candidates`)."""
+    rows = CandidateFilter(wanted, session.dialect)
+    if rows.empty:
+        return
     for source in config.sources:
         ref = TableRef("staging", source.name)
         if source.kind not in FACT_TABLES or not session.table_exists(ref):
             continue
         present = set(session.columns(ref))
-        wanted = ["record_id", "email", "email_key", "phone", "loyalty_id", "customer_ref"]
-        wanted += ["anonymous_id", FACT_TABLES[source.kind]]
-        frame = _table(session, ref, [c for c in dict.fromkeys(wanted) if c in present])
-        values = source_field_values(frame, source, config, staged_columns(frame.columns))
-        staged.append((source, frame, values))
-    return staged
+        columns = ["record_id", "email", "email_key", "phone", "loyalty_id", "customer_ref"]
+        columns += ["anonymous_id", FACT_TABLES[source.kind]]
+        columns = [c for c in dict.fromkeys(columns) if c in present]
+        frame = session.read_table(
+            ref,
+            columns=columns,
+            dtypes=dict.fromkeys(columns, STRING),
+            where=rows.where(columns),
+            params=rows.params,
+        )
+        if len(frame):
+            values = source_field_values(frame, source, config, staged_columns(frame.columns))
+            yield source, frame, values
 
 
 def _add_staged_facts(
-    found: Identifiers, staged: list[tuple[SourceConfig, pd.DataFrame, Values]]
+    session: WarehouseSession, config: CDPConfig, subjects: list[Subject]
 ) -> None:
-    """Facts staged with one of the person's identifiers, and what they reveal: the order ids
-    their items hang on, and the cookie ids their logins stitched — known even before (or
-    without) a core build."""
-    for source, frame, values in staged:
-        mine = matches(values, found, frame.index)
-        if not mine.any():
-            continue
-        found.add("record", (source.name + ":" + frame.loc[mine, "record_id"].astype(str)))
-        if source.kind == "orders":
-            found.add("order", frame.loc[mine, "order_id"])
-        if "anonymous_id" in frame.columns:
-            found.add("anonymous_id", frame.loc[mine, "anonymous_id"])
+    """Facts staged with one of each person's identifiers, and what they reveal: the order
+    ids their items hang on, and the cookie ids their logins stitched — known even before (or
+    without) a core build. One search for every subject at once."""
+    union = Identifiers()
+    for subject in subjects:
+        union.update(subject.identifiers)
+    for source, frame, values in _staged_facts(session, config, union):
+        for subject in subjects:
+            found = subject.identifiers
+            mine = matches(values, found, frame.index)
+            if not mine.any():
+                continue
+            found.add("record", (source.name + ":" + frame.loc[mine, "record_id"].astype(str)))
+            if source.kind == "orders":
+                found.add("order", frame.loc[mine, "order_id"])
+            if "anonymous_id" in frame.columns:
+                found.add("anonymous_id", frame.loc[mine, "anonymous_id"])
 
 
 def _add_ad_hashes(found: Identifiers) -> None:
@@ -697,7 +743,7 @@ def erase_pending(
     if requests and not identity_built(session):
         requests, held = [], requests
     identity = read_identity_tables(session, config) if requests else None
-    subjects = [resolve(session, config, r, identity) for r in requests if identity]
+    subjects = resolve_all(session, config, requests, identity) if identity else []
     erasing = [s for s in subjects if not s.ambiguous]
     processed = Identifiers()
     processed.add("record", (f"{s.request.source}:{s.request.request_id}" for s in erasing))
