@@ -119,4 +119,4 @@ class CandidateFilter:
     def where(self, columns: Iterable[str]) -> str:
         """The condition on a row: any of `columns` may hold a wanted value."""
         parts = [self.column(c) for c in columns]
-        return "(" + " OR ".join(parts) + ")" if parts else "FALSE"
+        return "(" + " OR ".join(parts) + ")" if parts and not self.empty else "FALSE"
