@@ -57,17 +57,24 @@ ERASURE_STEP = "ops__erasure_log"
 # The functions the ops/erasure_log asset calls, timed by name in the erase phases.
 TIMED = (
     "load_suppressed",
-    "pending_requests",
-    "read_identity_tables",
-    "resolve",
-    "erase_subjects",
-    "append_suppression",
+    "finish_interrupted_scrubs",
+    "checksums",
     "_scrub_exports",
     "_erase_from_model_store",
-    "log_rows",
-    "warehouse_traces",
-    "_file_traces",  # newer code: exports and model store, calling export_traces
+    "warehouse_traces",  # older code: every table read and hashed
+    "verified_traces",  # newer code: through the trace ledger
+    "_file_traces",  # exports and model store
     "export_traces",
+)
+# The functions of the erasure domain module `erase_pending` calls, timed there.
+TIMED_DOMAIN = (
+    "pending_requests",
+    "read_identity_tables",
+    "resolve",  # older code: once per request
+    "resolve_all",  # newer code: every request at once
+    "erase_subjects",
+    "append_suppression",
+    "log_rows",
 )
 # The code measured: other people edit it while benches run, so each phase records it.
 CODE = (
@@ -338,8 +345,12 @@ def erase(root: Path, verify: bool) -> dict:
     configure(root)
     code = code_version()
     clock = Clock()
+    from cdp_assets.privacy import erasure as privacy_domain
+
     for name in TIMED:
         clock.wrap(privacy_defs, name)
+    for name in TIMED_DOMAIN:
+        clock.wrap(privacy_domain, name)
     result, steps, wall = _run(ERASURE_JOB)
     meta: dict[str, Any] = {}
     for event in result.get_asset_materialization_events():
@@ -355,7 +366,8 @@ def erase(root: Path, verify: bool) -> dict:
     phases = {k: round(v, 2) for k, v in clock.seconds.items()}
     step = steps.get(ERASURE_STEP)
     files = "_file_traces" if "_file_traces" in phases else "export_traces"
-    trace = phases.get("warehouse_traces", 0.0) + phases.get(files, 0.0)
+    warehouse_check = phases.get("warehouse_traces", 0.0) + phases.get("verified_traces", 0.0)
+    trace = warehouse_check + phases.get(files, 0.0) + phases.get("checksums", 0.0)
     touched = meta.get("tables_touched") or {}
     check_meta = {} if check is None else {k: _value(v) for k, v in check.metadata.items()}
     out = {
@@ -378,6 +390,9 @@ def erase(root: Path, verify: bool) -> dict:
         "check_tables_scanned": check_meta.get("tables_scanned"),
         "check_rows_scanned": check_meta.get("rows_scanned"),
         "check_files": check_meta.get("export_files_scanned", check_meta.get("files_scanned")),
+        "check_tables_by_scan": check_meta.get("tables_by_scan"),
+        "check_rows_read_in_full": check_meta.get("rows_read_in_full"),
+        "check_files_by_scan": check_meta.get("files_by_scan"),
         "trace_files_seconds": phases.get(files, 0.0),
         "peak_rss_mb": round(peak_rss_mb()),
         "code": code,
@@ -496,15 +511,19 @@ def again(root: Path) -> dict:
 
 
 def profile(root: Path) -> dict:
+    """Where the time goes in the code as it is: resolution, then per table the candidate
+    read and the deletion, and for the trace check the three ways a table can be checked
+    (its checksum, the search for the identifiers just erased, a full read and hash)."""
     import dagster as dg
     import sqlalchemy as sa
 
     from cdp_assets.config import load_config, resolve_path
     from cdp_assets.privacy import erasure as er
+    from cdp_assets.privacy.candidates import CandidateFilter
     from cdp_assets.privacy.identifiers import Identifiers, hash_matches, matches
     from cdp_assets.privacy.suppression import load_suppressed, privacy_salt
     from cdp_assets.privacy.tables import personal_tables, table_values
-    from cdp_assets.privacy.trace import export_traces
+    from cdp_assets.privacy.trace import export_traces, table_checksum
     from cdp_assets.warehouse import Warehouse
 
     code = code_version()
@@ -536,30 +555,32 @@ def profile(root: Path) -> dict:
     with wh.transaction() as session:
         timed("load_suppressed", load_suppressed, session, salt)
         pending = timed("pending_requests", er.pending_requests, session, config)
-        identity = timed("read_identity_tables", er.read_identity_tables, session, config)
-        clock = Clock()  # resolve's helpers, as called from inside the erasure module
-        for name in RESOLVE_PARTS:
-            clock.wrap(er, name)
-        subjects = [timed("resolve", er.resolve, session, config, r, identity) for r in pending]
-        resolve_parts = {k: round(v, 2) for k, v in clock.seconds.items()}
-        for name in RESOLVE_PARTS:  # unwrap: the deletion below is timed table by table
-            setattr(er, name, getattr(er, name).__wrapped__)
+        identity = timed("read_identity_tables", er.read_identity_tables, session, config, pending)
+        subjects = timed("resolve_all", er.resolve_all, session, config, pending, identity)
+        identity_rows = {
+            "xref": len(identity.xref),
+            "fact_identities": len(identity.facts),
+            "records": sum(len(f) for f in identity.records.values()),
+        }
         processed = Identifiers()
         processed.add("record", (f"{r.source}:{r.request_id}" for r in pending))
         union = Identifiers()
         union.update(processed)
+        erased_now = Identifiers()
         for subject in subjects:
             union.update(subject.identifiers)
+            erased_now.update(subject.identifiers)
+        rows = CandidateFilter(union, session.dialect)
 
         started_all = time.perf_counter()
         for ref in personal_tables(session):
             name = str(ref)
             started = time.perf_counter()
-            values = table_values(session, config, ref)
+            values = table_values(session, config, ref, rows)
             tables[name]["erase_read"] += lap(started)
             if values is None or not len(values.keys):
                 continue
-            tables[name]["rows"] = len(values.keys)
+            tables[name]["candidates"] = len(values.keys)
             started = time.perf_counter()
             doomed = matches(values.values, union, values.index)
             tables[name]["erase_match"] += lap(started)
@@ -573,23 +594,31 @@ def profile(root: Path) -> dict:
         if session.table_exists(er.KEYS):
             session.conn.execute(sa.text(f"DROP TABLE {er.KEYS.sql}"))
         seconds["erase_subjects"] = round(lap(started_all), 3)
-        rows = er.suppression_rows(subjects, salt, er.now_utc())
-        timed("append_suppression", er.append_suppression, session, rows)
+        added = er.suppression_rows(subjects, salt, er.now_utc())
+        timed("append_suppression", er.append_suppression, session, added)
         suppressed = timed("load_suppressed", load_suppressed, session, salt)
 
-        started_all = time.perf_counter()
+        narrow = CandidateFilter(erased_now, session.dialect)
         for ref in personal_tables(session):
             name = str(ref)
             started = time.perf_counter()
+            checksum = table_checksum(session, ref)
+            tables[name]["checksum"] += lap(started)
+            tables[name]["rows"] = int(checksum.split(":")[0])
+            started = time.perf_counter()
+            values = table_values(session, config, ref, narrow)
+            if values is not None and len(values.keys):
+                hash_matches(values.values, salt, suppressed, values.index)
+            tables[name]["trace_narrow"] += lap(started)
+            started = time.perf_counter()
             values = table_values(session, config, ref)
-            tables[name]["trace_read"] += lap(started)
+            tables[name]["trace_full_read"] += lap(started)
             if values is None or not len(values.keys):
                 continue
             started = time.perf_counter()
             found = hash_matches(values.values, salt, suppressed, values.index)
-            tables[name]["trace_hash"] += lap(started)
+            tables[name]["trace_full_hash"] += lap(started)
             tables[name]["traces"] = int(found.sum())
-        seconds["warehouse_traces"] = round(lap(started_all), 3)
         exports = resolve_path(config, config.exports.dir)
         files = timed("export_traces", export_traces, exports, salt, suppressed)
 
@@ -597,16 +626,16 @@ def profile(root: Path) -> dict:
     for name, parts in tables.items():
         row = {"table": name, **{k: round(v, 3) for k, v in parts.items()}}
         row["total"] = round(
-            sum(v for k, v in parts.items() if k.startswith(("erase", "trace"))), 3
+            sum(v for k, v in parts.items() if k.startswith(("erase", "trace", "checksum"))), 3
         )
         table_rows.append(row)
     table_rows.sort(key=lambda r: -r["total"])
-    kinds = ("erase_read", "erase_match", "erase_attribute", "erase_delete")
-    kinds += ("trace_read", "trace_hash")
+    kinds = ("erase_read", "erase_match", "erase_attribute", "erase_delete", "checksum")
+    kinds += ("trace_narrow", "trace_full_read", "trace_full_hash")
     return {
         "requests": len(pending),
         "seconds": seconds,
-        "resolve_parts": resolve_parts,
+        "identity_rows_read": identity_rows,
         "by_part": {k: round(sum(r.get(k, 0.0) for r in table_rows), 2) for k in kinds},
         "tables": table_rows,
         "export_files": len(files),
@@ -641,12 +670,18 @@ def report(args: argparse.Namespace, r: dict) -> None:
         ("erasure job (wall, 3 steps)", _s(e["job_wall_seconds"])),
         ("ops/erasure_log step", _s(e["erasure_step_seconds"])),
         ("  resolution (pending + identity tables + resolve)",
-         _s(sum(f.get(k, 0.0) for k in ("pending_requests", "read_identity_tables", "resolve")))),
+         _s(sum(f.get(k, 0.0) for k in ("pending_requests", "read_identity_tables", "resolve",
+                                         "resolve_all")))),
         ("  deletion (erase_subjects)", _s(f.get("erase_subjects"))),
         ("  export scrubbing", _s(f.get("_scrub_exports"))),
         ("  model store", _s(f.get("_erase_from_model_store"))),
         ("  suppression list + log", _s(sum(f.get(k, 0.0) for k in ("append_suppression", "log_rows", "load_suppressed")))),
-        ("  trace check: warehouse tables", _s(f.get("warehouse_traces"))),
+        ("  interrupted scrubs finished (files)", _s(f.get("finish_interrupted_scrubs"))),
+        ("  table checksums (ledger)", _s(f.get("checksums"))),
+        ("  trace check: warehouse tables",
+         _s(f.get("warehouse_traces", 0.0) + f.get("verified_traces", 0.0))),
+        ("  tables by scan / rows read in full",
+         f"{e.get('check_tables_by_scan')} / {e.get('check_rows_read_in_full')}"),
         ("  trace check: files (exports, model store)", _s(e["trace_files_seconds"])),
         ("people erased / requests", (f"{e['people_erased']} / {e['requests_processed']}"
          f" (no match: {e['requests_without_match']})")),
@@ -667,7 +702,9 @@ def report(args: argparse.Namespace, r: dict) -> None:
         ("independent SQL scan hits after", f"{sum(a['independent_hits'].values())}"),
         ("peak RSS (ingest phase)", f"{a['peak_rss_mb']:,} MB"),
         ("re-run, no request: step", _s(c["erasure_step_seconds"])),
-        ("  of which trace check (warehouse + files)", _s(c["trace_check_seconds"])),
+        ("  of which trace check (checksums + warehouse + files)", _s(c["trace_check_seconds"])),
+        ("  tables by scan / files by scan",
+         f"{c.get('check_tables_by_scan')} / {c.get('check_files_by_scan')}"),
         ("  of which erase_subjects with nothing to erase", _s(c["functions"].get("erase_subjects"))),
         ("  check passed", f"{c['check_passed']}"),
         ("peak RSS (re-run)", f"{c['peak_rss_mb']:,} MB"),
@@ -683,18 +720,20 @@ def report(args: argparse.Namespace, r: dict) -> None:
         pr = r["profile"]
         print(
             f"\nprofile (copy of the pristine warehouse, same requests): {pr['seconds']}\n"
-            f"inside resolve ({pr['requests']} calls): {pr['resolve_parts']}\n"
+            f"identity rows read for {pr['requests']} requests: {pr['identity_rows_read']}\n"
             f"by part over all tables: {pr['by_part']}"
         )
-        print(f"{'table':<36} {'rows':>10} {'deleted':>8} {'read':>7} {'match':>7} "
-              f"{'attrib':>7} {'delete':>7} {'t.read':>7} {'t.hash':>7} {'total':>7}")  # fmt: skip
+        print(f"{'table':<36} {'rows':>10} {'cand.':>7} {'deleted':>7} {'read':>6} "
+              f"{'match':>6} {'attrib':>6} {'delete':>6} {'chksum':>6} {'narrow':>6} "
+              f"{'f.read':>6} {'f.hash':>6}")  # fmt: skip
         for t in pr["tables"][:15]:
             print(
-                f"{t['table']:<36} {int(t.get('rows', 0)):>10,} {int(t.get('deleted', 0)):>8,} "
+                f"{t['table']:<36} {int(t.get('rows', 0)):>10,} {int(t.get('candidates', 0)):>7,} "
+                f"{int(t.get('deleted', 0)):>7,} "
                 + " ".join(
-                    f"{t.get(k, 0.0):>7.2f}"
+                    f"{t.get(k, 0.0):>6.2f}"
                     for k in ("erase_read", "erase_match", "erase_attribute", "erase_delete")
-                    + ("trace_read", "trace_hash", "total")
+                    + ("checksum", "trace_narrow", "trace_full_read", "trace_full_hash")
                 )
             )
 
