@@ -312,10 +312,12 @@ def independent_hits(root: Path) -> dict[str, int]:
 
 
 class Clock:
-    """Accumulated seconds and calls of functions wrapped in a module's namespace."""
+    """Accumulated seconds (wall and CPU) and calls of functions wrapped in a module's
+    namespace."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
+        self.cpu: dict[str, float] = defaultdict(float)
         self.calls: dict[str, int] = defaultdict(int)
 
     def wrap(self, module: Any, name: str) -> None:
@@ -324,15 +326,25 @@ class Clock:
             return  # not in this version of the code
 
         def timed(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), cpu_seconds()
             try:
                 return fn(*args, **kwargs)
             finally:
                 self.seconds[name] += time.perf_counter() - started
+                self.cpu[name] += cpu_seconds() - cpu
                 self.calls[name] += 1
 
         timed.__wrapped__ = fn  # type: ignore[attr-defined]
         setattr(module, name, timed)
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process so far (user + system, every thread): unlike wall time, it
+    does not grow when other work shares the cores."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return round(usage.ru_utime + usage.ru_stime, 1)
 
 
 def _value(meta: Any) -> Any:
@@ -364,6 +376,7 @@ def erase(root: Path, verify: bool) -> dict:
     ]
     check = checks[0] if checks else None
     phases = {k: round(v, 2) for k, v in clock.seconds.items()}
+    phases_cpu = {k: round(v, 1) for k, v in clock.cpu.items()}
     step = steps.get(ERASURE_STEP)
     files = "_file_traces" if "_file_traces" in phases else "export_traces"
     warehouse_check = phases.get("warehouse_traces", 0.0) + phases.get("verified_traces", 0.0)
@@ -376,6 +389,8 @@ def erase(root: Path, verify: bool) -> dict:
         "steps": steps,
         "erasure_step_seconds": step,
         "functions": phases,
+        "functions_cpu": phases_cpu,
+        "phase_cpu_seconds": cpu_seconds(),
         "calls": dict(clock.calls),
         "trace_check_seconds": round(trace, 2),
         "requests_processed": meta.get("requests_processed"),
@@ -713,6 +728,11 @@ def report(args: argparse.Namespace, r: dict) -> None:
     print()
     for key, value in rows:
         print(f"{key:<{width}}  {value}")
+    for label, phase in (("erase", e), ("re-run", c)):
+        print(
+            f"\nCPU seconds, {label} phase: {phase.get('phase_cpu_seconds')} in all; "
+            f"by function: {phase.get('functions_cpu')}"
+        )
     print("\nsuppressed by source:", ", ".join(
         f"{s} {v['rows_suppressed']}/{v['rows_read']}" for s, v in a["by_source"].items()
     ))  # fmt: skip

@@ -181,6 +181,7 @@ def _check(
     before: dict[str, str],
     erased_now: Identifiers | None = None,
     changed: set[str] | None = None,
+    rebuilt: tuple[str, ...] = (),
 ) -> dict[str, tuple[str, int]]:
     found = verified_traces(
         session,
@@ -192,6 +193,7 @@ def _check(
         before_list,
         erased_now or Identifiers(),
         changed or set(),
+        rebuilt,
     )
     columns = zip(found["table"], found["scan"], found["traces"], strict=True)
     return {t: (s, int(n)) for t, s, n in columns}
@@ -256,5 +258,37 @@ def test_after_an_erasure_the_ledger_searches_for_the_people_just_erased(
             other = now | _hashes(customer_id=["C-2"])
             grown = _check(session, config, other, now, checksums(session, ("activation",)))
             assert grown == {name: ("full", 1)}
+    finally:
+        dispose_engines()
+
+
+def test_a_rebuilt_layer_clean_against_the_list_is_searched_for_the_new_people_only(
+    url: str, tmp_path: Path
+) -> None:
+    """A table of a layer rebuilt only after the check passed (core and after) keeps the
+    clean verdict of its list across rebuilds; any other changed table is read in full."""
+    config = make_config(tmp_path)
+    earlier = _hashes(customer_id=["C-9"])
+    erased = Identifiers()
+    erased.add("customer_id", ["C-1"])
+    now = earlier | frozenset(erased.hashes(SALT)["identifier_hash"])
+    name = str(PROFILES)
+    try:
+        with isolated(url) as session:
+            _contacts(session, [("C-1", "ann.smith@example.com")])
+            _check(session, config, earlier, earlier, checksums(session, ("activation",)))
+            # The nightly run rebuilds the table (new content), then someone is erased.
+            _contacts(session, [("C-1", "ann.smith@example.com"), ("C-2", None)])
+            before = checksums(session, ("activation",))
+            _contacts(session, [("C-2", None)])
+            args = (session, config, now, earlier, before, erased, {name})
+            assert _check(*args) == {name: ("full", 0)}
+            _contacts(session, [("C-1", "ann.smith@example.com")])
+            _check(session, config, earlier, earlier, checksums(session, ("activation",)))
+            _contacts(session, [("C-1", "ann.smith@example.com"), ("C-2", None)])
+            before = checksums(session, ("activation",))
+            _contacts(session, [("C-2", None)])
+            args = (session, config, now, earlier, before, erased, {name})
+            assert _check(*args, rebuilt=("activation",)) == {name: ("erased_now", 0)}
     finally:
         dispose_engines()

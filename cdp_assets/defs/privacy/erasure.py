@@ -269,6 +269,7 @@ def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
                     before_list,
                     erased_now,
                     set(done.deleted),
+                    rebuilt_layers=tuple(x for x in LAYERS if x not in INTAKE_LAYERS),
                 )
                 logged = session.row_count(ERASURE_LOG)
             _scrub_files(exports.path, store)(done.erasing)
