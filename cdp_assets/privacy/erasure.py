@@ -165,15 +165,6 @@ def pending_requests(session: WarehouseSession, config: CDPConfig) -> list[Erasu
     return requests
 
 
-def requests_waiting(session: WarehouseSession, config: CDPConfig) -> bool:
-    """Does any erasure_requests source hold a staged request?"""
-    for source in config.sources_of_kind("erasure_requests"):
-        ref = TableRef("staging", source.name)
-        if session.table_exists(ref) and session.scalar(f"SELECT COUNT(*) FROM {ref.sql}"):
-            return True
-    return False
-
-
 def _named_record(row: pd.Series) -> str | None:
     source, record_id = row.get("record_source"), row.get("source_record_id")
     if source is None or record_id is None or pd.isna(source) or pd.isna(record_id):

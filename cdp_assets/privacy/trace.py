@@ -79,6 +79,7 @@ LEDGER_DTYPES: dict[str, str] = {
 }
 # Bump when the readers change what they find: every table is then scanned in full again.
 READERS_VERSION = "1"
+REBUILT = "rebuilt"  # the checksum recorded for a table of a rebuilt layer (not taken)
 
 
 def check_fingerprint(config: CDPConfig, suppressed: frozenset[str]) -> str:
@@ -134,6 +135,24 @@ def write_ledger(session: WarehouseSession, ledger: dict[str, tuple[str, str]]) 
         columns=list(LEDGER_DTYPES),
     )
     session.replace_table(LEDGER, coerce_frame(frame, LEDGER_DTYPES))
+
+
+def _checksum_now(
+    session: WarehouseSession,
+    ref: TableRef,
+    before: dict[str, str],
+    changed_by_run: set[str],
+    rebuilt_layers: tuple[str, ...],
+) -> str:
+    """The checksum the ledger records for a table found clean: the one taken at the start of
+    the run when the run did not change it; none for a rebuilt layer (its verdict holds by the
+    list alone)."""
+    name = str(ref)
+    if ref.schema in rebuilt_layers:
+        return REBUILT
+    if name in before and name not in changed_by_run:
+        return before[name]
+    return table_checksum(session, ref)
 
 
 def verified_traces(
@@ -195,14 +214,20 @@ def verified_traces(
                 continue  # no identifier column
             scan, total = "full", len(table.keys)
             if not total:
-                ledger[name] = (table_checksum(session, ref), now)
+                ledger[name] = (
+                    _checksum_now(session, ref, before, changed_by_run, rebuilt_layers),
+                    now,
+                )
                 continue  # an empty table, as `warehouse_traces` leaves out
         found = 0
         if table is not None and len(table.keys):
             found = int(hash_matches(table.values, salt, suppressed, table.index).sum())
         rows.append({"table": name, "rows": total, "traces": found, "scan": scan})
         if not found:
-            ledger[name] = (table_checksum(session, ref), now)
+            ledger[name] = (
+                _checksum_now(session, ref, before, changed_by_run, rebuilt_layers),
+                now,
+            )
     write_ledger(session, ledger)
     return pd.DataFrame(rows, columns=columns)
 

@@ -18,7 +18,6 @@ from cdp_assets.privacy.erasure import (
     ERASURE_LOG,
     Subject,
     erase_pending,
-    requests_waiting,
 )
 from cdp_assets.privacy.export_scrub import count_rows_of_people, scrub_exports, scrub_suppressed
 from cdp_assets.privacy.identifiers import Identifiers, hash_matches, named_values
@@ -245,10 +244,10 @@ def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
             finished = finish_interrupted_scrubs(exports.path, store, salt, already, clean)
             with warehouse.get().transaction() as session:
                 before_list = load_suppressed(session, salt)
-                waiting = requests_waiting(session, config)
                 # Without a new erasure only new data can carry an erased identifier, and it
-                # enters through raw, staging and ops; later layers are rebuilt from them.
-                before = checksums(session, LAYERS if waiting else INTAKE_LAYERS)
+                # enters through raw, staging and ops; later layers are rebuilt from them
+                # (their ledger entries hold by the list alone: no checksum needed).
+                before = checksums(session, INTAKE_LAYERS)
                 # The files are counted in the transaction and rewritten after its commit: a
                 # run dying in between leaves rows that the next run's first step removes,
                 # and the log keeps the counts of the run that erased them.
