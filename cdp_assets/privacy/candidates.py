@@ -93,6 +93,10 @@ class CandidateFilter:
     def empty(self) -> bool:
         return not self.params
 
+    def params_for(self, where: str) -> dict[str, str]:
+        """The parameters `where` (from `where`) names: DuckDB refuses unused ones."""
+        return {k: v for k, v in self.params.items() if f":{k}" in where}
+
     def _matches(self, expression: str, parameter: str) -> str:
         if self.dialect == "postgresql":
             return f"({expression}) ~ :{parameter}"

@@ -351,7 +351,8 @@ def _records_holding(
     found = {}
     for name, ref in _customer_sources(session, config).items():
         columns = _record_columns(session, ref)
-        frame = _rows_of(session, ref, columns, rows.where(columns), rows.params)
+        where = rows.where(columns)
+        frame = _rows_of(session, ref, columns, where, rows.params_for(where))
         values = _record_values(name, frame, config)
         found[name] = frame[matches(values, wanted, frame.index)].reset_index(drop=True)
     return found
@@ -361,14 +362,12 @@ def _identity_rows_holding(session: WarehouseSession, wanted: Identifiers) -> di
     rows = CandidateFilter(wanted, session.dialect)
     if rows.empty:
         return {}
-    xref = _rows_of(
-        session, XREF, XREF_COLUMNS, rows.where(["source_record_id", "customer_id"]), rows.params
-    )
+    where = rows.where(["source_record_id", "customer_id"])
+    xref = _rows_of(session, XREF, XREF_COLUMNS, where, rows.params_for(where))
     facts = pd.DataFrame(columns=FACT_COLUMNS, dtype=STRING)
     if session.table_exists(FACT_IDENTITIES):
-        facts = _rows_of(
-            session, FACT_IDENTITIES, FACT_COLUMNS, rows.where(FACT_COLUMNS[1:]), rows.params
-        )
+        where = rows.where(FACT_COLUMNS[1:])
+        facts = _rows_of(session, FACT_IDENTITIES, FACT_COLUMNS, where, rows.params_for(where))
     return {"xref": xref, "facts": facts}
 
 
@@ -757,7 +756,7 @@ def _staged_facts(
             columns=columns,
             dtypes=dict.fromkeys(columns, STRING),
             where=rows.where(columns),
-            params=rows.params,
+            params=rows.params_for(rows.where(columns)),
         )
         if len(frame):
             values = source_field_values(frame, source, config, staged_columns(frame.columns))

@@ -114,7 +114,7 @@ def _read(
     if rows is None:
         return session.read_table(ref, columns=read)
     where = rows.where(values if searched is None else searched)
-    return session.read_table(ref, columns=read, where=where, params=rows.params)
+    return session.read_table(ref, columns=read, where=where, params=rows.params_for(where))
 
 
 def table_values(

@@ -25,6 +25,7 @@ from cdp_assets.privacy.identifiers import (
     phone_values,
     record_values,
 )
+from cdp_assets.privacy.tables import table_values
 from cdp_assets.privacy.trace import checksums, read_ledger, verified_traces
 from cdp_assets.warehouse import TableRef, WarehouseSession, dispose_engines
 from cdp_assets_tests.privacy.test_erasure import (
@@ -73,7 +74,8 @@ def _select(session: WarehouseSession, wanted: Identifiers) -> list[str | None]:
     ref = TableRef("activation", "spellings")
     session.replace_table(ref, pd.DataFrame({"text": [*SPELLINGS, *OTHERS]}, dtype="string"))
     rows = CandidateFilter(wanted, session.dialect)
-    frame = session.read_table(ref, where=rows.where(["text"]), params=rows.params)
+    where = rows.where(["text"])
+    frame = session.read_table(ref, where=where, params=rows.params_for(where))
     return frame["text"].tolist()
 
 
@@ -292,3 +294,24 @@ def test_a_rebuilt_layer_clean_against_the_list_is_searched_for_the_new_people_o
             assert _check(*args, rebuilt=("activation",)) == {name: ("erased_now", 0)}
     finally:
         dispose_engines()
+
+
+def test_a_table_with_no_identifier_column_to_search_selects_no_row(
+    url: str, tmp_path: Path
+) -> None:
+    """A staged table holding none of its source's identifier fields (only lineage and an
+    amount) is searched with no parameter at all: DuckDB refused the unused ones."""
+    config = make_config(tmp_path)
+    wanted = Identifiers()
+    wanted.add("email", ["jane.doe@gmail.com"])
+    frame = pd.DataFrame(
+        {"_file": ["f.csv"], "_line": [2], "_batch_id": ["b1"], "amount": [12.5]}
+    ).astype({"_file": "string", "_batch_id": "string"})
+    try:
+        with isolated(url) as session:
+            ref = TableRef("staging", "shop_orders")
+            session.replace_table(ref, frame)
+            found = table_values(session, config, ref, CandidateFilter(wanted, session.dialect))
+    finally:
+        dispose_engines()
+    assert found is not None and len(found.keys) == 0
