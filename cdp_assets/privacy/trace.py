@@ -207,6 +207,8 @@ def verified_traces(
         if clean_before and narrow is not None:
             # Clean against the list before the run, and changed only by its deletions.
             table = table_values(session, config, ref, narrow) if not narrow.empty else None
+            if table is None and not narrow.empty:
+                continue  # no identifier column
             scan, total = "erased_now", session.row_count(ref)
         else:
             table = table_values(session, config, ref)
