@@ -661,6 +661,118 @@ def profile(root: Path) -> dict:
     }
 
 
+def inflated(root: Path, factor: int) -> dict:
+    """The erasure of the same requests on a copy of the pristine warehouse whose every
+    personal table holds each of its rows `factor` times (a power of two): the SQL scans
+    grow as they would with more people, and so do the requested people's rows (a pessimistic
+    stand-in for a larger brand, measured where a larger demo cannot be built). The domain
+    functions are called as the asset calls them, timed wall and CPU."""
+    import dagster as dg
+    import sqlalchemy as sa
+
+    from cdp_assets.config import load_config
+    from cdp_assets.defs.privacy.erasure import INTAKE_LAYERS
+    from cdp_assets.privacy import erasure as er
+    from cdp_assets.privacy.identifiers import Identifiers
+    from cdp_assets.privacy.suppression import load_suppressed, privacy_salt
+    from cdp_assets.privacy.tables import personal_tables
+    from cdp_assets.privacy.trace import checksums, verified_traces
+    from cdp_assets.warehouse import Warehouse
+
+    code = code_version()
+    copy = root / "inflated" / WAREHOUSE_FILE
+    copy.parent.mkdir(exist_ok=True)
+    shutil.copy(root / "pristine" / WAREHOUSE_FILE, copy)
+    configure(root, copy)
+    config = load_config()
+    wh = Warehouse(os.environ["CDP_WAREHOUSE_URL"])
+    rows = 0
+    with wh.transaction() as session:
+        for ref in personal_tables(session):
+            for _ in range(max(factor.bit_length() - 1, 0)):
+                session.conn.execute(sa.text(f"INSERT INTO {ref.sql} SELECT * FROM {ref.sql}"))
+            rows += session.row_count(ref)
+    erasure_sources = config.sources_of_kind("erasure_requests")
+    keys = [dg.AssetKey([layer, s.name]) for s in erasure_sources for layer in ("raw", "staging")]
+    staged, _, _ = _run(ERASURE_JOB, asset_selection=keys)
+    if not staged.success:
+        raise SystemExit("staging the requests on the inflated copy failed")
+    salt = privacy_salt(config)
+    wall: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+
+    def timed(name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        started, used = time.perf_counter(), cpu_seconds()
+        value = fn(*args, **kwargs)
+        wall[name] = round(wall.get(name, 0.0) + time.perf_counter() - started, 2)
+        cpu[name] = round(cpu.get(name, 0.0) + cpu_seconds() - used, 1)
+        return value
+
+    started_all, cpu_all = time.perf_counter(), cpu_seconds()
+    with wh.transaction() as session:
+        before_list = timed("load_suppressed", load_suppressed, session, salt)
+        before = timed("checksums", checksums, session, INTAKE_LAYERS)
+        pending = timed("pending_requests", er.pending_requests, session, config)
+        identity = timed("read_identity_tables", er.read_identity_tables, session, config, pending)
+        subjects = timed("resolve_all", er.resolve_all, session, config, pending, identity)
+        erasing = [s for s in subjects if not s.ambiguous]
+        processed = Identifiers()
+        processed.add("record", (f"{s.request.source}:{s.request.request_id}" for s in erasing))
+        deleted = timed("erase_subjects", er.erase_subjects, session, config, erasing, processed)
+        added = er.suppression_rows(erasing, salt, er.now_utc())
+        timed("append_suppression", er.append_suppression, session, added)
+        suppressed = load_suppressed(session, salt)
+        erased_now = Identifiers()
+        for subject in erasing:
+            erased_now.update(subject.identifiers)
+        layers = ("raw", "staging", "ops", "core", "analytics", "ml", "activation")
+        rebuilt = tuple(x for x in layers if x not in INTAKE_LAYERS)
+        traces = timed(
+            "verified_traces",
+            verified_traces,
+            session,
+            config,
+            salt,
+            suppressed,
+            layers,
+            before,
+            before_list,
+            erased_now,
+            set(deleted),
+            rebuilt,
+        )
+        if session.table_exists(er.KEYS):
+            session.conn.execute(sa.text(f"DROP TABLE {er.KEYS.sql}"))
+    erase_wall, erase_cpu = time.perf_counter() - started_all, cpu_seconds() - cpu_all
+    # The nightly check with nothing new: intake layers against the same list.
+    started_all, cpu_all = time.perf_counter(), cpu_seconds()
+    with wh.transaction() as session:
+        suppressed = load_suppressed(session, salt)
+        before = checksums(session, INTAKE_LAYERS)
+        nightly = verified_traces(
+            session, config, salt, suppressed, INTAKE_LAYERS, before, suppressed,
+            Identifiers(), set(),
+        )  # fmt: skip
+    nightly_wall, nightly_cpu = time.perf_counter() - started_all, cpu_seconds() - cpu_all
+    return {
+        "factor": factor,
+        "rows": rows,
+        "people_erased": len(erasing),
+        "rows_deleted": sum(deleted.values()),
+        "erase_wall_seconds": round(erase_wall, 1),
+        "erase_cpu_seconds": round(erase_cpu, 1),
+        "functions_wall": wall,
+        "functions_cpu": cpu,
+        "check_traces": int(traces["traces"].sum()),
+        "check_by_scan": traces["scan"].value_counts().to_dict(),
+        "nightly_check_wall_seconds": round(nightly_wall, 1),
+        "nightly_check_cpu_seconds": round(nightly_cpu, 1),
+        "nightly_by_scan": nightly["scan"].value_counts().to_dict(),
+        "peak_rss_mb": round(peak_rss_mb()),
+        "code": code,
+    }
+
+
 # -- output ----------------------------------------------------------------------------------
 
 
@@ -767,6 +879,12 @@ def main() -> int:
     parser.add_argument("--history-days", type=int, default=HISTORY_DAYS)
     parser.add_argument("--reuse", action="store_true", help="restart from out/pristine")
     parser.add_argument("--no-profile", action="store_true", help="skip the per-table profile")
+    parser.add_argument(
+        "--inflate",
+        type=int,
+        default=0,
+        help="also erase on a copy of the warehouse with every row repeated N times (2, 4, 8, …)",
+    )
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     args = parser.parse_args()
     root = args.out.resolve()
@@ -778,6 +896,7 @@ def main() -> int:
             "again": lambda: again(root),
             "recheck": lambda: erase(root, verify=False),
             "profile": lambda: profile(root),
+            "inflated": lambda: inflated(root, args.inflate),
         }
         print(json.dumps(phases[args.phase](), default=str))
         return 0
@@ -804,6 +923,11 @@ def main() -> int:
         result[phase] = run_phase(__file__, phase, *common)
     if not args.no_profile:
         result["profile"] = run_phase(__file__, "profile", *common)
+    if args.inflate > 1:
+        result["inflated"] = run_phase(
+            __file__, "inflated", *common, "--inflate", str(args.inflate)
+        )
+        print(f"\ninflated ×{args.inflate}: {json.dumps(result['inflated'], default=str)}")
     result["total_seconds"] = round(time.perf_counter() - started, 1)
     versions = {
         k: result[k].pop("code") for k in ("erase", "again", "recheck", "profile") if k in result
