@@ -9,8 +9,10 @@ row, on the few rows it lets through. Per column (cast to text), a row is a cand
   itself (lower-cased, without dots; for `<source>:<id>` records the id), and for an email the
   local part before any `+tag` followed, after other characters, by `@` and the domain — so
   that the matching key (`J.Doe+news@GoogleMail.com` → `jdoe@gmail.com`) is found too;
-- its digits (letters read as keypad digits, as libphonenumber does) contain the last 7 digits
-  of a wanted phone — any national or international spelling of the number does;
+- in a column that may hold a phone number (a phone field, free text, identity nodes), its
+  digits (letters read as keypad digits, as libphonenumber does; anything else between them
+  skipped) contain the last 7 digits of a wanted phone — any national or international
+  spelling of the number does;
 - it holds a character outside ASCII (Unicode normalisation could fold it onto a wanted value)
   or a `%` (percent-encoded text is decoded by the readers): such rows are left to the readers.
 
@@ -27,7 +29,9 @@ from cdp_assets.privacy.identifiers import Identifiers
 from cdp_assets.warehouse.warehouse import quote_ident
 
 PHONE_TAIL = 7  # digits of a wanted phone's end that any spelling of it contains
-_KEYPAD = ("abcdefghijklmnopqrstuvwxyz", "22233344455566677778889999")
+_LETTERS = {"2": "abc", "3": "def", "4": "ghi", "5": "jkl", "6": "mno"}
+_LETTERS |= {"7": "pqrs", "8": "tuv", "9": "wxyz"}
+_SEPARATED = "[^0-9a-z]*"
 _GMAIL = ("gmail.com", "googlemail.com")
 
 
@@ -68,12 +72,15 @@ def text_needles(wanted: Identifiers) -> list[str]:
 
 
 def phone_needles(wanted: Identifiers) -> list[str]:
+    """Per wanted phone, its last PHONE_TAIL digits as a regular expression over lower-cased
+    text: each digit may also be written as a keypad letter, and anything but a digit or a
+    letter may stand between two digits (`650 253-0000`, `(0)7700 900123`)."""
     tails = set()
     for phone in wanted.values["phone"]:
         digits = re.sub(r"\D", "", phone)
         if digits:
             tails.add(digits[-PHONE_TAIL:])
-    return sorted(tails)
+    return sorted(_SEPARATED.join(f"[{d}{_LETTERS.get(d, '')}]" for d in t) for t in tails)
 
 
 class CandidateFilter:
@@ -108,19 +115,20 @@ class CandidateFilter:
             return f"({text} ~ '[^\\x01-\\x7e]' OR strpos({text}, '%') > 0)"
         return f"(regexp_matches({text}, '[^\\x01-\\x7e]') OR strpos({text}, '%') > 0)"
 
-    def column(self, name: str) -> str:
-        """The condition on one column."""
+    def column(self, name: str, phones: bool = True) -> str:
+        """The condition on one column (`phones`: it may hold a phone number)."""
         text = f"CAST({quote_ident(name)} AS VARCHAR)"
         parts = [self._odd(text)]
         if self.text_pattern:
             parts.append(self._matches(f"replace(lower({text}), '.', '')", "_cdp_text_needles"))
-        if self.phone_pattern:
-            keypad = f"translate(lower({text}), '{_KEYPAD[0]}', '{_KEYPAD[1]}')"
-            digits = f"regexp_replace({keypad}, '[^0-9]', '', 'g')"
-            parts.append(self._matches(digits, "_cdp_phone_needles"))
+        if self.phone_pattern and phones:
+            parts.append(self._matches(f"lower({text})", "_cdp_phone_needles"))
         return "(" + " OR ".join(parts) + ")"
 
-    def where(self, columns: Iterable[str]) -> str:
-        """The condition on a row: any of `columns` may hold a wanted value."""
-        parts = [self.column(c) for c in columns]
+    def where(self, columns: Iterable[str], phones: Iterable[str] | None = None) -> str:
+        """The condition on a row: any of `columns` may hold a wanted value. Phones are
+        looked for in the `phones` columns only (default: all of them)."""
+        columns = list(columns)
+        with_phones = set(columns if phones is None else phones)
+        parts = [self.column(c, c in with_phones) for c in columns]
         return "(" + " OR ".join(parts) + ")" if parts and not self.empty else "FALSE"

@@ -351,7 +351,7 @@ def _records_holding(
     found = {}
     for name, ref in _customer_sources(session, config).items():
         columns = _record_columns(session, ref)
-        where = rows.where(columns)
+        where = rows.where(columns, ["phone"])
         frame = _rows_of(session, ref, columns, where, rows.params_for(where))
         values = _record_values(name, frame, config)
         found[name] = frame[matches(values, wanted, frame.index)].reset_index(drop=True)
@@ -362,11 +362,11 @@ def _identity_rows_holding(session: WarehouseSession, wanted: Identifiers) -> di
     rows = CandidateFilter(wanted, session.dialect)
     if rows.empty:
         return {}
-    where = rows.where(["source_record_id", "customer_id"])
+    where = rows.where(["source_record_id", "customer_id"], ["source_record_id"])
     xref = _rows_of(session, XREF, XREF_COLUMNS, where, rows.params_for(where))
     facts = pd.DataFrame(columns=FACT_COLUMNS, dtype=STRING)
     if session.table_exists(FACT_IDENTITIES):
-        where = rows.where(FACT_COLUMNS[1:])
+        where = rows.where(FACT_COLUMNS[1:], ["phone"])
         facts = _rows_of(session, FACT_IDENTITIES, FACT_COLUMNS, where, rows.params_for(where))
     return {"xref": xref, "facts": facts}
 
@@ -755,8 +755,8 @@ def _staged_facts(
             ref,
             columns=columns,
             dtypes=dict.fromkeys(columns, STRING),
-            where=rows.where(columns),
-            params=rows.params_for(rows.where(columns)),
+            where=rows.where(columns, ["phone"]),
+            params=rows.params_for(rows.where(columns, ["phone"])),
         )
         if len(frame):
             values = source_field_values(frame, source, config, staged_columns(frame.columns))

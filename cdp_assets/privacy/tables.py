@@ -106,14 +106,15 @@ def _read(
     values: list[str],
     rows: CandidateFilter | None,
     searched: list[str] | None = None,
+    phones: list[str] | None = None,
 ) -> pd.DataFrame:
     """The key and value columns of `ref`: every row, or with `rows` only those whose
     `searched` columns (default: the value columns) may hold a wanted identifier (evaluated
-    in the warehouse, see `candidates`)."""
+    in the warehouse, see `candidates`; phone numbers in the `phones` columns only)."""
     read = list(dict.fromkeys([*keys, *values]))
     if rows is None:
         return session.read_table(ref, columns=read)
-    where = rows.where(values if searched is None else searched)
+    where = rows.where(values if searched is None else searched, phones or [])
     return session.read_table(ref, columns=read, where=where, params=rows.params_for(where))
 
 
@@ -154,7 +155,9 @@ def _source_values(
         mapping = staged_columns(present)
     texts = free_text_columns(source, columns, raw)
     searched = [c for f, c in mapping.items() if f in IDENTIFIER_FIELDS] + texts
-    frame = _read(session, ref, list(LINEAGE_KEY), [*mapping.values(), *texts], rows, searched)
+    phones = [c for f, c in mapping.items() if f == "phone"] + texts
+    read = [*mapping.values(), *texts]
+    frame = _read(session, ref, list(LINEAGE_KEY), read, rows, searched, phones)
     values = source_field_values(frame, source, config, mapping)
     values += source_text_values(frame, source, config, raw)
     return TableValues(ref, frame[list(LINEAGE_KEY)], values)
@@ -168,7 +171,7 @@ def _quarantine_values(
     rows: CandidateFilter | None = None,
 ) -> TableValues:
     keys = ["source", "stage", "file", "line", "batch_id"]
-    frame = _read(session, ref, keys, ["record_id", "raw_payload"], rows)
+    frame = _read(session, ref, keys, ["record_id", "raw_payload"], rows, phones=["raw_payload"])
     values = _per_source_text(frame, config, "raw_payload")
     return TableValues(ref, frame[keys], values)
 
@@ -181,7 +184,7 @@ def _issue_values(
     rows: CandidateFilter | None = None,
 ) -> TableValues:
     keys = ["source", "record_id", "file", "line", "batch_id", "field"]
-    frame = _read(session, ref, keys, ["record_id", "value"], rows)
+    frame = _read(session, ref, keys, ["record_id", "value"], rows, phones=["value"])
     values = _per_source_text(frame, config, "value")
     return TableValues(ref, frame[keys], values)
 
@@ -208,7 +211,8 @@ def _xref_values(
     rows: CandidateFilter | None = None,
 ) -> TableValues:
     keys = ["source", "source_record_id", "identity_kind", "customer_id"]
-    frame = _read(session, ref, keys, ["source_record_id", "customer_id"], rows)
+    searched = ["source_record_id", "customer_id"]
+    frame = _read(session, ref, keys, searched, rows, phones=["source_record_id"])
     return TableValues(ref, frame, xref_values(frame, config))
 
 
@@ -237,7 +241,8 @@ def _edge_values(
 ) -> TableValues:
     keys = ["customer_id", "left_source", "left_record_id", "right_source", "right_record_id"]
     texts = ["customer_id", "left_record_id", "right_record_id", "evidence"]
-    frame = _read(session, ref, [*keys, "left_kind", "right_kind"], texts, rows)
+    phones = ["left_record_id", "right_record_id", "evidence"]
+    frame = _read(session, ref, [*keys, "left_kind", "right_kind"], texts, rows, phones=phones)
     values: Values = [("customer_id", frame["customer_id"].astype(STRING))]
     for side in ("left", "right"):
         values += node_values(
@@ -254,7 +259,7 @@ def _node_values(
     columns: list[str],
     rows: CandidateFilter | None = None,
 ) -> TableValues:
-    frame = _read(session, ref, [], ["node_key", "customer_id"], rows)
+    frame = _read(session, ref, [], ["node_key", "customer_id"], rows, phones=["node_key"])
     parts = frame["node_key"].astype(STRING).str.split("|", n=2, expand=True)
     parts = parts.reindex(columns=[0, 1, 2])
     values: Values = [("customer_id", frame["customer_id"].astype(STRING))]
@@ -269,7 +274,7 @@ def _shared_values(
     columns: list[str],
     rows: CandidateFilter | None = None,
 ) -> TableValues:
-    frame = _read(session, ref, ["type"], ["value"], rows)
+    frame = _read(session, ref, ["type"], ["value"], rows, phones=["value"])
     kinds = frame["type"].astype(STRING).map(NAMED_COLUMNS).astype(STRING)
     values: Values = []
     for kind in ("email", "phone", "loyalty_id"):
@@ -286,7 +291,8 @@ def _named_table_values(
     picked = [c for c in columns if c in NAMED_COLUMNS]
     if not picked:
         return None
-    frame = _read(session, ref, [], picked, rows)
+    phones = [c for c in picked if NAMED_COLUMNS[c] == "phone"]
+    frame = _read(session, ref, [], picked, rows, phones=phones)
     return TableValues(ref, frame, named_values(frame))
 
 
