@@ -75,8 +75,7 @@ LEDGER_DTYPES: dict[str, str] = {
     "table_name": "string",
     "content_checksum": "string",
     "checked_against": "string",
-    "verified_at": "datetime64[us, UTC]",
-}
+}  # no time: the same state gives the same ledger (a rerun equals an uninterrupted run)
 # Bump when the readers change what they find: every table is then scanned in full again.
 READERS_VERSION = "1"
 REBUILT = "rebuilt"  # the checksum recorded for a table of a rebuilt layer (not taken)
@@ -129,10 +128,8 @@ def read_ledger(session: WarehouseSession) -> dict[str, tuple[str, str]]:
 
 
 def write_ledger(session: WarehouseSession, ledger: dict[str, tuple[str, str]]) -> None:
-    now = pd.Timestamp.now(tz="UTC").floor("us")
     frame = pd.DataFrame(
-        [(t, c, f, now) for t, (c, f) in sorted(ledger.items())],
-        columns=list(LEDGER_DTYPES),
+        [(t, c, f) for t, (c, f) in sorted(ledger.items())], columns=list(LEDGER_DTYPES)
     )
     session.replace_table(LEDGER, coerce_frame(frame, LEDGER_DTYPES))
 
