@@ -57,17 +57,24 @@ ERASURE_STEP = "ops__erasure_log"
 # The functions the ops/erasure_log asset calls, timed by name in the erase phases.
 TIMED = (
     "load_suppressed",
-    "pending_requests",
-    "read_identity_tables",
-    "resolve",
-    "erase_subjects",
-    "append_suppression",
+    "finish_interrupted_scrubs",
+    "checksums",
     "_scrub_exports",
     "_erase_from_model_store",
-    "log_rows",
-    "warehouse_traces",
-    "_file_traces",  # newer code: exports and model store, calling export_traces
+    "warehouse_traces",  # older code: every table read and hashed
+    "verified_traces",  # newer code: through the trace ledger
+    "_file_traces",  # exports and model store
     "export_traces",
+)
+# The functions of the erasure domain module `erase_pending` calls, timed there.
+TIMED_DOMAIN = (
+    "pending_requests",
+    "read_identity_tables",
+    "resolve",  # older code: once per request
+    "resolve_all",  # newer code: every request at once
+    "erase_subjects",
+    "append_suppression",
+    "log_rows",
 )
 # The code measured: other people edit it while benches run, so each phase records it.
 CODE = (
@@ -305,10 +312,12 @@ def independent_hits(root: Path) -> dict[str, int]:
 
 
 class Clock:
-    """Accumulated seconds and calls of functions wrapped in a module's namespace."""
+    """Accumulated seconds (wall and CPU) and calls of functions wrapped in a module's
+    namespace."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
+        self.cpu: dict[str, float] = defaultdict(float)
         self.calls: dict[str, int] = defaultdict(int)
 
     def wrap(self, module: Any, name: str) -> None:
@@ -317,15 +326,25 @@ class Clock:
             return  # not in this version of the code
 
         def timed(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), cpu_seconds()
             try:
                 return fn(*args, **kwargs)
             finally:
                 self.seconds[name] += time.perf_counter() - started
+                self.cpu[name] += cpu_seconds() - cpu
                 self.calls[name] += 1
 
         timed.__wrapped__ = fn  # type: ignore[attr-defined]
         setattr(module, name, timed)
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process so far (user + system, every thread): unlike wall time, it
+    does not grow when other work shares the cores."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return round(usage.ru_utime + usage.ru_stime, 1)
 
 
 def _value(meta: Any) -> Any:
@@ -338,8 +357,12 @@ def erase(root: Path, verify: bool) -> dict:
     configure(root)
     code = code_version()
     clock = Clock()
+    from cdp_assets.privacy import erasure as privacy_domain
+
     for name in TIMED:
         clock.wrap(privacy_defs, name)
+    for name in TIMED_DOMAIN:
+        clock.wrap(privacy_domain, name)
     result, steps, wall = _run(ERASURE_JOB)
     meta: dict[str, Any] = {}
     for event in result.get_asset_materialization_events():
@@ -353,9 +376,11 @@ def erase(root: Path, verify: bool) -> dict:
     ]
     check = checks[0] if checks else None
     phases = {k: round(v, 2) for k, v in clock.seconds.items()}
+    phases_cpu = {k: round(v, 1) for k, v in clock.cpu.items()}
     step = steps.get(ERASURE_STEP)
     files = "_file_traces" if "_file_traces" in phases else "export_traces"
-    trace = phases.get("warehouse_traces", 0.0) + phases.get(files, 0.0)
+    warehouse_check = phases.get("warehouse_traces", 0.0) + phases.get("verified_traces", 0.0)
+    trace = warehouse_check + phases.get(files, 0.0) + phases.get("checksums", 0.0)
     touched = meta.get("tables_touched") or {}
     check_meta = {} if check is None else {k: _value(v) for k, v in check.metadata.items()}
     out = {
@@ -364,6 +389,8 @@ def erase(root: Path, verify: bool) -> dict:
         "steps": steps,
         "erasure_step_seconds": step,
         "functions": phases,
+        "functions_cpu": phases_cpu,
+        "phase_cpu_seconds": cpu_seconds(),
         "calls": dict(clock.calls),
         "trace_check_seconds": round(trace, 2),
         "requests_processed": meta.get("requests_processed"),
@@ -378,6 +405,9 @@ def erase(root: Path, verify: bool) -> dict:
         "check_tables_scanned": check_meta.get("tables_scanned"),
         "check_rows_scanned": check_meta.get("rows_scanned"),
         "check_files": check_meta.get("export_files_scanned", check_meta.get("files_scanned")),
+        "check_tables_by_scan": check_meta.get("tables_by_scan"),
+        "check_rows_read_in_full": check_meta.get("rows_read_in_full"),
+        "check_files_by_scan": check_meta.get("files_by_scan"),
         "trace_files_seconds": phases.get(files, 0.0),
         "peak_rss_mb": round(peak_rss_mb()),
         "code": code,
@@ -496,15 +526,19 @@ def again(root: Path) -> dict:
 
 
 def profile(root: Path) -> dict:
+    """Where the time goes in the code as it is: resolution, then per table the candidate
+    read and the deletion, and for the trace check the three ways a table can be checked
+    (its checksum, the search for the identifiers just erased, a full read and hash)."""
     import dagster as dg
     import sqlalchemy as sa
 
     from cdp_assets.config import load_config, resolve_path
     from cdp_assets.privacy import erasure as er
+    from cdp_assets.privacy.candidates import CandidateFilter
     from cdp_assets.privacy.identifiers import Identifiers, hash_matches, matches
     from cdp_assets.privacy.suppression import load_suppressed, privacy_salt
     from cdp_assets.privacy.tables import personal_tables, table_values
-    from cdp_assets.privacy.trace import export_traces
+    from cdp_assets.privacy.trace import export_traces, table_checksum
     from cdp_assets.warehouse import Warehouse
 
     code = code_version()
@@ -536,30 +570,32 @@ def profile(root: Path) -> dict:
     with wh.transaction() as session:
         timed("load_suppressed", load_suppressed, session, salt)
         pending = timed("pending_requests", er.pending_requests, session, config)
-        identity = timed("read_identity_tables", er.read_identity_tables, session, config)
-        clock = Clock()  # resolve's helpers, as called from inside the erasure module
-        for name in RESOLVE_PARTS:
-            clock.wrap(er, name)
-        subjects = [timed("resolve", er.resolve, session, config, r, identity) for r in pending]
-        resolve_parts = {k: round(v, 2) for k, v in clock.seconds.items()}
-        for name in RESOLVE_PARTS:  # unwrap: the deletion below is timed table by table
-            setattr(er, name, getattr(er, name).__wrapped__)
+        identity = timed("read_identity_tables", er.read_identity_tables, session, config, pending)
+        subjects = timed("resolve_all", er.resolve_all, session, config, pending, identity)
+        identity_rows = {
+            "xref": len(identity.xref),
+            "fact_identities": len(identity.facts),
+            "records": sum(len(f) for f in identity.records.values()),
+        }
         processed = Identifiers()
         processed.add("record", (f"{r.source}:{r.request_id}" for r in pending))
         union = Identifiers()
         union.update(processed)
+        erased_now = Identifiers()
         for subject in subjects:
             union.update(subject.identifiers)
+            erased_now.update(subject.identifiers)
+        rows = CandidateFilter(union, session.dialect)
 
         started_all = time.perf_counter()
         for ref in personal_tables(session):
             name = str(ref)
             started = time.perf_counter()
-            values = table_values(session, config, ref)
+            values = table_values(session, config, ref, rows)
             tables[name]["erase_read"] += lap(started)
             if values is None or not len(values.keys):
                 continue
-            tables[name]["rows"] = len(values.keys)
+            tables[name]["candidates"] = len(values.keys)
             started = time.perf_counter()
             doomed = matches(values.values, union, values.index)
             tables[name]["erase_match"] += lap(started)
@@ -573,23 +609,31 @@ def profile(root: Path) -> dict:
         if session.table_exists(er.KEYS):
             session.conn.execute(sa.text(f"DROP TABLE {er.KEYS.sql}"))
         seconds["erase_subjects"] = round(lap(started_all), 3)
-        rows = er.suppression_rows(subjects, salt, er.now_utc())
-        timed("append_suppression", er.append_suppression, session, rows)
+        added = er.suppression_rows(subjects, salt, er.now_utc())
+        timed("append_suppression", er.append_suppression, session, added)
         suppressed = timed("load_suppressed", load_suppressed, session, salt)
 
-        started_all = time.perf_counter()
+        narrow = CandidateFilter(erased_now, session.dialect)
         for ref in personal_tables(session):
             name = str(ref)
             started = time.perf_counter()
+            checksum = table_checksum(session, ref)
+            tables[name]["checksum"] += lap(started)
+            tables[name]["rows"] = int(checksum.split(":")[0])
+            started = time.perf_counter()
+            values = table_values(session, config, ref, narrow)
+            if values is not None and len(values.keys):
+                hash_matches(values.values, salt, suppressed, values.index)
+            tables[name]["trace_narrow"] += lap(started)
+            started = time.perf_counter()
             values = table_values(session, config, ref)
-            tables[name]["trace_read"] += lap(started)
+            tables[name]["trace_full_read"] += lap(started)
             if values is None or not len(values.keys):
                 continue
             started = time.perf_counter()
             found = hash_matches(values.values, salt, suppressed, values.index)
-            tables[name]["trace_hash"] += lap(started)
+            tables[name]["trace_full_hash"] += lap(started)
             tables[name]["traces"] = int(found.sum())
-        seconds["warehouse_traces"] = round(lap(started_all), 3)
         exports = resolve_path(config, config.exports.dir)
         files = timed("export_traces", export_traces, exports, salt, suppressed)
 
@@ -597,21 +641,133 @@ def profile(root: Path) -> dict:
     for name, parts in tables.items():
         row = {"table": name, **{k: round(v, 3) for k, v in parts.items()}}
         row["total"] = round(
-            sum(v for k, v in parts.items() if k.startswith(("erase", "trace"))), 3
+            sum(v for k, v in parts.items() if k.startswith(("erase", "trace", "checksum"))), 3
         )
         table_rows.append(row)
     table_rows.sort(key=lambda r: -r["total"])
-    kinds = ("erase_read", "erase_match", "erase_attribute", "erase_delete")
-    kinds += ("trace_read", "trace_hash")
+    kinds = ("erase_read", "erase_match", "erase_attribute", "erase_delete", "checksum")
+    kinds += ("trace_narrow", "trace_full_read", "trace_full_hash")
     return {
         "requests": len(pending),
         "seconds": seconds,
-        "resolve_parts": resolve_parts,
+        "identity_rows_read": identity_rows,
         "by_part": {k: round(sum(r.get(k, 0.0) for r in table_rows), 2) for k in kinds},
         "tables": table_rows,
         "export_files": len(files),
         "export_rows": int(files["rows"].sum()),
         "identifiers": {k: len(v) for k, v in union.values.items()},
+        "peak_rss_mb": round(peak_rss_mb()),
+        "code": code,
+    }
+
+
+def inflated(root: Path, factor: int) -> dict:
+    """The erasure of the same requests on a copy of the pristine warehouse whose every
+    personal table holds each of its rows `factor` times (a power of two): the SQL scans
+    grow as they would with more people, and so do the requested people's rows (a pessimistic
+    stand-in for a larger brand, measured where a larger demo cannot be built). The domain
+    functions are called as the asset calls them, timed wall and CPU."""
+    import dagster as dg
+    import sqlalchemy as sa
+
+    from cdp_assets.config import load_config
+    from cdp_assets.defs.privacy.erasure import INTAKE_LAYERS
+    from cdp_assets.privacy import erasure as er
+    from cdp_assets.privacy.identifiers import Identifiers
+    from cdp_assets.privacy.suppression import load_suppressed, privacy_salt
+    from cdp_assets.privacy.tables import personal_tables
+    from cdp_assets.privacy.trace import checksums, verified_traces
+    from cdp_assets.warehouse import Warehouse
+
+    code = code_version()
+    copy = root / "inflated" / WAREHOUSE_FILE
+    copy.parent.mkdir(exist_ok=True)
+    shutil.copy(root / "pristine" / WAREHOUSE_FILE, copy)
+    configure(root, copy)
+    config = load_config()
+    wh = Warehouse(os.environ["CDP_WAREHOUSE_URL"])
+    rows = 0
+    with wh.transaction() as session:
+        for ref in personal_tables(session):
+            for _ in range(max(factor.bit_length() - 1, 0)):
+                session.conn.execute(sa.text(f"INSERT INTO {ref.sql} SELECT * FROM {ref.sql}"))
+            rows += session.row_count(ref)
+    erasure_sources = config.sources_of_kind("erasure_requests")
+    keys = [dg.AssetKey([layer, s.name]) for s in erasure_sources for layer in ("raw", "staging")]
+    staged, _, _ = _run(ERASURE_JOB, asset_selection=keys)
+    if not staged.success:
+        raise SystemExit("staging the requests on the inflated copy failed")
+    salt = privacy_salt(config)
+    wall: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+
+    def timed(name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        started, used = time.perf_counter(), cpu_seconds()
+        value = fn(*args, **kwargs)
+        wall[name] = round(wall.get(name, 0.0) + time.perf_counter() - started, 2)
+        cpu[name] = round(cpu.get(name, 0.0) + cpu_seconds() - used, 1)
+        return value
+
+    started_all, cpu_all = time.perf_counter(), cpu_seconds()
+    with wh.transaction() as session:
+        before_list = timed("load_suppressed", load_suppressed, session, salt)
+        before = timed("checksums", checksums, session, INTAKE_LAYERS)
+        pending = timed("pending_requests", er.pending_requests, session, config)
+        identity = timed("read_identity_tables", er.read_identity_tables, session, config, pending)
+        subjects = timed("resolve_all", er.resolve_all, session, config, pending, identity)
+        erasing = [s for s in subjects if not s.ambiguous]
+        processed = Identifiers()
+        processed.add("record", (f"{s.request.source}:{s.request.request_id}" for s in erasing))
+        deleted = timed("erase_subjects", er.erase_subjects, session, config, erasing, processed)
+        added = er.suppression_rows(erasing, salt, er.now_utc())
+        timed("append_suppression", er.append_suppression, session, added)
+        suppressed = load_suppressed(session, salt)
+        erased_now = Identifiers()
+        for subject in erasing:
+            erased_now.update(subject.identifiers)
+        layers = ("raw", "staging", "ops", "core", "analytics", "ml", "activation")
+        rebuilt = tuple(x for x in layers if x not in INTAKE_LAYERS)
+        traces = timed(
+            "verified_traces",
+            verified_traces,
+            session,
+            config,
+            salt,
+            suppressed,
+            layers,
+            before,
+            before_list,
+            erased_now,
+            set(deleted),
+            rebuilt,
+        )
+        if session.table_exists(er.KEYS):
+            session.conn.execute(sa.text(f"DROP TABLE {er.KEYS.sql}"))
+    erase_wall, erase_cpu = time.perf_counter() - started_all, cpu_seconds() - cpu_all
+    # The nightly check with nothing new: intake layers against the same list.
+    started_all, cpu_all = time.perf_counter(), cpu_seconds()
+    with wh.transaction() as session:
+        suppressed = load_suppressed(session, salt)
+        before = checksums(session, INTAKE_LAYERS)
+        nightly = verified_traces(
+            session, config, salt, suppressed, INTAKE_LAYERS, before, suppressed,
+            Identifiers(), set(),
+        )  # fmt: skip
+    nightly_wall, nightly_cpu = time.perf_counter() - started_all, cpu_seconds() - cpu_all
+    return {
+        "factor": factor,
+        "rows": rows,
+        "people_erased": len(erasing),
+        "rows_deleted": sum(deleted.values()),
+        "erase_wall_seconds": round(erase_wall, 1),
+        "erase_cpu_seconds": round(erase_cpu, 1),
+        "functions_wall": wall,
+        "functions_cpu": cpu,
+        "check_traces": int(traces["traces"].sum()),
+        "check_by_scan": traces["scan"].value_counts().to_dict(),
+        "nightly_check_wall_seconds": round(nightly_wall, 1),
+        "nightly_check_cpu_seconds": round(nightly_cpu, 1),
+        "nightly_by_scan": nightly["scan"].value_counts().to_dict(),
         "peak_rss_mb": round(peak_rss_mb()),
         "code": code,
     }
@@ -641,12 +797,18 @@ def report(args: argparse.Namespace, r: dict) -> None:
         ("erasure job (wall, 3 steps)", _s(e["job_wall_seconds"])),
         ("ops/erasure_log step", _s(e["erasure_step_seconds"])),
         ("  resolution (pending + identity tables + resolve)",
-         _s(sum(f.get(k, 0.0) for k in ("pending_requests", "read_identity_tables", "resolve")))),
+         _s(sum(f.get(k, 0.0) for k in ("pending_requests", "read_identity_tables", "resolve",
+                                         "resolve_all")))),
         ("  deletion (erase_subjects)", _s(f.get("erase_subjects"))),
         ("  export scrubbing", _s(f.get("_scrub_exports"))),
         ("  model store", _s(f.get("_erase_from_model_store"))),
         ("  suppression list + log", _s(sum(f.get(k, 0.0) for k in ("append_suppression", "log_rows", "load_suppressed")))),
-        ("  trace check: warehouse tables", _s(f.get("warehouse_traces"))),
+        ("  interrupted scrubs finished (files)", _s(f.get("finish_interrupted_scrubs"))),
+        ("  table checksums (ledger)", _s(f.get("checksums"))),
+        ("  trace check: warehouse tables",
+         _s(f.get("warehouse_traces", 0.0) + f.get("verified_traces", 0.0))),
+        ("  tables by scan / rows read in full",
+         f"{e.get('check_tables_by_scan')} / {e.get('check_rows_read_in_full')}"),
         ("  trace check: files (exports, model store)", _s(e["trace_files_seconds"])),
         ("people erased / requests", (f"{e['people_erased']} / {e['requests_processed']}"
          f" (no match: {e['requests_without_match']})")),
@@ -667,7 +829,9 @@ def report(args: argparse.Namespace, r: dict) -> None:
         ("independent SQL scan hits after", f"{sum(a['independent_hits'].values())}"),
         ("peak RSS (ingest phase)", f"{a['peak_rss_mb']:,} MB"),
         ("re-run, no request: step", _s(c["erasure_step_seconds"])),
-        ("  of which trace check (warehouse + files)", _s(c["trace_check_seconds"])),
+        ("  of which trace check (checksums + warehouse + files)", _s(c["trace_check_seconds"])),
+        ("  tables by scan / files by scan",
+         f"{c.get('check_tables_by_scan')} / {c.get('check_files_by_scan')}"),
         ("  of which erase_subjects with nothing to erase", _s(c["functions"].get("erase_subjects"))),
         ("  check passed", f"{c['check_passed']}"),
         ("peak RSS (re-run)", f"{c['peak_rss_mb']:,} MB"),
@@ -676,6 +840,11 @@ def report(args: argparse.Namespace, r: dict) -> None:
     print()
     for key, value in rows:
         print(f"{key:<{width}}  {value}")
+    for label, phase in (("erase", e), ("re-run", c)):
+        print(
+            f"\nCPU seconds, {label} phase: {phase.get('phase_cpu_seconds')} in all; "
+            f"by function: {phase.get('functions_cpu')}"
+        )
     print("\nsuppressed by source:", ", ".join(
         f"{s} {v['rows_suppressed']}/{v['rows_read']}" for s, v in a["by_source"].items()
     ))  # fmt: skip
@@ -683,18 +852,20 @@ def report(args: argparse.Namespace, r: dict) -> None:
         pr = r["profile"]
         print(
             f"\nprofile (copy of the pristine warehouse, same requests): {pr['seconds']}\n"
-            f"inside resolve ({pr['requests']} calls): {pr['resolve_parts']}\n"
+            f"identity rows read for {pr['requests']} requests: {pr['identity_rows_read']}\n"
             f"by part over all tables: {pr['by_part']}"
         )
-        print(f"{'table':<36} {'rows':>10} {'deleted':>8} {'read':>7} {'match':>7} "
-              f"{'attrib':>7} {'delete':>7} {'t.read':>7} {'t.hash':>7} {'total':>7}")  # fmt: skip
+        print(f"{'table':<36} {'rows':>10} {'cand.':>7} {'deleted':>7} {'read':>6} "
+              f"{'match':>6} {'attrib':>6} {'delete':>6} {'chksum':>6} {'narrow':>6} "
+              f"{'f.read':>6} {'f.hash':>6}")  # fmt: skip
         for t in pr["tables"][:15]:
             print(
-                f"{t['table']:<36} {int(t.get('rows', 0)):>10,} {int(t.get('deleted', 0)):>8,} "
+                f"{t['table']:<36} {int(t.get('rows', 0)):>10,} {int(t.get('candidates', 0)):>7,} "
+                f"{int(t.get('deleted', 0)):>7,} "
                 + " ".join(
-                    f"{t.get(k, 0.0):>7.2f}"
+                    f"{t.get(k, 0.0):>6.2f}"
                     for k in ("erase_read", "erase_match", "erase_attribute", "erase_delete")
-                    + ("trace_read", "trace_hash", "total")
+                    + ("checksum", "trace_narrow", "trace_full_read", "trace_full_hash")
                 )
             )
 
@@ -708,6 +879,12 @@ def main() -> int:
     parser.add_argument("--history-days", type=int, default=HISTORY_DAYS)
     parser.add_argument("--reuse", action="store_true", help="restart from out/pristine")
     parser.add_argument("--no-profile", action="store_true", help="skip the per-table profile")
+    parser.add_argument(
+        "--inflate",
+        type=int,
+        default=0,
+        help="also erase on a copy of the warehouse with every row repeated N times (2, 4, 8, …)",
+    )
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     args = parser.parse_args()
     root = args.out.resolve()
@@ -719,6 +896,7 @@ def main() -> int:
             "again": lambda: again(root),
             "recheck": lambda: erase(root, verify=False),
             "profile": lambda: profile(root),
+            "inflated": lambda: inflated(root, args.inflate),
         }
         print(json.dumps(phases[args.phase](), default=str))
         return 0
@@ -745,6 +923,11 @@ def main() -> int:
         result[phase] = run_phase(__file__, phase, *common)
     if not args.no_profile:
         result["profile"] = run_phase(__file__, "profile", *common)
+    if args.inflate > 1:
+        result["inflated"] = run_phase(
+            __file__, "inflated", *common, "--inflate", str(args.inflate)
+        )
+        print(f"\ninflated ×{args.inflate}: {json.dumps(result['inflated'], default=str)}")
     result["total_seconds"] = round(time.perf_counter() - started, 1)
     versions = {
         k: result[k].pop("code") for k in ("erase", "again", "recheck", "profile") if k in result

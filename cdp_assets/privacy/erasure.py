@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +29,7 @@ import sqlalchemy as sa
 
 from cdp_assets.activation.ad_hashing import hash_email, hash_phone
 from cdp_assets.config import CDPConfig, SourceConfig
+from cdp_assets.privacy.candidates import CandidateFilter
 from cdp_assets.privacy.identifiers import (
     KINDS,
     STRING,
@@ -193,10 +194,14 @@ class IdentityTables:
     xref_values: Values = field(default_factory=list)
     fact_values: Values = field(default_factory=list)
     record_values: dict[str, Values] = field(default_factory=dict)
-    staged_facts: list[tuple[SourceConfig, pd.DataFrame, Values]] = field(default_factory=list)
     merges: pd.DataFrame = field(default_factory=pd.DataFrame)
     # `<source>:<record id>` of each resolved customer record → its customer id
     person_of_record: dict[str, str] = field(default_factory=dict)
+    # Partial: xref, facts and records hold only the rows the requests may need, read from the
+    # warehouse step by step (`extend`); the shared identifiers from core only, until
+    # `extend_sharing` adds those of the staged records.
+    partial: bool = False
+    core_shared: Identifiers = field(default_factory=Identifiers)
 
     def person_of(self, record: str) -> str | None:
         """The customer a staged customer record belongs to; unresolved ones are their own."""
@@ -217,21 +222,55 @@ def identity_built(session: WarehouseSession) -> bool:
     return session.table_exists(XREF)
 
 
-def read_identity_tables(session: WarehouseSession, config: CDPConfig) -> IdentityTables:
-    xref = _table(session, XREF, ["source", "source_record_id", "identity_kind", "customer_id"])
-    facts = _table(
-        session,
-        TableRef("core", "fact_identities"),
-        [
-            "source",
-            "customer_ref",
-            "email_key",
-            "phone",
-            "loyalty_id",
-            "anonymous_id",
-            "customer_id",
-        ],
+XREF_COLUMNS = ["source", "source_record_id", "identity_kind", "customer_id"]
+FACT_IDENTITIES = TableRef("core", "fact_identities")
+FACT_COLUMNS = [
+    "source",
+    "customer_ref",
+    "email_key",
+    "phone",
+    "loyalty_id",
+    "anonymous_id",
+    "customer_id",
+]
+RECORD_COLUMNS = ["record_id", "email", "email_key", "phone", "loyalty_id"]
+
+
+def _rows_of(
+    session: WarehouseSession,
+    ref: TableRef,
+    columns: list[str],
+    where: str,
+    params: dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """Identifier columns of the rows of `ref` that satisfy `where`, as text."""
+    return session.read_table(
+        ref, columns=columns, dtypes=dict.fromkeys(columns, STRING), where=where, params=params
     )
+
+
+def _record_columns(session: WarehouseSession, ref: TableRef) -> list[str]:
+    present = set(session.columns(ref))
+    return [c for c in RECORD_COLUMNS if c in present]
+
+
+def _customer_sources(session: WarehouseSession, config: CDPConfig) -> dict[str, TableRef]:
+    refs = {s.name: TableRef("staging", s.name) for s in config.sources_of_kind("customers")}
+    return {name: ref for name, ref in refs.items() if session.table_exists(ref)}
+
+
+def read_identity_tables(
+    session: WarehouseSession,
+    config: CDPConfig,
+    requests: list[ErasureRequest] | None = None,
+) -> IdentityTables:
+    """The identity tables resolution reads: whole, or with `requests` only the rows those
+    requests may need (`partial`: selected in the warehouse, then extended by `resolve_all`
+    as resolution finds the people and their identifiers)."""
+    if requests is not None:
+        return _partial_identity_tables(session, config, requests)
+    xref = _table(session, XREF, XREF_COLUMNS)
+    facts = _table(session, FACT_IDENTITIES, FACT_COLUMNS)
     aliases = _table(session, TableRef("core", "customer_id_aliases"), ["alias_id", "customer_id"])
     merges = _table(session, MERGES, ["event", "customer_id", "other_customer_id"])
     shared_frame = _table(session, TableRef("core", "shared_identifiers"), ["type", "value"])
@@ -262,12 +301,145 @@ def read_identity_tables(session: WarehouseSession, config: CDPConfig) -> Identi
         xref_values=xref_values(xref, config),
         fact_values=_fact_values(facts, config),
         record_values={s: _record_values(s, f, config) for s, f in records.items()},
-        staged_facts=_staged_facts(session, config),
         merges=merges,
         person_of_record=person_of_record,
     )
     tables.shared.update(_shared_by_staged_records(tables))
     return tables
+
+
+def _core_shared(session: WarehouseSession) -> Identifiers:
+    shared_frame = _table(session, TableRef("core", "shared_identifiers"), ["type", "value"])
+    shared = Identifiers()
+    for type_, kind in (("email_key", "email"), ("phone", "phone"), ("loyalty_id", "loyalty_id")):
+        shared.add(kind, shared_frame.loc[shared_frame["type"] == type_, "value"])
+    return shared
+
+
+def _partial_identity_tables(
+    session: WarehouseSession, config: CDPConfig, requests: list[ErasureRequest]
+) -> IdentityTables:
+    """The rows any of `requests` may name a person by: the staged customer records holding
+    one of their identifiers, then the xref and fact identity rows holding one of those or
+    of the records found."""
+    seeds = Identifiers()
+    for request in requests:
+        seeds.update(request.seeds)
+    tables = IdentityTables(
+        pd.DataFrame(columns=XREF_COLUMNS, dtype=STRING),
+        pd.DataFrame(columns=FACT_COLUMNS, dtype=STRING),
+        _table(session, TableRef("core", "customer_id_aliases"), ["alias_id", "customer_id"]),
+        _core_shared(session),
+        {},
+        merges=_table(session, MERGES, ["event", "customer_id", "other_customer_id"]),
+        partial=True,
+    )
+    tables.core_shared.update(tables.shared)
+    records = _records_holding(session, config, seeds)
+    probe = Identifiers()
+    probe.update(seeds)
+    for source, frame in records.items():
+        probe.add("record", source + ":" + frame["record_id"].astype(STRING))
+    _extend(tables, session, config, records=records, **_identity_rows_holding(session, probe))
+    return tables
+
+
+def _records_holding(
+    session: WarehouseSession, config: CDPConfig, wanted: Identifiers
+) -> dict[str, pd.DataFrame]:
+    rows = CandidateFilter(wanted, session.dialect)
+    found = {}
+    for name, ref in _customer_sources(session, config).items():
+        columns = _record_columns(session, ref)
+        where = rows.where(columns, ["phone"])
+        frame = _rows_of(session, ref, columns, where, rows.params_for(where))
+        values = _record_values(name, frame, config)
+        found[name] = frame[matches(values, wanted, frame.index)].reset_index(drop=True)
+    return found
+
+
+def _identity_rows_holding(session: WarehouseSession, wanted: Identifiers) -> dict:
+    rows = CandidateFilter(wanted, session.dialect)
+    if rows.empty:
+        return {}
+    where = rows.where(["source_record_id", "customer_id"], ["source_record_id"])
+    xref = _rows_of(session, XREF, XREF_COLUMNS, where, rows.params_for(where))
+    facts = pd.DataFrame(columns=FACT_COLUMNS, dtype=STRING)
+    if session.table_exists(FACT_IDENTITIES):
+        where = rows.where(FACT_COLUMNS[1:], ["phone"])
+        facts = _rows_of(session, FACT_IDENTITIES, FACT_COLUMNS, where, rows.params_for(where))
+    return {"xref": xref, "facts": facts}
+
+
+def _rows_of_customers(session: WarehouseSession, customers: set[str]) -> dict:
+    """xref and fact identity rows of these customers (joined from a keys table)."""
+    if not customers:
+        return {}
+    session.replace_table(KEYS, pd.DataFrame({"customer_id": sorted(customers)}, dtype=STRING))
+    where = f"customer_id IN (SELECT customer_id FROM {KEYS.sql})"
+    found = {"xref": _rows_of(session, XREF, XREF_COLUMNS, where)}
+    if session.table_exists(FACT_IDENTITIES):
+        found["facts"] = _rows_of(session, FACT_IDENTITIES, FACT_COLUMNS, where)
+    return found
+
+
+def _records_named(
+    session: WarehouseSession, config: CDPConfig, records: set[str]
+) -> dict[str, pd.DataFrame]:
+    """The staged customer records named `<source>:<record id>`."""
+    found = {}
+    for name, ref in _customer_sources(session, config).items():
+        ids = sorted({r.partition(":")[2] for r in records if r.partition(":")[0] == name})
+        if not ids:
+            continue
+        session.replace_table(KEYS, pd.DataFrame({"record_id": ids}, dtype=STRING))
+        columns = _record_columns(session, ref)
+        where = f"CAST(record_id AS VARCHAR) IN (SELECT record_id FROM {KEYS.sql})"
+        found[name] = _rows_of(session, ref, columns, where)
+    return found
+
+
+def _extend(
+    tables: IdentityTables,
+    session: WarehouseSession,
+    config: CDPConfig,
+    xref: pd.DataFrame | None = None,
+    facts: pd.DataFrame | None = None,
+    records: dict[str, pd.DataFrame] | None = None,
+) -> None:
+    """Add rows to partial identity tables (duplicates dropped) and recompute their values."""
+
+    def union(old: pd.DataFrame, new: pd.DataFrame | None) -> pd.DataFrame:
+        if new is None or not len(new):
+            return old
+        both = pd.concat([old, new.astype(STRING)], ignore_index=True) if len(old) else new
+        return both.astype(STRING).drop_duplicates().reset_index(drop=True)
+
+    tables.xref = union(tables.xref, xref)
+    tables.facts = union(tables.facts, facts)
+    for name, frame in (records or {}).items():
+        old = tables.records.get(name, pd.DataFrame(columns=frame.columns, dtype=STRING))
+        tables.records[name] = union(old, frame)
+    for name, ref in _customer_sources(session, config).items():
+        if name not in tables.records:
+            columns = _record_columns(session, ref)
+            tables.records[name] = pd.DataFrame(columns=columns, dtype=STRING)
+    tables.xref_values = xref_values(tables.xref, config)
+    tables.fact_values = _fact_values(tables.facts, config)
+    tables.record_values = {s: _record_values(s, f, config) for s, f in tables.records.items()}
+    xref_frame = tables.xref
+    is_record = (xref_frame["identity_kind"] == "record").fillna(False).to_numpy(dtype=bool)
+    tables.person_of_record = dict(
+        zip(
+            (
+                xref_frame.loc[is_record, "source"]
+                + ":"
+                + xref_frame.loc[is_record, "source_record_id"]
+            ),
+            xref_frame.loc[is_record, "customer_id"],
+            strict=True,
+        )
+    )
 
 
 def _shared_by_staged_records(tables: IdentityTables) -> Identifiers:
@@ -372,10 +544,68 @@ def resolve(
 ) -> Subject:
     """The customer a request names and every identifier of theirs; nobody when it names
     more than one person (an ambiguous request: see `identify`)."""
-    who = identify(request.seeds, tables)
-    if who.ambiguous:
-        hint = resolution_hint(request.seeds, who.matched)
-        return Subject(request, set(), Identifiers(), people_matched=who.matched, hint=hint)
+    return resolve_all(session, config, [request], tables)[0]
+
+
+def resolve_all(
+    session: WarehouseSession,
+    config: CDPConfig,
+    requests: list[ErasureRequest],
+    tables: IdentityTables,
+) -> list[Subject]:
+    """`resolve` for every request; the staged facts are searched once for all of them."""
+    whos = [identify(r.seeds, tables) for r in requests]
+    if tables.partial:
+        _extend_for(session, config, tables, requests, whos)
+    subjects = [
+        _resolve_in_core(session, config, r, who, tables)
+        for r, who in zip(requests, whos, strict=True)
+    ]
+    erasing = [s for s in subjects if not s.ambiguous]
+    _add_staged_facts(session, config, erasing)
+    for subject in erasing:
+        _add_ad_hashes(subject.identifiers)
+    return subjects
+
+
+def _extend_for(
+    session: WarehouseSession,
+    config: CDPConfig,
+    tables: IdentityTables,
+    requests: list[ErasureRequest],
+    whos: list[Identification],
+) -> None:
+    """Read what resolving the identified people needs into partial tables: the identity
+    rows of their customer ids, the staged records those name, and every staged record (with
+    its person) holding one of their emails, phones or loyalty ids — to tell which of those
+    other people share."""
+    named = [(r, w) for r, w in zip(requests, whos, strict=True) if not w.ambiguous]
+    customers = {p for _, w in named for p in w.people if not p.startswith(UNRESOLVED)}
+    _extend(tables, session, config, **_rows_of_customers(session, customers))
+    gathered = [_gather(r, w, tables) for r, w in named]
+    records = set().union(*(found.values["record"] for found, _ in gathered))
+    _extend(tables, session, config, records=_records_named(session, config, records))
+    values = Identifiers()
+    for request, who in named:
+        found, _ = _gather(request, who, tables)
+        for kind in ("email", "phone", "loyalty_id"):
+            values.add(kind, found.values[kind])
+    holding = _records_holding(session, config, values)
+    carrying = Identifiers()
+    for source, frame in holding.items():
+        carrying.add("record", source + ":" + frame["record_id"].astype(STRING))
+    rows = _identity_rows_holding(session, carrying) if len(carrying) else {}
+    _extend(tables, session, config, records=holding, xref=rows.get("xref"))
+    tables.shared = Identifiers()
+    tables.shared.update(tables.core_shared)
+    tables.shared.update(_shared_by_staged_records(tables))
+
+
+def _gather(
+    request: ErasureRequest, who: Identification, tables: IdentityTables
+) -> tuple[Identifiers, set[str]]:
+    """The identifiers the identity tables give the person `who` names, and their customer
+    ids (shared identifiers not removed yet)."""
     customers = {p for p in who.people if not p.startswith(UNRESOLVED)}
     found = Identifiers()
     found.update(request.seeds)
@@ -390,12 +620,26 @@ def resolve(
     for source, frame in tables.records.items():
         mine = (source + ":" + frame["record_id"].astype(str)).isin(found.values["record"])
         _add_rows(found, tables.record_values[source], mine.to_numpy())
+    return found, customers
+
+
+def _resolve_in_core(
+    session: WarehouseSession,
+    config: CDPConfig,
+    request: ErasureRequest,
+    who: Identification,
+    tables: IdentityTables,
+) -> Subject:
+    """The person a request names, with the identifiers the identity tables and the core
+    facts give (the staged facts and ad hashes are added by `resolve_all`)."""
+    if who.ambiguous:
+        hint = resolution_hint(request.seeds, who.matched)
+        return Subject(request, set(), Identifiers(), people_matched=who.matched, hint=hint)
+    found, customers = _gather(request, who, tables)
     # Before facts are gathered by identifier: another person's order with the household
     # phone is not the requester's.
     kept = _discard_shared(found, tables.shared)
     _add_facts(session, found, customers)
-    _add_staged_facts(found, tables.staged_facts)
-    _add_ad_hashes(found)
     return Subject(request, customers, found, kept, people_matched=who.matched)
 
 
@@ -492,38 +736,53 @@ def _add_facts(session: WarehouseSession, found: Identifiers, customers: set[str
 
 
 def _staged_facts(
-    session: WarehouseSession, config: CDPConfig
-) -> list[tuple[SourceConfig, pd.DataFrame, Values]]:
-    """Every staged fact's identifier columns and values (see `_add_staged_facts`)."""
-    staged = []
+    session: WarehouseSession, config: CDPConfig, wanted: Identifiers
+) -> Iterator[tuple[SourceConfig, pd.DataFrame, Values]]:
+    """The identifier columns and values of the staged facts that may hold one of `wanted`
+    (selected in the warehouse: a superset, see `candidates`)."""
+    rows = CandidateFilter(wanted, session.dialect)
+    if rows.empty:
+        return
     for source in config.sources:
         ref = TableRef("staging", source.name)
         if source.kind not in FACT_TABLES or not session.table_exists(ref):
             continue
         present = set(session.columns(ref))
-        wanted = ["record_id", "email", "email_key", "phone", "loyalty_id", "customer_ref"]
-        wanted += ["anonymous_id", FACT_TABLES[source.kind]]
-        frame = _table(session, ref, [c for c in dict.fromkeys(wanted) if c in present])
-        values = source_field_values(frame, source, config, staged_columns(frame.columns))
-        staged.append((source, frame, values))
-    return staged
+        columns = ["record_id", "email", "email_key", "phone", "loyalty_id", "customer_ref"]
+        columns += ["anonymous_id", FACT_TABLES[source.kind]]
+        columns = [c for c in dict.fromkeys(columns) if c in present]
+        frame = session.read_table(
+            ref,
+            columns=columns,
+            dtypes=dict.fromkeys(columns, STRING),
+            where=rows.where(columns, ["phone"]),
+            params=rows.params_for(rows.where(columns, ["phone"])),
+        )
+        if len(frame):
+            values = source_field_values(frame, source, config, staged_columns(frame.columns))
+            yield source, frame, values
 
 
 def _add_staged_facts(
-    found: Identifiers, staged: list[tuple[SourceConfig, pd.DataFrame, Values]]
+    session: WarehouseSession, config: CDPConfig, subjects: list[Subject]
 ) -> None:
-    """Facts staged with one of the person's identifiers, and what they reveal: the order ids
-    their items hang on, and the cookie ids their logins stitched — known even before (or
-    without) a core build."""
-    for source, frame, values in staged:
-        mine = matches(values, found, frame.index)
-        if not mine.any():
-            continue
-        found.add("record", (source.name + ":" + frame.loc[mine, "record_id"].astype(str)))
-        if source.kind == "orders":
-            found.add("order", frame.loc[mine, "order_id"])
-        if "anonymous_id" in frame.columns:
-            found.add("anonymous_id", frame.loc[mine, "anonymous_id"])
+    """Facts staged with one of each person's identifiers, and what they reveal: the order
+    ids their items hang on, and the cookie ids their logins stitched — known even before (or
+    without) a core build. One search for every subject at once."""
+    union = Identifiers()
+    for subject in subjects:
+        union.update(subject.identifiers)
+    for source, frame, values in _staged_facts(session, config, union):
+        for subject in subjects:
+            found = subject.identifiers
+            mine = matches(values, found, frame.index)
+            if not mine.any():
+                continue
+            found.add("record", (source.name + ":" + frame.loc[mine, "record_id"].astype(str)))
+            if source.kind == "orders":
+                found.add("order", frame.loc[mine, "order_id"])
+            if "anonymous_id" in frame.columns:
+                found.add("anonymous_id", frame.loc[mine, "anonymous_id"])
 
 
 def _add_ad_hashes(found: Identifiers) -> None:
@@ -572,7 +831,10 @@ def erase_subjects(
         union.update(subject.identifiers)
     deleted: dict[str, int] = {}
     if len(union):
-        for table in list(each_table(session, config)):
+        # Only the rows that may hold one of their identifiers are read (selected in the
+        # warehouse); the readers decide on those.
+        rows = CandidateFilter(union, session.dialect)
+        for table in list(each_table(session, config, rows=rows)):
             doomed = matches(table.values, union, table.index)
             if not doomed.any():
                 continue
@@ -692,8 +954,8 @@ def erase_pending(
     held: list[ErasureRequest] = []
     if requests and not identity_built(session):
         requests, held = [], requests
-    identity = read_identity_tables(session, config) if requests else None
-    subjects = [resolve(session, config, r, identity) for r in requests if identity]
+    identity = read_identity_tables(session, config, requests) if requests else None
+    subjects = resolve_all(session, config, requests, identity) if identity else []
     erasing = [s for s in subjects if not s.ambiguous]
     processed = Identifiers()
     processed.add("record", (f"{s.request.source}:{s.request.request_id}" for s in erasing))

@@ -179,18 +179,49 @@ def scrub_exports(
     return _scrub(root, lambda frame: people.rows_of(frame).to_numpy(bool), dry_run)
 
 
-def scrub_suppressed(root: Path, salt: bytes, suppressed: frozenset[str]) -> dict[str, int]:
+def scrub_suppressed(
+    root: Path,
+    salt: bytes,
+    suppressed: frozenset[str],
+    known_clean: Callable[[Path], bool] | None = None,
+) -> dict[str, int]:
     """Remove every row naming a suppressed identifier (salted hash on the suppression list)
     from the export files under `root`: the rows the trace check would find. It finishes the
-    scrub of an erasure whose run died after its commit, before the files were rewritten."""
+    scrub of an erasure whose run died after its commit, before the files were rewritten.
+    Files `known_clean` says were verified clean against this list are not read."""
     if not suppressed:
         return {}
     return _scrub(
-        root, lambda frame: hash_matches(named_values(frame), salt, suppressed, frame.index)
+        root,
+        lambda frame: hash_matches(named_values(frame), salt, suppressed, frame.index),
+        skip=known_clean,
     )
 
 
-def _scrub(root: Path, rows_of: RowsOf, dry_run: bool = False) -> dict[str, int]:
+def count_rows_of_people(
+    root: Path, people: dict[str, tuple[set[str], set[str], set[str]]]
+) -> dict[str, int]:
+    """Rows of each person (key → customer ids, emails, phones) in the export files under
+    `root`, as `scrub_exports` would remove them for that person alone; every file is read
+    once for all of them. Nothing is written."""
+    erased = {key: _ErasedPeople.of(*ids) for key, ids in people.items()}
+    counts = dict.fromkeys(people, 0)
+    root = Path(root)
+    if not root.is_dir() or not people:
+        return counts
+    for path in _data_files(root):
+        frame = read_export_file(path)
+        for key, person in erased.items():
+            counts[key] += int(person.rows_of(frame).sum())
+    return counts
+
+
+def _scrub(
+    root: Path,
+    rows_of: RowsOf,
+    dry_run: bool = False,
+    skip: Callable[[Path], bool] | None = None,
+) -> dict[str, int]:
     root = Path(root)
     if not root.is_dir():
         return {}
@@ -200,6 +231,8 @@ def _scrub(root: Path, rows_of: RowsOf, dry_run: bool = False) -> dict[str, int]
     changed: set[Path] = set()
     removed: dict[str, int] = {}
     for path in _data_files(root):
+        if skip is not None and skip(path):
+            continue
         frame = read_export_file(path)
         theirs = rows_of(frame)
         if not theirs.any():

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from cdp_assets.config import CDPConfig, SourceConfig
-from cdp_assets.contracts.canonical import field_names
+from cdp_assets.contracts.canonical import RECORD_ID_FIELD, field_names
+from cdp_assets.privacy.candidates import CandidateFilter
 from cdp_assets.privacy.identifiers import (
     NAMED_COLUMNS,
     STRING,
@@ -31,6 +32,23 @@ from cdp_assets.warehouse import TableRef, WarehouseSession
 
 LAYERS: tuple[str, ...] = ("raw", "staging", "ops", "core", "analytics", "ml", "activation")
 LINEAGE_KEY: tuple[str, ...] = ("_file", "_line", "_batch_id")
+# The canonical fields `source_field_values` reads identifiers from (the others of a source
+# are amounts, dates, enums: a candidate search skips them).
+IDENTIFIER_FIELDS: frozenset[str] = frozenset(
+    {
+        "email",
+        "email_key",
+        "phone",
+        "loyalty_id",
+        "anonymous_id",
+        "customer_id",
+        "record_id",
+        "customer_ref",
+        "record_source",
+        "source_record_id",
+        *RECORD_ID_FIELD.values(),
+    }
+)
 # Tables that hold no personal data, or only salted hashes of it (the privacy bookkeeping).
 NOT_PERSONAL: frozenset[str] = frozenset(
     {
@@ -40,6 +58,7 @@ NOT_PERSONAL: frozenset[str] = frozenset(
         "ops.erasure_log",
         "ops.retention_log",
         "ops._erasure_keys",
+        "ops.erasure_trace_ledger",
     }
 )
 
@@ -80,16 +99,42 @@ def _source_of(config: CDPConfig, name: str) -> SourceConfig | None:
     return next((s for s in config.sources if s.name == name), None)
 
 
-def table_values(session: WarehouseSession, config: CDPConfig, ref: TableRef) -> TableValues | None:
-    """The table's identifier values, or None when it holds no identifier column."""
+def _read(
+    session: WarehouseSession,
+    ref: TableRef,
+    keys: list[str],
+    values: list[str],
+    rows: CandidateFilter | None,
+    searched: list[str] | None = None,
+    phones: list[str] | None = None,
+) -> pd.DataFrame:
+    """The key and value columns of `ref`: every row, or with `rows` only those whose
+    `searched` columns (default: the value columns) may hold a wanted identifier (evaluated
+    in the warehouse, see `candidates`; phone numbers in the `phones` columns only)."""
+    read = list(dict.fromkeys([*keys, *values]))
+    if rows is None:
+        return session.read_table(ref, columns=read)
+    where = rows.where(values if searched is None else searched, phones or [])
+    return session.read_table(ref, columns=read, where=where, params=rows.params_for(where))
+
+
+def table_values(
+    session: WarehouseSession,
+    config: CDPConfig,
+    ref: TableRef,
+    rows: CandidateFilter | None = None,
+) -> TableValues | None:
+    """The table's identifier values, or None when it holds no identifier column. With
+    `rows`, of the rows that may hold one of its wanted values only (a superset of those
+    that do: the values read decide)."""
     columns = session.columns(ref)
     source = _source_of(config, ref.table)
     if ref.schema in ("raw", "staging") and source is not None:
-        return _source_values(session, config, ref, source, columns)
+        return _source_values(session, config, ref, source, columns, rows)
     special = _SPECIAL.get(str(ref))
     if special is not None:
-        return special(session, config, ref, columns)
-    return _named_table_values(session, ref, columns)
+        return special(session, config, ref, columns, rows)
+    return _named_table_values(session, ref, columns, rows)
 
 
 def _source_values(
@@ -98,9 +143,10 @@ def _source_values(
     ref: TableRef,
     source: SourceConfig,
     columns: list[str],
+    rows: CandidateFilter | None = None,
 ) -> TableValues | None:
     if not all(c in columns for c in LINEAGE_KEY):
-        return _named_table_values(session, ref, columns)
+        return _named_table_values(session, ref, columns, rows)
     raw = ref.schema == "raw"
     if raw:
         mapping = {f: c for f, c in raw_columns(source).items() if c in columns}
@@ -108,27 +154,37 @@ def _source_values(
         present = [c for c in (*field_names(source.kind), "email_key", "record_id") if c in columns]
         mapping = staged_columns(present)
     texts = free_text_columns(source, columns, raw)
-    read = dict.fromkeys([*LINEAGE_KEY, *mapping.values(), *texts])
-    frame = session.read_table(ref, columns=list(read))
+    searched = [c for f, c in mapping.items() if f in IDENTIFIER_FIELDS] + texts
+    phones = [c for f, c in mapping.items() if f == "phone"] + texts
+    read = [*mapping.values(), *texts]
+    frame = _read(session, ref, list(LINEAGE_KEY), read, rows, searched, phones)
     values = source_field_values(frame, source, config, mapping)
     values += source_text_values(frame, source, config, raw)
     return TableValues(ref, frame[list(LINEAGE_KEY)], values)
 
 
 def _quarantine_values(
-    session: WarehouseSession, config: CDPConfig, ref: TableRef, columns: list[str]
+    session: WarehouseSession,
+    config: CDPConfig,
+    ref: TableRef,
+    columns: list[str],
+    rows: CandidateFilter | None = None,
 ) -> TableValues:
     keys = ["source", "stage", "file", "line", "batch_id"]
-    frame = session.read_table(ref, columns=[*keys, "record_id", "raw_payload"])
+    frame = _read(session, ref, keys, ["record_id", "raw_payload"], rows, phones=["raw_payload"])
     values = _per_source_text(frame, config, "raw_payload")
     return TableValues(ref, frame[keys], values)
 
 
 def _issue_values(
-    session: WarehouseSession, config: CDPConfig, ref: TableRef, columns: list[str]
+    session: WarehouseSession,
+    config: CDPConfig,
+    ref: TableRef,
+    columns: list[str],
+    rows: CandidateFilter | None = None,
 ) -> TableValues:
     keys = ["source", "record_id", "file", "line", "batch_id", "field"]
-    frame = session.read_table(ref, columns=[*keys, "value"])
+    frame = _read(session, ref, keys, ["record_id", "value"], rows, phones=["value"])
     values = _per_source_text(frame, config, "value")
     return TableValues(ref, frame[keys], values)
 
@@ -148,10 +204,15 @@ def _per_source_text(frame: pd.DataFrame, config: CDPConfig, text_column: str) -
 
 
 def _xref_values(
-    session: WarehouseSession, config: CDPConfig, ref: TableRef, columns: list[str]
+    session: WarehouseSession,
+    config: CDPConfig,
+    ref: TableRef,
+    columns: list[str],
+    rows: CandidateFilter | None = None,
 ) -> TableValues:
     keys = ["source", "source_record_id", "identity_kind", "customer_id"]
-    frame = session.read_table(ref, columns=keys)
+    searched = ["source_record_id", "customer_id"]
+    frame = _read(session, ref, keys, searched, rows, phones=["source_record_id"])
     return TableValues(ref, frame, xref_values(frame, config))
 
 
@@ -172,10 +233,16 @@ def xref_values(frame: pd.DataFrame, config: CDPConfig) -> Values:
 
 
 def _edge_values(
-    session: WarehouseSession, config: CDPConfig, ref: TableRef, columns: list[str]
+    session: WarehouseSession,
+    config: CDPConfig,
+    ref: TableRef,
+    columns: list[str],
+    rows: CandidateFilter | None = None,
 ) -> TableValues:
     keys = ["customer_id", "left_source", "left_record_id", "right_source", "right_record_id"]
-    frame = session.read_table(ref, columns=[*keys, "left_kind", "right_kind", "evidence"])
+    texts = ["customer_id", "left_record_id", "right_record_id", "evidence"]
+    phones = ["left_record_id", "right_record_id", "evidence"]
+    frame = _read(session, ref, [*keys, "left_kind", "right_kind"], texts, rows, phones=phones)
     values: Values = [("customer_id", frame["customer_id"].astype(STRING))]
     for side in ("left", "right"):
         values += node_values(
@@ -186,9 +253,13 @@ def _edge_values(
 
 
 def _node_values(
-    session: WarehouseSession, config: CDPConfig, ref: TableRef, columns: list[str]
+    session: WarehouseSession,
+    config: CDPConfig,
+    ref: TableRef,
+    columns: list[str],
+    rows: CandidateFilter | None = None,
 ) -> TableValues:
-    frame = session.read_table(ref, columns=["node_key", "customer_id"])
+    frame = _read(session, ref, [], ["node_key", "customer_id"], rows, phones=["node_key"])
     parts = frame["node_key"].astype(STRING).str.split("|", n=2, expand=True)
     parts = parts.reindex(columns=[0, 1, 2])
     values: Values = [("customer_id", frame["customer_id"].astype(STRING))]
@@ -197,9 +268,13 @@ def _node_values(
 
 
 def _shared_values(
-    session: WarehouseSession, config: CDPConfig, ref: TableRef, columns: list[str]
+    session: WarehouseSession,
+    config: CDPConfig,
+    ref: TableRef,
+    columns: list[str],
+    rows: CandidateFilter | None = None,
 ) -> TableValues:
-    frame = session.read_table(ref, columns=["type", "value"])
+    frame = _read(session, ref, ["type"], ["value"], rows, phones=["value"])
     kinds = frame["type"].astype(STRING).map(NAMED_COLUMNS).astype(STRING)
     values: Values = []
     for kind in ("email", "phone", "loyalty_id"):
@@ -208,12 +283,16 @@ def _shared_values(
 
 
 def _named_table_values(
-    session: WarehouseSession, ref: TableRef, columns: list[str]
+    session: WarehouseSession,
+    ref: TableRef,
+    columns: list[str],
+    rows: CandidateFilter | None = None,
 ) -> TableValues | None:
     picked = [c for c in columns if c in NAMED_COLUMNS]
     if not picked:
         return None
-    frame = session.read_table(ref, columns=picked)
+    phones = [c for c in picked if NAMED_COLUMNS[c] == "phone"]
+    frame = _read(session, ref, [], picked, rows, phones=phones)
     return TableValues(ref, frame, named_values(frame))
 
 
@@ -228,12 +307,16 @@ _SPECIAL = {
 
 
 def each_table(
-    session: WarehouseSession, config: CDPConfig, layers: tuple[str, ...] = LAYERS
+    session: WarehouseSession,
+    config: CDPConfig,
+    layers: tuple[str, ...] = LAYERS,
+    rows: CandidateFilter | None = None,
 ) -> Iterator[TableValues]:
-    """TableValues of every table of `layers` that may hold personal data."""
+    """TableValues of every table of `layers` that may hold personal data (with `rows`, of
+    the rows that may hold one of its wanted values)."""
     for ref in personal_tables(session):
         if ref.schema not in layers:
             continue
-        found = table_values(session, config, ref)
+        found = table_values(session, config, ref, rows)
         if found is not None and len(found.keys):
             yield found

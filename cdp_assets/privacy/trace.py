@@ -3,15 +3,20 @@ export files) is hashed with the privacy salt and compared with the suppression 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import pandas as pd
+import sqlalchemy as sa
 
 from cdp_assets.activation.export_files import read_export_file
 from cdp_assets.config import CDPConfig
-from cdp_assets.privacy.identifiers import hash_matches, named_values
-from cdp_assets.privacy.tables import LAYERS, each_table
-from cdp_assets.warehouse import WarehouseSession
+from cdp_assets.privacy.candidates import CandidateFilter
+from cdp_assets.privacy.identifiers import Identifiers, hash_matches, matches, named_values
+from cdp_assets.privacy.tables import LAYERS, each_table, personal_tables, table_values
+from cdp_assets.warehouse import TableRef, WarehouseSession, coerce_frame
+from cdp_assets.warehouse.warehouse import quote_ident
 
 EXPORT_SUFFIXES = (".csv", ".parquet")
 
@@ -51,3 +56,242 @@ def export_traces(root: Path, salt: bytes, suppressed: frozenset[str]) -> pd.Dat
                 }
             )
     return pd.DataFrame(rows, columns=["table", "rows", "traces"])
+
+
+# --------------------------------------------------------------------------- the ledger
+#
+# A full scan reads and hashes every identifier value of every table: linear in the warehouse.
+# The ledger records, per table, the checksum of its content when a scan found it clean, and
+# the fingerprint of what it was checked against (the suppression list, the sources' config,
+# the readers' version). A table whose checksum and fingerprint are unchanged since is clean
+# still: it is not read again. After an erasure the suppression list grows by the hashes of
+# the people just erased, whose identifiers the run knows in clear: a table that was clean
+# before the run and changed only by the run's deletions is searched for those identifiers
+# only (the rows that may hold one are selected in the warehouse, then hashed). Anything
+# else — a new or changed table, another list — is scanned in full.
+
+LEDGER = TableRef("ops", "erasure_trace_ledger")
+LEDGER_DTYPES: dict[str, str] = {
+    "table_name": "string",
+    "content_checksum": "string",
+    "checked_against": "string",
+}  # no time: the same state gives the same ledger (a rerun equals an uninterrupted run)
+# Bump when the readers change what they find: every table is then scanned in full again.
+READERS_VERSION = "1"
+REBUILT = "rebuilt"  # the checksum recorded for a table of a rebuilt layer (not taken)
+
+
+def check_fingerprint(config: CDPConfig, suppressed: frozenset[str]) -> str:
+    """What a clean scan was made against: the suppression list, the sources (columns and
+    regions decide how values are read) and the readers' version."""
+    digest = hashlib.sha256(READERS_VERSION.encode() + b"\x1f")
+    digest.update(config.default_country.encode() + b"\x1f")
+    sources = [s.model_dump(mode="json") for s in config.sources]
+    digest.update(json.dumps(sources, sort_keys=True, default=str).encode() + b"\x1f")
+    for value in sorted(suppressed):
+        digest.update(value.encode("ascii") + b"\n")
+    return digest.hexdigest()[:32]
+
+
+def table_checksum(session: WarehouseSession, ref: TableRef) -> str:
+    """Rows and an order-independent checksum of every column, computed in the warehouse."""
+    columns = ", ".join(quote_ident(c) for c in session.columns(ref))
+    if session.dialect == "postgresql":
+        row = f"hashtextextended(CAST(ROW({columns}) AS text), 0)"
+    else:
+        row = f"hash({columns})"
+    found = session.conn.execute(
+        sa.text(f"SELECT COUNT(*), CAST(SUM({row}) AS VARCHAR) FROM {ref.sql}")
+    ).one()
+    return f"{int(found[0])}:{found[1] or 0}"
+
+
+def checksums(session: WarehouseSession, layers: tuple[str, ...]) -> dict[str, str]:
+    return {
+        str(ref): table_checksum(session, ref)
+        for ref in personal_tables(session)
+        if ref.schema in layers
+    }
+
+
+def read_ledger(session: WarehouseSession) -> dict[str, tuple[str, str]]:
+    """table → (content checksum, fingerprint it was found clean against)."""
+    if not session.table_exists(LEDGER):
+        return {}
+    frame = session.read_table(LEDGER, dtypes=LEDGER_DTYPES)
+    return {
+        str(t): (str(c), str(f))
+        for t, c, f in zip(
+            frame["table_name"], frame["content_checksum"], frame["checked_against"], strict=True
+        )
+    }
+
+
+def write_ledger(session: WarehouseSession, ledger: dict[str, tuple[str, str]]) -> None:
+    frame = pd.DataFrame(
+        [(t, c, f) for t, (c, f) in sorted(ledger.items())], columns=list(LEDGER_DTYPES)
+    )
+    session.replace_table(LEDGER, coerce_frame(frame, LEDGER_DTYPES))
+
+
+def _checksum_now(
+    session: WarehouseSession,
+    ref: TableRef,
+    before: dict[str, str],
+    changed_by_run: set[str],
+    rebuilt_layers: tuple[str, ...],
+) -> str:
+    """The checksum the ledger records for a table found clean: the one taken at the start of
+    the run when the run did not change it; none for a rebuilt layer (its verdict holds by the
+    list alone)."""
+    name = str(ref)
+    if ref.schema in rebuilt_layers:
+        return REBUILT
+    if name in before and name not in changed_by_run:
+        return before[name]
+    return table_checksum(session, ref)
+
+
+def verified_traces(
+    session: WarehouseSession,
+    config: CDPConfig,
+    salt: bytes,
+    suppressed: frozenset[str],
+    layers: tuple[str, ...],
+    before: dict[str, str],
+    suppressed_before: frozenset[str],
+    erased_now: Identifiers,
+    changed_by_run: set[str],
+    rebuilt_layers: tuple[str, ...] = (),
+) -> pd.DataFrame:
+    """The trace check with the ledger (see above). `before`: the tables' checksums at the
+    start of the run and `suppressed_before` the list then; `erased_now`: the identifiers the
+    run erased (in clear, never stored); `changed_by_run`: the tables the run deleted rows
+    from. Records in the ledger every table found clean. Returns, per table of `layers` that
+    may hold personal data: rows, traces and how it was scanned (`unchanged`: skipped, clean
+    since the last check; `erased_now`: searched for the identifiers just erased; `full`).
+
+    `rebuilt_layers`: layers whose tables are only ever rebuilt from layers this check
+    guards before they may be rebuilt (core and after wait for it): a table of theirs found
+    clean against the list before the run stays clean against it whatever its checksum —
+    what the nightly check, which scans the intake layers only, already relies on."""
+    columns = ["table", "rows", "traces", "scan"]
+    if not suppressed:  # nothing was ever erased: nothing to look for
+        return pd.DataFrame([], columns=columns)
+    ledger = read_ledger(session)
+    was = check_fingerprint(config, suppressed_before)
+    now = check_fingerprint(config, suppressed)
+    # Only the run's own erasure may have grown the list for the narrow search to prove it.
+    added = suppressed - suppressed_before
+    own = set(erased_now.hashes(salt)["identifier_hash"]) if added else set()
+    narrow = CandidateFilter(erased_now, session.dialect) if added <= own else None
+    rows = []
+    for ref in personal_tables(session):
+        name = str(ref)
+        if ref.schema not in layers:
+            continue
+        # Against an empty list every table is clean.
+        entry = ledger.get(name)
+        clean_before = (
+            not suppressed_before
+            or (name in before and entry == (before[name], was))
+            or (ref.schema in rebuilt_layers and entry is not None and entry[1] == was)
+        )
+        if clean_before and not added and name not in changed_by_run and name in before:
+            count = int(before[name].split(":")[0])
+            rows.append({"table": name, "rows": count, "traces": 0, "scan": "unchanged"})
+            continue
+        if clean_before and narrow is not None:
+            # Clean against the list before the run, and changed only by its deletions.
+            table = table_values(session, config, ref, narrow) if not narrow.empty else None
+            if table is None and not narrow.empty:
+                continue  # no identifier column
+            scan, total = "erased_now", session.row_count(ref)
+        else:
+            table = table_values(session, config, ref)
+            if table is None:
+                continue  # no identifier column
+            scan, total = "full", len(table.keys)
+            if not total:
+                ledger[name] = (
+                    _checksum_now(session, ref, before, changed_by_run, rebuilt_layers),
+                    now,
+                )
+                continue  # an empty table, as `warehouse_traces` leaves out
+        found = 0
+        if table is not None and len(table.keys):
+            found = int(hash_matches(table.values, salt, suppressed, table.index).sum())
+        rows.append({"table": name, "rows": total, "traces": found, "scan": scan})
+        if not found:
+            ledger[name] = (
+                _checksum_now(session, ref, before, changed_by_run, rebuilt_layers),
+                now,
+            )
+    write_ledger(session, ledger)
+    return pd.DataFrame(rows, columns=columns)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def file_checksum(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def export_files(root: Path) -> list[Path]:
+    """The data files `export_traces` reads under `root`."""
+    if not root.exists():
+        return []
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.suffix in EXPORT_SUFFIXES and not p.name.startswith(".") and p.is_file()
+    )
+
+
+def verified_file_traces(
+    folders: dict[str, Path],
+    salt: bytes,
+    suppressed: frozenset[str],
+    suppressed_before: frozenset[str],
+    erased_now: Identifiers,
+    ledger: dict[str, tuple[str, str]],
+    was: str,
+    now: str,
+) -> pd.DataFrame:
+    """`export_traces` of every folder (labelled by its key), with the ledger: a file whose
+    bytes were found clean against the list before the run is skipped when the list did not
+    grow, and otherwise searched for the identifiers just erased (in clear); any other file is
+    read and hashed in full. `ledger` is updated in place for every clean file."""
+    columns = ["table", "rows", "traces", "scan"]
+    added = suppressed - suppressed_before
+    own = set(erased_now.hashes(salt)["identifier_hash"]) if added else set()
+    rows = []
+    if not suppressed:
+        return pd.DataFrame(rows, columns=columns)
+    for label, root in folders.items():
+        for path in export_files(Path(root)):
+            name = f"{label}/{path.relative_to(root).as_posix()}"
+            checksum = file_checksum(path)
+            clean_before = not suppressed_before or ledger.get(name) == (checksum, was)
+            if clean_before and not added:
+                rows.append({"table": name, "rows": 0, "traces": 0, "scan": "unchanged"})
+                ledger[name] = (checksum, now)
+                continue
+            frame = read_export_file(path)
+            values = named_values(frame)
+            if clean_before and added <= own:
+                found = matches(values, erased_now, frame.index)
+                scan = "erased_now"
+            else:
+                found = hash_matches(values, salt, suppressed, frame.index)
+                scan = "full"
+            traces = int(found.sum())
+            rows.append({"table": name, "rows": len(frame), "traces": traces, "scan": scan})
+            if not traces:
+                ledger[name] = (checksum, now)
+    return pd.DataFrame(rows, columns=columns)

@@ -13,12 +13,26 @@ from cdp_assets.config import CDPConfig
 from cdp_assets.defs.catalog import ERASURE_KEY, PRIVACY_GROUP, staging_key
 from cdp_assets.defs.resources import ExportsResource, ModelStoreResource, WarehouseResource
 from cdp_assets.ml.model_store import ModelRegistry
-from cdp_assets.privacy.erasure import ERASURE_COUNTS_NOTE, ERASURE_LOG, Subject, erase_pending
-from cdp_assets.privacy.export_scrub import scrub_exports, scrub_suppressed
-from cdp_assets.privacy.identifiers import hash_matches, named_values
+from cdp_assets.privacy.erasure import (
+    ERASURE_COUNTS_NOTE,
+    ERASURE_LOG,
+    Subject,
+    erase_pending,
+)
+from cdp_assets.privacy.export_scrub import count_rows_of_people, scrub_exports, scrub_suppressed
+from cdp_assets.privacy.identifiers import Identifiers, hash_matches, named_values
 from cdp_assets.privacy.suppression import SuppressionError, load_suppressed, privacy_salt
 from cdp_assets.privacy.tables import LAYERS
-from cdp_assets.privacy.trace import export_traces, warehouse_traces
+from cdp_assets.privacy.trace import (
+    check_fingerprint,
+    checksums,
+    export_traces,
+    file_checksum,
+    read_ledger,
+    verified_file_traces,
+    verified_traces,
+    write_ledger,
+)
 from cdp_assets.reporting.markdown import markdown_table
 
 CHECK_NO_TRACE = "no_erased_identifiers_remain"
@@ -30,16 +44,31 @@ def erasure_deps(config: CDPConfig) -> list[dg.AssetKey]:
     return [staging_key(s) for s in config.sources]
 
 
-def _scrub_exports(root: Path, subjects: list[Subject], dry_run: bool = False) -> dict[str, int]:
-    """Rows removed from the export files, per request."""
-    removed = {}
-    for subject in subjects:
-        ids = subject.identifiers.values
-        changed = scrub_exports(
-            root, set(ids["customer_id"]), set(ids["email"]), set(ids["phone"]), dry_run
+def _people(subjects: list[Subject]) -> dict[str, tuple[set[str], set[str], set[str]]]:
+    return {
+        s.request.request_id: (
+            set(s.identifiers.values["customer_id"]),
+            set(s.identifiers.values["email"]),
+            set(s.identifiers.values["phone"]),
         )
-        removed[subject.request.request_id] = sum(changed.values())
-    return removed
+        for s in subjects
+    }
+
+
+def _scrub_exports(root: Path, subjects: list[Subject], dry_run: bool = False) -> dict[str, int]:
+    """Rows removed from the export files, per request (with `dry_run`, counted: each file is
+    read once for every request; otherwise removed, every request's rows in one pass)."""
+    people = _people(subjects)
+    if dry_run:
+        return count_rows_of_people(root, people)
+    ids, emails, phones = set(), set(), set()
+    for person_ids, person_emails, person_phones in people.values():
+        ids |= person_ids
+        emails |= person_emails
+        phones |= person_phones
+    if people:
+        scrub_exports(root, ids, emails, phones)
+    return dict.fromkeys(people, 0)
 
 
 def _erase_from_model_store(
@@ -64,27 +93,78 @@ def _scrub_files(
 
 
 def finish_interrupted_scrubs(
-    exports_root: Path, store: ModelRegistry, salt: bytes, suppressed: frozenset[str]
+    exports_root: Path,
+    store: ModelRegistry,
+    salt: bytes,
+    suppressed: frozenset[str],
+    known_clean: Callable[[Path], bool] | None = None,
 ) -> int:
     """Rows of people already erased that are still in the export files or training
     snapshots — left by a run that died after committing its erasure, before rewriting the
-    files — removed now; returns how many."""
+    files — removed now; returns how many. Export files the trace ledger found clean against
+    this very list (`known_clean`) are not read."""
     if not suppressed:
         return 0
-    removed = sum(scrub_suppressed(exports_root, salt, suppressed).values())
+    removed = sum(scrub_suppressed(exports_root, salt, suppressed, known_clean).values())
     ids = pd.Series(sorted(store.snapshot_customer_ids()), dtype="string")
     frame = pd.DataFrame({"customer_id": ids})
     erased = set(ids[hash_matches(named_values(frame), salt, suppressed, frame.index)])
     return removed + sum(store.erase_customers(erased).values())
 
 
-def _file_traces(folders: dict[str, Path], salt: bytes, suppressed: frozenset[str]) -> pd.DataFrame:
-    """Traces in the export files and in the model store's training snapshots."""
+def _known_clean(
+    exports_root: Path, ledger: dict[str, tuple[str, str]], fingerprint: str
+) -> Callable[[Path], bool]:
+    """Whether an export file's bytes were found clean against the list of `fingerprint`."""
+
+    def clean(path: Path) -> bool:
+        name = f"exports/{path.relative_to(exports_root).as_posix()}"
+        entry = ledger.get(name)
+        return entry is not None and entry == (file_checksum(path), fingerprint)
+
+    return clean
+
+
+def _file_traces(
+    folders: dict[str, Path],
+    salt: bytes,
+    suppressed: frozenset[str],
+    check: "FileCheck | None" = None,
+) -> pd.DataFrame:
+    """Traces in the export files and in the model store's training snapshots (with `check`,
+    through the trace ledger: see `verified_file_traces`)."""
+    if check is not None:
+        return verified_file_traces(folders, salt, suppressed, *check.args())
     parts = []
     for label, folder in folders.items():
         found = export_traces(folder, salt, suppressed)
         parts.append(found.assign(table=label + "/" + found["table"].astype(str)))
     return pd.concat(parts, ignore_index=True)
+
+
+class FileCheck:
+    """What the file trace check needs from the run: the list before it, the identifiers it
+    erased, and the ledger with the fingerprints before and after."""
+
+    def __init__(
+        self,
+        before: frozenset[str],
+        erased_now: Identifiers,
+        ledger: dict[str, tuple[str, str]],
+        was: str,
+        now: str,
+    ) -> None:
+        self.before, self.erased_now, self.ledger = before, erased_now, ledger
+        self.was, self.now = was, now
+
+    def args(self) -> tuple:
+        return (self.before, self.erased_now, self.ledger, self.was, self.now)
+
+
+def _by_scan(found: pd.DataFrame) -> dict[str, int]:
+    if "scan" not in found.columns:
+        return {}
+    return {str(k): int(v) for k, v in found["scan"].value_counts().sort_index().items()}
 
 
 def _trace_check(traces: pd.DataFrame, files: pd.DataFrame, suppressed: int) -> dg.AssetCheckResult:
@@ -100,14 +180,27 @@ def _trace_check(traces: pd.DataFrame, files: pd.DataFrame, suppressed: int) -> 
             "tables_scanned": len(traces),
             "layers_scanned": ", ".join(sorted({t.split(".")[0] for t in traces["table"]})),
             "rows_scanned": int(traces["rows"].sum()),
+            "tables_by_scan": dg.MetadataValue.json(_by_scan(traces)),
+            "rows_read_in_full": int(traces.loc[traces["scan"] == "full", "rows"].sum()),
             "files_scanned": len(files),
+            "files_by_scan": dg.MetadataValue.json(_by_scan(files)),
             "rows_with_an_erased_identifier": int(traces["traces"].sum() + files["traces"].sum()),
             "where": dg.MetadataValue.md(markdown_table(pd.concat([found, in_files]))),
         },
         description="every identifier value in every warehouse table (of raw, staging and ops "
         "when no request was processed: new data enters there), every export file and every "
-        "training snapshot, hashed with the privacy salt, is absent from ops.suppression_list",
+        "training snapshot, hashed with the privacy salt, is absent from ops.suppression_list. "
+        "Through the trace ledger (ops.erasure_trace_ledger): a table or file unchanged since "
+        "it was found clean against the same list is not read again (scan `unchanged`); one "
+        "clean before this run and changed only by its deletions is searched for the "
+        "identifiers just erased (`erased_now`); any other is read in full (`full`). "
+        "rows_scanned counts every row so covered.",
     )
+
+
+def _ledger_of(warehouse: WarehouseResource) -> dict[str, tuple[str, str]]:
+    with warehouse.get().transaction() as session:
+        return read_ledger(session)
 
 
 def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
@@ -146,25 +239,56 @@ def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
             with warehouse.get().transaction() as session:
                 # fails on a changed salt before deleting
                 already = load_suppressed(session, salt)
-            finished = finish_interrupted_scrubs(exports.path, store, salt, already)
+                ledger = read_ledger(session)
+            clean = _known_clean(exports.path, ledger, check_fingerprint(config, already))
+            finished = finish_interrupted_scrubs(exports.path, store, salt, already, clean)
             with warehouse.get().transaction() as session:
+                before_list = load_suppressed(session, salt)
+                # Without a new erasure only new data can carry an erased identifier, and it
+                # enters through raw, staging and ops; later layers are rebuilt from them
+                # (their ledger entries hold by the list alone: no checksum needed).
+                before = checksums(session, INTAKE_LAYERS)
                 # The files are counted in the transaction and rewritten after its commit: a
                 # run dying in between leaves rows that the next run's first step removes,
                 # and the log keeps the counts of the run that erased them.
                 counted = _scrub_files(exports.path, store, dry_run=True)
                 done = erase_pending(session, config, salt, context.run.run_id, counted)
                 suppressed = load_suppressed(session, salt)
-                # Without a new erasure only new data can carry an erased identifier, and it
-                # enters through raw, staging and ops; later layers are rebuilt from them.
                 layers = LAYERS if done.erasing else INTAKE_LAYERS
-                traces = warehouse_traces(session, config, salt, suppressed, layers)
+                erased_now = Identifiers()
+                for subject in done.erasing:
+                    erased_now.update(subject.identifiers)
+                traces = verified_traces(
+                    session,
+                    config,
+                    salt,
+                    suppressed,
+                    layers,
+                    before,
+                    before_list,
+                    erased_now,
+                    set(done.deleted),
+                    rebuilt_layers=tuple(x for x in LAYERS if x not in INTAKE_LAYERS),
+                )
                 logged = session.row_count(ERASURE_LOG)
             _scrub_files(exports.path, store)(done.erasing)
+            check = FileCheck(
+                before_list,
+                erased_now,
+                _ledger_of(warehouse),
+                check_fingerprint(config, before_list),
+                check_fingerprint(config, suppressed),
+            )
+            files = _file_traces(
+                {"exports": exports.path, "model_store": model_store.local_folder},
+                salt,
+                suppressed,
+                check,
+            )
+            with warehouse.get().transaction() as session:
+                write_ledger(session, {**read_ledger(session), **check.ledger})
         except SuppressionError as exc:
             raise dg.Failure(description=str(exc)) from None
-        files = _file_traces(
-            {"exports": exports.path, "model_store": model_store.local_folder}, salt, suppressed
-        )
         log, deleted = done.log, done.deleted
         context.log.info(
             f"{len(done.requests)} erasure requests: {sum(deleted.values()):,} rows deleted from "
