@@ -125,7 +125,10 @@ def build_staging_asset(source: SourceConfig, config: CDPConfig) -> dg.AssetsDef
             "(emails with a matching key, E.164 phones, UTC timestamps, base-currency amounts), "
             "validated, latest version per record id. Rows that cannot stand are in "
             "ops.quarantine with rule and reason; nulled or flagged fields in "
-            "ops.data_quality_issues."
+            "ops.data_quality_issues. Each run stages only the raw batches not staged before "
+            "(ops.staged_batches) with the outcome of a full staging; a changed config, raw "
+            f"columns or staging code, or the run tag `{FULL_RESTAGE_TAG}=true`, stage "
+            "everything again."
         ),
         metadata={"source_kind": source.kind, "trust": source.trust},
         tags={"cdp/layer": "staging", "cdp/source_kind": source.kind, "cdp/pii": "true"},
