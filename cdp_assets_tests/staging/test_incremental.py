@@ -313,3 +313,27 @@ def test_the_asset_says_no_new_batches_and_honours_the_full_restage_tag(
     forced = staging_metadata(tags={FULL_RESTAGE_TAG: "true"})
     assert (forced["staging"], forced["rows_in"], forced["rows_staged"]) == (FULL, 6, 4)
     assert forced["staging_reason"] == "full re-stage requested (run tag cdp/full_restage)"
+
+
+def test_a_new_raw_column_stages_everything_again(tmp_path: Path, warehouse_url: str) -> None:
+    """Old rows' `attributes` and quarantine payloads hold every raw column: a batch bringing a
+    new one re-stages the source, and the old rows' payloads show it (null)."""
+    wh, config = two_batches(tmp_path, warehouse_url)
+    stage_all(wh, config)
+    land(
+        tmp_path,
+        "accounts/c.csv",
+        ACCOUNTS_HEADER.replace("\n", ",favourite_store\n")
+        + "c9,zoe.king@example-shop.com,+44 20 7946 0010,York,2026-03-01T10:00:00Z,false,,S1\n",
+    )
+    ingest(wh, config, "b3", T3)
+    source = config.source("accounts")
+    plan, _, _ = stage_into_warehouse(wh, source, config, NOW)
+    assert (plan.mode, plan.reason) == (
+        FULL,
+        "raw.accounts has other columns than at the last staging",
+    )
+    quarantine = snapshot(wh, "accounts")["quarantine"]
+    assert quarantine["raw_payload"].str.contains('"favourite_store": null').all()
+    staged = snapshot(wh, "accounts")["staged"].set_index("record_id")
+    assert staged.loc["c9", "attributes"] == '{"favourite_store":"S1"}'
