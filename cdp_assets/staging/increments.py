@@ -10,8 +10,9 @@ Which batches are staged is kept in two ops tables:
 
 A run compares them with the raw table (`plan_staging`): a changed fingerprint, a missing state
 row or staged table, or a request (`force_full`) stages everything again (`stage_everything`);
-otherwise only the new batches are staged (`stage_new_batches`), and nothing new costs one
-`GROUP BY _batch_id` over the raw table.
+otherwise only the new batches are staged (`stage_new_batches`). Nothing new costs two small
+reads: when every batch of raw ingestion's file ledger (ops.ingested_files) is staged, the raw
+table is not read; else one `GROUP BY _batch_id` over it finds the new batches.
 
 An increment gives what a full staging of old and new batches gives (a test proves it),
 because staging is row-local except for three things, each settled against the staged table:
@@ -70,6 +71,7 @@ QUARANTINE = TableRef("ops", "quarantine")
 ISSUES = TableRef("ops", "data_quality_issues")
 STAGED_BATCHES = TableRef("ops", "staged_batches")
 STAGING_STATE = TableRef("ops", "staging_state")
+INGESTED_FILES = TableRef("ops", "ingested_files")  # raw ingestion's file ledger
 
 FULL = "full"
 INCREMENTAL = "incremental"
@@ -159,6 +161,9 @@ class StagingPlan:
     config_fingerprint: str
     columns_fingerprint: str
     code_version: str
+    # Batches of the file ledger that left no raw row (duplicate files only): recorded as
+    # staged, so that the next run finds nothing new without reading the raw table.
+    empty_batches: tuple[str, ...] = ()
 
     @property
     def rows(self) -> int:
@@ -210,12 +215,41 @@ def _full_reason(
     return None
 
 
+def _ingested_batch_ids(session: WarehouseSession, source: SourceConfig) -> set[str] | None:
+    """The batch ids raw ingestion recorded for the source in its file ledger
+    (ops.ingested_files, written in the transaction that appends the raw rows); None when the
+    ledger holds no row of the source (raw rows written otherwise)."""
+    if not session.table_exists(INGESTED_FILES):
+        return None
+    ids = session.query(
+        f"SELECT DISTINCT batch_id FROM {INGESTED_FILES.sql} WHERE source = :s",
+        {"s": source.name},
+    )["batch_id"]
+    return set(ids.dropna().astype(str)) or None
+
+
+def _increment(
+    session: WarehouseSession, source: SourceConfig, raw: TableRef
+) -> tuple[str, str, dict[str, int], tuple[str, ...]]:
+    """(mode, reason, new batches, empty ledger batches) once a full staging is not needed.
+    When every batch of the file ledger is staged, the raw table is not read at all."""
+    staged = _staged_batch_ids(session, source)
+    ingested = _ingested_batch_ids(session, source)
+    if ingested is not None and ingested <= staged:
+        return NOTHING_NEW, "every ingested batch (ops.ingested_files) is staged already", {}, ()
+    batches = {b: n for b, n in sorted(_raw_batches(session, raw).items()) if b not in staged}
+    empty = tuple(sorted((ingested or set()) - staged - set(batches)))
+    if not batches:
+        return NOTHING_NEW, "every raw batch is staged already", {}, empty
+    return INCREMENTAL, f"{len(batches)} raw batch(es) not staged yet", batches, empty
+
+
 def plan_staging(
     session: WarehouseSession, source: SourceConfig, config: CDPConfig, *, force_full: bool
 ) -> StagingPlan:
-    """Full, incremental or nothing to do, from the raw table and the staging ledger."""
+    """Full, incremental or nothing to do, from the raw table, the file ledger and the
+    staging ledger."""
     raw = TableRef("raw", source.name)
-    batches = _raw_batches(session, raw)
     columns = session.columns(raw) if session.table_exists(raw) else []
     fingerprints = (config_fingerprint(source, config), _sha256(columns), staging_code_version())
     reason = (
@@ -223,17 +257,12 @@ def plan_staging(
         if force_full
         else _full_reason(session, source, _state(session, source), fingerprints)
     )
-    mode = FULL
     if reason is None:
-        staged = _staged_batch_ids(session, source)
-        batches = {b: n for b, n in sorted(batches.items()) if b not in staged}
-        mode = INCREMENTAL if batches else NOTHING_NEW
-        reason = (
-            f"{len(batches)} raw batch(es) not staged yet"
-            if batches
-            else "every raw batch is staged already"
-        )
-    return StagingPlan(mode, reason, batches, *fingerprints)
+        mode, reason, batches, empty = _increment(session, source, raw)
+        return StagingPlan(mode, reason, batches, *fingerprints, empty_batches=empty)
+    batches = _raw_batches(session, raw)
+    empty = tuple(sorted((_ingested_batch_ids(session, source) or set()) - set(batches)))
+    return StagingPlan(FULL, reason, batches, *fingerprints, empty_batches=empty)
 
 
 # ------------------------------------------------------------------------------ reading raw
@@ -271,26 +300,38 @@ def read_planned_rows(
 # ------------------------------------------------------------------------------- the ledger
 
 
-def record_plan(
+def _staged_at(now: dt.datetime) -> pd.Timestamp:
+    return pd.Timestamp(now).tz_convert("UTC").floor("us")
+
+
+def record_batches(
     session: WarehouseSession, source: SourceConfig, plan: StagingPlan, now: dt.datetime
 ) -> None:
-    """The batches staged (all of them, after a full staging) and the fingerprints."""
+    """The batches staged (all of them, after a full staging), the empty ones included."""
     session.ensure_schema("ops")
-    staged_at = pd.Timestamp(now).tz_convert("UTC").floor("us")
     if not session.table_exists(STAGED_BATCHES):
         session.create_table(STAGED_BATCHES, coerce_frame(pd.DataFrame(), STAGED_BATCH_DTYPES))
     if plan.mode == FULL:
         session.delete_where(STAGED_BATCHES, "source = :s", {"s": source.name})
+    batches = {**plan.batches, **dict.fromkeys(plan.empty_batches, 0)}
     rows = pd.DataFrame(
         {
             "source": source.name,
-            "batch_id": list(plan.batches),
-            "rows_in": list(plan.batches.values()),
-            "staged_at": staged_at,
-            "mode": plan.mode,
+            "batch_id": list(batches),
+            "rows_in": list(batches.values()),
+            "staged_at": _staged_at(now),
+            "mode": FULL if plan.mode == FULL else INCREMENTAL,
         }
     )
     session.append(STAGED_BATCHES, coerce_frame(rows, STAGED_BATCH_DTYPES))
+
+
+def record_plan(
+    session: WarehouseSession, source: SourceConfig, plan: StagingPlan, now: dt.datetime
+) -> None:
+    """The batches staged and the fingerprints of what staged them."""
+    record_batches(session, source, plan, now)
+    staged_at = _staged_at(now)
     if not session.table_exists(STAGING_STATE):
         session.create_table(STAGING_STATE, coerce_frame(pd.DataFrame(), STAGING_STATE_DTYPES))
     session.delete_where(STAGING_STATE, "source = :s", {"s": source.name})

@@ -249,12 +249,34 @@ def test_increments_in_chunks_and_a_third_batch_keep_the_same_answers(
     assert sorted(ledger["batch_id"]) == ["b1", "b2", "b3"]
 
 
-def test_nothing_new_changes_nothing(tmp_path: Path, warehouse_url: str) -> None:
+def test_nothing_new_changes_nothing_and_reads_no_raw_table(
+    tmp_path: Path, warehouse_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     wh, config = two_batches(tmp_path, warehouse_url)
     stage_all(wh, config)
     before = {s.name: snapshot(wh, s.name) for s in config.sources}
-    ingest(wh, config, "b3", T3)  # the same files: no new raw rows, no new batch
+    land(tmp_path, "orders/a_again.csv", ORDERS_1)  # delivered again under another name
+    ingest(wh, config, "b3", T3)  # orders: a ledger batch (a duplicate file), no raw row
     assert stage_all(wh, config) == {"accounts": NOTHING_NEW, "orders": NOTHING_NEW}
+    ledger = wh.read_table(increments.STAGED_BATCHES, where="source = 'orders'")
+    assert dict(zip(ledger["batch_id"], ledger["rows_in"], strict=True)) == {
+        "b1": 6,
+        "b2": 5,
+        "b3": 0,
+    }
+
+    def no_raw_scan(*_: object) -> dict[str, int]:
+        raise AssertionError("nothing new must not read the raw table")
+
+    monkeypatch.setattr(increments, "_raw_batches", no_raw_scan)
+    source = config.source("orders")
+    plan, totals, staged = stage_into_warehouse(wh, source, config, NOW)
+    assert (plan.mode, plan.reason, totals, staged) == (
+        NOTHING_NEW,
+        "every ingested batch (ops.ingested_files) is staged already",
+        None,
+        6,
+    )
     for source in config.sources:
         assert_same(before[source.name], snapshot(wh, source.name))
 

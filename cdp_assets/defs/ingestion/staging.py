@@ -20,6 +20,7 @@ from cdp_assets.staging.increments import (
     StagingPlan,
     plan_staging,
     read_planned_rows,
+    record_batches,
     record_plan,
     stage_everything,
     stage_new_batches,
@@ -102,6 +103,8 @@ def stage_into_warehouse(
                 session.take_turns(f"stage:{source.name}")
                 plan = plan_staging(session, source, config, force_full=force_full)
                 if plan.mode == NOTHING_NEW:
+                    if plan.empty_batches:
+                        record_batches(session, source, plan, now)
                     return plan, None, session.row_count(staged)
                 chunks = read_planned_rows(session, source, plan, Path(directory), chunk_rows)
                 stage = stage_everything if plan.mode == FULL else stage_new_batches
