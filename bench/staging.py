@@ -274,7 +274,8 @@ def _id_column(source: SourceConfig) -> str | None:
 
 def land_one_more_day(session: WarehouseSession, source: SourceConfig) -> int:
     """Appends a new raw batch: every DAY_SHARE-th raw row again, with fresh lineage; every
-    other one of them under a new record id (a new record), the rest as a new version."""
+    other one of them under a new record id (a new record), the rest as a new version. The
+    batch is recorded in the file ledger, as raw ingestion records every batch."""
     from cdp_assets.warehouse.warehouse import quote_ident
 
     ref = TableRef("raw", source.name)
@@ -294,7 +295,30 @@ def land_one_more_day(session: WarehouseSession, source: SourceConfig) -> int:
         f"SELECT *, row_number() OVER (ORDER BY _file, _line) AS n FROM {ref.sql} "
         f"WHERE _line % {DAY_SHARE} = 7)"
     )
-    return int(session.scalar(f"SELECT COUNT(*) FROM {ref.sql} WHERE _batch_id = '{DAY_BATCH}'"))
+    rows = int(session.scalar(f"SELECT COUNT(*) FROM {ref.sql} WHERE _batch_id = '{DAY_BATCH}'"))
+    _record_in_file_ledger(session, source, rows)
+    return rows
+
+
+def _record_in_file_ledger(session: WarehouseSession, source: SourceConfig, rows: int) -> None:
+    """The file ledger row raw ingestion writes with every batch it appends."""
+    from cdp_assets.contracts.canonical import LEDGER_DTYPES
+    from cdp_assets.warehouse import coerce_frame
+
+    now = pd.Timestamp(dt.datetime.now(dt.UTC)).floor("us")
+    entry = {
+        "source": source.name,
+        "file": f"bench/day-2/{source.name}.csv",
+        "content_hash": DAY_BATCH,
+        "batch_id": DAY_BATCH,
+        "modified_at": now,
+        "ingested_at": now,
+        "status": "ingested",
+        "rows_read": rows,
+        "rows_loaded": rows,
+    }
+    ledger = coerce_frame(pd.DataFrame([entry]), LEDGER_DTYPES)
+    session.append(TableRef("ops", "ingested_files"), ledger)
 
 
 def _stage_every_source(wh: Warehouse, config: CDPConfig, **kwargs: object) -> dict[str, dict]:
