@@ -5,20 +5,35 @@
 Builds messy but realistic raw frames (mostly distinct ids, timestamps, emails and phones; a
 few per cent of bad values; some repeated record ids), runs `stage_source` on one core and
 prints rows per second and the outcome counts.
+
+    .venv/bin/python bench/staging.py --increment /work/shared_data/p100k/landing
+
+Incremental staging in the warehouse (issue #16): copies a demo landing folder, ingests every
+source of the repository's cdp.yaml into a fresh DuckDB warehouse, then times the staging steps
+(`stage_into_warehouse`, as the assets run them) three times: a full staging; after one more day
+(a new raw batch per source of about 1 % of its rows — half new versions of existing records,
+half new records — appended in SQL as raw ingestion appends a batch); and with nothing new.
+Then a forced full re-stage of the same raw tables, and a comparison: the incremental tables
+(staged, the source's staging quarantine and issues) must equal the re-staged ones row for row.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from benchlib import peak_rss_mb
 
-from cdp_assets.config import parse_config
+from cdp_assets.config import CDPConfig, SourceConfig, parse_config
 from cdp_assets.staging import stage_source
+from cdp_assets.warehouse import TableRef, Warehouse, WarehouseSession
 
 STAGED_AT = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
 
@@ -242,11 +257,224 @@ def measure(kind: str, raw: pd.DataFrame) -> dict[str, object]:
     }
 
 
+# ------------------------------------------------------------------ incremental, in the warehouse
+
+DAY_SHARE = 100  # one raw row in DAY_SHARE is sent again the next day (≈1 % new rows)
+DAY_BATCH = "bench-day-2"
+
+
+def _id_column(source: SourceConfig) -> str | None:
+    """The raw column of the source's record id (order items: of the order id), if mapped."""
+    from cdp_assets.contracts.canonical import RECORD_ID_FIELD
+    from cdp_assets.ingest import raw_column_name
+
+    column = source.columns.get(RECORD_ID_FIELD[source.kind])
+    return raw_column_name(column) if column else None
+
+
+def land_one_more_day(session: WarehouseSession, source: SourceConfig) -> int:
+    """Appends a new raw batch: every DAY_SHARE-th raw row again, with fresh lineage; every
+    other one of them under a new record id (a new record), the rest as a new version. The
+    batch is recorded in the file ledger, as raw ingestion records every batch."""
+    from cdp_assets.warehouse.warehouse import quote_ident
+
+    ref = TableRef("raw", source.name)
+    if not session.table_exists(ref):
+        return 0
+    id_column = _id_column(source)
+    new_id = (
+        f"CASE WHEN n % 2 = 0 THEN {quote_ident(id_column)} || '-d2' "
+        f"ELSE {quote_ident(id_column)} END AS {quote_ident(id_column)}, "
+        if id_column
+        else ""
+    )
+    session.conn.exec_driver_sql(
+        f"INSERT INTO {ref.sql} BY NAME SELECT * EXCLUDE (n) REPLACE ({new_id}"
+        f"'bench/day-2/{source.name}.csv' AS _file, n + 1 AS _line, "
+        f"'{DAY_BATCH}' AS _batch_id, now() AS _ingested_at) FROM ("
+        f"SELECT *, row_number() OVER (ORDER BY _file, _line) AS n FROM {ref.sql} "
+        f"WHERE _line % {DAY_SHARE} = 7)"
+    )
+    rows = int(session.scalar(f"SELECT COUNT(*) FROM {ref.sql} WHERE _batch_id = '{DAY_BATCH}'"))
+    _record_in_file_ledger(session, source, rows)
+    return rows
+
+
+def _record_in_file_ledger(session: WarehouseSession, source: SourceConfig, rows: int) -> None:
+    """The file ledger row raw ingestion writes with every batch it appends."""
+    from cdp_assets.contracts.canonical import LEDGER_DTYPES
+    from cdp_assets.warehouse import coerce_frame
+
+    now = pd.Timestamp(dt.datetime.now(dt.UTC)).floor("us")
+    entry = {
+        "source": source.name,
+        "file": f"bench/day-2/{source.name}.csv",
+        "content_hash": DAY_BATCH,
+        "batch_id": DAY_BATCH,
+        "modified_at": now,
+        "ingested_at": now,
+        "status": "ingested",
+        "rows_read": rows,
+        "rows_loaded": rows,
+    }
+    ledger = coerce_frame(pd.DataFrame([entry]), LEDGER_DTYPES)
+    session.append(TableRef("ops", "ingested_files"), ledger)
+
+
+def _stage_every_source(wh: Warehouse, config: CDPConfig, **kwargs: object) -> dict[str, dict]:
+    from cdp_assets.defs.ingestion.staging import stage_into_warehouse
+
+    steps = {}
+    for source in config.sources:
+        start = time.perf_counter()
+        plan, totals, staged = stage_into_warehouse(
+            wh, source, config, dt.datetime.now(dt.UTC), **kwargs
+        )
+        steps[source.name] = {
+            "seconds": round(time.perf_counter() - start, 2),
+            "mode": plan.mode,
+            "rows_in": totals.rows_in if totals else 0,
+            "staged": staged,
+        }
+    return steps
+
+
+_SNAPSHOT_WHERE = {
+    "staged": None,
+    "quarantine": "source = '{s}' AND stage = 'staging'",
+    "issues": "source = '{s}'",
+}
+
+
+def _table_of(name: str, source: str) -> str:
+    return {
+        "staged": f"staging.{source}",
+        "quarantine": "ops.quarantine",
+        "issues": "ops.data_quality_issues",
+    }[name]
+
+
+def _keep_snapshot(session: WarehouseSession, config: CDPConfig) -> None:
+    session.conn.exec_driver_sql("CREATE SCHEMA IF NOT EXISTS bench")
+    for source in config.sources:
+        for name, where in _SNAPSHOT_WHERE.items():
+            filter_ = f" WHERE {where.format(s=source.name)}" if where else ""
+            session.conn.exec_driver_sql(
+                f"CREATE OR REPLACE TABLE bench.{name}_{source.name} AS "
+                f"SELECT * FROM {_table_of(name, source.name)}{filter_}"
+            )
+
+
+def _differences(session: WarehouseSession, config: CDPConfig) -> dict[str, int]:
+    """Rows in one of (incremental, full re-stage) and not the other, per table and source."""
+    out = {}
+    for source in config.sources:
+        for name, where in _SNAPSHOT_WHERE.items():
+            filter_ = f" WHERE {where.format(s=source.name)}" if where else ""
+            now = f"SELECT * FROM {_table_of(name, source.name)}{filter_}"
+            kept = f"SELECT * FROM bench.{name}_{source.name}"
+            out[f"{name}:{source.name}"] = int(
+                session.scalar(
+                    f"SELECT (SELECT COUNT(*) FROM ({now} EXCEPT ALL {kept}) a) + "
+                    f"(SELECT COUNT(*) FROM ({kept} EXCEPT ALL {now}) b)"
+                )
+            )
+    return out
+
+
+def _total(steps: dict[str, dict]) -> float:
+    return round(sum(s["seconds"] for s in steps.values()), 2)
+
+
+def measure_increment(landing: Path, workdir: Path, compare: bool = True) -> dict[str, object]:
+    from cdp_assets.config import load_config
+    from cdp_assets.defs.ingestion.raw import ingest_into_warehouse
+
+    repo = Path(__file__).resolve().parents[1]
+    shutil.copy(repo / "cdp.yaml", workdir / "cdp.yaml")
+    shutil.copytree(landing, workdir / "data" / "landing")
+    config = load_config(workdir / "cdp.yaml")
+    wh = Warehouse(f"duckdb:///{workdir / 'warehouse.duckdb'}")
+    start = time.perf_counter()
+    ingested_at = pd.Timestamp(dt.datetime.now(dt.UTC)).floor("us")
+    for source in config.sources:
+        ingest_into_warehouse(wh, source, config, "bench-day-1", ingested_at)
+    ingest_seconds = round(time.perf_counter() - start, 2)
+
+    full = _stage_every_source(wh, config)
+    with wh.transaction() as session:
+        day = {s.name: land_one_more_day(session, s) for s in config.sources}
+    increment = _stage_every_source(wh, config)
+    nothing = _stage_every_source(wh, config)
+    restage: dict[str, dict] = {}
+    differences: dict[str, int] = {}
+    if compare:
+        with wh.transaction() as session:
+            _keep_snapshot(session, config)
+        restage = _stage_every_source(wh, config, force_full=True)
+        with wh.transaction() as session:
+            differences = _differences(session, config)
+    rows_raw = sum(wh.row_count(TableRef("raw", s.name)) for s in config.sources)
+    return {
+        "ingest_seconds": ingest_seconds,
+        "raw_rows": rows_raw,
+        "day_rows": sum(day.values()),
+        "full_seconds": _total(full),
+        "increment_seconds": _total(increment),
+        "nothing_new_seconds": _total(nothing),
+        "forced_full_seconds": _total(restage),
+        "peak_rss_mb": round(peak_rss_mb()),
+        "rows_differing_from_full_restage": sum(differences.values()) if compare else None,
+        "steps": {"full": full, "increment": increment, "nothing_new": nothing},
+        "differences": differences,
+    }
+
+
+def print_increment(figures: dict[str, object]) -> None:
+    full, inc, nothing = (
+        figures[k] for k in ("full_seconds", "increment_seconds", "nothing_new_seconds")
+    )
+    print(f"raw rows {figures['raw_rows']:,} (ingested in {figures['ingest_seconds']} s)")
+    print(f"full staging       {full:8.2f} s")
+    print(
+        f"one more day       {inc:8.2f} s   ({figures['day_rows']:,} new raw rows; "
+        f"{inc / full:.1%} of full)"
+    )
+    print(f"nothing new        {nothing:8.2f} s   ({nothing / full:.1%} of full)")
+    print(f"forced full        {figures['forced_full_seconds']:8.2f} s")
+    print(f"peak RSS           {figures['peak_rss_mb']:,} MB")
+    print(
+        "rows differing between incremental and full re-stage:",
+        figures["rows_differing_from_full_restage"],
+    )
+    for phase in ("full", "increment", "nothing_new"):
+        steps = figures["steps"][phase]
+        print(
+            f"  {phase:12s}",
+            ", ".join(f"{k} {v['seconds']}s ({v['rows_in']:,} in)" for k, v in steps.items()),
+        )
+    print(json.dumps(figures, default=str))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--customers", type=int, default=300_000)
+    parser.add_argument("--increment", type=Path, help="a demo landing folder (read only)")
+    parser.add_argument("--workdir", type=Path, help="kept when given (--increment)")
+    parser.add_argument(
+        "--no-compare", action="store_true", help="skip the forced full re-stage (--increment)"
+    )
     args = parser.parse_args()
+    if args.increment:
+        workdir = args.workdir or Path(tempfile.mkdtemp(prefix="cdp_bench_staging_"))
+        workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            print_increment(measure_increment(args.increment, workdir, not args.no_compare))
+        finally:
+            if args.workdir is None:
+                shutil.rmtree(workdir, ignore_errors=True)
+        return
     if args.orders:
         print(measure("orders", orders_frame(args.orders)))
     if args.customers:

@@ -223,6 +223,14 @@ def _consent_issues(
     return parts
 
 
+def superseded_reason(record_id: object, file: object, line: object, batch_id: object) -> str:
+    """The reason of a `superseded_record` issue: the version kept, by its lineage."""
+    return (
+        f"record {record_id!r} is superseded by its latest version, in {file} line {line} "
+        f"(batch {batch_id})"
+    )
+
+
 def _superseded_issues(
     frame: SourceFrame,
     record_ids: pd.Series,
@@ -239,7 +247,7 @@ def _superseded_issues(
     lines = frame.raw["_line"].to_numpy(object)[kept]
     batches = frame.raw["_batch_id"].to_numpy(object)[kept]
     reasons = [
-        f"record {rid!r} is superseded by its latest version, in {f} line {ln} (batch {b})"
+        superseded_reason(rid, f, ln, b)
         for rid, f, ln, b in zip(
             record_ids.to_numpy(object)[rows], files, lines, batches, strict=True
         )
@@ -439,12 +447,16 @@ def _issues_frame(
     return pd.DataFrame({name: _column(data[name], dtype) for name, dtype in ISSUE_DTYPES.items()})
 
 
-def _versions_updated_at(source: SourceConfig, validation: Validation) -> pd.Series | None:
+def versions_use_updated_at(source: SourceConfig) -> bool:
+    """Whether the latest version of a record is the one with the largest `updated_at`
+    (customers mapping or defaulting it) before the most recent raw row."""
     if source.kind != "customers":
-        return None
-    if "updated_at" not in source.columns and "updated_at" not in source.defaults:
-        return None
-    return validation.values("updated_at")
+        return False
+    return "updated_at" in source.columns or "updated_at" in source.defaults
+
+
+def _versions_updated_at(source: SourceConfig, validation: Validation) -> pd.Series | None:
+    return validation.values("updated_at") if versions_use_updated_at(source) else None
 
 
 def stage_source(

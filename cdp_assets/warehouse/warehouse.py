@@ -261,6 +261,36 @@ class WarehouseSession:
             frame = pd.DataFrame(part, columns=columns, dtype=object)
             yield _conform(pa.Table.from_pandas(frame, preserve_index=False), schema)
 
+    def read_batches_where(
+        self,
+        ref: TableRef,
+        where: str,
+        params: Mapping[str, Any] | None = None,
+        batch_rows: int = BATCH_ROWS,
+    ) -> Iterator[pa.RecordBatch]:
+        """The rows of `ref` matching `where`, streamed as `read_batches` streams the whole
+        table (one batch in memory at a time, columns typed by `arrow_schema`)."""
+        schema = self.arrow_schema(ref)
+        sql = f"SELECT * FROM {ref.sql} WHERE {where}"
+        if self.dialect == "duckdb":
+            raw = self.conn.connection.driver_connection
+            relation = raw.sql(_duckdb_params(sql), params=dict(params or {}))
+            reader = relation.to_arrow_reader(batch_rows)
+            try:
+                for batch in reader:
+                    yield _conform(pa.Table.from_batches([batch]), schema)
+            finally:
+                reader.close()
+            return
+        # The option on the statement, not the connection: later statements of the
+        # transaction must not run through a server-side cursor too.
+        statement = sa.text(sql).execution_options(stream_results=True)
+        result = self.conn.execute(statement, dict(params or {}))
+        columns = list(result.keys())
+        for part in result.partitions(batch_rows):
+            frame = pd.DataFrame(part, columns=columns, dtype=object)
+            yield _conform(pa.Table.from_pandas(frame, preserve_index=False), schema)
+
     def row_count(self, ref: TableRef) -> int:
         if not self.table_exists(ref):
             return 0
