@@ -1,0 +1,378 @@
+"""Benchmark: the whole nightly graph on a demo brand of N people, then one more day, then nothing.
+
+    .venv/bin/python bench/full.py --people 100000 [--seed 42] [--end-date 2026-11-20]
+        [--history-days 730] [--data DIR] [--out bench/out/full_N] [--json FILE]
+
+Runs in `--out` (emptied first), with its own cdp.yaml, warehouse, exports and DAGSTER_HOME,
+the same commands as `make materialize`, each in its own process:
+
+1. demo — `python -m cdp_assets.demo` (or, with `--data DIR`, a copy of DIR/landing and
+   DIR/ground_truth: DIR itself is never written);
+2. campaign_start — as of the campaigns' start (2026-09-01), everything but the models,
+   privacy and the erasure requests (assignments and the arms' export files);
+3. campaign_responses — `python -m cdp_assets.demo.campaign_responses` (the ESP's answers);
+4. everything_but_models — as of the end date: everything but the `ml` and `ml_training`
+   groups (staging, identity, profiles, analytics, audiences, customer 360, exports, erasure of
+   the demo's requests);
+5. train_models and 6. score_models — the two model jobs;
+7. extra_day — `python -m cdp_assets.demo --extra-day`: about 1 % new rows (orders and items,
+   web events, new and changed shop accounts) dated the day after the end date;
+8. nightly_increment — the `nightly_refresh` job as of that day;
+9. nightly_nothing_new — `nightly_refresh` again, with nothing new landed.
+
+Figures: wall seconds of every phase; for every Dagster step its seconds (from the run's event
+log) and its peak resident memory: the bench samples the RSS of the phase's whole process tree
+every 0.1 s (under the in-process executor that is the run's one process, under the
+multiprocess executor the step's own child is included) and keeps the largest sample between
+the step's start and end events; `rise_mb` is that peak less the tree's RSS at the step's
+start (under the in-process executor, memory earlier steps kept counts in the peak, not the
+rise). The full nightly run is phases 4 + 6 (what `nightly_refresh` does on a fresh
+warehouse: everything but training); phases 4 + 5 + 6 with training. Printed as text on
+stdout; `--json FILE` writes the same figures as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+from benchlib import progress, step_windows
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+CAMPAIGN_START = "2026-09-01"  # the Makefile's CAMPAIGN_START (cdp.yaml: campaigns)
+SAMPLE_SECONDS = 0.1
+CAMPAIGN_SELECTION = (
+    'not group:ml and not group:ml_training and not group:privacy and not key:"*/erasure_requests"'
+)
+BUT_MODELS_SELECTION = "not group:ml and not group:ml_training"
+NIGHTLY_JOB = "nightly_refresh"
+
+
+@dataclass
+class Phase:
+    """One command of the sequence: wall seconds, tree peak RSS and, for Dagster runs, steps."""
+
+    name: str
+    seconds: float = 0.0
+    peak_rss_mb: float = 0.0
+    run_id: str | None = None
+    steps: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "seconds": self.seconds,
+            "peak_rss_mb": self.peak_rss_mb,
+            "run_id": self.run_id,
+            "steps": self.steps,
+        }
+
+
+class TreeSampler:
+    """Samples the summed RSS of a process and its descendants every SAMPLE_SECONDS."""
+
+    def __init__(self, pid: int) -> None:
+        self.root = psutil.Process(pid)
+        self.samples: list[tuple[float, float]] = []  # (unix time, MiB)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> TreeSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _tree_rss(self) -> float:
+        total = 0
+        try:
+            processes = [self.root, *self.root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return 0.0
+        for process in processes:
+            try:
+                total += process.memory_info().rss
+            except psutil.NoSuchProcess:
+                continue
+        return total / (1024 * 1024)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.time(), self._tree_rss()))
+            self._stop.wait(SAMPLE_SECONDS)
+
+    def peak(self, start: float = 0.0, end: float = float("inf")) -> float:
+        inside = [rss for t, rss in self.samples if start <= t <= end]
+        return max(inside, default=0.0)
+
+    def at(self, moment: float) -> float:
+        """The last sample at or before `moment` (the first one if none is)."""
+        before = [rss for t, rss in self.samples if t <= moment]
+        return before[-1] if before else (self.samples[0][1] if self.samples else 0.0)
+
+
+# -- environment -----------------------------------------------------------------------------
+
+
+def environment(root: Path, as_of: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        PYTHONPATH=str(REPO),
+        DAGSTER_HOME=str(root / ".dagster_home"),
+        CDP_CONFIG=str(root / "cdp.yaml"),
+        CDP_AS_OF=as_of,
+    )
+    env.pop("CDP_WAREHOUSE_URL", None)  # cdp.yaml's DuckDB file, under root
+    return env
+
+
+def prepare_root(root: Path) -> None:
+    if root.exists():
+        shutil.rmtree(root)
+    (root / ".dagster_home").mkdir(parents=True)
+    shutil.copy(REPO / "cdp.yaml", root / "cdp.yaml")
+    shutil.copy(REPO / "dagster.yaml", root / ".dagster_home" / "dagster.yaml")
+
+
+def copy_data(source: Path, root: Path) -> None:
+    """The landing folder (and ground truth) of an existing demo set, copied: runs write into
+    landing (campaign responses, the extra day), and DIR stays as it was."""
+    for name in ("landing", "ground_truth"):
+        if not (source / name).is_dir():
+            raise SystemExit(f"--data {source}: no {name}/ folder (a demo set's output?)")
+        shutil.copytree(source / name, root / "data" / name)
+
+
+# -- running one phase -----------------------------------------------------------------------
+
+
+def run_command(root: Path, phase: Phase, command: list[str], as_of: str) -> None:
+    """Runs `command` in `root`, its output in logs/<phase>.log; wall time and tree RSS."""
+    logs = root / "logs"
+    logs.mkdir(exist_ok=True)
+    progress(f"{phase.name}: {' '.join(command[:6])} ...")
+    started = time.perf_counter()
+    with (logs / f"{phase.name}.log").open("w") as log:
+        proc = subprocess.Popen(
+            command, cwd=root, env=environment(root, as_of), stdout=log, stderr=subprocess.STDOUT
+        )
+        with TreeSampler(proc.pid) as sampler:
+            code = proc.wait()
+    phase.seconds = round(time.perf_counter() - started, 1)
+    phase.peak_rss_mb = round(sampler.peak())
+    if code != 0:
+        raise SystemExit(f"phase {phase.name} failed (exit {code}); see {logs / phase.name}.log")
+    if phase.name not in ("demo", "campaign_responses", "extra_day"):
+        attach_steps(root, phase, sampler)
+    progress(f"{phase.name}: {phase.seconds} s, peak {phase.peak_rss_mb:,} MiB")
+
+
+def attach_steps(root: Path, phase: Phase, sampler: TreeSampler) -> None:
+    """The newest run of the phase's instance: each step's seconds and peak RSS."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(root / ".dagster_home")) as instance:
+        run = instance.get_runs(limit=1)[0]
+        phase.run_id = run.run_id
+        windows = step_windows(instance, run.run_id)
+    for step, (start, end) in windows.items():
+        peak = sampler.peak(start, end)
+        phase.steps[step] = {
+            "seconds": round(end - start, 2),
+            "peak_rss_mb": round(peak),
+            "rise_mb": round(max(peak - sampler.at(start), 0.0)),
+        }
+
+
+def dagster(*args: str) -> list[str]:
+    return [str(BIN / "dagster"), *args, "-m", "cdp_assets.definitions"]
+
+
+def python(*args: str) -> list[str]:
+    return [sys.executable, *args]
+
+
+# -- the sequence ----------------------------------------------------------------------------
+
+
+def run_all(args: argparse.Namespace) -> list[Phase]:
+    root: Path = args.out.resolve()
+    prepare_root(root)
+    end = args.end_date.isoformat()
+    next_day = (args.end_date + dt.timedelta(days=1)).isoformat()
+    seed = str(args.seed)
+    phases: list[Phase] = []
+
+    def phase(name: str, command: list[str], as_of: str = end) -> None:
+        phases.append(Phase(name))
+        run_command(root, phases[-1], command, as_of)
+
+    if args.data:
+        started = time.perf_counter()
+        copy_data(args.data.resolve(), root)
+        phases.append(Phase("demo_copy", seconds=round(time.perf_counter() - started, 1)))
+    else:
+        phase(
+            "demo",
+            python(
+                "-m", "cdp_assets.demo", "--people", str(args.people), "--seed", seed,
+                "--end-date", end, "--history-days", str(args.history_days), "--out", "data",
+            ),
+        )  # fmt: skip
+    phase(
+        "campaign_start",
+        dagster("asset", "materialize", "--select", CAMPAIGN_SELECTION),
+        CAMPAIGN_START,
+    )
+    phase(
+        "campaign_responses",
+        python(
+            "-m",
+            "cdp_assets.demo.campaign_responses",
+            "--data",
+            "data",
+            "--exports",
+            "exports",
+            "--seed",
+            seed,
+        ),
+    )
+    phase(
+        "everything_but_models", dagster("asset", "materialize", "--select", BUT_MODELS_SELECTION)
+    )
+    phase("train_models", dagster("job", "execute", "-j", "train_models"))
+    phase("score_models", dagster("job", "execute", "-j", "score_models"))
+    phase(
+        "extra_day",
+        python(
+            "-m",
+            "cdp_assets.demo",
+            "--extra-day",
+            "--seed",
+            seed,
+            "--end-date",
+            end,
+            "--out",
+            "data",
+        ),
+    )
+    phase("nightly_increment", dagster("job", "execute", "-j", NIGHTLY_JOB), next_day)
+    phase("nightly_nothing_new", dagster("job", "execute", "-j", NIGHTLY_JOB), next_day)
+    return phases
+
+
+# -- figures ---------------------------------------------------------------------------------
+
+
+def summarise(phases: list[Phase], args: argparse.Namespace) -> dict[str, Any]:
+    by_name = {p.name: p for p in phases}
+    full = by_name["everything_but_models"].seconds + by_name["score_models"].seconds
+    with_training = full + by_name["train_models"].seconds
+    increment = by_name["nightly_increment"].seconds
+    nothing = by_name["nightly_nothing_new"].seconds
+    full_steps = [
+        {"phase": p.name, "step": step, **figures}
+        for p in phases
+        if p.name in ("everything_but_models", "train_models", "score_models")
+        for step, figures in p.steps.items()
+    ]
+    return {
+        "people": args.people,
+        "seed": args.seed,
+        "end_date": args.end_date.isoformat(),
+        "data": str(args.data) if args.data else None,
+        "machine": f"{os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB",
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "full_nightly_seconds": round(full, 1),
+        "full_with_training_seconds": round(with_training, 1),
+        "increment_seconds": increment,
+        "increment_ratio": round(increment / full, 3),
+        "nothing_new_seconds": nothing,
+        "nothing_new_ratio": round(nothing / full, 3),
+        "peak_rss_mb": max(p.peak_rss_mb for p in phases),
+        "slowest_steps": sorted(full_steps, key=lambda s: -s["seconds"])[:10],
+        "hungriest_steps": sorted(full_steps, key=lambda s: -s["peak_rss_mb"])[:5],
+        "phases": [p.as_dict() for p in phases],
+    }
+
+
+def report(summary: dict[str, Any]) -> str:
+    lines = [
+        f"full.py: {summary['people']:,} people, seed {summary['seed']}, end {summary['end_date']}"
+        f" — {summary['machine']}, {summary['date']}",
+        "",
+        f"{'phase':<24} {'seconds':>9} {'peak MiB':>9}",
+    ]
+    lines += [
+        f"{p['name']:<24} {p['seconds']:>9.1f} {p['peak_rss_mb']:>9,}" for p in summary["phases"]
+    ]
+    lines += [
+        "",
+        f"full nightly run (everything_but_models + score_models): {summary['full_nightly_seconds']} s"
+        f" ({summary['full_with_training_seconds']} s with train_models)",
+        f"one new day (nightly_refresh): {summary['increment_seconds']} s = "
+        f"{summary['increment_ratio']:.1%} of the full run",
+        f"nothing new (nightly_refresh): {summary['nothing_new_seconds']} s = "
+        f"{summary['nothing_new_ratio']:.1%} of the full run",
+        f"largest process-tree RSS of any phase: {summary['peak_rss_mb']:,} MiB",
+    ]
+    for title, key in (
+        ("10 slowest steps", "slowest_steps"),
+        ("5 most memory-hungry steps", "hungriest_steps"),
+    ):
+        lines += [
+            "",
+            f"{title} of the full run:",
+            f"  {'phase / step':<62} {'s':>8} {'peak MiB':>9} {'rise MiB':>9}",
+        ]
+        lines += [
+            f"  {s['phase'] + ' / ' + s['step']:<62} {s['seconds']:>8.1f} {s['peak_rss_mb']:>9,} {s['rise_mb']:>9,}"
+            for s in summary[key]
+        ]
+    for name in ("nightly_increment", "nightly_nothing_new"):
+        phase = next(p for p in summary["phases"] if p["name"] == name)
+        top = sorted(phase["steps"].items(), key=lambda kv: -kv[1]["seconds"])[:8]
+        lines += ["", f"{name}: {len(phase['steps'])} steps; slowest:"]
+        lines += [
+            f"  {step:<62} {fig['seconds']:>8.1f} {fig['peak_rss_mb']:>9,}" for step, fig in top
+        ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--people", type=int, required=True)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--end-date", type=dt.date.fromisoformat, default=dt.date(2026, 11, 20))
+    parser.add_argument("--history-days", type=int, default=730)
+    parser.add_argument("--data", type=Path, help="an existing demo set (its landing is copied)")
+    parser.add_argument("--out", type=Path, help="working folder (default bench/out/full_<N>)")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    args = parser.parse_args()
+    args.out = args.out or REPO / "bench" / "out" / f"full_{args.people}"
+    if args.data and args.data.resolve() == args.out.resolve():
+        raise SystemExit("--data and --out must differ (the bench empties --out)")
+    summary = summarise(run_all(args), args)
+    print(report(summary))
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
