@@ -66,7 +66,9 @@ class Phase:
 
     name: str
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     peak_rss_mb: float = 0.0
+    load_average: float = 0.0  # the machine's 1-minute load when the phase ended
     run_id: str | None = None
     steps: dict[str, dict[str, float]] = field(default_factory=dict)
 
@@ -74,7 +76,9 @@ class Phase:
         return {
             "name": self.name,
             "seconds": self.seconds,
+            "cpu_seconds": self.cpu_seconds,
             "peak_rss_mb": self.peak_rss_mb,
+            "load_average": self.load_average,
             "run_id": self.run_id,
             "steps": self.steps,
         }
@@ -85,7 +89,7 @@ class TreeSampler:
 
     def __init__(self, pid: int) -> None:
         self.root = psutil.Process(pid)
-        self.samples: list[tuple[float, float]] = []  # (unix time, MiB)
+        self.samples: list[tuple[float, float, float]] = []  # (unix time, MiB, CPU seconds)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -97,32 +101,41 @@ class TreeSampler:
         self._stop.set()
         self._thread.join()
 
-    def _tree_rss(self) -> float:
-        total = 0
+    def _tree(self) -> tuple[float, float] | None:
+        """(RSS MiB, CPU seconds) of the tree; CPU includes the root's waited-for children."""
+        rss, cpu = 0, 0.0
         try:
             processes = [self.root, *self.root.children(recursive=True)]
         except psutil.NoSuchProcess:
-            return 0.0
+            return None
         for process in processes:
             try:
-                total += process.memory_info().rss
+                rss += process.memory_info().rss
+                times = process.cpu_times()
+                cpu += times.user + times.system
+                if process is self.root:
+                    cpu += times.children_user + times.children_system
             except psutil.NoSuchProcess:
                 continue
-        return total / (1024 * 1024)
+        return rss / (1024 * 1024), cpu
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self.samples.append((time.time(), self._tree_rss()))
+            figures = self._tree()
+            if figures is not None:
+                self.samples.append((time.time(), *figures))
             self._stop.wait(SAMPLE_SECONDS)
 
     def peak(self, start: float = 0.0, end: float = float("inf")) -> float:
-        inside = [rss for t, rss in self.samples if start <= t <= end]
+        inside = [rss for t, rss, _ in self.samples if start <= t <= end]
         return max(inside, default=0.0)
 
-    def at(self, moment: float) -> float:
-        """The last sample at or before `moment` (the first one if none is)."""
-        before = [rss for t, rss in self.samples if t <= moment]
-        return before[-1] if before else (self.samples[0][1] if self.samples else 0.0)
+    def at(self, moment: float) -> tuple[float, float]:
+        """(RSS, CPU seconds) of the last sample at or before `moment` (else the first)."""
+        before = [(rss, cpu) for t, rss, cpu in self.samples if t <= moment]
+        if before:
+            return before[-1]
+        return (self.samples[0][1], self.samples[0][2]) if self.samples else (0.0, 0.0)
 
 
 # -- environment -----------------------------------------------------------------------------
@@ -174,6 +187,8 @@ def run_command(root: Path, phase: Phase, command: list[str], as_of: str) -> Non
             code = proc.wait()
     phase.seconds = round(time.perf_counter() - started, 1)
     phase.peak_rss_mb = round(sampler.peak())
+    phase.cpu_seconds = round(sampler.samples[-1][2], 1) if sampler.samples else 0.0
+    phase.load_average = round(os.getloadavg()[0], 1)
     if code != 0:
         raise SystemExit(f"phase {phase.name} failed (exit {code}); see {logs / phase.name}.log")
     if phase.name not in ("demo", "campaign_responses", "extra_day"):
@@ -191,10 +206,12 @@ def attach_steps(root: Path, phase: Phase, sampler: TreeSampler) -> None:
         windows = step_windows(instance, run.run_id)
     for step, (start, end) in windows.items():
         peak = sampler.peak(start, end)
+        rss_at_start, cpu_at_start = sampler.at(start)
         phase.steps[step] = {
             "seconds": round(end - start, 2),
+            "cpu_seconds": round(sampler.at(end)[1] - cpu_at_start, 2),
             "peak_rss_mb": round(peak),
-            "rise_mb": round(max(peak - sampler.at(start), 0.0)),
+            "rise_mb": round(max(peak - rss_at_start, 0.0)),
         }
 
 
@@ -284,6 +301,7 @@ def summarise(phases: list[Phase], args: argparse.Namespace) -> dict[str, Any]:
     with_training = full + by_name["train_models"].seconds
     increment = by_name["nightly_increment"].seconds
     nothing = by_name["nightly_nothing_new"].seconds
+    full_cpu = by_name["everything_but_models"].cpu_seconds + by_name["score_models"].cpu_seconds
     full_steps = [
         {"phase": p.name, "step": step, **figures}
         for p in phases
@@ -303,6 +321,10 @@ def summarise(phases: list[Phase], args: argparse.Namespace) -> dict[str, Any]:
         "increment_ratio": round(increment / full, 3),
         "nothing_new_seconds": nothing,
         "nothing_new_ratio": round(nothing / full, 3),
+        # CPU seconds are less sensitive to other work on the machine than wall seconds.
+        "full_nightly_cpu_seconds": round(full_cpu, 1),
+        "increment_cpu_ratio": round(by_name["nightly_increment"].cpu_seconds / full_cpu, 3),
+        "nothing_new_cpu_ratio": round(by_name["nightly_nothing_new"].cpu_seconds / full_cpu, 3),
         "peak_rss_mb": max(p.peak_rss_mb for p in phases),
         "slowest_steps": sorted(full_steps, key=lambda s: -s["seconds"])[:10],
         "hungriest_steps": sorted(full_steps, key=lambda s: -s["peak_rss_mb"])[:5],
@@ -315,10 +337,12 @@ def report(summary: dict[str, Any]) -> str:
         f"full.py: {summary['people']:,} people, seed {summary['seed']}, end {summary['end_date']}"
         f" — {summary['machine']}, {summary['date']}",
         "",
-        f"{'phase':<24} {'seconds':>9} {'peak MiB':>9}",
+        f"{'phase':<24} {'seconds':>9} {'CPU s':>9} {'peak MiB':>9} {'load':>6}",
     ]
     lines += [
-        f"{p['name']:<24} {p['seconds']:>9.1f} {p['peak_rss_mb']:>9,}" for p in summary["phases"]
+        f"{p['name']:<24} {p['seconds']:>9.1f} {p['cpu_seconds']:>9.1f} {p['peak_rss_mb']:>9,}"
+        f" {p['load_average']:>6.1f}"
+        for p in summary["phases"]
     ]
     lines += [
         "",
@@ -328,6 +352,8 @@ def report(summary: dict[str, Any]) -> str:
         f"{summary['increment_ratio']:.1%} of the full run",
         f"nothing new (nightly_refresh): {summary['nothing_new_seconds']} s = "
         f"{summary['nothing_new_ratio']:.1%} of the full run",
+        f"in CPU seconds: full {summary['full_nightly_cpu_seconds']} s; one new day "
+        f"{summary['increment_cpu_ratio']:.1%}, nothing new {summary['nothing_new_cpu_ratio']:.1%}",
         f"largest process-tree RSS of any phase: {summary['peak_rss_mb']:,} MiB",
     ]
     for title, key in (
@@ -340,7 +366,8 @@ def report(summary: dict[str, Any]) -> str:
             f"  {'phase / step':<62} {'s':>8} {'peak MiB':>9} {'rise MiB':>9}",
         ]
         lines += [
-            f"  {s['phase'] + ' / ' + s['step']:<62} {s['seconds']:>8.1f} {s['peak_rss_mb']:>9,} {s['rise_mb']:>9,}"
+            f"  {s['phase'] + ' / ' + s['step']:<62} {s['seconds']:>8.1f} {s['cpu_seconds']:>8.1f}"
+            f" {s['peak_rss_mb']:>9,} {s['rise_mb']:>9,}"
             for s in summary[key]
         ]
     for name in ("nightly_increment", "nightly_nothing_new"):
