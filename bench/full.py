@@ -237,6 +237,8 @@ def run_all(args: argparse.Namespace) -> list[Phase]:
     def phase(name: str, command: list[str], as_of: str = end) -> None:
         phases.append(Phase(name))
         run_command(root, phases[-1], command, as_of)
+        # Kept as it goes: a later failure leaves the figures measured so far.
+        (root / "phases.json").write_text(json.dumps([p.as_dict() for p in phases], indent=1))
 
     if args.data:
         started = time.perf_counter()
