@@ -26,6 +26,7 @@ from cdp_assets.activation.export_files import (
     recover_staged_exports,
     stage_export,
 )
+from cdp_assets.activation.export_trace_cache import cached_export_traces
 from cdp_assets.config import CDPConfig, ExportDestination, resolve_path
 from cdp_assets.contracts.customer_360 import CUSTOMER_360_DTYPES
 from cdp_assets.defs.catalog import (
@@ -41,7 +42,6 @@ from cdp_assets.defs.resources import ExportsResource, WarehouseResource, analys
 from cdp_assets.privacy.export_scrub import repair_manifests
 from cdp_assets.privacy.identifiers import hash_matches, named_values
 from cdp_assets.privacy.suppression import load_suppressed, privacy_salt
-from cdp_assets.privacy.trace import export_traces
 from cdp_assets.reporting.markdown import counts_table, markdown_table
 from cdp_assets.warehouse import TableRef, WarehouseSession, coerce_frame
 
@@ -248,7 +248,9 @@ def build_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
             violations = rows_without_consent(
                 ((d.channel, r.directory / f"full.{d.format}") for d, r in results), profiles
             )
-            traces = export_traces(root, salt, suppressed)
+            # Files scanned on an earlier run with the same suppression list are remembered.
+            trace_scan = cached_export_traces(root, salt, suppressed)
+            traces = trace_scan.traces
             passed = violations == 0 and int(traces["traces"].sum()) == 0
             frame = coerce_frame(
                 pd.DataFrame(log, columns=list(EXPORT_LOG_DTYPES)), EXPORT_LOG_DTYPES
@@ -292,6 +294,8 @@ def build_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
                         "files_scanned": len(traces),
                         "rows_scanned": int(traces["rows"].sum()),
                         "rows_of_erased_people": int(traces["traces"].sum()),
+                        "files_rescanned": trace_scan.scanned,
+                        "files_remembered": trace_scan.remembered,
                     },
                 ),
             ],
