@@ -297,18 +297,33 @@ def run_all(args: argparse.Namespace) -> list[Phase]:
 # -- figures ---------------------------------------------------------------------------------
 
 
-def summarise(phases: list[Phase], args: argparse.Namespace) -> dict[str, Any]:
-    by_name = {p.name: p for p in phases}
-    full = by_name["everything_but_models"].seconds + by_name["score_models"].seconds
-    with_training = full + by_name["train_models"].seconds
-    increment = by_name["nightly_increment"].seconds
-    nothing = by_name["nightly_nothing_new"].seconds
-    full_cpu = by_name["everything_but_models"].cpu_seconds + by_name["score_models"].cpu_seconds
+FULL_PHASES = ("everything_but_models", "train_models", "score_models")
+
+
+def _ratio(part: float | None, whole: float | None) -> float | None:
+    return round(part / whole, 3) if part is not None and whole else None
+
+
+def summarise(phases: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+    """The figures of the phases run (all of them, or those a failed or stopped run left in
+    phases.json: what needs a missing phase is None)."""
+    by_name = {p["name"]: p for p in phases}
+
+    def total(key: str, *names: str) -> float | None:
+        if not all(n in by_name for n in names):
+            return None
+        return round(sum(by_name[n][key] for n in names), 1)
+
+    def of(name: str, key: str) -> float | None:
+        return by_name[name][key] if name in by_name else None
+
+    full = total("seconds", "everything_but_models", "score_models")
+    full_cpu = total("cpu_seconds", "everything_but_models", "score_models")
     full_steps = [
-        {"phase": p.name, "step": step, **figures}
+        {"phase": p["name"], "step": step, **figures}
         for p in phases
-        if p.name in ("everything_but_models", "train_models", "score_models")
-        for step, figures in p.steps.items()
+        if p["name"] in FULL_PHASES
+        for step, figures in p["steps"].items()
     ]
     return {
         "people": args.people,
@@ -317,27 +332,47 @@ def summarise(phases: list[Phase], args: argparse.Namespace) -> dict[str, Any]:
         "data": str(args.data) if args.data else None,
         "machine": f"{os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB",
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "full_nightly_seconds": round(full, 1),
-        "full_with_training_seconds": round(with_training, 1),
-        "increment_seconds": increment,
-        "increment_ratio": round(increment / full, 3),
-        "nothing_new_seconds": nothing,
-        "nothing_new_ratio": round(nothing / full, 3),
+        "complete": all(n in by_name for n in (*FULL_PHASES, "nightly_nothing_new")),
+        "full_nightly_seconds": full,
+        "full_with_training_seconds": total("seconds", *FULL_PHASES),
+        "increment_seconds": of("nightly_increment", "seconds"),
+        "increment_ratio": _ratio(of("nightly_increment", "seconds"), full),
+        "nothing_new_seconds": of("nightly_nothing_new", "seconds"),
+        "nothing_new_ratio": _ratio(of("nightly_nothing_new", "seconds"), full),
         # CPU seconds are less sensitive to other work on the machine than wall seconds.
-        "full_nightly_cpu_seconds": round(full_cpu, 1),
-        "increment_cpu_ratio": round(by_name["nightly_increment"].cpu_seconds / full_cpu, 3),
-        "nothing_new_cpu_ratio": round(by_name["nightly_nothing_new"].cpu_seconds / full_cpu, 3),
-        "peak_rss_mb": max(p.peak_rss_mb for p in phases),
+        "full_nightly_cpu_seconds": full_cpu,
+        "increment_cpu_ratio": _ratio(of("nightly_increment", "cpu_seconds"), full_cpu),
+        "nothing_new_cpu_ratio": _ratio(of("nightly_nothing_new", "cpu_seconds"), full_cpu),
+        "peak_rss_mb": max((p["peak_rss_mb"] for p in phases), default=0),
         "slowest_steps": sorted(full_steps, key=lambda s: -s["seconds"])[:10],
         "hungriest_steps": sorted(full_steps, key=lambda s: -s["peak_rss_mb"])[:5],
-        "phases": [p.as_dict() for p in phases],
+        "phases": phases,
     }
+
+
+def _shown(value: float | None, form: str) -> str:
+    return "(not run)" if value is None else format(value, form)
+
+
+def _step_lines(title: str, steps: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "",
+        title,
+        f"  {'phase / step':<62} {'s':>8} {'CPU s':>8} {'peak MiB':>9} {'rise MiB':>9}",
+    ]
+    lines += [
+        f"  {s['phase'] + ' / ' + s['step']:<62} {s['seconds']:>8.1f} {s['cpu_seconds']:>8.1f}"
+        f" {s['peak_rss_mb']:>9,} {s['rise_mb']:>9,}"
+        for s in steps
+    ]
+    return lines
 
 
 def report(summary: dict[str, Any]) -> str:
     lines = [
         f"full.py: {summary['people']:,} people, seed {summary['seed']}, end {summary['end_date']}"
-        f" — {summary['machine']}, {summary['date']}",
+        f" — {summary['machine']}, {summary['date']}"
+        + ("" if summary["complete"] else " — INCOMPLETE: phases missing"),
         "",
         f"{'phase':<24} {'seconds':>9} {'CPU s':>9} {'peak MiB':>9} {'load':>6}",
     ]
@@ -348,37 +383,26 @@ def report(summary: dict[str, Any]) -> str:
     ]
     lines += [
         "",
-        f"full nightly run (everything_but_models + score_models): {summary['full_nightly_seconds']} s"
-        f" ({summary['full_with_training_seconds']} s with train_models)",
-        f"one new day (nightly_refresh): {summary['increment_seconds']} s = "
-        f"{summary['increment_ratio']:.1%} of the full run",
-        f"nothing new (nightly_refresh): {summary['nothing_new_seconds']} s = "
-        f"{summary['nothing_new_ratio']:.1%} of the full run",
-        f"in CPU seconds: full {summary['full_nightly_cpu_seconds']} s; one new day "
-        f"{summary['increment_cpu_ratio']:.1%}, nothing new {summary['nothing_new_cpu_ratio']:.1%}",
+        "full nightly run (everything_but_models + score_models): "
+        f"{_shown(summary['full_nightly_seconds'], '')} s "
+        f"({_shown(summary['full_with_training_seconds'], '')} s with train_models)",
+        f"one new day (nightly_refresh): {_shown(summary['increment_seconds'], '')} s = "
+        f"{_shown(summary['increment_ratio'], '.1%')} of the full run",
+        f"nothing new (nightly_refresh): {_shown(summary['nothing_new_seconds'], '')} s = "
+        f"{_shown(summary['nothing_new_ratio'], '.1%')} of the full run",
+        f"in CPU seconds: full {_shown(summary['full_nightly_cpu_seconds'], '')} s; one new day "
+        f"{_shown(summary['increment_cpu_ratio'], '.1%')}, nothing new "
+        f"{_shown(summary['nothing_new_cpu_ratio'], '.1%')}",
         f"largest process-tree RSS of any phase: {summary['peak_rss_mb']:,} MiB",
     ]
-    for title, key in (
-        ("10 slowest steps", "slowest_steps"),
-        ("5 most memory-hungry steps", "hungriest_steps"),
-    ):
-        lines += [
-            "",
-            f"{title} of the full run:",
-            f"  {'phase / step':<62} {'s':>8} {'peak MiB':>9} {'rise MiB':>9}",
-        ]
-        lines += [
-            f"  {s['phase'] + ' / ' + s['step']:<62} {s['seconds']:>8.1f} {s['cpu_seconds']:>8.1f}"
-            f" {s['peak_rss_mb']:>9,} {s['rise_mb']:>9,}"
-            for s in summary[key]
-        ]
-    for name in ("nightly_increment", "nightly_nothing_new"):
-        phase = next(p for p in summary["phases"] if p["name"] == name)
+    lines += _step_lines("10 slowest steps of the full run:", summary["slowest_steps"])
+    lines += _step_lines("5 most memory-hungry steps of the full run:", summary["hungriest_steps"])
+    for phase in summary["phases"]:
+        if phase["name"] not in ("nightly_increment", "nightly_nothing_new"):
+            continue
         top = sorted(phase["steps"].items(), key=lambda kv: -kv[1]["seconds"])[:8]
-        lines += ["", f"{name}: {len(phase['steps'])} steps; slowest:"]
-        lines += [
-            f"  {step:<62} {fig['seconds']:>8.1f} {fig['peak_rss_mb']:>9,}" for step, fig in top
-        ]
+        steps = [{"phase": phase["name"], "step": step, **fig} for step, fig in top]
+        lines += _step_lines(f"{phase['name']}: {len(phase['steps'])} steps; slowest:", steps)
     return "\n".join(lines)
 
 
@@ -393,11 +417,23 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="an existing demo set (its landing is copied)")
     parser.add_argument("--out", type=Path, help="working folder (default bench/out/full_<N>)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        help="run nothing: print the figures of a finished or stopped run's phases.json",
+    )
     args = parser.parse_args()
+    if args.report:
+        phases = json.loads(args.report.read_text())
+        summary = summarise(phases, args)
+        print(report(summary))
+        if args.json:
+            args.json.write_text(json.dumps(summary, indent=2))
+        return
     args.out = args.out or REPO / "bench" / "out" / f"full_{args.people}"
     if args.data and args.data.resolve() == args.out.resolve():
         raise SystemExit("--data and --out must differ (the bench empties --out)")
-    summary = summarise(run_all(args), args)
+    summary = summarise([p.as_dict() for p in run_all(args)], args)
     print(report(summary))
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2))
