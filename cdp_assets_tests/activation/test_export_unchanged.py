@@ -8,14 +8,18 @@ import json
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import pytest
 
 from cdp_assets.activation.export_files import LATEST_FILE
+from cdp_assets.config import CDPConfig
+from cdp_assets.contracts.customer_360 import CUSTOMER_360_DTYPES
 from cdp_assets.defs.activation import exports as exports_module
-from cdp_assets.defs.catalog import MEMBERSHIP
+from cdp_assets.defs.activation.exports import PROFILE_COLUMNS, read_export_profiles
+from cdp_assets.defs.catalog import CUSTOMER_360, MEMBERSHIP
 from cdp_assets.privacy.identifiers import Identifiers
 from cdp_assets.privacy.suppression import privacy_salt
-from cdp_assets.warehouse import Warehouse
+from cdp_assets.warehouse import Warehouse, dispose_engines
 from cdp_assets_tests.activation.test_export_publishing import Project, _members
 
 STEP = "activation__audience_exports"
@@ -88,3 +92,43 @@ def test_the_erased_people_scan_reads_only_new_files(project: Project) -> None:
     assert changed.success
     assert _scan(changed) == (6, 2, 4)
     assert _check_metadata(changed, "no_erased_people_in_exports")["rows_of_erased_people"] == 0
+
+
+def test_exports_read_only_the_columns_they_need(tmp_path: Path) -> None:
+    config = CDPConfig.model_validate(
+        {
+            "exports": {
+                "destinations": [
+                    {"name": "esp", "channel": "email", "format": "csv", "fields": ["rfm_segment"]},
+                    {"name": "ads", "channel": "ads", "format": "csv"},
+                ]
+            }
+        }
+    )
+    url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+    # A customer_360 written before ads_consent existed, with columns the exports never send.
+    table = pd.DataFrame(
+        {
+            "customer_id": ["C1"],
+            "email": ["ann@example.com"],
+            "phone": [None],
+            "first_name": ["Ann"],
+            "last_name": ["Lee"],
+            "rfm_segment": ["champions"],
+            "email_consent": [True],
+            "sms_consent": [False],
+            "audiences": ["fans"],
+        }
+    )
+    with Warehouse(url).transaction() as session:
+        session.replace_table(CUSTOMER_360, table)
+        profiles = read_export_profiles(session, config)
+    dispose_engines()
+    assert list(profiles.columns) == [
+        c
+        for c in CUSTOMER_360_DTYPES
+        if c in {*PROFILE_COLUMNS, "rfm_segment"}  # contract order
+    ]
+    assert profiles.loc[0, "rfm_segment"] == "champions"
+    assert profiles["ads_consent"].isna().all() and str(profiles["ads_consent"].dtype) == "boolean"
+    assert "last_name" not in profiles.columns and "audiences" not in profiles.columns

@@ -77,6 +77,30 @@ def current_members(session: WarehouseSession, as_of: dt.date) -> pd.DataFrame:
     )
 
 
+# What the exports, their consent audit and the suppression test read of customer_360.
+PROFILE_COLUMNS = (
+    "customer_id", "email", "phone", "first_name", "email_consent", "sms_consent", "ads_consent",
+)  # fmt: skip
+
+
+def export_profile_dtypes(config: CDPConfig) -> dict[str, str]:
+    """The customer_360 columns the exports need (those above and every destination's extra
+    `fields`), in contract order with their contract dtypes."""
+    wanted = set(PROFILE_COLUMNS) | {f for d in config.exports.destinations for f in d.fields}
+    return {c: t for c, t in CUSTOMER_360_DTYPES.items() if c in wanted}
+
+
+def read_export_profiles(session: WarehouseSession, config: CDPConfig) -> pd.DataFrame:
+    """customer_360's rows, only the columns the exports need (a column the table lacks, e.g.
+    written by an older version, comes back as nulls, as a full read would give it)."""
+    dtypes = export_profile_dtypes(config)
+    if not session.table_exists(CUSTOMER_360):
+        return session.read_table(CUSTOMER_360, dtypes=dtypes)
+    present = set(session.arrow_schema(CUSTOMER_360).names)
+    columns = [c for c in dtypes if c in present]
+    return session.read_table(CUSTOMER_360, columns=columns or None, dtypes=dtypes)
+
+
 def with_suppression(profiles: pd.DataFrame, config: CDPConfig, session: WarehouseSession):
     """customer_360 rows with `suppressed`: any identifier on the suppression list."""
     salt = privacy_salt(config)
@@ -238,7 +262,7 @@ def build_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
         ]
         with warehouse.get().transaction() as session:
             recovery, repaired = recover_exports(root, folders, session, EXPORTS)
-            profiles = session.read_table(CUSTOMER_360, dtypes=CUSTOMER_360_DTYPES)
+            profiles = read_export_profiles(session, config)
             members = current_members(session, as_of)
             profiles, salt, suppressed = with_suppression(profiles, config, session)
             results, log, reasons = _stage_audience_exports(
