@@ -71,9 +71,7 @@ def test_a_rewritten_file_or_a_new_suppression_list_is_scanned_again(tmp_path: P
     root = _exports(tmp_path)
     cached_export_traces(root, SALT, _suppressed("ann@example.com"))
     # An erasure scrub rewrites a file: its new bytes are scanned, the others remembered.
-    (root / "esp" / "fans" / "e1" / "full.csv").write_text(
-        "customer_id,email\nC2,cy@example.com\n"
-    )
+    (root / "esp" / "fans" / "e1" / "full.csv").write_text("customer_id,email\nC2,cy@example.com\n")
     counting = Counting()
     scrubbed = cached_export_traces(root, SALT, _suppressed("ann@example.com"), scan=counting)
     assert counting.paths == ["e1"]
