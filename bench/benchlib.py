@@ -50,3 +50,21 @@ def step_seconds(instance, run_id: str) -> dict[str, float]:  # noqa: ANN001 - D
         elif event.event_type_value == "STEP_SUCCESS":
             steps[event.step_key] = round(entry.timestamp - starts[event.step_key], 2)
     return steps
+
+
+def step_windows(instance, run_id: str) -> dict[str, tuple[float, float]]:  # noqa: ANN001
+    """(start, end) unix times of every step of a run that ended, successful or not, from the
+    instance's event log (to match samples of memory taken meanwhile)."""
+    starts: dict[str, float] = {}
+    windows: dict[str, tuple[float, float]] = {}
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None or event.step_key is None:
+            continue
+        if event.event_type_value == "STEP_START":
+            starts[event.step_key] = entry.timestamp
+        elif (
+            event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in starts
+        ):
+            windows[event.step_key] = (starts[event.step_key], entry.timestamp)
+    return windows

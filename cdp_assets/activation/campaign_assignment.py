@@ -37,19 +37,18 @@ def unit_draws(salt: str, scope: str, customer_ids: pd.Series) -> np.ndarray:
     """A uniform number in [0, 1) per customer id for `scope` (a campaign, or the global
     control group): the first 8 bytes of BLAKE2b(scope | customer_id, key=salt)."""
     key = hashlib.blake2b(salt.encode("utf-8"), digest_size=32).digest()
-    prefix = f"{scope}|".encode()
-    draws = np.fromiter(
-        (
-            int.from_bytes(
-                hashlib.blake2b(prefix + str(c).encode("utf-8"), digest_size=8, key=key).digest(),
-                "big",
-            )
-            for c in customer_ids
-        ),
-        dtype=np.float64,
-        count=len(customer_ids),
-    )
-    return draws / _SCALE
+    # The keyed state after `scope|` is computed once and copied per customer: the same
+    # digests as hashing each whole message afresh, without re-keying every time.
+    scoped = hashlib.blake2b(digest_size=8, key=key)
+    scoped.update(f"{scope}|".encode())
+
+    def digest(customer_id: str) -> bytes:
+        state = scoped.copy()
+        state.update(customer_id.encode("utf-8"))
+        return state.digest()
+
+    raw = b"".join(map(digest, map(str, customer_ids.tolist())))
+    return np.frombuffer(raw, dtype=">u8").astype(np.float64) / _SCALE
 
 
 def in_global_control(customer_ids: pd.Series, salt: str, share: float) -> np.ndarray:

@@ -1,4 +1,8 @@
-"""`python -m cdp_assets.demo --people N --seed S --end-date YYYY-MM-DD [--history-days D] --out DIR`."""
+"""`python -m cdp_assets.demo --people N --seed S --end-date YYYY-MM-DD [--history-days D] --out DIR`.
+
+With `--extra-day`, nothing is regenerated: one more day after the end date (about 1 % new
+rows: orders, events, new and changed accounts) lands as new files in DIR/landing.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from cdp_assets.demo.extra_day import DEFAULT_FRACTION, add_extra_day
 from cdp_assets.demo.generate import generate_demo
 from cdp_assets.demo.settings import (
     DEFAULT_END_DATE,
@@ -43,7 +48,25 @@ def main(argv: list[str] | None = None) -> None:
         f"at least {MIN_HISTORY_DAYS}); legacy accounts start a year earlier",
     )
     parser.add_argument("--out", type=Path, default=Path("data"))
+    parser.add_argument(
+        "--extra-day",
+        action="store_true",
+        help="land one more day after --end-date in the existing OUT/landing (not regenerated)",
+    )
+    parser.add_argument(
+        "--extra-day-fraction",
+        type=float,
+        default=DEFAULT_FRACTION,
+        help=f"new rows of the extra day per source, as a fraction (default {DEFAULT_FRACTION})",
+    )
     args = parser.parse_args(argv)
+    if args.extra_day:
+        try:
+            extra = add_extra_day(args.out, args.seed, args.end_date, args.extra_day_fraction)
+        except (FileNotFoundError, ValueError) as error:
+            parser.error(str(error))
+        print(extra.text())
+        return
     started = time.perf_counter()
 
     def progress(message: str) -> None:

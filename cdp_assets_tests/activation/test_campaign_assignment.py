@@ -42,6 +42,20 @@ def test_a_draw_is_the_keyed_blake2b_of_scope_and_customer() -> None:
     assert unit_draws("other", "winback", pd.Series(["C000000007"]))[0] != expected
 
 
+def test_every_draw_of_a_batch_is_the_keyed_blake2b_of_its_customer() -> None:
+    key = hashlib.blake2b(b"cdp", digest_size=32).digest()
+    customers = pd.Series(["C000000007", "C1", "Zoë-42", "", "C000000007"], dtype="string")
+    expected = [
+        int.from_bytes(
+            hashlib.blake2b(f"winback|{c}".encode(), digest_size=8, key=key).digest(), "big"
+        )
+        / 2**64
+        for c in customers
+    ]
+    assert unit_draws("cdp", "winback", customers).tolist() == expected
+    assert unit_draws("cdp", "winback", pd.Series([], dtype="string")).shape == (0,)
+
+
 def test_arms_follow_the_shares_and_do_not_depend_on_order() -> None:
     population = ids(20_000)
     arms = draw_arms(population, WINBACK, "cdp")

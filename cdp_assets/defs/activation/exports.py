@@ -26,6 +26,7 @@ from cdp_assets.activation.export_files import (
     recover_staged_exports,
     stage_export,
 )
+from cdp_assets.activation.export_trace_cache import cached_export_traces
 from cdp_assets.config import CDPConfig, ExportDestination, resolve_path
 from cdp_assets.contracts.customer_360 import CUSTOMER_360_DTYPES
 from cdp_assets.defs.catalog import (
@@ -41,7 +42,6 @@ from cdp_assets.defs.resources import ExportsResource, WarehouseResource, analys
 from cdp_assets.privacy.export_scrub import repair_manifests
 from cdp_assets.privacy.identifiers import hash_matches, named_values
 from cdp_assets.privacy.suppression import load_suppressed, privacy_salt
-from cdp_assets.privacy.trace import export_traces
 from cdp_assets.reporting.markdown import counts_table, markdown_table
 from cdp_assets.warehouse import TableRef, WarehouseSession, coerce_frame
 
@@ -75,6 +75,30 @@ def current_members(session: WarehouseSession, as_of: dt.date) -> pd.DataFrame:
         f"SELECT audience, customer_id FROM {MEMBERSHIP.sql} "
         f"WHERE as_of = CAST('{as_of.isoformat()}' AS TIMESTAMP)"
     )
+
+
+# What the exports, their consent audit and the suppression test read of customer_360.
+PROFILE_COLUMNS = (
+    "customer_id", "email", "phone", "first_name", "email_consent", "sms_consent", "ads_consent",
+)  # fmt: skip
+
+
+def export_profile_dtypes(config: CDPConfig) -> dict[str, str]:
+    """The customer_360 columns the exports need (those above and every destination's extra
+    `fields`), in contract order with their contract dtypes."""
+    wanted = set(PROFILE_COLUMNS) | {f for d in config.exports.destinations for f in d.fields}
+    return {c: t for c, t in CUSTOMER_360_DTYPES.items() if c in wanted}
+
+
+def read_export_profiles(session: WarehouseSession, config: CDPConfig) -> pd.DataFrame:
+    """customer_360's rows, only the columns the exports need (a column the table lacks, e.g.
+    written by an older version, comes back as nulls, as a full read would give it)."""
+    dtypes = export_profile_dtypes(config)
+    if not session.table_exists(CUSTOMER_360):
+        return session.read_table(CUSTOMER_360, dtypes=dtypes)
+    present = set(session.arrow_schema(CUSTOMER_360).names)
+    columns = [c for c in dtypes if c in present]
+    return session.read_table(CUSTOMER_360, columns=columns or None, dtypes=dtypes)
 
 
 def with_suppression(profiles: pd.DataFrame, config: CDPConfig, session: WarehouseSession):
@@ -238,7 +262,7 @@ def build_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
         ]
         with warehouse.get().transaction() as session:
             recovery, repaired = recover_exports(root, folders, session, EXPORTS)
-            profiles = session.read_table(CUSTOMER_360, dtypes=CUSTOMER_360_DTYPES)
+            profiles = read_export_profiles(session, config)
             members = current_members(session, as_of)
             profiles, salt, suppressed = with_suppression(profiles, config, session)
             results, log, reasons = _stage_audience_exports(
@@ -248,7 +272,9 @@ def build_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
             violations = rows_without_consent(
                 ((d.channel, r.directory / f"full.{d.format}") for d, r in results), profiles
             )
-            traces = export_traces(root, salt, suppressed)
+            # Files scanned on an earlier run with the same suppression list are remembered.
+            trace_scan = cached_export_traces(root, salt, suppressed)
+            traces = trace_scan.traces
             passed = violations == 0 and int(traces["traces"].sum()) == 0
             frame = coerce_frame(
                 pd.DataFrame(log, columns=list(EXPORT_LOG_DTYPES)), EXPORT_LOG_DTYPES
@@ -292,6 +318,8 @@ def build_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
                         "files_scanned": len(traces),
                         "rows_scanned": int(traces["rows"].sum()),
                         "rows_of_erased_people": int(traces["traces"].sum()),
+                        "files_rescanned": trace_scan.scanned,
+                        "files_remembered": trace_scan.remembered,
                     },
                 ),
             ],
