@@ -131,7 +131,7 @@ def _override_pairs(pairs: tuple, records: pd.DataFrame) -> list[tuple[int, int]
 def _without_shared(records: pd.DataFrame, shared: pd.DataFrame) -> pd.DataFrame:
     """Records with shared identifier values blanked: a household's landline is no evidence
     that two of its members are one person."""
-    out = records.copy()
+    out = records.copy(deep=False)  # only the masked columns are new
     for column in ("email_key", "phone", "loyalty_id"):
         values = set(shared.loc[shared["type"] == column, "value"])
         if values:

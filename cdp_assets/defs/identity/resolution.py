@@ -13,11 +13,12 @@ from cdp_assets.defs.resources import WarehouseResource
 from cdp_assets.identity.facts import FACT_IDENTITIES
 from cdp_assets.identity.nodes import COMBO_DTYPES, graph_nodes
 from cdp_assets.identity.probabilistic import readable_weights
+from cdp_assets.identity.records import MATCHING_FIELDS
 from cdp_assets.identity.resolve import IdentityResolution, resolve_identities
 from cdp_assets.identity.stability import cluster_figures, cluster_stability
 from cdp_assets.identity.stable_ids import ALIAS_DTYPES, ASSIGNMENT_DTYPES
 from cdp_assets.reporting.markdown import counts_table, markdown_table, masked_preview
-from cdp_assets.warehouse import TableRef, WarehouseSession
+from cdp_assets.warehouse import TableRef, Warehouse, WarehouseSession
 
 CHECK_IDS_STABLE = "cluster_figures_stable"
 IDENTITY_OUTPUTS = {
@@ -45,6 +46,32 @@ MERGES = TableRef("core", "identity_merges")
 def _previous_state(session: WarehouseSession) -> tuple[pd.DataFrame, pd.DataFrame]:
     previous = session.read_table(NODES, dtypes=ASSIGNMENT_DTYPES)
     return previous, session.read_table(ALIASES, dtypes=ALIAS_DTYPES)
+
+
+def _resolve(
+    wh: Warehouse,
+    config: CDPConfig,
+    previous: pd.DataFrame,
+    aliases: pd.DataFrame,
+    run_at: pd.Timestamp,
+) -> tuple[IdentityResolution, pd.DataFrame]:
+    """One resolution of every record and fact identity, and the fact identities' customer
+    ids. Inputs are dropped as soon as they are used: at a million customers every frame
+    held a step longer than needed is a gigabyte of peak memory."""
+    with wh.transaction() as session:
+        records = read_customer_records(session, config, MATCHING_FIELDS)
+        combos, density = read_combos(session, config)
+    graph = graph_nodes(records, combos, config)
+    del combos  # graph.combo_nodes holds them now
+    result = resolve_identities(records, graph, density, previous, aliases, config.identity, run_at)
+    del records, density
+    fact_map = graph.combo_nodes
+    del graph  # the identity tables are built: only the combos remain needed
+    node = fact_map.pop("node")
+    fact_map["customer_id"] = result.node_customer.reindex(
+        node.astype("float").to_numpy()
+    ).to_numpy()
+    return result, fact_map
 
 
 def _tables(result: IdentityResolution, fact_map: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -202,18 +229,8 @@ def build_identity_asset(config: CDPConfig) -> dg.AssetsDefinition:
         wh = warehouse.get()
         run_at = pd.Timestamp(dt.datetime.now(dt.UTC)).floor("us")
         with wh.transaction() as session:
-            records = read_customer_records(session, config)
-            combos, density = read_combos(session, config)
             previous, aliases = _previous_state(session)
-        graph = graph_nodes(records, combos, config)
-        result = resolve_identities(
-            records, graph, density, previous, aliases, config.identity, run_at
-        )
-        fact_map = graph.combo_nodes.assign(
-            customer_id=result.node_customer.reindex(
-                graph.combo_nodes["node"].astype("float").to_numpy()
-            ).to_numpy()
-        ).drop(columns="node")
+        result, fact_map = _resolve(wh, config, previous, aliases, run_at)
         tables = _tables(result, fact_map)
         selected = {key.path[-1] for key in context.selected_asset_keys}
         written = tables_to_write(selected)
