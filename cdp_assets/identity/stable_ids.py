@@ -148,23 +148,22 @@ def _smallest_key(labels: np.ndarray, keys: np.ndarray) -> pd.Series:
     return pd.Series(first["key"].to_numpy(), index=first["label"].to_numpy()).sort_index()
 
 
-def _merge_evidence(edge_evidence: pd.DataFrame, old: np.ndarray) -> pd.Series:
-    """Per previous id: up to five links from its nodes to nodes of another (or no) id."""
+def _merge_evidence(edge_evidence: pd.DataFrame, old: np.ndarray, wanted: set[str]) -> pd.Series:
+    """Per previous id in `wanted` (the absorbed ones): up to five links from its nodes to
+    nodes of another (or no) id. Only the links that end at a wanted id are read."""
     left_old = pd.Series(old[edge_evidence["left"].to_numpy()], dtype="string")
     right_old = pd.Series(old[edge_evidence["right"].to_numpy()], dtype="string")
     crossing = (left_old.fillna("") != right_old.fillna("")).to_numpy()
-    text = (
-        edge_evidence["rule"].astype("string")
-        + ": "
-        + edge_evidence["evidence"].astype("string").fillna("")
-    ).to_numpy()[crossing]
-    ends = pd.DataFrame(
-        {
-            "id": np.concatenate([left_old.to_numpy()[crossing], right_old.to_numpy()[crossing]]),
-            "text": np.concatenate([text, text]),
-        }
-    ).dropna(subset=["id"])
-    return ends.groupby("id")["text"].agg(lambda t: "; ".join(t.head(5)))
+    ends = []
+    for side in (left_old, right_old):
+        take = np.flatnonzero(crossing & side.isin(wanted).to_numpy())
+        chosen = edge_evidence.iloc[take]
+        text = (
+            chosen["rule"].astype("string") + ": " + chosen["evidence"].astype("string").fillna("")
+        )
+        ends.append(pd.DataFrame({"id": side.to_numpy()[take], "text": text.to_numpy()}))
+    both = pd.concat(ends, ignore_index=True)
+    return both.groupby("id")["text"].agg(lambda t: "; ".join(t.head(5)))
 
 
 def _events(
@@ -199,7 +198,7 @@ def _events(
         }
     )
     if len(absorbed):
-        evidence = _merge_evidence(edge_evidence, old)
+        evidence = _merge_evidence(edge_evidence, old, set(absorbed["old"]))
         for row in absorbed.itertuples(index=False):
             rows.append(
                 {

@@ -2,6 +2,7 @@
 record and fact identity."""
 
 import datetime as dt
+from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
@@ -11,6 +12,15 @@ from cdp_assets.defs.catalog import CORE_GROUP, XREF_KEY, privacy_deps, staging_
 from cdp_assets.defs.identity.staged import fact_sources, read_combos, read_customer_records
 from cdp_assets.defs.resources import WarehouseResource
 from cdp_assets.identity.facts import FACT_IDENTITIES
+from cdp_assets.identity.increments import (
+    FULL_RESOLUTION_TAG,
+    RUN_DTYPES,
+    ResolutionPlan,
+    input_digest,
+    plan_resolution,
+    run_row,
+    table_digest_sql,
+)
 from cdp_assets.identity.nodes import COMBO_DTYPES, graph_nodes
 from cdp_assets.identity.probabilistic import readable_weights
 from cdp_assets.identity.records import MATCHING_FIELDS
@@ -41,6 +51,9 @@ STABLE_ID_STATE = ("identity_nodes", "customer_id_aliases", "identity_merges")
 NODES = TableRef("core", "identity_nodes")
 ALIASES = TableRef("core", "customer_id_aliases")
 MERGES = TableRef("core", "identity_merges")
+# The run ledger: one row per run of the step (full resolution or unchanged), with the digest
+# of its inputs; the next run compares its own digest with the last resolution's.
+RUNS = TableRef("core", "identity_runs")
 
 
 def _previous_state(session: WarehouseSession) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -96,7 +109,7 @@ def tables_to_write(selected: set[str]) -> set[str]:
 
 def _write(session: WarehouseSession, tables: dict[str, pd.DataFrame], names: set[str]) -> None:
     for name in sorted(names):
-        ref = FACT_IDENTITIES if name == "fact_identities" else TableRef("core", name)
+        ref = _table_ref(name)
         if name == "identity_merges":
             session.append(ref, tables[name])
         else:
@@ -166,28 +179,107 @@ def _result(
     result: IdentityResolution,
     before: dict[str, float],
     config: CDPConfig,
+    plan: ResolutionPlan,
+    digest: str,
 ) -> dg.MaterializeResult:
     events = result.ids.events["event"].value_counts()
+    version = dg.DataVersion(digest[:16])
+    resolution = {"resolution": plan.mode, "resolution_reason": plan.reason}
     if name == "customer_xref":
         return dg.MaterializeResult(
             asset_key=XREF_KEY,
-            metadata=_xref_metadata(result, events),
+            metadata=resolution | _xref_metadata(result, events),
             check_results=[_stability_check(result, before, config)],
+            data_version=version,
         )
     if name == "identity_merges":
         merges = result.ids.events[result.ids.events["event"].isin(["merge", "split"])]
         return dg.MaterializeResult(
             asset_key=["core", name],
-            metadata={
+            metadata=resolution
+            | {
                 "events_this_run": len(result.ids.events),
                 "by_event": dg.MetadataValue.md(counts_table(events, "event", "customers")),
                 "merges_and_splits": dg.MetadataValue.md(masked_preview(merges)),
             },
+            data_version=version,
         )
-    meta: dict[str, object] = {"dagster/row_count": len(tables[name])}
+    meta: dict[str, object] = resolution | {"dagster/row_count": len(tables[name])}
     if name == "identity_edges":
         meta["preview"] = dg.MetadataValue.md(masked_preview(tables[name]))
-    return dg.MaterializeResult(asset_key=["core", name], metadata=meta)
+    return dg.MaterializeResult(asset_key=["core", name], metadata=meta, data_version=version)
+
+
+def _unchanged_results(
+    selected: set[str], plan: ResolutionPlan, digest: str
+) -> Iterator[dg.MaterializeResult]:
+    """Nothing re-resolved: every selected table is reported as it stands, with why."""
+    metadata = {
+        "resolution": plan.mode,
+        "resolution_reason": plan.reason,
+        "note": "inputs unchanged since the last resolution: nothing re-resolved or rewritten",
+    }
+    for name in IDENTITY_OUTPUTS:
+        if name not in selected:
+            continue
+        checks = []
+        if name == "customer_xref":
+            checks = [
+                dg.AssetCheckResult(
+                    check_name=CHECK_IDS_STABLE, passed=True, metadata={"note": plan.reason}
+                )
+            ]
+        yield dg.MaterializeResult(
+            asset_key=["core", name],
+            metadata=metadata,
+            check_results=checks,
+            data_version=dg.DataVersion(digest[:16]),
+        )
+
+
+def inputs_digest(session: WarehouseSession, config: CDPConfig) -> str:
+    """The digest of everything the resolution reads (see `identity.increments`)."""
+    names = [s.name for s in config.sources_of_kind("customers")]
+    names += [name for _, name in fact_sources(config)]
+    tables: dict[str, tuple[int, str] | None] = {}
+    for name in names:
+        ref = TableRef("staging", name)
+        if not session.table_exists(ref):
+            tables[name] = None
+            continue
+        row = session.query(table_digest_sql(ref.sql, session.dialect)).iloc[0]
+        tables[name] = (int(row["n"]), str(row["h"]))
+    settings = {
+        "identity": config.identity.model_dump(
+            mode="json", exclude={"full_resolution_every_days", "max_cluster_growth"}
+        ),
+        "sources": [[s.name, s.kind, s.customer_ref_source] for s in config.sources],
+    }
+    return input_digest(tables, settings)
+
+
+def _plan(
+    session: WarehouseSession,
+    config: CDPConfig,
+    digest: str,
+    run_at: pd.Timestamp,
+    forced: bool,
+) -> ResolutionPlan:
+    runs = session.read_table(RUNS, dtypes=RUN_DTYPES).sort_values("run_at", kind="stable")
+    missing = [name for name in IDENTITY_OUTPUTS if not session.table_exists(_table_ref(name))]
+    return plan_resolution(
+        runs,
+        digest,
+        run_at,
+        config.identity.full_resolution_every_days,
+        forced,
+        IDENTITY_OUTPUTS,
+        missing,
+    )
+
+
+def _table_ref(name: str) -> TableRef:
+    return FACT_IDENTITIES if name == "fact_identities" else TableRef("core", name)
 
 
 def build_identity_asset(config: CDPConfig) -> dg.AssetsDefinition:
@@ -228,20 +320,31 @@ def build_identity_asset(config: CDPConfig) -> dg.AssetsDefinition:
         identity_merges) is always written whole."""
         wh = warehouse.get()
         run_at = pd.Timestamp(dt.datetime.now(dt.UTC)).floor("us")
+        selected = {key.path[-1] for key in context.selected_asset_keys}
+        forced = context.run.tags.get(FULL_RESOLUTION_TAG, "").lower() in ("1", "true", "yes")
+        with wh.transaction() as session:
+            digest = inputs_digest(session, config)
+            plan = _plan(session, config, digest, run_at, forced)
+            if not plan.resolves:
+                session.append(RUNS, run_row(run_at, plan, digest, ()))
+        context.log.info(f"identity: {plan.mode} ({plan.reason})")
+        if not plan.resolves:
+            yield from _unchanged_results(selected, plan, digest)
+            return
         with wh.transaction() as session:
             previous, aliases = _previous_state(session)
         result, fact_map = _resolve(wh, config, previous, aliases, run_at)
         tables = _tables(result, fact_map)
-        selected = {key.path[-1] for key in context.selected_asset_keys}
         written = tables_to_write(selected)
         with wh.transaction() as session:
             _write(session, tables, written)
+            session.append(RUNS, run_row(run_at, plan, digest, written))
         context.log.info(f"identity: {result.stats}")
         if written != selected:
             context.log.info(f"written with the selection (stable-id state): {written - selected}")
         before = cluster_figures(previous)
         for name in IDENTITY_OUTPUTS:
             if name in selected:
-                yield _result(name, tables, result, before, config)
+                yield _result(name, tables, result, before, config, plan, digest)
 
     return identity_resolution
