@@ -384,7 +384,7 @@ def _first_rule_union(codes_by_rule: list[np.ndarray]) -> tuple[np.ndarray, np.n
     if not codes_by_rule:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     codes = np.concatenate(codes_by_rule)
-    rules = np.repeat(np.arange(len(codes_by_rule)), [len(c) for c in codes_by_rule])
+    rules = np.repeat(np.arange(len(codes_by_rule), dtype=np.int8), [len(c) for c in codes_by_rule])
     # return_index uses a stable sort: the first occurrence, i.e. the earliest rule, wins.
     distinct, first = np.unique(codes, return_index=True)
     return distinct, rules[first]

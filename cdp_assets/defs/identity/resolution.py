@@ -21,6 +21,7 @@ from cdp_assets.identity.increments import (
     run_row,
     table_digest_sql,
 )
+from cdp_assets.identity.memory import release_memory
 from cdp_assets.identity.nodes import COMBO_DTYPES, graph_nodes
 from cdp_assets.identity.probabilistic import readable_weights
 from cdp_assets.identity.records import MATCHING_FIELDS
@@ -74,8 +75,10 @@ def _resolve(
     with wh.transaction() as session:
         records = read_customer_records(session, config, MATCHING_FIELDS)
         combos, density = read_combos(session, config)
+    release_memory()  # the staging frames the records were built from
     graph = graph_nodes(records, combos, config)
     del combos  # graph.combo_nodes holds them now
+    release_memory()  # graph_nodes' temporaries: ~150 MB per 100,000 customers
     result = resolve_identities(records, graph, density, previous, aliases, config.identity, run_at)
     del records, density
     fact_map = graph.combo_nodes
@@ -84,6 +87,8 @@ def _resolve(
     fact_map["customer_id"] = result.node_customer.reindex(
         node.astype("float").to_numpy()
     ).to_numpy()
+    del node
+    release_memory()
     return result, fact_map
 
 
