@@ -3,7 +3,8 @@ with the digest of the last resolution.
 
 The digest covers the content of every staging table the resolution reads (customer records
 and the fact sources that name people; each table summarised in the warehouse as its row
-count and the sum of a hash of every row, so it costs one scan and no transfer) and the
+count and the sum of a hash of every row's columns but the lineage ones, so it costs one
+scan and no transfer) and the
 settings that shape the graph (`identity` section, and each source's name, kind and
 `customer_ref_source`). Equal digests mean equal inputs, so the resolution would give what
 the last one gave: the step then re-resolves nothing and says so.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -33,17 +34,19 @@ RUN_DTYPES: dict[str, str] = {
 }
 
 
-def table_digest_sql(table_sql: str, dialect: str) -> str:
-    """One row (`n`, `h`): row count and an order-independent hash sum of every row."""
+def table_digest_sql(table_sql: str, dialect: str, columns: Sequence[str]) -> str:
+    """One row (`n`, `h`): row count and an order-independent sum of a hash of `columns` of
+    every row (lineage columns left out by the caller: a batch id is not identity input)."""
+    quoted = ", ".join('"' + column.replace('"', '""') + '"' for column in columns)
     if dialect == "postgresql":
-        row_hash = "('x' || substr(md5(t::text), 1, 15))::bit(60)::bigint"
+        row_hash = f"('x' || substr(md5(ROW({quoted})::text), 1, 15))::bit(60)::bigint"
         return (
             f"SELECT COUNT(*) AS n, CAST(COALESCE(SUM({row_hash}), 0) AS TEXT) AS h "
-            f"FROM {table_sql} AS t"
+            f"FROM {table_sql}"
         )
     return (
-        "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(hash(t)), 0) AS VARCHAR) AS h "
-        f"FROM {table_sql} AS t"
+        f"SELECT COUNT(*) AS n, CAST(COALESCE(SUM(hash({quoted})), 0) AS VARCHAR) AS h "
+        f"FROM {table_sql}"
     )
 
 

@@ -8,6 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from cdp_assets.config import CDPConfig
+from cdp_assets.contracts.canonical import LINEAGE_COLUMNS
 from cdp_assets.defs.catalog import CORE_GROUP, XREF_KEY, privacy_deps, staging_key
 from cdp_assets.defs.identity.staged import fact_sources, read_combos, read_customer_records
 from cdp_assets.defs.resources import WarehouseResource
@@ -52,8 +53,9 @@ STABLE_ID_STATE = ("identity_nodes", "customer_id_aliases", "identity_merges")
 NODES = TableRef("core", "identity_nodes")
 ALIASES = TableRef("core", "customer_id_aliases")
 MERGES = TableRef("core", "identity_merges")
-# The run ledger: one row per run of the step (full resolution or unchanged), with the digest
-# of its inputs; the next run compares its own digest with the last resolution's.
+# The resolution ledger: one row per full resolution, with the digest of its inputs; the next
+# run compares its own digest with the last one's. A run that changes nothing writes nothing,
+# this table included (a second run on the same data leaves every table as it was).
 RUNS = TableRef("core", "identity_runs")
 
 
@@ -252,7 +254,8 @@ def inputs_digest(session: WarehouseSession, config: CDPConfig) -> str:
         if not session.table_exists(ref):
             tables[name] = None
             continue
-        row = session.query(table_digest_sql(ref.sql, session.dialect)).iloc[0]
+        columns = [c for c in session.columns(ref) if c not in LINEAGE_COLUMNS]
+        row = session.query(table_digest_sql(ref.sql, session.dialect, columns)).iloc[0]
         tables[name] = (int(row["n"]), str(row["h"]))
     settings = {
         "identity": config.identity.model_dump(
@@ -330,8 +333,6 @@ def build_identity_asset(config: CDPConfig) -> dg.AssetsDefinition:
         with wh.transaction() as session:
             digest = inputs_digest(session, config)
             plan = _plan(session, config, digest, run_at, forced)
-            if not plan.resolves:
-                session.append(RUNS, run_row(run_at, plan, digest, ()))
         context.log.info(f"identity: {plan.mode} ({plan.reason})")
         if not plan.resolves:
             yield from _unchanged_results(selected, plan, digest)
