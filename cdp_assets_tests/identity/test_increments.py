@@ -9,6 +9,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 import yaml
 
 from cdp_assets.defs.identity.resolution import IDENTITY_OUTPUTS
@@ -22,6 +23,7 @@ from cdp_assets.identity.increments import (
     table_digest_sql,
 )
 from cdp_assets.warehouse import dispose_engines
+from cdp_assets_tests.conftest import postgres_url_or_fail
 from cdp_assets_tests.e2e.pipeline import DemoProject, load_definitions, project_env
 
 NOW = pd.Timestamp("2026-11-20 03:00", tz="UTC")
@@ -192,3 +194,26 @@ def test_nothing_new_re_resolves_nothing_and_says_so(project: DemoProject) -> No
         assert xref.loc["c3", "customer_id"] not in set(old["customer_id"])
         for record in ("a1", "a2", "c1"):
             assert xref.loc[record, "customer_id"] == old.loc[record, "customer_id"]
+
+
+def test_table_digest_on_postgres_ignores_lineage_and_sees_changes() -> None:
+    url = postgres_url_or_fail()
+    if url is None:
+        pytest.skip("CDP_TEST_POSTGRES_URL is not set")
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    sql = table_digest_sql("digest_probe", "postgresql", ["id", "email"])
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("CREATE TEMP TABLE digest_probe (id text, email text, _batch_id text)")
+        )
+        conn.execute(
+            sa.text("INSERT INTO digest_probe VALUES ('1', 'x@a.com', 'b1'), ('2', NULL, 'b1')")
+        )
+        first = conn.execute(sa.text(sql)).one()
+        conn.execute(sa.text("UPDATE digest_probe SET _batch_id = 'b2'"))
+        assert conn.execute(sa.text(sql)).one() == first
+        conn.execute(sa.text("UPDATE digest_probe SET email = 'y@a.com' WHERE id = '2'"))
+        changed = conn.execute(sa.text(sql)).one()
+    engine.dispose()
+    assert first[0] == changed[0] == 2
+    assert first[1] != changed[1]
