@@ -149,7 +149,7 @@ class FellegiSunterModel:
 
 def _pattern_codes(levels: np.ndarray, radix: np.ndarray) -> np.ndarray:
     """levels @ radix, one column at a time: the matrix product would first copy the whole
-    pairs × fields matrix to int64 (64 bytes a pair, 1.6 GB at 25 million pairs)."""
+    pairs × fields matrix to int64 (64 bytes a pair)."""
     codes = np.zeros(len(levels), dtype=np.int64)
     for f, weight in enumerate(radix):
         codes += levels[:, f].astype(np.int64) * weight
