@@ -77,6 +77,12 @@ class IdentityConfig(StrictModel):
     profile_limits: ProfileLimits = Field(default_factory=ProfileLimits)
     must_link: tuple[RecordPair, ...] = ()
     cannot_link: tuple[RecordPair, ...] = ()
+    full_resolution_every_days: int | None = Field(
+        7,
+        ge=1,
+        description="re-resolve everything at least this often even when the inputs are "
+        "unchanged (null: only when they change); see README 'Incremental identity'",
+    )
     max_cluster_growth: float = Field(
         0.5, ge=0, description="warn when the largest cluster grows by more than this share"
     )

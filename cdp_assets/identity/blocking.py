@@ -23,6 +23,8 @@ from cdp_assets.identity.comparisons import MatchFeatures, lookup
 
 BATCH_PAIRS = 5_000_000
 _INT64_SAFE = 1 << 62
+_RULE_BITS = 6  # at most 64 blocking rules
+_PACKABLE_RECORDS = 1 << 28  # n² << 6 stays below 2^63
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ def candidate_pairs(
     for name in names:
         codes, skipped[name] = _rule_pair_codes(BLOCKING_RULES[name], features, max_block_size)
         codes_by_rule.append(codes)
-    codes, rule = _first_rule_union(codes_by_rule)
+    codes, rule = _first_rule_union(codes_by_rule, n)
     found_by = np.zeros(len(codes), dtype=_bits_dtype(len(names)))
     for index, rule_codes in enumerate(codes_by_rule):
         found_by[np.searchsorted(codes, rule_codes)] |= found_by.dtype.type(1 << index)
@@ -379,12 +381,34 @@ def _concat(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
 
 
-def _first_rule_union(codes_by_rule: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct pair codes over all rules, and the index of the first rule listing each."""
+def _first_rule_union(
+    codes_by_rule: list[np.ndarray], n: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct pair codes over all rules, and the index of the first rule listing each.
+
+    Each code is packed with its rule index in the low 6 bits and the packed array sorted in
+    place (equal codes: the earliest rule first): no argsort permutation and sorted copy of all
+    codes, as `np.unique(return_index=True)` makes (two int64 arrays of every code found, GBs at
+    a million records). Pair codes below n² (`n` records) leave the room when n < 2^28.
+    """
     if not codes_by_rule:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    codes = np.concatenate(codes_by_rule)
-    rules = np.repeat(np.arange(len(codes_by_rule)), [len(c) for c in codes_by_rule])
-    # return_index uses a stable sort: the first occurrence, i.e. the earliest rule, wins.
-    distinct, first = np.unique(codes, return_index=True)
-    return distinct, rules[first]
+    if n is None or n >= _PACKABLE_RECORDS:
+        codes = np.concatenate(codes_by_rule)
+        rules = np.repeat(
+            np.arange(len(codes_by_rule), dtype=np.int8), [len(c) for c in codes_by_rule]
+        )
+        # return_index uses a stable sort: the first occurrence, i.e. the earliest rule, wins.
+        distinct, first = np.unique(codes, return_index=True)
+        return distinct, rules[first]
+    packed = np.concatenate(
+        [(codes << _RULE_BITS) | index for index, codes in enumerate(codes_by_rule)]
+    )
+    packed.sort()
+    codes = packed >> _RULE_BITS
+    first = np.empty(len(codes), dtype=bool)
+    first[:1] = True
+    np.not_equal(codes[1:], codes[:-1], out=first[1:])
+    rule = (packed[first] & ((1 << _RULE_BITS) - 1)).astype(np.int8)
+    del packed
+    return codes[first], rule

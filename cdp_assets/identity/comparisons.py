@@ -71,7 +71,7 @@ NAME_ORDER = ("as_entered", "swapped", "full_name")
 """Why the name levels of a pair are what they are: 1 = first/last exchanged, 2 = the full
 names are equal but split differently; both lift first_name and last_name to "exact"."""
 
-CHUNK_PAIRS = 2_000_000
+CHUNK_PAIRS = 500_000
 FIRST_WEAK = 4  # first_name levels from jw_0.80 down are weak (null excepted)
 LAST_WEAK = 3  # last_name levels from jw_0.80 down
 
@@ -206,14 +206,15 @@ def compare_pairs(
     features: MatchFeatures, left: np.ndarray, right: np.ndarray, chunk_size: int = CHUNK_PAIRS
 ) -> PairLevels:
     """Comparison levels of the pairs (left[i], right[i]) of record indexes."""
-    left = np.asarray(left, dtype=np.int64)
-    right = np.asarray(right, dtype=np.int64)
+    left, right = np.asarray(left), np.asarray(right)  # cast per chunk: no int64 copy of all
     levels = np.zeros((len(left), len(FIELDS)), dtype=np.int8)
     name_order = np.zeros(len(left), dtype=np.int8)
     for start in range(0, len(left), chunk_size):
         stop = start + chunk_size
         levels[start:stop], name_order[start:stop] = _compare_chunk(
-            features, left[start:stop], right[start:stop]
+            features,
+            left[start:stop].astype(np.int64),
+            right[start:stop].astype(np.int64),
         )
     return PairLevels(levels, name_order)
 

@@ -73,7 +73,7 @@ class Patterns:
         """Group identical level rows (mixed-radix code + bincount: linear in the pairs); with
         per-pair `offsets`, rows are grouped by levels and rounded offset."""
         radix = np.cumprod([1, *level_counts[:-1]]).astype(np.int64)
-        codes = levels.astype(np.int64) @ radix
+        codes = _pattern_codes(levels, radix)
         if offsets is not None:
             return cls._with_offsets(codes, radix, level_counts, offsets)
         counts = np.bincount(codes, minlength=int(np.prod(level_counts)))
@@ -145,6 +145,15 @@ class FellegiSunterModel:
         return frame.astype(
             {"field": "str", "level": "str", "m": "float64", "u": "float64", "weight": "float64"}
         )
+
+
+def _pattern_codes(levels: np.ndarray, radix: np.ndarray) -> np.ndarray:
+    """levels @ radix, one column at a time: the matrix product would first copy the whole
+    pairs × fields matrix to int64 (64 bytes a pair)."""
+    codes = np.zeros(len(levels), dtype=np.int64)
+    for f, weight in enumerate(radix):
+        codes += levels[:, f].astype(np.int64) * weight
+    return codes
 
 
 def match_probability(weights: np.ndarray) -> np.ndarray:

@@ -44,6 +44,7 @@ from cdp_assets.identity.fellegi_sunter import (
     match_probability,
     random_pairs,
 )
+from cdp_assets.identity.memory import release_memory
 
 EDGE_COLUMNS = {
     "left_node": "int64",
@@ -161,10 +162,12 @@ def probabilistic_links(
     stats.update(_blocking_stats(pairs))
     if len(pairs) == 0:
         return _empty_result(stats, settings)
+    release_memory()  # blocking's per-rule pair codes
 
     u_left, u_right = random_pairs(features.size, settings.u_sample_pairs, settings.seed)
     u = estimate_u(compare_pairs(features, u_left, u_right).levels, _level_counts())
     compared = compare_pairs(features, pairs.left, pairs.right)
+    release_memory()  # the comparison chunks' temporaries
     common = {
         "fields": FIELDS,
         "level_names": tuple(LEVELS[name] for name in FIELDS),

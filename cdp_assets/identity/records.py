@@ -51,6 +51,28 @@ RECORD_DTYPES: dict[str, str] = {
     "seen_at": "datetime64[us, UTC]",
 }
 
+# What identity resolution reads of a record (matching, shared identifiers, profile limits,
+# overrides); golden profiles read them all. Reading only these halves the records' memory.
+MATCHING_FIELDS: tuple[str, ...] = (
+    "node",
+    "source",
+    "record_id",
+    "email_key",
+    "phone",
+    "loyalty_id",
+    "first_name",
+    "last_name",
+    "birth_date",
+    "street",
+    "city",
+    "postal_code",
+)
+# Staging columns the matching fields are made from (a full name is split into first/last).
+MATCHING_STAGING_COLUMNS: tuple[str, ...] = (
+    *(f for f in MATCHING_FIELDS if f not in ("node", "source")),
+    "full_name",
+)
+
 # Two-character Chinese family names; every other Han name starts with a one-character one.
 _COMPOUND_SURNAMES = (
     "欧阳",
@@ -124,36 +146,46 @@ def _column(frame: pd.DataFrame, name: str, dtype: str) -> pd.Series:
     )
 
 
-def customer_records(staged: Mapping[str, pd.DataFrame], config: CDPConfig) -> pd.DataFrame:
+def customer_records(
+    staged: Mapping[str, pd.DataFrame],
+    config: CDPConfig,
+    fields: tuple[str, ...] | None = None,
+) -> pd.DataFrame:
     """Identity records of every configured customers source, typed as RECORD_DTYPES.
 
     `staged`: staging frame per source name (sources of other kinds are ignored). Rows are
     ordered by source then record id, so node numbers are stable for the same input.
+    `fields`: only these columns (e.g. `MATCHING_FIELDS`); default all of RECORD_DTYPES.
     """
+    dtypes = RECORD_DTYPES if fields is None else {f: RECORD_DTYPES[f] for f in fields}
     parts = []
     for source in config.sources_of_kind("customers"):
         frame = staged.get(source.name)
         if frame is None or frame.empty:
             continue
         part = pd.DataFrame(index=frame.index)
-        for column, dtype in RECORD_DTYPES.items():
+        for column, dtype in dtypes.items():
             if column in ("node", "trust", "seen_at", "first_name", "last_name"):
                 continue
             part[column] = _column(frame, column, dtype)
         part["source"] = source.name
-        part["trust"] = source.trust
+        if "trust" in dtypes:
+            part["trust"] = source.trust
         first = _column(frame, "first_name", "string").str.strip()
         last = _column(frame, "last_name", "string").str.strip()
         split_first, split_last = split_full_names(_column(frame, "full_name", "string"))
         no_parts = first.isna() & last.isna()
         part["first_name"] = first.where(~no_parts, split_first)
         part["last_name"] = last.where(~no_parts, split_last)
-        # Not the ingestion time: that says when we read the record, not when the person was.
-        part["seen_at"] = part["updated_at"].fillna(part["created_at"])
+        if "seen_at" in dtypes:
+            # Not the ingestion time: that says when we read the record, not when the person
+            # was.
+            part["seen_at"] = part["updated_at"].fillna(part["created_at"])
         parts.append(part)
     if not parts:
-        return coerce_frame(pd.DataFrame(), RECORD_DTYPES)
+        return coerce_frame(pd.DataFrame(), dtypes)
     records = pd.concat(parts, ignore_index=True)
+    del parts
     records = records.sort_values(["source", "record_id"], kind="stable", ignore_index=True)
     records["node"] = np.arange(len(records), dtype="int64")
-    return records[list(RECORD_DTYPES)].astype(RECORD_DTYPES)
+    return records[list(dtypes)].astype(dtypes)

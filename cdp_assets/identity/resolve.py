@@ -16,6 +16,7 @@ from cdp_assets.identity.graph import (
     enforce_limits,
     identifier_edges,
 )
+from cdp_assets.identity.memory import release_memory
 from cdp_assets.identity.nodes import GraphNodes
 from cdp_assets.identity.probabilistic import (
     KnownMatches,
@@ -131,7 +132,7 @@ def _override_pairs(pairs: tuple, records: pd.DataFrame) -> list[tuple[int, int]
 def _without_shared(records: pd.DataFrame, shared: pd.DataFrame) -> pd.DataFrame:
     """Records with shared identifier values blanked: a household's landline is no evidence
     that two of its members are one person."""
-    out = records.copy()
+    out = records.copy(deep=False)  # only the masked columns are new
     for column in ("email_key", "phone", "loyalty_id"):
         values = set(shared.loc[shared["type"] == column, "value"])
         if values:
@@ -177,12 +178,15 @@ def resolve_identities(
         }
     )
     parts = [det, login.astype(EDGE_DTYPES), must_edges.astype(EDGE_DTYPES)]
+    del login
+    release_memory()
     parameters = pd.DataFrame()
     prob_stats: dict[str, float | int] = {}
     if config.probabilistic.enabled and len(records) > 1:
-        prob_edges, result = _probabilistic(
-            _without_shared(records, shared), config, _known_matches(records, det)
-        )
+        known = _known_matches(records, det)
+        del det
+        prob_edges, result = _probabilistic(_without_shared(records, shared), config, known)
+        del known
         parts.append(prob_edges)
         parameters = result.parameters
         prob_stats = {
@@ -191,6 +195,8 @@ def resolve_identities(
             if isinstance(v, int | float | str)
         }
     edges = pd.concat(parts, ignore_index=True).astype(EDGE_DTYPES)
+    del parts
+    release_memory()
 
     is_record = np.zeros(n, dtype=bool)
     is_record[records["node"].to_numpy()] = True
@@ -204,6 +210,9 @@ def resolve_identities(
     keys = node_keys(graph.nodes)
     kept = edges.merge(split.removed[["left", "right", "rule"]], how="left", indicator=True)
     kept = kept[kept["_merge"] == "left_only"].drop(columns="_merge")
+    edge_count = len(edges)
+    del edges
+    release_memory()
     ids = assign_ids(
         keys,
         labels,
@@ -221,7 +230,7 @@ def resolve_identities(
 
     xref = _xref(graph, node_customer, kept)
     edge_table = _edge_table(graph, node_customer, kept, split.removed)
-    stats = _stats(node_customer, graph, edges, shared, split.splits) | prob_stats
+    stats = _stats(node_customer, graph, edge_count, shared, split.splits) | prob_stats
     return IdentityResolution(
         node_customer,
         xref,
@@ -325,7 +334,7 @@ def _edge_table(
 def _stats(
     node_customer: pd.Series,
     graph: GraphNodes,
-    edges: pd.DataFrame,
+    edge_count: int,
     shared: pd.DataFrame,
     splits: pd.DataFrame,
 ) -> dict[str, float | int]:
@@ -342,7 +351,7 @@ def _stats(
         "customer_records": int(records.sum()),
         "largest_cluster_records": int(per_customer.max()) if len(per_customer) else 0,
         "singleton_share": round(float((per_customer <= 1).mean()), 5) if customers else 0.0,
-        "edges": len(edges),
+        "edges": edge_count,
         "shared_identifiers": len(shared),
         "clusters_split": len(splits),
     }

@@ -142,3 +142,22 @@ def test_block_pairs_match_brute_force() -> None:
         if rows[i]["postal_code"] == rows[j]["postal_code"]
     }  # every surname starts with "n"
     assert _as_set(pairs) == expected
+
+
+def test_rule_union_packed_in_place_equals_the_unique_of_all_codes() -> None:
+    from cdp_assets.identity.blocking import _first_rule_union
+
+    rng = np.random.default_rng(3)
+    n = 2_000
+    for _ in range(10):
+        by_rule = [
+            np.unique(rng.integers(0, n * n, size=int(rng.integers(0, 2_000))))
+            for _ in range(int(rng.integers(1, 7)))
+        ]
+        everything = np.concatenate(by_rule)
+        rule_of = np.repeat(np.arange(len(by_rule)), [len(c) for c in by_rule])
+        expected = np.unique(everything)
+        first_rule = [int(rule_of[everything == code].min()) for code in expected[:50]]
+        codes, rule = _first_rule_union(by_rule, n)
+        assert np.array_equal(codes, expected)
+        assert rule[:50].tolist() == first_rule

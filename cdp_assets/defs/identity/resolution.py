@@ -2,22 +2,35 @@
 record and fact identity."""
 
 import datetime as dt
+from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
 
 from cdp_assets.config import CDPConfig
+from cdp_assets.contracts.canonical import LINEAGE_COLUMNS
 from cdp_assets.defs.catalog import CORE_GROUP, XREF_KEY, privacy_deps, staging_key
 from cdp_assets.defs.identity.staged import fact_sources, read_combos, read_customer_records
 from cdp_assets.defs.resources import WarehouseResource
 from cdp_assets.identity.facts import FACT_IDENTITIES
+from cdp_assets.identity.increments import (
+    FULL_RESOLUTION_TAG,
+    RUN_DTYPES,
+    ResolutionPlan,
+    input_digest,
+    plan_resolution,
+    run_row,
+    table_digest_sql,
+)
+from cdp_assets.identity.memory import release_memory
 from cdp_assets.identity.nodes import COMBO_DTYPES, graph_nodes
 from cdp_assets.identity.probabilistic import readable_weights
+from cdp_assets.identity.records import MATCHING_FIELDS
 from cdp_assets.identity.resolve import IdentityResolution, resolve_identities
 from cdp_assets.identity.stability import cluster_figures, cluster_stability
 from cdp_assets.identity.stable_ids import ALIAS_DTYPES, ASSIGNMENT_DTYPES
 from cdp_assets.reporting.markdown import counts_table, markdown_table, masked_preview
-from cdp_assets.warehouse import TableRef, WarehouseSession
+from cdp_assets.warehouse import TableRef, Warehouse, WarehouseSession
 
 CHECK_IDS_STABLE = "cluster_figures_stable"
 IDENTITY_OUTPUTS = {
@@ -40,11 +53,45 @@ STABLE_ID_STATE = ("identity_nodes", "customer_id_aliases", "identity_merges")
 NODES = TableRef("core", "identity_nodes")
 ALIASES = TableRef("core", "customer_id_aliases")
 MERGES = TableRef("core", "identity_merges")
+# The resolution ledger: one row per full resolution, with the digest of its inputs; the next
+# run compares its own digest with the last one's. A run that changes nothing writes nothing,
+# this table included (a second run on the same data leaves every table as it was).
+RUNS = TableRef("core", "identity_runs")
 
 
 def _previous_state(session: WarehouseSession) -> tuple[pd.DataFrame, pd.DataFrame]:
     previous = session.read_table(NODES, dtypes=ASSIGNMENT_DTYPES)
     return previous, session.read_table(ALIASES, dtypes=ALIAS_DTYPES)
+
+
+def _resolve(
+    wh: Warehouse,
+    config: CDPConfig,
+    previous: pd.DataFrame,
+    aliases: pd.DataFrame,
+    run_at: pd.Timestamp,
+) -> tuple[IdentityResolution, pd.DataFrame]:
+    """One resolution of every record and fact identity, and the fact identities' customer
+    ids. Inputs are dropped as soon as they are used: at a million customers every frame
+    held a step longer than needed is a gigabyte of peak memory."""
+    with wh.transaction() as session:
+        records = read_customer_records(session, config, MATCHING_FIELDS)
+        combos, density = read_combos(session, config)
+    release_memory()  # the staging frames the records were built from
+    graph = graph_nodes(records, combos, config)
+    del combos  # graph.combo_nodes holds them now
+    release_memory()  # graph_nodes' temporaries: ~150 MB per 100,000 customers
+    result = resolve_identities(records, graph, density, previous, aliases, config.identity, run_at)
+    del records, density
+    fact_map = graph.combo_nodes
+    del graph  # the identity tables are built: only the combos remain needed
+    node = fact_map.pop("node")
+    fact_map["customer_id"] = result.node_customer.reindex(
+        node.astype("float").to_numpy()
+    ).to_numpy()
+    del node
+    release_memory()
+    return result, fact_map
 
 
 def _tables(result: IdentityResolution, fact_map: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -69,7 +116,7 @@ def tables_to_write(selected: set[str]) -> set[str]:
 
 def _write(session: WarehouseSession, tables: dict[str, pd.DataFrame], names: set[str]) -> None:
     for name in sorted(names):
-        ref = FACT_IDENTITIES if name == "fact_identities" else TableRef("core", name)
+        ref = _table_ref(name)
         if name == "identity_merges":
             session.append(ref, tables[name])
         else:
@@ -139,28 +186,108 @@ def _result(
     result: IdentityResolution,
     before: dict[str, float],
     config: CDPConfig,
+    plan: ResolutionPlan,
+    digest: str,
 ) -> dg.MaterializeResult:
     events = result.ids.events["event"].value_counts()
+    version = dg.DataVersion(digest[:16])
+    resolution = {"resolution": plan.mode, "resolution_reason": plan.reason}
     if name == "customer_xref":
         return dg.MaterializeResult(
             asset_key=XREF_KEY,
-            metadata=_xref_metadata(result, events),
+            metadata=resolution | _xref_metadata(result, events),
             check_results=[_stability_check(result, before, config)],
+            data_version=version,
         )
     if name == "identity_merges":
         merges = result.ids.events[result.ids.events["event"].isin(["merge", "split"])]
         return dg.MaterializeResult(
             asset_key=["core", name],
-            metadata={
+            metadata=resolution
+            | {
                 "events_this_run": len(result.ids.events),
                 "by_event": dg.MetadataValue.md(counts_table(events, "event", "customers")),
                 "merges_and_splits": dg.MetadataValue.md(masked_preview(merges)),
             },
+            data_version=version,
         )
-    meta: dict[str, object] = {"dagster/row_count": len(tables[name])}
+    meta: dict[str, object] = resolution | {"dagster/row_count": len(tables[name])}
     if name == "identity_edges":
         meta["preview"] = dg.MetadataValue.md(masked_preview(tables[name]))
-    return dg.MaterializeResult(asset_key=["core", name], metadata=meta)
+    return dg.MaterializeResult(asset_key=["core", name], metadata=meta, data_version=version)
+
+
+def _unchanged_results(
+    selected: set[str], plan: ResolutionPlan, digest: str
+) -> Iterator[dg.MaterializeResult]:
+    """Nothing re-resolved: every selected table is reported as it stands, with why."""
+    metadata = {
+        "resolution": plan.mode,
+        "resolution_reason": plan.reason,
+        "note": "inputs unchanged since the last resolution: nothing re-resolved or rewritten",
+    }
+    for name in IDENTITY_OUTPUTS:
+        if name not in selected:
+            continue
+        checks = []
+        if name == "customer_xref":
+            checks = [
+                dg.AssetCheckResult(
+                    check_name=CHECK_IDS_STABLE, passed=True, metadata={"note": plan.reason}
+                )
+            ]
+        yield dg.MaterializeResult(
+            asset_key=["core", name],
+            metadata=metadata,
+            check_results=checks,
+            data_version=dg.DataVersion(digest[:16]),
+        )
+
+
+def inputs_digest(session: WarehouseSession, config: CDPConfig) -> str:
+    """The digest of everything the resolution reads (see `identity.increments`)."""
+    names = [s.name for s in config.sources_of_kind("customers")]
+    names += [name for _, name in fact_sources(config)]
+    tables: dict[str, tuple[int, str] | None] = {}
+    for name in names:
+        ref = TableRef("staging", name)
+        if not session.table_exists(ref):
+            tables[name] = None
+            continue
+        columns = [c for c in session.columns(ref) if c not in LINEAGE_COLUMNS]
+        row = session.query(table_digest_sql(ref.sql, session.dialect, columns)).iloc[0]
+        tables[name] = (int(row["n"]), str(row["h"]))
+    settings = {
+        "identity": config.identity.model_dump(
+            mode="json", exclude={"full_resolution_every_days", "max_cluster_growth"}
+        ),
+        "sources": [[s.name, s.kind, s.customer_ref_source] for s in config.sources],
+    }
+    return input_digest(tables, settings)
+
+
+def _plan(
+    session: WarehouseSession,
+    config: CDPConfig,
+    digest: str,
+    run_at: pd.Timestamp,
+    forced: bool,
+) -> ResolutionPlan:
+    runs = session.read_table(RUNS, dtypes=RUN_DTYPES).sort_values("run_at", kind="stable")
+    missing = [name for name in IDENTITY_OUTPUTS if not session.table_exists(_table_ref(name))]
+    return plan_resolution(
+        runs,
+        digest,
+        run_at,
+        config.identity.full_resolution_every_days,
+        forced,
+        IDENTITY_OUTPUTS,
+        missing,
+    )
+
+
+def _table_ref(name: str) -> TableRef:
+    return FACT_IDENTITIES if name == "fact_identities" else TableRef("core", name)
 
 
 def build_identity_asset(config: CDPConfig) -> dg.AssetsDefinition:
@@ -201,30 +328,29 @@ def build_identity_asset(config: CDPConfig) -> dg.AssetsDefinition:
         identity_merges) is always written whole."""
         wh = warehouse.get()
         run_at = pd.Timestamp(dt.datetime.now(dt.UTC)).floor("us")
-        with wh.transaction() as session:
-            records = read_customer_records(session, config)
-            combos, density = read_combos(session, config)
-            previous, aliases = _previous_state(session)
-        graph = graph_nodes(records, combos, config)
-        result = resolve_identities(
-            records, graph, density, previous, aliases, config.identity, run_at
-        )
-        fact_map = graph.combo_nodes.assign(
-            customer_id=result.node_customer.reindex(
-                graph.combo_nodes["node"].astype("float").to_numpy()
-            ).to_numpy()
-        ).drop(columns="node")
-        tables = _tables(result, fact_map)
         selected = {key.path[-1] for key in context.selected_asset_keys}
+        forced = context.run.tags.get(FULL_RESOLUTION_TAG, "").lower() in ("1", "true", "yes")
+        with wh.transaction() as session:
+            digest = inputs_digest(session, config)
+            plan = _plan(session, config, digest, run_at, forced)
+        context.log.info(f"identity: {plan.mode} ({plan.reason})")
+        if not plan.resolves:
+            yield from _unchanged_results(selected, plan, digest)
+            return
+        with wh.transaction() as session:
+            previous, aliases = _previous_state(session)
+        result, fact_map = _resolve(wh, config, previous, aliases, run_at)
+        tables = _tables(result, fact_map)
         written = tables_to_write(selected)
         with wh.transaction() as session:
             _write(session, tables, written)
+            session.append(RUNS, run_row(run_at, plan, digest, written))
         context.log.info(f"identity: {result.stats}")
         if written != selected:
             context.log.info(f"written with the selection (stable-id state): {written - selected}")
         before = cluster_figures(previous)
         for name in IDENTITY_OUTPUTS:
             if name in selected:
-                yield _result(name, tables, result, before, config)
+                yield _result(name, tables, result, before, config, plan, digest)
 
     return identity_resolution

@@ -7,7 +7,7 @@ from cdp_assets.config import CDPConfig
 from cdp_assets.contracts.canonical import staging_contract
 from cdp_assets.identity.facts import IDENTITY_KINDS, combos_sql, density_sql
 from cdp_assets.identity.nodes import COMBO_DTYPES
-from cdp_assets.identity.records import customer_records
+from cdp_assets.identity.records import MATCHING_STAGING_COLUMNS, customer_records
 from cdp_assets.identity.shared import DENSITY_DTYPES
 from cdp_assets.warehouse import TableRef, WarehouseSession, coerce_frame
 
@@ -17,15 +17,28 @@ def fact_sources(config: CDPConfig) -> list[tuple[str, str]]:
     return [(s.kind, s.name) for s in config.sources if s.kind in IDENTITY_KINDS]
 
 
-def read_customer_records(session: WarehouseSession, config: CDPConfig) -> pd.DataFrame:
-    """Identity records of every staged customers source."""
+def read_customer_records(
+    session: WarehouseSession, config: CDPConfig, fields: tuple[str, ...] | None = None
+) -> pd.DataFrame:
+    """Identity records of every staged customers source; with `fields` (e.g.
+    `MATCHING_FIELDS`), only those columns, and only the staging columns they need are read."""
+    contract = staging_contract("customers")
+    if fields is not None:
+        wanted = set(fields) | set(MATCHING_STAGING_COLUMNS if "first_name" in fields else ())
+        contract = {column: dtype for column, dtype in contract.items() if column in wanted}
     staged = {
-        s.name: session.read_table(
-            TableRef("staging", s.name), dtypes=staging_contract("customers")
-        )
-        for s in config.sources_of_kind("customers")
+        s.name: _read_staged(session, s.name, contract) for s in config.sources_of_kind("customers")
     }
-    return customer_records(staged, config)
+    return customer_records(staged, config, fields)
+
+
+def _read_staged(session: WarehouseSession, name: str, contract: dict[str, str]) -> pd.DataFrame:
+    ref = TableRef("staging", name)
+    if not session.table_exists(ref):
+        return coerce_frame(pd.DataFrame(), contract)
+    present = set(session.columns(ref))
+    columns = [column for column in contract if column in present]
+    return coerce_frame(session.read_table(ref, columns=columns), contract)
 
 
 def read_combos(session: WarehouseSession, config: CDPConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
