@@ -59,6 +59,10 @@ NOT_PERSONAL: frozenset[str] = frozenset(
         "ops.retention_log",
         "ops._erasure_keys",
         "ops.erasure_trace_ledger",
+        # Ledgers of the increments: batch ids, counts, fingerprints and digests only.
+        "ops.staged_batches",
+        "ops.staging_state",
+        "core.identity_runs",
     }
 )
 

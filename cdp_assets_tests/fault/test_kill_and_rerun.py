@@ -67,7 +67,7 @@ DUCKDB = ("duckdb",)
 CASES = [
     pytest.param("orders", kill("cdp_assets.defs.ingestion.raw:_write_batch"), BOTH,
                  id="ingestion-rows-written-before-ledger"),
-    pytest.param("orders", kill("cdp_assets.defs.ingestion.staging:stage_source", 2), BOTH,
+    pytest.param("orders", kill("cdp_assets.staging.increments:stage_source", 2), BOTH,
                  id="staging-mid-chunk-loop"),
     pytest.param("core", kill(IDENTITY_TABLE_WRITE, 3, "after"), BOTH,
                  id="identity-after-some-tables"),
