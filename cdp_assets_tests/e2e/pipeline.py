@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import yaml
 
 from cdp_assets.demo import generate_demo
 from cdp_assets.warehouse import TableRef, Warehouse, dispose_engines
@@ -98,3 +99,26 @@ def materialization_metadata(result: dg.ExecuteInProcessResult, key: str) -> dic
         if materialization.asset_key.to_user_string() == key:
             return {k: v.value for k, v in materialization.metadata.items()}
     raise AssertionError(f"{key} was not materialized")
+
+
+def two_customer_sources(tmp_path: Path, accounts: str, crm: str) -> DemoProject:
+    """A tiny project of two customers sources (`accounts`, `crm`: CSV text with id, email and
+    phone) and a DuckDB warehouse, all in `tmp_path`."""
+    sources = []
+    for name, content in (("accounts", accounts), ("crm", crm)):
+        (tmp_path / "landing" / name).mkdir(parents=True)
+        (tmp_path / "landing" / name / "1.csv").write_text(content, encoding="utf-8")
+        sources.append(
+            {
+                "name": name,
+                "kind": "customers",
+                "format": "csv",
+                "path": f"{name}/*.csv",
+                "default_country": "GB",
+                "columns": {"source_record_id": "id", "email": "email", "phone": "phone"},
+            }
+        )
+    config = {"landing_dir": "landing", "timezone": "UTC", "sources": sources}
+    path = tmp_path / "cdp.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return DemoProject(tmp_path, path, tmp_path, f"duckdb:///{tmp_path / 'wh.duckdb'}")

@@ -6,10 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
-import yaml
 
 from cdp_assets.warehouse import dispose_engines
-from cdp_assets_tests.e2e.pipeline import DemoProject, load_definitions, project_env, run_job
+from cdp_assets_tests.e2e.pipeline import (
+    DemoProject,
+    load_definitions,
+    project_env,
+    run_job,
+    two_customer_sources,
+)
 
 ACCOUNTS = "id,email,phone\na1,ann.okafor@gmail.com,\n"
 CRM = "id,email,phone\nc1,,+447583920417\n"
@@ -18,24 +23,7 @@ BRIDGE = "id,email,phone\nc2,ann.okafor@gmail.com,+447583920417\n"
 
 
 def _project(tmp_path: Path) -> DemoProject:
-    sources = []
-    for name, content in (("accounts", ACCOUNTS), ("crm", CRM)):
-        (tmp_path / "landing" / name).mkdir(parents=True)
-        (tmp_path / "landing" / name / "1.csv").write_text(content, encoding="utf-8")
-        sources.append(
-            {
-                "name": name,
-                "kind": "customers",
-                "format": "csv",
-                "path": f"{name}/*.csv",
-                "default_country": "GB",
-                "columns": {"source_record_id": "id", "email": "email", "phone": "phone"},
-            }
-        )
-    config = {"landing_dir": "landing", "timezone": "UTC", "sources": sources}
-    path = tmp_path / "cdp.yaml"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    return DemoProject(tmp_path, path, tmp_path, f"duckdb:///{tmp_path / 'wh.duckdb'}")
+    return two_customer_sources(tmp_path, ACCOUNTS, CRM)
 
 
 def _materialize(project: DemoProject, instance: dg.DagsterInstance, *keys: str) -> set[str]:

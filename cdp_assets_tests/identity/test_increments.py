@@ -10,7 +10,6 @@ import duckdb
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-import yaml
 
 from cdp_assets.defs.identity.resolution import IDENTITY_OUTPUTS
 from cdp_assets.identity.increments import (
@@ -24,7 +23,12 @@ from cdp_assets.identity.increments import (
 )
 from cdp_assets.warehouse import dispose_engines
 from cdp_assets_tests.conftest import postgres_url_or_fail
-from cdp_assets_tests.e2e.pipeline import DemoProject, load_definitions, project_env
+from cdp_assets_tests.e2e.pipeline import (
+    DemoProject,
+    load_definitions,
+    project_env,
+    two_customer_sources,
+)
 
 NOW = pd.Timestamp("2026-11-20 03:00", tz="UTC")
 TABLES = tuple(IDENTITY_OUTPUTS)
@@ -102,24 +106,7 @@ NEW_CRM = "id,email,phone\nc2,ann.okafor@gmail.com,\nc3,new.person@gmail.com,\n"
 
 
 def _project(tmp_path: Path) -> DemoProject:
-    sources = []
-    for name, content in (("accounts", ACCOUNTS), ("crm", CRM)):
-        (tmp_path / "landing" / name).mkdir(parents=True)
-        (tmp_path / "landing" / name / "1.csv").write_text(content, encoding="utf-8")
-        sources.append(
-            {
-                "name": name,
-                "kind": "customers",
-                "format": "csv",
-                "path": f"{name}/*.csv",
-                "default_country": "GB",
-                "columns": {"source_record_id": "id", "email": "email", "phone": "phone"},
-            }
-        )
-    config = {"landing_dir": "landing", "timezone": "UTC", "sources": sources}
-    path = tmp_path / "cdp.yaml"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    return DemoProject(tmp_path, path, tmp_path, f"duckdb:///{tmp_path / 'wh.duckdb'}")
+    return two_customer_sources(tmp_path, ACCOUNTS, CRM)
 
 
 IDENTITY_KEYS = [dg.AssetKey(["core", name]) for name in IDENTITY_OUTPUTS]
