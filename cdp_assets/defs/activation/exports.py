@@ -26,7 +26,6 @@ from cdp_assets.activation.export_files import (
     recover_staged_exports,
     stage_export,
 )
-from cdp_assets.activation.export_trace_cache import cached_export_traces
 from cdp_assets.config import CDPConfig, ExportDestination, resolve_path
 from cdp_assets.contracts.customer_360 import CUSTOMER_360_DTYPES
 from cdp_assets.defs.catalog import (
@@ -40,6 +39,7 @@ from cdp_assets.defs.catalog import (
 )
 from cdp_assets.defs.resources import ExportsResource, WarehouseResource, analysis_date
 from cdp_assets.privacy.export_scrub import repair_manifests
+from cdp_assets.privacy.export_trace_cache import cached_export_traces
 from cdp_assets.privacy.identifiers import hash_matches, named_values
 from cdp_assets.privacy.suppression import load_suppressed, privacy_salt
 from cdp_assets.reporting.markdown import counts_table, markdown_table

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cdp_assets.activation import export_trace_cache
-from cdp_assets.activation.export_trace_cache import CACHE_FILE, cached_export_traces
+from cdp_assets.privacy import export_trace_cache
+from cdp_assets.privacy.export_trace_cache import CACHE_FILE, cached_export_traces
 from cdp_assets.privacy.identifiers import Identifiers
 from cdp_assets.privacy.trace import export_traces
 
