@@ -51,6 +51,7 @@ from cdp_assets_tests.fault.harness import (
     VOLATILE_COLUMNS,
     clone_project,
     export_snapshot,
+    table_differences,
 )
 
 PROFILE = REPO / "deploy" / "production"
@@ -457,18 +458,10 @@ def test_every_table_and_export_equals_the_embedded_run(celery_runs: dict[str, A
     on_embedded = read_tables(embedded.warehouse_url)
     assert sorted(on_celery) == sorted(on_embedded)
     assert len(on_celery) > 40 and sum(len(f) for f in on_celery.values()) > 5_000
-    differing = []
-    for name in sorted(on_embedded):
-        a, b = comparable(on_embedded[name]), comparable(on_celery[name])
-        if list(a.columns) != list(b.columns):
-            differing.append(f"{name}: columns {list(a.columns)} != {list(b.columns)}")
-        elif not a.equals(b):
-            merged = a.merge(b, how="outer", indicator=True)
-            only = merged[merged["_merge"] != "both"]
-            differing.append(
-                f"{name}: {len(a)} rows embedded, {len(b)} on Celery; rows in one "
-                f"only:\n{only.head(4).to_string()}"
-            )
+    differing = table_differences(
+        {name: comparable(frame) for name, frame in on_embedded.items()},
+        {name: comparable(frame) for name, frame in on_celery.items()},
+    )
     assert differing == [], "\n".join(differing)
     assert export_snapshot(project.root / "exports") == export_snapshot(embedded.root / "exports")
 

@@ -339,11 +339,13 @@ def snapshot(project: DemoProject) -> Snapshot:
     )
 
 
-def differences(expected: Snapshot, actual: Snapshot) -> list[str]:
-    """What differs, table by table and file by file (empty when the two are the same)."""
+def table_differences(
+    expected: dict[str, pd.DataFrame], actual: dict[str, pd.DataFrame]
+) -> list[str]:
+    """What differs between two sets of comparable tables, table by table."""
     found = []
-    for name in sorted(set(expected.tables) | set(actual.tables)):
-        a, b = expected.tables.get(name), actual.tables.get(name)
+    for name in sorted(set(expected) | set(actual)):
+        a, b = expected.get(name), actual.get(name)
         if a is None or b is None:
             found.append(f"{name}: only in {'actual' if a is None else 'expected'}")
             continue
@@ -356,6 +358,12 @@ def differences(expected: Snapshot, actual: Snapshot) -> list[str]:
                 f"{name}: {len(a)} rows expected, {len(b)} found; rows in one only:\n"
                 f"{extra.head(6).to_string()}"
             )
+    return found
+
+
+def differences(expected: Snapshot, actual: Snapshot) -> list[str]:
+    """What differs, table by table and file by file (empty when the two are the same)."""
+    found = table_differences(expected.tables, actual.tables)
     for name in sorted(set(expected.files) | set(actual.files)):
         if expected.files.get(name) != actual.files.get(name):
             state = (
