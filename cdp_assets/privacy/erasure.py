@@ -814,7 +814,10 @@ def delete_rows(session: WarehouseSession, ref: TableRef, keys: pd.DataFrame) ->
             f"(SELECT 1 FROM {KEYS.sql} AS k WHERE {condition})"
         )
     )
-    return before - session.row_count(ref)
+    deleted = before - session.row_count(ref)
+    if deleted:
+        session.mark_changed(ref)
+    return deleted
 
 
 def erase_subjects(

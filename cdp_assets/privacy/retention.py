@@ -116,6 +116,9 @@ def _apply_source(
             f"DELETE FROM {QUARANTINE.sql} WHERE source = :source AND quarantined_at < :cutoff",
             params,
         )
+    for ref in (raw, staged, ISSUES, QUARANTINE):
+        if deleted[str(ref)]:
+            session.mark_changed(ref)
     return deleted
 
 

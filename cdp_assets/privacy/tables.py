@@ -63,6 +63,8 @@ NOT_PERSONAL: frozenset[str] = frozenset(
         "ops.staged_batches",
         "ops.staging_state",
         "core.identity_runs",
+        # Table names, step names and versions (uuids, hashes) only.
+        "ops.data_versions",
     }
 )
 

@@ -570,6 +570,8 @@ def _retire(session: WarehouseSession, source: SourceConfig, s: Settlement) -> N
         {"s": source.name, "rule": SUPERSEDED_RECORD},
     )
     _drop(session, work)
+    session.mark_changed(staged)
+    session.mark_changed(ISSUES)
 
 
 def _merge_chunk(

@@ -8,10 +8,12 @@ takes COPY); a table is replaced inside one transaction, so readers never see ha
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import hashlib
 import io
 import re
 import threading
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -174,6 +176,15 @@ class WarehouseSession:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
         self.dialect = conn.dialect.name
+        # Tables this transaction wrote: each gets a new version in `ops.data_versions` when
+        # the transaction commits (see `versions.record_table_versions`).
+        self.changed: set[TableRef] = set()
+
+    def mark_changed(self, ref: TableRef) -> None:
+        """Record that this transaction wrote `ref` (the write methods below do it; a caller
+        writing with its own SQL through `conn` says so here)."""
+        if not ref.table.startswith("_"):
+            self.changed.add(ref)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -342,6 +353,7 @@ class WarehouseSession:
         )
         self.conn.execute(sa.text(f"DROP TABLE IF EXISTS {ref.sql}"))
         self.conn.execute(sa.text(f"ALTER TABLE {staging.sql} RENAME TO {quote_ident(ref.table)}"))
+        self.mark_changed(ref)
         return self.row_count(ref)
 
     def append(self, ref: TableRef, df: pd.DataFrame) -> int:
@@ -352,6 +364,7 @@ class WarehouseSession:
             self.take_turns(f"create table {ref}")
         if not self.table_exists(ref):
             self.create_table(ref, df)
+            self.mark_changed(ref)
         else:
             existing = set(self.columns(ref))
             for column in df.columns:
@@ -367,6 +380,7 @@ class WarehouseSession:
             self.ensure_unique_index(ref, key)
         if len(df):
             self._bulk_insert(ref, df)
+            self.mark_changed(ref)
         return len(df)
 
     def take_turns(self, name: str) -> None:
@@ -430,7 +444,11 @@ class WarehouseSession:
 
     def delete_where(self, ref: TableRef, where: str, params: Mapping[str, Any]) -> None:
         if self.table_exists(ref):
-            self.conn.execute(sa.text(f"DELETE FROM {ref.sql} WHERE {where}"), dict(params))
+            result = self.conn.execute(
+                sa.text(f"DELETE FROM {ref.sql} WHERE {where}"), dict(params)
+            )
+            if result.rowcount != 0:  # -1: the driver does not say
+                self.mark_changed(ref)
 
     def _bulk_insert(self, ref: TableRef, df: pd.DataFrame) -> None:
         if self.dialect == "duckdb":
@@ -478,7 +496,80 @@ class TableReplacement:
         conn.execute(
             sa.text(f"ALTER TABLE {self.side.sql} RENAME TO {quote_ident(self.ref.table)}")
         )
+        self.session.mark_changed(self.ref)
         return self.rows
+
+
+DATA_VERSIONS_SCHEMA = "ops"
+DATA_VERSIONS_TABLE = "data_versions"
+# The platform's schemas, one per layer (cdp_assets.privacy.tables.LAYERS).
+VERSIONED_SCHEMAS = ("raw", "staging", "ops", "core", "analytics", "ml", "activation")
+
+
+def record_table_versions(session: WarehouseSession) -> None:
+    """Give every table the transaction wrote a new version in `ops.data_versions` (name,
+    version, changed_at), committed with the writes themselves: a step that reads the version
+    of each table it depends on knows, without reading a row, whether any of them changed
+    since it last ran (`cdp_assets.warehouse.versions`)."""
+    for ref in sorted(session.changed, key=str):
+        set_data_version(session, f"table:{ref}", uuid.uuid4().hex)
+    session.changed.clear()
+
+
+def _create_data_versions(session: WarehouseSession, ledger: TableRef) -> None:
+    """The ledger, with a first version for every table a warehouse from before it already
+    holds (their writes were not recorded; from here on every write is)."""
+    session.conn.execute(
+        sa.text(
+            f"CREATE TABLE {ledger.sql} (name VARCHAR PRIMARY KEY, "
+            "version VARCHAR NOT NULL, changed_at TIMESTAMP NOT NULL, inputs VARCHAR)"
+        )
+    )
+    found = session.conn.execute(
+        sa.text(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_schema IN :schemas"
+        ).bindparams(sa.bindparam("schemas", expanding=True)),
+        {"schemas": list(VERSIONED_SCHEMAS)},
+    ).all()
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    for schema, table in found:
+        if table.startswith("_") or (schema, table) == (ledger.schema, ledger.table):
+            continue
+        session.conn.execute(
+            sa.text(
+                f"INSERT INTO {ledger.sql} (name, version, changed_at) "
+                "VALUES (:name, :version, :changed_at)"
+            ),
+            {"name": f"table:{schema}.{table}", "version": uuid.uuid4().hex, "changed_at": now},
+        )
+
+
+def set_data_version(
+    session: WarehouseSession, name: str, version: str, inputs: str | None = None
+) -> None:
+    """Upsert one row of `ops.data_versions`, creating the ledger when it is missing
+    (`inputs`: for a step, what its version was computed from, as JSON)."""
+    ledger = TableRef(DATA_VERSIONS_SCHEMA, DATA_VERSIONS_TABLE)
+    session.ensure_schema(ledger.schema)
+    if not session.table_exists(ledger):
+        session.take_turns(f"create table {ledger}")
+        if not session.table_exists(ledger):
+            _create_data_versions(session, ledger)
+    session.conn.execute(
+        sa.text(
+            f"INSERT INTO {ledger.sql} (name, version, changed_at, inputs) "
+            "VALUES (:name, :version, :changed_at, :inputs) ON CONFLICT (name) DO UPDATE "
+            "SET version = excluded.version, changed_at = excluded.changed_at, "
+            "inputs = excluded.inputs"
+        ),
+        {
+            "name": name,
+            "version": version,
+            "changed_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            "inputs": inputs,
+        },
+    )
 
 
 def advisory_key(name: str) -> int:
@@ -542,7 +633,10 @@ class Warehouse:
     def transaction(self) -> Iterator[WarehouseSession]:
         """All writes inside commit together, or none of them does."""
         with self.engine.begin() as conn:
-            yield WarehouseSession(conn)
+            session = WarehouseSession(conn)
+            yield session
+            if session.changed:
+                record_table_versions(session)
 
     def read_table(self, ref: TableRef, **kwargs: Any) -> pd.DataFrame:
         with self.transaction() as session:

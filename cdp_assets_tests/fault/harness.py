@@ -54,6 +54,9 @@ RUN_ID_COLUMNS = {
     "_batch_id",  # raw.*, staging.*
     "batch_id",  # ops.ingested_files, ops.quarantine, ops.data_quality_issues
 }
+# Tables compared by some columns only: the versions ledger's are random (a table's version is
+# a new uuid at each write, a step's is a hash over those), so only which names it holds counts.
+COMPARED_COLUMNS = {"ops.data_versions": ["name"]}
 EXPORT_ID = re.compile(r"\d{4}-\d{2}-\d{2}_\d{8}T\d{12}Z")
 
 
@@ -290,7 +293,9 @@ def table_snapshot(warehouse_url: str) -> dict[str, pd.DataFrame]:
     """Every table of the platform's schemas: volatile columns ranked, every value as text,
     rows in a canonical order."""
     return {
-        name: _canonical_order(_normalise_volatile(frame))
+        name: _canonical_order(
+            _normalise_volatile(frame[COMPARED_COLUMNS.get(name, list(frame.columns))])
+        )
         for name, frame in _read_tables(warehouse_url)
     }
 

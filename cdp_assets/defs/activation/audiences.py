@@ -31,6 +31,7 @@ from cdp_assets.defs.catalog import (
     table_ref,
 )
 from cdp_assets.defs.resources import WarehouseResource, analysis_date
+from cdp_assets.defs.unchanged import skip_when_inputs_unchanged
 from cdp_assets.reporting.markdown import markdown_table
 
 CHECK_SIZES_STABLE = "audience_sizes_stable"
@@ -71,6 +72,7 @@ def build_audiences_asset(config: CDPConfig) -> dg.AssetsDefinition:
         ],
         can_subset=True,
     )
+    @skip_when_inputs_unchanged(config)
     def audiences(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         """Evaluates the audience rules (parsed, never evaluated as code) over features and RFM
         segments, and keeps the membership history and changes (either, or both: each is

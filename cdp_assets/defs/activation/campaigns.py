@@ -39,6 +39,7 @@ from cdp_assets.defs.catalog import (
     MEMBERSHIP_KEY,
 )
 from cdp_assets.defs.resources import ExportsResource, WarehouseResource, analysis_date
+from cdp_assets.defs.unchanged import files_in, skip_when_inputs_unchanged
 from cdp_assets.reporting.markdown import markdown_table
 from cdp_assets.warehouse import WarehouseSession, coerce_frame
 
@@ -62,6 +63,7 @@ def build_assignments_asset(config: CDPConfig) -> dg.AssetsDefinition:
         kinds={"python", "pandas"},
         tags={"cdp/layer": "activation"},
     )
+    @skip_when_inputs_unchanged(config)
     def campaign_assignments(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
@@ -211,6 +213,12 @@ def build_campaign_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 "it fails",
             ),
         ],
+    )
+    @skip_when_inputs_unchanged(
+        config,
+        extra=lambda resources: {
+            "files": files_in(resources["exports"].path, _campaign_folders(config.campaigns))
+        },
     )
     def campaign_exports(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, exports: ExportsResource

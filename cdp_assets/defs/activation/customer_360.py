@@ -22,6 +22,7 @@ from cdp_assets.defs.catalog import (
     score_key,
 )
 from cdp_assets.defs.resources import WarehouseResource, analysis_date
+from cdp_assets.defs.unchanged import skip_when_inputs_unchanged
 from cdp_assets.reporting.markdown import markdown_table, masked_preview
 from cdp_assets.warehouse import WarehouseSession, coerce_frame
 
@@ -64,6 +65,7 @@ def build_customer_360_asset(config: CDPConfig) -> dg.AssetsDefinition:
         tags={"cdp/layer": "activation"},
         metadata={"schema_version": CUSTOMER_360_SCHEMA_VERSION},
     )
+    @skip_when_inputs_unchanged(config)
     def customer_360(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:

@@ -38,6 +38,7 @@ from cdp_assets.defs.catalog import (
     MEMBERSHIP_KEY,
 )
 from cdp_assets.defs.resources import ExportsResource, WarehouseResource, analysis_date
+from cdp_assets.defs.unchanged import files_in, skip_when_inputs_unchanged
 from cdp_assets.privacy.export_scrub import repair_manifests
 from cdp_assets.privacy.export_trace_cache import cached_export_traces
 from cdp_assets.privacy.identifiers import hash_matches, named_values
@@ -108,6 +109,15 @@ def with_suppression(profiles: pd.DataFrame, config: CDPConfig, session: Warehou
     identifiers = named_values(profiles[["customer_id", "email", "phone"]])
     flags = hash_matches(identifiers, salt, suppressed, profiles.index)
     return profiles.assign(suppressed=pd.array(flags, dtype="boolean")), salt, suppressed
+
+
+def _audience_folders(config: CDPConfig) -> list[tuple[str, str]]:
+    """(destination, audience) of every folder audience exports write."""
+    return [
+        (d.name, audience)
+        for d in config.exports.destinations
+        for audience in _audiences_of(d, config)
+    ]
 
 
 def _audiences_of(destination: ExportDestination, config: CDPConfig) -> list[str]:
@@ -241,6 +251,12 @@ def build_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
             ),
         ],
     )
+    @skip_when_inputs_unchanged(
+        config,
+        extra=lambda resources: {
+            "files": files_in(resources["exports"].path, _audience_folders(config))
+        },
+    )
     def audience_exports(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, exports: ExportsResource
     ):
@@ -255,13 +271,8 @@ def build_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
         as_of = analysis_date(context, config)
         run_id = context.run.run_id
         root = exports.path
-        folders = [
-            (d.name, audience)
-            for d in config.exports.destinations
-            for audience in _audiences_of(d, config)
-        ]
         with warehouse.get().transaction() as session:
-            recovery, repaired = recover_exports(root, folders, session, EXPORTS)
+            recovery, repaired = recover_exports(root, _audience_folders(config), session, EXPORTS)
             profiles = read_export_profiles(session, config)
             members = current_members(session, as_of)
             profiles, salt, suppressed = with_suppression(profiles, config, session)

@@ -17,6 +17,7 @@ from cdp_assets.defs.catalog import (
 )
 from cdp_assets.defs.column_schema import WRITES_FILE, WRITES_TAG
 from cdp_assets.defs.resources import WarehouseResource, analysis_date
+from cdp_assets.defs.unchanged import files_under, skip_when_inputs_unchanged
 from cdp_assets.privacy.suppression import privacy_salt
 from cdp_assets.reporting.insights.report import build_report, key_figures, write_report
 
@@ -50,6 +51,10 @@ def build_insights_report_asset(config: CDPConfig) -> dg.AssetsDefinition:
         group_name=ACTIVATION_GROUP,
         kinds={"html", "matplotlib"},
         tags={WRITES_TAG: WRITES_FILE},
+    )
+    @skip_when_inputs_unchanged(
+        config,
+        extra=lambda _: {"files": files_under(resolve_path(config, config.reporting.report_dir))},
     )
     def insights_report(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource

@@ -30,6 +30,7 @@ from cdp_assets.defs.catalog import (
 )
 from cdp_assets.defs.charts import chart
 from cdp_assets.defs.resources import WarehouseResource, analysis_date
+from cdp_assets.defs.unchanged import skip_when_inputs_unchanged
 from cdp_assets.reporting.markdown import markdown_table
 from cdp_assets.warehouse import WarehouseSession
 
@@ -122,6 +123,7 @@ def build_campaign_results_asset(config: CDPConfig) -> dg.AssetsDefinition:
             )
         ],
     )
+    @skip_when_inputs_unchanged(config)
     def campaign_results_asset(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:

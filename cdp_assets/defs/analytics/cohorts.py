@@ -16,6 +16,7 @@ from cdp_assets.config import CDPConfig
 from cdp_assets.defs.catalog import ANALYTICS_GROUP, core_keys, table_ref
 from cdp_assets.defs.charts import chart
 from cdp_assets.defs.resources import WarehouseResource, analysis_date
+from cdp_assets.defs.unchanged import skip_when_inputs_unchanged
 from cdp_assets.reporting.markdown import markdown_table
 from cdp_assets.warehouse import WarehouseSession
 
@@ -48,6 +49,7 @@ def build_cohorts_asset(config: CDPConfig) -> dg.AssetsDefinition:
         ],
         can_subset=True,
     )
+    @skip_when_inputs_unchanged(config)
     def cohort_analysis(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         """Cohorts and acquisition-window comparisons (either, or both), aggregated in the
         warehouse."""

@@ -8,6 +8,7 @@ from cdp_assets.config import CDPConfig
 from cdp_assets.defs.catalog import ANALYTICS_GROUP, FEATURES, FEATURES_KEY, core_keys
 from cdp_assets.defs.resources import WarehouseResource, analysis_date
 from cdp_assets.defs.table_checks import table_checks
+from cdp_assets.defs.unchanged import skip_when_inputs_unchanged
 from cdp_assets.reporting.markdown import markdown_table
 from cdp_assets.warehouse import WarehouseSession
 
@@ -19,6 +20,7 @@ def build_features_asset(config: CDPConfig) -> dg.AssetsDefinition:
         group_name=ANALYTICS_GROUP,
         kinds={"sql", "pandas"},
     )
+    @skip_when_inputs_unchanged(config)
     def customer_features_asset(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:

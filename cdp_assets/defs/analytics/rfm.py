@@ -14,6 +14,7 @@ from cdp_assets.defs.catalog import ANALYTICS_GROUP, FEATURES, FEATURES_KEY, RFM
 from cdp_assets.defs.charts import chart
 from cdp_assets.defs.resources import WarehouseResource
 from cdp_assets.defs.table_checks import table_checks
+from cdp_assets.defs.unchanged import skip_when_inputs_unchanged
 from cdp_assets.reporting.markdown import markdown_table
 from cdp_assets.warehouse import WarehouseSession
 
@@ -29,6 +30,7 @@ def build_rfm_asset(config: CDPConfig) -> dg.AssetsDefinition:
         group_name=ANALYTICS_GROUP,
         kinds={"pandas", "matplotlib"},
     )
+    @skip_when_inputs_unchanged(config)
     def rfm(warehouse: WarehouseResource) -> dg.MaterializeResult:
         """Recency, frequency and monetary scores 1-5 (quintiles; equal values share a score)
         of every customer with a purchase, the score string and the named segment from the

@@ -6,6 +6,7 @@ from cdp_assets.analytics.support import support_summary
 from cdp_assets.config import CDPConfig
 from cdp_assets.defs.catalog import ANALYTICS_GROUP, SUPPORT_TICKETS_KEY, table_ref
 from cdp_assets.defs.resources import WarehouseResource, analysis_date
+from cdp_assets.defs.unchanged import skip_when_inputs_unchanged
 from cdp_assets.reporting.markdown import markdown_table
 from cdp_assets.warehouse import TableRef
 
@@ -17,6 +18,7 @@ def build_support_asset(config: CDPConfig) -> dg.AssetsDefinition:
         group_name=ANALYTICS_GROUP,
         kinds={"pandas"},
     )
+    @skip_when_inputs_unchanged(config)
     def support_summary_asset(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:

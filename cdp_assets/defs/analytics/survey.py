@@ -16,6 +16,7 @@ from cdp_assets.defs.catalog import (
     table_ref,
 )
 from cdp_assets.defs.resources import WarehouseResource, analysis_date
+from cdp_assets.defs.unchanged import skip_when_inputs_unchanged
 from cdp_assets.reporting.markdown import markdown_table
 
 NPS_KEY = dg.AssetKey(["analytics", "nps"])
@@ -45,6 +46,7 @@ def build_nps_asset(config: CDPConfig) -> dg.AssetsDefinition:
         ],
         can_subset=True,
     )
+    @skip_when_inputs_unchanged(config)
     def survey_insight(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         """NPS, CSAT and comment themes from core.survey_responses (either, or both)."""
         as_of = analysis_date(context, config)

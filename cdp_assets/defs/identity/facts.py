@@ -13,6 +13,7 @@ from cdp_assets.defs.catalog import (
     table_ref,
 )
 from cdp_assets.defs.resources import WarehouseResource
+from cdp_assets.defs.unchanged import skip_when_inputs_unchanged
 from cdp_assets.identity.facts import order_items_sql, resolved_fact_sql
 from cdp_assets.reporting.markdown import markdown_table
 
@@ -45,6 +46,7 @@ def build_fact_asset(config: CDPConfig, kind: str) -> dg.AssetsDefinition:
             )
         ],
     )
+    @skip_when_inputs_unchanged(config)
     def _fact(warehouse: WarehouseResource) -> dg.MaterializeResult:
         ref = table_ref(key)
         with warehouse.get().transaction() as session:
@@ -87,6 +89,7 @@ def build_order_items_asset(config: CDPConfig) -> dg.AssetsDefinition:
         kinds={"sql"},
         tags={"cdp/layer": "core"},
     )
+    @skip_when_inputs_unchanged(config)
     def order_items(warehouse: WarehouseResource) -> dg.MaterializeResult:
         """Order lines of every order_items source joined to core.orders by order id: the
         order's customer_id, time and status, and unit prices in the base currency at the

@@ -18,6 +18,7 @@ from cdp_assets.defs.catalog import (
 from cdp_assets.defs.identity.staged import read_customer_records
 from cdp_assets.defs.resources import WarehouseResource
 from cdp_assets.defs.table_checks import table_checks
+from cdp_assets.defs.unchanged import skip_when_inputs_unchanged
 from cdp_assets.identity.consent import apply_campaign_opt_outs
 from cdp_assets.identity.facts import activity_sql
 from cdp_assets.identity.profiles import activity_rows, customer_profiles, profiles_over_limits
@@ -169,6 +170,7 @@ def build_profiles_asset(config: CDPConfig, fact_keys: list[dg.AssetKey]) -> dg.
             )
         ],
     )
+    @skip_when_inputs_unchanged(config)
     def customer_profiles_asset(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:

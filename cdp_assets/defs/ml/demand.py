@@ -20,6 +20,7 @@ from cdp_assets.defs.catalog import (
 )
 from cdp_assets.defs.ml.outcomes import metrics_md
 from cdp_assets.defs.resources import WarehouseResource, analysis_date
+from cdp_assets.defs.unchanged import skip_when_inputs_unchanged
 from cdp_assets.forecast.demand import (
     DEMAND_COLUMNS,
     METHOD,
@@ -102,6 +103,7 @@ def build_product_demand_asset(config: CDPConfig) -> dg.AssetsDefinition:
         group_name=SCORING_GROUP,
         kinds={"pandas", "scipy"},
     )
+    @skip_when_inputs_unchanged(config)
     def product_demand(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
@@ -187,6 +189,7 @@ def build_stockout_risk_asset(config: CDPConfig) -> dg.AssetsDefinition:
         group_name=SCORING_GROUP,
         kinds={"pandas", "scipy"},
     )
+    @skip_when_inputs_unchanged(config)
     def stockout_risk_asset(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:

@@ -18,6 +18,7 @@ from cdp_assets.defs.catalog import (
 from cdp_assets.defs.ml.inputs import resolved_orders
 from cdp_assets.defs.ml.outcomes import metrics_md, not_enough_data
 from cdp_assets.defs.resources import WarehouseResource, analysis_date
+from cdp_assets.defs.unchanged import skip_when_inputs_unchanged
 from cdp_assets.forecast.backtest import CHOSEN
 from cdp_assets.forecast.customer_based import CustomerBasedOrdersForecaster
 from cdp_assets.forecast.daily_sales import load_daily_sales
@@ -121,6 +122,7 @@ def build_sales_forecast_asset(config: CDPConfig) -> dg.AssetsDefinition:
             ),
         ],
     )
+    @skip_when_inputs_unchanged(config)
     def sales_forecast(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:

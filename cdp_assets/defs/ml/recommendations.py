@@ -14,6 +14,7 @@ from cdp_assets.defs.catalog import (
 )
 from cdp_assets.defs.ml.outcomes import metrics_md
 from cdp_assets.defs.resources import WarehouseResource, analysis_date
+from cdp_assets.defs.unchanged import skip_when_inputs_unchanged
 from cdp_assets.ml.recommendations import evaluate_recommendations, recommend
 from cdp_assets.reporting.markdown import markdown_table
 from cdp_assets.warehouse import WarehouseSession
@@ -54,6 +55,7 @@ def build_recommendations_asset(config: CDPConfig) -> dg.AssetsDefinition:
             )
         ],
     )
+    @skip_when_inputs_unchanged(config)
     def product_recommendations(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:

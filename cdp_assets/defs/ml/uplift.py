@@ -29,6 +29,7 @@ from cdp_assets.defs.ml.outcomes import (
     not_enough_data,
 )
 from cdp_assets.defs.resources import ModelStoreResource, WarehouseResource, analysis_date
+from cdp_assets.defs.unchanged import skip_when_inputs_unchanged
 from cdp_assets.ml import uplift
 from cdp_assets.ml.churn import NotEnoughData
 from cdp_assets.ml.uplift_examples import campaign_outcomes, feature_day, uplift_examples
@@ -162,6 +163,10 @@ def build_uplift_scoring_asset(config: CDPConfig) -> dg.AssetsDefinition:
         check_specs=[
             dg.AssetCheckSpec(CHECK_PROMOTED, asset=key, description=PROMOTED_DESCRIPTION)
         ],
+    )
+    @skip_when_inputs_unchanged(
+        config,
+        extra=lambda resources: {"champion": resources["model_store"].get().champion(MODEL_NAME)},
     )
     def uplift_scores(
         context: dg.AssetExecutionContext,

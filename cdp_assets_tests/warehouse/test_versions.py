@@ -1,0 +1,95 @@
+"""Table versions: every write through the warehouse layer gives the table a new version in
+`ops.data_versions`, committed with the write; nothing else does."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from cdp_assets.warehouse import TableRef, Warehouse
+from cdp_assets.warehouse.versions import (
+    changed_inputs,
+    read_versions,
+    record_version,
+    recorded_inputs,
+    table_name,
+)
+
+ORDERS = TableRef("vt_core", "orders")
+OTHER = TableRef("vt_core", "other")
+
+
+def versions(wh: Warehouse, *refs: TableRef) -> dict[str, str | None]:
+    with wh.transaction() as session:
+        found = read_versions(session, [table_name(r) for r in refs])
+    return {str(r): found.get(table_name(r)) for r in refs}
+
+
+def rows(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"order_id": [f"o{i}" for i in range(n)], "amount": [1.5] * n})
+
+
+def test_every_kind_of_write_gives_a_new_version(warehouse_url: str) -> None:
+    wh = Warehouse(warehouse_url)
+    wh.replace_table(ORDERS, rows(3))
+    seen = [versions(wh, ORDERS)[str(ORDERS)]]
+    with wh.transaction() as session:
+        session.append(ORDERS, rows(2))
+    seen.append(versions(wh, ORDERS)[str(ORDERS)])
+    with wh.transaction() as session:
+        session.delete_where(ORDERS, "order_id = :id", {"id": "o0"})
+    seen.append(versions(wh, ORDERS)[str(ORDERS)])
+    with wh.transaction() as session:
+        session.replace_table_as(ORDERS, f"SELECT * FROM {ORDERS.sql} WHERE amount > 0")
+    seen.append(versions(wh, ORDERS)[str(ORDERS)])
+    assert None not in seen and len(set(seen)) == 4
+    assert versions(wh, OTHER) == {str(OTHER): None}  # never written
+
+
+def test_reading_or_deleting_nothing_keeps_the_version(warehouse_url: str) -> None:
+    wh = Warehouse(warehouse_url)
+    wh.replace_table(ORDERS, rows(3))
+    before = versions(wh, ORDERS)
+    with wh.transaction() as session:
+        session.read_table(ORDERS)
+        session.append(ORDERS, rows(0))
+        session.delete_where(ORDERS, "order_id = :id", {"id": "no such order"})
+    assert versions(wh, ORDERS) == before
+
+
+def test_a_rolled_back_write_keeps_the_version(warehouse_url: str) -> None:
+    wh = Warehouse(warehouse_url)
+    wh.replace_table(ORDERS, rows(3))
+    before = versions(wh, ORDERS)
+    with pytest.raises(RuntimeError, match="boom"), wh.transaction() as session:
+        session.replace_table(ORDERS, rows(1))
+        raise RuntimeError("boom")
+    assert versions(wh, ORDERS) == before
+    assert wh.row_count(ORDERS) == 3
+
+
+def test_a_warehouse_from_before_the_ledger_gets_a_version_for_each_table(
+    warehouse_url: str,
+) -> None:
+    wh = Warehouse(warehouse_url)
+    with wh.engine.begin() as conn:  # as an older release wrote it: no ledger
+        conn.exec_driver_sql("CREATE SCHEMA IF NOT EXISTS raw")
+        conn.exec_driver_sql("CREATE TABLE raw.vt_accounts (id VARCHAR)")
+    wh.replace_table(ORDERS, rows(1))  # the first write creates the ledger
+    accounts = TableRef("raw", "vt_accounts")
+    found = versions(wh, accounts, ORDERS)
+    assert found[str(accounts)] is not None and found[str(ORDERS)] is not None
+
+
+def test_a_step_records_its_inputs_and_says_what_changed(warehouse_url: str) -> None:
+    wh = Warehouse(warehouse_url)
+    first = {"upstream": {"core/orders": "v1", "core/events": "e1"}, "as_of": "2026-11-20"}
+    with wh.transaction() as session:
+        version = record_version(session, "asset:ml/sales_forecast", first)
+        assert recorded_inputs(session, "asset:ml/sales_forecast") == first
+        assert read_versions(session, ["asset:ml/sales_forecast"]) == {
+            "asset:ml/sales_forecast": version
+        }
+    second = {"upstream": {"core/orders": "v2", "core/events": "e1"}, "as_of": "2026-11-21"}
+    assert changed_inputs(first, second) == ["as_of", "core/orders"]
+    assert changed_inputs(first, first) == []
