@@ -1,19 +1,23 @@
 """An as-of step whose inputs have not changed since it last ran is not computed again.
 
-`skip_when_inputs_unchanged(config)` wraps an asset's body. Before computing, it fingerprints
-what the step is a function of: the versions of its upstream assets (all of them, not only the
-direct ones: a step may read a table two layers up), the configuration, the package's code and
-the analysis date (`cdp_assets.warehouse.versions`). When the fingerprint equals the one its last
-computation recorded, the step re-publishes that materialization's metadata and check results
-(the UI keeps its figures and plots) with `inputs_unchanged_since`, and writes nothing.
+`skip_when_inputs_unchanged(config)` wraps an asset's body. Before computing, it lists what the
+step is a function of: the versions of its upstream assets (all of them, not only the direct
+ones: a step may read a table two layers up), the configuration, the package's code, the
+analysis date and any extra input the step names (`cdp_assets.warehouse.versions`). When they
+equal what its last computation recorded, the step publishes that materialization's metadata
+and check results again (the UI keeps its figures and plots) with `inputs_unchanged_since`, and
+writes nothing; when it computes, `computed_because` says which inputs changed.
 
-An upstream asset's version is, in order: the fingerprint it recorded (a wrapped asset); the
-version of its warehouse table, which every write bumps (also erasure's and retention's
-deletes); `absent` for a raw source none of whose files was loaded yet; for an output that is
-not a table (a model file), the storage id of its latest materialization in the Dagster
-instance. An input with none of them, a table missing, a
-materialization or a check result that the instance no longer holds, or the run tag
-`cdp/recompute=true` means the step computes.
+An upstream asset's version is, in order: the version of its warehouse table, which every write
+bumps (also erasure's and retention's deletes); the fingerprint it recorded (a wrapped asset
+whose output is files); `absent` for a raw source none of whose files was loaded yet; for another
+output that is not a table (a model file), the storage id of its latest materialization in the
+Dagster instance. A table without a version (written by hand, or before versions were kept), an
+output table missing, a materialization or a check result that the instance no longer holds,
+or the run tag `cdp/recompute=true` means the step computes.
+
+A multi-asset step is one step: it is skipped when every asset it materializes recorded the
+same inputs, and its assets' own tables are not counted among its inputs.
 """
 
 from __future__ import annotations
@@ -85,20 +89,26 @@ ExtraInputs = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
 
 def skip_when_inputs_unchanged(
-    config: CDPConfig, extra: ExtraInputs | None = None
+    config: CDPConfig,
+    extra: ExtraInputs | None = None,
+    uses_as_of: bool = True,
+    writes_its_inputs: bool = False,
 ) -> Callable[[Compute], Compute]:
     """Wrap an asset's body, which takes the `warehouse` resource and returns a
     `MaterializeResult` (or, for a multi-asset, yields one per asset). `extra(resources)` adds
     inputs that are not assets (the promoted model of a scoring step, the files an export step
     keeps); it is read again after the computation, so what the step itself wrote there is what
-    the next run compares with."""
+    the next run compares with, and a value of None there means unknown (the step computes).
+    `uses_as_of=False`: a step that is not an as-of computation is not recomputed only because
+    the analysis date moved. `writes_its_inputs`: a step that changes its own upstream tables
+    (erasure deletes from them) records their versions as it left them."""
 
     def decorate(compute: Compute) -> Compute:
         if inspect.isgeneratorfunction(compute):
 
             @functools.wraps(compute)
             def generate(*args: Any, **kwargs: Any) -> Iterator[Any]:
-                context, warehouse, inputs, replay = _decide(config, extra, kwargs)
+                context, warehouse, inputs, replay = _decide(config, extra, uses_as_of, kwargs)
                 if replay is not None:
                     yield from replay
                     return
@@ -109,18 +119,18 @@ def skip_when_inputs_unchanged(
                         if isinstance(event, dg.MaterializeResult)
                         else event
                     )
-                _record(warehouse, inputs, extra, kwargs)
+                _record(config, warehouse, inputs, extra, writes_its_inputs, kwargs)
 
             return generate  # type: ignore[return-value]
 
         @functools.wraps(compute)
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            context, warehouse, inputs, replay = _decide(config, extra, kwargs)
+            context, warehouse, inputs, replay = _decide(config, extra, uses_as_of, kwargs)
             if replay is not None:
                 return replay[0]
             reason = _reason(context, inputs)
             result = compute(*args, **kwargs)
-            _record(warehouse, inputs, extra, kwargs)
+            _record(config, warehouse, inputs, extra, writes_its_inputs, kwargs)
             return with_metadata(result, {RECOMPUTED_METADATA: reason})
 
         return guarded  # type: ignore[return-value]
@@ -129,14 +139,20 @@ def skip_when_inputs_unchanged(
 
 
 def _decide(
-    config: CDPConfig, extra: ExtraInputs | None, resources: Mapping[str, Any]
+    config: CDPConfig,
+    extra: ExtraInputs | None,
+    uses_as_of: bool,
+    resources: Mapping[str, Any],
 ) -> tuple[dg.AssetExecutionContext, Warehouse, StepInputs, list[dg.MaterializeResult] | None]:
     """The step's inputs and, when they are unchanged, what it published last time."""
     context = dg.AssetExecutionContext.get()
     warehouse = resources["warehouse"].get()
     inputs = step_inputs(context, warehouse, config)
+    if not uses_as_of:
+        del inputs.parts["as_of"]
     if extra is not None:
         inputs.parts["extra"] = dict(extra(resources))
+        inputs.unknown += [name for name, value in inputs.parts["extra"].items() if value is None]
     replay = None
     if inputs.unchanged and not _forced(context):
         replay = previous_results(context, inputs.keys)
@@ -156,11 +172,16 @@ def _reason(context: dg.AssetExecutionContext, inputs: StepInputs) -> str:
 
 
 def _record(
+    config: CDPConfig,
     warehouse: Warehouse,
     inputs: StepInputs,
     extra: ExtraInputs | None,
+    writes_its_inputs: bool,
     resources: Mapping[str, Any],
 ) -> None:
+    if writes_its_inputs:
+        context = dg.AssetExecutionContext.get()
+        inputs.parts["upstream"] = step_inputs(context, warehouse, config).parts["upstream"]
     if extra is not None:
         inputs.parts["extra"] = dict(extra(resources))
     with warehouse.transaction() as session:
@@ -266,16 +287,13 @@ def _upstream_version(
     versions: dict[str, str],
     storage_ids: dict[dg.AssetKey, int],
 ) -> str | None:
-    table_version: str | None = None
     if table is not None and table in present:
-        table_version = versions.get(table_name(table))
-        if table_version is None:
-            return None  # a table written before versions were kept, or by hand
+        # What it wrote, not what it was computed from: a step that recomputed and wrote
+        # nothing (an export with no new file) leaves its readers as they were.
+        return versions.get(table_name(table))  # None: written by hand, or before versions
     recorded = versions.get(asset_name(key.path))
     if recorded is not None:
-        return f"{recorded}:{table_version or ''}"
-    if table_version is not None:
-        return table_version
+        return recorded
     if key.path[0] == RAW_SCHEMA:
         return "absent"  # a raw asset's one output is its table: no file of it loaded yet
     # An output that is not a table (a model file): its latest materialization, or none yet.

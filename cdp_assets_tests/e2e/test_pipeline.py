@@ -61,6 +61,7 @@ def snapshot(project: DemoProject) -> dict[str, pd.DataFrame]:
 
 
 TRACE_LEDGER = "ops.erasure_trace_ledger"
+DATA_VERSIONS = "ops.data_versions"
 
 
 @pytest.fixture(scope="module")
@@ -252,9 +253,11 @@ def test_second_run_loads_nothing_and_changes_nothing(demo_runs: dict) -> None:
     before, after = demo_runs["before"], demo_runs["after"]
     assert sorted(before) == sorted(after)
     for name in before:
-        if name == TRACE_LEDGER:
+        if name in (TRACE_LEDGER, DATA_VERSIONS):
             continue
         pd.testing.assert_frame_equal(before[name], after[name], obj=name)
+    # The versions ledger: a step computed again gets a new version; no name goes away.
+    assert set(before[DATA_VERSIONS]["name"]) <= set(after[DATA_VERSIONS]["name"])
     # The erasure check's ledger is a cache of what it proved clean: a table written after the
     # check of the run before is proved (and remembered) now; nothing remembered changes.
     remembered = before[TRACE_LEDGER].merge(after[TRACE_LEDGER], how="left", indicator=True)

@@ -99,7 +99,9 @@ def build_scoring_asset(config: CDPConfig, spec: ClassifierSpec) -> dg.AssetsDef
     )
     @skip_when_inputs_unchanged(
         config,
-        extra=lambda resources: {"champion": resources["model_store"].get().champion(spec.name)},
+        extra=lambda resources: {
+            "champion": resources["model_store"].get().champion(spec.name) or "none"
+        },
     )
     def _score(
         context: dg.AssetExecutionContext,

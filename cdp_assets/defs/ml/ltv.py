@@ -184,7 +184,10 @@ def build_ltv_scoring_asset(config: CDPConfig) -> dg.AssetsDefinition:
         ],
     )
     @skip_when_inputs_unchanged(
-        config, extra=lambda resources: {"champion": resources["model_store"].get().champion("ltv")}
+        config,
+        extra=lambda resources: {
+            "champion": resources["model_store"].get().champion("ltv") or "none"
+        },
     )
     def customer_ltv(
         context: dg.AssetExecutionContext,

@@ -166,7 +166,9 @@ def build_uplift_scoring_asset(config: CDPConfig) -> dg.AssetsDefinition:
     )
     @skip_when_inputs_unchanged(
         config,
-        extra=lambda resources: {"champion": resources["model_store"].get().champion(MODEL_NAME)},
+        extra=lambda resources: {
+            "champion": resources["model_store"].get().champion(MODEL_NAME) or "none"
+        },
     )
     def uplift_scores(
         context: dg.AssetExecutionContext,

@@ -3,8 +3,9 @@ them remains."""
 # No `from __future__ import annotations`: Dagster checks the `context` annotation as a class.
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -12,6 +13,7 @@ import pandas as pd
 from cdp_assets.config import CDPConfig
 from cdp_assets.defs.catalog import ERASURE_KEY, PRIVACY_GROUP, staging_key
 from cdp_assets.defs.resources import ExportsResource, ModelStoreResource, WarehouseResource
+from cdp_assets.defs.unchanged import files_under, skip_when_inputs_unchanged
 from cdp_assets.ml.model_store import ModelRegistry
 from cdp_assets.privacy.erasure import (
     ERASURE_COUNTS_NOTE,
@@ -22,7 +24,7 @@ from cdp_assets.privacy.erasure import (
 from cdp_assets.privacy.export_scrub import count_rows_of_people, scrub_exports, scrub_suppressed
 from cdp_assets.privacy.identifiers import Identifiers, hash_matches, named_values
 from cdp_assets.privacy.suppression import SuppressionError, load_suppressed, privacy_salt
-from cdp_assets.privacy.tables import LAYERS
+from cdp_assets.privacy.tables import LAYERS, personal_tables
 from cdp_assets.privacy.trace import (
     check_fingerprint,
     checksums,
@@ -34,6 +36,7 @@ from cdp_assets.privacy.trace import (
     write_ledger,
 )
 from cdp_assets.reporting.markdown import markdown_table
+from cdp_assets.warehouse.versions import read_versions, table_name
 
 CHECK_NO_TRACE = "no_erased_identifiers_remain"
 INTAKE_LAYERS = ("raw", "staging", "ops")
@@ -198,6 +201,22 @@ def _trace_check(traces: pd.DataFrame, files: pd.DataFrame, suppressed: int) -> 
     )
 
 
+def erasure_inputs(resources: Mapping[str, Any]) -> dict[str, Any]:
+    """What the erasure step reads besides its upstream assets: every table its nightly trace
+    check covers (the personal tables of raw, staging and ops, by version; None when one has
+    none), the export files and the model store's files. Unchanged, with no new request
+    staged, the last proof that no erased identifier is anywhere still holds."""
+    with resources["warehouse"].get().transaction() as session:
+        tables = [t for t in personal_tables(session) if t.schema in INTAKE_LAYERS]
+        versions = read_versions(session, [table_name(t) for t in tables])
+    known = len(versions) == len(tables)
+    return {
+        "tables": {str(t): versions[table_name(t)] for t in tables} if known else None,
+        "exports": files_under(resources["exports"].path),
+        "model_store": files_under(resources["model_store"].local_folder),
+    }
+
+
 def _ledger_of(warehouse: WarehouseResource) -> dict[str, tuple[str, str]]:
     with warehouse.get().transaction() as session:
         return read_ledger(session)
@@ -219,6 +238,9 @@ def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 "downstream assets when it fails",
             )
         ],
+    )
+    @skip_when_inputs_unchanged(
+        config, extra=erasure_inputs, uses_as_of=False, writes_its_inputs=True
     )
     def erasure_log(
         context: dg.AssetExecutionContext,
