@@ -1124,6 +1124,20 @@ def test_delete_rows_treats_nulls_as_equal(warehouse_url: str) -> None:
         assert sorted(session.read_table(ref)["c"]) == ["2", "5"]
 
 
+def test_deleting_rows_marks_the_table_changed_and_deleting_none_does_not(
+    warehouse_url: str,
+) -> None:
+    ref = TableRef("ops", "keyed")
+    table = typed([{"a": "x", "c": "1"}, {"a": "y", "c": "2"}], {"a": "string", "c": "string"})
+    with isolated(warehouse_url) as session:
+        session.replace_table(ref, table)
+        session.changed.clear()
+        assert delete_rows(session, ref, typed([{"a": "z"}], {"a": "string"})) == 0
+        assert ref not in session.changed  # its version stays: readers need not recompute
+        assert delete_rows(session, ref, typed([{"a": "x"}], {"a": "string"})) == 1
+        assert ref in session.changed  # a new version when the transaction commits
+
+
 def test_delete_rows_with_keys_read_from_an_all_null_number_column(warehouse_url: str) -> None:
     ref = TableRef("ops", "keyed")
     table = typed([{"a": "x", "b": None}, {"a": "y", "b": None}], {"a": "string", "b": "Int64"})

@@ -27,6 +27,7 @@ from cdp_assets.defs.resources import WarehouseResource
 from cdp_assets.defs.spec_defaults import with_asset_defaults
 from cdp_assets.privacy.retention import apply_retention, retention_cutoff
 from cdp_assets.warehouse import TableRef, Warehouse, coerce_frame, dispose_engines
+from cdp_assets.warehouse.versions import read_versions
 
 TODAY = dt.date(2026, 11, 20)
 CUTOFF = pd.Timestamp("2026-10-21 00:00", tz="UTC")  # 30 days before TODAY, 00:00 UTC
@@ -436,3 +437,24 @@ def test_a_shorter_period_deletes_more(days: int, tmp_path: Path) -> None:
         assert left == (["o4", "o5"] if days == 1 else ["o1", "o2", "o3", "o4", "o5"])
     finally:
         dispose_engines()
+
+
+def test_retention_gives_new_versions_to_the_tables_it_deleted_from(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    config = make_config(tmp_path)
+    warehouse = build_warehouse(warehouse_url)
+    tables = ["raw.shop_orders", "staging.shop_orders", "raw.web_events", "staging.web_events"]
+    names = [f"table:{t}" for t in tables]
+
+    def versions() -> dict[str, str]:
+        with warehouse.transaction() as session:
+            return read_versions(session, names)
+
+    before = versions()
+    with warehouse.transaction() as session:
+        apply_retention(session, config, TODAY)
+    after = versions()
+    changed = {n for n in names if before.get(n) != after.get(n)}
+    # shop_orders lost aged rows; web_events had none past its period (see above).
+    assert changed == {"table:raw.shop_orders", "table:staging.shop_orders"}
