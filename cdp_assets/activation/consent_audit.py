@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from cdp_assets.activation.audience_selection import CHANNELS, apply_consent, export_rows
 from cdp_assets.activation.export_files import read_export_file
@@ -14,17 +17,28 @@ from cdp_assets.activation.export_files import read_export_file
 AD_HASHES = ("email_sha256", "phone_sha256")
 
 
-def allowed_identifiers(profiles: pd.DataFrame) -> dict[str, set[str]]:
+def allowed_identifiers(profiles: pd.DataFrame) -> dict[str, pa.Array]:
     """Per channel, the identifiers (ads: their hashes) of people who may receive it."""
     eligible = {
         channel: export_rows(apply_consent(profiles, channel)[0], channel) for channel in CHANNELS
     }
-    return {
+    allowed = {
         "email": set(eligible["email"]["email"].dropna()),
         "sms": set(eligible["sms"]["phone"].dropna()),
         "ads": set(eligible["ads"][AD_HASHES[0]].dropna())
         | set(eligible["ads"][AD_HASHES[1]].dropna()),
     }
+    # As Arrow arrays, built once: pandas' `isin` on Arrow-backed strings converts the set it
+    # is given value by value on every call (12 s of 17 for 75 files at 100,000 people).
+    return {
+        channel: pa.array(sorted(values), type=pa.string()) for channel, values in allowed.items()
+    }
+
+
+def _is_in(values: pd.Series, allowed: pa.Array) -> np.ndarray:
+    """Whether each value is among `allowed` (a missing value is not)."""
+    found = pc.is_in(pa.array(values.astype("string"), type=pa.string()), value_set=allowed)
+    return found.fill_null(False).to_numpy(zero_copy_only=False)
 
 
 def rows_without_consent(files: Iterable[tuple[str, Path]], profiles: pd.DataFrame) -> int:
@@ -35,10 +49,11 @@ def rows_without_consent(files: Iterable[tuple[str, Path]], profiles: pd.DataFra
     for channel, path in files:
         full = read_export_file(path)
         if channel == "ads":
-            hashes = full[list(AD_HASHES)]
-            ok = hashes.isin(allowed["ads"]) | hashes.isna()
-            violations += int((~ok.all(axis=1)).sum())
+            ok = np.ones(len(full), dtype=bool)
+            for column in AD_HASHES:
+                ok &= _is_in(full[column], allowed["ads"]) | full[column].isna().to_numpy()
+            violations += int((~ok).sum())
         else:
             column = "email" if channel == "email" else "phone"
-            violations += int((~full[column].isin(allowed[channel])).sum())
+            violations += int((~_is_in(full[column], allowed[channel])).sum())
     return violations

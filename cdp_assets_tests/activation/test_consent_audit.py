@@ -63,3 +63,15 @@ def test_each_row_without_consent_counts_once(tmp_path: Path) -> None:
     assert rows_without_consent([("ads", ads)], profiles()) == 2
     files = [("email", email), ("sms", sms), ("ads", ads)]
     assert rows_without_consent(files, profiles()) == 6
+
+
+def test_missing_identifiers_fail_a_row_unless_it_is_an_empty_ads_hash(tmp_path: Path) -> None:
+    email = write(tmp_path / "email.csv", pd.DataFrame({"email": [ANN, None]}))
+    ads = write(
+        tmp_path / "ads.csv",
+        pd.DataFrame({"email_sha256": [None, hash_email(BOB)], "phone_sha256": [None, None]}),
+    )
+    # The email row without an address goes to nobody who agreed; the ads row without any
+    # hash names nobody; Bob's hash is an opted-out person's.
+    assert rows_without_consent([("email", email)], profiles()) == 1
+    assert rows_without_consent([("ads", ads)], profiles()) == 1
