@@ -58,7 +58,7 @@ demo: materialize summary
 TEST_WORKERS ?= 2
 
 test: install
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope --durations=20
 
 ui: install data $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
