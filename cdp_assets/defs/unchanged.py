@@ -65,6 +65,7 @@ class StepInputs:
     unknown: list[str] = field(default_factory=list)  # inputs without a known version
     previous: list[dict[str, Any]] = field(default_factory=list)  # what each key last recorded
     missing_output: bool = False
+    additions: bool = False  # tables compared by their `additions` version
 
     @property
     def unchanged(self) -> bool:
@@ -93,6 +94,7 @@ def skip_when_inputs_unchanged(
     extra: ExtraInputs | None = None,
     uses_as_of: bool = True,
     writes_its_inputs: bool = False,
+    deletions_keep_inputs: bool = False,
 ) -> Callable[[Compute], Compute]:
     """Wrap an asset's body, which takes the `warehouse` resource and returns a
     `MaterializeResult` (or, for a multi-asset, yields one per asset). `extra(resources)` adds
@@ -101,14 +103,18 @@ def skip_when_inputs_unchanged(
     the next run compares with, and a value of None there means unknown (the step computes).
     `uses_as_of=False`: a step that is not an as-of computation is not recomputed only because
     the analysis date moved. `writes_its_inputs`: a step that changes its own upstream tables
-    (erasure deletes from them) records their versions as it left them."""
+    (erasure deletes from them) records their versions as it left them.
+    `deletions_keep_inputs`: a step that a deletion upstream cannot concern (the erasure
+    check: a deleted row brings no identifier back) compares the tables' `additions` versions."""
 
     def decorate(compute: Compute) -> Compute:
         if inspect.isgeneratorfunction(compute):
 
             @functools.wraps(compute)
             def generate(*args: Any, **kwargs: Any) -> Iterator[Any]:
-                context, warehouse, inputs, replay = _decide(config, extra, uses_as_of, kwargs)
+                context, warehouse, inputs, replay = _decide(
+                    config, extra, uses_as_of, deletions_keep_inputs, kwargs
+                )
                 if replay is not None:
                     yield from replay
                     return
@@ -125,7 +131,9 @@ def skip_when_inputs_unchanged(
 
         @functools.wraps(compute)
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            context, warehouse, inputs, replay = _decide(config, extra, uses_as_of, kwargs)
+            context, warehouse, inputs, replay = _decide(
+                config, extra, uses_as_of, deletions_keep_inputs, kwargs
+            )
             if replay is not None:
                 return replay[0]
             reason = _reason(context, inputs)
@@ -142,12 +150,13 @@ def _decide(
     config: CDPConfig,
     extra: ExtraInputs | None,
     uses_as_of: bool,
+    deletions_keep_inputs: bool,
     resources: Mapping[str, Any],
 ) -> tuple[dg.AssetExecutionContext, Warehouse, StepInputs, list[dg.MaterializeResult] | None]:
     """The step's inputs and, when they are unchanged, what it published last time."""
     context = dg.AssetExecutionContext.get()
     warehouse = resources["warehouse"].get()
-    inputs = step_inputs(context, warehouse, config)
+    inputs = step_inputs(context, warehouse, config, additions=deletions_keep_inputs)
     if not uses_as_of:
         del inputs.parts["as_of"]
     if extra is not None:
@@ -181,7 +190,8 @@ def _record(
 ) -> None:
     if writes_its_inputs:
         context = dg.AssetExecutionContext.get()
-        inputs.parts["upstream"] = step_inputs(context, warehouse, config).parts["upstream"]
+        again = step_inputs(context, warehouse, config, additions=inputs.additions)
+        inputs.parts["upstream"] = again.parts["upstream"]
     if extra is not None:
         inputs.parts["extra"] = dict(extra(resources))
     with warehouse.transaction() as session:
@@ -212,9 +222,13 @@ def files_in(root: Path, folders: Iterable[tuple[str, str]]) -> dict[str, list[i
 
 
 def step_inputs(
-    context: dg.AssetExecutionContext, warehouse: Warehouse, config: CDPConfig
+    context: dg.AssetExecutionContext,
+    warehouse: Warehouse,
+    config: CDPConfig,
+    additions: bool = False,
 ) -> StepInputs:
-    """What the step's assets are computed from (see the module's doc)."""
+    """What the step's assets are computed from (see the module's doc); `additions`: tables
+    by the version only additions move (see `skip_when_inputs_unchanged`)."""
     keys = sorted(context.selected_asset_keys, key=lambda k: k.to_user_string())
     graph = _whole_asset_graph(context.job_def)
     ancestors: set[dg.AssetKey] = set()
@@ -227,7 +241,7 @@ def step_inputs(
         present = existing_tables(session, {t.schema for t in tables.values() if t is not None})
         names = [asset_name(k.path) for k in upstream] + own
         names += [table_name(t) for t in tables.values() if t is not None]
-        versions = read_versions(session, names)
+        versions = read_versions(session, names, additions=additions)
         previous = [recorded_inputs(session, name) for name in own]
     storage_ids = _latest_storage_ids(context, upstream)
     parts: dict[str, str] = {}
@@ -248,7 +262,7 @@ def step_inputs(
         "config": hashlib.sha256(config.model_dump_json().encode()).hexdigest(),
         "code": code_digest(),
     }
-    return StepInputs(keys, inputs, unknown, previous, missing_output)
+    return StepInputs(keys, inputs, unknown, previous, missing_output, additions)
 
 
 def with_metadata(result: dg.MaterializeResult, extra: dict[str, Any]) -> dg.MaterializeResult:

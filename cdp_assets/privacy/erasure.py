@@ -816,7 +816,7 @@ def delete_rows(session: WarehouseSession, ref: TableRef, keys: pd.DataFrame) ->
     )
     deleted = before - session.row_count(ref)
     if deleted:
-        session.mark_changed(ref)
+        session.mark_changed(ref, deletions_only=True)
     return deleted
 
 

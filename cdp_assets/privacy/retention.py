@@ -118,7 +118,7 @@ def _apply_source(
         )
     for ref in (raw, staged, ISSUES, QUARANTINE):
         if deleted[str(ref)]:
-            session.mark_changed(ref)
+            session.mark_changed(ref, deletions_only=True)
     return deleted
 
 

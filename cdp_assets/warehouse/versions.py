@@ -41,9 +41,20 @@ def asset_name(key_path: Iterable[str]) -> str:
     return "asset:" + "/".join(key_path)
 
 
-def read_versions(session: WarehouseSession, names: Iterable[str]) -> dict[str, str]:
-    """The recorded version of each name that has one (names without one are left out)."""
-    return {name: version for name, (version, _) in _read_ledger(session, names).items()}
+def read_versions(
+    session: WarehouseSession, names: Iterable[str], additions: bool = False
+) -> dict[str, str]:
+    """The recorded version of each name that has one (names without one are left out).
+    `additions`: for tables, the version that only writes which may add or change rows move
+    (deleting rows leaves it), see `record_table_versions`."""
+    found = _read_ledger(session, names)
+    if not additions:
+        return {name: version for name, (version, _, _) in found.items()}
+    return {
+        name: added if name.startswith("table:") else version
+        for name, (version, _, added) in found.items()
+        if added is not None or not name.startswith("table:")
+    }
 
 
 def recorded_inputs(session: WarehouseSession, name: str) -> dict[str, Any]:
@@ -52,17 +63,19 @@ def recorded_inputs(session: WarehouseSession, name: str) -> dict[str, Any]:
     return json.loads(found[1]) if found and found[1] else {}
 
 
-def _read_ledger(session: WarehouseSession, names: Iterable[str]) -> dict[str, tuple[str, str]]:
+def _read_ledger(
+    session: WarehouseSession, names: Iterable[str]
+) -> dict[str, tuple[str, str | None, str | None]]:
     wanted = sorted(set(names))
     if not wanted or not session.table_exists(DATA_VERSIONS):
         return {}
     rows = session.conn.execute(
         sa.text(
-            f"SELECT name, version, inputs FROM {DATA_VERSIONS.sql} WHERE name IN :names"
+            f"SELECT name, version, inputs, additions FROM {DATA_VERSIONS.sql} WHERE name IN :names"
         ).bindparams(sa.bindparam("names", expanding=True)),
         {"names": wanted},
     )
-    return {name: (version, inputs) for name, version, inputs in rows}
+    return {name: (version, inputs, added) for name, version, inputs, added in rows}
 
 
 def existing_tables(session: WarehouseSession, schemas: Iterable[str]) -> set[TableRef]:

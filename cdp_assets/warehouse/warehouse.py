@@ -176,15 +176,16 @@ class WarehouseSession:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
         self.dialect = conn.dialect.name
-        # Tables this transaction wrote: each gets a new version in `ops.data_versions` when
-        # the transaction commits (see `versions.record_table_versions`).
-        self.changed: set[TableRef] = set()
+        # Tables this transaction wrote, each with whether rows may have been added or changed
+        # (False: rows were only deleted); each gets a new version in `ops.data_versions` when
+        # the transaction commits (see `record_table_versions`).
+        self.changed: dict[TableRef, bool] = {}
 
-    def mark_changed(self, ref: TableRef) -> None:
+    def mark_changed(self, ref: TableRef, deletions_only: bool = False) -> None:
         """Record that this transaction wrote `ref` (the write methods below do it; a caller
-        writing with its own SQL through `conn` says so here)."""
+        writing with its own SQL through `conn` says so here, and whether it only deleted)."""
         if not ref.table.startswith("_"):
-            self.changed.add(ref)
+            self.changed[ref] = self.changed.get(ref, False) or not deletions_only
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -448,7 +449,7 @@ class WarehouseSession:
                 sa.text(f"DELETE FROM {ref.sql} WHERE {where}"), dict(params)
             )
             if result.rowcount != 0:  # -1: the driver does not say
-                self.mark_changed(ref)
+                self.mark_changed(ref, deletions_only=True)
 
     def _bulk_insert(self, ref: TableRef, df: pd.DataFrame) -> None:
         if self.dialect == "duckdb":
@@ -510,9 +511,12 @@ def record_table_versions(session: WarehouseSession) -> None:
     """Give every table the transaction wrote a new version in `ops.data_versions` (name,
     version, changed_at), committed with the writes themselves: a step that reads the version
     of each table it depends on knows, without reading a row, whether any of them changed
-    since it last ran (`cdp_assets.warehouse.versions`)."""
-    for ref in sorted(session.changed, key=str):
-        set_data_version(session, f"table:{ref}", uuid.uuid4().hex)
+    since it last ran (`cdp_assets.warehouse.versions`). `additions` changes only when rows
+    may have been added or changed, not when rows were only deleted: what the erasure check
+    needs (a deletion cannot bring an erased identifier back)."""
+    for ref, grown in sorted(session.changed.items(), key=lambda item: str(item[0])):
+        version = uuid.uuid4().hex
+        set_data_version(session, f"table:{ref}", version, additions=version if grown else None)
     session.changed.clear()
 
 
@@ -521,8 +525,8 @@ def _create_data_versions(session: WarehouseSession, ledger: TableRef) -> None:
     holds (their writes were not recorded; from here on every write is)."""
     session.conn.execute(
         sa.text(
-            f"CREATE TABLE {ledger.sql} (name VARCHAR PRIMARY KEY, "
-            "version VARCHAR NOT NULL, changed_at TIMESTAMP NOT NULL, inputs VARCHAR)"
+            f"CREATE TABLE {ledger.sql} (name VARCHAR PRIMARY KEY, version VARCHAR NOT NULL, "
+            "changed_at TIMESTAMP NOT NULL, inputs VARCHAR, additions VARCHAR)"
         )
     )
     found = session.conn.execute(
@@ -538,18 +542,23 @@ def _create_data_versions(session: WarehouseSession, ledger: TableRef) -> None:
             continue
         session.conn.execute(
             sa.text(
-                f"INSERT INTO {ledger.sql} (name, version, changed_at) "
-                "VALUES (:name, :version, :changed_at)"
+                f"INSERT INTO {ledger.sql} (name, version, changed_at, additions) "
+                "VALUES (:name, :version, :changed_at, :version)"
             ),
             {"name": f"table:{schema}.{table}", "version": uuid.uuid4().hex, "changed_at": now},
         )
 
 
 def set_data_version(
-    session: WarehouseSession, name: str, version: str, inputs: str | None = None
+    session: WarehouseSession,
+    name: str,
+    version: str,
+    inputs: str | None = None,
+    additions: str | None = None,
 ) -> None:
     """Upsert one row of `ops.data_versions`, creating the ledger when it is missing
-    (`inputs`: for a step, what its version was computed from, as JSON)."""
+    (`inputs`: for a step, what its version was computed from, as JSON; `additions`: None
+    keeps the one recorded)."""
     ledger = TableRef(DATA_VERSIONS_SCHEMA, DATA_VERSIONS_TABLE)
     session.ensure_schema(ledger.schema)
     if not session.table_exists(ledger):
@@ -558,16 +567,17 @@ def set_data_version(
             _create_data_versions(session, ledger)
     session.conn.execute(
         sa.text(
-            f"INSERT INTO {ledger.sql} (name, version, changed_at, inputs) "
-            "VALUES (:name, :version, :changed_at, :inputs) ON CONFLICT (name) DO UPDATE "
-            "SET version = excluded.version, changed_at = excluded.changed_at, "
-            "inputs = excluded.inputs"
+            f"INSERT INTO {ledger.sql} AS v (name, version, changed_at, inputs, additions) "
+            "VALUES (:name, :version, :changed_at, :inputs, :additions) ON CONFLICT (name) "
+            "DO UPDATE SET version = excluded.version, changed_at = excluded.changed_at, "
+            "inputs = excluded.inputs, additions = COALESCE(excluded.additions, v.additions)"
         ),
         {
             "name": name,
             "version": version,
             "changed_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
             "inputs": inputs,
+            "additions": additions,
         },
     )
 

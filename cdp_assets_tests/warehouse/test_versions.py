@@ -93,3 +93,26 @@ def test_a_step_records_its_inputs_and_says_what_changed(warehouse_url: str) -> 
     second = {"upstream": {"core/orders": "v2", "core/events": "e1"}, "as_of": "2026-11-21"}
     assert changed_inputs(first, second) == ["as_of", "core/orders"]
     assert changed_inputs(first, first) == []
+
+
+def test_only_writes_that_may_add_rows_move_the_additions_version(warehouse_url: str) -> None:
+    wh = Warehouse(warehouse_url)
+    wh.replace_table(ORDERS, rows(3))
+
+    def both() -> tuple[str, str]:
+        with wh.transaction() as session:
+            name = table_name(ORDERS)
+            return (
+                read_versions(session, [name])[name],
+                read_versions(session, [name], additions=True)[name],
+            )
+
+    version, added = both()
+    with wh.transaction() as session:
+        session.delete_where(ORDERS, "order_id = :id", {"id": "o1"})
+    after_delete = both()
+    assert after_delete[0] != version and after_delete[1] == added
+    with wh.transaction() as session:
+        session.append(ORDERS, rows(1))
+    after_append = both()
+    assert after_append[0] != after_delete[0] and after_append[1] != added

@@ -203,14 +203,15 @@ def _trace_check(traces: pd.DataFrame, files: pd.DataFrame, suppressed: int) -> 
 
 def erasure_inputs(resources: Mapping[str, Any]) -> dict[str, Any]:
     """What the erasure step reads besides its upstream assets: every table its nightly trace
-    check covers (the personal tables of raw, staging and ops, by version; None when one has
-    none) and the model store's files. Unchanged, with no new request staged, the last proof
+    check covers (the personal tables of raw, staging and ops, by the version only additions
+    move: retention's deletes bring no identifier back; None when one has none) and the model
+    store's files. Unchanged, with no new request staged, the last proof
     that no erased identifier is anywhere still holds. Export files are not among them: the
     export steps write them after this step, each checking against the suppression list
     itself (`no_erased_people_in_exports`), and only this step removes people from them."""
     with resources["warehouse"].get().transaction() as session:
         tables = [t for t in personal_tables(session) if t.schema in INTAKE_LAYERS]
-        versions = read_versions(session, [table_name(t) for t in tables])
+        versions = read_versions(session, [table_name(t) for t in tables], additions=True)
     known = len(versions) == len(tables)
     return {
         "tables": {str(t): versions[table_name(t)] for t in tables} if known else None,
@@ -241,7 +242,11 @@ def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
         ],
     )
     @skip_when_inputs_unchanged(
-        config, extra=erasure_inputs, uses_as_of=False, writes_its_inputs=True
+        config,
+        extra=erasure_inputs,
+        uses_as_of=False,
+        writes_its_inputs=True,
+        deletions_keep_inputs=True,
     )
     def erasure_log(
         context: dg.AssetExecutionContext,
