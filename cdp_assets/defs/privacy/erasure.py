@@ -20,6 +20,7 @@ from cdp_assets.privacy.erasure import (
     ERASURE_LOG,
     Subject,
     erase_pending,
+    identity_built,
 )
 from cdp_assets.privacy.export_scrub import count_rows_of_people, scrub_exports, scrub_suppressed
 from cdp_assets.privacy.identifiers import Identifiers, hash_matches, named_values
@@ -204,17 +205,21 @@ def _trace_check(traces: pd.DataFrame, files: pd.DataFrame, suppressed: int) -> 
 def erasure_inputs(resources: Mapping[str, Any]) -> dict[str, Any]:
     """What the erasure step reads besides its upstream assets: every table its nightly trace
     check covers (the personal tables of raw, staging and ops, by the version only additions
-    move: retention's deletes bring no identifier back; None when one has none) and the model
-    store's files. Unchanged, with no new request staged, the last proof
+    move: retention's deletes bring no identifier back; None when one has none), whether
+    identity has run (held requests wait for it), and the model store's files. Unchanged, with no new request staged, the last proof
     that no erased identifier is anywhere still holds. Export files are not among them: the
     export steps write them after this step, each checking against the suppression list
     itself (`no_erased_people_in_exports`), and only this step removes people from them."""
     with resources["warehouse"].get().transaction() as session:
         tables = [t for t in personal_tables(session) if t.schema in INTAKE_LAYERS]
         versions = read_versions(session, [table_name(t) for t in tables], additions=True)
+        # Requests wait until identity has built its tables (after this step): once it has,
+        # the step must run to take them up.
+        built = identity_built(session)
     known = len(versions) == len(tables)
     return {
         "tables": {str(t): versions[table_name(t)] for t in tables} if known else None,
+        "identity_built": built,
         "model_store": files_under(resources["model_store"].local_folder),
     }
 
