@@ -34,6 +34,7 @@ import dagster as dg
 from dagster._core.storage.asset_check_execution_record import (
     COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES,
 )
+from dagster._record import replace
 
 from cdp_assets.config import CDPConfig
 from cdp_assets.defs.resources import analysis_date
@@ -199,6 +200,11 @@ def _record(
             record_version(session, asset_name(key.path), inputs.parts)
 
 
+def promoted_model(name: str) -> ExtraInputs:
+    """The extra input of a scoring step: the version of model `name` now promoted."""
+    return lambda resources: {"champion": resources["model_store"].get().champion(name) or "none"}
+
+
 def files_under(folder: Path) -> dict[str, list[int]]:
     """Each file under `folder` (relative path) with its size and modification time in ns: an
     extra input of a step whose outputs are files someone else may move or change."""
@@ -266,14 +272,7 @@ def step_inputs(
 
 
 def with_metadata(result: dg.MaterializeResult, extra: dict[str, Any]) -> dg.MaterializeResult:
-    return dg.MaterializeResult(
-        asset_key=result.asset_key,
-        metadata={**(result.metadata or {}), **extra},
-        check_results=result.check_results,
-        data_version=result.data_version,
-        tags=result.tags,
-        value=result.value,
-    )
+    return replace(result, metadata={**(result.metadata or {}), **extra})
 
 
 def _whole_asset_graph(job: dg.JobDefinition) -> Any:

@@ -29,8 +29,9 @@ from cdp_assets.privacy.identifiers import (
     text_values,
 )
 from cdp_assets.warehouse import TableRef, WarehouseSession
+from cdp_assets.warehouse.warehouse import PLATFORM_SCHEMAS
 
-LAYERS: tuple[str, ...] = ("raw", "staging", "ops", "core", "analytics", "ml", "activation")
+LAYERS: tuple[str, ...] = PLATFORM_SCHEMAS
 LINEAGE_KEY: tuple[str, ...] = ("_file", "_line", "_batch_id")
 # The canonical fields `source_field_values` reads identifiers from (the others of a source
 # are amounts, dates, enums: a candidate search skips them).
@@ -84,13 +85,7 @@ class TableValues:
 
 def warehouse_tables(session: WarehouseSession) -> list[TableRef]:
     """Every table of the platform's schemas (bookkeeping and temporary tables included)."""
-    placeholders = ", ".join(f"'{layer}'" for layer in LAYERS)
-    frame = session.query(
-        "SELECT table_schema, table_name FROM information_schema.tables "
-        f"WHERE table_schema IN ({placeholders}) AND table_type = 'BASE TABLE' "
-        "ORDER BY table_schema, table_name"
-    )
-    return [TableRef(str(s), str(t)) for s, t in frame.itertuples(index=False)]
+    return session.tables_in(LAYERS)
 
 
 def personal_tables(session: WarehouseSession) -> list[TableRef]:

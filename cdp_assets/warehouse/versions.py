@@ -79,18 +79,8 @@ def _read_ledger(
 
 
 def existing_tables(session: WarehouseSession, schemas: Iterable[str]) -> set[TableRef]:
-    """The tables of `schemas` in the warehouse (one catalog query)."""
-    wanted = sorted(set(schemas))
-    if not wanted:
-        return set()
-    rows = session.conn.execute(
-        sa.text(
-            "SELECT table_schema, table_name FROM information_schema.tables "
-            "WHERE table_schema IN :schemas"
-        ).bindparams(sa.bindparam("schemas", expanding=True)),
-        {"schemas": wanted},
-    )
-    return {TableRef(schema, table) for schema, table in rows if not table.startswith("_")}
+    """The tables of `schemas` in the warehouse, work tables (`_…`) left out."""
+    return {ref for ref in session.tables_in(schemas) if not ref.table.startswith("_")}
 
 
 def record_version(session: WarehouseSession, name: str, parts: Mapping[str, Any]) -> str:

@@ -14,7 +14,7 @@ import io
 import re
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,6 +199,21 @@ class WarehouseSession:
             {"schema": ref.schema, "table": ref.table},
         ).scalar()
         return bool(found)
+
+    def tables_in(self, schemas: Iterable[str]) -> list[TableRef]:
+        """The tables of `schemas` (one catalog query), in schema and name order."""
+        wanted = sorted(set(schemas))
+        if not wanted:
+            return []
+        rows = self.conn.execute(
+            sa.text(
+                "SELECT table_schema, table_name FROM information_schema.tables "
+                "WHERE table_schema IN :schemas AND table_type = 'BASE TABLE' "
+                "ORDER BY table_schema, table_name"
+            ).bindparams(sa.bindparam("schemas", expanding=True)),
+            {"schemas": wanted},
+        ).all()
+        return [TableRef(str(schema), str(table)) for schema, table in rows]
 
     def columns(self, ref: TableRef) -> list[str]:
         rows = self.conn.execute(
@@ -503,8 +518,10 @@ class TableReplacement:
 
 DATA_VERSIONS_SCHEMA = "ops"
 DATA_VERSIONS_TABLE = "data_versions"
-# The platform's schemas, one per layer (cdp_assets.privacy.tables.LAYERS).
-VERSIONED_SCHEMAS = ("raw", "staging", "ops", "core", "analytics", "ml", "activation")
+# The platform's schemas, one per layer.
+PLATFORM_SCHEMAS: tuple[str, ...] = (
+    "raw", "staging", "ops", "core", "analytics", "ml", "activation",
+)  # fmt: skip
 
 
 def record_table_versions(session: WarehouseSession) -> None:
@@ -529,23 +546,16 @@ def _create_data_versions(session: WarehouseSession, ledger: TableRef) -> None:
             "changed_at TIMESTAMP NOT NULL, inputs VARCHAR, additions VARCHAR)"
         )
     )
-    found = session.conn.execute(
-        sa.text(
-            "SELECT table_schema, table_name FROM information_schema.tables "
-            "WHERE table_schema IN :schemas"
-        ).bindparams(sa.bindparam("schemas", expanding=True)),
-        {"schemas": list(VERSIONED_SCHEMAS)},
-    ).all()
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    for schema, table in found:
-        if table.startswith("_") or (schema, table) == (ledger.schema, ledger.table):
+    for ref in session.tables_in(PLATFORM_SCHEMAS):
+        if ref.table.startswith("_") or ref == ledger:
             continue
         session.conn.execute(
             sa.text(
                 f"INSERT INTO {ledger.sql} (name, version, changed_at, additions) "
                 "VALUES (:name, :version, :changed_at, :version)"
             ),
-            {"name": f"table:{schema}.{table}", "version": uuid.uuid4().hex, "changed_at": now},
+            {"name": f"table:{ref}", "version": uuid.uuid4().hex, "changed_at": now},
         )
 
 

@@ -17,7 +17,7 @@ from cdp_assets.defs.catalog import (
 from cdp_assets.defs.ml.classifiers import ClassifierSpec
 from cdp_assets.defs.ml.outcomes import CHECK_PROMOTED, PROMOTED_DESCRIPTION, no_promoted_model
 from cdp_assets.defs.resources import ModelStoreResource, WarehouseResource, analysis_date
-from cdp_assets.defs.unchanged import skip_when_inputs_unchanged
+from cdp_assets.defs.unchanged import promoted_model, skip_when_inputs_unchanged
 from cdp_assets.ml.metrics import population_stability_index
 from cdp_assets.ml.snapshots import first_seen
 from cdp_assets.warehouse import TableRef, WarehouseSession
@@ -97,12 +97,7 @@ def build_scoring_asset(config: CDPConfig, spec: ClassifierSpec) -> dg.AssetsDef
         description=f"`ml.{spec.score_table}`: today's scores with the promoted {spec.name} "
         "model, a band, the model version and the three features that push each score up.",
     )
-    @skip_when_inputs_unchanged(
-        config,
-        extra=lambda resources: {
-            "champion": resources["model_store"].get().champion(spec.name) or "none"
-        },
-    )
+    @skip_when_inputs_unchanged(config, extra=promoted_model(spec.name))
     def _score(
         context: dg.AssetExecutionContext,
         warehouse: WarehouseResource,

@@ -23,7 +23,7 @@ from cdp_assets.defs.ml.outcomes import (
     not_enough_data,
 )
 from cdp_assets.defs.resources import ModelStoreResource, WarehouseResource, analysis_date
-from cdp_assets.defs.unchanged import skip_when_inputs_unchanged
+from cdp_assets.defs.unchanged import promoted_model, skip_when_inputs_unchanged
 from cdp_assets.ml import ltv
 from cdp_assets.ml.ltv_plots import ltv_distribution_plot
 from cdp_assets.ml.ltv_promotion import ltv_promotion
@@ -183,12 +183,7 @@ def build_ltv_scoring_asset(config: CDPConfig) -> dg.AssetsDefinition:
             dg.AssetCheckSpec(CHECK_PROMOTED, asset=key, description=PROMOTED_DESCRIPTION)
         ],
     )
-    @skip_when_inputs_unchanged(
-        config,
-        extra=lambda resources: {
-            "champion": resources["model_store"].get().champion("ltv") or "none"
-        },
-    )
+    @skip_when_inputs_unchanged(config, extra=promoted_model("ltv"))
     def customer_ltv(
         context: dg.AssetExecutionContext,
         warehouse: WarehouseResource,

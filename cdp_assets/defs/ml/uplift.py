@@ -29,7 +29,7 @@ from cdp_assets.defs.ml.outcomes import (
     not_enough_data,
 )
 from cdp_assets.defs.resources import ModelStoreResource, WarehouseResource, analysis_date
-from cdp_assets.defs.unchanged import skip_when_inputs_unchanged
+from cdp_assets.defs.unchanged import promoted_model, skip_when_inputs_unchanged
 from cdp_assets.ml import uplift
 from cdp_assets.ml.churn import NotEnoughData
 from cdp_assets.ml.uplift_examples import campaign_outcomes, feature_day, uplift_examples
@@ -164,12 +164,7 @@ def build_uplift_scoring_asset(config: CDPConfig) -> dg.AssetsDefinition:
             dg.AssetCheckSpec(CHECK_PROMOTED, asset=key, description=PROMOTED_DESCRIPTION)
         ],
     )
-    @skip_when_inputs_unchanged(
-        config,
-        extra=lambda resources: {
-            "champion": resources["model_store"].get().champion(MODEL_NAME) or "none"
-        },
-    )
+    @skip_when_inputs_unchanged(config, extra=promoted_model(MODEL_NAME))
     def uplift_scores(
         context: dg.AssetExecutionContext,
         warehouse: WarehouseResource,
