@@ -1,0 +1,151 @@
+"""Benchmark: the per-customer reasons of the churn and lead scores, plain loop vs grouped.
+
+    CDP_CONFIG=DIR/cdp.yaml .venv/bin/python bench/scoring_reasons.py [--as-of 2026-11-20]
+        [--models churn leads] [--threads N] [--repeat-plain] [--rows N]
+
+DIR is a `bench/full.py --out` folder after its train_models phase (its warehouse holds
+`analytics.customer_features` and its model store the champions). The warehouse is opened
+read-only. For each model: the population the scoring step scores (buyers for churn, leads
+for lead scores), then, timed in wall and CPU seconds of this process,
+
+* `predict` — one prediction of every row (the score itself);
+* `plain` — `contributions` without cells: every differing row rescored, feature by feature
+  (what the scoring step did before the cells);
+* `grouped` — with the model's `SplitCells` (what it does now);
+
+the number of rows each one predicted, and whether the two contribution matrices are equal
+to the last bit. `--threads` caps OpenMP (the trees' prediction) with threadpoolctl;
+`--rows` scores only the first N customers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # this checkout's package, whatever is installed
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Counting:
+    """predict_proba[:, 1] of an estimator, counting the rows it is asked for."""
+
+    def __init__(self, estimator: Any) -> None:
+        self.estimator, self.rows, self.calls = estimator, 0, 0
+
+    def __call__(self, matrix: np.ndarray) -> np.ndarray:
+        self.rows += len(matrix)
+        self.calls += 1
+        return self.estimator.predict_proba(matrix)[:, 1]
+
+
+def timed(label: str, figures: dict[str, Any], fn: Any) -> Any:
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    out = fn()
+    figures[f"{label}_wall_s"] = round(time.perf_counter() - wall, 2)
+    figures[f"{label}_cpu_s"] = round(cpu_seconds() - cpu, 2)
+    print(f"  {label}: {figures[f'{label}_wall_s']} s wall, {figures[f'{label}_cpu_s']} s CPU")
+    return out
+
+
+def population(name: str, features: Any, seen: Any, as_of: dt.date) -> Any:
+    from cdp_assets.ml.leads import lead_population
+
+    if name == "churn":
+        return features[features["frequency"] > 0]
+    return lead_population(features, seen, as_of)
+
+
+def bench_model(name: str, args: argparse.Namespace, features: Any, seen: Any) -> dict:
+    from cdp_assets.config.loader import load_config, resolve_path
+    from cdp_assets.ml.explain import SplitCells, contributions
+    from cdp_assets.ml.model_store import ModelStore
+    from cdp_assets.ml.snapshots import model_matrix
+
+    config = load_config()
+    store = ModelStore(resolve_path(config, config.models.store_dir))
+    version = store.champion(name)
+    if version is None:
+        return {"status": "no champion"}
+    model = store.load(name, version).model
+    people = population(name, features, seen, args.as_of).sort_values("customer_id")
+    matrix = model_matrix(people, model.features)[: args.rows]
+    figures: dict[str, Any] = {
+        "model": model.name,
+        "customers": len(matrix),
+        "features": matrix.shape[1],
+    }
+    print(f"{name}: {model.name} {version}, {len(matrix):,} customers x {matrix.shape[1]}")
+    cells = timed("cells", figures, lambda: SplitCells.of(model.estimator, matrix.shape[1]))
+    if cells is not None:
+        figures["thresholds_per_feature"] = [len(t) for t in cells.thresholds]
+    counting = Counting(model.estimator)
+    base = timed("predict", figures, lambda: counting(matrix))
+    counting.rows = 0
+    grouped = timed(
+        "grouped", figures, lambda: contributions(counting, matrix, model.reference, base, cells)
+    )
+    figures["grouped_rows"] = counting.rows
+    if args.plain:
+        counting.rows = 0
+        plain = timed(
+            "plain", figures, lambda: contributions(counting, matrix, model.reference, base)
+        )
+        figures["plain_rows"] = counting.rows
+        figures["equal"] = bool(np.array_equal(plain, grouped))
+        figures["max_abs_difference"] = float(np.max(np.abs(plain - grouped), initial=0.0))
+    print(f"  {json.dumps({k: v for k, v in figures.items() if 'thresholds' not in k})}")
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--as-of", type=dt.date.fromisoformat, default=dt.date(2026, 11, 20))
+    parser.add_argument("--models", nargs="*", default=["churn", "leads"])
+    parser.add_argument("--threads", type=int, default=None, help="cap on OpenMP threads")
+    parser.add_argument(
+        "--no-plain", dest="plain", action="store_false", help="skip the plain loop"
+    )
+    parser.add_argument("--rows", type=int, default=None, help="only the first N customers")
+    args = parser.parse_args()
+
+    from threadpoolctl import threadpool_limits
+
+    from cdp_assets.config.loader import load_config, warehouse_url
+    from cdp_assets.contracts.features import FEATURE_DTYPES
+    from cdp_assets.defs.ml.classifier_scoring import FEATURES
+    from cdp_assets.ml.snapshots import first_seen
+    from cdp_assets.warehouse import Warehouse
+
+    config = load_config()
+    warehouse = Warehouse(
+        os.environ.get("CDP_WAREHOUSE_URL") or warehouse_url(config), read_only=True
+    )
+    with warehouse.transaction() as session:
+        features = session.read_table(FEATURES, dtypes=FEATURE_DTYPES)
+        seen = first_seen(session)
+    result: dict[str, Any] = {"threads": args.threads, "load_before": os.getloadavg()}
+    with threadpool_limits(limits=args.threads, user_api="openmp"):
+        for name in args.models:
+            result[name] = bench_model(name, args, features, seen)
+    result["load_after"] = os.getloadavg()
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
