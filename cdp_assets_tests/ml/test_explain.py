@@ -68,6 +68,14 @@ def fitted(request) -> tuple[CalibratedClassifierCV, np.ndarray, np.ndarray]:
     return model, scoring, _reference(matrix)
 
 
+@pytest.fixture(autouse=True)
+def one_openmp_thread():
+    """The plain loop predicts with scikit-learn's own threads, which on a busy machine cost
+    far more than they save (see cdp_assets.ml.explain)."""
+    with threadpool_limits(1, user_api="openmp"):
+        yield
+
+
 def _predict(model):
     return lambda x: model.predict_proba(x)[:, 1]
 
@@ -116,15 +124,19 @@ def test_a_hash_collision_costs_time_not_answers(fitted, monkeypatch) -> None:
     np.testing.assert_array_equal(found, expected)
 
 
-def test_small_blocks_give_the_same_answers(fitted, monkeypatch) -> None:
+def test_blocks_and_threads_give_the_same_answers(fitted, monkeypatch) -> None:
     model, matrix, reference = fitted
     cells = SplitCells.of(model, matrix.shape[1])
-    whole = contributions(_predict(model), matrix, reference, cells=cells)
-    monkeypatch.setattr(explain, "PREDICT_BLOCK_ROWS", 97)
+    whole = contributions(_predict(model), matrix, reference, cells=cells, threads=1)
+    monkeypatch.setattr(explain, "PREDICT_BLOCK_ROWS", 397)
+    monkeypatch.setattr(explain, "MIN_BLOCK_ROWS", 1)
+    for threads in (1, 2, 3):
+        np.testing.assert_array_equal(
+            contributions(_predict(model), matrix, reference, cells=cells, threads=threads), whole
+        )
     np.testing.assert_array_equal(
-        contributions(_predict(model), matrix, reference, cells=cells), whole
+        contributions(_predict(model), matrix, reference, threads=2), whole
     )
-    np.testing.assert_array_equal(contributions(_predict(model), matrix, reference), whole)
 
 
 def test_cells_follow_the_trees_comparison() -> None:
