@@ -1,7 +1,7 @@
 """Benchmark: the per-customer reasons of the churn and lead scores, plain loop vs grouped.
 
     CDP_CONFIG=DIR/cdp.yaml .venv/bin/python bench/scoring_reasons.py [--as-of 2026-11-20]
-        [--models churn leads] [--threads N] [--repeat-plain] [--rows N]
+        [--models churn leads] [--threads N] [--ways legacy plain grouped trees] [--rows N]
 
 DIR is a `bench/full.py --out` folder after its train_models phase (its warehouse holds
 `analytics.customer_features` and its model store the champions). The warehouse is opened
@@ -9,13 +9,16 @@ read-only. For each model: the population the scoring step scores (buyers for ch
 for lead scores), then, timed in wall and CPU seconds of this process,
 
 * `predict` — one prediction of every row (the score itself);
-* `plain` — `contributions` without cells: every differing row rescored, feature by feature
-  (what the scoring step did before the cells);
-* `grouped` — with the model's `SplitCells` (what it does now);
+* `legacy` — the loop the scoring step ran before: every differing row rescored, one predict
+  call per feature, with scikit-learn's own OpenMP threads;
+* `plain` — the same rows, in blocks on Python threads with one-thread OpenMP pools;
+* `grouped` — with the model's `SplitCells`: same-cell rows skipped, equal rows once;
+* `trees` — `tree_contributions`, each feature through only the trees that split on it (what
+  the scoring step does now);
 
-the number of rows each one predicted, and whether the two contribution matrices are equal
-to the last bit. `--threads` caps OpenMP (the trees' prediction) with threadpoolctl;
-`--rows` scores only the first N customers.
+the number of rows each predicted through whole models, and whether each contribution matrix
+equals the first way's to the last bit. `--threads` caps OpenMP for the legacy way and the
+whole-population predict with threadpoolctl; `--rows` scores only the first N customers.
 """
 
 from __future__ import annotations
@@ -62,6 +65,22 @@ def timed(label: str, figures: dict[str, Any], fn: Any) -> Any:
     return out
 
 
+def legacy_contributions(predict: Any, matrix: np.ndarray, reference: np.ndarray, base: Any):
+    """contributions() before this bench's change: every differing row rescored in one
+    predict call per feature, with scikit-learn's own OpenMP threads."""
+    result = np.zeros(matrix.shape, dtype=np.float64)
+    for j in range(matrix.shape[1]):
+        column, ref = matrix[:, j], reference[j]
+        differs = ~np.isnan(column) if np.isnan(ref) else np.isnan(column) | (column != ref)
+        rows = np.flatnonzero(differs)
+        if len(rows) == 0:
+            continue
+        changed = matrix[rows].copy()
+        changed[:, j] = ref
+        result[rows, j] = base[rows] - predict(changed)
+    return result
+
+
 def population(name: str, features: Any, seen: Any, as_of: dt.date) -> Any:
     from cdp_assets.ml.leads import lead_population
 
@@ -72,7 +91,13 @@ def population(name: str, features: Any, seen: Any, as_of: dt.date) -> Any:
 
 def bench_model(name: str, args: argparse.Namespace, features: Any, seen: Any) -> dict:
     from cdp_assets.config.loader import load_config, resolve_path
-    from cdp_assets.ml.explain import SplitCells, contributions
+    from cdp_assets.ml.explain import (
+        BoostedTrees,
+        SplitCells,
+        contributions,
+        predict_rows,
+        tree_contributions,
+    )
     from cdp_assets.ml.model_store import ModelStore
     from cdp_assets.ml.snapshots import model_matrix
 
@@ -91,23 +116,27 @@ def bench_model(name: str, args: argparse.Namespace, features: Any, seen: Any) -
     }
     print(f"{name}: {model.name} {version}, {len(matrix):,} customers x {matrix.shape[1]}")
     cells = timed("cells", figures, lambda: SplitCells.of(model.estimator, matrix.shape[1]))
+    trees = timed("tree_setup", figures, lambda: BoostedTrees.of(model.estimator, matrix.shape[1]))
     if cells is not None:
         figures["thresholds_per_feature"] = [len(t) for t in cells.thresholds]
     counting = Counting(model.estimator)
-    base = timed("predict", figures, lambda: counting(matrix))
-    counting.rows = 0
-    grouped = timed(
-        "grouped", figures, lambda: contributions(counting, matrix, model.reference, base, cells)
-    )
-    figures["grouped_rows"] = counting.rows
-    if args.plain:
+    base = timed("predict", figures, lambda: predict_rows(counting, matrix))
+    found: dict[str, np.ndarray] = {}
+    ways = {
+        "legacy": lambda: legacy_contributions(counting, matrix, model.reference, base),
+        "plain": lambda: contributions(counting, matrix, model.reference, base),
+        "grouped": lambda: contributions(counting, matrix, model.reference, base, cells),
+        "trees": lambda: tree_contributions(counting, matrix, model.reference, trees, base),
+    }
+    for way in args.ways:
+        if way in ("grouped", "trees") and (cells if way == "grouped" else trees) is None:
+            continue
         counting.rows = 0
-        plain = timed(
-            "plain", figures, lambda: contributions(counting, matrix, model.reference, base)
-        )
-        figures["plain_rows"] = counting.rows
-        figures["equal"] = bool(np.array_equal(plain, grouped))
-        figures["max_abs_difference"] = float(np.max(np.abs(plain - grouped), initial=0.0))
+        found[way] = timed(way, figures, ways[way])
+        figures[f"{way}_rows"] = counting.rows
+    first = next(iter(found.values()), None)
+    for way, value in found.items():
+        figures[f"{way}_equal"] = bool(np.array_equal(value, first))
     print(f"  {json.dumps({k: v for k, v in figures.items() if 'thresholds' not in k})}")
     return figures
 
@@ -118,7 +147,11 @@ def main() -> int:
     parser.add_argument("--models", nargs="*", default=["churn", "leads"])
     parser.add_argument("--threads", type=int, default=None, help="cap on OpenMP threads")
     parser.add_argument(
-        "--no-plain", dest="plain", action="store_false", help="skip the plain loop"
+        "--ways",
+        nargs="*",
+        default=["legacy", "plain", "grouped", "trees"],
+        help="legacy (the loop before, scikit-learn's threads), plain (whole rows, in blocks), "
+        "grouped (cells), trees (tree by tree); the first is the one the others are compared with",
     )
     parser.add_argument("--rows", type=int, default=None, help="only the first N customers")
     args = parser.parse_args()

@@ -51,7 +51,7 @@ from cdp_assets.config import ChurnConfig, SnapshotConfig
 from cdp_assets.ml import btyd
 from cdp_assets.ml import metrics as m
 from cdp_assets.ml import purchase_models as pm
-from cdp_assets.ml.explain import SplitCells, explain, predict_rows
+from cdp_assets.ml.explain import explain, predict_rows
 from cdp_assets.ml.model_store import ModelRegistry, frame_fingerprint
 from cdp_assets.ml.snapshots import (
     CHURN_FEATURES,
@@ -131,11 +131,6 @@ class FeatureModel:
 
     def predict_matrix(self, matrix: np.ndarray) -> np.ndarray:
         return self.estimator.predict_proba(matrix)[:, 1]
-
-    def split_cells(self) -> SplitCells | None:
-        """The boosted trees' cells, which let the explanations rescore fewer rows (None for
-        a model that is not boosted trees)."""
-        return SplitCells.of(self.estimator, len(self.features))
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """The probability (or rule score) of each row of a features frame."""
@@ -603,7 +598,7 @@ def scored_frame(
             model.features,
             model.reference,
             base=probability,
-            cells=model.split_cells(),
+            model=model.estimator,
         )
     else:
         probability = np.zeros(0)
