@@ -1,7 +1,7 @@
 """Benchmark: the per-customer reasons of the churn and lead scores, plain loop vs grouped.
 
     CDP_CONFIG=DIR/cdp.yaml .venv/bin/python bench/scoring_reasons.py [--as-of 2026-11-20]
-        [--models churn leads] [--threads N] [--ways legacy plain grouped trees] [--rows N]
+        [--models churn leads] [--threads N] [--ways legacy plain grouped] [--rows N]
 
 DIR is a `bench/full.py --out` folder after its train_models phase (its warehouse holds
 `analytics.customer_features` and its model store the champions). The warehouse is opened
@@ -12,9 +12,11 @@ for lead scores), then, timed in wall and CPU seconds of this process,
 * `legacy` — the loop the scoring step ran before: every differing row rescored, one predict
   call per feature, with scikit-learn's own OpenMP threads;
 * `plain` — the same rows, in blocks on Python threads with one-thread OpenMP pools;
-* `grouped` — with the model's `SplitCells`: same-cell rows skipped, equal rows once;
-* `trees` — `tree_contributions`, each feature through only the trees that split on it (what
+* `grouped` — with the model's `SplitCells`: same-cell rows skipped, equal rows once (what
   the scoring step does now);
+
+(Commit 24e619e also had `trees`, each feature rescored through only the trees that split on
+it, exact to the bit but no faster: see bench/RESULTS.md, "Scoring reasons at scale".)
 
 the number of rows each predicted through whole models, and whether each contribution matrix
 equals the first way's to the last bit. `--threads` caps OpenMP for the legacy way and the
@@ -91,13 +93,7 @@ def population(name: str, features: Any, seen: Any, as_of: dt.date) -> Any:
 
 def bench_model(name: str, args: argparse.Namespace, features: Any, seen: Any) -> dict:
     from cdp_assets.config.loader import load_config, resolve_path
-    from cdp_assets.ml.explain import (
-        BoostedTrees,
-        SplitCells,
-        contributions,
-        predict_rows,
-        tree_contributions,
-    )
+    from cdp_assets.ml.explain import SplitCells, contributions, predict_rows
     from cdp_assets.ml.model_store import ModelStore
     from cdp_assets.ml.snapshots import model_matrix
 
@@ -116,7 +112,6 @@ def bench_model(name: str, args: argparse.Namespace, features: Any, seen: Any) -
     }
     print(f"{name}: {model.name} {version}, {len(matrix):,} customers x {matrix.shape[1]}")
     cells = timed("cells", figures, lambda: SplitCells.of(model.estimator, matrix.shape[1]))
-    trees = timed("tree_setup", figures, lambda: BoostedTrees.of(model.estimator, matrix.shape[1]))
     if cells is not None:
         figures["thresholds_per_feature"] = [len(t) for t in cells.thresholds]
     counting = Counting(model.estimator)
@@ -126,10 +121,9 @@ def bench_model(name: str, args: argparse.Namespace, features: Any, seen: Any) -
         "legacy": lambda: legacy_contributions(counting, matrix, model.reference, base),
         "plain": lambda: contributions(counting, matrix, model.reference, base),
         "grouped": lambda: contributions(counting, matrix, model.reference, base, cells),
-        "trees": lambda: tree_contributions(counting, matrix, model.reference, trees, base),
     }
     for way in args.ways:
-        if way in ("grouped", "trees") and (cells if way == "grouped" else trees) is None:
+        if way == "grouped" and cells is None:
             continue
         counting.rows = 0
         found[way] = timed(way, figures, ways[way])
@@ -149,9 +143,9 @@ def main() -> int:
     parser.add_argument(
         "--ways",
         nargs="*",
-        default=["legacy", "plain", "grouped", "trees"],
+        default=["legacy", "plain", "grouped"],
         help="legacy (the loop before, scikit-learn's threads), plain (whole rows, in blocks), "
-        "grouped (cells), trees (tree by tree); the first is the one the others are compared with",
+        "grouped (cells); the first is the one the others are compared with",
     )
     parser.add_argument("--rows", type=int, default=None, help="only the first N customers")
     args = parser.parse_args()

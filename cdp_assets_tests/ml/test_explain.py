@@ -19,11 +19,9 @@ from threadpoolctl import threadpool_limits
 from cdp_assets.ml import explain
 from cdp_assets.ml.churn import _reference, fit_calibrated_boosting
 from cdp_assets.ml.explain import (
-    BoostedTrees,
     SplitCells,
     contributions,
     top_reasons,
-    tree_contributions,
 )
 
 
@@ -160,36 +158,6 @@ def test_other_models_have_no_cells() -> None:
     matrix, y = customers(300, seed=1)
     logistic = LogisticRegression().fit(np.nan_to_num(matrix), y)
     assert SplitCells.of(logistic, matrix.shape[1]) is None
-    assert BoostedTrees.of(logistic, matrix.shape[1]) is None
     booster = HistGradientBoostingClassifier(max_iter=5).fit(matrix, y)
     assert SplitCells.of(booster, matrix.shape[1]) is not None
-    assert BoostedTrees.of(booster, matrix.shape[1]) is None  # not calibrated
     assert SplitCells.of(booster, matrix.shape[1] + 1) is None
-
-
-def test_tree_by_tree_contributions_equal_the_plain_loop(fitted, monkeypatch) -> None:
-    """Each feature rescored through only the trees that split on it, on chunks smaller than
-    the population and on two threads: the plain loop's numbers to the last bit, without
-    falling back on whole-row rescoring."""
-    model, matrix, reference = fitted
-    trees = BoostedTrees.of(model, matrix.shape[1])
-    assert trees is not None
-    monkeypatch.setattr(explain, "TREE_CHUNK_ROWS", 701)
-    monkeypatch.setattr(
-        explain, "contributions", lambda *a, **k: pytest.fail("fell back on whole rows")
-    )
-    expected = plain_loop(_predict(model), matrix, reference)
-    for threads in (1, 2):
-        found = tree_contributions(_predict(model), matrix, reference, trees, threads=threads)
-        np.testing.assert_array_equal(found, expected)
-
-
-def test_trees_that_do_not_give_the_models_numbers_fall_back(fitted) -> None:
-    model, matrix, reference = fitted
-    trees = BoostedTrees.of(model, matrix.shape[1])
-    base = _predict(model)(matrix)
-    shifted = base + 1e-15  # not the numbers the taken-apart trees give
-    found = tree_contributions(_predict(model), matrix, reference, trees, base=shifted)
-    np.testing.assert_array_equal(
-        found, contributions(_predict(model), matrix, reference, shifted, trees.cells, threads=1)
-    )
