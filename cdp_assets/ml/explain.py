@@ -97,11 +97,12 @@ class SplitCells:
                         return None
                     for j in np.unique(nodes["feature_idx"]):
                         found[j].append(nodes["num_threshold"][nodes["feature_idx"] == j])
-        return cls(
+        cells = cls(
             tuple(
                 np.unique(np.concatenate(t)) if t else np.zeros(0, dtype=np.float64) for t in found
             )
         )
+        return cells if cells.null_cell <= np.iinfo(np.uint16).max else None
 
     def encode(self, matrix: np.ndarray) -> np.ndarray:
         """rows x features cells (uint16)."""
