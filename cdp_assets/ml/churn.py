@@ -51,7 +51,7 @@ from cdp_assets.config import ChurnConfig, SnapshotConfig
 from cdp_assets.ml import btyd
 from cdp_assets.ml import metrics as m
 from cdp_assets.ml import purchase_models as pm
-from cdp_assets.ml.explain import explain
+from cdp_assets.ml.explain import explain, predict_rows
 from cdp_assets.ml.model_store import ModelRegistry, frame_fingerprint
 from cdp_assets.ml.snapshots import (
     CHURN_FEATURES,
@@ -586,9 +586,19 @@ def scored_frame(
     population = population.sort_values("customer_id", ignore_index=True)
     matrix = model_matrix(population, model.features)
     if len(population):
-        probability = model.predict_matrix(matrix)
+        # A rule's score is a rank among the rows it is given: only probabilities by blocks.
+        probability = (
+            predict_rows(model.predict_matrix, matrix)
+            if model.is_probability
+            else model.predict_matrix(matrix)
+        )
         reasons = explain(
-            model.predict_matrix, matrix, model.features, model.reference, base=probability
+            model.predict_matrix,
+            matrix,
+            model.features,
+            model.reference,
+            base=probability,
+            model=model.estimator,
         )
     else:
         probability = np.zeros(0)
