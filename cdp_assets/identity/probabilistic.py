@@ -185,7 +185,11 @@ def probabilistic_links(
         "tolerance": settings.em_tolerance,
         "batch_pairs": settings.batch_pairs,
     }
-    offsets = _name_frequency_offsets(features, pairs, u) if settings.term_frequency else None
+    offsets = (
+        _name_frequency_offsets(features, pairs, u, settings.batch_pairs)
+        if settings.term_frequency
+        else None
+    )
     offsets = _household_offsets(offsets, compared.levels, correlated)
     common["offsets"] = offsets
     if known is not None and len(known) >= MIN_KNOWN_MATCHES:
@@ -209,18 +213,26 @@ def probabilistic_links(
 
 
 def _name_frequency_offsets(
-    features: MatchFeatures, pairs: CandidatePairs, u: tuple[np.ndarray, ...]
+    features: MatchFeatures,
+    pairs: CandidatePairs,
+    u: tuple[np.ndarray, ...],
+    batch_pairs: int = PATTERN_BATCH_PAIRS,
 ) -> tuple[np.ndarray | None, ...]:
     """Per field (None for fields without one): the term frequency adjustment of exact first
-    and last names of each candidate pair."""
+    and last names of each candidate pair, `batch_pairs` pairs at a time (each pair's is its
+    own: no name codes of every pair's two sides)."""
     offsets: list[np.ndarray | None] = [None] * len(FIELDS)
     for name in ("first_name", "last_name"):
         codes = getattr(features, name)
         u_exact = float(u[FIELDS.index(name)][EXACT_LEVEL])
         share = term_frequency.frequencies(codes, len(features.names))
-        offsets[FIELDS.index(name)] = term_frequency.adjustment(
-            codes[pairs.left], codes[pairs.right], share, u_exact
-        )
+        field_offsets = np.empty(len(pairs), dtype=np.float32)
+        for start in range(0, len(pairs), batch_pairs):
+            rows = slice(start, start + batch_pairs)
+            field_offsets[rows] = term_frequency.adjustment(
+                codes[pairs.left[rows]], codes[pairs.right[rows]], share, u_exact
+            )
+        offsets[FIELDS.index(name)] = field_offsets
     return tuple(offsets)
 
 
