@@ -134,9 +134,23 @@ class _Union:
         new = ~present
         del present
         position, codes = position[new], codes[new]
-        self.codes = np.insert(self.codes, position, codes)
-        self.rule = np.insert(self.rule, position, np.int8(index))
-        self.found_by = np.insert(self.found_by, position, bit)
+        # New codes go before the union's code at their position, in order (positions and
+        # codes are both sorted): code k lands at position[k] + k of the merged arrays.
+        position += np.arange(len(position))
+        old = np.ones(len(self.codes) + len(codes), dtype=bool)
+        old[position] = False
+        self.codes = _merged(self.codes, old, position, codes)
+        self.rule = _merged(self.rule, old, position, np.int8(index))
+        self.found_by = _merged(self.found_by, old, position, bit)
+
+
+def _merged(
+    current: np.ndarray, old: np.ndarray, position: np.ndarray, added: np.ndarray | np.generic
+) -> np.ndarray:
+    merged = np.empty(len(old), dtype=current.dtype)
+    merged[old] = current
+    merged[position] = added
+    return merged
 
 
 def _split_codes(codes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

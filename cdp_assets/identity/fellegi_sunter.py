@@ -212,8 +212,8 @@ def _summed(parts: Sequence[np.ndarray], rows: slice) -> np.ndarray:
 
 
 def pattern_code_lookup(patterns: Patterns, level_counts: Sequence[int]) -> np.ndarray:
-    """The sorted level codes of `patterns` (grouped without offsets), to find each pair's
-    pattern by `np.searchsorted(lookup, pattern_codes(levels, level_counts))`."""
+    """The level codes of `patterns` (grouped without offsets; sorted), in the code space of
+    `pattern_codes`."""
     return _pattern_codes(patterns.levels, _radix(level_counts))
 
 
