@@ -125,7 +125,9 @@ PROFILED = (
     ("cdp_assets.identity.probabilistic", "prepare_features"),
     ("cdp_assets.identity.probabilistic", "candidate_pairs"),
     ("cdp_assets.identity.probabilistic", "compare_pairs"),
+    ("cdp_assets.identity.probabilistic", "_name_frequency_offsets"),
     ("cdp_assets.identity.probabilistic", "fit_model_from_labels"),
+    ("cdp_assets.identity.probabilistic", "_linked_pairs"),
     ("cdp_assets.identity.probabilistic", "_edges"),
 )
 

@@ -23,8 +23,6 @@ from cdp_assets.identity.comparisons import MatchFeatures, lookup
 
 BATCH_PAIRS = 5_000_000
 _INT64_SAFE = 1 << 62
-_RULE_BITS = 6  # at most 64 blocking rules
-_PACKABLE_RECORDS = 1 << 28  # n² << 6 stays below 2^63
 
 
 @dataclass(frozen=True)
@@ -92,25 +90,79 @@ def candidate_pairs(
     if len(names) > 64:
         raise ValueError("at most 64 blocking rules")
     n = features.size
-    codes_by_rule: list[np.ndarray] = []
+    union = _Union(_bits_dtype(len(names)))
     skipped: dict[str, int] = {}
-    for name in names:
+    for index, name in enumerate(names):
         codes, skipped[name] = _rule_pair_codes(BLOCKING_RULES[name], features, max_block_size)
-        codes_by_rule.append(codes)
-    codes, rule = _first_rule_union(codes_by_rule, n)
-    found_by = np.zeros(len(codes), dtype=_bits_dtype(len(names)))
-    for index, rule_codes in enumerate(codes_by_rule):
-        found_by[np.searchsorted(codes, rule_codes)] |= found_by.dtype.type(1 << index)
-    counts = np.bincount(rule, minlength=len(names)) if len(names) else np.zeros(0, np.int64)
+        union.add(codes, index)
+        del codes  # each rule's codes are folded in and freed before the next rule's are made
+    counts = np.bincount(union.rule, minlength=len(names)) if len(names) else np.zeros(0, np.int64)
+    left, right = _split_codes(union.codes, n)
     return CandidatePairs(
-        left=(codes // max(n, 1)).astype(np.int32),
-        right=(codes % max(n, 1)).astype(np.int32),
-        rule=rule.astype(np.int8),
-        found_by=found_by,
+        left=left,
+        right=right,
+        rule=union.rule,
+        found_by=union.found_by,
         rule_names=names,
         pairs_by_rule={name: int(count) for name, count in zip(names, counts, strict=True)},
         blocks_skipped=skipped,
     )
+
+
+class _Union:
+    """Distinct pair codes (sorted) of the rules added so far, with the index of the first
+    rule that found each and the bits of all the rules that did.
+
+    Rules are added in order, each once: a code already present keeps its rule and gains a
+    bit; new codes are inserted in order with the rule's index. Only the union and one
+    rule's codes are in memory at a time, not every rule's codes and their concatenation
+    (GBs at a million records).
+    """
+
+    def __init__(self, bits: type[np.unsignedinteger]) -> None:
+        self.codes = np.zeros(0, np.int64)
+        self.rule = np.zeros(0, np.int8)
+        self.found_by = np.zeros(0, bits)
+
+    def add(self, codes: np.ndarray, index: int) -> None:
+        """Fold in one rule's sorted distinct codes."""
+        bit = self.found_by.dtype.type(1 << index)
+        position = np.searchsorted(self.codes, codes)
+        present = position < len(self.codes)
+        present[present] = self.codes[position[present]] == codes[present]
+        self.found_by[position[present]] |= bit
+        new = ~present
+        del present
+        position, codes = position[new], codes[new]
+        # New codes go before the union's code at their position, in order (positions and
+        # codes are both sorted): code k lands at position[k] + k of the merged arrays.
+        position += np.arange(len(position))
+        old = np.ones(len(self.codes) + len(codes), dtype=bool)
+        old[position] = False
+        self.codes = _merged(self.codes, old, position, codes)
+        self.rule = _merged(self.rule, old, position, np.int8(index))
+        self.found_by = _merged(self.found_by, old, position, bit)
+
+
+def _merged(
+    current: np.ndarray, old: np.ndarray, position: np.ndarray, added: np.ndarray | np.generic
+) -> np.ndarray:
+    merged = np.empty(len(old), dtype=current.dtype)
+    merged[old] = current
+    merged[position] = added
+    return merged
+
+
+def _split_codes(codes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pair codes (left * n + right) as int32 left and right, `BATCH_PAIRS` at a time: no
+    int64 quotient of every pair."""
+    left = np.empty(len(codes), dtype=np.int32)
+    right = np.empty(len(codes), dtype=np.int32)
+    for start in range(0, len(codes), BATCH_PAIRS):
+        quotient, remainder = np.divmod(codes[start : start + BATCH_PAIRS], max(n, 1))
+        left[start : start + BATCH_PAIRS] = quotient
+        right[start : start + BATCH_PAIRS] = remainder
+    return left, right
 
 
 def _bits_dtype(rules: int) -> type[np.unsignedinteger]:
@@ -379,36 +431,3 @@ def _sorted_distinct(codes: np.ndarray) -> np.ndarray:
 
 def _concat(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
-
-
-def _first_rule_union(
-    codes_by_rule: list[np.ndarray], n: int | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct pair codes over all rules, and the index of the first rule listing each.
-
-    Each code is packed with its rule index in the low 6 bits and the packed array sorted in
-    place (equal codes: the earliest rule first): no argsort permutation and sorted copy of all
-    codes, as `np.unique(return_index=True)` makes (two int64 arrays of every code found, GBs at
-    a million records). Pair codes below n² (`n` records) leave the room when n < 2^28.
-    """
-    if not codes_by_rule:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    if n is None or n >= _PACKABLE_RECORDS:
-        codes = np.concatenate(codes_by_rule)
-        rules = np.repeat(
-            np.arange(len(codes_by_rule), dtype=np.int8), [len(c) for c in codes_by_rule]
-        )
-        # return_index uses a stable sort: the first occurrence, i.e. the earliest rule, wins.
-        distinct, first = np.unique(codes, return_index=True)
-        return distinct, rules[first]
-    packed = np.concatenate(
-        [(codes << _RULE_BITS) | index for index, codes in enumerate(codes_by_rule)]
-    )
-    packed.sort()
-    codes = packed >> _RULE_BITS
-    first = np.empty(len(codes), dtype=bool)
-    first[:1] = True
-    np.not_equal(codes[1:], codes[:-1], out=first[1:])
-    rule = (packed[first] & ((1 << _RULE_BITS) - 1)).astype(np.int8)
-    del packed
-    return codes[first], rule

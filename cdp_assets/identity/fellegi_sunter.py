@@ -36,6 +36,11 @@ rare surname. Without them, EM in a session that sees only first name and birth 
 the many chance agreements on common first names for matches and learns that a match's birth
 date is "different" 50 times more often than it is. Offsets are rounded to
 1/`OFFSET_STEPS_PER_BIT` bit so that pairs still group into a few thousand patterns.
+
+The pairs are grouped into patterns `PATTERN_BATCH_PAIRS` at a time (`Patterns.counted`): a
+million records make tens of millions of candidate pairs, and one int64 key per pair with its
+hash table and inverse cost GBs. Counts are integers, so the patterns, their counts and every
+EM estimate are exactly those of grouping all pairs at once.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ MIN_EXPECTED_MATCHES = 1.0  # a field learnt from fewer expected matches counts 
 _PRIOR_BOUNDS = (1e-15, 0.5)
 _SHARE_BOUNDS = (1e-9, 1 - 1e-9)
 OFFSET_STEPS_PER_BIT = 4
+PATTERN_BATCH_PAIRS = 1_000_000  # pairs keyed at once: 8 MB of keys, a few ms of hashing
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,7 @@ class Patterns:
 
     levels: np.ndarray
     counts: np.ndarray
-    inverse: np.ndarray
+    inverse: np.ndarray | None  # None from `counted`
     offsets: np.ndarray | None = None
 
     @classmethod
@@ -84,6 +90,54 @@ class Patterns:
         return cls(digits.astype(np.int8), counts[present], position[codes])
 
     @classmethod
+    def counted(
+        cls,
+        levels: np.ndarray,
+        level_counts: Sequence[int],
+        offset_parts: Sequence[np.ndarray] = (),
+        batch_pairs: int = PATTERN_BATCH_PAIRS,
+    ) -> Patterns:
+        """The patterns and counts of `of` (no `inverse`), keyed `batch_pairs` pairs at a time.
+
+        `offset_parts`: per-pair offsets of several fields, summed per pair as `of`'s caller
+        sums them (`np.sum(parts, axis=0)`); none: grouped by levels alone. Equal to
+        `of(levels, level_counts, sum of parts)` but for the inverse, whatever the batch size.
+        """
+        radix = np.cumprod([1, *level_counts[:-1]]).astype(np.int64)
+        batches = [
+            slice(start, start + batch_pairs) for start in range(0, len(levels), batch_pairs)
+        ]
+        low, width = 0, 1
+        if offset_parts:
+            high = 0
+            for rows in batches:  # the range of all steps first: one key space for all batches
+                steps = _offset_steps(_summed(offset_parts, rows))
+                low = min(low, int(steps.min(initial=0)))
+                high = max(high, int(steps.max(initial=0)))
+            width = high - low + 1
+        keys: list[np.ndarray] = []
+        key_counts: list[np.ndarray] = []
+        for rows in batches:
+            codes = _pattern_codes(levels[rows], radix)
+            if offset_parts:
+                steps = _offset_steps(_summed(offset_parts, rows))
+                steps -= low
+                codes *= width
+                codes += steps
+            inverse, distinct = pd.factorize(codes)
+            keys.append(distinct)
+            key_counts.append(np.bincount(inverse, minlength=len(distinct)))
+        if not keys:
+            keys, key_counts = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+        distinct, inverse = np.unique(np.concatenate(keys), return_inverse=True)
+        counts = np.zeros(len(distinct), dtype=np.int64)
+        np.add.at(counts, inverse, np.concatenate(key_counts))
+        level_codes = distinct // width
+        digits = (level_codes[:, None] // radix[None, :]) % np.asarray(level_counts)[None, :]
+        pattern_offsets = (distinct % width + low) / OFFSET_STEPS_PER_BIT if offset_parts else None
+        return cls(digits.astype(np.int8), counts, None, pattern_offsets)
+
+    @classmethod
     def _with_offsets(
         cls,
         codes: np.ndarray,
@@ -91,7 +145,7 @@ class Patterns:
         level_counts: Sequence[int],
         offsets: np.ndarray,
     ) -> Patterns:
-        steps = np.round(np.asarray(offsets) * OFFSET_STEPS_PER_BIT).astype(np.int32)
+        steps = _offset_steps(np.asarray(offsets))
         low = int(steps.min(initial=0))
         width = int(steps.max(initial=0)) - low + 1
         steps -= low
@@ -145,6 +199,31 @@ class FellegiSunterModel:
         return frame.astype(
             {"field": "str", "level": "str", "m": "float64", "u": "float64", "weight": "float64"}
         )
+
+
+def _offset_steps(offsets: np.ndarray) -> np.ndarray:
+    """Offsets (bits) rounded to 1/`OFFSET_STEPS_PER_BIT` bit, as int32 steps."""
+    return np.round(offsets * OFFSET_STEPS_PER_BIT).astype(np.int32)
+
+
+def _summed(parts: Sequence[np.ndarray], rows: slice) -> np.ndarray:
+    """Σ of the offset parts for `rows`, summed as `np.sum(parts, axis=0)` sums them."""
+    return np.sum([part[rows] for part in parts], axis=0)
+
+
+def pattern_code_lookup(patterns: Patterns, level_counts: Sequence[int]) -> np.ndarray:
+    """The level codes of `patterns` (grouped without offsets; sorted), in the code space of
+    `pattern_codes`."""
+    return _pattern_codes(patterns.levels, _radix(level_counts))
+
+
+def pattern_codes(levels: np.ndarray, level_counts: Sequence[int]) -> np.ndarray:
+    """One int64 code per row of a level matrix (mixed radix), as `Patterns` orders them."""
+    return _pattern_codes(levels, _radix(level_counts))
+
+
+def _radix(level_counts: Sequence[int]) -> np.ndarray:
+    return np.cumprod([1, *level_counts[:-1]]).astype(np.int64)
 
 
 def _pattern_codes(levels: np.ndarray, radix: np.ndarray) -> np.ndarray:
@@ -218,6 +297,7 @@ def fit_model(
     max_iterations: int = 50,
     tolerance: float = 1e-4,
     offsets: Sequence[np.ndarray | None] | None = None,
+    batch_pairs: int = PATTERN_BATCH_PAIRS,
 ) -> tuple[FellegiSunterModel, list[SessionResult]]:
     """Learn m by EM per training session (pooled), then λ over all candidate pairs.
 
@@ -230,7 +310,9 @@ def fit_model(
     all matches). A prior over the candidates instead would count their agreement on the
     blocking keys twice, once in λ and once in the field weights.
     """
-    m, results = _learn_m(levels, sessions, u, correlated, max_iterations, tolerance, offsets)
+    m, results = _learn_m(
+        levels, sessions, u, correlated, max_iterations, tolerance, offsets, batch_pairs
+    )
     return _with_prior(
         FellegiSunterModel(fields, level_names, m, u, 0.5, correlated),
         levels,
@@ -238,24 +320,20 @@ def fit_model(
         results,
         max_iterations,
         tolerance,
-        _pair_offsets(offsets, None, ()),
+        _offset_parts(offsets, ()),
+        batch_pairs,
     )
 
 
-def _pair_offsets(
-    offsets: Sequence[np.ndarray | None] | None,
-    pairs: np.ndarray | None,
-    blocked: Sequence[int],
-) -> np.ndarray | None:
-    """Sum of the offsets of the unblocked fields for `pairs` (all pairs when None)."""
-    if offsets is None:
-        return None
-    parts = [
-        field_offsets if pairs is None else field_offsets[pairs]
-        for f, field_offsets in enumerate(offsets)
+def _offset_parts(
+    offsets: Sequence[np.ndarray | None] | None, blocked: Sequence[int]
+) -> list[np.ndarray]:
+    """The per-pair offsets of the unblocked fields, to be summed per pair (`Patterns.counted`)."""
+    return [
+        field_offsets
+        for f, field_offsets in enumerate(offsets or ())
         if field_offsets is not None and f not in blocked
     ]
-    return np.sum(parts, axis=0) if parts else None
 
 
 def _with_prior(
@@ -265,11 +343,12 @@ def _with_prior(
     results: list[SessionResult],
     max_iterations: int,
     tolerance: float,
-    offsets: np.ndarray | None = None,
+    offset_parts: Sequence[np.ndarray] = (),
+    batch_pairs: int = PATTERN_BATCH_PAIRS,
 ) -> tuple[FellegiSunterModel, list[SessionResult]]:
     """The model with λ estimated over the candidates (m, u fixed), and the session results."""
     level_counts = [len(names) for names in model.level_names]
-    patterns = Patterns.of(candidate_levels, level_counts, offsets)
+    patterns = Patterns.counted(candidate_levels, level_counts, offset_parts, batch_pairs)
     prior, lambda_result = _estimate_prior(model, patterns, total_pairs, max_iterations, tolerance)
     results = [*results, lambda_result]
     fitted = dataclasses.replace(
@@ -293,6 +372,7 @@ def fit_model_from_labels(
     max_iterations: int = 50,
     tolerance: float = 1e-4,
     offsets: Sequence[np.ndarray | None] | None = None,
+    batch_pairs: int = PATTERN_BATCH_PAIRS,
 ) -> tuple[FellegiSunterModel, list[SessionResult]]:
     """m from pairs known to match (linked by a strong identifier), then λ by EM.
 
@@ -315,7 +395,8 @@ def fit_model_from_labels(
         [labels],
         max_iterations,
         tolerance,
-        _pair_offsets(offsets, None, ()),
+        _offset_parts(offsets, ()),
+        batch_pairs,
     )
 
 
@@ -327,6 +408,7 @@ def _learn_m(
     max_iterations: int,
     tolerance: float,
     offsets: Sequence[np.ndarray | None] | None = None,
+    batch_pairs: int = PATTERN_BATCH_PAIRS,
 ) -> tuple[tuple[np.ndarray, ...], list[SessionResult]]:
     """m from the pooled expected match counts of the sessions, then the fill-in session."""
     level_counts = [len(u_f) for u_f in u]
@@ -340,9 +422,11 @@ def _learn_m(
         if _evidence_sources(masked, correlated) < 2:
             continue  # one source of evidence cannot tell m from the match share
         m_start = tuple(_initial_m(count) for count in level_counts)
-        session_offsets = _pair_offsets(offsets, session.pairs, session.blocked_fields)
+        session_offsets = [
+            part[session.pairs] for part in _offset_parts(offsets, session.blocked_fields)
+        ]
         counts, share, iterations, converged = _em_session(
-            Patterns.of(masked, level_counts, session_offsets),
+            Patterns.counted(masked, level_counts, session_offsets, batch_pairs),
             u,
             m_start,
             correlated,
@@ -358,7 +442,7 @@ def _learn_m(
     untrained = _untrained_fields(levels, pooled)
     if untrained:
         m, result = _fill_in_session(
-            levels, m, u, untrained, correlated, max_iterations, tolerance, offsets
+            levels, m, u, untrained, correlated, max_iterations, tolerance, offsets, batch_pairs
         )
         results.append(result)
     return m, results
@@ -435,12 +519,13 @@ def _fill_in_session(
     max_iterations: int,
     tolerance: float,
     offsets: Sequence[np.ndarray | None] | None = None,
+    batch_pairs: int = PATTERN_BATCH_PAIRS,
 ) -> tuple[tuple[np.ndarray, ...], SessionResult]:
     """Learn the untrained fields on all candidate pairs, the other fields' m held fixed."""
     level_counts = [len(u_f) for u_f in u]
     m_start = tuple(_initial_m(level_counts[f]) if f in untrained else m[f] for f in range(len(u)))
     counts, share, iterations, converged = _em_session(
-        Patterns.of(levels, level_counts, _pair_offsets(offsets, None, ())),
+        Patterns.counted(levels, level_counts, _offset_parts(offsets, ()), batch_pairs),
         u,
         m_start,
         correlated,

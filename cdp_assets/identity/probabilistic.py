@@ -35,6 +35,7 @@ from cdp_assets.identity.comparisons import (
     prepare_features,
 )
 from cdp_assets.identity.fellegi_sunter import (
+    PATTERN_BATCH_PAIRS,
     FellegiSunterModel,
     Patterns,
     TrainingSession,
@@ -42,6 +43,8 @@ from cdp_assets.identity.fellegi_sunter import (
     fit_model,
     fit_model_from_labels,
     match_probability,
+    pattern_code_lookup,
+    pattern_codes,
     random_pairs,
 )
 from cdp_assets.identity.memory import release_memory
@@ -89,6 +92,10 @@ class ProbabilisticSettings:
     term_frequency: exact agreement on a first or last name weighs by how rare the name is
         in the records (`term_frequency`): a shared rare surname is strong evidence, a shared
         "Smith" weak.
+    batch_pairs: candidate pairs grouped into comparison patterns (EM) and scored at once. A
+        million customer records make tens of millions of pairs: keying, grouping and scoring
+        them all at once cost GBs (README, "Memory of identity resolution"); the result does
+        not depend on it.
     """
 
     threshold: float = 0.98
@@ -100,6 +107,7 @@ class ProbabilisticSettings:
     blocking_rules: tuple[str, ...] = DEFAULT_BLOCKING_RULES
     correlated_fields: tuple[tuple[str, ...], ...] = (("street", "postal_code", "city"),)
     term_frequency: bool = True
+    batch_pairs: int = PATTERN_BATCH_PAIRS
 
 
 @dataclass
@@ -175,8 +183,13 @@ def probabilistic_links(
         "correlated": correlated,
         "max_iterations": settings.em_max_iterations,
         "tolerance": settings.em_tolerance,
+        "batch_pairs": settings.batch_pairs,
     }
-    offsets = _name_frequency_offsets(features, pairs, u) if settings.term_frequency else None
+    offsets = (
+        _name_frequency_offsets(features, pairs, u, settings.batch_pairs)
+        if settings.term_frequency
+        else None
+    )
     offsets = _household_offsets(offsets, compared.levels, correlated)
     common["offsets"] = offsets
     if known is not None and len(known) >= MIN_KNOWN_MATCHES:
@@ -186,14 +199,10 @@ def probabilistic_links(
     else:
         model, _ = fit_model(compared.levels, _training_sessions(pairs, correlated), u, **common)
         stats["m_learnt_from"] = "EM on candidate pairs"
-    patterns = Patterns.of(compared.levels, _level_counts())
-    weights = model.pattern_weights(patterns.levels)[patterns.inverse]
-    name_frequency = np.zeros(len(pairs), dtype=np.float64)
-    for field_offsets in offsets or ():
-        if field_offsets is not None:
-            name_frequency += field_offsets
-    weights += name_frequency
-    edges = _edges(records, pairs, compared, weights, name_frequency, settings.threshold)
+    linked = _linked_pairs(
+        model, compared.levels, offsets, settings.threshold, settings.batch_pairs
+    )
+    edges = _edges(records, pairs, compared, linked)
     stats["u_sample_pairs"] = len(u_left)
     stats["em_iterations"] = model.iterations
     stats["em_converged"] = int(model.converged)
@@ -204,18 +213,26 @@ def probabilistic_links(
 
 
 def _name_frequency_offsets(
-    features: MatchFeatures, pairs: CandidatePairs, u: tuple[np.ndarray, ...]
+    features: MatchFeatures,
+    pairs: CandidatePairs,
+    u: tuple[np.ndarray, ...],
+    batch_pairs: int = PATTERN_BATCH_PAIRS,
 ) -> tuple[np.ndarray | None, ...]:
     """Per field (None for fields without one): the term frequency adjustment of exact first
-    and last names of each candidate pair."""
+    and last names of each candidate pair, `batch_pairs` pairs at a time (each pair's is its
+    own: no name codes of every pair's two sides)."""
     offsets: list[np.ndarray | None] = [None] * len(FIELDS)
     for name in ("first_name", "last_name"):
         codes = getattr(features, name)
         u_exact = float(u[FIELDS.index(name)][EXACT_LEVEL])
         share = term_frequency.frequencies(codes, len(features.names))
-        offsets[FIELDS.index(name)] = term_frequency.adjustment(
-            codes[pairs.left], codes[pairs.right], share, u_exact
-        )
+        field_offsets = np.empty(len(pairs), dtype=np.float32)
+        for start in range(0, len(pairs), batch_pairs):
+            rows = slice(start, start + batch_pairs)
+            field_offsets[rows] = term_frequency.adjustment(
+                codes[pairs.left[rows]], codes[pairs.right[rows]], share, u_exact
+            )
+        offsets[FIELDS.index(name)] = field_offsets
     return tuple(offsets)
 
 
@@ -328,16 +345,60 @@ def _blocking_stats(pairs: CandidatePairs) -> dict[str, int | dict[str, int]]:
     }
 
 
+@dataclass(frozen=True)
+class LinkedPairs:
+    """The candidate pairs whose match probability reaches the threshold: their indexes
+    (ascending) with weight (bits, name frequency included), probability and name frequency."""
+
+    index: np.ndarray
+    weight: np.ndarray
+    probability: np.ndarray
+    name_frequency: np.ndarray
+
+
+def _linked_pairs(
+    model: FellegiSunterModel,
+    levels: np.ndarray,
+    offsets: tuple[np.ndarray | None, ...] | None,
+    threshold: float,
+    batch_pairs: int = PATTERN_BATCH_PAIRS,
+) -> LinkedPairs:
+    """Score the candidate pairs `batch_pairs` at a time and keep those at the threshold.
+
+    Each pair's weight is its pattern's (computed once on the distinct patterns, sorted by
+    code, as for all pairs at once, and looked up by the pattern's code) plus its name frequency offsets, summed in float64 in
+    field order: the same numbers whatever the batch size. Only the linked pairs' figures
+    are kept, not a weight and a probability for every candidate."""
+    level_counts = _level_counts()
+    patterns = Patterns.counted(levels, level_counts, batch_pairs=batch_pairs)
+    # Every code's weight (172,800 codes for the 8 fields): a gather, not a search, per pair.
+    table = np.full(int(np.prod(level_counts)), np.nan)
+    table[pattern_code_lookup(patterns, level_counts)] = model.pattern_weights(patterns.levels)
+    kept: list[tuple[np.ndarray, ...]] = []
+    for start in range(0, len(levels), batch_pairs):
+        rows = slice(start, start + batch_pairs)
+        weight = table[pattern_codes(levels[rows], level_counts)]
+        name_frequency = np.zeros(len(weight), dtype=np.float64)
+        for field_offsets in offsets or ():
+            if field_offsets is not None:
+                name_frequency += field_offsets[rows]
+        weight += name_frequency
+        probability = match_probability(weight)
+        linked = np.flatnonzero(probability >= threshold)
+        kept.append((linked + start, weight[linked], probability[linked], name_frequency[linked]))
+    if not kept:
+        empty = np.zeros(0, np.float64)
+        return LinkedPairs(np.zeros(0, np.int64), empty, empty, empty)
+    return LinkedPairs(*(np.concatenate(column) for column in zip(*kept, strict=True)))
+
+
 def _edges(
     records: pd.DataFrame,
     pairs: CandidatePairs,
     compared: PairLevels,
-    weights: np.ndarray,
-    name_frequency: np.ndarray,
-    threshold: float,
+    scored: LinkedPairs,
 ) -> pd.DataFrame:
-    probability = match_probability(weights)
-    linked = np.flatnonzero(probability >= threshold)
+    linked = scored.index
     if len(linked) == 0:
         return empty_edges()
     nodes = _nodes(records)
@@ -347,12 +408,12 @@ def _edges(
         {
             "left_node": np.minimum(left_node, right_node),
             "right_node": np.maximum(left_node, right_node),
-            "weight": weights[linked],
-            "probability": probability[linked],
+            "weight": scored.weight,
+            "probability": scored.probability,
             "rule": np.asarray(pairs.rule_names, dtype=object)[pairs.rule[linked]],
             "levels": levels_text,
             "fields": fields_text,
-            "name_frequency": name_frequency[linked],
+            "name_frequency": scored.name_frequency,
         }
     )
     edges = edges.astype(EDGE_COLUMNS)

@@ -144,20 +144,26 @@ def test_block_pairs_match_brute_force() -> None:
     assert _as_set(pairs) == expected
 
 
-def test_rule_union_packed_in_place_equals_the_unique_of_all_codes() -> None:
-    from cdp_assets.identity.blocking import _first_rule_union
+def test_rule_union_folded_rule_by_rule_equals_the_unique_of_all_codes() -> None:
+    from cdp_assets.identity.blocking import _Union
 
     rng = np.random.default_rng(3)
     n = 2_000
-    for _ in range(10):
+    for _ in range(20):
         by_rule = [
-            np.unique(rng.integers(0, n * n, size=int(rng.integers(0, 2_000))))
-            for _ in range(int(rng.integers(1, 7)))
+            np.unique(rng.integers(0, n * n // 50, size=int(rng.integers(0, 2_000))))
+            for _ in range(int(rng.integers(1, 9)))
         ]
-        everything = np.concatenate(by_rule)
-        rule_of = np.repeat(np.arange(len(by_rule)), [len(c) for c in by_rule])
-        expected = np.unique(everything)
-        first_rule = [int(rule_of[everything == code].min()) for code in expected[:50]]
-        codes, rule = _first_rule_union(by_rule, n)
-        assert np.array_equal(codes, expected)
-        assert rule[:50].tolist() == first_rule
+        union = _Union(np.uint8)
+        for index, codes in enumerate(by_rule):
+            union.add(codes, index)
+        expected = np.unique(np.concatenate(by_rule))
+        found_by = {int(code): 0 for code in expected}
+        for index, codes in enumerate(by_rule):
+            for code in codes.tolist():
+                found_by[code] |= 1 << index
+        assert np.array_equal(union.codes, expected)
+        assert union.found_by.tolist() == [found_by[code] for code in expected.tolist()]
+        first = [(bits & -bits).bit_length() - 1 for bits in union.found_by.tolist()]
+        assert union.rule.tolist() == first  # the first rule that found the pair
+        assert union.rule.dtype == np.int8

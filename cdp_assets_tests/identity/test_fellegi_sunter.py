@@ -196,3 +196,29 @@ def test_patterns_group_by_levels_and_rounded_offset() -> None:
     )
     np.testing.assert_array_equal(rebuilt[:, :2], levels)
     np.testing.assert_allclose(rebuilt[:, 2], [0.0, 0.0, 1.0, 0.0])
+
+
+def test_patterns_counted_in_batches_equal_grouping_all_pairs_at_once() -> None:
+    # Grouping a few pairs at a time gives the patterns, counts and rounded offsets of grouping
+    # every pair at once (`of`, the offsets summed first), whatever the batch size.
+    rng = np.random.default_rng(5)
+    level_counts = [4, 3, 5]
+    levels = np.column_stack([rng.integers(0, c, size=2_000) for c in level_counts])
+    levels = levels.astype(np.int8)
+    parts = [
+        np.where(rng.random(2_000) < 0.4, rng.normal(0, 4, 2_000), 0).astype(np.float32)
+        for _ in range(2)
+    ]
+    with_offsets = Patterns.of(levels, level_counts, np.sum(parts, axis=0))
+    without = Patterns.of(levels, level_counts)
+    for batch in (1, 7, 999, 2_000, 1_000_000):
+        counted = Patterns.counted(levels, level_counts, parts, batch_pairs=batch)
+        np.testing.assert_array_equal(counted.levels, with_offsets.levels)
+        np.testing.assert_array_equal(counted.counts, with_offsets.counts)
+        np.testing.assert_array_equal(counted.offsets, with_offsets.offsets)
+        plain = Patterns.counted(levels, level_counts, batch_pairs=batch)
+        np.testing.assert_array_equal(plain.levels, without.levels)
+        np.testing.assert_array_equal(plain.counts, without.counts)
+        assert plain.offsets is None and counted.inverse is None
+    empty = Patterns.counted(levels[:0], level_counts, [part[:0] for part in parts])
+    assert len(empty.levels) == 0 and len(empty.counts) == 0

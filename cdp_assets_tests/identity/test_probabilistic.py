@@ -12,7 +12,9 @@ import pytest
 from cdp_assets.identity.comparisons import FIELDS
 from cdp_assets.identity.probabilistic import (
     EDGE_COLUMNS,
+    MIN_KNOWN_MATCHES,
     PARAMETER_COLUMNS,
+    KnownMatches,
     ProbabilisticSettings,
     _household_offsets,
     probabilistic_links,
@@ -206,3 +208,26 @@ def test_a_rare_surname_shared_at_one_home_earns_no_bonus() -> None:
     adjusted = _household_offsets(offsets, levels, address)
     np.testing.assert_array_equal(adjusted[FIELDS.index("last_name")], [0.0, -2.0, 5.0, 0.0, 5.0])
     assert _household_offsets(None, levels, address) is None
+
+
+@pytest.mark.parametrize("known_matches", [False, True])
+def test_pairs_grouped_and_scored_in_batches_give_the_same_model_and_links(
+    known_matches: bool,
+) -> None:
+    # EM and scoring see the candidate pairs a few at a time (`batch_pairs`): parameters and
+    # links are exactly those of one batch holding every pair, with EM on the candidates and
+    # with m learnt from known matches.
+    records, person = synthetic_population(people=500, duplicates=300, households=60, seed=8)
+    known = None
+    if known_matches:
+        truth = sorted(true_pairs(person))
+        left, right = (np.array(side, dtype=np.int64) for side in zip(*truth, strict=True))
+        known = KnownMatches(left, right, np.array(["email_key"] * len(truth), dtype=object))
+        assert len(known) >= MIN_KNOWN_MATCHES
+    whole = probabilistic_links(records, ProbabilisticSettings(batch_pairs=10**9), known)
+    assert whole.stats["candidate_pairs"] > 1_000 and len(whole.edges) > 100
+    for batch in (1, 97):
+        batched = probabilistic_links(records, ProbabilisticSettings(batch_pairs=batch), known)
+        pd.testing.assert_frame_equal(batched.parameters, whole.parameters, check_exact=True)
+        pd.testing.assert_frame_equal(batched.edges, whole.edges, check_exact=True)
+        assert batched.stats == whole.stats
