@@ -186,6 +186,7 @@ def _trace_check(traces: pd.DataFrame, files: pd.DataFrame, suppressed: int) -> 
             "rows_scanned": int(traces["rows"].sum()),
             "tables_by_scan": dg.MetadataValue.json(_by_scan(traces)),
             "rows_read_in_full": int(traces.loc[traces["scan"] == "full", "rows"].sum()),
+            "rows_read": int(traces["rows_read"].sum()) if "rows_read" in traces else 0,
             "files_scanned": len(files),
             "files_by_scan": dg.MetadataValue.json(_by_scan(files)),
             "rows_with_an_erased_identifier": int(traces["traces"].sum() + files["traces"].sum()),
@@ -197,8 +198,10 @@ def _trace_check(traces: pd.DataFrame, files: pd.DataFrame, suppressed: int) -> 
         "Through the trace ledger (ops.erasure_trace_ledger): a table or file unchanged since "
         "it was found clean against the same list is not read again (scan `unchanged`); one "
         "clean before this run and changed only by its deletions is searched for the "
-        "identifiers just erased (`erased_now`); any other is read in full (`full`). "
-        "rows_scanned counts every row so covered.",
+        "identifiers just erased (`erased_now`); one written batch by batch whose rows "
+        "already checked were not rewritten since is read in the batches not proved clean yet "
+        "(`new_batches`, plus the identifiers just erased elsewhere); any other is read in "
+        "full (`full`). rows_scanned counts every row so covered, rows_read those read.",
     )
 
 
