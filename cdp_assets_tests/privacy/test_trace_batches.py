@@ -23,6 +23,7 @@ from cdp_assets.staging.stage import ISSUE_DTYPES, SUPERSEDED_RECORD
 from cdp_assets.warehouse import TableRef, WarehouseSession, coerce_frame, dispose_engines
 from cdp_assets.warehouse.warehouse import record_table_versions
 from cdp_assets_tests.privacy.test_erasure import engine_url, isolated, make_config, raw
+from cdp_assets_tests.staging import test_incremental as incremental_staging
 
 SALT = b"batch-test-salt"
 ACCOUNTS = TableRef("raw", "shop_accounts")
@@ -289,3 +290,76 @@ def test_the_batch_proofs_round_trip(url: str) -> None:
             assert read_batch_proofs(session) == {}
     finally:
         dispose_engines()
+
+
+# --------------------------------------------------------------- what staging really writes
+
+ACCOUNTS_3 = incremental_staging.ACCOUNTS_HEADER + (
+    "c1,anna.smith@example-shop.com,+44 20 7946 0001,Leeds,2026-03-01T10:00:00Z,true,\n"
+    "c8,john.brown@example-shop.com,+44 20 7946 0002,York,2026-03-01T10:00:00Z,false,\n"
+    "c9,bad-address,+44 20 7946 0010,Hull,2026-03-01T10:00:00Z,false,\n"
+)
+
+
+def _rows(session: WarehouseSession, ref: TableRef, where: str = "TRUE", **params) -> set:
+    frame = session.read_table(ref, where=where, params=params)
+    return {tuple(str(v) for v in row) for row in frame.itertuples(index=False)}
+
+
+def _proved_rows(session: WarehouseSession, config: CDPConfig) -> dict[str, set]:
+    """Per table with a batch proof still standing: its rows outside `rows_outside`."""
+    from cdp_assets.privacy.tables import rows_outside
+    from cdp_assets.privacy.trace import BATCHES, columns_digest, rewrite_versions
+
+    proofs = read_batch_proofs(session)
+    refs = [TableRef(*name.split(".")) for name in proofs]
+    rewrites = rewrite_versions(session, refs)
+    found = {}
+    for ref in refs:
+        proof = proofs[str(ref)]
+        if proof.rewrites != rewrites[str(ref)]:
+            continue  # rewritten since: read in full
+        if proof.columns != columns_digest(session.columns(ref)):
+            continue
+        column = "_batch_id" if ref.schema in ("raw", "staging") else "batch_id"
+        scope = rows_outside(ref, column, BATCHES, str(ref))
+        found[str(ref)] = _rows(session, ref, f"NOT ({scope.where})", **scope.params)
+    return found
+
+
+def test_incremental_staging_adds_no_row_to_a_proved_batch_unread(
+    tmp_path: Path, warehouse_url: str
+) -> None:
+    """The real ingestion and staging, batch after batch: every row of a batch the check has
+    proved, outside the rows it reads again, was there, as it is, when the proof was made —
+    the superseded versions, the shared identifiers recomputed and the reasons rewritten
+    included. A full re-stage moves the rewrites version of what it rewrote."""
+    wh, config = incremental_staging.two_batches(tmp_path, warehouse_url)
+    layers = ("raw", "staging", "ops")
+    listed = _hashes(email=["someone.erased@example.org"])
+
+    def prove() -> dict[str, set]:
+        with wh.transaction() as session:
+            found = verified_traces(
+                session, config, SALT, listed, layers, checksums(session, layers), listed,
+                Identifiers(), set(),
+            )  # fmt: skip
+            assert (found["traces"] == 0).all()
+            return {t: _rows(session, TableRef(*t.split("."))) for t in found["table"]}
+
+    proved_at = prove()
+    incremental_staging.stage_all(wh, config)
+    incremental_staging.land(tmp_path, "accounts/c.csv", ACCOUNTS_3)
+    incremental_staging.ingest(wh, config, "b3", incremental_staging.T3)
+    for step in ("b2 staged", "b3 staged"):
+        with wh.transaction() as session:
+            standing = _proved_rows(session, config)
+        assert {"raw.accounts", "staging.accounts", "ops.data_quality_issues"} <= set(standing)
+        for table, rows in standing.items():
+            assert rows <= proved_at[table], (step, table, rows - proved_at[table])
+        proved_at = prove()
+        incremental_staging.stage_all(wh, config)
+    incremental_staging.stage_all(wh, config, force_full=True)
+    with wh.transaction() as session:
+        standing = _proved_rows(session, config)
+    assert not {"staging.accounts", "ops.data_quality_issues", "ops.quarantine"} & set(standing)
