@@ -331,6 +331,12 @@ def verified_traces(
             kept = BatchProof(now, kept.rewrites, digest, frozenset(batches))
         elif clean_before and narrow is not None:
             # Clean against the list before the run, and changed only by its deletions.
+            if kept is None and not suppressed_before and name in batched:
+                # Against an empty list every row was clean: the batches there now (listed
+                # before the search, which then covers every row of theirs) are proved
+                # once the search finds none of the people just erased.
+                present = _batches_present(session, ref, batched[name])
+                kept = BatchProof(was, rewrites[name], digest, frozenset(present))
             table = table_values(session, config, ref, narrow) if not narrow.empty else None
             if table is None and not narrow.empty:
                 continue  # no identifier column
@@ -377,6 +383,14 @@ def verified_traces(
 
 def _traces(table: TableValues, salt: bytes, suppressed: frozenset[str]) -> int:
     return int(hash_matches(table.values, salt, suppressed, table.index).sum())
+
+
+def _batches_present(session: WarehouseSession, ref: TableRef, column: str) -> set[str]:
+    found = session.query(
+        f"SELECT DISTINCT {quote_ident(column)} AS b FROM {ref.sql} "
+        f"WHERE {quote_ident(column)} IS NOT NULL"
+    )
+    return {str(b) for b in found["b"]}
 
 
 def _batches_of(table: TableValues, column: str) -> set[str]:

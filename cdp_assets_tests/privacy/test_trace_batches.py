@@ -223,6 +223,27 @@ def test_an_erasure_run_reads_new_batches_and_searches_old_ones_for_the_people_e
         dispose_engines()
 
 
+def test_the_first_erasure_proves_the_batches_there(url: str, tmp_path: Path) -> None:
+    """Before anyone was erased every row was clean: the first erasure's search for the people
+    it erased proves every batch there, so the next night reads its new batches only."""
+    config = make_config(tmp_path)
+    name = str(ACCOUNTS)
+    erased = Identifiers()
+    erased.add("email", [GONE])
+    try:
+        with isolated(url) as session:
+            session.replace_table(ACCOUNTS, _accounts(FIRST))
+            _commit(session)
+            first = _check(session, config, EARLIER, frozenset(), erased, {name})
+            assert first == {name: ("erased_now", 0, 0)}
+            assert read_batch_proofs(session)[name].batches == {"b1"}
+            session.append(ACCOUNTS, _accounts([("A-4", "cid@example.com", None, 2, "b2")]))
+            _commit(session)
+            assert _check(session, config) == {name: ("new_batches", 1, 0)}
+    finally:
+        dispose_engines()
+
+
 def _issue(record_id: str, batch: str, rule: str, value: str | None) -> dict[str, object]:
     return {
         "source": "shop_accounts",
