@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from cdp_assets.config import CDPConfig, SourceConfig
@@ -93,6 +94,12 @@ class TableValues:
     @property
     def index(self) -> pd.Index:
         return self.keys.index
+
+    def subset(self, rows: np.ndarray) -> TableValues:
+        """The rows of the boolean mask `rows` only (their index labels kept)."""
+        keys = self.keys[rows]
+        kept = keys.index
+        return TableValues(self.ref, keys, [(k, s[s.index.isin(kept)]) for k, s in self.values])
 
 
 def warehouse_tables(session: WarehouseSession) -> list[TableRef]:

@@ -8,6 +8,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import sqlalchemy as sa
@@ -28,6 +29,9 @@ from cdp_assets.privacy.tables import (
 from cdp_assets.warehouse import TableRef, WarehouseSession, coerce_frame
 from cdp_assets.warehouse.versions import read_versions
 from cdp_assets.warehouse.warehouse import REWRITES_PREFIX, quote_ident, set_data_version
+
+if TYPE_CHECKING:
+    from cdp_assets.privacy.erasure import CandidatesLeft
 
 EXPORT_SUFFIXES = (".csv", ".parquet")
 
@@ -246,6 +250,7 @@ def verified_traces(
     erased_now: Identifiers,
     changed_by_run: set[str],
     rebuilt_layers: tuple[str, ...] = (),
+    left: CandidatesLeft | None = None,
 ) -> pd.DataFrame:
     """The trace check with the ledger (see above). `before`: the tables' checksums at the
     start of the run and `suppressed_before` the list then; `erased_now`: the identifiers the
@@ -259,7 +264,11 @@ def verified_traces(
     `rebuilt_layers`: layers whose tables are only ever rebuilt from layers this check
     guards before they may be rebuilt (core and after wait for it): a table of theirs found
     clean against the list before the run stays clean against it whatever its checksum —
-    what the nightly check, which scans the intake layers only, already relies on."""
+    what the nightly check, which scans the intake layers only, already relies on.
+
+    `left`: the candidate rows the run's deletion read and kept (`CandidatesLeft`); where a
+    table was written by no other transaction since, the search for the people just erased
+    hashes those instead of selecting its rows again."""
     columns = ["table", "rows", "rows_read", "traces", "scan"]
     if not suppressed:  # nothing was ever erased: nothing to look for
         return pd.DataFrame([], columns=columns)
@@ -280,6 +289,15 @@ def verified_traces(
     # Read before any row is: a rewrite committed after this moves them.
     rewrites = rewrite_versions(session, [r for r in tables if str(r) in batched])
     proofs = read_batch_proofs(session)
+    searched = _still_searched(session, left, narrow)
+
+    def erased_now_rows(ref: TableRef) -> TableValues | None:
+        """The rows that may hold an identifier just erased (`narrow` not empty)."""
+        assert narrow is not None
+        if str(ref) in searched:
+            return searched[str(ref)]
+        return table_values(session, config, ref, narrow)
+
     proved: dict[str, BatchProof] = {}
     rows = []
     for ref in tables:
@@ -323,7 +341,7 @@ def verified_traces(
                 read += len(table.keys)
                 batches |= _batches_of(table, batched[name])
             if added and narrow is not None and not narrow.empty:
-                older = table_values(session, config, ref, narrow)
+                older = erased_now_rows(ref)
                 if older is not None and len(older.keys):
                     found += _traces(older, salt, suppressed)
                     read += len(older.keys)
@@ -337,7 +355,7 @@ def verified_traces(
                 # once the search finds none of the people just erased.
                 present = _batches_present(session, ref, batched[name])
                 kept = BatchProof(was, rewrites[name], digest, frozenset(present))
-            table = table_values(session, config, ref, narrow) if not narrow.empty else None
+            table = erased_now_rows(ref) if not narrow.empty else None
             if table is None and not narrow.empty:
                 continue  # no identifier column
             if table is not None and len(table.keys):
@@ -379,6 +397,23 @@ def verified_traces(
     others = {n: p for n, p in proofs.items() if n.split(".")[0] not in layers}
     write_batch_proofs(session, {**others, **proved})
     return pd.DataFrame(rows, columns=columns)
+
+
+def _still_searched(
+    session: WarehouseSession, left: CandidatesLeft | None, narrow: CandidateFilter | None
+) -> dict[str, TableValues | None]:
+    """The tables whose candidate rows the deletion left stand for a new search: written by
+    no other transaction since it began (same version; this transaction's own writes are
+    versioned at its commit), the search being for fewer values (`narrow` not None)."""
+    if left is None or narrow is None or not left.tables:
+        return {}
+    names = {f"table:{name}": name for name in left.tables}
+    now = read_versions(session, names)
+    return {
+        name: left.tables[name]
+        for key, name in names.items()
+        if now.get(key) == left.versions.get(key)
+    }
 
 
 def _traces(table: TableValues, salt: bytes, suppressed: frozenset[str]) -> int:

@@ -384,3 +384,49 @@ def test_incremental_staging_adds_no_row_to_a_proved_batch_unread(
     with wh.transaction() as session:
         standing = _proved_rows(session, config)
     assert not {"staging.accounts", "ops.data_quality_issues", "ops.quarantine"} & set(standing)
+
+
+# ------------------------------------------------- the deletion's candidates, searched once
+
+
+def test_the_check_hashes_the_candidates_the_deletion_kept_unless_the_table_changed(
+    url: str, tmp_path: Path
+) -> None:
+    """In an erasure run the deletion has already selected every row that may hold an
+    identifier of the people erased: the check hashes the ones it kept instead of selecting
+    them again — unless another transaction wrote the table since."""
+    from cdp_assets.privacy.candidates import CandidateFilter
+    from cdp_assets.privacy.erasure import CandidatesLeft
+    from cdp_assets.privacy.tables import table_values
+    from cdp_assets.warehouse.versions import read_versions
+
+    config = make_config(tmp_path)
+    name = str(ACCOUNTS)
+    erased = Identifiers()
+    erased.add("email", [ANN])
+    now = EARLIER | frozenset(erased.hashes(SALT)["identifier_hash"])
+    try:
+        with isolated(url) as session:
+            session.replace_table(ACCOUNTS, _accounts(FIRST))
+            _commit(session)
+            _check(session, config)
+            # The deletion read Ann's row as a candidate and (wrongly) kept it; the table
+            # itself no longer holds it: the check finds it among the kept candidates.
+            before = checksums(session, ("raw",))
+            wanted = CandidateFilter(erased, session.dialect)
+            kept = table_values(session, config, ACCOUNTS, wanted)
+            versions = read_versions(session, [f"table:{name}"])
+            left = CandidatesLeft({name: kept}, versions)
+            session.delete_where(ACCOUNTS, "account_id = :a", {"a": "A-1"})
+            found = verified_traces(
+                session, config, SALT, now, ("raw",), before, EARLIER, erased, {name}, (), left,
+            )  # fmt: skip
+            assert found[["scan", "rows_read", "traces"]].values.tolist() == [["erased_now", 1, 1]]
+            # Another transaction wrote the table since the deletion's search: selected again.
+            _commit(session)
+            found = verified_traces(
+                session, config, SALT, now, ("raw",), before, EARLIER, erased, {name}, (), left,
+            )  # fmt: skip
+            assert found[["scan", "rows_read", "traces"]].values.tolist() == [["erased_now", 0, 0]]
+    finally:
+        dispose_engines()

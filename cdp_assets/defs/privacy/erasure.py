@@ -305,6 +305,7 @@ def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
                     erased_now,
                     set(done.deleted),
                     rebuilt_layers=tuple(x for x in LAYERS if x not in INTAKE_LAYERS),
+                    left=done.left,
                 )
                 logged = session.row_count(ERASURE_LOG)
             _scrub_files(exports.path, store)(done.erasing)
