@@ -1,0 +1,40 @@
+"""The erasure log's export rows per request: counted with every file's columns normalised once
+for all requests, they equal what removing each person alone would remove."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from cdp_assets.activation.ad_hashing import hash_email, hash_phone
+from cdp_assets.privacy.export_scrub import count_rows_of_people, scrub_exports
+
+
+def test_rows_counted_per_person_are_those_each_alone_would_lose(tmp_path: Path) -> None:
+    folder = tmp_path / "email_tool" / "loyal" / "e1"
+    folder.mkdir(parents=True)
+    pd.DataFrame(
+        {
+            "customer_id": ["C-1", "C-2", "C-3", " C-1 ", None],
+            "email": ["ANN@Example.com ", "bob@example.com", None, None, "ann@example.com"],
+            "phone": [None, "+441234567890", "+441234567890", None, None],
+        }
+    ).to_csv(folder / "full.csv", index=False)
+    pd.DataFrame(
+        {
+            "email_sha256": [hash_email("bob@example.com"), "x", hash_email("ann@example.com")],
+            "phone_sha256": [None, hash_phone("+441234567890"), None],
+        }
+    ).to_parquet(tmp_path / "email_tool" / "loyal" / "e1" / "ads.parquet")
+    people = {
+        "R1": ({"C-1"}, {"ann@example.com"}, set()),
+        "R2": (set(), {"bob@example.com"}, {"+441234567890"}),
+        "R3": ({"C-9"}, set(), set()),
+    }
+    counts = count_rows_of_people(tmp_path, people)
+    alone = {
+        key: sum(scrub_exports(tmp_path, *ids, dry_run=True).values())
+        for key, ids in people.items()
+    }
+    assert counts == alone == {"R1": 4, "R2": 4, "R3": 0}
