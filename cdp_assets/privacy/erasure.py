@@ -563,6 +563,7 @@ def resolve_all(
         for r, who in zip(requests, whos, strict=True)
     ]
     erasing = [s for s in subjects if not s.ambiguous]
+    _add_facts(session, erasing)
     _add_staged_facts(session, config, erasing)
     for subject in erasing:
         _add_ad_hashes(subject.identifiers)
@@ -640,7 +641,7 @@ def _resolve_in_core(
     # Before facts are gathered by identifier: another person's order with the household
     # phone is not the requester's.
     kept = _discard_shared(found, tables.shared)
-    _add_facts(session, found, customers)
+    # Their facts in core are added by `_add_facts`, for every subject at once.
     return Subject(request, customers, found, kept, people_matched=who.matched)
 
 
@@ -717,9 +718,12 @@ def _per_row_index(series: pd.Series, rows: np.ndarray) -> np.ndarray:
     return series.index.isin(positions)
 
 
-def _add_facts(session: WarehouseSession, found: Identifiers, customers: set[str]) -> None:
-    """The person's facts in core (orders, events, ...) as records of their sources. The ids
-    are joined from a keys table: values never go into the SQL text."""
+def _add_facts(session: WarehouseSession, subjects: list[Subject]) -> None:
+    """Each person's facts in core (orders, events, ...), by their customer ids, as records
+    of their sources: one join per fact table for every subject at once. The ids are joined
+    from a keys table: values never go into the SQL text. (After `_discard_shared`: another
+    person's order with the household phone is not the requester's.)"""
+    customers = set().union(*(s.customer_ids for s in subjects)) if subjects else set()
     if not customers:
         return
     session.replace_table(KEYS, pd.DataFrame({"customer_id": sorted(customers)}, dtype=STRING))
@@ -728,12 +732,18 @@ def _add_facts(session: WarehouseSession, found: Identifiers, customers: set[str
         if not session.table_exists(ref):
             continue
         frame = session.query(
-            f"SELECT t.source, t.{quote_ident(id_column)} AS fact_id FROM {ref.sql} AS t "
-            f"JOIN {KEYS.sql} AS k ON k.customer_id = t.customer_id"
+            f"SELECT t.customer_id, t.source, t.{quote_ident(id_column)} AS fact_id "
+            f"FROM {ref.sql} AS t JOIN {KEYS.sql} AS k ON k.customer_id = t.customer_id"
         )
-        found.add("record", (frame["source"].astype(str) + ":" + frame["fact_id"].astype(str)))
-        if table == "orders":
-            found.add("order", frame["fact_id"])
+        owner = frame["customer_id"].astype(str)
+        record = frame["source"].astype(str) + ":" + frame["fact_id"].astype(str)
+        for subject in subjects:
+            mine = owner.isin(subject.customer_ids).to_numpy(bool)
+            if not mine.any():
+                continue
+            subject.identifiers.add("record", record[mine])
+            if table == "orders":
+                subject.identifiers.add("order", frame.loc[mine, "fact_id"])
 
 
 def _staged_facts(
