@@ -38,3 +38,19 @@ def test_rows_counted_per_person_are_those_each_alone_would_lose(tmp_path: Path)
         for key, ids in people.items()
     }
     assert counts == alone == {"R1": 4, "R2": 4, "R3": 0}
+
+
+def test_snapshot_rows_counted_per_person_are_those_each_alone_would_lose(tmp_path: Path) -> None:
+    from cdp_assets.ml.model_store import SNAPSHOT_FILE, ModelStore
+
+    for version, ids in (("churn-1", ["C-1", "C-2", "C-2"]), ("leads-1", ["C-3", "C-1"])):
+        folder = tmp_path / version.split("-")[0] / version
+        folder.mkdir(parents=True)
+        pd.DataFrame({"customer_id": ids, "x": range(len(ids))}).to_parquet(folder / SNAPSHOT_FILE)
+    store = ModelStore(tmp_path)
+    groups = {"R1": {"C-1"}, "R2": {"C-2", "C-3"}, "R3": set(), "R4": {"C-9"}}
+    counts = store.count_customers(groups)
+    alone = {key: store.erase_customers(ids, dry_run=True) for key, ids in groups.items()}
+    assert counts == alone
+    assert counts["R2"] == {"churn/churn-1/training_snapshot.parquet": 2,
+                            "leads/leads-1/training_snapshot.parquet": 1}  # fmt: skip
