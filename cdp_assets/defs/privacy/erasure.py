@@ -78,18 +78,16 @@ def _scrub_exports(root: Path, subjects: list[Subject], dry_run: bool = False) -
 def _erase_from_model_store(
     store: ModelRegistry, subjects: list[Subject], dry_run: bool = False
 ) -> None:
-    """Their rows leave every training snapshot of the model store (counted per request, with
-    `dry_run`), under every id they ever had: a snapshot may predate a merge that absorbed
-    one. Each snapshot is read once for all of them, and rewritten at most once."""
-    if dry_run:
-        groups = {str(i): s.every_customer_id for i, s in enumerate(subjects)}
-        counts = store.count_customers(groups)
-        for i, subject in enumerate(subjects):
-            for path, rows in counts[str(i)].items():
-                subject.rows[f"model_store/{path}"] = rows
-        return
-    everyone = set().union(*(s.every_customer_id for s in subjects)) if subjects else set()
-    store.erase_customers(everyone)
+    """Their rows leave every training snapshot of the model store (counted per request),
+    under every id they ever had: a snapshot may predate a merge that absorbed one. Each
+    snapshot is read once for the counts of all of them, and rewritten at most once."""
+    groups = {str(i): s.every_customer_id for i, s in enumerate(subjects)}
+    counts = store.count_customers(groups)
+    for i, subject in enumerate(subjects):
+        for path, rows in counts[str(i)].items():
+            subject.rows[f"model_store/{path}"] = rows
+    if not dry_run and any(counts.values()):
+        store.erase_customers(set().union(*groups.values()))
 
 
 def _scrub_files(
