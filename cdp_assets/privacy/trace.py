@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from cdp_assets.activation.export_files import read_export_file
 from cdp_assets.config import CDPConfig
 from cdp_assets.privacy.candidates import CandidateFilter
+from cdp_assets.privacy.export_trace_cache import remembered_scans
 from cdp_assets.privacy.identifiers import Identifiers, hash_matches, matches, named_values
 from cdp_assets.privacy.tables import (
     LAYERS,
@@ -466,8 +467,10 @@ def verified_file_traces(
 ) -> pd.DataFrame:
     """`export_traces` of every folder (labelled by its key), with the ledger: a file whose
     bytes were found clean against the list before the run is skipped when the list did not
-    grow, and otherwise searched for the identifiers just erased (in clear); any other file is
-    read and hashed in full. `ledger` is updated in place for every clean file."""
+    grow, and otherwise searched for the identifiers just erased (in clear); a file whose
+    bytes the export steps' own scan (`export_trace_cache`, same readers) found clean against
+    this very list and salt is not read again (`remembered`); any other file is read and
+    hashed in full. `ledger` is updated in place for every clean file."""
     columns = ["table", "rows", "traces", "scan"]
     added = suppressed - suppressed_before
     own = set(erased_now.hashes(salt)["identifier_hash"]) if added else set()
@@ -475,12 +478,18 @@ def verified_file_traces(
     if not suppressed:
         return pd.DataFrame(rows, columns=columns)
     for label, root in folders.items():
+        scanned = remembered_scans(Path(root), salt, suppressed)
         for path in export_files(Path(root)):
             name = f"{label}/{path.relative_to(root).as_posix()}"
             checksum = file_checksum(path)
             clean_before = not suppressed_before or ledger.get(name) == (checksum, was)
             if clean_before and not added:
                 rows.append({"table": name, "rows": 0, "traces": 0, "scan": "unchanged"})
+                ledger[name] = (checksum, now)
+                continue
+            figures = scanned.get(checksum)
+            if figures is not None and figures[1] == 0:
+                rows.append({"table": name, "rows": figures[0], "traces": 0, "scan": "remembered"})
                 ledger[name] = (checksum, now)
                 continue
             frame = read_export_file(path)

@@ -54,3 +54,38 @@ def test_snapshot_rows_counted_per_person_are_those_each_alone_would_lose(tmp_pa
     assert counts == alone
     assert counts["R2"] == {"churn/churn-1/training_snapshot.parquet": 2,
                             "leads/leads-1/training_snapshot.parquet": 1}  # fmt: skip
+
+
+def test_the_erasure_check_trusts_the_export_scan_of_the_same_list_only(tmp_path: Path) -> None:
+    """A file the export steps' scan found clean against this very list is not read again by
+    the erasure check; a file it found traces in, or a scan against another list, is."""
+    from cdp_assets.privacy.export_trace_cache import cached_export_traces
+    from cdp_assets.privacy.identifiers import Identifiers
+    from cdp_assets.privacy.trace import verified_file_traces
+
+    salt = b"files-salt"
+    gone = Identifiers()
+    gone.add("email", ["gone@example.com"])
+    listed = frozenset(gone.hashes(salt)["identifier_hash"])
+    folder = tmp_path / "email_tool" / "loyal" / "e1"
+    folder.mkdir(parents=True)
+    pd.DataFrame({"email": ["ann@example.com"]}).to_csv(folder / "full.csv", index=False)
+    pd.DataFrame({"email": ["Gone@Example.com"]}).to_csv(folder / "additions.csv", index=False)
+
+    def check(suppressed: frozenset[str]) -> dict[str, tuple[str, int]]:
+        found = verified_file_traces(
+            {"exports": tmp_path}, salt, suppressed, suppressed, Identifiers(), {}, "f", "f"
+        )
+        return {t: (s, int(n)) for t, s, n in zip(found["table"], found["scan"], found["traces"])}
+
+    assert check(listed) == {
+        "exports/email_tool/loyal/e1/additions.csv": ("full", 1),
+        "exports/email_tool/loyal/e1/full.csv": ("full", 0),
+    }
+    cached_export_traces(tmp_path, salt, listed)  # what the export step does
+    assert check(listed) == {
+        "exports/email_tool/loyal/e1/additions.csv": ("full", 1),
+        "exports/email_tool/loyal/e1/full.csv": ("remembered", 0),
+    }
+    other = listed | {"0" * 64}
+    assert check(other)["exports/email_tool/loyal/e1/full.csv"] == ("full", 0)
