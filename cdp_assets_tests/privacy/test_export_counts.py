@@ -76,7 +76,10 @@ def test_the_erasure_check_trusts_the_export_scan_of_the_same_list_only(tmp_path
         found = verified_file_traces(
             {"exports": tmp_path}, salt, suppressed, suppressed, Identifiers(), {}, "f", "f"
         )
-        return {t: (s, int(n)) for t, s, n in zip(found["table"], found["scan"], found["traces"])}
+        return {
+            t: (s, int(n))
+            for t, s, n in zip(found["table"], found["scan"], found["traces"], strict=True)
+        }
 
     assert check(listed) == {
         "exports/email_tool/loyal/e1/additions.csv": ("full", 1),

@@ -205,8 +205,10 @@ def _trace_check(traces: pd.DataFrame, files: pd.DataFrame, suppressed: int) -> 
         "clean before this run and changed only by its deletions is searched for the "
         "identifiers just erased (`erased_now`); one written batch by batch whose rows "
         "already checked were not rewritten since is read in the batches not proved clean yet "
-        "(`new_batches`, plus the identifiers just erased elsewhere); any other is read in "
-        "full (`full`). rows_scanned counts every row so covered, rows_read those read.",
+        "(`new_batches`, plus the identifiers just erased elsewhere); an export file the "
+        "export steps' scan found clean against this list is not read again (`remembered`); "
+        "any other is read in full (`full`). rows_scanned counts every row so covered, "
+        "rows_read those read.",
     )
 
 
