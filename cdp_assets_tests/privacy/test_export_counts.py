@@ -92,3 +92,27 @@ def test_the_erasure_check_trusts_the_export_scan_of_the_same_list_only(tmp_path
     }
     other = listed | {"0" * 64}
     assert check(other)["exports/email_tool/loyal/e1/full.csv"] == ("full", 0)
+
+
+def test_files_the_export_scan_found_clean_are_not_read_to_finish_interrupted_scrubs(
+    tmp_path: Path,
+) -> None:
+    from cdp_assets.defs.privacy.erasure import _known_clean
+    from cdp_assets.privacy.export_trace_cache import cached_export_traces, remembered_scans
+    from cdp_assets.privacy.identifiers import Identifiers
+
+    salt = b"files-salt"
+    gone = Identifiers()
+    gone.add("email", ["gone@example.com"])
+    listed = frozenset(gone.hashes(salt)["identifier_hash"])
+    folder = tmp_path / "email_tool" / "loyal" / "e1"
+    folder.mkdir(parents=True)
+    pd.DataFrame({"email": ["ann@example.com"]}).to_csv(folder / "full.csv", index=False)
+    pd.DataFrame({"email": ["gone@example.com"]}).to_csv(folder / "additions.csv", index=False)
+    clean = _known_clean(tmp_path, {}, "f", remembered_scans(tmp_path, salt, listed))
+    assert not clean(folder / "full.csv")  # nothing remembered yet
+    cached_export_traces(tmp_path, salt, listed)
+    clean = _known_clean(tmp_path, {}, "f", remembered_scans(tmp_path, salt, listed))
+    assert clean(folder / "full.csv") and not clean(folder / "additions.csv")
+    other = _known_clean(tmp_path, {}, "f", remembered_scans(tmp_path, salt, listed | {"0" * 64}))
+    assert not other(folder / "full.csv")

@@ -23,6 +23,7 @@ from cdp_assets.privacy.erasure import (
     identity_built,
 )
 from cdp_assets.privacy.export_scrub import count_rows_of_people, scrub_exports, scrub_suppressed
+from cdp_assets.privacy.export_trace_cache import remembered_scans
 from cdp_assets.privacy.identifiers import Identifiers, hash_matches, named_values
 from cdp_assets.privacy.suppression import SuppressionError, load_suppressed, privacy_salt
 from cdp_assets.privacy.tables import LAYERS, personal_tables
@@ -122,14 +123,23 @@ def finish_interrupted_scrubs(
 
 
 def _known_clean(
-    exports_root: Path, ledger: dict[str, tuple[str, str]], fingerprint: str
+    exports_root: Path,
+    ledger: dict[str, tuple[str, str]],
+    fingerprint: str,
+    remembered: Mapping[str, tuple[int, int]] | None = None,
 ) -> Callable[[Path], bool]:
-    """Whether an export file's bytes were found clean against the list of `fingerprint`."""
+    """Whether an export file's bytes were found clean against the list of `fingerprint`: by
+    this check (the ledger), or by the export steps' scan against the same list
+    (`remembered`: file sha256 → rows, traces; see `export_trace_cache`)."""
 
     def clean(path: Path) -> bool:
         name = f"exports/{path.relative_to(exports_root).as_posix()}"
         entry = ledger.get(name)
-        return entry is not None and entry == (file_checksum(path), fingerprint)
+        checksum = file_checksum(path)
+        if entry is not None and entry == (checksum, fingerprint):
+            return True
+        figures = (remembered or {}).get(checksum)
+        return figures is not None and figures[1] == 0
 
     return clean
 
@@ -283,7 +293,12 @@ def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 # fails on a changed salt before deleting
                 already = load_suppressed(session, salt)
                 ledger = read_ledger(session)
-            clean = _known_clean(exports.path, ledger, check_fingerprint(config, already))
+            clean = _known_clean(
+                exports.path,
+                ledger,
+                check_fingerprint(config, already),
+                remembered_scans(exports.path, salt, already),
+            )
             finished = finish_interrupted_scrubs(exports.path, store, salt, already, clean)
             with warehouse.get().transaction() as session:
                 before_list = load_suppressed(session, salt)
