@@ -885,8 +885,10 @@ def erase_subjects(
 
 
 def _attribute(table: TableValues, subjects: list[Subject], doomed: np.ndarray) -> None:
+    """Each subject's share of the rows deleted (matched on those rows only)."""
+    gone = table.subset(doomed)
     for subject in subjects:
-        rows = int((matches(table.values, subject.identifiers, table.index) & doomed).sum())
+        rows = int(matches(gone.values, subject.identifiers, gone.index).sum())
         if rows:
             subject.rows[str(table.ref)] = rows
 
