@@ -327,6 +327,8 @@ def verified_traces(
             rows.append(
                 {"table": name, "rows": count, "rows_read": 0, "traces": 0, "scan": "unchanged"}
             )
+            if kept is None and name in batched and proof is not None and entry is not None:
+                kept = _reanchored(session, ref, proof, entry, was, digest, rewrites[name])
             if kept is not None:
                 proved[name] = kept
             continue
@@ -419,6 +421,25 @@ def _still_searched(
 
 def _traces(table: TableValues, salt: bytes, suppressed: frozenset[str]) -> int:
     return int(hash_matches(table.values, salt, suppressed, table.index).sum())
+
+
+def _reanchored(
+    session: WarehouseSession,
+    ref: TableRef,
+    proof: BatchProof,
+    entry: tuple[str, str],
+    was: str,
+    digest: str,
+    rewrites: str,
+) -> BatchProof | None:
+    """A proof whose table was rewritten (a full re-stage, say) into the very content it
+    proved: the same batches, at the rewrites version read before this checksum was taken
+    (a later rewrite moves it). None when anything else differs."""
+    if proof.fingerprint != was or entry[1] != was or proof.columns != digest:
+        return None
+    if table_checksum(session, ref) != entry[0]:
+        return None
+    return BatchProof(was, rewrites, digest, proof.batches)
 
 
 def _batches_present(session: WarehouseSession, ref: TableRef, column: str) -> set[str]:

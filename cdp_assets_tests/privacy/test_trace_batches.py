@@ -171,6 +171,28 @@ def test_a_table_whose_old_rows_were_changed_is_read_in_full(url: str, tmp_path:
         dispose_engines()
 
 
+def test_a_table_rewritten_into_the_content_it_had_keeps_its_proof(
+    url: str, tmp_path: Path
+) -> None:
+    """A full re-stage that gives the staged table back row for row (same checksum) leaves
+    the batches proved: the next new batch is read alone."""
+    config = make_config(tmp_path)
+    name = str(ACCOUNTS)
+    try:
+        with isolated(url) as session:
+            session.replace_table(ACCOUNTS, _accounts(FIRST))
+            _commit(session)
+            _check(session, config)
+            session.replace_table(ACCOUNTS, _accounts(FIRST))  # rewritten, same rows
+            _commit(session)
+            assert _check(session, config) == {name: ("unchanged", 0, 0)}
+            session.append(ACCOUNTS, _accounts([("A-4", "cid@example.com", None, 2, "b2")]))
+            _commit(session)
+            assert _check(session, config) == {name: ("new_batches", 1, 0)}
+    finally:
+        dispose_engines()
+
+
 def test_changed_columns_or_another_list_are_read_in_full(url: str, tmp_path: Path) -> None:
     config = make_config(tmp_path)
     name = str(ACCOUNTS)
