@@ -23,11 +23,12 @@ Phases run in their own processes (so each peak RSS is its own), in `--out` (kep
    functions called directly, with the time of every table in deletion and in the trace check.
 7. (`--new-day`) newday — on a copy of the warehouse after phase 5, one more day lands
    (`python -m cdp_assets.demo --extra-day`: about 1 % new orders, items, web events and
-   shop accounts) and the `ingest_sources` job ingests and stages it; then, in a process of its
-   own (so its peak RSS is the check's), nightly — the nightly trace check of the intake
-   tables as the erasure step makes it with no new request (`checksums` + `verified_traces`
-   over raw, staging and ops against the same list), timed wall and CPU, with how each table
-   was covered and the rows read.
+   shop accounts) and the `ingest_sources` job ingests and stages it, the nightly trace check
+   runs on it (untimed: what that night's erasure step proves), then a second day lands and
+   is ingested and staged the same way; then, in a process of its own (so its peak RSS is the
+   check's), nightly — the trace check of the second night, as the erasure step makes it
+   with no new request (`checksums` + `verified_traces` over raw, staging and ops against the
+   same list), timed wall and CPU, with how each table was covered and the rows read.
 
 An independent scan (every text column of every table compared with the people's emails,
 phones, customer ids and account ids in SQL) confirms that none is left after phases 3 and 4.
@@ -206,8 +207,9 @@ def restore(root: Path) -> None:
     shutil.copytree(pristine / "exports", root / "exports")
     for path in landing(root).rglob("again_*"):
         path.unlink()
-    for path in landing(root).rglob(f"*_{NEW_DAY}.*"):  # the new day's files (phase 7)
-        path.unlink()
+    for day in (NEW_DAY, NEW_DAY + dt.timedelta(days=1)):  # the new days' files (phase 7)
+        for path in landing(root).rglob(f"*_{day}.*"):
+            path.unlink()
     (landing(root) / BENCH_REQUESTS).unlink(missing_ok=True)
 
 
@@ -804,17 +806,24 @@ def newday(root: Path, seed: int) -> dict:
     configure(root, copy)
     code = code_version()
     started = time.perf_counter()
-    extra = add_extra_day(root / "data", seed, END_DATE)
+    first = add_extra_day(root / "data", seed, END_DATE)
     land_seconds = round(time.perf_counter() - started, 1)
     result, steps, wall = _run("ingest_sources")
     if not result.success:
-        raise SystemExit("ingest_sources of the new day failed")
+        raise SystemExit("ingest_sources of the first new day failed")
+    settled = _nightly_check(root)  # what the first night's erasure step proves
+    extra = add_extra_day(root / "data", seed, NEW_DAY)
+    result, steps, wall = _run("ingest_sources")
+    if not result.success:
+        raise SystemExit("ingest_sources of the second new day failed")
     batches = Warehouse(os.environ["CDP_WAREHOUSE_URL"]).query(
         "SELECT source, SUM(rows_loaded) AS rows FROM ops.ingested_files "
         "WHERE batch_id LIKE :batch GROUP BY source ORDER BY source",
         {"batch": f"%-{result.run_id[:8]}"},
     )
     return {
+        "landed_first": first.text(),
+        "first_night_by_scan": settled["scan"].value_counts().to_dict(),
         "landed": extra.text(),
         "land_seconds": land_seconds,
         "ingest_wall_seconds": wall,
@@ -822,6 +831,26 @@ def newday(root: Path, seed: int) -> dict:
         "peak_rss_mb": round(peak_rss_mb()),
         "code": code,
     }
+
+
+def _nightly_check(root: Path) -> Any:
+    """The nightly trace check of the intake layers on the phase 7 warehouse (committed)."""
+    from cdp_assets.config import load_config
+    from cdp_assets.defs.privacy.erasure import INTAKE_LAYERS
+    from cdp_assets.privacy.identifiers import Identifiers
+    from cdp_assets.privacy.suppression import load_suppressed, privacy_salt
+    from cdp_assets.privacy.trace import checksums, verified_traces
+    from cdp_assets.warehouse import Warehouse
+
+    config = load_config()
+    salt = privacy_salt(config)
+    with Warehouse(os.environ["CDP_WAREHOUSE_URL"]).transaction() as session:
+        suppressed = load_suppressed(session, salt)
+        before = checksums(session, INTAKE_LAYERS)
+        return verified_traces(
+            session, config, salt, suppressed, INTAKE_LAYERS, before, suppressed,
+            Identifiers(), set(),
+        )  # fmt: skip
 
 
 def nightly(root: Path) -> dict:
