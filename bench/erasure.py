@@ -21,6 +21,14 @@ Phases run in their own processes (so each peak RSS is its own), in `--out` (kep
 5. recheck — `erase_personal_data` with no new request: its blocking check must still pass.
 6. profile — on a copy of the pristine warehouse with the same requests staged: the domain
    functions called directly, with the time of every table in deletion and in the trace check.
+7. (`--new-day`) newday — on a copy of the warehouse after phase 5, one more day lands
+   (`python -m cdp_assets.demo --extra-day`: about 1 % new orders, items, web events and
+   shop accounts) and the `ingest_sources` job ingests and stages it, the nightly trace check
+   runs on it (untimed: what that night's erasure step proves), then a second day lands and
+   is ingested and staged the same way; then, in a process of its own (so its peak RSS is the
+   check's), nightly — the trace check of the second night, as the erasure step makes it
+   with no new request (`checksums` + `verified_traces` over raw, staging and ops against the
+   same list), timed wall and CPU, with how each table was covered and the rows read.
 
 An independent scan (every text column of every table compared with the people's emails,
 phones, customer ids and account ids in SQL) confirms that none is left after phases 3 and 4.
@@ -48,6 +56,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # this checkout's package, whatever is installed
 
 END_DATE = dt.date(2026, 11, 20)
+NEW_DAY = END_DATE + dt.timedelta(days=1)  # the day `--new-day` lands
 HISTORY_DAYS = 730  # the demo generator's default (two years)
 WAREHOUSE_FILE = "warehouse.duckdb"
 DEMO_REQUESTS = Path("privacy") / "erasure_requests.csv"
@@ -198,6 +207,9 @@ def restore(root: Path) -> None:
     shutil.copytree(pristine / "exports", root / "exports")
     for path in landing(root).rglob("again_*"):
         path.unlink()
+    for day in (NEW_DAY, NEW_DAY + dt.timedelta(days=1)):  # the new days' files (phase 7)
+        for path in landing(root).rglob(f"*_{day}.*"):
+            path.unlink()
     (landing(root) / BENCH_REQUESTS).unlink(missing_ok=True)
 
 
@@ -718,7 +730,12 @@ def inflated(root: Path, factor: int) -> dict:
         erasing = [s for s in subjects if not s.ambiguous]
         processed = Identifiers()
         processed.add("record", (f"{s.request.source}:{s.request.request_id}" for s in erasing))
-        deleted = timed("erase_subjects", er.erase_subjects, session, config, erasing, processed)
+        # Newer code: the trace check reuses the candidate rows the deletion kept.
+        left = er.CandidatesLeft() if hasattr(er, "CandidatesLeft") else None
+        extra = (left,) if left is not None else ()
+        deleted = timed(
+            "erase_subjects", er.erase_subjects, session, config, erasing, processed, *extra
+        )
         added = er.suppression_rows(erasing, salt, er.now_utc())
         timed("append_suppression", er.append_suppression, session, added)
         suppressed = load_suppressed(session, salt)
@@ -740,6 +757,7 @@ def inflated(root: Path, factor: int) -> dict:
             erased_now,
             set(deleted),
             rebuilt,
+            *extra,
         )
         if session.table_exists(er.KEYS):
             session.conn.execute(sa.text(f"DROP TABLE {er.KEYS.sql}"))
@@ -768,6 +786,133 @@ def inflated(root: Path, factor: int) -> dict:
         "nightly_check_wall_seconds": round(nightly_wall, 1),
         "nightly_check_cpu_seconds": round(nightly_cpu, 1),
         "nightly_by_scan": nightly["scan"].value_counts().to_dict(),
+        "peak_rss_mb": round(peak_rss_mb()),
+        "code": code,
+    }
+
+
+# -- phase 7: one more day, and the nightly check of the tables it changed --------------------
+
+
+def newday(root: Path, seed: int) -> dict:
+    """The warehouse after phase 5, copied, with one more day landed and ingested."""
+    from cdp_assets.demo.extra_day import add_extra_day
+    from cdp_assets.warehouse import Warehouse
+
+    folder = root / "newday"
+    folder.mkdir(exist_ok=True)
+    copy = folder / WAREHOUSE_FILE
+    shutil.copy(root / WAREHOUSE_FILE, copy)
+    configure(root, copy)
+    code = code_version()
+    started = time.perf_counter()
+    first = add_extra_day(root / "data", seed, END_DATE)
+    land_seconds = round(time.perf_counter() - started, 1)
+    result, steps, wall = _run("ingest_sources")
+    if not result.success:
+        raise SystemExit("ingest_sources of the first new day failed")
+    settled = _nightly_check(root)  # what the first night's erasure step proves
+    extra = add_extra_day(root / "data", seed, NEW_DAY)
+    result, steps, wall = _run("ingest_sources")
+    if not result.success:
+        raise SystemExit("ingest_sources of the second new day failed")
+    batches = Warehouse(os.environ["CDP_WAREHOUSE_URL"]).query(
+        "SELECT source, SUM(rows_loaded) AS rows FROM ops.ingested_files "
+        "WHERE batch_id LIKE :batch GROUP BY source ORDER BY source",
+        {"batch": f"%-{result.run_id[:8]}"},
+    )
+    return {
+        "landed_first": first.text(),
+        "first_night_by_scan": settled["scan"].value_counts().to_dict(),
+        "landed": extra.text(),
+        "land_seconds": land_seconds,
+        "ingest_wall_seconds": wall,
+        "rows_loaded": {r.source: int(r.rows) for r in batches.itertuples(index=False)},
+        "peak_rss_mb": round(peak_rss_mb()),
+        "code": code,
+    }
+
+
+def _nightly_check(root: Path) -> Any:
+    """The nightly trace check of the intake layers on the phase 7 warehouse (committed)."""
+    from cdp_assets.config import load_config
+    from cdp_assets.defs.privacy.erasure import INTAKE_LAYERS
+    from cdp_assets.privacy.identifiers import Identifiers
+    from cdp_assets.privacy.suppression import load_suppressed, privacy_salt
+    from cdp_assets.privacy.trace import checksums, verified_traces
+    from cdp_assets.warehouse import Warehouse
+
+    config = load_config()
+    salt = privacy_salt(config)
+    with Warehouse(os.environ["CDP_WAREHOUSE_URL"]).transaction() as session:
+        suppressed = load_suppressed(session, salt)
+        before = checksums(session, INTAKE_LAYERS)
+        return verified_traces(
+            session, config, salt, suppressed, INTAKE_LAYERS, before, suppressed,
+            Identifiers(), set(),
+        )  # fmt: skip
+
+
+def nightly(root: Path) -> dict:
+    """The nightly trace check (no new request) on the warehouse phase 7 ingested."""
+    from cdp_assets.config import load_config
+    from cdp_assets.defs.privacy.erasure import INTAKE_LAYERS
+    from cdp_assets.privacy.identifiers import Identifiers
+    from cdp_assets.privacy.suppression import load_suppressed, privacy_salt
+    from cdp_assets.privacy.trace import checksums, verified_traces
+    from cdp_assets.warehouse import Warehouse
+
+    copy = root / "newday" / WAREHOUSE_FILE
+    configure(root, copy)
+    code = code_version()
+    config = load_config()
+    salt = privacy_salt(config)
+    wh = Warehouse(os.environ["CDP_WAREHOUSE_URL"])
+    wall: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+
+    def timed(name: str, fn: Any, *args: Any) -> Any:
+        started, used = time.perf_counter(), cpu_seconds()
+        value = fn(*args)
+        wall[name] = round(time.perf_counter() - started, 2)
+        cpu[name] = round(cpu_seconds() - used, 1)
+        return value
+
+    started, used = time.perf_counter(), cpu_seconds()
+    with wh.transaction() as session:
+        suppressed = timed("load_suppressed", load_suppressed, session, salt)
+        before = timed("checksums", checksums, session, INTAKE_LAYERS)
+        found = timed(
+            "verified_traces", verified_traces, session, config, salt, suppressed,
+            INTAKE_LAYERS, before, suppressed, Identifiers(), set(),
+        )  # fmt: skip
+    total_wall, total_cpu = time.perf_counter() - started, cpu_seconds() - used
+    read = (
+        found["rows_read"]
+        if "rows_read" in found
+        else found["rows"].where(found["scan"] == "full", 0)
+    )
+    changed = found[found["scan"] != "unchanged"]
+    return {
+        "check_wall_seconds": round(total_wall, 1),
+        "check_cpu_seconds": round(total_cpu, 1),
+        "functions_wall": wall,
+        "functions_cpu": cpu,
+        "tables": len(found),
+        "by_scan": found["scan"].value_counts().to_dict(),
+        "rows_covered": int(found["rows"].sum()),
+        "rows_read": int(read.sum()),
+        "traces": int(found["traces"].sum()),
+        "changed_tables": {
+            t: [s, int(r), int(n)]
+            for t, s, r, n in zip(
+                changed["table"],
+                changed["scan"],
+                read[changed.index],
+                changed["rows"],
+                strict=True,
+            )
+        },  # fmt: skip
         "peak_rss_mb": round(peak_rss_mb()),
         "code": code,
     }
@@ -885,6 +1030,11 @@ def main() -> int:
         default=0,
         help="also erase on a copy of the warehouse with every row repeated N times (2, 4, 8, …)",
     )
+    parser.add_argument(
+        "--new-day",
+        action="store_true",
+        help="also land and ingest one more day, then time the nightly trace check",
+    )
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     args = parser.parse_args()
     root = args.out.resolve()
@@ -897,6 +1047,8 @@ def main() -> int:
             "recheck": lambda: erase(root, verify=False),
             "profile": lambda: profile(root),
             "inflated": lambda: inflated(root, args.inflate),
+            "newday": lambda: newday(root, args.seed),
+            "nightly": lambda: nightly(root),
         }
         print(json.dumps(phases[args.phase](), default=str))
         return 0
@@ -921,6 +1073,11 @@ def main() -> int:
     result["pick"] = run_phase(__file__, "requests", *common)
     for phase in ("erase", "again", "recheck"):
         result[phase] = run_phase(__file__, phase, *common)
+    if args.new_day:
+        result["newday"] = run_phase(__file__, "newday", *common)
+        result["nightly"] = run_phase(__file__, "nightly", *common)
+        print(f"\nnew day: {json.dumps(result['newday'], default=str)}")
+        print(f"nightly check: {json.dumps(result['nightly'], default=str)}")
     if not args.no_profile:
         result["profile"] = run_phase(__file__, "profile", *common)
     if args.inflate > 1:
@@ -929,9 +1086,8 @@ def main() -> int:
         )
         print(f"\ninflated ×{args.inflate}: {json.dumps(result['inflated'], default=str)}")
     result["total_seconds"] = round(time.perf_counter() - started, 1)
-    versions = {
-        k: result[k].pop("code") for k in ("erase", "again", "recheck", "profile") if k in result
-    }
+    measured = ("erase", "again", "recheck", "profile", "newday", "nightly")
+    versions = {k: result[k].pop("code") for k in measured if k in result}
     result["code"] = versions["erase"]
     result["code_changed_during_run"] = sorted(
         f"{phase}: {name} {version.get(name)}"

@@ -200,6 +200,8 @@ class ModelRegistry(Protocol):
 
     def erase_customers(self, customer_ids: set[str], dry_run: bool = False) -> dict[str, int]: ...
 
+    def count_customers(self, groups: Mapping[str, set[str]]) -> dict[str, dict[str, int]]: ...
+
     def snapshot_customer_ids(self) -> set[str]: ...
 
     def champion_challenger(
@@ -363,6 +365,20 @@ class ModelStore:
                     write_bytes_atomically(path, _parquet_bytes(frame[~theirs]), 0o600)
                 removed[str(path.relative_to(self.root))] = int(theirs.sum())
         return removed
+
+    def count_customers(self, groups: Mapping[str, set[str]]) -> dict[str, dict[str, int]]:
+        """Per group of customer ids: {snapshot path: rows of theirs}, as `erase_customers`
+        with `dry_run` gives for each group alone; every snapshot is read once for all."""
+        counts: dict[str, dict[str, int]] = {key: {} for key in groups}
+        if not any(groups.values()):
+            return counts
+        for path in self.snapshot_files():
+            ids = pd.read_parquet(path, columns=["customer_id"])["customer_id"].astype(str)
+            for key, customer_ids in groups.items():
+                rows = int(ids.isin(customer_ids).sum()) if customer_ids else 0
+                if rows:
+                    counts[key][str(path.relative_to(self.root))] = rows
+        return counts
 
     def snapshot_customer_ids(self) -> set[str]:
         """Every customer id in any training snapshot."""

@@ -42,9 +42,10 @@ from cdp_assets.privacy.identifiers import (
     staged_columns,
 )
 from cdp_assets.privacy.suppression import SUPPRESSION, SUPPRESSION_DTYPES, salt_fingerprint
-from cdp_assets.privacy.tables import TableValues, each_table, xref_values
+from cdp_assets.privacy.tables import TableValues, personal_tables, table_values, xref_values
 from cdp_assets.quality.emails import normalise_emails
 from cdp_assets.warehouse import TableRef, WarehouseSession, coerce_frame
+from cdp_assets.warehouse.versions import read_versions, table_name
 from cdp_assets.warehouse.warehouse import quote_ident
 
 ERASURE_LOG = TableRef("ops", "erasure_log")
@@ -562,6 +563,7 @@ def resolve_all(
         for r, who in zip(requests, whos, strict=True)
     ]
     erasing = [s for s in subjects if not s.ambiguous]
+    _add_facts(session, erasing)
     _add_staged_facts(session, config, erasing)
     for subject in erasing:
         _add_ad_hashes(subject.identifiers)
@@ -639,7 +641,7 @@ def _resolve_in_core(
     # Before facts are gathered by identifier: another person's order with the household
     # phone is not the requester's.
     kept = _discard_shared(found, tables.shared)
-    _add_facts(session, found, customers)
+    # Their facts in core are added by `_add_facts`, for every subject at once.
     return Subject(request, customers, found, kept, people_matched=who.matched)
 
 
@@ -716,9 +718,12 @@ def _per_row_index(series: pd.Series, rows: np.ndarray) -> np.ndarray:
     return series.index.isin(positions)
 
 
-def _add_facts(session: WarehouseSession, found: Identifiers, customers: set[str]) -> None:
-    """The person's facts in core (orders, events, ...) as records of their sources. The ids
-    are joined from a keys table: values never go into the SQL text."""
+def _add_facts(session: WarehouseSession, subjects: list[Subject]) -> None:
+    """Each person's facts in core (orders, events, ...), by their customer ids, as records
+    of their sources: one join per fact table for every subject at once. The ids are joined
+    from a keys table: values never go into the SQL text. (After `_discard_shared`: another
+    person's order with the household phone is not the requester's.)"""
+    customers = set().union(*(s.customer_ids for s in subjects)) if subjects else set()
     if not customers:
         return
     session.replace_table(KEYS, pd.DataFrame({"customer_id": sorted(customers)}, dtype=STRING))
@@ -727,12 +732,18 @@ def _add_facts(session: WarehouseSession, found: Identifiers, customers: set[str
         if not session.table_exists(ref):
             continue
         frame = session.query(
-            f"SELECT t.source, t.{quote_ident(id_column)} AS fact_id FROM {ref.sql} AS t "
-            f"JOIN {KEYS.sql} AS k ON k.customer_id = t.customer_id"
+            f"SELECT t.customer_id, t.source, t.{quote_ident(id_column)} AS fact_id "
+            f"FROM {ref.sql} AS t JOIN {KEYS.sql} AS k ON k.customer_id = t.customer_id"
         )
-        found.add("record", (frame["source"].astype(str) + ":" + frame["fact_id"].astype(str)))
-        if table == "orders":
-            found.add("order", frame["fact_id"])
+        owner = frame["customer_id"].astype(str)
+        record = frame["source"].astype(str) + ":" + frame["fact_id"].astype(str)
+        for subject in subjects:
+            mine = owner.isin(subject.customer_ids).to_numpy(bool)
+            if not mine.any():
+                continue
+            subject.identifiers.add("record", record[mine])
+            if table == "orders":
+                subject.identifiers.add("order", frame.loc[mine, "fact_id"])
 
 
 def _staged_facts(
@@ -820,14 +831,29 @@ def delete_rows(session: WarehouseSession, ref: TableRef, keys: pd.DataFrame) ->
     return deleted
 
 
+@dataclass
+class CandidatesLeft:
+    """What the deletion's search left, per table: the candidate rows it read (those that may
+    hold an identifier of the people erased or of a processed request) less the rows it
+    deleted — None for a table with no identifier column — and every table's version when the
+    search began. A table whose version is still that one (no other transaction wrote it)
+    holds, of the rows the trace check's search for the people just erased would select, only
+    these: that search is a subset of the deletion's (`CandidateFilter` of fewer values)."""
+
+    tables: dict[str, TableValues | None] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+
+
 def erase_subjects(
     session: WarehouseSession,
     config: CDPConfig,
     subjects: list[Subject],
     processed: Identifiers,
+    left: CandidatesLeft | None = None,
 ) -> dict[str, int]:
     """Delete every row holding an identifier of a subject (or naming a processed request)
-    from every table; per subject, the rows each table lost. Returns rows deleted per table."""
+    from every table; per subject, the rows each table lost. Returns rows deleted per table.
+    With `left`, records there the candidate rows each table kept (see `CandidatesLeft`)."""
     union = Identifiers()
     union.update(processed)
     for subject in subjects:
@@ -837,20 +863,32 @@ def erase_subjects(
         # Only the rows that may hold one of their identifiers are read (selected in the
         # warehouse); the readers decide on those.
         rows = CandidateFilter(union, session.dialect)
-        for table in list(each_table(session, config, rows=rows)):
+        refs = personal_tables(session)
+        if left is not None:
+            left.versions = read_versions(session, [table_name(r) for r in refs])
+        for ref in refs:
+            table = table_values(session, config, ref, rows)
+            if left is not None:
+                left.tables[str(ref)] = table
+            if table is None or not len(table.keys):
+                continue
             doomed = matches(table.values, union, table.index)
             if not doomed.any():
                 continue
             _attribute(table, subjects, doomed)
             deleted[str(table.ref)] = delete_rows(session, table.ref, table.keys[doomed])
+            if left is not None:
+                left.tables[str(ref)] = table.subset(~doomed)
     if session.table_exists(KEYS):
         session.conn.execute(sa.text(f"DROP TABLE {KEYS.sql}"))
     return deleted
 
 
 def _attribute(table: TableValues, subjects: list[Subject], doomed: np.ndarray) -> None:
+    """Each subject's share of the rows deleted (matched on those rows only)."""
+    gone = table.subset(doomed)
     for subject in subjects:
-        rows = int((matches(table.values, subject.identifiers, table.index) & doomed).sum())
+        rows = int(matches(gone.values, subject.identifiers, gone.index).sum())
         if rows:
             subject.rows[str(table.ref)] = rows
 
@@ -930,6 +968,7 @@ class ErasurePass:
     added: int
     exported: dict[str, int]
     log: pd.DataFrame
+    left: CandidatesLeft = field(default_factory=CandidatesLeft)
 
     @property
     def erasing(self) -> list[Subject]:
@@ -962,9 +1001,10 @@ def erase_pending(
     erasing = [s for s in subjects if not s.ambiguous]
     processed = Identifiers()
     processed.add("record", (f"{s.request.source}:{s.request.request_id}" for s in erasing))
-    deleted = erase_subjects(session, config, erasing, processed)
+    left = CandidatesLeft()
+    deleted = erase_subjects(session, config, erasing, processed, left)
     added = append_suppression(session, suppression_rows(erasing, salt, now_utc()))
     exported = scrub_files(erasing)
     log = log_rows(subjects, salt, now_utc(), run_id, exported)
     session.append(ERASURE_LOG, coerce_frame(log, ERASURE_LOG_DTYPES))
-    return ErasurePass(requests, held, subjects, deleted, added, exported, log)
+    return ErasurePass(requests, held, subjects, deleted, added, exported, log, left)

@@ -54,22 +54,43 @@ class _ErasedPeople:
 
     def rows_of(self, frame: pd.DataFrame) -> pd.Series:
         """True for the rows of `frame` that belong to these people."""
-        checks: list[tuple[str, frozenset[str], bool]] = [
-            ("customer_id", self.customer_ids, False),
-            ("email", self.emails, True),
-            ("phone", self.phones, False),
-            ("email_sha256", self.email_hashes, False),
-            ("phone_sha256", self.phone_hashes, False),
+        return self.rows_in(_compared_columns(frame), frame.index)
+
+    def rows_in(self, columns: dict[str, pd.Series], index: pd.Index) -> pd.Series:
+        """`rows_of` on a frame's columns as `_compared_columns` gives them."""
+        checks: list[tuple[str, frozenset[str]]] = [
+            ("customer_id", self.customer_ids),
+            ("email", self.emails),
+            ("phone", self.phones),
+            ("email_sha256", self.email_hashes),
+            ("phone_sha256", self.phone_hashes),
         ]
-        matched = pd.Series(False, index=frame.index)
-        for column, values, lower in checks:
-            if column not in frame.columns or not values:
+        matched = pd.Series(False, index=index)
+        for column, values in checks:
+            if column not in columns or not values:
                 continue
-            text = frame[column].astype("string").str.strip()
-            if lower:
-                text = text.str.lower()
-            matched |= text.isin(values).fillna(False).astype(bool)
+            matched |= columns[column].isin(values).fillna(False).astype(bool)
         return matched
+
+
+# The columns an export row is matched on, and whether they compare lower-cased.
+_COMPARED: tuple[tuple[str, bool], ...] = (
+    ("customer_id", False),
+    ("email", True),
+    ("phone", False),
+    ("email_sha256", False),
+    ("phone_sha256", False),
+)
+
+
+def _compared_columns(frame: pd.DataFrame) -> dict[str, pd.Series]:
+    """The columns `_ErasedPeople` compares, as text stripped (emails lower-cased too)."""
+    columns = {}
+    for column, lower in _COMPARED:
+        if column in frame.columns:
+            text = frame[column].astype("string").str.strip()
+            columns[column] = text.str.lower() if lower else text
+    return columns
 
 
 def _hidden(relative: Path) -> bool:
@@ -205,14 +226,25 @@ def count_rows_of_people(
     `root`, as `scrub_exports` would remove them for that person alone; every file is read
     once for all of them. Nothing is written."""
     erased = {key: _ErasedPeople.of(*ids) for key, ids in people.items()}
+    # Anyone's rows are the rows of everyone's identifiers together: each file's columns are
+    # normalised once, and the people told apart on those rows only.
+    anyone = _ErasedPeople.of(
+        *(set().union(*(ids[i] for ids in people.values())) for i in range(3))
+    )
     counts = dict.fromkeys(people, 0)
     root = Path(root)
     if not root.is_dir() or not people:
         return counts
     for path in _data_files(root):
         frame = read_export_file(path)
+        columns = _compared_columns(frame)
+        theirs = anyone.rows_in(columns, frame.index).to_numpy(bool)
+        if not theirs.any():
+            continue
+        index = frame.index[theirs]
+        rows = {column: text[theirs] for column, text in columns.items()}
         for key, person in erased.items():
-            counts[key] += int(person.rows_of(frame).sum())
+            counts[key] += int(person.rows_in(rows, index).sum())
     return counts
 
 

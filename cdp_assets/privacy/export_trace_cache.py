@@ -88,6 +88,17 @@ def _load_cache(path: Path, fingerprint: str) -> dict[str, list[int]]:
     }
 
 
+def remembered_scans(
+    root: Path, salt: bytes, suppressed: frozenset[str]
+) -> dict[str, tuple[int, int]]:
+    """{file sha256: (rows, traces)} the scan remembers for the files under `root` with this
+    salt and suppression list (empty when it remembers none, or another list)."""
+    if not suppressed:
+        return {}
+    remembered = _load_cache(Path(root) / CACHE_FILE, suppression_fingerprint(salt, suppressed))
+    return {sha: (figures[0], figures[1]) for sha, figures in remembered.items()}
+
+
 def scan_file(path: Path, salt: bytes, suppressed: frozenset[str]) -> tuple[int, int]:
     """(rows, rows naming a suppressed identifier) of one export file."""
     frame = read_export_file(path)

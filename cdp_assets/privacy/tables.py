@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from cdp_assets.config import CDPConfig, SourceConfig
@@ -28,8 +29,9 @@ from cdp_assets.privacy.identifiers import (
     staged_columns,
     text_values,
 )
+from cdp_assets.staging.stage import REISSUED_RULES
 from cdp_assets.warehouse import TableRef, WarehouseSession
-from cdp_assets.warehouse.warehouse import PLATFORM_SCHEMAS
+from cdp_assets.warehouse.warehouse import PLATFORM_SCHEMAS, quote_ident
 
 LAYERS: tuple[str, ...] = PLATFORM_SCHEMAS
 LINEAGE_KEY: tuple[str, ...] = ("_file", "_line", "_batch_id")
@@ -50,6 +52,8 @@ IDENTIFIER_FIELDS: frozenset[str] = frozenset(
         *RECORD_ID_FIELD.values(),
     }
 )
+# The ops tables whose rows are written batch by batch, with a `batch_id` column.
+BATCHED_OPS: frozenset[str] = frozenset({"ops.quarantine", "ops.data_quality_issues"})
 # Tables that hold no personal data, or only salted hashes of it (the privacy bookkeeping).
 NOT_PERSONAL: frozenset[str] = frozenset(
     {
@@ -60,6 +64,7 @@ NOT_PERSONAL: frozenset[str] = frozenset(
         "ops.retention_log",
         "ops._erasure_keys",
         "ops.erasure_trace_ledger",
+        "ops.erasure_trace_batches",
         # Ledgers of the increments: batch ids, counts, fingerprints and digests only.
         "ops.staged_batches",
         "ops.staging_state",
@@ -68,6 +73,14 @@ NOT_PERSONAL: frozenset[str] = frozenset(
         "ops.data_versions",
     }
 )
+
+
+@dataclass(frozen=True)
+class RowScope:
+    """A SQL condition on a table's rows (with its parameters): only those are read."""
+
+    where: str
+    params: dict[str, object]
 
 
 @dataclass
@@ -81,6 +94,12 @@ class TableValues:
     @property
     def index(self) -> pd.Index:
         return self.keys.index
+
+    def subset(self, rows: np.ndarray) -> TableValues:
+        """The rows of the boolean mask `rows` only (their index labels kept)."""
+        keys = self.keys[rows]
+        kept = keys.index
+        return TableValues(self.ref, keys, [(k, s[s.index.isin(kept)]) for k, s in self.values])
 
 
 def warehouse_tables(session: WarehouseSession) -> list[TableRef]:
@@ -108,15 +127,24 @@ def _read(
     rows: CandidateFilter | None,
     searched: list[str] | None = None,
     phones: list[str] | None = None,
+    scope: RowScope | None = None,
 ) -> pd.DataFrame:
     """The key and value columns of `ref`: every row, or with `rows` only those whose
     `searched` columns (default: the value columns) may hold a wanted identifier (evaluated
-    in the warehouse, see `candidates`; phone numbers in the `phones` columns only)."""
+    in the warehouse, see `candidates`; phone numbers in the `phones` columns only); with
+    `scope`, of the rows it selects only."""
     read = list(dict.fromkeys([*keys, *values]))
-    if rows is None:
+    conditions, params = [], {}
+    if rows is not None:
+        where = rows.where(values if searched is None else searched, phones or [])
+        conditions.append(where)
+        params.update(rows.params_for(where))
+    if scope is not None:
+        conditions.append(f"({scope.where})")
+        params.update(scope.params)
+    if not conditions:
         return session.read_table(ref, columns=read)
-    where = rows.where(values if searched is None else searched, phones or [])
-    return session.read_table(ref, columns=read, where=where, params=rows.params_for(where))
+    return session.read_table(ref, columns=read, where=" AND ".join(conditions), params=params)
 
 
 def table_values(
@@ -124,18 +152,47 @@ def table_values(
     config: CDPConfig,
     ref: TableRef,
     rows: CandidateFilter | None = None,
+    scope: RowScope | None = None,
 ) -> TableValues | None:
     """The table's identifier values, or None when it holds no identifier column. With
     `rows`, of the rows that may hold one of its wanted values only (a superset of those
-    that do: the values read decide)."""
+    that do: the values read decide); with `scope`, of the rows it selects only."""
     columns = session.columns(ref)
     source = _source_of(config, ref.table)
     if ref.schema in ("raw", "staging") and source is not None:
-        return _source_values(session, config, ref, source, columns, rows)
+        return _source_values(session, config, ref, source, columns, rows, scope)
     special = _SPECIAL.get(str(ref))
     if special is not None:
-        return special(session, config, ref, columns, rows)
-    return _named_table_values(session, ref, columns, rows)
+        return special(session, config, ref, columns, rows, scope)
+    return _named_table_values(session, ref, columns, rows, scope)
+
+
+def batch_column(config: CDPConfig, ref: TableRef, columns: list[str]) -> str | None:
+    """The column naming the ingestion batch of each row, for the tables whose rows are
+    written batch by batch (see `new_rows`): raw and staged source tables, the quarantine and
+    the field issues. None for any other table."""
+    if ref.schema in ("raw", "staging") and _source_of(config, ref.table) is not None:
+        return "_batch_id" if all(c in columns for c in LINEAGE_KEY) else None
+    if str(ref) in BATCHED_OPS and "batch_id" in columns:
+        return "batch_id"
+    return None
+
+
+def rows_outside(ref: TableRef, column: str, proved: TableRef, name: str) -> RowScope:
+    """The rows of `ref` the erasure check has not proved clean: those of a batch that
+    `proved` (table_name, batch_id) does not list for `name` — a row without a batch
+    included — and, in the field issues, every issue of a rule incremental staging writes
+    for rows of earlier batches (`REISSUED_RULES`)."""
+    outer = f"{ref.sql}.{quote_ident(column)}"
+    where = (
+        f"NOT EXISTS (SELECT 1 FROM {proved.sql} AS p "
+        f"WHERE p.table_name = :_cdp_proved_table AND p.batch_id = {outer})"
+    )
+    params: dict[str, object] = {"_cdp_proved_table": name}
+    if str(ref) == "ops.data_quality_issues":
+        rules = ", ".join(f"'{r}'" for r in REISSUED_RULES)
+        where += f" OR {ref.sql}.rule IN ({rules})"
+    return RowScope(where, params)
 
 
 def _source_values(
@@ -145,9 +202,10 @@ def _source_values(
     source: SourceConfig,
     columns: list[str],
     rows: CandidateFilter | None = None,
+    scope: RowScope | None = None,
 ) -> TableValues | None:
     if not all(c in columns for c in LINEAGE_KEY):
-        return _named_table_values(session, ref, columns, rows)
+        return _named_table_values(session, ref, columns, rows, scope)
     raw = ref.schema == "raw"
     if raw:
         mapping = {f: c for f, c in raw_columns(source).items() if c in columns}
@@ -158,7 +216,7 @@ def _source_values(
     searched = [c for f, c in mapping.items() if f in IDENTIFIER_FIELDS] + texts
     phones = [c for f, c in mapping.items() if f == "phone"] + texts
     read = [*mapping.values(), *texts]
-    frame = _read(session, ref, list(LINEAGE_KEY), read, rows, searched, phones)
+    frame = _read(session, ref, list(LINEAGE_KEY), read, rows, searched, phones, scope)
     values = source_field_values(frame, source, config, mapping)
     values += source_text_values(frame, source, config, raw)
     return TableValues(ref, frame[list(LINEAGE_KEY)], values)
@@ -170,9 +228,11 @@ def _quarantine_values(
     ref: TableRef,
     columns: list[str],
     rows: CandidateFilter | None = None,
+    scope: RowScope | None = None,
 ) -> TableValues:
     keys = ["source", "stage", "file", "line", "batch_id"]
-    frame = _read(session, ref, keys, ["record_id", "raw_payload"], rows, phones=["raw_payload"])
+    values = ["record_id", "raw_payload"]
+    frame = _read(session, ref, keys, values, rows, phones=["raw_payload"], scope=scope)
     values = _per_source_text(frame, config, "raw_payload")
     return TableValues(ref, frame[keys], values)
 
@@ -183,9 +243,10 @@ def _issue_values(
     ref: TableRef,
     columns: list[str],
     rows: CandidateFilter | None = None,
+    scope: RowScope | None = None,
 ) -> TableValues:
     keys = ["source", "record_id", "file", "line", "batch_id", "field"]
-    frame = _read(session, ref, keys, ["record_id", "value"], rows, phones=["value"])
+    frame = _read(session, ref, keys, ["record_id", "value"], rows, phones=["value"], scope=scope)
     values = _per_source_text(frame, config, "value")
     return TableValues(ref, frame[keys], values)
 
@@ -210,10 +271,11 @@ def _xref_values(
     ref: TableRef,
     columns: list[str],
     rows: CandidateFilter | None = None,
+    scope: RowScope | None = None,
 ) -> TableValues:
     keys = ["source", "source_record_id", "identity_kind", "customer_id"]
     searched = ["source_record_id", "customer_id"]
-    frame = _read(session, ref, keys, searched, rows, phones=["source_record_id"])
+    frame = _read(session, ref, keys, searched, rows, phones=["source_record_id"], scope=scope)
     return TableValues(ref, frame, xref_values(frame, config))
 
 
@@ -239,11 +301,13 @@ def _edge_values(
     ref: TableRef,
     columns: list[str],
     rows: CandidateFilter | None = None,
+    scope: RowScope | None = None,
 ) -> TableValues:
     keys = ["customer_id", "left_source", "left_record_id", "right_source", "right_record_id"]
     texts = ["customer_id", "left_record_id", "right_record_id", "evidence"]
     phones = ["left_record_id", "right_record_id", "evidence"]
-    frame = _read(session, ref, [*keys, "left_kind", "right_kind"], texts, rows, phones=phones)
+    read = [*keys, "left_kind", "right_kind"]
+    frame = _read(session, ref, read, texts, rows, phones=phones, scope=scope)
     values: Values = [("customer_id", frame["customer_id"].astype(STRING))]
     for side in ("left", "right"):
         values += node_values(
@@ -259,8 +323,10 @@ def _node_values(
     ref: TableRef,
     columns: list[str],
     rows: CandidateFilter | None = None,
+    scope: RowScope | None = None,
 ) -> TableValues:
-    frame = _read(session, ref, [], ["node_key", "customer_id"], rows, phones=["node_key"])
+    read = ["node_key", "customer_id"]
+    frame = _read(session, ref, [], read, rows, phones=["node_key"], scope=scope)
     parts = frame["node_key"].astype(STRING).str.split("|", n=2, expand=True)
     parts = parts.reindex(columns=[0, 1, 2])
     values: Values = [("customer_id", frame["customer_id"].astype(STRING))]
@@ -274,8 +340,9 @@ def _shared_values(
     ref: TableRef,
     columns: list[str],
     rows: CandidateFilter | None = None,
+    scope: RowScope | None = None,
 ) -> TableValues:
-    frame = _read(session, ref, ["type"], ["value"], rows, phones=["value"])
+    frame = _read(session, ref, ["type"], ["value"], rows, phones=["value"], scope=scope)
     kinds = frame["type"].astype(STRING).map(NAMED_COLUMNS).astype(STRING)
     values: Values = []
     for kind in ("email", "phone", "loyalty_id"):
@@ -288,12 +355,13 @@ def _named_table_values(
     ref: TableRef,
     columns: list[str],
     rows: CandidateFilter | None = None,
+    scope: RowScope | None = None,
 ) -> TableValues | None:
     picked = [c for c in columns if c in NAMED_COLUMNS]
     if not picked:
         return None
     phones = [c for c in picked if NAMED_COLUMNS[c] == "phone"]
-    frame = _read(session, ref, [], picked, rows, phones=phones)
+    frame = _read(session, ref, [], picked, rows, phones=phones, scope=scope)
     return TableValues(ref, frame, named_values(frame))
 
 

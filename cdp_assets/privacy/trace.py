@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import sqlalchemy as sa
@@ -13,10 +16,23 @@ import sqlalchemy as sa
 from cdp_assets.activation.export_files import read_export_file
 from cdp_assets.config import CDPConfig
 from cdp_assets.privacy.candidates import CandidateFilter
+from cdp_assets.privacy.export_trace_cache import remembered_scans
 from cdp_assets.privacy.identifiers import Identifiers, hash_matches, matches, named_values
-from cdp_assets.privacy.tables import LAYERS, each_table, personal_tables, table_values
+from cdp_assets.privacy.tables import (
+    LAYERS,
+    TableValues,
+    batch_column,
+    each_table,
+    personal_tables,
+    rows_outside,
+    table_values,
+)
 from cdp_assets.warehouse import TableRef, WarehouseSession, coerce_frame
-from cdp_assets.warehouse.warehouse import quote_ident
+from cdp_assets.warehouse.versions import read_versions
+from cdp_assets.warehouse.warehouse import REWRITES_PREFIX, quote_ident, set_data_version
+
+if TYPE_CHECKING:
+    from cdp_assets.privacy.erasure import CandidatesLeft
 
 EXPORT_SUFFIXES = (".csv", ".parquet")
 
@@ -67,8 +83,18 @@ def export_traces(root: Path, salt: bytes, suppressed: frozenset[str]) -> pd.Dat
 # still: it is not read again. After an erasure the suppression list grows by the hashes of
 # the people just erased, whose identifiers the run knows in clear: a table that was clean
 # before the run and changed only by the run's deletions is searched for those identifiers
-# only (the rows that may hold one are selected in the warehouse, then hashed). Anything
-# else — a new or changed table, another list — is scanned in full.
+# only (the rows that may hold one are selected in the warehouse, then hashed).
+#
+# Tables written batch by batch (raw and staged sources, the quarantine, the field issues)
+# grow by new batches between two checks: a night's ingestion and staging append the rows of
+# new batches, and retention and erasure delete rows. For them the check also records which
+# batches it proved clean (`ops.erasure_trace_batches`), with the table's `rewrites:` version
+# (which moves only when rows already in the table may have changed, see
+# `WarehouseSession.mark_changed`) and its columns. A table whose list, rewrites version and
+# columns are those of its proof is searched only in the rows of batches not proved yet
+# (`rows_outside`), and, when the run's own erasure grew the list, for the identifiers just
+# erased among the others. Anything else — a new table, changed columns, rewritten rows, a
+# list grown by anything but the run's erasure — is scanned in full.
 
 LEDGER = TableRef("ops", "erasure_trace_ledger")
 LEDGER_DTYPES: dict[str, str] = {
@@ -79,6 +105,68 @@ LEDGER_DTYPES: dict[str, str] = {
 # Bump when the readers change what they find: every table is then scanned in full again.
 READERS_VERSION = "1"
 REBUILT = "rebuilt"  # the checksum recorded for a table of a rebuilt layer (not taken)
+# Per table written batch by batch and found clean: the list it was proved against, its
+# `rewrites:` version and columns then, and one row per batch proved (batch_id null: the row
+# that says the table has a proof, with no batch or more).
+BATCHES = TableRef("ops", "erasure_trace_batches")
+BATCHES_DTYPES: dict[str, str] = {
+    "table_name": "string",
+    "checked_against": "string",
+    "rewrites": "string",
+    "columns": "string",
+    "batch_id": "string",
+}
+
+
+@dataclass(frozen=True)
+class BatchProof:
+    """The batches of a table proved clean against the list of `fingerprint`, while the
+    table had the `rewrites` version and the columns of digest `columns`."""
+
+    fingerprint: str
+    rewrites: str
+    columns: str
+    batches: frozenset[str]
+
+
+def columns_digest(columns: list[str]) -> str:
+    return hashlib.sha256("\x1f".join(columns).encode()).hexdigest()[:16]
+
+
+def read_batch_proofs(session: WarehouseSession) -> dict[str, BatchProof]:
+    if not session.table_exists(BATCHES):
+        return {}
+    frame = session.read_table(BATCHES, dtypes=BATCHES_DTYPES)
+    proofs: dict[str, BatchProof] = {}
+    for name, rows in frame.groupby("table_name", sort=True):
+        first = rows.iloc[0]
+        batches = frozenset(str(b) for b in rows["batch_id"].dropna())
+        proofs[str(name)] = BatchProof(
+            str(first["checked_against"]), str(first["rewrites"]), str(first["columns"]), batches
+        )
+    return proofs
+
+
+def write_batch_proofs(session: WarehouseSession, proofs: dict[str, BatchProof]) -> None:
+    rows = []
+    for name, proof in sorted(proofs.items()):
+        head = (name, proof.fingerprint, proof.rewrites, proof.columns)
+        rows.append((*head, None))
+        rows += [(*head, b) for b in sorted(proof.batches)]
+    frame = pd.DataFrame(rows, columns=list(BATCHES_DTYPES))
+    session.replace_table(BATCHES, coerce_frame(frame, BATCHES_DTYPES))
+
+
+def rewrite_versions(session: WarehouseSession, refs: list[TableRef]) -> dict[str, str]:
+    """Each table's `rewrites:` version; a table without one (never rewritten since the
+    versions ledger knew it, or older than that version) is given one now, before anything is
+    read, so that a rewrite after this point moves it."""
+    names = {f"{REWRITES_PREFIX}{ref}": str(ref) for ref in refs}
+    found = read_versions(session, names)
+    for name in sorted(set(names) - set(found)):
+        found[name] = uuid.uuid4().hex
+        set_data_version(session, name, found[name])
+    return {names[n]: v for n, v in found.items() if n in names}
 
 
 def check_fingerprint(config: CDPConfig, suppressed: frozenset[str]) -> str:
@@ -163,19 +251,26 @@ def verified_traces(
     erased_now: Identifiers,
     changed_by_run: set[str],
     rebuilt_layers: tuple[str, ...] = (),
+    left: CandidatesLeft | None = None,
 ) -> pd.DataFrame:
     """The trace check with the ledger (see above). `before`: the tables' checksums at the
     start of the run and `suppressed_before` the list then; `erased_now`: the identifiers the
     run erased (in clear, never stored); `changed_by_run`: the tables the run deleted rows
     from. Records in the ledger every table found clean. Returns, per table of `layers` that
-    may hold personal data: rows, traces and how it was scanned (`unchanged`: skipped, clean
-    since the last check; `erased_now`: searched for the identifiers just erased; `full`).
+    may hold personal data: rows, rows read, traces and how it was scanned (`unchanged`:
+    skipped, clean since the last check; `erased_now`: searched for the identifiers just
+    erased; `new_batches`: the rows of batches not proved clean yet read in full, the others
+    searched for the identifiers just erased when the run erased anyone; `full`).
 
     `rebuilt_layers`: layers whose tables are only ever rebuilt from layers this check
     guards before they may be rebuilt (core and after wait for it): a table of theirs found
     clean against the list before the run stays clean against it whatever its checksum —
-    what the nightly check, which scans the intake layers only, already relies on."""
-    columns = ["table", "rows", "traces", "scan"]
+    what the nightly check, which scans the intake layers only, already relies on.
+
+    `left`: the candidate rows the run's deletion read and kept (`CandidatesLeft`); where a
+    table was written by no other transaction since, the search for the people just erased
+    hashes those instead of selecting its rows again."""
+    columns = ["table", "rows", "rows_read", "traces", "scan"]
     if not suppressed:  # nothing was ever erased: nothing to look for
         return pd.DataFrame([], columns=columns)
     ledger = read_ledger(session)
@@ -185,11 +280,29 @@ def verified_traces(
     added = suppressed - suppressed_before
     own = set(erased_now.hashes(salt)["identifier_hash"]) if added else set()
     narrow = CandidateFilter(erased_now, session.dialect) if added <= own else None
+    tables = [ref for ref in personal_tables(session) if ref.schema in layers]
+    shapes = {str(ref): session.columns(ref) for ref in tables}
+    batched = {
+        str(ref): column
+        for ref in tables
+        if (column := batch_column(config, ref, shapes[str(ref)])) is not None
+    }
+    # Read before any row is: a rewrite committed after this moves them.
+    rewrites = rewrite_versions(session, [r for r in tables if str(r) in batched])
+    proofs = read_batch_proofs(session)
+    searched = _still_searched(session, left, narrow)
+
+    def erased_now_rows(ref: TableRef) -> TableValues | None:
+        """The rows that may hold an identifier just erased (`narrow` not empty)."""
+        assert narrow is not None
+        if str(ref) in searched:
+            return searched[str(ref)]
+        return table_values(session, config, ref, narrow)
+
+    proved: dict[str, BatchProof] = {}
     rows = []
-    for ref in personal_tables(session):
+    for ref in tables:
         name = str(ref)
-        if ref.schema not in layers:
-            continue
         # Against an empty list every table is clean.
         entry = ledger.get(name)
         clean_before = (
@@ -197,38 +310,148 @@ def verified_traces(
             or (name in before and entry == (before[name], was))
             or (ref.schema in rebuilt_layers and entry is not None and entry[1] == was)
         )
+        proof = proofs.get(name)
+        digest = columns_digest(shapes[name])
+        proof_holds = (
+            name in batched
+            and proof is not None
+            and entry is not None
+            and entry[1] == was
+            and proof.fingerprint == was
+            and proof.rewrites == rewrites.get(name)
+            and proof.columns == digest
+        )
+        kept = proof if proof_holds else None  # the batches proved, still proved
         if clean_before and not added and name not in changed_by_run and name in before:
             count = int(before[name].split(":")[0])
-            rows.append({"table": name, "rows": count, "traces": 0, "scan": "unchanged"})
+            rows.append(
+                {"table": name, "rows": count, "rows_read": 0, "traces": 0, "scan": "unchanged"}
+            )
+            if kept is None and name in batched and proof is not None and entry is not None:
+                kept = _reanchored(session, ref, proof, entry, was, digest, rewrites[name])
+            if kept is not None:
+                proved[name] = kept
             continue
-        if clean_before and narrow is not None:
+        found, read = 0, 0
+        if proof_holds and not clean_before and (not added or narrow is not None):
+            # Clean against the list before the run but for the batches not proved yet.
+            assert kept is not None
+            scope = rows_outside(ref, batched[name], BATCHES, name)
+            table = table_values(session, config, ref, scope=scope)
+            batches = set(kept.batches)
+            if table is not None and len(table.keys):
+                found += _traces(table, salt, suppressed)
+                read += len(table.keys)
+                batches |= _batches_of(table, batched[name])
+            if added and narrow is not None and not narrow.empty:
+                older = erased_now_rows(ref)
+                if older is not None and len(older.keys):
+                    found += _traces(older, salt, suppressed)
+                    read += len(older.keys)
+            scan, total = "new_batches", session.row_count(ref)
+            kept = BatchProof(now, kept.rewrites, digest, frozenset(batches))
+        elif clean_before and narrow is not None:
             # Clean against the list before the run, and changed only by its deletions.
-            table = table_values(session, config, ref, narrow) if not narrow.empty else None
+            if kept is None and not suppressed_before and name in batched:
+                # Against an empty list every row was clean: the batches there now (listed
+                # before the search, which then covers every row of theirs) are proved
+                # once the search finds none of the people just erased.
+                present = _batches_present(session, ref, batched[name])
+                kept = BatchProof(was, rewrites[name], digest, frozenset(present))
+            table = erased_now_rows(ref) if not narrow.empty else None
             if table is None and not narrow.empty:
                 continue  # no identifier column
+            if table is not None and len(table.keys):
+                found += _traces(table, salt, suppressed)
+                read += len(table.keys)
             scan, total = "erased_now", session.row_count(ref)
+            if kept is not None:
+                kept = BatchProof(now, kept.rewrites, digest, kept.batches)
         else:
             table = table_values(session, config, ref)
             if table is None:
                 continue  # no identifier column
             scan, total = "full", len(table.keys)
+            read = total
+            if name in batched:
+                batches = _batches_of(table, batched[name])
+                kept = BatchProof(now, rewrites[name], digest, frozenset(batches))
             if not total:
                 ledger[name] = (
                     _checksum_now(session, ref, before, changed_by_run, rebuilt_layers),
                     now,
                 )
+                if kept is not None:
+                    proved[name] = kept
                 continue  # an empty table, as `warehouse_traces` leaves out
-        found = 0
-        if table is not None and len(table.keys):
-            found = int(hash_matches(table.values, salt, suppressed, table.index).sum())
-        rows.append({"table": name, "rows": total, "traces": found, "scan": scan})
+            found = _traces(table, salt, suppressed)
+        rows.append(
+            {"table": name, "rows": total, "rows_read": read, "traces": found, "scan": scan}
+        )
         if not found:
             ledger[name] = (
                 _checksum_now(session, ref, before, changed_by_run, rebuilt_layers),
                 now,
             )
+            if kept is not None:
+                proved[name] = kept
     write_ledger(session, ledger)
+    # Proofs of tables of other layers (not checked now) stand as they were.
+    others = {n: p for n, p in proofs.items() if n.split(".")[0] not in layers}
+    write_batch_proofs(session, {**others, **proved})
     return pd.DataFrame(rows, columns=columns)
+
+
+def _still_searched(
+    session: WarehouseSession, left: CandidatesLeft | None, narrow: CandidateFilter | None
+) -> dict[str, TableValues | None]:
+    """The tables whose candidate rows the deletion left stand for a new search: written by
+    no other transaction since it began (same version; this transaction's own writes are
+    versioned at its commit), the search being for fewer values (`narrow` not None)."""
+    if left is None or narrow is None or not left.tables:
+        return {}
+    names = {f"table:{name}": name for name in left.tables}
+    now = read_versions(session, names)
+    return {
+        name: left.tables[name]
+        for key, name in names.items()
+        if now.get(key) == left.versions.get(key)
+    }
+
+
+def _traces(table: TableValues, salt: bytes, suppressed: frozenset[str]) -> int:
+    return int(hash_matches(table.values, salt, suppressed, table.index).sum())
+
+
+def _reanchored(
+    session: WarehouseSession,
+    ref: TableRef,
+    proof: BatchProof,
+    entry: tuple[str, str],
+    was: str,
+    digest: str,
+    rewrites: str,
+) -> BatchProof | None:
+    """A proof whose table was rewritten (a full re-stage, say) into the very content it
+    proved: the same batches, at the rewrites version read before this checksum was taken
+    (a later rewrite moves it). None when anything else differs."""
+    if proof.fingerprint != was or entry[1] != was or proof.columns != digest:
+        return None
+    if table_checksum(session, ref) != entry[0]:
+        return None
+    return BatchProof(was, rewrites, digest, proof.batches)
+
+
+def _batches_present(session: WarehouseSession, ref: TableRef, column: str) -> set[str]:
+    found = session.query(
+        f"SELECT DISTINCT {quote_ident(column)} AS b FROM {ref.sql} "
+        f"WHERE {quote_ident(column)} IS NOT NULL"
+    )
+    return {str(b) for b in found["b"]}
+
+
+def _batches_of(table: TableValues, column: str) -> set[str]:
+    return {str(b) for b in table.keys[column].dropna().unique()}
 
 
 # --------------------------------------------------------------------------- files
@@ -265,8 +488,10 @@ def verified_file_traces(
 ) -> pd.DataFrame:
     """`export_traces` of every folder (labelled by its key), with the ledger: a file whose
     bytes were found clean against the list before the run is skipped when the list did not
-    grow, and otherwise searched for the identifiers just erased (in clear); any other file is
-    read and hashed in full. `ledger` is updated in place for every clean file."""
+    grow, and otherwise searched for the identifiers just erased (in clear); a file whose
+    bytes the export steps' own scan (`export_trace_cache`, same readers) found clean against
+    this very list and salt is not read again (`remembered`); any other file is read and
+    hashed in full. `ledger` is updated in place for every clean file."""
     columns = ["table", "rows", "traces", "scan"]
     added = suppressed - suppressed_before
     own = set(erased_now.hashes(salt)["identifier_hash"]) if added else set()
@@ -274,12 +499,18 @@ def verified_file_traces(
     if not suppressed:
         return pd.DataFrame(rows, columns=columns)
     for label, root in folders.items():
+        scanned = remembered_scans(Path(root), salt, suppressed)
         for path in export_files(Path(root)):
             name = f"{label}/{path.relative_to(root).as_posix()}"
             checksum = file_checksum(path)
             clean_before = not suppressed_before or ledger.get(name) == (checksum, was)
             if clean_before and not added:
                 rows.append({"table": name, "rows": 0, "traces": 0, "scan": "unchanged"})
+                ledger[name] = (checksum, now)
+                continue
+            figures = scanned.get(checksum)
+            if figures is not None and figures[1] == 0:
+                rows.append({"table": name, "rows": figures[0], "traces": 0, "scan": "remembered"})
                 ledger[name] = (checksum, now)
                 continue
             frame = read_export_file(path)

@@ -395,6 +395,10 @@ def stage_everything(
         totals.add_issues(shared)
     replacement.finish()
     session.append(QUARANTINE, totals.quarantine)
+    # The source's quarantine and issues of every batch were deleted and written again: rows of
+    # batches already there before, not only new ones (the erasure check must read them all).
+    session.mark_changed(QUARANTINE)
+    session.mark_changed(ISSUES)
     return totals
 
 
@@ -570,8 +574,11 @@ def _retire(session: WarehouseSession, source: SourceConfig, s: Settlement) -> N
         {"s": source.name, "rule": SUPERSEDED_RECORD},
     )
     _drop(session, work)
-    session.mark_changed(staged)
-    session.mark_changed(ISSUES)
+    # Staged rows were only deleted; of the issues, some were deleted and the others had their
+    # `reason` (which names the winner's record id, file, line and batch: the record id is the
+    # row's own `record_id`) rewritten — a column no reader of identifiers reads.
+    session.mark_changed(staged, deletions_only=True)
+    session.mark_changed(ISSUES, rows_rewritten=False)
 
 
 def _merge_chunk(

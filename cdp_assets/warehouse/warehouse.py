@@ -180,12 +180,25 @@ class WarehouseSession:
         # (False: rows were only deleted); each gets a new version in `ops.data_versions` when
         # the transaction commits (see `record_table_versions`).
         self.changed: dict[TableRef, bool] = {}
+        # Tables whose rows already there may have been changed (or the table replaced): every
+        # write but `append` and `delete_where`, unless its caller says otherwise. Each gets a
+        # new `rewrites:` version (see `record_table_versions`).
+        self.rewritten: set[TableRef] = set()
 
-    def mark_changed(self, ref: TableRef, deletions_only: bool = False) -> None:
+    def mark_changed(
+        self, ref: TableRef, deletions_only: bool = False, rows_rewritten: bool = True
+    ) -> None:
         """Record that this transaction wrote `ref` (the write methods below do it; a caller
-        writing with its own SQL through `conn` says so here, and whether it only deleted)."""
-        if not ref.table.startswith("_"):
-            self.changed[ref] = self.changed.get(ref, False) or not deletions_only
+        writing with its own SQL through `conn` says so here, and whether it only deleted).
+        `rows_rewritten=False`: the write only added rows, or changed only columns that no
+        reader of identifiers reads (`cdp_assets.privacy.tables`) — the rows already there
+        hold the identifiers they held. Anything else must leave it True: the erasure check
+        trusts it to search only the rows added since its last proof."""
+        if ref.table.startswith("_"):
+            return
+        self.changed[ref] = self.changed.get(ref, False) or not deletions_only
+        if rows_rewritten and not deletions_only:
+            self.rewritten.add(ref)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -396,7 +409,7 @@ class WarehouseSession:
             self.ensure_unique_index(ref, key)
         if len(df):
             self._bulk_insert(ref, df)
-            self.mark_changed(ref)
+            self.mark_changed(ref, rows_rewritten=False)
         return len(df)
 
     def take_turns(self, name: str) -> None:
@@ -518,6 +531,10 @@ class TableReplacement:
 
 DATA_VERSIONS_SCHEMA = "ops"
 DATA_VERSIONS_TABLE = "data_versions"
+# `rewrites:<schema>.<table>`: a version that moves only when rows already in the table may
+# have changed (a replacement, an UPDATE, SQL a caller did not declare an append); appends and
+# deletions leave it. A table without one has never been rewritten since the ledger knew it.
+REWRITES_PREFIX = "rewrites:"
 # The platform's schemas, one per layer.
 PLATFORM_SCHEMAS: tuple[str, ...] = (
     "raw", "staging", "ops", "core", "analytics", "ml", "activation",
@@ -530,11 +547,15 @@ def record_table_versions(session: WarehouseSession) -> None:
     of each table it depends on knows, without reading a row, whether any of them changed
     since it last ran (`cdp_assets.warehouse.versions`). `additions` changes only when rows
     may have been added or changed, not when rows were only deleted: what the erasure check
-    needs (a deletion cannot bring an erased identifier back)."""
+    needs (a deletion cannot bring an erased identifier back). A table whose rows already
+    there may have changed also gets a new `rewrites:` version (see `mark_changed`)."""
     for ref, grown in sorted(session.changed.items(), key=lambda item: str(item[0])):
         version = uuid.uuid4().hex
         set_data_version(session, f"table:{ref}", version, additions=version if grown else None)
+        if ref in session.rewritten:
+            set_data_version(session, f"{REWRITES_PREFIX}{ref}", version)
     session.changed.clear()
+    session.rewritten.clear()
 
 
 def _create_data_versions(session: WarehouseSession, ledger: TableRef) -> None:

@@ -23,6 +23,7 @@ from cdp_assets.privacy.erasure import (
     identity_built,
 )
 from cdp_assets.privacy.export_scrub import count_rows_of_people, scrub_exports, scrub_suppressed
+from cdp_assets.privacy.export_trace_cache import remembered_scans
 from cdp_assets.privacy.identifiers import Identifiers, hash_matches, named_values
 from cdp_assets.privacy.suppression import SuppressionError, load_suppressed, privacy_salt
 from cdp_assets.privacy.tables import LAYERS, personal_tables
@@ -79,10 +80,15 @@ def _erase_from_model_store(
     store: ModelRegistry, subjects: list[Subject], dry_run: bool = False
 ) -> None:
     """Their rows leave every training snapshot of the model store (counted per request),
-    under every id they ever had: a snapshot may predate a merge that absorbed one."""
-    for subject in subjects:
-        for path, rows in store.erase_customers(subject.every_customer_id, dry_run).items():
+    under every id they ever had: a snapshot may predate a merge that absorbed one. Each
+    snapshot is read once for the counts of all of them, and rewritten at most once."""
+    groups = {str(i): s.every_customer_id for i, s in enumerate(subjects)}
+    counts = store.count_customers(groups)
+    for i, subject in enumerate(subjects):
+        for path, rows in counts[str(i)].items():
             subject.rows[f"model_store/{path}"] = rows
+    if not dry_run and any(counts.values()):
+        store.erase_customers(set().union(*groups.values()))
 
 
 def _scrub_files(
@@ -117,14 +123,23 @@ def finish_interrupted_scrubs(
 
 
 def _known_clean(
-    exports_root: Path, ledger: dict[str, tuple[str, str]], fingerprint: str
+    exports_root: Path,
+    ledger: dict[str, tuple[str, str]],
+    fingerprint: str,
+    remembered: Mapping[str, tuple[int, int]] | None = None,
 ) -> Callable[[Path], bool]:
-    """Whether an export file's bytes were found clean against the list of `fingerprint`."""
+    """Whether an export file's bytes were found clean against the list of `fingerprint`: by
+    this check (the ledger), or by the export steps' scan against the same list
+    (`remembered`: file sha256 → rows, traces; see `export_trace_cache`)."""
 
     def clean(path: Path) -> bool:
         name = f"exports/{path.relative_to(exports_root).as_posix()}"
         entry = ledger.get(name)
-        return entry is not None and entry == (file_checksum(path), fingerprint)
+        checksum = file_checksum(path)
+        if entry is not None and entry == (checksum, fingerprint):
+            return True
+        figures = (remembered or {}).get(checksum)
+        return figures is not None and figures[1] == 0
 
     return clean
 
@@ -186,6 +201,7 @@ def _trace_check(traces: pd.DataFrame, files: pd.DataFrame, suppressed: int) -> 
             "rows_scanned": int(traces["rows"].sum()),
             "tables_by_scan": dg.MetadataValue.json(_by_scan(traces)),
             "rows_read_in_full": int(traces.loc[traces["scan"] == "full", "rows"].sum()),
+            "rows_read": int(traces["rows_read"].sum()) if "rows_read" in traces else 0,
             "files_scanned": len(files),
             "files_by_scan": dg.MetadataValue.json(_by_scan(files)),
             "rows_with_an_erased_identifier": int(traces["traces"].sum() + files["traces"].sum()),
@@ -197,8 +213,12 @@ def _trace_check(traces: pd.DataFrame, files: pd.DataFrame, suppressed: int) -> 
         "Through the trace ledger (ops.erasure_trace_ledger): a table or file unchanged since "
         "it was found clean against the same list is not read again (scan `unchanged`); one "
         "clean before this run and changed only by its deletions is searched for the "
-        "identifiers just erased (`erased_now`); any other is read in full (`full`). "
-        "rows_scanned counts every row so covered.",
+        "identifiers just erased (`erased_now`); one written batch by batch whose rows "
+        "already checked were not rewritten since is read in the batches not proved clean yet "
+        "(`new_batches`, plus the identifiers just erased elsewhere); an export file the "
+        "export steps' scan found clean against this list is not read again (`remembered`); "
+        "any other is read in full (`full`). rows_scanned counts every row so covered, "
+        "rows_read those read.",
     )
 
 
@@ -273,7 +293,12 @@ def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 # fails on a changed salt before deleting
                 already = load_suppressed(session, salt)
                 ledger = read_ledger(session)
-            clean = _known_clean(exports.path, ledger, check_fingerprint(config, already))
+            clean = _known_clean(
+                exports.path,
+                ledger,
+                check_fingerprint(config, already),
+                remembered_scans(exports.path, salt, already),
+            )
             finished = finish_interrupted_scrubs(exports.path, store, salt, already, clean)
             with warehouse.get().transaction() as session:
                 before_list = load_suppressed(session, salt)
@@ -302,6 +327,7 @@ def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
                     erased_now,
                     set(done.deleted),
                     rebuilt_layers=tuple(x for x in LAYERS if x not in INTAKE_LAYERS),
+                    left=done.left,
                 )
                 logged = session.row_count(ERASURE_LOG)
             _scrub_files(exports.path, store)(done.erasing)

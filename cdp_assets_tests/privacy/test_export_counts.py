@@ -1,0 +1,118 @@
+"""The erasure log's export rows per request: counted with every file's columns normalised once
+for all requests, they equal what removing each person alone would remove."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from cdp_assets.activation.ad_hashing import hash_email, hash_phone
+from cdp_assets.privacy.export_scrub import count_rows_of_people, scrub_exports
+
+
+def test_rows_counted_per_person_are_those_each_alone_would_lose(tmp_path: Path) -> None:
+    folder = tmp_path / "email_tool" / "loyal" / "e1"
+    folder.mkdir(parents=True)
+    pd.DataFrame(
+        {
+            "customer_id": ["C-1", "C-2", "C-3", " C-1 ", None],
+            "email": ["ANN@Example.com ", "bob@example.com", None, None, "ann@example.com"],
+            "phone": [None, "+441234567890", "+441234567890", None, None],
+        }
+    ).to_csv(folder / "full.csv", index=False)
+    pd.DataFrame(
+        {
+            "email_sha256": [hash_email("bob@example.com"), "x", hash_email("ann@example.com")],
+            "phone_sha256": [None, hash_phone("+441234567890"), None],
+        }
+    ).to_parquet(tmp_path / "email_tool" / "loyal" / "e1" / "ads.parquet")
+    people = {
+        "R1": ({"C-1"}, {"ann@example.com"}, set()),
+        "R2": (set(), {"bob@example.com"}, {"+441234567890"}),
+        "R3": ({"C-9"}, set(), set()),
+    }
+    counts = count_rows_of_people(tmp_path, people)
+    alone = {
+        key: sum(scrub_exports(tmp_path, *ids, dry_run=True).values())
+        for key, ids in people.items()
+    }
+    assert counts == alone == {"R1": 4, "R2": 4, "R3": 0}
+
+
+def test_snapshot_rows_counted_per_person_are_those_each_alone_would_lose(tmp_path: Path) -> None:
+    from cdp_assets.ml.model_store import SNAPSHOT_FILE, ModelStore
+
+    for version, ids in (("churn-1", ["C-1", "C-2", "C-2"]), ("leads-1", ["C-3", "C-1"])):
+        folder = tmp_path / version.split("-")[0] / version
+        folder.mkdir(parents=True)
+        pd.DataFrame({"customer_id": ids, "x": range(len(ids))}).to_parquet(folder / SNAPSHOT_FILE)
+    store = ModelStore(tmp_path)
+    groups = {"R1": {"C-1"}, "R2": {"C-2", "C-3"}, "R3": set(), "R4": {"C-9"}}
+    counts = store.count_customers(groups)
+    alone = {key: store.erase_customers(ids, dry_run=True) for key, ids in groups.items()}
+    assert counts == alone
+    assert counts["R2"] == {"churn/churn-1/training_snapshot.parquet": 2,
+                            "leads/leads-1/training_snapshot.parquet": 1}  # fmt: skip
+
+
+def test_the_erasure_check_trusts_the_export_scan_of_the_same_list_only(tmp_path: Path) -> None:
+    """A file the export steps' scan found clean against this very list is not read again by
+    the erasure check; a file it found traces in, or a scan against another list, is."""
+    from cdp_assets.privacy.export_trace_cache import cached_export_traces
+    from cdp_assets.privacy.identifiers import Identifiers
+    from cdp_assets.privacy.trace import verified_file_traces
+
+    salt = b"files-salt"
+    gone = Identifiers()
+    gone.add("email", ["gone@example.com"])
+    listed = frozenset(gone.hashes(salt)["identifier_hash"])
+    folder = tmp_path / "email_tool" / "loyal" / "e1"
+    folder.mkdir(parents=True)
+    pd.DataFrame({"email": ["ann@example.com"]}).to_csv(folder / "full.csv", index=False)
+    pd.DataFrame({"email": ["Gone@Example.com"]}).to_csv(folder / "additions.csv", index=False)
+
+    def check(suppressed: frozenset[str]) -> dict[str, tuple[str, int]]:
+        found = verified_file_traces(
+            {"exports": tmp_path}, salt, suppressed, suppressed, Identifiers(), {}, "f", "f"
+        )
+        return {
+            t: (s, int(n))
+            for t, s, n in zip(found["table"], found["scan"], found["traces"], strict=True)
+        }
+
+    assert check(listed) == {
+        "exports/email_tool/loyal/e1/additions.csv": ("full", 1),
+        "exports/email_tool/loyal/e1/full.csv": ("full", 0),
+    }
+    cached_export_traces(tmp_path, salt, listed)  # what the export step does
+    assert check(listed) == {
+        "exports/email_tool/loyal/e1/additions.csv": ("full", 1),
+        "exports/email_tool/loyal/e1/full.csv": ("remembered", 0),
+    }
+    other = listed | {"0" * 64}
+    assert check(other)["exports/email_tool/loyal/e1/full.csv"] == ("full", 0)
+
+
+def test_files_the_export_scan_found_clean_are_not_read_to_finish_interrupted_scrubs(
+    tmp_path: Path,
+) -> None:
+    from cdp_assets.defs.privacy.erasure import _known_clean
+    from cdp_assets.privacy.export_trace_cache import cached_export_traces, remembered_scans
+    from cdp_assets.privacy.identifiers import Identifiers
+
+    salt = b"files-salt"
+    gone = Identifiers()
+    gone.add("email", ["gone@example.com"])
+    listed = frozenset(gone.hashes(salt)["identifier_hash"])
+    folder = tmp_path / "email_tool" / "loyal" / "e1"
+    folder.mkdir(parents=True)
+    pd.DataFrame({"email": ["ann@example.com"]}).to_csv(folder / "full.csv", index=False)
+    pd.DataFrame({"email": ["gone@example.com"]}).to_csv(folder / "additions.csv", index=False)
+    clean = _known_clean(tmp_path, {}, "f", remembered_scans(tmp_path, salt, listed))
+    assert not clean(folder / "full.csv")  # nothing remembered yet
+    cached_export_traces(tmp_path, salt, listed)
+    clean = _known_clean(tmp_path, {}, "f", remembered_scans(tmp_path, salt, listed))
+    assert clean(folder / "full.csv") and not clean(folder / "additions.csv")
+    other = _known_clean(tmp_path, {}, "f", remembered_scans(tmp_path, salt, listed | {"0" * 64}))
+    assert not other(folder / "full.csv")
