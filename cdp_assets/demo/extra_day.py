@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 DEFAULT_FRACTION = 0.01
-MONTH_FILE = re.compile(r"_(\d{4}-\d{2})\.(csv|jsonl)$")
+MONTH = r"(\d{4}-\d{2})"
 ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}T")
 TEXT_ENCODINGS = ("utf-8", "cp1252", "latin-1")
 
@@ -45,12 +45,16 @@ class ExtraDaySummary:
         return "\n".join(lines)
 
 
-def _month_files(folder: Path, suffix: str) -> list[Path]:
-    """The monthly files of a source folder (`*_YYYY-MM.csv`), oldest first."""
-    files = [p for p in folder.glob(f"*{suffix}") if MONTH_FILE.search(p.name)]
+def _month_files(folder: Path, stem: str, suffix: str) -> list[Path]:
+    """The demo's monthly files of a source folder (`<stem>_YYYY-MM.csv`), oldest first.
+    Other files with a month in their name (a re-delivery of a few lines) are not its
+    history: drawing the new day from them would repeat those few people only."""
+    name = re.compile(re.escape(stem) + "_" + MONTH + re.escape(suffix))
+    months = {p: name.fullmatch(p.name) for p in folder.glob(f"{stem}_*{suffix}")}
+    files = {p: m.group(1) for p, m in months.items() if m}
     if not files:
-        raise FileNotFoundError(f"no monthly *_YYYY-MM{suffix} file in {folder}")
-    return sorted(files, key=lambda p: MONTH_FILE.search(p.name).group(1))
+        raise FileNotFoundError(f"no monthly {stem}_YYYY-MM{suffix} file in {folder}")
+    return sorted(files, key=files.__getitem__)
 
 
 def _data_lines(folder: Path, suffix: str, header: bool) -> int:
@@ -105,7 +109,7 @@ def _orders(
 ) -> None:
     orders_dir, items_dir = landing / "shop" / "orders", landing / "shop" / "order_items"
     count = round(fraction * _data_lines(orders_dir, ".csv", header=True))
-    month_files = _month_files(orders_dir, ".csv")
+    month_files = _month_files(orders_dir, "orders", ".csv")
     templates = _read_csv(month_files[-1])
     every_id = pd.concat([_read_csv(p)["order_number"] for p in month_files], ignore_index=True)
     picked = templates.iloc[rng.integers(0, len(templates), count)].reset_index(drop=True)
@@ -115,7 +119,7 @@ def _orders(
     picked["ordered_at"] = _on_day(picked["ordered_at"], day)
     _write_csv(picked, orders_dir / f"orders_{day}.csv", summary, landing)
     items = pd.concat(
-        [_read_csv(p) for p in _month_files(items_dir, ".csv")[-2:]], ignore_index=True
+        [_read_csv(p) for p in _month_files(items_dir, "items", ".csv")[-2:]], ignore_index=True
     )
     renamed = pd.DataFrame({"order_id": old_ids, "new_id": new_ids})
     new_items = renamed.merge(items, on="order_id", how="inner", sort=False)
@@ -128,7 +132,7 @@ def _events(
 ) -> None:
     folder = landing / "web" / "events"
     count = round(fraction * _data_lines(folder, ".jsonl", header=False))
-    latest = _month_files(folder, ".jsonl")[-1]
+    latest = _month_files(folder, "events", ".jsonl")[-1]
     text = latest.read_bytes().decode("utf-8", errors="replace")
     templates = [line for line in text.splitlines() if line.strip()]
     records = []
@@ -167,7 +171,7 @@ def _accounts(
     rng: np.random.Generator, landing: Path, day: dt.date, fraction: float, summary: ExtraDaySummary
 ) -> None:
     folder = landing / "shop" / "accounts"
-    month_files = _month_files(folder, ".csv")
+    month_files = _month_files(folder, "accounts", ".csv")
     every = pd.concat([_read_csv(p) for p in month_files], ignore_index=True)
     half = max(round(fraction / 2 * _data_lines(folder, ".csv", header=True)), 1)
     new = every.iloc[rng.integers(0, len(every), half)].reset_index(drop=True)

@@ -98,3 +98,25 @@ def test_extra_day_without_a_demo_is_a_clear_error(tmp_path: Path, capsys) -> No
     with pytest.raises(SystemExit):
         main(["--extra-day", "--out", str(tmp_path / "nothing")])
     assert "no demo landing folder" in capsys.readouterr().err
+
+
+def test_extra_day_draws_only_on_the_demo_own_monthly_files(demo: Path, tmp_path: Path) -> None:
+    """Other files with a month in their name (a re-delivery of a few people's lines, as
+    `bench/erasure.py` lands) are not the demo's history: one more day must not be drawn
+    from them alone."""
+    out = _landing_copy(demo, tmp_path)
+    orders_dir = out / "landing" / "shop" / "orders"
+    events_dir = out / "landing" / "web" / "events"
+    latest_orders = sorted(orders_dir.glob("orders_????-??.csv"))[-1]
+    few = _csv(latest_orders).head(2)
+    few.to_csv(orders_dir / "again_orders_2026-12.csv", index=False)
+    latest_events = sorted(events_dir.glob("events_????-??.jsonl"))[-1]
+    first_line = latest_events.read_text(encoding="utf-8").splitlines()[0]
+    (events_dir / "again_events_2026-12.jsonl").write_text(first_line + "\n", encoding="utf-8")
+
+    add_extra_day(out, 7, END)
+
+    orders = _csv(orders_dir / f"orders_{DAY}.csv")
+    assert orders["email"].nunique() > 2
+    events = (events_dir / f"events_{DAY}.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len({json.loads(line).get("anonymous_id") for line in events}) > 1
