@@ -21,6 +21,21 @@ it, exact to the bit but no faster: see bench/RESULTS.md, "Scoring reasons at sc
 the number of rows each predicted through whole models, and whether each contribution matrix
 equals the first way's to the last bit. `--threads` caps OpenMP for the legacy way and the
 whole-population predict with threadpoolctl; `--rows` scores only the first N customers.
+
+`--rescore` measures the scores kept by cell row instead (`explain.score_by_cells`, what the
+scoring step does now), on a warehouse holding the day after `--as-of` (a `bench/full.py --out`
+folder after its nightly_increment phase): the features as of `--as-of` and of the next day
+are computed point-in-time (`customer_features`, what `analytics.customer_features` runs), and,
+timed in wall and CPU seconds (score and contributions together):
+
+* `first` — the first scoring, as of `--as-of`, with nothing kept: every customer computed;
+* `next_scratch` — the next day from scratch (what the step did before);
+* `next_kept` — the next day with what `first` kept: only the customers whose cell row moved;
+* `keep_write` / `keep_read` — writing what is kept to a warehouse table and reading it back
+  (`--keep-url`, default a DuckDB file in a temporary folder).
+
+with the customers computed, how many hold a cell row nobody held the day before (counted
+apart), and whether `next_kept` equals `next_scratch` to the last bit.
 """
 
 from __future__ import annotations
@@ -135,6 +150,84 @@ def bench_model(name: str, args: argparse.Namespace, features: Any, seen: Any) -
     return figures
 
 
+def bench_rescore(name: str, args: argparse.Namespace, days: dict, seen: Any) -> dict:
+    import tempfile
+
+    from cdp_assets.config.loader import load_config, resolve_path
+    from cdp_assets.defs.ml.classifier_scoring import keep_scores_by_cells, known_scores_by_cells
+    from cdp_assets.ml.explain import ReasonCache, SplitCells, score_by_cells, scores_key
+    from cdp_assets.ml.model_store import ModelStore
+    from cdp_assets.ml.snapshots import model_matrix
+    from cdp_assets.warehouse import TableRef, Warehouse
+
+    config = load_config()
+    store = ModelStore(resolve_path(config, config.models.store_dir))
+    version = store.champion(name)
+    if version is None:
+        return {"status": "no champion"}
+    model = store.load(name, version).model
+    matrices = {
+        day: model_matrix(population(name, f, seen, day).sort_values("customer_id"), model.features)
+        for day, f in days.items()
+    }
+    first_day, next_day = sorted(matrices)
+    cells = SplitCells.of(model.estimator, len(model.features))
+    if cells is None:
+        return {"status": f"{model.name} has no cells"}
+    key = scores_key(version, model.reference, cells)
+    counting = Counting(model.estimator)
+    figures: dict[str, Any] = {
+        "model": model.name,
+        "customers_first": len(matrices[first_day]),
+        "customers_next": len(matrices[next_day]),
+    }
+    print(f"{name}: {model.name} {version}, {figures}")
+
+    def run(label: str, day: dt.date, known: Any) -> Any:
+        counting.rows = 0
+        found = timed(
+            label,
+            figures,
+            lambda: score_by_cells(counting, matrices[day], model.reference, cells, key, known),
+        )
+        figures[f"{label}_computed"] = found.recomputed
+        figures[f"{label}_rows_predicted"] = counting.rows
+        return found
+
+    first = run("first", first_day, None)
+    scratch = run("next_scratch", next_day, None)
+    kept = run("next_kept", next_day, first.kept)
+    before = {row.tobytes() for row in cells.encode(matrices[first_day])}
+    figures["next_moved"] = sum(
+        row.tobytes() not in before for row in cells.encode(matrices[next_day])
+    )
+    figures["next_kept_equal"] = bool(
+        np.array_equal(kept.probability, scratch.probability)
+        and np.array_equal(kept.contributions, scratch.contributions)
+    )
+    figures["kept_rows"] = len(first.kept.cells)
+    with tempfile.TemporaryDirectory() as folder:
+        warehouse = Warehouse(args.keep_url or f"duckdb:///{folder}/keep.duckdb")
+        ref = TableRef("ml", f"bench_{name}_by_cells")
+        cache = ReasonCache(kept=first.kept, recomputed=first.recomputed)
+
+        def write() -> None:
+            with warehouse.transaction() as session:
+                keep_scores_by_cells(session, ref, cache, model.features)
+
+        def read() -> Any:
+            with warehouse.transaction() as session:
+                return known_scores_by_cells(session, ref, model.features)
+
+        timed("keep_write", figures, write)
+        back = timed("keep_read", figures, read)
+        figures["keep_read_equal"] = back is not None and bool(
+            np.array_equal(back.contributions, first.kept.contributions)
+        )
+    print(f"  {json.dumps(figures)}")
+    return figures
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--as-of", type=dt.date.fromisoformat, default=dt.date(2026, 11, 20))
@@ -148,10 +241,17 @@ def main() -> int:
         "grouped (cells); the first is the one the others are compared with",
     )
     parser.add_argument("--rows", type=int, default=None, help="only the first N customers")
+    parser.add_argument(
+        "--rescore",
+        action="store_true",
+        help="score as of --as-of, then the next day from scratch and with what was kept",
+    )
+    parser.add_argument("--keep-url", default=None, help="warehouse for keep_write/keep_read")
     args = parser.parse_args()
 
     from threadpoolctl import threadpool_limits
 
+    from cdp_assets.analytics.features import customer_features, existing_core_tables
     from cdp_assets.config.loader import load_config, warehouse_url
     from cdp_assets.contracts.features import FEATURE_DTYPES
     from cdp_assets.defs.ml.classifier_scoring import FEATURES
@@ -163,12 +263,23 @@ def main() -> int:
         os.environ.get("CDP_WAREHOUSE_URL") or warehouse_url(config), read_only=True
     )
     with warehouse.transaction() as session:
-        features = session.read_table(FEATURES, dtypes=FEATURE_DTYPES)
         seen = first_seen(session)
+        if args.rescore:
+            tables = existing_core_tables(session)
+            sla = config.analytics.support_sla_hours
+            days = {
+                day: customer_features(session, day, sla, tables)
+                for day in (args.as_of, args.as_of + dt.timedelta(days=1))
+            }
+        else:
+            features = session.read_table(FEATURES, dtypes=FEATURE_DTYPES)
     result: dict[str, Any] = {"threads": args.threads, "load_before": os.getloadavg()}
     with threadpool_limits(limits=args.threads, user_api="openmp"):
         for name in args.models:
-            result[name] = bench_model(name, args, features, seen)
+            if args.rescore:
+                result[name] = bench_rescore(name, args, days, seen)
+            else:
+                result[name] = bench_model(name, args, features, seen)
     result["load_after"] = os.getloadavg()
     print(json.dumps(result))
     return 0

@@ -51,7 +51,15 @@ from cdp_assets.config import ChurnConfig, SnapshotConfig
 from cdp_assets.ml import btyd
 from cdp_assets.ml import metrics as m
 from cdp_assets.ml import purchase_models as pm
-from cdp_assets.ml.explain import explain, predict_rows
+from cdp_assets.ml.explain import (
+    ReasonCache,
+    SplitCells,
+    explain,
+    predict_rows,
+    score_by_cells,
+    scores_key,
+    top_reasons,
+)
 from cdp_assets.ml.model_store import ModelRegistry, frame_fingerprint
 from cdp_assets.ml.snapshots import (
     CHURN_FEATURES,
@@ -581,11 +589,34 @@ def scored_frame(
     as_of: dt.date,
     version: str,
     probability_column: str,
+    cache: ReasonCache | None = None,
 ) -> pd.DataFrame:
-    """customer_id, as_of, <probability_column>, model_version, top_reason_1..3."""
+    """customer_id, as_of, <probability_column>, model_version, top_reason_1..3.
+
+    With a `cache`, boosted trees take the scores and contributions of the customers whose
+    cell row it knows from it, compute the others', and leave today's in it (see
+    `cdp_assets.ml.explain.score_by_cells`): the same frame."""
     population = population.sort_values("customer_id", ignore_index=True)
     matrix = model_matrix(population, model.features)
-    if len(population):
+    cells = (
+        SplitCells.of(model.estimator, matrix.shape[1])
+        if cache is not None and model.is_probability and len(population)
+        else None
+    )
+    if cells is not None:
+        assert cache is not None
+        scored = score_by_cells(
+            model.predict_matrix,
+            matrix,
+            model.reference,
+            cells,
+            scores_key(version, model.reference, cells),
+            cache.known,
+        )
+        probability = scored.probability
+        reasons = top_reasons(scored.contributions, matrix, model.features)
+        cache.kept, cache.recomputed = scored.kept, scored.recomputed
+    elif len(population):
         # A rule's score is a rank among the rows it is given: only probabilities by blocks.
         probability = (
             predict_rows(model.predict_matrix, matrix)
@@ -616,11 +647,16 @@ def scored_frame(
 
 
 def score_churn(
-    model: FeatureModel, features: pd.DataFrame, as_of: dt.date, version: str
+    model: FeatureModel,
+    features: pd.DataFrame,
+    as_of: dt.date,
+    version: str,
+    cache: ReasonCache | None = None,
 ) -> pd.DataFrame:
-    """`ml.churn_scores`: one row per customer with a purchase (CHURN_SCORE_DTYPES)."""
+    """`ml.churn_scores`: one row per customer with a purchase (CHURN_SCORE_DTYPES); with a
+    `cache`, see `scored_frame`."""
     buyers = features[features["frequency"] > 0]
-    frame = scored_frame(model, buyers, as_of, version, "churn_probability")
+    frame = scored_frame(model, buyers, as_of, version, "churn_probability", cache)
     frame.insert(3, "risk_band", risk_band(frame["churn_probability"].to_numpy()).to_numpy())
     frame["model"] = model.name
     return frame.astype(CHURN_SCORE_DTYPES)

@@ -25,6 +25,15 @@ bit (a test compares them on a fitted calibrated model with ties and nulls). Gro
 by a 64-bit hash of the cell row and then checked cell by cell, so a hash collision only costs
 time (that feature is rescored row by row), never a wrong answer.
 
+Between two scorings with the same model most customers keep their cell row: the analysis date
+moves recency for everyone, but few cross a split threshold from one day to the next. A
+customer's score and every contribution are functions of (the model, the reference, his cell
+row) only, so `score_by_cells` takes them from what an earlier scoring kept by cell row
+(`ScoresByCells`) and computes only the customers whose cell row it does not hold, to the same
+bits. Rows are found by the same 64-bit hash and then compared cell by cell: a colliding hash
+is a row computed again, never another row's numbers. What is kept holds no customer id: a
+cell row and its numbers.
+
 Rows are rescored in blocks of at most `PREDICT_BLOCK_ROWS` (which bounds the memory of the
 copies), as many blocks side by side as the process has cores, each on a Python thread whose
 OpenMP pool is one thread. Left to itself, scikit-learn's tree prediction runs every tree as
@@ -37,6 +46,7 @@ join per block. Every row's prediction is the same whichever thread or block com
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -204,7 +214,7 @@ def _grouped_contributions(
     codes = cells.encode(matrix)
     reference_codes = cells.encode(reference[np.newaxis, :])[0]
     weights = _cell_weights(matrix.shape[1])
-    hashes = (codes.astype(np.uint64) * weights).sum(axis=1, dtype=np.uint64)
+    hashes = _row_hashes(codes, weights)
     for j in range(matrix.shape[1]):
         rows = np.flatnonzero(codes[:, j] != reference_codes[j])
         if len(rows) == 0:
@@ -225,6 +235,159 @@ def _grouped_contributions(
             representative, group = rows, np.arange(len(rows))
         predicted = predict_rows(predict, matrix, representative, j, reference[j], threads)
         result[rows, j] = base[rows] - predicted[group]
+
+
+def _row_hashes(codes: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    return (codes.astype(np.uint64) * weights).sum(axis=1, dtype=np.uint64)
+
+
+@dataclass(frozen=True)
+class ScoresByCells:
+    """Distinct cell rows with the score and contributions any customer of that row has under
+    the model and reference named by `key` (see `scores_key`). No customer id: the rows are
+    found again by their cells."""
+
+    key: str
+    cells: np.ndarray  # rows x features, uint16
+    probability: np.ndarray  # rows
+    contributions: np.ndarray  # rows x features
+
+    def to_frame(self, features: Sequence[str]) -> pd.DataFrame:
+        """One row per cell row: model_key, probability, cell_<feature>...,
+        contribution_<feature>... (the warehouse table `score_by_cells` reads back)."""
+        columns: dict[str, Any] = {
+            "model_key": pd.Series([self.key] * len(self.cells), dtype="string"),
+            "probability": self.probability,
+        }
+        for j, name in enumerate(features):
+            columns[f"cell_{name}"] = self.cells[:, j].astype(np.int64)
+        for j, name in enumerate(features):
+            columns[f"contribution_{name}"] = self.contributions[:, j]
+        return pd.DataFrame(columns)
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, features: Sequence[str]) -> ScoresByCells | None:
+        """What `to_frame` wrote, or None when `frame` is not that for these features (other
+        columns, several keys, a cell that is not one): nothing is then reused."""
+        cell_columns = [f"cell_{name}" for name in features]
+        contribution_columns = [f"contribution_{name}" for name in features]
+        wanted = ["model_key", "probability", *cell_columns, *contribution_columns]
+        if len(frame) == 0 or any(c not in frame.columns for c in wanted):
+            return None
+        keys = frame["model_key"].dropna().unique()
+        cells = frame[cell_columns].to_numpy(dtype=np.float64, na_value=np.nan)
+        if len(keys) != 1 or frame["model_key"].isna().any():
+            return None
+        if np.isnan(cells).any() or (cells < 0).any() or (cells > np.iinfo(np.uint16).max).any():
+            return None
+        return cls(
+            str(keys[0]),
+            cells.astype(np.uint16),
+            frame["probability"].to_numpy(dtype=np.float64),
+            frame[contribution_columns].to_numpy(dtype=np.float64),
+        )
+
+
+def scores_key(version: str, reference: np.ndarray, cells: SplitCells) -> str:
+    """What a cell row's numbers depend on besides the row: the model version (its trees and
+    calibration) and the reference, with a digest of the reference and of the thresholds, so
+    that a reference changed under the same version name reuses nothing."""
+    digest = hashlib.sha256(np.ascontiguousarray(reference, dtype=np.float64).tobytes())
+    for thresholds in cells.thresholds:
+        digest.update(len(thresholds).to_bytes(4, "little"))
+        digest.update(np.ascontiguousarray(thresholds, dtype=np.float64).tobytes())
+    return f"{version}:{digest.hexdigest()[:16]}"
+
+
+@dataclass(frozen=True)
+class CellScoring:
+    """What `score_by_cells` returns: every customer's score and contributions, what to keep
+    for the next scoring, and how many customers were computed (their cell row was not kept)."""
+
+    probability: np.ndarray
+    contributions: np.ndarray
+    kept: ScoresByCells
+    recomputed: int
+
+
+def _known_rows(
+    known: ScoresByCells | None, key: str, codes: np.ndarray, hashes: np.ndarray
+) -> np.ndarray:
+    """Per customer, the row of `known` with his cells, or -1."""
+    found = np.full(len(codes), -1, dtype=np.int64)
+    if known is None or known.key != key or known.cells.shape[1:] != codes.shape[1:]:
+        return found
+    known_hashes = _row_hashes(known.cells, _cell_weights(codes.shape[1]))
+    unique = ~pd.Series(known_hashes).duplicated(keep=False).to_numpy()
+    positions = np.flatnonzero(unique)  # a hash kept twice is no one's: those rows are computed
+    at = pd.Index(known_hashes[positions]).get_indexer(hashes)
+    candidates = np.flatnonzero(at >= 0)
+    rows = positions[at[candidates]]
+    same = (known.cells[rows] == codes[candidates]).all(axis=1)
+    found[candidates[same]] = rows[same]
+    return found
+
+
+def _distinct_rows(
+    key: str,
+    codes: np.ndarray,
+    hashes: np.ndarray,
+    probability: np.ndarray,
+    contribution: np.ndarray,
+) -> ScoresByCells:
+    """One row per distinct cell row, in hash order (the same rows give the same table);
+    rows whose hash another cell row shares are left out (see `_known_rows`)."""
+    group, uniques = pd.factorize(hashes)
+    first = np.empty(len(uniques), dtype=np.int64)
+    first[group[::-1]] = np.arange(len(group))[::-1]
+    same = (codes == codes[first[group]]).all(axis=1)
+    collided = np.zeros(len(uniques), dtype=bool)
+    collided[group[~same]] = True
+    rows = first[~collided]
+    rows = rows[np.argsort(hashes[rows], kind="stable")]
+    return ScoresByCells(key, codes[rows], probability[rows], contribution[rows])
+
+
+def score_by_cells(
+    predict: Callable[[np.ndarray], np.ndarray],
+    matrix: np.ndarray,
+    reference: np.ndarray,
+    cells: SplitCells,
+    key: str,
+    known: ScoresByCells | None = None,
+    threads: int | None = None,
+) -> CellScoring:
+    """Every row's score and contributions (those of `predict_rows` and `contributions` with
+    `cells`, to the last bit): taken from `known` for the rows whose cell row it holds under
+    `key`, computed for the others."""
+    codes = cells.encode(matrix)
+    hashes = _row_hashes(codes, _cell_weights(matrix.shape[1]))
+    found = _known_rows(known, key, codes, hashes)
+    probability = np.empty(len(matrix), dtype=np.float64)
+    contribution = np.empty(matrix.shape, dtype=np.float64)
+    hit, missing = np.flatnonzero(found >= 0), np.flatnonzero(found < 0)
+    if len(hit):
+        assert known is not None
+        probability[hit] = known.probability[found[hit]]
+        contribution[hit] = known.contributions[found[hit]]
+    if len(missing):
+        computed = matrix if len(missing) == len(matrix) else matrix[missing]
+        base = predict_rows(predict, computed, threads=threads)
+        probability[missing] = base
+        contribution[missing] = contributions(predict, computed, reference, base, cells, threads)
+    kept = _distinct_rows(key, codes, hashes, probability, contribution)
+    return CellScoring(probability, contribution, kept, len(missing))
+
+
+@dataclass
+class ReasonCache:
+    """Carries what an earlier scoring kept (`known`) into a scoring, and what this one keeps
+    for the next (`kept`, with `recomputed` customers computed) back out. Both stay None for
+    models without cells (see `SplitCells.of`): nothing is kept or reused for them."""
+
+    known: ScoresByCells | None = None
+    kept: ScoresByCells | None = None
+    recomputed: int | None = None
 
 
 def format_value(value: float) -> str:

@@ -32,6 +32,7 @@ from cdp_assets.ml.churn import (
     scored_frame,
     train_target,
 )
+from cdp_assets.ml.explain import ReasonCache
 from cdp_assets.ml.snapshots import LEAD_FEATURES, with_days_known
 
 # Weights of the engagement baseline: a cart counts more than a session, a view less.
@@ -127,14 +128,16 @@ def score_leads(
     as_of: dt.date,
     version: str,
     first_seen: pd.DataFrame | None = None,
+    cache: ReasonCache | None = None,
 ) -> pd.DataFrame:
     """`ml.lead_scores`: one row per known person without a purchase (LEAD_SCORE_DTYPES).
 
     `features`: analytics.customer_features as of `as_of`; `first_seen`: customer_id,
-    first_seen from core.customer_profiles (see `snapshots.first_seen`).
+    first_seen from core.customer_profiles (see `snapshots.first_seen`); `cache`: see
+    `churn.scored_frame`.
     """
     leads = lead_population(features, first_seen, as_of)
-    frame = scored_frame(model, leads, as_of, version, "lead_probability")
+    frame = scored_frame(model, leads, as_of, version, "lead_probability", cache)
     return frame.astype(LEAD_SCORE_DTYPES)
 
 

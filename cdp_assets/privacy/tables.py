@@ -71,6 +71,10 @@ NOT_PERSONAL: frozenset[str] = frozenset(
         "core.identity_runs",
         # Table names, step names and versions (uuids, hashes) only.
         "ops.data_versions",
+        # Scores and contributions by the trees' cell row, no customer id; only the cell rows
+        # of the last scoring's customers (`cdp_assets.ml.explain.ScoresByCells`).
+        "ml.churn_scores_by_cells",
+        "ml.lead_scores_by_cells",
     }
 )
 

@@ -8,17 +8,24 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
+import pandas as pd
 import pytest
 
 from cdp_assets.config import load_config
+from cdp_assets.defs.unchanged import RECOMPUTE_TAG
+from cdp_assets.ml.churn import FeatureModel, _reference, fit_calibrated_boosting
 from cdp_assets.ml.model_store import ModelStore
+from cdp_assets.ml.snapshots import model_matrix
 from cdp_assets.reporting.insights.report import LATEST_NAME, dated_name
 from cdp_assets.reporting.summary import insights_report_lines
 from cdp_assets_tests.e2e.pipeline import (
     END_DATE,
     DemoProject,
+    load_definitions,
     make_demo_project,
     materialization_metadata,
+    project_env,
     run_job,
 )
 from cdp_assets_tests.reporting.insights_html import (
@@ -59,6 +66,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             "first": first,
             "again": again,
             "scored": scored,
+            "instance": instance,
         }
 
 
@@ -207,3 +215,53 @@ def test_the_page_parses_as_html(trained: dict) -> None:
     parser.feed((project.root / "reports" / LATEST_NAME).read_text(encoding="utf-8"))
     parser.close()
     assert Path(project.root / "reports").is_dir()
+
+
+def _score_churn_again(trained: dict) -> dg.ExecuteInProcessResult:
+    project: DemoProject = trained["project"]
+    with project_env(project):
+        return (
+            load_definitions()
+            .resolve_job_def("score_models")
+            .execute_in_process(
+                instance=trained["instance"],
+                tags={RECOMPUTE_TAG: "true"},
+                asset_selection=[dg.AssetKey(["ml", "churn_scores"])],
+            )
+        )
+
+
+def test_rescoring_with_the_same_model_reuses_every_unmoved_customer(trained: dict) -> None:
+    """Last in this module: it promotes boosted trees for churn (the demo's small data makes
+    the logistic regression champion, which has no cells and keeps nothing) and scores twice
+    more on the same features. The first of those computes every buyer and keeps them by cell
+    row; the second finds every cell row kept, computes no one, and publishes the same scores."""
+    project: DemoProject = trained["project"]
+    store = ModelStore(project.root / "models")
+    first = materialization_metadata(trained["scored"], "ml/churn_scores")
+    assert first["reasons_computed"] == len(project.table("ml", "churn_scores")) > 0
+
+    champion = store.load("churn").model
+    features = project.table("analytics", "customer_features")
+    matrix = model_matrix(features[features["frequency"] > 0], champion.features)
+    recency = matrix[:, champion.features.index("recency_days")]
+    label = (np.nan_to_num(recency, nan=0.0) > np.nanmedian(recency)).astype(int)
+    boosted = FeatureModel(
+        "gradient_boosting",
+        fit_calibrated_boosting(matrix, label, groups=np.arange(len(label)) % 50),
+        champion.features,
+        _reference(matrix),
+    )
+    store.promote("churn", store.save("churn", boosted, {"test": "boosted trees"}))
+
+    computed = _score_churn_again(trained)
+    scores = project.table("ml", "churn_scores")
+    assert materialization_metadata(computed, "ml/churn_scores")["reasons_computed"] == len(scores)
+    kept = project.table("ml", "churn_scores_by_cells")
+    assert 0 < len(kept) <= len(scores) and "customer_id" not in kept.columns
+    reused = _score_churn_again(trained)
+    assert materialization_metadata(reused, "ml/churn_scores")["reasons_computed"] == 0
+    pd.testing.assert_frame_equal(
+        project.table("ml", "churn_scores").sort_values("customer_id", ignore_index=True),
+        scores.sort_values("customer_id", ignore_index=True),
+    )

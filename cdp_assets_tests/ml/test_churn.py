@@ -28,8 +28,15 @@ from cdp_assets.ml.churn import (
     score_churn,
     train_churn,
 )
-from cdp_assets.ml.explain import contributions, format_value, top_reasons
+from cdp_assets.ml.explain import (
+    ReasonCache,
+    SplitCells,
+    contributions,
+    format_value,
+    top_reasons,
+)
 from cdp_assets.ml.model_store import ModelStore
+from cdp_assets.ml.snapshots import model_matrix
 
 CUTOFFS = [dt.date(2025, 1, 1) + dt.timedelta(days=60 * k) for k in range(5)]
 CONFIG = ChurnConfig()
@@ -176,6 +183,41 @@ def test_scores_have_one_row_per_buyer_with_bands_and_reasons(training: ChurnTra
     assert set(scores["risk_band"]) <= {"low", "medium", "high"}
     assert (scores["model_version"] == "churn-test").all()
     assert (scores["as_of"] == pd.Timestamp("2025-12-01")).all()
+
+
+def test_a_cache_gives_the_same_scores_and_computes_only_what_it_lacks(
+    training: ChurnTraining,
+) -> None:
+    """`ReasonCache` through `score_churn`: the first scoring computes everyone, the next one
+    with the same model only the customers whose cells moved, the same frame either way."""
+    model = training.models["gradient_boosting"]
+    features = synthetic_snapshots(n=400, seed=5).drop(columns=["cutoff", "label"])
+    features = features.drop_duplicates("customer_id").reset_index(drop=True)
+    as_of = dt.date(2025, 12, 1)
+    first = ReasonCache()
+    scores = score_churn(model, features, as_of, "v1", first)
+    assert first.recomputed == len(scores) and first.kept is not None
+    pd.testing.assert_frame_equal(scores, score_churn(model, features, as_of, "v1"))
+
+    later = features.copy()
+    later["recency_days"] = later["recency_days"] + 1  # the next night
+    later.loc[:9, "tickets_90d"] = later.loc[:9, "tickets_90d"] + 5  # ten more tickets
+    cells = SplitCells.of(model.estimator, len(model.features))
+    before = {r.tobytes() for r in cells.encode(model_matrix(features, model.features))}
+    after = cells.encode(model_matrix(later, model.features))
+    moved = sum(r.tobytes() not in before for r in after)
+    assert 10 <= moved < len(later)
+    cache = ReasonCache(known=first.kept)
+    rescored = score_churn(model, later, as_of, "v1", cache)
+    pd.testing.assert_frame_equal(rescored, score_churn(model, later, as_of, "v1"))
+    assert cache.recomputed == moved
+    retrained = ReasonCache(known=first.kept)
+    score_churn(model, features, as_of, "v2", retrained)
+    assert retrained.recomputed == len(scores)
+    # a rule has no cells: nothing kept, nothing reused
+    rule = ReasonCache(known=first.kept)
+    score_churn(training.models["recency_rule"], features, as_of, "v1", rule)
+    assert rule.kept is None and rule.recomputed is None
 
 
 def test_reasons_name_the_feature_that_was_raised(training: ChurnTraining) -> None:

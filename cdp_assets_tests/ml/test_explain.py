@@ -161,3 +161,162 @@ def test_other_models_have_no_cells() -> None:
     booster = HistGradientBoostingClassifier(max_iter=5).fit(matrix, y)
     assert SplitCells.of(booster, matrix.shape[1]) is not None
     assert SplitCells.of(booster, matrix.shape[1] + 1) is None
+
+
+# -- scores kept by cell row (`score_by_cells`) --------------------------------------------
+
+
+def _inside(cells: SplitCells, j: int, cell: int) -> float:
+    """A value of feature j in `cell`: its upper threshold (x <= t), or above the last one."""
+    thresholds = cells.thresholds[j]
+    if cell == cells.null_cell:
+        return np.nan
+    return float(thresholds[cell]) if cell < len(thresholds) else float(thresholds[-1]) + 1.0
+
+
+def _next_night(cells: SplitCells, matrix: np.ndarray) -> tuple[np.ndarray, int]:
+    """Yesterday's customers as they are today, and how many hold a cell row nobody held
+    yesterday: rows 0-299 change a value inside its cell, rows 300-599 move one feature to
+    another cell (some to null), rows 600-699 leave, 200 new customers arrive."""
+    today = matrix.copy()
+    codes = cells.encode(matrix)
+    for i in range(300):  # monetary moved to its cell's upper bound: same cells
+        j = 2
+        if codes[i, j] != cells.null_cell:
+            today[i, j] = _inside(cells, j, int(codes[i, j]))
+    for i in range(300, 600):
+        j = 0 if i % 3 else 4  # recency, or the NPS (often null) for every third
+        cell = int(codes[i, j])
+        if cell == cells.null_cell or i % 30 == 0:
+            today[i, j] = _inside(cells, j, 0) if cell != 0 else np.nan
+        else:
+            today[i, j] = _inside(cells, j, cell + 1 if cell < len(cells.thresholds[j]) else 0)
+    new, _ = customers(200, seed=99)
+    today = np.vstack([today[:600], today[700:], new])
+    yesterday = {row.tobytes() for row in codes}
+    moved = sum(row.tobytes() not in yesterday for row in cells.encode(today))
+    return today, moved
+
+
+def test_a_rescoring_computes_only_the_customers_whose_cells_moved(fitted) -> None:
+    model, matrix, reference = fitted
+    cells = SplitCells.of(model, matrix.shape[1])
+    key = explain.scores_key("v1", reference, cells)
+    first = explain.score_by_cells(_predict(model), matrix, reference, cells, key)
+    assert first.recomputed == len(matrix)
+    np.testing.assert_array_equal(
+        first.contributions, plain_loop(_predict(model), matrix, reference)
+    )
+    np.testing.assert_array_equal(first.probability, _predict(model)(matrix))
+
+    today, moved = _next_night(cells, matrix)
+    assert (
+        280 <= moved <= 500
+    )  # the crossings (a few may land on a row someone held) and most newcomers
+    predicted: list[int] = []
+
+    def counting(x: np.ndarray) -> np.ndarray:
+        predicted.append(len(x))
+        return model.predict_proba(x)[:, 1]
+
+    again = explain.score_by_cells(counting, today, reference, cells, key, known=first.kept)
+    scratch = explain.score_by_cells(_predict(model), today, reference, cells, key)
+    assert again.recomputed == moved
+    assert predicted[0] == moved  # the base scores of those customers only
+    np.testing.assert_array_equal(again.probability, scratch.probability)
+    np.testing.assert_array_equal(again.contributions, scratch.contributions)
+    np.testing.assert_array_equal(
+        again.contributions, plain_loop(_predict(model), today, reference)
+    )
+    features = ["recency", "frequency", "monetary", "tickets", "nps", "constant"]
+    reasons = top_reasons(again.contributions, today, features)
+    assert reasons.equals(top_reasons(scratch.contributions, today, features))
+    # what is kept for the next night does not depend on what was reused
+    for field in ("cells", "probability", "contributions"):
+        np.testing.assert_array_equal(getattr(again.kept, field), getattr(scratch.kept, field))
+
+
+def test_another_model_or_reference_reuses_nothing(fitted) -> None:
+    model, matrix, reference = fitted
+    cells = SplitCells.of(model, matrix.shape[1])
+    kept = explain.score_by_cells(
+        _predict(model), matrix, reference, cells, explain.scores_key("v1", reference, cells)
+    ).kept
+    assert (
+        explain.score_by_cells(
+            _predict(model),
+            matrix,
+            reference,
+            cells,
+            explain.scores_key("v1", reference, cells),
+            kept,
+        ).recomputed
+        == 0
+    )
+    retrained = explain.scores_key("v2", reference, cells)
+    assert explain.score_by_cells(
+        _predict(model), matrix, reference, cells, retrained, kept
+    ).recomputed == len(matrix)
+    moved_reference = reference.copy()
+    moved_reference[1] += 1.0
+    other = explain.score_by_cells(
+        _predict(model),
+        matrix,
+        moved_reference,
+        cells,
+        explain.scores_key("v1", moved_reference, cells),
+        kept,
+    )
+    assert other.recomputed == len(matrix)
+    np.testing.assert_array_equal(
+        other.contributions, plain_loop(_predict(model), matrix, moved_reference)
+    )
+
+
+def test_colliding_hashes_are_computed_not_reused(fitted, monkeypatch) -> None:
+    """With every weight 1 a row's hash is the sum of its cells: many rows collide. They are
+    left out of what is kept and computed again, with the same answers."""
+    model, matrix, reference = fitted
+    monkeypatch.setattr(explain, "_cell_weights", lambda n: np.ones(n, dtype=np.uint64))
+    cells = SplitCells.of(model, matrix.shape[1])
+    key = explain.scores_key("v1", reference, cells)
+    first = explain.score_by_cells(_predict(model), matrix, reference, cells, key)
+    today, moved = _next_night(cells, matrix)
+    again = explain.score_by_cells(_predict(model), today, reference, cells, key, first.kept)
+    assert moved < again.recomputed < len(today)
+    np.testing.assert_array_equal(
+        again.contributions, plain_loop(_predict(model), today, reference)
+    )
+    np.testing.assert_array_equal(again.probability, _predict(model)(today))
+    # a kept row whose hash another kept row shares is no one's
+    doubled = explain.ScoresByCells(
+        key,
+        np.vstack([first.kept.cells[:1], first.kept.cells[:1]]),
+        np.array([0.0, 1.0]),
+        np.zeros((2, matrix.shape[1])),
+    )
+    assert (
+        explain.score_by_cells(
+            _predict(model), matrix[:50], reference, cells, key, doubled
+        ).recomputed
+        == 50
+    )
+
+
+def test_kept_scores_round_trip_through_a_frame(fitted) -> None:
+    model, matrix, reference = fitted
+    cells = SplitCells.of(model, matrix.shape[1])
+    kept = explain.score_by_cells(
+        _predict(model), matrix, reference, cells, explain.scores_key("v1", reference, cells)
+    ).kept
+    features = ["recency", "frequency", "monetary", "tickets", "nps", "constant"]
+    frame = kept.to_frame(features)
+    assert "customer_id" not in frame.columns and len(frame) == len(kept.cells)
+    back = explain.ScoresByCells.from_frame(frame, features)
+    assert back is not None and back.key == kept.key
+    for field in ("cells", "probability", "contributions"):
+        np.testing.assert_array_equal(getattr(back, field), getattr(kept, field))
+    # another model's features, or several keys: nothing to reuse
+    assert explain.ScoresByCells.from_frame(frame, [*features[:-1], "other"]) is None
+    frame.loc[0, "model_key"] = "v0:0"
+    assert explain.ScoresByCells.from_frame(frame, features) is None

@@ -18,6 +18,7 @@ from cdp_assets.defs.ml.classifiers import ClassifierSpec
 from cdp_assets.defs.ml.outcomes import CHECK_PROMOTED, PROMOTED_DESCRIPTION, no_promoted_model
 from cdp_assets.defs.resources import ModelStoreResource, WarehouseResource, analysis_date
 from cdp_assets.defs.unchanged import promoted_model, skip_when_inputs_unchanged
+from cdp_assets.ml.explain import ReasonCache, ScoresByCells
 from cdp_assets.ml.metrics import population_stability_index
 from cdp_assets.ml.snapshots import first_seen
 from cdp_assets.warehouse import TableRef, WarehouseSession
@@ -27,6 +28,31 @@ def _previous_scores(session: WarehouseSession, ref: TableRef, column: str) -> n
     if not session.table_exists(ref):
         return np.array([])
     return session.query(f"SELECT {column} FROM {ref.sql}")[column].to_numpy(dtype=float)
+
+
+def cache_ref(spec: ClassifierSpec) -> TableRef:
+    """`ml.<score table>_by_cells`: the scores and contributions of the last scoring by cell
+    row, which the next scoring with the same model reuses (no customer id: see
+    `cdp_assets.ml.explain.ScoresByCells`)."""
+    return TableRef("ml", f"{spec.score_table}_by_cells")
+
+
+def known_scores_by_cells(
+    session: WarehouseSession, ref: TableRef, features: tuple[str, ...]
+) -> ScoresByCells | None:
+    if not session.table_exists(ref):
+        return None
+    return ScoresByCells.from_frame(session.read_table(ref), features)
+
+
+def keep_scores_by_cells(
+    session: WarehouseSession, ref: TableRef, cache: ReasonCache, features: tuple[str, ...]
+) -> None:
+    """Today's scores by cell row replace the last ones; a model without cells leaves none."""
+    if cache.kept is not None:
+        session.replace_table(ref, cache.kept.to_frame(features))
+    elif cache.recomputed is None and session.row_count(ref):
+        session.delete_where(ref, "1 = 1", {})
 
 
 def _stability(previous: np.ndarray, values: np.ndarray) -> float:
@@ -128,8 +154,13 @@ def build_scoring_asset(config: CDPConfig, spec: ClassifierSpec) -> dg.AssetsDef
             features = session.read_table(FEATURES, dtypes=FEATURE_DTYPES)
             seen = first_seen(session)
             stored = store.load(spec.name, version)
-            scores = spec.score(stored.model, features, as_of, version, seen)
+            by_cells = cache_ref(spec)
+            cache = ReasonCache(
+                known=known_scores_by_cells(session, by_cells, stored.model.features)
+            )
+            scores = spec.score(stored.model, features, as_of, version, seen, cache)
             session.replace_table(ref, scores)
+            keep_scores_by_cells(session, by_cells, cache, stored.model.features)
         values = scores[spec.probability].to_numpy(dtype=float)
         psi = _stability(previous, values)
         context.log.info(f"{len(scores):,} {spec.name} scores with {version}")
@@ -140,6 +171,9 @@ def build_scoring_asset(config: CDPConfig, spec: ClassifierSpec) -> dg.AssetsDef
                 "model_version": version,
                 "mean_probability": float(values.mean()) if len(values) else 0.0,
                 "psi_vs_previous": psi,
+                # customers whose score and reasons were computed, not taken from the last
+                # scoring's by cell row (a model without cells computes all of them)
+                "reasons_computed": len(scores) if cache.recomputed is None else cache.recomputed,
                 **(
                     {"risk_bands": dg.MetadataValue.json(bands.to_dict())}
                     if bands is not None

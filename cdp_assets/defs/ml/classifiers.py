@@ -31,6 +31,8 @@ class ClassifierSpec:
     settings_of: Callable[[CDPConfig], Any]
     labels: Callable[[int], Any]
     train: Callable[..., Any]
+    # (model, features, as_of, version, first_seen, cache=None) -> scores; `cache`: a
+    # `ReasonCache` (see `cdp_assets.ml.churn.scored_frame`).
     score: Callable[..., pd.DataFrame]
     score_table: str
     score_dtypes: dict[str, str]
@@ -46,8 +48,8 @@ CLASSIFIERS = (
         settings_of=lambda c: c.models.churn,
         labels=churn_labels,
         train=churn.train_churn,
-        score=lambda model, features, as_of, version, seen: churn.score_churn(
-            model, features, as_of, version
+        score=lambda model, features, as_of, version, seen, cache=None: churn.score_churn(
+            model, features, as_of, version, cache
         ),
         score_table="churn_scores",
         score_dtypes=churn.CHURN_SCORE_DTYPES,
