@@ -1,6 +1,6 @@
 """Through Dagster: new records after a full resolution are resolved incrementally, and the
 tables equal those of a full resolution with the stored parameters (run tag
-`cdp/identity_frozen_resolution`) on the same warehouse."""
+`cdp/identity_frozen_resolution`) on the same warehouse; on DuckDB and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def _rows() -> list[dict[str, object]]:
     return rows
 
 
-def _project(root: Path, rows: list[dict[str, object]]) -> DemoProject:
+def _project(root: Path, rows: list[dict[str, object]], url: str | None = None) -> DemoProject:
     (root / "landing" / "accounts").mkdir(parents=True)
     (root / "landing" / "accounts" / "1.csv").write_text(_csv(rows), encoding="utf-8")
     columns = {"source_record_id": "id"} | {c: c for c in COLUMNS}
@@ -61,7 +61,7 @@ def _project(root: Path, rows: list[dict[str, object]]) -> DemoProject:
     config = {"landing_dir": "landing", "timezone": "UTC", "sources": [source]}
     path = root / "cdp.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    return DemoProject(root, path, root, f"duckdb:///{root / 'wh.duckdb'}")
+    return DemoProject(root, path, root, url or f"duckdb:///{root / 'wh.duckdb'}")
 
 
 def _run(
@@ -130,3 +130,26 @@ def test_new_records_resolve_incrementally_as_a_frozen_full_run_does(tmp_path: P
         pd.testing.assert_frame_equal(after_incremental[name], after_frozen[name], obj=name)
     xref = after_incremental["customer_xref"].set_index("source_record_id")["customer_id"]
     assert all(xref[f"n{n}"] == xref[row["id"]] for n, row in enumerate(rows[:5]))
+
+
+def test_a_frozen_full_run_after_an_incremental_one_changes_nothing(
+    tmp_path: Path, warehouse_url: str
+) -> None:
+    """Both engines: the stored parameters, match view and links read back as written, so a
+    frozen full resolution of what the incremental one resolved finds the same customers."""
+    rows = _rows()
+    project = _project(tmp_path, rows[:-15], warehouse_url)
+    with dg.instance_for_test() as instance:
+        assert _run(project, instance, STAGING_KEYS + IDENTITY_KEYS)["resolution"] == "full"
+        landing = project.root / "landing" / "accounts" / "2.csv"
+        landing.write_text(_csv([dict(row, id=f"n{row['id']}") for row in rows[-15:]]), "utf-8")
+        incremental = _run(project, instance, STAGING_KEYS + IDENTITY_KEYS)
+        assert incremental["resolution"] == "incremental"
+        assert incremental["records_new"] == 15
+        after_incremental = _tables(project)
+        frozen = _run(project, instance, IDENTITY_KEYS, tags={FROZEN_RESOLUTION_TAG: "true"})
+        assert frozen["resolution"] == "frozen"
+        assert frozen["new_customers"] == frozen["merges"] == frozen["splits"] == 0
+        after_frozen = _tables(project)
+    for name in IDENTITY_OUTPUTS:
+        pd.testing.assert_frame_equal(after_incremental[name], after_frozen[name], obj=name)

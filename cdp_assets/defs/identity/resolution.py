@@ -160,11 +160,16 @@ def _incremental_blocker(
     fulls = runs.loc[runs["mode"] == "full", "run_at"]
     if len(fulls) == 0 or pd.isna(learnt["learnt_at"]):
         return "no stored matching parameters"
-    if pd.Timestamp(learnt["learnt_at"]) != fulls.iloc[-1]:
+    if _utc(learnt["learnt_at"]) != _utc(fulls.iloc[-1]):
         return "the last full resolution stored no matching parameters"
     if learnt["digest"] != settings_digest(_identity_settings(config)):
         return "identity settings changed since the parameters were learnt"
     return None
+
+
+def _utc(value: object) -> pd.Timestamp:
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def _matching(session: WarehouseSession, config: CDPConfig, plan: ResolutionPlan) -> Matching:
