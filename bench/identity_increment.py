@@ -31,7 +31,10 @@ REPO = Path(__file__).resolve().parents[1]
 FULL_RESOLUTION_TAG = "cdp/identity_full_resolution"  # cdp_assets.identity.increments
 FROZEN_RESOLUTION_TAG = "cdp/identity_frozen_resolution"
 CLOCK_COLUMNS = {"identity_merges": ["run_at"], "customer_id_aliases": ["since"]}
-NEW_PREFIX = "NEWDAY-"
+# New records' ids: the original's with this prefix, unique per bench run (a kept workdir
+# already holds earlier runs' new records).
+NEW_PREFIX = f"NEW{int(time.time())}-"
+NEW_PATTERN = r"^(?:NEW[A-Z0-9]*-)+"
 
 
 def _env(root: Path) -> None:
@@ -98,7 +101,7 @@ def _new_day(new_share: float) -> dict:
             picked["record_id"] = NEW_PREFIX + picked["record_id"].astype(str)
             session.append(ref, picked)
             counts["new"] += len(picked)
-            old = f"record_id NOT LIKE '{NEW_PREFIX}%'"
+            old = "record_id NOT LIKE 'NEW%'"
             changed = session.conn.execute(
                 sa.text(
                     f"UPDATE {ref.sql} SET street = coalesce(street, '') || ' b' "
@@ -141,7 +144,7 @@ def _accuracy(root: Path) -> dict:
         "WHERE identity_kind = 'record'"
     ).astype("string")
     dispose_engines()
-    original = xref["source_record_id"].str.removeprefix(NEW_PREFIX)
+    original = xref["source_record_id"].str.replace(NEW_PATTERN, "", regex=True)
     scored = xref.assign(source_record_id_truth=original).merge(
         truth.rename(columns={"source_record_id": "source_record_id_truth"}),
         on=["source", "source_record_id_truth"],
