@@ -15,7 +15,7 @@ import yaml
 
 from cdp_assets.defs.identity.resolution import IDENTITY_OUTPUTS
 from cdp_assets.identity.increments import FROZEN_RESOLUTION_TAG
-from cdp_assets.warehouse import dispose_engines
+from cdp_assets.warehouse import TableRef, dispose_engines
 from cdp_assets_tests.e2e.pipeline import DemoProject, load_definitions, project_env
 from cdp_assets_tests.identity.probabilistic_records import synthetic_population
 
@@ -153,3 +153,28 @@ def test_a_frozen_full_run_after_an_incremental_one_changes_nothing(
         after_frozen = _tables(project)
     for name in IDENTITY_OUTPUTS:
         pd.testing.assert_frame_equal(after_incremental[name], after_frozen[name], obj=name)
+
+
+def test_an_erased_match_view_row_makes_the_next_resolution_full(tmp_path: Path) -> None:
+    """Erasure deletes an erased customer's rows of `core.identity_match_records` (they carry
+    its customer id); the record's old blocks are then unknown, so the next change resolves
+    in full rather than risk a block that crossed its size limit unseen."""
+    rows = _rows()
+    project = _project(tmp_path, rows[:-15])
+    with dg.instance_for_test() as instance:
+        _run(project, instance, STAGING_KEYS + IDENTITY_KEYS)
+        view = project.table("core", "identity_match_records")
+        assert view["customer_id"].notna().all()
+        assert (view["rows_written"] == len(view)).all()
+        erased = view["customer_id"].iloc[0]
+        wh = project.warehouse()
+        with wh.transaction() as session:
+            session.delete_where(
+                TableRef("core", "identity_match_records"), "customer_id = :c", {"c": erased}
+            )
+        dispose_engines()
+        landing = project.root / "landing" / "accounts" / "2.csv"
+        landing.write_text(_csv([dict(row, id=f"n{row['id']}") for row in rows[-15:]]), "utf-8")
+        after = _run(project, instance, STAGING_KEYS + IDENTITY_KEYS)
+    assert after["resolution"] == "full"
+    assert "erased" in after["resolution_reason"]

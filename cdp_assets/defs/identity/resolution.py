@@ -77,6 +77,7 @@ RUNS = TableRef("core", "identity_runs")
 MATCH_LEVELS = TableRef("core", "identity_match_levels")
 NAME_SHARES = TableRef("core", "identity_name_shares")
 MATCH_RECORDS = TableRef("core", "identity_match_records")
+STORED_VIEW_DTYPES = MATCH_VIEW_DTYPES | {"customer_id": "string", "rows_written": "int64"}
 
 
 INCREMENTAL_STATS = (
@@ -172,25 +173,43 @@ def _utc(value: object) -> pd.Timestamp:
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
-def _matching(session: WarehouseSession, config: CDPConfig, plan: ResolutionPlan) -> Matching:
+def _matching(
+    session: WarehouseSession, config: CDPConfig, plan: ResolutionPlan
+) -> tuple[Matching, ResolutionPlan]:
     """What the matcher starts from: nothing for a full resolution; the stored parameters for
-    a frozen one; and the last match view and probabilistic links for an incremental one."""
+    a frozen one; and the last match view and probabilistic links for an incremental one —
+    unless an erasure deleted rows of the view since (the erased records' old blocks are then
+    unknown): a full resolution."""
     if plan.mode not in ("incremental", "frozen"):
-        return Matching()
+        return Matching(), plan
     parameters = MatchParameters.from_tables(
         session.read_table(MATCH_LEVELS, dtypes=LEVEL_DTYPES),
         session.read_table(NAME_SHARES, dtypes=NAME_SHARE_DTYPES),
     )
     if plan.mode == "frozen":
-        return Matching(parameters)
-    view = session.read_table(MATCH_RECORDS, dtypes=MATCH_VIEW_DTYPES)
+        return Matching(parameters), plan
+    view = session.read_table(MATCH_RECORDS, dtypes=STORED_VIEW_DTYPES)
+    if len(view) and len(view) != int(view["rows_written"].iloc[0]):
+        erased = "records erased from core.identity_match_records since the last resolution"
+        return Matching(), ResolutionPlan("full", erased)
     columns = ["left_source", "left_record_id", "right_source", "right_record_id"]
     links = session.query(
         f"SELECT {', '.join(columns)}, rule, weight, evidence FROM {EDGES.sql} "
         "WHERE rule = 'probabilistic'"
     ).astype({c: IDENTITY_EDGE_DTYPES[c] for c in [*columns, "rule", "weight", "evidence"]})
     share = config.identity.incremental_max_changed_share
-    return Matching(parameters, view, links, share if share is not None else 0.0)
+    return Matching(parameters, view, links, share if share is not None else 0.0), plan
+
+
+def _stored_view(view: pd.DataFrame, xref: pd.DataFrame) -> pd.DataFrame:
+    """The match view with each record's customer id, so that erasure finds and deletes an
+    erased customer's rows (names, birth date, address), and the row count written."""
+    records = xref[xref["identity_kind"] == "record"]
+    ids = records.rename(columns={"source_record_id": "record_id"})[
+        ["source", "record_id", "customer_id"]
+    ]
+    stored = view.merge(ids, on=["source", "record_id"], how="left")
+    return stored.assign(rows_written=len(stored)).astype(STORED_VIEW_DTYPES)
 
 
 def _matching_state(
@@ -201,7 +220,7 @@ def _matching_state(
     outcome = result.matching
     if outcome is None:
         return {}
-    state = {MATCH_RECORDS: outcome.view}
+    state = {MATCH_RECORDS: _stored_view(outcome.view, result.xref)}
     if outcome.learnt is not None:
         digest = settings_digest(_identity_settings(config))
         state[MATCH_LEVELS], state[NAME_SHARES] = outcome.learnt.as_tables(run_at, digest)
@@ -466,7 +485,7 @@ def build_identity_asset(config: CDPConfig) -> dg.AssetsDefinition:
             return
         with wh.transaction() as session:
             previous, aliases = _previous_state(session)
-            matching = _matching(session, config, plan)
+            matching, plan = _matching(session, config, plan)
         result, fact_map = _resolve(wh, config, previous, aliases, run_at, matching)
         del matching
         plan = _actual_plan(plan, result)
