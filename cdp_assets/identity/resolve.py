@@ -92,8 +92,8 @@ class Matching:
 @dataclass
 class MatchOutcome:
     """mode: full (learnt), frozen or incremental; `view`: the match view to store;
-    `learnt`: the parameters a full resolution learnt (to store); `touched`: bool per node,
-    the records whose pairs were scored again (incremental)."""
+    `learnt`: the parameters a full resolution learnt (to store); `touched`: the nodes of the
+    records whose pairs were scored again (incremental)."""
 
     mode: str
     reason: str
@@ -161,37 +161,10 @@ def _match(
     settings = _settings(config)
     reason = "parameters learnt from all records"
     if matching.parameters is not None and matching.incremental:
-        changes = record_changes(view, matching.previous_view)
-        share = changes.count / max(len(masked), 1)
-        counts = {"new": changes.new, "changed": changes.changed, "removed": changes.removed}
-        if share > matching.max_changed_share:
-            reason = (
-                f"{changes.count:,} new, changed or removed records ({share:.1%}) are more "
-                f"than identity.incremental_max_changed_share ({matching.max_changed_share:.0%})"
-            )
-        else:
-            ghosts = changes.ghosts.assign(node=-1)
-            both = pd.concat([masked, ghosts], ignore_index=True)
-            touched = np.r_[changes.touched, np.zeros(len(ghosts), dtype=bool)]
-            result = frozen_links(both, matching.parameters, settings, touched)
-            if not result.stats.get("blocks_changing_skip"):
-                fresh = _graph_edges(result.edges)
-                kept = kept_links(matching.previous_links, masked, changes.touched)
-                edges = pd.concat([kept, fresh], ignore_index=True)
-                edges = edges.sort_values(["left", "right"], ignore_index=True)
-                touched_nodes = masked["node"].to_numpy()[changes.touched]
-                outcome = MatchOutcome(
-                    "incremental",
-                    f"{changes.count:,} new, changed or removed records ({share:.2%})",
-                    view,
-                    touched=touched_nodes,
-                    stats=counts | {"pairs_scored": int(result.stats["candidate_pairs"])},
-                )
-                return edges.astype(EDGE_DTYPES), result, outcome
-            reason = (
-                f"{result.stats['blocks_changing_skip']} blocking block(s) crossed "
-                "identity.probabilistic.max_block_size"
-            )
+        incremental = _incremental_match(masked, view, settings, matching)
+        if not isinstance(incremental, str):
+            return incremental
+        reason = incremental
     elif matching.parameters is not None:
         result = frozen_links(masked, matching.parameters, settings)
         outcome = MatchOutcome("frozen", "parameters of the last full resolution", view)
@@ -199,6 +172,45 @@ def _match(
     result = probabilistic_links(masked, settings, known)
     outcome = MatchOutcome("full", reason, view, learnt=result.learnt)
     return _graph_edges(result.edges), result, outcome
+
+
+def _incremental_match(
+    masked: pd.DataFrame,
+    view: pd.DataFrame,
+    settings: ProbabilisticSettings,
+    matching: Matching,
+) -> tuple[pd.DataFrame, ProbabilisticResult, MatchOutcome] | str:
+    """The pairs of the new or changed records scored with the stored parameters, and the
+    previous links between untouched records kept; or why a full resolution is needed."""
+    assert matching.parameters is not None and matching.previous_view is not None
+    changes = record_changes(view, matching.previous_view)
+    share = changes.count / max(len(masked), 1)
+    if share > matching.max_changed_share:
+        return (
+            f"{changes.count:,} new, changed or removed records ({share:.1%}) are more "
+            f"than identity.incremental_max_changed_share ({matching.max_changed_share:.0%})"
+        )
+    ghosts = changes.ghosts.assign(node=-1)
+    both = pd.concat([masked, ghosts], ignore_index=True)
+    touched = np.r_[changes.touched, np.zeros(len(ghosts), dtype=bool)]
+    result = frozen_links(both, matching.parameters, settings, touched)
+    if result.stats.get("blocks_changing_skip"):
+        return (
+            f"{result.stats['blocks_changing_skip']} blocking block(s) crossed "
+            "identity.probabilistic.max_block_size"
+        )
+    kept = kept_links(matching.previous_links, masked, changes.touched)
+    edges = pd.concat([kept, _graph_edges(result.edges)], ignore_index=True)
+    edges = edges.sort_values(["left", "right"], ignore_index=True).astype(EDGE_DTYPES)
+    counts = {"new": changes.new, "changed": changes.changed, "removed": changes.removed}
+    outcome = MatchOutcome(
+        "incremental",
+        f"{changes.count:,} new, changed or removed records ({share:.2%})",
+        view,
+        touched=masked["node"].to_numpy()[changes.touched],
+        stats=counts | {"pairs_scored": int(result.stats["candidate_pairs"])},
+    )
+    return edges, result, outcome
 
 
 def _name_frequency_text(bits: pd.Series) -> pd.Series:

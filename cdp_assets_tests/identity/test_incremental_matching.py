@@ -207,3 +207,17 @@ def test_many_changes_or_a_block_crossing_its_size_limit_resolve_in_full(base) -
     )
     assert crossed.matching is not None and crossed.matching.mode == "full"
     assert "max_block_size" in crossed.matching.reason
+
+
+def test_no_changed_record_scores_no_pair_and_keeps_every_link(base) -> None:  # noqa: ANN001
+    """A night with new facts only: the records' views are as they were."""
+    rows, first = base
+    assert first.matching is not None
+    parameters = _stored(first)
+    incremental = _resolve(
+        rows, Matching(parameters, first.matching.view, first.edges), previous=first, run_at=RUN2
+    )
+    assert incremental.matching is not None and incremental.matching.mode == "incremental"
+    assert incremental.stats["pairs_scored"] == incremental.stats["records_re_resolved"] == 0
+    _assert_same_tables(incremental, _resolve(rows, Matching(parameters), first, RUN2))
+    pd.testing.assert_frame_equal(incremental.edges, first.edges)
