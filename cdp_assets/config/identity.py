@@ -83,6 +83,14 @@ class IdentityConfig(StrictModel):
         description="re-resolve everything at least this often even when the inputs are "
         "unchanged (null: only when they change); see README 'Incremental identity'",
     )
+    incremental_max_changed_share: float | None = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="between full resolutions, re-resolve only the records new, changed or "
+        "removed since the last one when they are at most this share of all records (null: "
+        "always in full); see README 'Incremental identity'",
+    )
     max_cluster_growth: float = Field(
         0.5, ge=0, description="warn when the largest cluster grows by more than this share"
     )

@@ -431,3 +431,110 @@ def _sorted_distinct(codes: np.ndarray) -> np.ndarray:
 
 def _concat(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
+
+# --- incremental blocking: only the pairs of some records ----------------------------------
+
+
+def candidate_pairs_touching(
+    features: MatchFeatures,
+    touched: np.ndarray,
+    rows: np.ndarray,
+    rules: Sequence[str] | None = None,
+    max_block_size: int = 500,
+) -> CandidatePairs:
+    """The candidate pairs of `candidate_pairs` over the records `rows` (bool per feature
+    row) that have at least one record in `touched` (bool per row), with the same rule
+    credited: each rule joins only its blocks that hold a touched record, but those blocks
+    whole, so a block's size (and whether it is skipped) is what the full blocking sees."""
+    names = tuple(rules if rules is not None else DEFAULT_BLOCKING_RULES)
+    n = features.size
+    union = _Union(_bits_dtype(len(names)))
+    skipped: dict[str, int] = {}
+    for index, name in enumerate(names):
+        parts: list[np.ndarray] = []
+        skipped[name] = 0
+        for keys in BLOCKING_RULES[name].keys(features):
+            keys = _blocks_holding(keys, touched, rows)
+            if keys.right_key is None:
+                codes, skipped_here = _self_join(keys.records, keys.key, n, max_block_size)
+            else:
+                codes, skipped_here = _cross_join(keys, n, max_block_size)
+            left, right = np.divmod(codes, max(n, 1))
+            parts.append(codes[touched[left] | touched[right]])
+            skipped[name] += skipped_here
+        union.add(_sorted_distinct(_concat(parts)), index)
+    counts = np.bincount(union.rule, minlength=len(names)) if len(names) else np.zeros(0, np.int64)
+    left, right = _split_codes(union.codes, n)
+    return CandidatePairs(
+        left=left,
+        right=right,
+        rule=union.rule,
+        found_by=union.found_by,
+        rule_names=names,
+        pairs_by_rule={name: int(count) for name, count in zip(names, counts, strict=True)},
+        blocks_skipped=skipped,
+    )
+
+
+def _blocks_holding(keys: BlockKeys, touched: np.ndarray, rows: np.ndarray) -> BlockKeys:
+    """`keys` limited to `rows`, and to the blocks (keys) holding a touched record."""
+    sides = [(keys.records, keys.key)]
+    if keys.right_records is not None and keys.right_key is not None:
+        sides.append((keys.right_records, keys.right_key))
+    sides = [(records[rows[records]], key[rows[records]]) for records, key in sides]
+    wanted = np.unique(
+        np.concatenate([key[touched[records] & (key >= 0)] for records, key in sides])
+    )
+    limited = [(records[np.isin(key, wanted)], key[np.isin(key, wanted)]) for records, key in sides]
+    if len(limited) == 1:
+        return BlockKeys(*limited[0])
+    return BlockKeys(*limited[0], *limited[1])
+
+
+def blocks_changing_skip(
+    features: MatchFeatures,
+    before: np.ndarray,
+    after: np.ndarray,
+    rules: Sequence[str] | None = None,
+    max_block_size: int = 500,
+) -> int:
+    """How many blocks are over `max_block_size` (skipped) with the records `before` (bool
+    per feature row) but not with those `after`, or the other way round. Sizes count as the
+    joins count them: distinct records per key (self joins), entries of both sides (cross
+    joins). Zero means every pair of records present in both is found by the same rules."""
+    names = tuple(rules if rules is not None else DEFAULT_BLOCKING_RULES)
+    changed = before != after
+    count = 0
+    for name in names:
+        for keys in BLOCKING_RULES[name].keys(features):
+            count += _skip_changes(keys, before, after, changed, max_block_size)
+    return count
+
+
+def _skip_changes(
+    keys: BlockKeys,
+    before: np.ndarray,
+    after: np.ndarray,
+    changed: np.ndarray,
+    max_block_size: int,
+) -> int:
+    sides = [(keys.records, keys.key)]
+    cross = keys.right_records is not None and keys.right_key is not None
+    if cross:
+        sides.append((keys.right_records, keys.right_key))
+    wanted = np.unique(
+        np.concatenate([key[changed[records] & (key >= 0)] for records, key in sides])
+    )
+    if len(wanted) == 0:
+        return 0
+    entries = [(records[np.isin(key, wanted)], key[np.isin(key, wanted)]) for records, key in sides]
+    records = np.concatenate([r for r, _ in entries])
+    key = np.concatenate([k for _, k in entries])
+    if not cross:  # a record listed twice under one key counts once
+        distinct = pd.DataFrame({"r": records, "k": key}).drop_duplicates()
+        records, key = distinct["r"].to_numpy(), distinct["k"].to_numpy()
+    position = np.searchsorted(wanted, key)
+    size_before = np.bincount(position, weights=before[records], minlength=len(wanted))
+    size_after = np.bincount(position, weights=after[records], minlength=len(wanted))
+    return int(((size_before > max_block_size) != (size_after > max_block_size)).sum())

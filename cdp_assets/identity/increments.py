@@ -9,7 +9,9 @@ settings that shape the graph (`identity` section, and each source's name, kind 
 `customer_ref_source`). Equal digests mean equal inputs, so the resolution would give what
 the last one gave: the step then re-resolves nothing and says so.
 
-A full resolution still runs when it is due (`identity.full_resolution_every_days` after the
+Between full resolutions, changed inputs are resolved incrementally when the last full
+resolution's matching parameters are stored and the settings are unchanged (see
+`resolve.Matching`). A full resolution still runs when it is due (`identity.full_resolution_every_days` after the
 last full one), when a run asks for it (run tag `FULL_RESOLUTION_TAG`), when the last run did
 not write every identity table, or when one of them is missing.
 """
@@ -25,9 +27,12 @@ from dataclasses import dataclass
 import pandas as pd
 
 FULL_RESOLUTION_TAG = "cdp/identity_full_resolution"
+# A full resolution scored with the stored parameters of the last full one instead of learning
+# them: what an incremental resolution must equal (a check; it keeps the stored parameters).
+FROZEN_RESOLUTION_TAG = "cdp/identity_frozen_resolution"
 RUN_DTYPES: dict[str, str] = {
     "run_at": "datetime64[us, UTC]",
-    "mode": "string",  # full | unchanged
+    "mode": "string",  # full | incremental | frozen | unchanged
     "reason": "string",  # why this mode
     "input_digest": "string",
     "tables_written": "string",  # comma list of the identity tables this run wrote
@@ -50,6 +55,11 @@ def table_digest_sql(table_sql: str, dialect: str, columns: Sequence[str]) -> st
     )
 
 
+def settings_digest(settings: object) -> str:
+    """sha256 of the identity settings alone: stored parameters are usable while it holds."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def input_digest(tables: Mapping[str, tuple[int, str] | None], settings: object) -> str:
     """sha256 of the per-table summaries (None: the table does not exist) and the settings
     (anything JSON-serialisable)."""
@@ -63,14 +73,18 @@ def input_digest(tables: Mapping[str, tuple[int, str] | None], settings: object)
 
 @dataclass(frozen=True)
 class ResolutionPlan:
-    """What this run does: `mode` full or unchanged, and why (shown in the metadata)."""
+    """What this run does: `mode` full, incremental or unchanged, and why (shown in the
+    metadata). An incremental plan may still resolve in full (too many changes)."""
 
     mode: str
     reason: str
 
     @property
     def resolves(self) -> bool:
-        return self.mode == "full"
+        return self.mode in RESOLVING_MODES
+
+
+RESOLVING_MODES = ("full", "incremental", "frozen")
 
 
 def plan_resolution(
@@ -81,18 +95,22 @@ def plan_resolution(
     forced: bool,
     all_tables: Iterable[str],
     missing_tables: Iterable[str],
+    incremental_blocker: str | None = "incremental resolution not asked for",
 ) -> ResolutionPlan:
-    """Decide from the run ledger (`RUN_DTYPES`, oldest first) whether to resolve; an
-    `unchanged` run is compared through the last full resolution before it.
+    """Decide from the run ledger (`RUN_DTYPES`, oldest first) whether and how to resolve; an
+    `unchanged` run is compared through the last resolution (full or incremental) before it.
 
-    Resolves when forced, on the first run, when a table is missing or the last run did not
-    write them all, when the inputs differ from the last run's, or when the last full
-    resolution is `full_every_days` days old or more; otherwise nothing is re-resolved.
+    Resolves in full when forced, on the first run, when a table is missing or the last
+    resolution did not write them all, or when the last full resolution is `full_every_days`
+    days old or more. Otherwise, when the inputs differ from the last resolution's, resolves
+    incrementally unless `incremental_blocker` says why it cannot (no stored parameters of
+    the last full resolution, changed settings), and in full then; else nothing.
     """
     if forced:
         return ResolutionPlan("full", f"forced by run tag {FULL_RESOLUTION_TAG}")
-    resolutions = runs[runs["mode"] == "full"]
-    if len(resolutions) == 0:
+    resolutions = runs[runs["mode"].isin(RESOLVING_MODES)]
+    fulls = runs[runs["mode"] == "full"]
+    if len(fulls) == 0:
         return ResolutionPlan("full", "first resolution")
     missing = sorted(missing_tables)
     if missing:
@@ -101,10 +119,8 @@ def plan_resolution(
     written = set(str(last["tables_written"]).split(","))
     if not set(all_tables) <= written:
         return ResolutionPlan("full", "the last resolution wrote only some identity tables")
-    if last["input_digest"] != digest:
-        return ResolutionPlan("full", "new or changed records, facts or identity settings")
     if full_every_days is not None:
-        age = now - last["run_at"]
+        age = now - fulls.iloc[-1]["run_at"]
         if age >= pd.Timedelta(days=full_every_days):
             days = age / dt.timedelta(days=1)
             return ResolutionPlan(
@@ -112,7 +128,13 @@ def plan_resolution(
                 f"periodic full resolution: the last one is {days:.1f} days old "
                 f"(identity.full_resolution_every_days = {full_every_days})",
             )
-    return ResolutionPlan("unchanged", "inputs unchanged since the last resolution")
+    if last["input_digest"] == digest:
+        return ResolutionPlan("unchanged", "inputs unchanged since the last resolution")
+    if incremental_blocker is None:
+        return ResolutionPlan("incremental", "new, changed or removed records or facts")
+    return ResolutionPlan(
+        "full", f"new or changed records, facts or identity settings ({incremental_blocker})"
+    )
 
 
 def run_row(

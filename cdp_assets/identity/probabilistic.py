@@ -13,6 +13,7 @@ Works on names, addresses and birth dates alone: emails and phones are optional 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,7 +24,9 @@ from cdp_assets.identity.blocking import (
     BLOCKING_RULES,
     DEFAULT_BLOCKING_RULES,
     CandidatePairs,
+    blocks_changing_skip,
     candidate_pairs,
+    candidate_pairs_touching,
 )
 from cdp_assets.identity.comparisons import (
     FIELDS,
@@ -47,6 +50,7 @@ from cdp_assets.identity.fellegi_sunter import (
     pattern_codes,
     random_pairs,
 )
+from cdp_assets.identity.match_parameters import MatchParameters, NameShares
 from cdp_assets.identity.memory import release_memory
 
 EDGE_COLUMNS = {
@@ -129,6 +133,7 @@ class ProbabilisticResult:
     edges: pd.DataFrame
     parameters: pd.DataFrame
     stats: dict[str, float | int | dict[str, int]] = field(default_factory=dict)
+    learnt: MatchParameters | None = None  # what a later run may score with (frozen)
 
 
 @dataclass(frozen=True)
@@ -185,11 +190,8 @@ def probabilistic_links(
         "tolerance": settings.em_tolerance,
         "batch_pairs": settings.batch_pairs,
     }
-    offsets = (
-        _name_frequency_offsets(features, pairs, u, settings.batch_pairs)
-        if settings.term_frequency
-        else None
-    )
+    shares = _name_shares(features) if settings.term_frequency else None
+    offsets = _name_frequency_offsets(features, pairs, u, shares, settings.batch_pairs)
     offsets = _household_offsets(offsets, compared.levels, correlated)
     common["offsets"] = offsets
     if known is not None and len(known) >= MIN_KNOWN_MATCHES:
@@ -209,23 +211,98 @@ def probabilistic_links(
     stats["lambda"] = model.match_prior
     stats["expected_matches"] = model.match_prior * features.size * (features.size - 1) / 2
     stats["links"] = len(edges)
+    learnt = MatchParameters(
+        model,
+        None
+        if shares is None
+        else {
+            name: NameShares.of(
+                features.names, share, term_frequency.floor_share(getattr(features, name))
+            )
+            for name, share in shares.items()
+        },
+    )
+    return ProbabilisticResult(edges, model.parameters(), stats, learnt)
+
+
+def frozen_links(
+    records: pd.DataFrame,
+    parameters: MatchParameters,
+    settings: ProbabilisticSettings = ProbabilisticSettings(),  # noqa: B008 - frozen
+    touched: np.ndarray | None = None,
+) -> ProbabilisticResult:
+    """The links of `probabilistic_links` scored with `parameters` learnt earlier instead of
+    learning them (no u sample, no EM, no name counts): each pair's weight then depends on its
+    two records only. With `touched` (bool per record), only the candidate pairs holding a
+    touched record are found and scored (`blocking.candidate_pairs_touching`); records with
+    `node` < 0 are the previous view of changed or removed records (`changed_records`): in no
+    pair, but counted in their old blocks. When a block crossed `max_block_size` between the
+    two, pairs of untouched records would be found or lost: nothing is scored and
+    `stats["blocks_changing_skip"]` says how many blocks."""
+    correlated = _field_groups(settings.correlated_fields)
+    stats: dict[str, float | int | dict[str, int]] = {"records": len(records)}
+    if len(records) < 2:
+        return _empty_result(stats, settings)
+    features = prepare_features(records.reset_index(drop=True))
+    if touched is None:
+        pairs = candidate_pairs(features, settings.blocking_rules, settings.max_block_size)
+    else:
+        present = _nodes(records) >= 0
+        before = (present & ~touched) | ~present
+        moved = blocks_changing_skip(
+            features, before, present, settings.blocking_rules, settings.max_block_size
+        )
+        stats["blocks_changing_skip"] = moved
+        if moved:  # pairs of untouched records found or lost: the caller resolves in full
+            return _empty_result(stats, settings)
+        pairs = candidate_pairs_touching(
+            features, touched & present, present, settings.blocking_rules, settings.max_block_size
+        )
+    stats.update(_blocking_stats(pairs))
+    if len(pairs) == 0:
+        return _empty_result(stats, settings)
+    model = dataclasses.replace(parameters.model, correlated=correlated)
+    compared = compare_pairs(features, pairs.left, pairs.right)
+    shares = None
+    if parameters.name_shares is not None:
+        shares = {name: s.lookup(features.names) for name, s in parameters.name_shares.items()}
+    offsets = _name_frequency_offsets(features, pairs, model.u, shares, settings.batch_pairs)
+    offsets = _household_offsets(offsets, compared.levels, correlated)
+    linked = _linked_pairs(
+        model, compared.levels, offsets, settings.threshold, settings.batch_pairs
+    )
+    edges = _edges(records, pairs, compared, linked)
+    stats["lambda"] = model.match_prior
+    stats["links"] = len(edges)
+    stats["m_learnt_from"] = "frozen: the last full resolution's parameters"
     return ProbabilisticResult(edges, model.parameters(), stats)
+
+
+def _name_shares(features: MatchFeatures) -> dict[str, np.ndarray]:
+    """Term frequency share of every vocabulary name, per name field."""
+    return {
+        name: term_frequency.frequencies(getattr(features, name), len(features.names))
+        for name in ("first_name", "last_name")
+    }
 
 
 def _name_frequency_offsets(
     features: MatchFeatures,
     pairs: CandidatePairs,
     u: tuple[np.ndarray, ...],
+    shares: dict[str, np.ndarray] | None,
     batch_pairs: int = PATTERN_BATCH_PAIRS,
-) -> tuple[np.ndarray | None, ...]:
+) -> tuple[np.ndarray | None, ...] | None:
     """Per field (None for fields without one): the term frequency adjustment of exact first
     and last names of each candidate pair, `batch_pairs` pairs at a time (each pair's is its
-    own: no name codes of every pair's two sides)."""
+    own: no name codes of every pair's two sides). None without `shares`."""
+    if shares is None:
+        return None
     offsets: list[np.ndarray | None] = [None] * len(FIELDS)
     for name in ("first_name", "last_name"):
         codes = getattr(features, name)
         u_exact = float(u[FIELDS.index(name)][EXACT_LEVEL])
-        share = term_frequency.frequencies(codes, len(features.names))
+        share = shares[name]
         field_offsets = np.empty(len(pairs), dtype=np.float32)
         for start in range(0, len(pairs), batch_pairs):
             rows = slice(start, start + batch_pairs)
@@ -460,6 +537,7 @@ __all__ = [
     "ProbabilisticResult",
     "ProbabilisticSettings",
     "empty_edges",
+    "frozen_links",
     "probabilistic_links",
     "readable_weights",
 ]

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from cdp_assets.config import IdentityConfig
+from cdp_assets.identity.changed_records import kept_links, match_view, record_changes
 from cdp_assets.identity.graph import (
     EDGE_DTYPES,
     RULE_WEIGHTS,
@@ -16,11 +17,14 @@ from cdp_assets.identity.graph import (
     enforce_limits,
     identifier_edges,
 )
+from cdp_assets.identity.match_parameters import MatchParameters
 from cdp_assets.identity.memory import release_memory
 from cdp_assets.identity.nodes import GraphNodes
 from cdp_assets.identity.probabilistic import (
     KnownMatches,
+    ProbabilisticResult,
     ProbabilisticSettings,
+    frozen_links,
     probabilistic_links,
 )
 from cdp_assets.identity.shared import shared_identifiers
@@ -60,6 +64,43 @@ class IdentityResolution:
     splits: pd.DataFrame
     match_parameters: pd.DataFrame
     stats: dict[str, float | int] = field(default_factory=dict)
+    matching: MatchOutcome | None = None  # how the probabilistic links were made
+
+
+@dataclass(frozen=True)
+class Matching:
+    """How the probabilistic links are made.
+
+    No `parameters`: learnt from the records (a full resolution). `parameters` alone: a full
+    resolution scored with them (frozen). With `previous_view` and `previous_links` too (the
+    last resolution's match view and `core.identity_edges`): incremental — only the pairs of
+    new or changed records are found and scored, the other links are kept; when more than
+    `max_changed_share` of the records changed, or a blocking block crossed its size limit,
+    it learns them in full instead (and says why).
+    """
+
+    parameters: MatchParameters | None = None
+    previous_view: pd.DataFrame | None = None
+    previous_links: pd.DataFrame | None = None
+    max_changed_share: float = 0.05
+
+    @property
+    def incremental(self) -> bool:
+        return self.previous_view is not None and self.previous_links is not None
+
+
+@dataclass
+class MatchOutcome:
+    """mode: full (learnt), frozen or incremental; `view`: the match view to store;
+    `learnt`: the parameters a full resolution learnt (to store); `touched`: the nodes of the
+    records whose pairs were scored again (incremental)."""
+
+    mode: str
+    reason: str
+    view: pd.DataFrame
+    learnt: MatchParameters | None = None
+    touched: np.ndarray | None = None
+    stats: dict[str, int] = field(default_factory=dict)
 
 
 def node_keys(nodes: pd.DataFrame) -> pd.Series:
@@ -77,21 +118,18 @@ def _known_matches(records: pd.DataFrame, identifier: pd.DataFrame) -> KnownMatc
     )
 
 
-def _probabilistic(
-    records: pd.DataFrame, config: IdentityConfig, known: KnownMatches
-) -> tuple[pd.DataFrame, object]:
+def _settings(config: IdentityConfig) -> ProbabilisticSettings:
     settings = config.probabilistic
-    result = probabilistic_links(
-        records,
-        ProbabilisticSettings(
-            threshold=settings.threshold,
-            max_block_size=settings.max_block_size,
-            u_sample_pairs=settings.u_sample_pairs,
-            seed=settings.seed,
-        ),
-        known,
+    return ProbabilisticSettings(
+        threshold=settings.threshold,
+        max_block_size=settings.max_block_size,
+        u_sample_pairs=settings.u_sample_pairs,
+        seed=settings.seed,
     )
-    links = result.edges
+
+
+def _graph_edges(links: pd.DataFrame) -> pd.DataFrame:
+    """The matcher's links as graph edges with their evidence."""
     edges = pd.DataFrame(
         {
             "left": links["left_node"].to_numpy(dtype="int64"),
@@ -108,8 +146,71 @@ def _probabilistic(
                 + ")"
             ).to_numpy(),
         }
-    ).astype(EDGE_DTYPES)
-    return edges, result
+    )
+    return edges.astype(EDGE_DTYPES)
+
+
+def _match(
+    masked: pd.DataFrame,
+    config: IdentityConfig,
+    known: KnownMatches,
+    matching: Matching,
+) -> tuple[pd.DataFrame, ProbabilisticResult, MatchOutcome]:
+    """Probabilistic edges of the records (shared values blanked), as `matching` says."""
+    view = match_view(masked)
+    settings = _settings(config)
+    reason = "parameters learnt from all records"
+    if matching.parameters is not None and matching.incremental:
+        incremental = _incremental_match(masked, view, settings, matching)
+        if not isinstance(incremental, str):
+            return incremental
+        reason = incremental
+    elif matching.parameters is not None:
+        result = frozen_links(masked, matching.parameters, settings)
+        outcome = MatchOutcome("frozen", "parameters of the last full resolution", view)
+        return _graph_edges(result.edges), result, outcome
+    result = probabilistic_links(masked, settings, known)
+    outcome = MatchOutcome("full", reason, view, learnt=result.learnt)
+    return _graph_edges(result.edges), result, outcome
+
+
+def _incremental_match(
+    masked: pd.DataFrame,
+    view: pd.DataFrame,
+    settings: ProbabilisticSettings,
+    matching: Matching,
+) -> tuple[pd.DataFrame, ProbabilisticResult, MatchOutcome] | str:
+    """The pairs of the new or changed records scored with the stored parameters, and the
+    previous links between untouched records kept; or why a full resolution is needed."""
+    assert matching.parameters is not None and matching.previous_view is not None
+    changes = record_changes(view, matching.previous_view)
+    share = changes.count / max(len(masked), 1)
+    if share > matching.max_changed_share:
+        return (
+            f"{changes.count:,} new, changed or removed records ({share:.1%}) are more "
+            f"than identity.incremental_max_changed_share ({matching.max_changed_share:.0%})"
+        )
+    ghosts = changes.ghosts.assign(node=-1)
+    both = pd.concat([masked, ghosts], ignore_index=True)
+    touched = np.r_[changes.touched, np.zeros(len(ghosts), dtype=bool)]
+    result = frozen_links(both, matching.parameters, settings, touched)
+    if result.stats.get("blocks_changing_skip"):
+        return (
+            f"{result.stats['blocks_changing_skip']} blocking block(s) crossed "
+            "identity.probabilistic.max_block_size"
+        )
+    kept = kept_links(matching.previous_links, masked, changes.touched)
+    edges = pd.concat([kept, _graph_edges(result.edges)], ignore_index=True)
+    edges = edges.sort_values(["left", "right"], ignore_index=True).astype(EDGE_DTYPES)
+    counts = {"new": changes.new, "changed": changes.changed, "removed": changes.removed}
+    outcome = MatchOutcome(
+        "incremental",
+        f"{changes.count:,} new, changed or removed records ({share:.2%})",
+        view,
+        touched=masked["node"].to_numpy()[changes.touched],
+        stats=counts | {"pairs_scored": int(result.stats["candidate_pairs"])},
+    )
+    return edges, result, outcome
 
 
 def _name_frequency_text(bits: pd.Series) -> pd.Series:
@@ -161,8 +262,13 @@ def resolve_identities(
     previous_aliases: pd.DataFrame,
     config: IdentityConfig,
     run_at: pd.Timestamp,
+    matching: Matching = Matching(),  # noqa: B008 - frozen
 ) -> IdentityResolution:
-    """Resolves every node of `graph` to a customer id (see the package docs for the rules)."""
+    """Resolves every node of `graph` to a customer id (see the package docs for the rules).
+
+    The deterministic graph, the shared-identifier guard, clustering, limits and stable ids
+    always cover the whole graph (linear, and what keeps untouched customers as they were);
+    `matching` says whether the probabilistic links are learnt, frozen or incremental."""
     n = len(graph.nodes)
     shared = shared_identifiers(graph.occurrences, records, density, config)
     det = identifier_edges(graph.occurrences, shared)
@@ -182,11 +288,13 @@ def resolve_identities(
     release_memory()
     parameters = pd.DataFrame()
     prob_stats: dict[str, float | int] = {}
+    outcome = None
     if config.probabilistic.enabled and len(records) > 1:
         known = _known_matches(records, det)
         del det
-        prob_edges, result = _probabilistic(_without_shared(records, shared), config, known)
-        del known
+        masked = _without_shared(records, shared)
+        prob_edges, result, outcome = _match(masked, config, known, matching)
+        del known, masked
         parts.append(prob_edges)
         parameters = result.parameters
         prob_stats = {
@@ -231,6 +339,8 @@ def resolve_identities(
     xref = _xref(graph, node_customer, kept)
     edge_table = _edge_table(graph, node_customer, kept, split.removed)
     stats = _stats(node_customer, graph, edge_count, shared, split.splits) | prob_stats
+    if outcome is not None and outcome.touched is not None:
+        stats |= _touched_stats(outcome, labels, prob_edges)
     return IdentityResolution(
         node_customer,
         xref,
@@ -241,7 +351,27 @@ def resolve_identities(
         split.splits,
         parameters,
         stats,
+        outcome,
     )
+
+
+def _touched_stats(
+    outcome: MatchOutcome, labels: np.ndarray, prob_edges: pd.DataFrame
+) -> dict[str, int]:
+    """What an incremental resolution re-resolved: the records whose pairs were scored again,
+    those they linked to, and the clusters (components) holding any of them."""
+    linked = prob_edges[
+        np.isin(prob_edges["left"], outcome.touched) | np.isin(prob_edges["right"], outcome.touched)
+    ]
+    nodes = np.unique(np.r_[outcome.touched, linked["left"], linked["right"]]).astype(np.int64)
+    return {
+        "records_new": outcome.stats["new"],
+        "records_changed": outcome.stats["changed"],
+        "records_removed": outcome.stats["removed"],
+        "records_re_resolved": len(nodes),
+        "pairs_scored": outcome.stats["pairs_scored"],
+        "components_touched": len(np.unique(labels[nodes])),
+    }
 
 
 def _best_link(n: int, edges: pd.DataFrame) -> pd.DataFrame:

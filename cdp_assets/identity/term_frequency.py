@@ -29,8 +29,12 @@ def frequencies(codes: np.ndarray, values: int) -> np.ndarray:
     present = codes[codes >= 0]
     counts = np.bincount(present, minlength=values).astype(np.float64)
     total = max(len(present), 1)
-    floor = max(MIN_RECORDS / total, MIN_SHARE)
-    return np.maximum(counts / total, floor)
+    return np.maximum(counts / total, floor_share(codes))
+
+
+def floor_share(codes: np.ndarray) -> float:
+    """The share every rare value gets: that of two records, at least `MIN_SHARE`."""
+    return max(MIN_RECORDS / max(int((codes >= 0).sum()), 1), MIN_SHARE)
 
 
 def adjustment(

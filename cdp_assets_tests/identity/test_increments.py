@@ -77,6 +77,22 @@ def test_plan_resolves_only_when_something_changed_or_a_full_run_is_due() -> Non
     assert _decide(partial) == "full"
 
 
+def test_plan_resolves_incrementally_between_full_resolutions_when_it_can() -> None:
+    fresh = _ledger(("2026-11-19 03:00", "full", "d1", TABLES))
+    assert _decide(fresh, digest="d2", incremental_blocker=None) == "incremental"
+    assert _decide(fresh, digest="d2", incremental_blocker="no stored parameters") == "full"
+    assert _decide(fresh, digest="d2", incremental_blocker=None, forced=True) == "full"
+    # After an incremental run, its digest is the one compared; the clock of the periodic
+    # full resolution still runs from the last full one.
+    chain = _ledger(
+        ("2026-11-13 04:00", "full", "d1", TABLES),
+        ("2026-11-19 03:00", "incremental", "d2", TABLES),
+    )
+    assert _decide(chain, digest="d2", incremental_blocker=None) == "unchanged"
+    assert _decide(chain, digest="d3", incremental_blocker=None) == "incremental"
+    assert _decide(chain, digest="d3", incremental_blocker=None, full_every_days=6) == "full"
+
+
 def test_table_digest_ignores_row_order_and_sees_any_changed_value() -> None:
     conn = duckdb.connect()
     conn.execute("CREATE TABLE a (id VARCHAR, email VARCHAR)")

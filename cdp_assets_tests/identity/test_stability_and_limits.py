@@ -10,6 +10,7 @@ import pytest
 from cdp_assets.identity.facts import activity_sql
 from cdp_assets.identity.profiles import profiles_over_limits
 from cdp_assets.identity.stability import cluster_figures, cluster_stability
+from cdp_assets.identity.stable_ids import id_number
 
 
 def assignments(clusters: dict[str, int], anonymous: int = 0) -> pd.DataFrame:
@@ -92,3 +93,10 @@ def test_activity_sql_spans_every_configured_fact_kind() -> None:
     assert [(c, str(a.date()), str(b.date())) for c, a, b in orders_only] == [
         ("c1", "2025-03-01", "2025-06-01")
     ]
+
+
+def test_id_number_reads_only_ids_of_the_prefix_and_digits() -> None:
+    ids = pd.Series(["C000000042", "C7", "X000000001", "C", "C12a", "CC1", None], dtype="string")
+    numbers = id_number(ids, "C").tolist()
+    assert numbers[:2] == [42, 7]
+    assert all(pd.isna(n) for n in numbers[2:])

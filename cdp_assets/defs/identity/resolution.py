@@ -12,21 +12,34 @@ from cdp_assets.contracts.canonical import LINEAGE_COLUMNS
 from cdp_assets.defs.catalog import CORE_GROUP, XREF_KEY, privacy_deps, staging_key
 from cdp_assets.defs.identity.staged import fact_sources, read_combos, read_customer_records
 from cdp_assets.defs.resources import WarehouseResource
+from cdp_assets.identity.changed_records import MATCH_VIEW_DTYPES
 from cdp_assets.identity.facts import FACT_IDENTITIES
 from cdp_assets.identity.increments import (
+    FROZEN_RESOLUTION_TAG,
     FULL_RESOLUTION_TAG,
     RUN_DTYPES,
     ResolutionPlan,
     input_digest,
     plan_resolution,
     run_row,
+    settings_digest,
     table_digest_sql,
+)
+from cdp_assets.identity.match_parameters import (
+    LEVEL_DTYPES,
+    NAME_SHARE_DTYPES,
+    MatchParameters,
 )
 from cdp_assets.identity.memory import release_memory
 from cdp_assets.identity.nodes import COMBO_DTYPES, graph_nodes
 from cdp_assets.identity.probabilistic import readable_weights
 from cdp_assets.identity.records import MATCHING_FIELDS
-from cdp_assets.identity.resolve import IdentityResolution, resolve_identities
+from cdp_assets.identity.resolve import (
+    IDENTITY_EDGE_DTYPES,
+    IdentityResolution,
+    Matching,
+    resolve_identities,
+)
 from cdp_assets.identity.stability import cluster_figures, cluster_stability
 from cdp_assets.identity.stable_ids import ALIAS_DTYPES, ASSIGNMENT_DTYPES
 from cdp_assets.reporting.markdown import counts_table, markdown_table, masked_preview
@@ -51,12 +64,30 @@ IDENTITY_OUTPUTS = {
 # at all (an alias lost between them would leave a downstream id unresolvable).
 STABLE_ID_STATE = ("identity_nodes", "customer_id_aliases", "identity_merges")
 NODES = TableRef("core", "identity_nodes")
+EDGES = TableRef("core", "identity_edges")
 ALIASES = TableRef("core", "customer_id_aliases")
 MERGES = TableRef("core", "identity_merges")
 # The resolution ledger: one row per full resolution, with the digest of its inputs; the next
 # run compares its own digest with the last one's. A run that changes nothing writes nothing,
 # this table included (a second run on the same data leaves every table as it was).
 RUNS = TableRef("core", "identity_runs")
+# What an incremental resolution starts from besides the stable-id state: the matching
+# parameters the last full resolution learnt (with its run_at: usable only while it is the
+# last full one) and the match view of every record at the last resolution.
+MATCH_LEVELS = TableRef("core", "identity_match_levels")
+NAME_SHARES = TableRef("core", "identity_name_shares")
+MATCH_RECORDS = TableRef("core", "identity_match_records")
+STORED_VIEW_DTYPES = MATCH_VIEW_DTYPES | {"customer_id": "string", "rows_written": "int64"}
+
+
+INCREMENTAL_STATS = (
+    "records_new",
+    "records_changed",
+    "records_removed",
+    "records_re_resolved",
+    "pairs_scored",
+    "components_touched",
+)
 
 
 def _previous_state(session: WarehouseSession) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -70,6 +101,7 @@ def _resolve(
     previous: pd.DataFrame,
     aliases: pd.DataFrame,
     run_at: pd.Timestamp,
+    matching: Matching,
 ) -> tuple[IdentityResolution, pd.DataFrame]:
     """One resolution of every record and fact identity, and the fact identities' customer
     ids. Inputs are dropped as soon as they are used: at a million customers every frame
@@ -81,7 +113,9 @@ def _resolve(
     graph = graph_nodes(records, combos, config)
     del combos  # graph.combo_nodes holds them now
     release_memory()  # graph_nodes' temporaries: ~150 MB per 100,000 customers
-    result = resolve_identities(records, graph, density, previous, aliases, config.identity, run_at)
+    result = resolve_identities(
+        records, graph, density, previous, aliases, config.identity, run_at, matching
+    )
     del records, density
     fact_map = graph.combo_nodes
     del graph  # the identity tables are built: only the combos remain needed
@@ -92,6 +126,105 @@ def _resolve(
     del node
     release_memory()
     return result, fact_map
+
+
+def _identity_settings(config: CDPConfig) -> dict[str, object]:
+    """The settings that shape the graph (in the input digest and the parameters' digest)."""
+    return {
+        "identity": config.identity.model_dump(
+            mode="json",
+            exclude={
+                "full_resolution_every_days",
+                "max_cluster_growth",
+                "incremental_max_changed_share",
+            },
+        ),
+        "sources": [[s.name, s.kind, s.customer_ref_source] for s in config.sources],
+    }
+
+
+def _incremental_blocker(
+    session: WarehouseSession, config: CDPConfig, runs: pd.DataFrame
+) -> str | None:
+    """Why this run cannot resolve incrementally (None: it can)."""
+    if config.identity.incremental_max_changed_share is None:
+        return "identity.incremental_max_changed_share is null"
+    if not config.identity.probabilistic.enabled:
+        return "probabilistic matching is off"
+    for ref in (MATCH_LEVELS, NAME_SHARES, MATCH_RECORDS):
+        if not session.table_exists(ref):
+            return f"no stored {ref.table}"
+    learnt = session.query(
+        f"SELECT MAX(learnt_at) AS learnt_at, MAX(settings_digest) AS digest "
+        f"FROM {MATCH_LEVELS.sql}"
+    ).iloc[0]
+    fulls = runs.loc[runs["mode"] == "full", "run_at"]
+    if len(fulls) == 0 or pd.isna(learnt["learnt_at"]):
+        return "no stored matching parameters"
+    if _utc(learnt["learnt_at"]) != _utc(fulls.iloc[-1]):
+        return "the last full resolution stored no matching parameters"
+    if learnt["digest"] != settings_digest(_identity_settings(config)):
+        return "identity settings changed since the parameters were learnt"
+    return None
+
+
+def _utc(value: object) -> pd.Timestamp:
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _matching(
+    session: WarehouseSession, config: CDPConfig, plan: ResolutionPlan
+) -> tuple[Matching, ResolutionPlan]:
+    """What the matcher starts from: nothing for a full resolution; the stored parameters for
+    a frozen one; and the last match view and probabilistic links for an incremental one —
+    unless an erasure deleted rows of the view since (the erased records' old blocks are then
+    unknown): a full resolution."""
+    if plan.mode not in ("incremental", "frozen"):
+        return Matching(), plan
+    parameters = MatchParameters.from_tables(
+        session.read_table(MATCH_LEVELS, dtypes=LEVEL_DTYPES),
+        session.read_table(NAME_SHARES, dtypes=NAME_SHARE_DTYPES),
+    )
+    if plan.mode == "frozen":
+        return Matching(parameters), plan
+    view = session.read_table(MATCH_RECORDS, dtypes=STORED_VIEW_DTYPES)
+    if len(view) and len(view) != int(view["rows_written"].iloc[0]):
+        erased = "records erased from core.identity_match_records since the last resolution"
+        return Matching(), ResolutionPlan("full", erased)
+    columns = ["left_source", "left_record_id", "right_source", "right_record_id"]
+    links = session.query(
+        f"SELECT {', '.join(columns)}, rule, weight, evidence FROM {EDGES.sql} "
+        "WHERE rule = 'probabilistic'"
+    ).astype({c: IDENTITY_EDGE_DTYPES[c] for c in [*columns, "rule", "weight", "evidence"]})
+    share = config.identity.incremental_max_changed_share
+    return Matching(parameters, view, links, share if share is not None else 0.0), plan
+
+
+def _stored_view(view: pd.DataFrame, xref: pd.DataFrame) -> pd.DataFrame:
+    """The match view with each record's customer id, so that erasure finds and deletes an
+    erased customer's rows (names, birth date, address), and the row count written."""
+    records = xref[xref["identity_kind"] == "record"]
+    ids = records.rename(columns={"source_record_id": "record_id"})[
+        ["source", "record_id", "customer_id"]
+    ]
+    stored = view.merge(ids, on=["source", "record_id"], how="left")
+    return stored.assign(rows_written=len(stored)).astype(STORED_VIEW_DTYPES)
+
+
+def _matching_state(
+    result: IdentityResolution, config: CDPConfig, run_at: pd.Timestamp
+) -> dict[TableRef, pd.DataFrame]:
+    """The matching state this resolution leaves: its match view, and the parameters a full
+    resolution learnt (an incremental one keeps the stored ones)."""
+    outcome = result.matching
+    if outcome is None:
+        return {}
+    state = {MATCH_RECORDS: _stored_view(outcome.view, result.xref)}
+    if outcome.learnt is not None:
+        digest = settings_digest(_identity_settings(config))
+        state[MATCH_LEVELS], state[NAME_SHARES] = outcome.learnt.as_tables(run_at, digest)
+    return state
 
 
 def _tables(result: IdentityResolution, fact_map: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -192,6 +325,7 @@ def _result(
     events = result.ids.events["event"].value_counts()
     version = dg.DataVersion(digest[:16])
     resolution = {"resolution": plan.mode, "resolution_reason": plan.reason}
+    resolution |= {key: result.stats[key] for key in INCREMENTAL_STATS if key in result.stats}
     if name == "customer_xref":
         return dg.MaterializeResult(
             asset_key=XREF_KEY,
@@ -257,13 +391,7 @@ def inputs_digest(session: WarehouseSession, config: CDPConfig) -> str:
         columns = [c for c in session.columns(ref) if c not in LINEAGE_COLUMNS]
         row = session.query(table_digest_sql(ref.sql, session.dialect, columns)).iloc[0]
         tables[name] = (int(row["n"]), str(row["h"]))
-    settings = {
-        "identity": config.identity.model_dump(
-            mode="json", exclude={"full_resolution_every_days", "max_cluster_growth"}
-        ),
-        "sources": [[s.name, s.kind, s.customer_ref_source] for s in config.sources],
-    }
-    return input_digest(tables, settings)
+    return input_digest(tables, _identity_settings(config))
 
 
 def _plan(
@@ -272,8 +400,14 @@ def _plan(
     digest: str,
     run_at: pd.Timestamp,
     forced: bool,
+    frozen: bool = False,
 ) -> ResolutionPlan:
     runs = session.read_table(RUNS, dtypes=RUN_DTYPES).sort_values("run_at", kind="stable")
+    blocker = _incremental_blocker(session, config, runs) if len(runs) else "first resolution"
+    if frozen:
+        if blocker is not None:
+            raise ValueError(f"{FROZEN_RESOLUTION_TAG}: no usable stored parameters ({blocker})")
+        return ResolutionPlan("frozen", f"run tag {FROZEN_RESOLUTION_TAG}: stored parameters")
     missing = [name for name in IDENTITY_OUTPUTS if not session.table_exists(_table_ref(name))]
     return plan_resolution(
         runs,
@@ -283,7 +417,17 @@ def _plan(
         forced,
         IDENTITY_OUTPUTS,
         missing,
+        blocker,
     )
+
+
+def _actual_plan(plan: ResolutionPlan, result: IdentityResolution) -> ResolutionPlan:
+    """An incremental plan that resolved in full (too many changes) is recorded as full."""
+    outcome = result.matching
+    if plan.mode == "incremental" and (outcome is None or outcome.mode != "incremental"):
+        why = outcome.reason if outcome is not None else "no probabilistic matching"
+        return ResolutionPlan("full", why)
+    return plan
 
 
 def _table_ref(name: str) -> TableRef:
@@ -329,21 +473,28 @@ def build_identity_asset(config: CDPConfig) -> dg.AssetsDefinition:
         wh = warehouse.get()
         run_at = pd.Timestamp(dt.datetime.now(dt.UTC)).floor("us")
         selected = {key.path[-1] for key in context.selected_asset_keys}
-        forced = context.run.tags.get(FULL_RESOLUTION_TAG, "").lower() in ("1", "true", "yes")
+        tags = context.run.tags
+        forced = tags.get(FULL_RESOLUTION_TAG, "").lower() in ("1", "true", "yes")
+        frozen = tags.get(FROZEN_RESOLUTION_TAG, "").lower() in ("1", "true", "yes")
         with wh.transaction() as session:
             digest = inputs_digest(session, config)
-            plan = _plan(session, config, digest, run_at, forced)
+            plan = _plan(session, config, digest, run_at, forced, frozen)
         context.log.info(f"identity: {plan.mode} ({plan.reason})")
         if not plan.resolves:
             yield from _unchanged_results(selected, plan, digest)
             return
         with wh.transaction() as session:
             previous, aliases = _previous_state(session)
-        result, fact_map = _resolve(wh, config, previous, aliases, run_at)
+            matching, plan = _matching(session, config, plan)
+        result, fact_map = _resolve(wh, config, previous, aliases, run_at, matching)
+        del matching
+        plan = _actual_plan(plan, result)
         tables = _tables(result, fact_map)
         written = tables_to_write(selected)
         with wh.transaction() as session:
             _write(session, tables, written)
+            for ref, frame in _matching_state(result, config, run_at).items():
+                session.replace_table(ref, frame)
             session.append(RUNS, run_row(run_at, plan, digest, written))
         context.log.info(f"identity: {result.stats}")
         if written != selected:

@@ -1,0 +1,128 @@
+"""Which customer records the probabilistic matcher sees differently from the last resolution,
+and which of that resolution's probabilistic links still hold.
+
+The *match view* of a record is what the matcher reads of it, after shared identifier values
+are blanked (`resolve._without_shared`): a record whose email becomes shared is seen
+differently even though its row did not change. Each resolution stores the view of every
+record (`core.identity_match_records`); the next one compares:
+
+- new records (a key not seen before) and changed ones (a different view) are *touched*:
+  every candidate pair holding one is found and scored again;
+- removed records, and the old view of changed ones (*ghosts*), take part in no pair but are
+  counted in the blocks they were in, to see whether a block crossed `max_block_size`;
+- a link between two untouched records is kept as it was: with frozen parameters its weight
+  and evidence depend on its two records only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from cdp_assets.identity.graph import EDGE_DTYPES
+
+MATCH_VIEW_DTYPES: dict[str, str] = {
+    "source": "string",
+    "record_id": "string",
+    "first_name": "string",
+    "last_name": "string",
+    "birth_date": "datetime64[us]",
+    "street": "string",
+    "city": "string",
+    "postal_code": "string",
+    "email_key": "string",
+    "phone": "string",
+}
+_KEY = ["source", "record_id"]
+
+
+def match_view(records: pd.DataFrame) -> pd.DataFrame:
+    """What the matcher reads of each record (records with shared values blanked)."""
+    view = pd.DataFrame(index=records.index)
+    for column, dtype in MATCH_VIEW_DTYPES.items():
+        view[column] = records[column] if column in records.columns else pd.NA
+        view[column] = view[column].astype(dtype)
+    return view.reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class RecordChanges:
+    """`touched`: bool per current record (new or changed view); `ghosts`: the previous view
+    of the changed and removed records."""
+
+    touched: np.ndarray
+    ghosts: pd.DataFrame
+    new: int
+    changed: int
+    removed: int
+
+    @property
+    def count(self) -> int:
+        return self.new + self.changed + self.removed
+
+
+def record_changes(view: pd.DataFrame, previous: pd.DataFrame) -> RecordChanges:
+    """Compare the current match view (row order = records) with the previous one."""
+    previous = previous[list(MATCH_VIEW_DTYPES)].astype(MATCH_VIEW_DTYPES)
+    now = _fingerprints(view)
+    before = _fingerprints(previous)
+    joined = now.merge(before, on=_KEY, how="outer", suffixes=("", "_before"), indicator=True)
+    new_keys = joined["_merge"] == "left_only"
+    removed_keys = joined["_merge"] == "right_only"
+    changed_keys = (joined["_merge"] == "both") & (joined["hash"] != joined["hash_before"])
+    touched_keys = joined.loc[new_keys | changed_keys, _KEY]
+    touched = _has_key(view, touched_keys)
+    ghost_keys = joined.loc[removed_keys | changed_keys, _KEY]
+    ghosts = previous[_has_key(previous, ghost_keys)].reset_index(drop=True)
+    return RecordChanges(
+        touched, ghosts, int(new_keys.sum()), int(changed_keys.sum()), int(removed_keys.sum())
+    )
+
+
+def _fingerprints(view: pd.DataFrame) -> pd.DataFrame:
+    values = view[list(MATCH_VIEW_DTYPES)].astype(MATCH_VIEW_DTYPES)
+    hashed = pd.util.hash_pandas_object(values.drop(columns=_KEY), index=False)
+    return values[_KEY].assign(hash=hashed.to_numpy())
+
+
+def _has_key(frame: pd.DataFrame, keys: pd.DataFrame) -> np.ndarray:
+    marked = frame[_KEY].merge(keys.assign(_hit=True), on=_KEY, how="left")["_hit"]
+    return marked.fillna(False).to_numpy(dtype=bool)
+
+
+def kept_links(
+    previous_links: pd.DataFrame, records: pd.DataFrame, touched: np.ndarray
+) -> pd.DataFrame:
+    """The previous resolution's probabilistic links between two current untouched records,
+    as graph edges (EDGE_DTYPES) on the current nodes. `previous_links` has the columns of
+    `core.identity_edges` (left/right source and record id, weight, evidence)."""
+    untouched = records.loc[~touched, ["source", "record_id", "node"]]
+    node = pd.Series(
+        untouched["node"].to_numpy(dtype=np.int64),
+        index=pd.MultiIndex.from_frame(untouched[_KEY].astype("string")),
+    )
+    links = previous_links[previous_links["rule"] == "probabilistic"]
+    left = node.reindex(
+        pd.MultiIndex.from_arrays(
+            [links["left_source"].astype("string"), links["left_record_id"].astype("string")]
+        )
+    ).to_numpy()
+    right = node.reindex(
+        pd.MultiIndex.from_arrays(
+            [links["right_source"].astype("string"), links["right_record_id"].astype("string")]
+        )
+    ).to_numpy()
+    held = ~(np.isnan(left) | np.isnan(right))
+    left, right = left[held].astype(np.int64), right[held].astype(np.int64)
+    edges = pd.DataFrame(
+        {
+            "left": np.minimum(left, right),
+            "right": np.maximum(left, right),
+            "rule": "probabilistic",
+            "weight": links["weight"].to_numpy(dtype=np.float64)[held],
+            "evidence": links["evidence"].to_numpy(dtype=object)[held],
+        }
+    )
+    return edges.astype(EDGE_DTYPES)

@@ -1,0 +1,180 @@
+"""Through Dagster: new records after a full resolution are resolved incrementally, and the
+tables equal those of a full resolution with the stored parameters (run tag
+`cdp/identity_frozen_resolution`) on the same warehouse; on DuckDB and PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import yaml
+
+from cdp_assets.defs.identity.resolution import IDENTITY_OUTPUTS
+from cdp_assets.identity.increments import FROZEN_RESOLUTION_TAG
+from cdp_assets.warehouse import TableRef, dispose_engines
+from cdp_assets_tests.e2e.pipeline import DemoProject, load_definitions, project_env
+from cdp_assets_tests.identity.probabilistic_records import synthetic_population
+
+COLUMNS = ("first_name", "last_name", "birth_date", "street", "city", "postal_code", "email")
+IDENTITY_KEYS = [dg.AssetKey(["core", name]) for name in IDENTITY_OUTPUTS]
+STAGING_KEYS = [dg.AssetKey(["raw", "accounts"]), dg.AssetKey(["staging", "accounts"])]
+# Written at the run's clock time: the only columns two runs may not share.
+CLOCK_COLUMNS = {"identity_merges": ["run_at"], "customer_id_aliases": ["since"]}
+
+
+def _csv(rows: list[dict[str, object]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=["id", *COLUMNS])
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def _rows() -> list[dict[str, object]]:
+    frame, person = synthetic_population(people=300, duplicates=120, households=40, seed=3)
+    rows = []
+    for i, row in frame.iterrows():
+        values = {c: row[c] for c in COLUMNS if c in row and pd.notna(row[c])}
+        if pd.notna(row["birth_date"]):
+            values["birth_date"] = row["birth_date"].date().isoformat()
+        if i % 3 == 0:
+            values["email"] = f"person{person[i]}@mail.test"
+        rows.append({"id": f"a{i:04d}", **values})
+    return rows
+
+
+def _project(root: Path, rows: list[dict[str, object]], url: str | None = None) -> DemoProject:
+    (root / "landing" / "accounts").mkdir(parents=True)
+    (root / "landing" / "accounts" / "1.csv").write_text(_csv(rows), encoding="utf-8")
+    columns = {"source_record_id": "id"} | {c: c for c in COLUMNS}
+    source = {
+        "name": "accounts",
+        "kind": "customers",
+        "format": "csv",
+        "path": "accounts/*.csv",
+        "columns": columns,
+    }
+    config = {"landing_dir": "landing", "timezone": "UTC", "sources": [source]}
+    path = root / "cdp.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return DemoProject(root, path, root, url or f"duckdb:///{root / 'wh.duckdb'}")
+
+
+def _run(
+    project: DemoProject,
+    instance: dg.DagsterInstance,
+    keys: list[dg.AssetKey],
+    tags: dict[str, str] | None = None,
+) -> dict[str, object]:
+    with project_env(project):
+        job = load_definitions().resolve_implicit_global_asset_job_def()
+        result = job.execute_in_process(instance=instance, asset_selection=keys, tags=tags)
+    dispose_engines()
+    assert result.success
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        if materialization.asset_key.to_user_string() == "core/customer_xref":
+            return {k: v.value for k, v in materialization.metadata.items()}
+    return {}
+
+
+def _tables(project: DemoProject) -> dict[str, pd.DataFrame]:
+    out = {}
+    for name in IDENTITY_OUTPUTS:
+        table = project.table("core", name).drop(columns=CLOCK_COLUMNS.get(name, []))
+        out[name] = table.sort_values(list(table.columns), ignore_index=True)
+    dispose_engines()  # no connection may outlive a copy of the file
+    return out
+
+
+def _copy_warehouse(source: Path, target: Path) -> None:
+    """The DuckDB file and its write-ahead log, as they are between runs."""
+    target.mkdir(exist_ok=True)
+    for name in ("wh.duckdb", "wh.duckdb.wal"):
+        (target / name).unlink(missing_ok=True)
+        if (source / name).exists():
+            shutil.copy(source / name, target / name)
+
+
+def test_new_records_resolve_incrementally_as_a_frozen_full_run_does(tmp_path: Path) -> None:
+    rows = _rows()
+    project = _project(tmp_path, rows)
+    with dg.instance_for_test() as instance:
+        first = _run(project, instance, STAGING_KEYS + IDENTITY_KEYS)
+        assert first["resolution"] == "full"
+        assert first["probabilistic_links"] > 20
+
+        new = [dict(row, id=f"n{n}") for n, row in enumerate(rows[:5])]
+        new.append({"id": "n_new", "first_name": "Ottoline", "last_name": "Fairweather"})
+        landing = project.root / "landing" / "accounts" / "2.csv"
+        landing.write_text(_csv(new), encoding="utf-8")
+        _run(project, instance, STAGING_KEYS)
+        _copy_warehouse(tmp_path, tmp_path / "before")
+
+        incremental = _run(project, instance, IDENTITY_KEYS)
+        assert incremental["resolution"] == "incremental"
+        assert incremental["records_new"] == 6
+        assert 6 <= incremental["records_re_resolved"] < 30
+        assert 0 < incremental["components_touched"] <= 6
+        after_incremental = _tables(project)
+
+        _copy_warehouse(tmp_path / "before", tmp_path)
+        frozen = _run(project, instance, IDENTITY_KEYS, tags={FROZEN_RESOLUTION_TAG: "true"})
+        assert frozen["resolution"] == "frozen"
+        after_frozen = _tables(project)
+    for name in IDENTITY_OUTPUTS:
+        pd.testing.assert_frame_equal(after_incremental[name], after_frozen[name], obj=name)
+    xref = after_incremental["customer_xref"].set_index("source_record_id")["customer_id"]
+    assert all(xref[f"n{n}"] == xref[row["id"]] for n, row in enumerate(rows[:5]))
+
+
+def test_a_frozen_full_run_after_an_incremental_one_changes_nothing(
+    tmp_path: Path, warehouse_url: str
+) -> None:
+    """Both engines: the stored parameters, match view and links read back as written, so a
+    frozen full resolution of what the incremental one resolved finds the same customers."""
+    rows = _rows()
+    project = _project(tmp_path, rows[:-15], warehouse_url)
+    with dg.instance_for_test() as instance:
+        assert _run(project, instance, STAGING_KEYS + IDENTITY_KEYS)["resolution"] == "full"
+        landing = project.root / "landing" / "accounts" / "2.csv"
+        landing.write_text(_csv([dict(row, id=f"n{row['id']}") for row in rows[-15:]]), "utf-8")
+        incremental = _run(project, instance, STAGING_KEYS + IDENTITY_KEYS)
+        assert incremental["resolution"] == "incremental"
+        assert incremental["records_new"] == 15
+        after_incremental = _tables(project)
+        frozen = _run(project, instance, IDENTITY_KEYS, tags={FROZEN_RESOLUTION_TAG: "true"})
+        assert frozen["resolution"] == "frozen"
+        assert frozen["new_customers"] == frozen["merges"] == frozen["splits"] == 0
+        after_frozen = _tables(project)
+    for name in IDENTITY_OUTPUTS:
+        pd.testing.assert_frame_equal(after_incremental[name], after_frozen[name], obj=name)
+
+
+def test_an_erased_match_view_row_makes_the_next_resolution_full(tmp_path: Path) -> None:
+    """Erasure deletes an erased customer's rows of `core.identity_match_records` (they carry
+    its customer id); the record's old blocks are then unknown, so the next change resolves
+    in full rather than risk a block that crossed its size limit unseen."""
+    rows = _rows()
+    project = _project(tmp_path, rows[:-15])
+    with dg.instance_for_test() as instance:
+        _run(project, instance, STAGING_KEYS + IDENTITY_KEYS)
+        view = project.table("core", "identity_match_records")
+        assert view["customer_id"].notna().all()
+        assert (view["rows_written"] == len(view)).all()
+        erased = view["customer_id"].iloc[0]
+        wh = project.warehouse()
+        with wh.transaction() as session:
+            session.delete_where(
+                TableRef("core", "identity_match_records"), "customer_id = :c", {"c": erased}
+            )
+        dispose_engines()
+        landing = project.root / "landing" / "accounts" / "2.csv"
+        landing.write_text(_csv([dict(row, id=f"n{row['id']}") for row in rows[-15:]]), "utf-8")
+        after = _run(project, instance, STAGING_KEYS + IDENTITY_KEYS)
+    assert after["resolution"] == "full"
+    assert "erased" in after["resolution_reason"]
