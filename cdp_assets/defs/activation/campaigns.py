@@ -25,6 +25,7 @@ from cdp_assets.config import CampaignConfig, CDPConfig, ExportDestination
 from cdp_assets.contracts.customer_360 import CUSTOMER_360_DTYPES
 from cdp_assets.defs.activation.exports import (
     EXPORT_LOG_DTYPES,
+    NO_CUSTOMERS_SQL,
     current_members,
     export_log_row,
     finish_exports,
@@ -249,12 +250,14 @@ def build_campaign_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
             # Only the customers assigned to an active campaign: arm members, controls and
             # the global control group (suppression and ads hashes are computed per row).
             campaigns_sql = ", ".join(sql_text(c.name) for c in active) or "NULL"
+            assigned_sql = (
+                f"SELECT customer_id FROM {CAMPAIGN_ASSIGNMENTS.sql} "
+                f"WHERE campaign IN ({campaigns_sql})"
+                if session.table_exists(CAMPAIGN_ASSIGNMENTS)
+                else NO_CUSTOMERS_SQL
+            )
             profiles = read_export_profiles(
-                session,
-                config,
-                dtypes=CUSTOMER_360_DTYPES,
-                of_customers=f"SELECT customer_id FROM {CAMPAIGN_ASSIGNMENTS.sql} "
-                f"WHERE campaign IN ({campaigns_sql})",
+                session, config, dtypes=CUSTOMER_360_DTYPES, of_customers=assigned_sql
             )
             profiles, _, _ = with_suppression(profiles, config, session)
             members = current_members(session, as_of)

@@ -111,8 +111,15 @@ def sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def audience_members_sql(as_of: dt.date, audiences: Iterable[str]) -> str:
+NO_CUSTOMERS_SQL = "SELECT CAST(NULL AS VARCHAR) WHERE 1 = 0"
+
+
+def audience_members_sql(
+    session: WarehouseSession, as_of: dt.date, audiences: Iterable[str]
+) -> str:
     """SQL selecting the customer_id of every member of `audiences` as of `as_of`."""
+    if not session.table_exists(MEMBERSHIP):
+        return NO_CUSTOMERS_SQL
     names = ", ".join(sql_text(a) for a in sorted(set(audiences))) or "NULL"
     return (
         f"SELECT customer_id FROM {MEMBERSHIP.sql} "
@@ -136,7 +143,7 @@ def read_export_profiles(
         return session.read_table(CUSTOMER_360, dtypes=dtypes)
     present = set(session.arrow_schema(CUSTOMER_360).names)
     columns = [c for c in dtypes if c in present]
-    where = f"customer_id IN ({of_customers})" if of_customers else None
+    where = f"customer_id IN ({of_customers})" if of_customers is not None else None
     return session.read_table(CUSTOMER_360, columns=columns or None, dtypes=dtypes, where=where)
 
 
@@ -411,7 +418,7 @@ def build_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 exported = [
                     a for d in config.exports.destinations for a in _audiences_of(d, config)
                 ]
-                members_sql = audience_members_sql(as_of, exported)
+                members_sql = audience_members_sql(session, as_of, exported)
                 read = read_export_profiles(session, config, of_customers=members_sql)
                 profiles.append(with_suppression(read, config, session)[0])
                 return profiles[0], current_members(session, as_of)
