@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from cdp_assets.activation.ad_hashing import (
     hash_emails,
@@ -47,6 +49,10 @@ _CONSENT_COLUMNS: dict[str, tuple[str, ...]] = {
     "ads": ("email", "phone", "ads_consent"),
 }
 _ADDRESS_COLUMN: dict[str, str] = {"email": "email", "sms": "phone"}
+# The ads hashes of a person's email and phone, when `with_ad_hashes` added them: every
+# audience, and the consent audit, then reuse one hash per person instead of hashing again.
+AD_EMAIL_HASH = "_ads_email_sha256"
+AD_PHONE_HASH = "_ads_phone_sha256"
 
 
 # --- validation -------------------------------------------------------------------------
@@ -63,6 +69,16 @@ def require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str) -> N
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"{what}: missing column(s) {', '.join(missing)}")
+
+
+def rows_of_customers(frame: pd.DataFrame, ids: pd.Series) -> pd.DataFrame:
+    """The rows of `frame` whose customer_id is among `ids`, in `frame`'s order (what
+    `frame[frame["customer_id"].isin(ids)]` gives, without pandas converting Arrow-backed
+    strings one by one)."""
+    values = pa.array(frame["customer_id"].astype("string"), type=pa.string())
+    wanted = pa.array(pd.unique(ids.dropna().astype("string")), type=pa.string())
+    found = pc.is_in(values, value_set=wanted).fill_null(False)
+    return frame[found.to_numpy(zero_copy_only=False)]
 
 
 # --- consent ----------------------------------------------------------------------------
@@ -89,6 +105,25 @@ def _hashable(values: pd.Series, normalise: Callable[[object], str | None]) -> p
     return values.astype("object").map(normalise).notna()
 
 
+def with_ad_hashes(profiles: pd.DataFrame) -> pd.DataFrame:
+    """`profiles` with the ads hashes of each row's email and phone (`AD_EMAIL_HASH`,
+    `AD_PHONE_HASH`; <NA> where there is no usable address), computed once per distinct value.
+    `apply_consent` and `export_rows` use them instead of hashing the members again."""
+    return profiles.assign(
+        **{
+            AD_EMAIL_HASH: hash_emails(profiles["email"]),
+            AD_PHONE_HASH: hash_phones(profiles["phone"]),
+        }
+    )
+
+
+def _ad_hashes(members: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """The ads hashes of the members' email and phone: the precomputed ones when present."""
+    if AD_EMAIL_HASH in members.columns and AD_PHONE_HASH in members.columns:
+        return members[AD_EMAIL_HASH].astype("string"), members[AD_PHONE_HASH].astype("string")
+    return hash_emails(members["email"]), hash_phones(members["phone"])
+
+
 def _failing_tests(members: pd.DataFrame, channel: str) -> list[tuple[str, pd.Series]]:
     """(reason, failing mask) in the order the reasons are tested for `channel`."""
     # Fail closed: only an explicit False lets a person through; a null is treated as suppressed.
@@ -105,8 +140,11 @@ def _failing_tests(members: pd.DataFrame, channel: str) -> list[tuple[str, pd.Se
             ("no_phone", ~_present(members["phone"])),
             ("no_sms_opt_in", ~_is_true(members["sms_consent"])),
         ]
-    has_email = _hashable(members["email"], normalise_email_for_ads)
-    has_phone = _hashable(members["phone"], normalise_phone_for_ads)
+    if AD_EMAIL_HASH in members.columns and AD_PHONE_HASH in members.columns:
+        has_email, has_phone = members[AD_EMAIL_HASH].notna(), members[AD_PHONE_HASH].notna()
+    else:
+        has_email = _hashable(members["email"], normalise_email_for_ads)
+        has_phone = _hashable(members["phone"], normalise_phone_for_ads)
     return [
         ("erased_or_suppressed", suppressed),
         ("ads_opted_out", _is_false(members["ads_consent"])),
@@ -223,8 +261,7 @@ def _ads_rows(eligible: pd.DataFrame) -> pd.DataFrame:
     smallest customer_id (emptied on the others), and rows left without a hash are dropped."""
     require_columns(eligible, ("customer_id", "email", "phone"), "ads export")
     ordered = eligible.sort_values("customer_id", kind="stable")
-    email_hash = hash_emails(ordered["email"])
-    phone_hash = hash_phones(ordered["phone"])
+    email_hash, phone_hash = _ad_hashes(ordered)
     rows = pd.DataFrame(
         {
             "email_sha256": email_hash.mask(email_hash.duplicated()).to_numpy(),

@@ -278,7 +278,7 @@ def _file_entry(relative: str, frame: pd.DataFrame, data: bytes) -> dict[str, An
     }
 
 
-def _unchanged_result(
+def unchanged_result(
     destination: str, audience: str, channel: str, audience_dir: Path, previous: dict[str, Any]
 ) -> ExportResult:
     return ExportResult(
@@ -345,7 +345,7 @@ def stage_export(
     if previous is not None:
         previous_path = _previous_full(audience_dir, previous)
         if previous_path.read_bytes() == full_bytes:
-            return _unchanged_result(destination, audience, channel, audience_dir, previous)
+            return unchanged_result(destination, audience, channel, audience_dir, previous)
         previous_rows = read_export_file(previous_path)
 
     additions, removals = export_delta(previous_rows, rows, key)

@@ -27,6 +27,7 @@ sort of the purchase weeks and a fit on some tens of thousands of rows.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -119,13 +120,27 @@ class CustomerBasedOrdersForecaster:
             days = btyd.utc_instants(frame["ordered_at"]).astype("datetime64[D]")
         has_day = ~np.isnat(days)
         day = (days[has_day] - _EPOCH).astype(np.int64)
-        codes, _ = pd.factorize(frame["customer_id"].to_numpy()[has_day])
+        ids, names = pd.factorize(frame["customer_id"].to_numpy()[has_day])
         value = pd.to_numeric(frame["net_amount_base"]).fillna(0.0).to_numpy(float)[has_day]
-        order = np.argsort(day, kind="stable")
+        # A canonical order (day, customer id, amount) and customer codes numbered in it: the
+        # purchases up to any origin, codes included, then do not depend on the order the
+        # rows came in nor on later purchases, so `fingerprint` can tell an origin's inputs.
+        id_rank = np.argsort(np.argsort(np.asarray(names, dtype=str), kind="stable"))
+        order = np.lexsort((value, id_rank[ids], day))
+        codes, _ = pd.factorize(id_rank[ids][order])
         self._day = day[order]
-        self._customer = codes[order].astype(np.int64)
+        self._customer = codes.astype(np.int64)
         self._value = value[order]
         self.last_fit: CustomerBasedFit | None = None
+
+    def fingerprint(self, origin: dt.date) -> str:
+        """SHA-256 of the purchases `weekly(origin, ...)` is computed from: those on or before
+        `origin` (day, customer code, amount). Equal fingerprints give equal forecasts."""
+        k = int(np.searchsorted(self._day, _day_number(origin), side="right"))
+        digest = hashlib.sha256()
+        for part in (self._day[:k], self._customer[:k], self._value[:k]):
+            digest.update(np.ascontiguousarray(part).tobytes())
+        return digest.hexdigest()
 
     # ------------------------------------------------------------------ history
 

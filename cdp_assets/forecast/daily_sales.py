@@ -31,6 +31,16 @@ def _local_day(column: str, timezone: str) -> str:
     return f"CAST(({column} AT TIME ZONE '{timezone}') AS DATE)"
 
 
+# Sums of amounts in exact decimals: a floating-point SUM depends on the order the engine adds
+# rows in, which varies between runs (DuckDB aggregates in parallel), and the backtest's cache
+# needs the same weeks to give the same bits every night. Each value is rounded to 1e-9 first.
+EXACT = "DECIMAL(38, 9)"
+
+
+def _exact_sum(expression: str) -> str:
+    return f"CAST(SUM(CAST({expression} AS {EXACT})) AS DOUBLE PRECISION)"
+
+
 def _orders_cte(as_of: dt.date, timezone: str) -> str:
     day = _local_day("ordered_at", timezone)
     return (
@@ -48,7 +58,7 @@ def daily_sales_sql(as_of: dt.date, timezone: str, with_items: bool) -> str:
         return (
             f"WITH {_orders_cte(as_of, timezone)} "
             "SELECT day, channel, store_id AS store, CAST(NULL AS VARCHAR) AS category, "
-            "SUM(net) AS net_revenue, CAST(COUNT(*) AS DOUBLE PRECISION) AS orders, "
+            f"{_exact_sum('net')} AS net_revenue, CAST(COUNT(*) AS DOUBLE PRECISION) AS orders, "
             "CAST(NULL AS DOUBLE PRECISION) AS units "
             "FROM o GROUP BY day, channel, store_id"
         )
@@ -56,7 +66,7 @@ def daily_sales_sql(as_of: dt.date, timezone: str, with_items: bool) -> str:
 lines AS (
     SELECT i.order_id, COALESCE(i.category, '{UNKNOWN}') AS category,
         CAST(COALESCE(i.quantity, 0) AS DOUBLE PRECISION) AS quantity,
-        CAST(COALESCE(i.quantity * i.unit_price_base, 0) AS DOUBLE PRECISION) AS value
+        CAST(COALESCE(i.quantity * i.unit_price_base, 0) AS {EXACT}) AS value
     FROM {ORDER_ITEMS.sql} i JOIN (SELECT DISTINCT order_id FROM o) k ON k.order_id = i.order_id
 ),
 by_category AS (
@@ -76,8 +86,8 @@ shares AS (
     FROM by_category c JOIN by_order t ON t.order_id = c.order_id
 )
 SELECT o.day, o.channel, o.store_id AS store, COALESCE(s.category, '{UNKNOWN}') AS category,
-    SUM(o.net * COALESCE(s.share, 1.0)) AS net_revenue,
-    SUM(COALESCE(s.share, 1.0)) AS orders,
+    {_exact_sum("o.net * COALESCE(s.share, 1.0)")} AS net_revenue,
+    {_exact_sum("COALESCE(s.share, 1.0)")} AS orders,
     SUM(COALESCE(s.units, 0.0)) AS units
 FROM o LEFT JOIN shares s ON s.order_id = o.order_id
 GROUP BY o.day, o.channel, o.store_id, COALESCE(s.category, '{UNKNOWN}')"""

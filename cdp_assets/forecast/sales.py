@@ -18,9 +18,20 @@ from cdp_assets.forecast.backtest import (
     CHOSEN,
     MODEL_ORDER,
     Backtest,
-    backtest_origins,
     mase_scale,
     run_backtest,
+)
+from cdp_assets.forecast.backtest_cache import (
+    CACHED_MODELS,
+    BacktestCache,
+    CachedForecasts,
+    as_cached,
+    calendar_bytes,
+    calendar_origins,
+    history_digest,
+    last_sunday,
+    merged_forecasts,
+    model_fingerprint,
 )
 from cdp_assets.forecast.candidates import OriginForecasts, forecast_candidates
 from cdp_assets.forecast.daily import learn_day_profile, spread_weeks
@@ -34,7 +45,12 @@ from cdp_assets.forecast.periods import (
     future_weeks,
 )
 from cdp_assets.forecast.reconcile import reconcile
-from cdp_assets.forecast.series import SalesSeries, build_sales_series, member_column
+from cdp_assets.forecast.series import (
+    SalesSeries,
+    build_sales_series,
+    member_column,
+    weeks_ending_on,
+)
 
 
 class NotEnoughSales(ValueError):
@@ -49,6 +65,8 @@ class SalesForecast:
     history: pd.DataFrame  # the weekly actuals (columns: SeriesKey)
     errors: pd.DataFrame  # every scored backtest error
     notes: list[str] = field(default_factory=list)
+    # This run's backtest forecasts, for the next run (`reused` / `fitted`: model-origins).
+    backtest_cache: BacktestCache = field(default_factory=BacktestCache)
 
     def figure(self, level: str, model: str, column: str) -> float:
         row = self.backtest.loc[
@@ -63,9 +81,18 @@ def forecast_sales(
     settings: ForecastConfig,
     windows: Sequence[HolidayWindow],
     customer_forecaster: CustomerBasedForecaster | None = None,
+    cache: BacktestCache | None = None,
+    version: str = "",
 ) -> SalesForecast:
     """The forecast as of `as_of` from daily sales (DAILY_SALES_COLUMNS; later days are
-    ignored, so any past date gives what it would have given then)."""
+    ignored, so any past date gives what it would have given then).
+
+    The backtest runs on calendar weeks (Monday to Sunday, up to the last Sunday on or
+    before `as_of`) at origins on a fixed grid of Sundays (`calendar_origins`), so its
+    origins recur from night to night; a model's forecasts from an origin found in `cache`
+    under the same fingerprint (of the weeks up to the origin and `version`, e.g. the code's
+    digest) are reused instead of fitted again. The result is the same either way; the
+    cache of this run's origins is returned in `backtest_cache`."""
     series = build_sales_series(
         daily,
         as_of,
@@ -92,32 +119,32 @@ def forecast_sales(
         clipped = {k: np.maximum(v, 0.0) if k in nonnegative else v for k, v in forecasts.items()}
         return reconcile(clipped, series.members, series.metrics)
 
-    def origin_date(position: int) -> dt.date:
-        return (weekly.index[position] + pd.Timedelta(days=6)).date()
-
-    def run_origin(position: int, steps: int = settings.horizon_weeks) -> OriginForecasts:
-        return forecast_candidates(
-            weekly,
-            firsts,
-            position,
-            origin_date(position),
-            steps,
-            models,
-            calendar,
-            customer_forecaster,
-        )
-
-    total_first = min(firsts.values())
-    origins = backtest_origins(
-        last, total_first, settings.backtest_origins, settings.backtest_spacing_weeks
+    tester = _OriginTester(
+        weeks_ending_on(series, last_sunday(as_of)),
+        settings.horizon_weeks,
+        models,
+        windows,
+        customer_forecaster,
+        BacktestCache(dict(cache.entries) if cache else {}),
+        version,
+    )
+    origins = calendar_origins(
+        tester.weekly.index,
+        min(tester.firsts.values()),
+        settings.backtest_origins,
+        settings.backtest_spacing_weeks,
     )
     if len(origins) < settings.backtest_origins:
         notes.append(
             f"backtest: {len(origins)} of {settings.backtest_origins} origins have "
             f"{m.MIN_WEEKS_ANY_MODEL} weeks of history"
         )
-    backtest = run_backtest(origins, run_origin, origin_date, weekly, firsts, publishable)
-    final = run_origin(last, horizon)
+    backtest = run_backtest(
+        origins, tester.run, tester.origin_date, tester.weekly, tester.firsts, publishable
+    )
+    final = forecast_candidates(
+        weekly, firsts, last, as_of, horizon, models, calendar, customer_forecaster
+    )
     picked, used, series_notes = _pick_final(series, backtest, final)
     point = publishable(picked)
     bounds = _interval_bounds(series, backtest, point, firsts, nonnegative, last, notes)
@@ -133,7 +160,84 @@ def forecast_sales(
         history=weekly,
         errors=backtest.errors,
         notes=notes,
+        backtest_cache=tester.cache.only(tester.used),
     )
+
+
+class _OriginTester:
+    """Runs the candidates at a backtest origin of the calendar-week series, reusing what
+    `cache` holds under the same fingerprint and adding what it fits."""
+
+    def __init__(
+        self,
+        series: SalesSeries,
+        horizon: int,
+        models: tuple[str, ...],
+        windows: Sequence[HolidayWindow],
+        customer_forecaster: CustomerBasedForecaster | None,
+        cache: BacktestCache,
+        version: str,
+    ) -> None:
+        self.weekly = series.weekly
+        self.firsts = {key: series.first_week(key) for key in series.keys}
+        self.horizon = horizon
+        self.models = models
+        end = (self.weekly.index[-1] + pd.Timedelta(days=6)).date() if len(self.weekly) else None
+        starts = self.weekly.index.append(future_weeks(end, horizon)) if end else self.weekly.index
+        self.calendar = m.week_calendar(starts, holiday_week_days(starts, windows))
+        self.customer_forecaster = customer_forecaster
+        self.cache = cache
+        self.version = version
+        self.used: list[tuple[str, dt.date]] = []
+
+    def origin_date(self, position: int) -> dt.date:
+        return (self.weekly.index[position] + pd.Timedelta(days=6)).date()
+
+    def _fingerprint(self, model: str, position: int, history: str) -> str | None:
+        if model == m.GRADIENT_BOOSTING:
+            end = position + 1 + self.horizon
+            return model_fingerprint(
+                model, history, self.horizon, [calendar_bytes(self.calendar, end)]
+            )
+        if model == m.CUSTOMER_BASED:
+            own = getattr(self.customer_forecaster, "fingerprint", None)
+            if own is None:
+                return None  # a forecaster that cannot say what it knew: always fitted
+            return model_fingerprint(
+                model, self.version, self.horizon, [own(self.origin_date(position)).encode()]
+            )
+        return model_fingerprint(model, history, self.horizon)
+
+    def run(self, position: int) -> OriginForecasts:
+        origin = self.origin_date(position)
+        history = history_digest(self.weekly, position, self.version)
+        cached = [n for n in self.models if n in CACHED_MODELS]
+        if m.CUSTOMER_BASED in cached and self.customer_forecaster is None:
+            cached.remove(m.CUSTOMER_BASED)
+        prints = {n: self._fingerprint(n, position, history) for n in cached}
+        reused: dict[str, CachedForecasts] = {}
+        for name, fingerprint in prints.items():
+            entry = None if fingerprint is None else self.cache.get(name, origin, fingerprint)
+            if entry is not None:
+                reused[name] = entry
+        fitted = forecast_candidates(
+            self.weekly,
+            self.firsts,
+            position,
+            origin,
+            self.horizon,
+            tuple(n for n in self.models if n not in reused),
+            self.calendar,
+            self.customer_forecaster,
+        )
+        for name, fingerprint in prints.items():
+            if name not in reused and fingerprint is not None and name in fitted.by_model:
+                self.cache.entries[(name, origin)] = as_cached(fitted, name, fingerprint)
+            if fingerprint is not None:
+                self.used.append((name, origin))
+        self.cache.reused += len(reused)
+        self.cache.fitted += len(cached) - len(reused)
+        return merged_forecasts(fitted, reused, list(self.weekly.columns))
 
 
 Bounds = dict[tuple[SeriesKey, str], tuple[np.ndarray, np.ndarray]]

@@ -110,6 +110,15 @@ def build_sales_series(
     return SalesSeries(weekly, daily, members, metrics, notes)
 
 
+def weeks_ending_on(series: SalesSeries, end: dt.date) -> SalesSeries:
+    """`series` with its weeks anchored on `end` (on or before the analysis date) instead:
+    the same members and daily sales, the last week ending on `end`, days after it left out."""
+    daily = series.daily.loc[series.daily["day"] <= pd.Timestamp(end)]
+    weekly = _weekly_frame(daily, end, series.members, series.metrics)
+    weekly = weekly.reindex(columns=series.keys, fill_value=0.0).astype("float64")
+    return SalesSeries(weekly, daily, series.members, series.metrics, series.notes)
+
+
 def _weekly_frame(
     daily: pd.DataFrame, as_of: dt.date, members: dict[str, list[str]], metrics: Sequence[str]
 ) -> pd.DataFrame:

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from cdp_assets.activation.export_files import LATEST_FILE, read_export_file
+from cdp_assets.activation.export_inputs import INPUTS_FILE
 from cdp_assets.config import CDPConfig
 from cdp_assets.contracts.customer_360 import CUSTOMER_360_DTYPES
 from cdp_assets.defs.activation import exports as exports_module
@@ -120,6 +121,11 @@ def test_a_failing_check_publishes_nothing_and_keeps_latest(
     before = _published(project.root)
     assert before["full"]["customer_id"].tolist() == ["C1", "C2"]
 
+    # Cy (no opt-in) changes a column, so the audience is built again, with the defect.
+    with Warehouse(project.url).transaction() as session:
+        profiles = _profiles()
+        profiles.loc[profiles["customer_id"] == "C3", "first_name"] = "Cyrus"
+        session.replace_table(CUSTOMER_360, profiles)
     monkeypatch.setattr(exports_module, "apply_consent", _consent_bypassed)
     failed = project.materialize()
     assert not failed.success  # the blocking check failed
@@ -129,7 +135,8 @@ def test_a_failing_check_publishes_nothing_and_keeps_latest(
     }
     assert project.latest_id() == first
     audience_dir = project.root / "esp" / "fans"
-    assert sorted(p.name for p in audience_dir.iterdir()) == [first, LATEST_FILE]  # no staging
+    # No staging folder; the inputs record still names the first export.
+    assert sorted(p.name for p in audience_dir.iterdir()) == [INPUTS_FILE, first, LATEST_FILE]
     for kind, frame in _published(project.root).items():
         pd.testing.assert_frame_equal(frame, before[kind])
     assert project.log()["export_id"].tolist() == [first]

@@ -108,8 +108,16 @@ def test_customer_based_model_is_asked_at_every_origin(daily: pd.DataFrame) -> N
         models=("seasonal_naive", "customer_based"),
     )
     result = forecast_sales(daily, AS_OF, config, WINDOWS, fake)
-    spacing = dt.timedelta(weeks=config.backtest_spacing_weeks)
-    assert fake.origins == [AS_OF - k * spacing for k in (4, 3, 2, 1)] + [AS_OF]
+    # Backtest origins: Sundays on a fixed 4-week grid, before the last whole calendar week
+    # (AS_OF is Friday 2026-11-20: the last Sunday is the 15th, the latest origin the 8th).
+    sundays = [
+        dt.date(2026, 8, 16),
+        dt.date(2026, 9, 13),
+        dt.date(2026, 10, 11),
+        dt.date(2026, 11, 8),
+    ]
+    assert fake.origins == [*sundays, AS_OF]
+    assert {d.weekday() for d in sundays} == {6}
     assert "customer_based" in set(result.errors["model"])
     # A flat 1 order a week is far off ~1,000: seasonal naive is kept.
     assert result.chosen["model"].tolist() == ["seasonal_naive"]

@@ -7,7 +7,12 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from cdp_assets.activation.audience_selection import apply_consent, exclusion_counts, export_rows
+from cdp_assets.activation.audience_selection import (
+    apply_consent,
+    exclusion_counts,
+    export_rows,
+    rows_of_customers,
+)
 from cdp_assets.activation.campaign_assignment import (
     ASSIGNMENT_DTYPES,
     assign_campaigns,
@@ -20,11 +25,14 @@ from cdp_assets.config import CampaignConfig, CDPConfig, ExportDestination
 from cdp_assets.contracts.customer_360 import CUSTOMER_360_DTYPES
 from cdp_assets.defs.activation.exports import (
     EXPORT_LOG_DTYPES,
+    NO_CUSTOMERS_SQL,
     current_members,
     export_log_row,
     finish_exports,
+    read_export_profiles,
     recover_exports,
     recovery_metadata,
+    sql_text,
     with_suppression,
 )
 from cdp_assets.defs.catalog import (
@@ -34,7 +42,6 @@ from cdp_assets.defs.catalog import (
     CAMPAIGN_EXPORTS,
     CAMPAIGN_EXPORTS_KEY,
     CAMPAIGN_RECIPIENTS,
-    CUSTOMER_360,
     CUSTOMER_360_KEY,
     MEMBERSHIP_KEY,
 )
@@ -114,7 +121,7 @@ def _arm_members(
     """Customers of `arm` who are in the campaign's audience today."""
     mine = assignments[(assignments["campaign"] == campaign.name) & (assignments["arm"] == arm)]
     audience = members.loc[members["audience"] == campaign.audience, "customer_id"]
-    return mine.loc[mine["customer_id"].isin(audience), "customer_id"]
+    return rows_of_customers(mine, audience)["customer_id"]
 
 
 def _held_out(
@@ -126,7 +133,7 @@ def _held_out(
         & assignments["arm"].isin(not_exported_arms(campaign)),
         "customer_id",
     ]
-    return profiles[profiles["customer_id"].isin(ids)]
+    return rows_of_customers(profiles, ids)
 
 
 def _control_rows_exported(
@@ -145,7 +152,7 @@ def _control_rows_exported(
             full, destination.channel, held_out_addresses(held_out, destination.channel)
         )
         by_id = (
-            full["customer_id"].isin(held_out["customer_id"]).sum()
+            len(rows_of_customers(full, held_out["customer_id"]))
             if "customer_id" in full.columns
             else 0
         )
@@ -240,7 +247,18 @@ def build_campaign_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
             recovery, repaired = recover_exports(
                 root, _campaign_folders(config.campaigns), session, CAMPAIGN_EXPORTS
             )
-            profiles = session.read_table(CUSTOMER_360, dtypes=CUSTOMER_360_DTYPES)
+            # Only the customers assigned to an active campaign: arm members, controls and
+            # the global control group (suppression and ads hashes are computed per row).
+            campaigns_sql = ", ".join(sql_text(c.name) for c in active) or "NULL"
+            assigned_sql = (
+                f"SELECT customer_id FROM {CAMPAIGN_ASSIGNMENTS.sql} "
+                f"WHERE campaign IN ({campaigns_sql})"
+                if session.table_exists(CAMPAIGN_ASSIGNMENTS)
+                else NO_CUSTOMERS_SQL
+            )
+            profiles = read_export_profiles(
+                session, config, dtypes=CUSTOMER_360_DTYPES, of_customers=assigned_sql
+            )
             profiles, _, _ = with_suppression(profiles, config, session)
             members = current_members(session, as_of)
             assignments = session.read_table(CAMPAIGN_ASSIGNMENTS, dtypes=ASSIGNMENT_DTYPES)
@@ -254,7 +272,7 @@ def build_campaign_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
                         if arm.name in not_exported_arms(campaign):
                             continue
                         ids = _arm_members(assignments, members, campaign, arm.name)
-                        chosen = profiles[profiles["customer_id"].isin(ids)]
+                        chosen = rows_of_customers(profiles, ids)
                         eligible, excluded = apply_consent(chosen, destination.channel)
                         counts = exclusion_counts(excluded, destination.channel)
                         rows = export_rows(eligible, destination.channel, destination.fields)

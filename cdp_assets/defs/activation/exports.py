@@ -9,13 +9,20 @@ publish rename, so a run killed in between leaves a staged export the next run p
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
-from cdp_assets.activation.audience_selection import apply_consent, exclusion_counts, export_rows
+from cdp_assets.activation.audience_selection import (
+    apply_consent,
+    exclusion_counts,
+    export_rows,
+    rows_of_customers,
+    with_ad_hashes,
+)
 from cdp_assets.activation.consent_audit import rows_without_consent
 from cdp_assets.activation.export_files import (
     EXPORT_SCHEMA_VERSION,
@@ -25,6 +32,12 @@ from cdp_assets.activation.export_files import (
     publish_export,
     recover_staged_exports,
     stage_export,
+)
+from cdp_assets.activation.export_inputs import (
+    ExportInputs,
+    inputs_digest,
+    remember_inputs,
+    reusable_export,
 )
 from cdp_assets.config import CDPConfig, ExportDestination, resolve_path
 from cdp_assets.contracts.customer_360 import CUSTOMER_360_DTYPES
@@ -40,11 +53,13 @@ from cdp_assets.defs.catalog import (
 from cdp_assets.defs.resources import ExportsResource, WarehouseResource, analysis_date
 from cdp_assets.defs.unchanged import files_in, skip_when_inputs_unchanged
 from cdp_assets.privacy.export_scrub import repair_manifests
-from cdp_assets.privacy.export_trace_cache import cached_export_traces
+from cdp_assets.privacy.export_trace_cache import cached_export_traces, suppression_fingerprint
 from cdp_assets.privacy.identifiers import hash_matches, named_values
 from cdp_assets.privacy.suppression import load_suppressed, privacy_salt
 from cdp_assets.reporting.markdown import counts_table, markdown_table
 from cdp_assets.warehouse import TableRef, WarehouseSession, coerce_frame
+from cdp_assets.warehouse.versions import code_digest
+from cdp_assets.warehouse.warehouse import quote_ident
 
 CHECK_CONSENT = "exported_people_consented"
 CHECK_NO_ERASED = "no_erased_people_in_exports"
@@ -91,15 +106,45 @@ def export_profile_dtypes(config: CDPConfig) -> dict[str, str]:
     return {c: t for c, t in CUSTOMER_360_DTYPES.items() if c in wanted}
 
 
-def read_export_profiles(session: WarehouseSession, config: CDPConfig) -> pd.DataFrame:
-    """customer_360's rows, only the columns the exports need (a column the table lacks, e.g.
-    written by an older version, comes back as nulls, as a full read would give it)."""
-    dtypes = export_profile_dtypes(config)
+def sql_text(value: str) -> str:
+    """`value` as an SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+NO_CUSTOMERS_SQL = "SELECT CAST(NULL AS VARCHAR) WHERE 1 = 0"
+
+
+def audience_members_sql(
+    session: WarehouseSession, as_of: dt.date, audiences: Iterable[str]
+) -> str:
+    """SQL selecting the customer_id of every member of `audiences` as of `as_of`."""
+    if not session.table_exists(MEMBERSHIP):
+        return NO_CUSTOMERS_SQL
+    names = ", ".join(sql_text(a) for a in sorted(set(audiences))) or "NULL"
+    return (
+        f"SELECT customer_id FROM {MEMBERSHIP.sql} "
+        f"WHERE as_of = CAST('{as_of.isoformat()}' AS TIMESTAMP) AND audience IN ({names})"
+    )
+
+
+def read_export_profiles(
+    session: WarehouseSession,
+    config: CDPConfig,
+    dtypes: dict[str, str] | None = None,
+    of_customers: str | None = None,
+) -> pd.DataFrame:
+    """customer_360's rows, only the columns the exports need (`dtypes`, by default
+    `export_profile_dtypes`; a column the table lacks, e.g. written by an older version, comes
+    back as nulls, as a full read would give it); with `of_customers` (SQL selecting
+    customer_id), only those customers' rows: a file can only hold an audience's members, and
+    suppression and ads hashes are then computed for them only."""
+    dtypes = dtypes or export_profile_dtypes(config)
     if not session.table_exists(CUSTOMER_360):
         return session.read_table(CUSTOMER_360, dtypes=dtypes)
     present = set(session.arrow_schema(CUSTOMER_360).names)
     columns = [c for c in dtypes if c in present]
-    return session.read_table(CUSTOMER_360, columns=columns or None, dtypes=dtypes)
+    where = f"customer_id IN ({of_customers})" if of_customers is not None else None
+    return session.read_table(CUSTOMER_360, columns=columns or None, dtypes=dtypes, where=where)
 
 
 def with_suppression(profiles: pd.DataFrame, config: CDPConfig, session: WarehouseSession):
@@ -108,7 +153,54 @@ def with_suppression(profiles: pd.DataFrame, config: CDPConfig, session: Warehou
     suppressed = load_suppressed(session, salt)
     identifiers = named_values(profiles[["customer_id", "email", "phone"]])
     flags = hash_matches(identifiers, salt, suppressed, profiles.index)
-    return profiles.assign(suppressed=pd.array(flags, dtype="boolean")), salt, suppressed
+    flagged = with_ad_hashes(profiles.assign(suppressed=pd.array(flags, dtype="boolean")))
+    return flagged, salt, suppressed
+
+
+def member_row_digests(
+    session: WarehouseSession, config: CDPConfig, as_of: dt.date
+) -> dict[str, tuple[int, str]]:
+    """Per audience as of `as_of`: (members with a customer_360 row, MD5 of those rows' export
+    columns in customer_id order), computed in the warehouse, so that an audience whose
+    members and their columns did not change is known without reading them."""
+    if not (session.table_exists(MEMBERSHIP) and session.table_exists(CUSTOMER_360)):
+        return {}
+    present = set(session.arrow_schema(CUSTOMER_360).names)
+    columns = [c for c in export_profile_dtypes(config) if c in present]
+    cells = " || chr(31) || ".join(
+        f"COALESCE('v' || CAST(c.{quote_ident(c)} AS VARCHAR), 'n')" for c in columns
+    )
+    found = session.query(
+        f"SELECT m.audience, COUNT(*) AS members, "
+        f"MD5(STRING_AGG({cells}, chr(30) ORDER BY {cells})) AS digest "
+        f"FROM (SELECT DISTINCT audience, customer_id FROM {MEMBERSHIP.sql} "
+        f"WHERE as_of = CAST('{as_of.isoformat()}' AS TIMESTAMP)) m "
+        f"JOIN {CUSTOMER_360.sql} c ON c.customer_id = m.customer_id GROUP BY m.audience"
+    )
+    return {
+        str(a): (int(n), str(d))
+        for a, n, d in zip(found["audience"], found["members"], found["digest"], strict=True)
+    }
+
+
+def export_digest(
+    destination: ExportDestination,
+    audience: str,
+    members: dict[str, tuple[int, str]],
+    suppression: str,
+    code: str,
+) -> str:
+    """What an export's files are a function of: its members' rows, the suppression list,
+    the destination's settings, the file schema and the code."""
+    return inputs_digest(
+        {
+            "members": list(members.get(audience, (0, "none"))),
+            "suppression": suppression,
+            "destination": destination.model_dump(mode="json"),
+            "schema_version": EXPORT_SCHEMA_VERSION,
+            "code": code,
+        }
+    )
 
 
 def _audience_folders(config: CDPConfig) -> list[tuple[str, str]]:
@@ -188,39 +280,76 @@ def export_log_row(
     }
 
 
-def _stage_audience_exports(
-    config: CDPConfig,
+@dataclass
+class StagedExports:
+    """What `_stage_audience_exports` did: per export its destination, result and inputs
+    (`built`: False when the latest export was reused without building a row), the log rows
+    and the people left out per reason."""
+
+    results: list[tuple[ExportDestination, ExportResult, ExportInputs, bool]]
+    log: list[dict]
+    reasons: dict[str, int]
+
+    def built(self) -> list[tuple[ExportDestination, ExportResult]]:
+        return [(d, r) for d, r, _, built in self.results if built]
+
+
+def _build_one(
     root: Path,
+    destination: ExportDestination,
+    audience: str,
     profiles: pd.DataFrame,
     members: pd.DataFrame,
     as_of: dt.date,
+    digest: str,
+) -> tuple[ExportResult, ExportInputs]:
+    ids = members.loc[members["audience"] == audience, "customer_id"]
+    chosen = rows_of_customers(profiles, ids)
+    eligible, excluded = apply_consent(chosen, destination.channel)
+    counts = exclusion_counts(excluded, destination.channel)
+    rows = export_rows(eligible, destination.channel, destination.fields)
+    result = stage_export(
+        root, destination.name, audience, destination.channel, destination.format,
+        rows, as_of, counts,
+    )  # fmt: skip
+    return result, ExportInputs(digest, len(chosen), counts)
+
+
+def _stage_audience_exports(
+    config: CDPConfig,
+    root: Path,
+    load: Callable[[], tuple[pd.DataFrame, pd.DataFrame]],
+    digests: dict[tuple[str, str], str],
+    as_of: dt.date,
     run_id: str,
-) -> tuple[list[tuple[ExportDestination, ExportResult]], list[dict], dict[str, int]]:
-    """Stage one export per destination × audience: ((destination, staged export) pairs,
-    their log rows, people left out per reason). A failure part-way leaves staged folders
-    that the next run removes (they have no log row)."""
-    results: list[tuple[ExportDestination, ExportResult]] = []
-    log: list[dict] = []
-    reasons: dict[str, int] = {}
+) -> StagedExports:
+    """Stage one export per destination × audience; an export whose inputs' digest is the one
+    its latest export was built from is reused as it is, and `load` (profiles, members) is
+    only called when one must be built. A failure part-way leaves staged folders that the
+    next run removes (they have no log row)."""
+    staged = StagedExports([], [], {})
+    loaded: tuple[pd.DataFrame, pd.DataFrame] | None = None
     for destination in config.exports.destinations:
         for audience in _audiences_of(destination, config):
-            ids = members.loc[members["audience"] == audience, "customer_id"]
-            chosen = profiles[profiles["customer_id"].isin(ids)]
-            eligible, excluded = apply_consent(chosen, destination.channel)
-            counts = exclusion_counts(excluded, destination.channel)
-            rows = export_rows(eligible, destination.channel, destination.fields)
-            result = stage_export(
-                root, destination.name, audience, destination.channel, destination.format,
-                rows, as_of, counts,
-            )  # fmt: skip
-            results.append((destination, result))
+            digest = digests[(destination.name, audience)]
+            reused = reusable_export(root, destination.name, audience, destination.channel, digest)
+            if reused is not None:
+                result, inputs = reused
+            else:
+                loaded = loaded or load()
+                result, inputs = _build_one(
+                    root, destination, audience, *loaded, as_of=as_of, digest=digest
+                )
+            staged.results.append((destination, result, inputs, reused is None))
             relative = f"{destination.name}/{audience}"
-            log.append(
-                export_log_row(result, destination, len(chosen), counts, run_id, as_of, relative)
+            staged.log.append(
+                export_log_row(
+                    result, destination, inputs.members, inputs.excluded, run_id, as_of, relative
+                )
             )
-            for reason, n in counts.items():
-                reasons[reason] = reasons.get(reason, 0) + n
-    return results, log, reasons
+            for reason, n in inputs.excluded.items():
+                staged.reasons[reason] = staged.reasons.get(reason, 0) + n
+    return staged
 
 
 def build_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
@@ -273,29 +402,58 @@ def build_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
         root = exports.path
         with warehouse.get().transaction() as session:
             recovery, repaired = recover_exports(root, _audience_folders(config), session, EXPORTS)
-            profiles = read_export_profiles(session, config)
-            members = current_members(session, as_of)
-            profiles, salt, suppressed = with_suppression(profiles, config, session)
-            results, log, reasons = _stage_audience_exports(
-                config, root, profiles, members, as_of, run_id
-            )
-            # The blocking checks' validations, on the staged files, before publishing.
-            violations = rows_without_consent(
-                ((d.channel, r.directory / f"full.{d.format}") for d, r in results), profiles
+            salt = privacy_salt(config)
+            suppressed = load_suppressed(session, salt)
+            suppression = suppression_fingerprint(salt, suppressed)
+            code = code_digest()
+            rows_digests = member_row_digests(session, config, as_of)
+            digests = {
+                (d.name, a): export_digest(d, a, rows_digests, suppression, code)
+                for d in config.exports.destinations
+                for a in _audiences_of(d, config)
+            }
+            profiles: list[pd.DataFrame] = []
+
+            def load() -> tuple[pd.DataFrame, pd.DataFrame]:
+                exported = [
+                    a for d in config.exports.destinations for a in _audiences_of(d, config)
+                ]
+                members_sql = audience_members_sql(session, as_of, exported)
+                read = read_export_profiles(session, config, of_customers=members_sql)
+                profiles.append(with_suppression(read, config, session)[0])
+                return profiles[0], current_members(session, as_of)
+
+            staged = _stage_audience_exports(config, root, load, digests, as_of, run_id)
+            built = staged.built()
+            # The blocking checks' validations, on the staged files, before publishing. A
+            # reused export was checked when it was built, and its members' rows (consent
+            # included) and the suppression list are what they were then.
+            violations = (
+                rows_without_consent(
+                    ((d.channel, r.directory / f"full.{d.format}") for d, r in built),
+                    profiles[0],
+                )
+                if built
+                else 0
             )
             # Files scanned on an earlier run with the same suppression list are remembered.
             trace_scan = cached_export_traces(root, salt, suppressed)
             traces = trace_scan.traces
             passed = violations == 0 and int(traces["traces"].sum()) == 0
             frame = coerce_frame(
-                pd.DataFrame(log, columns=list(EXPORT_LOG_DTYPES)), EXPORT_LOG_DTYPES
+                pd.DataFrame(staged.log, columns=list(EXPORT_LOG_DTYPES)), EXPORT_LOG_DTYPES
             )
             if passed:
                 # The table lists exports issued; an unchanged audience issues none. Committed
                 # before the publish rename: see the module docstring.
                 session.append(EXPORTS, frame[~frame["unchanged"].fillna(False)])
             total = session.row_count(EXPORTS) if session.table_exists(EXPORTS) else 0
-        finish_exports([r for _, r in results], passed)
+        published = finish_exports([r for _, r, _, _ in staged.results], passed)
+        if passed:
+            for (_, _, inputs, _), result in zip(staged.results, published, strict=True):
+                remember_inputs(result, inputs)
+        results = staged.results
+        reasons = staged.reasons
         shown = frame[
             ["destination", "audience", "channel", "members", "rows", "additions", "removals"]
             + ["unchanged", "excluded"]
@@ -312,7 +470,12 @@ def build_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 "left_out_by_reason": dg.MetadataValue.md(
                     counts_table(pd.Series(reasons, dtype="int64"), "reason", "people")
                 ),
-                "suppressed_customers_in_360": int(profiles["suppressed"].sum()),
+                **(
+                    {"suppressed_audience_members": int(profiles[0]["suppressed"].sum())}
+                    if profiles
+                    else {}
+                ),
+                "exports_not_rebuilt": sum(1 for *_, built in results if not built),
                 "exports_dir": str(root),
                 **recovery_metadata(recovery, repaired, passed),
             },

@@ -20,6 +20,7 @@ from cdp_assets.defs.ml.outcomes import metrics_md, not_enough_data
 from cdp_assets.defs.resources import WarehouseResource, analysis_date
 from cdp_assets.defs.unchanged import skip_when_inputs_unchanged
 from cdp_assets.forecast.backtest import CHOSEN
+from cdp_assets.forecast.backtest_cache import BACKTEST_CACHE_COLUMNS, BacktestCache
 from cdp_assets.forecast.customer_based import CustomerBasedOrdersForecaster
 from cdp_assets.forecast.daily_sales import load_daily_sales
 from cdp_assets.forecast.models import CUSTOMER_BASED, SEASONAL_NAIVE
@@ -27,12 +28,23 @@ from cdp_assets.forecast.periods import TOTAL, CustomerBasedForecaster
 from cdp_assets.forecast.plots import backtest_plot, level_forecast_plot
 from cdp_assets.forecast.sales import NotEnoughSales, SalesForecast, forecast_sales
 from cdp_assets.reporting.markdown import markdown_table
-from cdp_assets.warehouse import WarehouseSession
+from cdp_assets.warehouse import TableRef, WarehouseSession
+from cdp_assets.warehouse.versions import code_digest
 
 CHECK_BEATS_NAIVE = "beats_seasonal_naive"
 CHECK_COVERAGE = "interval_coverage"
 CHECKS = (CHECK_BEATS_NAIVE, CHECK_COVERAGE)
 COVERAGE_80_RANGE = (0.70, 0.90)  # the check's tolerance around the 75-85 % target
+# The backtest forecasts of the last run's origins, reused while their inputs are the same.
+BACKTEST_CACHE = TableRef("ml", "sales_forecast_backtests")
+
+
+def read_backtest_cache(session: WarehouseSession) -> BacktestCache | None:
+    if not session.table_exists(BACKTEST_CACHE):
+        return None
+    return BacktestCache.from_frame(
+        session.read_table(BACKTEST_CACHE, dtypes=BACKTEST_CACHE_COLUMNS)
+    )
 
 
 def customer_forecaster(
@@ -66,6 +78,9 @@ def _metadata(result: SalesForecast, as_of: dt.date) -> dict[str, object]:
         ),
         "notes": dg.MetadataValue.md("\n".join(f"- {n}" for n in result.notes) or "none"),
         "backtest_plot": dg.MetadataValue.md(backtest_plot(result.backtest)),
+        # (model, origin) backtest forecasts reused from the last run / fitted in this one.
+        "backtest_fits_reused": result.backtest_cache.reused,
+        "backtest_fits_computed": result.backtest_cache.fitted,
     }
     metric = result.chosen["metric"].iloc[0]
     for level in dict.fromkeys(result.chosen["level"]):
@@ -140,15 +155,23 @@ def build_sales_forecast_asset(config: CDPConfig) -> dg.AssetsDefinition:
             if daily.empty:
                 return not_enough_data("no purchases up to the analysis date", CHECKS)
             forecaster = customer_forecaster(session, config)
+            cache = read_backtest_cache(session)
         # The models fit outside the transaction: no connection is held while they run.
         try:
             result = forecast_sales(
-                daily, as_of, settings, config.analytics.holiday_windows, forecaster
+                daily,
+                as_of,
+                settings,
+                config.analytics.holiday_windows,
+                forecaster,
+                cache,
+                code_digest(),
             )
         except NotEnoughSales as exc:
             return not_enough_data(str(exc), CHECKS)
         with warehouse.get().transaction() as session:
             session.replace_table(table_ref(key), result.rows)
+            session.replace_table(BACKTEST_CACHE, result.backtest_cache.to_frame())
         context.log.info(f"{len(result.rows):,} forecast rows, {len(result.chosen)} series")
         return dg.MaterializeResult(
             metadata=_metadata(result, as_of), check_results=_checks(result)
