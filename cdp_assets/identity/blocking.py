@@ -96,6 +96,13 @@ def candidate_pairs(
         codes, skipped[name] = _rule_pair_codes(BLOCKING_RULES[name], features, max_block_size)
         union.add(codes, index)
         del codes  # each rule's codes are folded in and freed before the next rule's are made
+    return _candidate_pairs(union, n, names, skipped)
+
+
+def _candidate_pairs(
+    union: _Union, n: int, names: tuple[str, ...], skipped: dict[str, int]
+) -> CandidatePairs:
+    """The pairs the rules found, each credited to the first rule that found it."""
     counts = np.bincount(union.rule, minlength=len(names)) if len(names) else np.zeros(0, np.int64)
     left, right = _split_codes(union.codes, n)
     return CandidatePairs(
@@ -464,17 +471,7 @@ def candidate_pairs_touching(
             parts.append(codes[touched[left] | touched[right]])
             skipped[name] += skipped_here
         union.add(_sorted_distinct(_concat(parts)), index)
-    counts = np.bincount(union.rule, minlength=len(names)) if len(names) else np.zeros(0, np.int64)
-    left, right = _split_codes(union.codes, n)
-    return CandidatePairs(
-        left=left,
-        right=right,
-        rule=union.rule,
-        found_by=union.found_by,
-        rule_names=names,
-        pairs_by_rule={name: int(count) for name, count in zip(names, counts, strict=True)},
-        blocks_skipped=skipped,
-    )
+    return _candidate_pairs(union, n, names, skipped)
 
 
 def _blocks_holding(keys: BlockKeys, touched: np.ndarray, rows: np.ndarray) -> BlockKeys:
