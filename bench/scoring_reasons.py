@@ -106,18 +106,27 @@ def population(name: str, features: Any, seen: Any, as_of: dt.date) -> Any:
     return lead_population(features, seen, as_of)
 
 
-def bench_model(name: str, args: argparse.Namespace, features: Any, seen: Any) -> dict:
+def champion_model(name: str) -> tuple[str, Any] | None:
+    """The promoted version of model `name` and the model, from the configured store."""
     from cdp_assets.config.loader import load_config, resolve_path
-    from cdp_assets.ml.explain import SplitCells, contributions, predict_rows
     from cdp_assets.ml.model_store import ModelStore
-    from cdp_assets.ml.snapshots import model_matrix
 
     config = load_config()
     store = ModelStore(resolve_path(config, config.models.store_dir))
     version = store.champion(name)
     if version is None:
+        return None
+    return version, store.load(name, version).model
+
+
+def bench_model(name: str, args: argparse.Namespace, features: Any, seen: Any) -> dict:
+    from cdp_assets.ml.explain import SplitCells, contributions, predict_rows
+    from cdp_assets.ml.snapshots import model_matrix
+
+    champion = champion_model(name)
+    if champion is None:
         return {"status": "no champion"}
-    model = store.load(name, version).model
+    version, model = champion
     people = population(name, features, seen, args.as_of).sort_values("customer_id")
     matrix = model_matrix(people, model.features)[: args.rows]
     figures: dict[str, Any] = {
@@ -153,19 +162,15 @@ def bench_model(name: str, args: argparse.Namespace, features: Any, seen: Any) -
 def bench_rescore(name: str, args: argparse.Namespace, days: dict, seen: Any) -> dict:
     import tempfile
 
-    from cdp_assets.config.loader import load_config, resolve_path
     from cdp_assets.defs.ml.classifier_scoring import keep_scores_by_cells, known_scores_by_cells
     from cdp_assets.ml.explain import ReasonCache, SplitCells, score_by_cells, scores_key
-    from cdp_assets.ml.model_store import ModelStore
     from cdp_assets.ml.snapshots import model_matrix
     from cdp_assets.warehouse import TableRef, Warehouse
 
-    config = load_config()
-    store = ModelStore(resolve_path(config, config.models.store_dir))
-    version = store.champion(name)
-    if version is None:
+    champion = champion_model(name)
+    if champion is None:
         return {"status": "no champion"}
-    model = store.load(name, version).model
+    version, model = champion
     matrices = {
         day: model_matrix(population(name, f, seen, day).sort_values("customer_id"), model.features)
         for day, f in days.items()
