@@ -46,6 +46,7 @@ VOLATILE_COLUMNS = {
     "manifest",  # activation.*_exports: the path of the manifest, under the export id
     "first_exported_at",  # activation.campaign_recipients
     "staged_at",  # ops.staged_batches, ops.staging_state
+    "learnt_at",  # core.identity_match_levels, core.identity_name_shares: the learning run's time
 }
 # Not compared at all: Dagster run ids are random, so they cannot be ranked in time order, and
 # batch ids are "<ingestion time to the second>-<run id[:8]>" (two batches of one second are
