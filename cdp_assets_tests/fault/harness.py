@@ -266,10 +266,26 @@ def _normalise_volatile(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _canonical_order(frame: pd.DataFrame) -> pd.DataFrame:
     """As text, rows in the order of their hashes: equal tables give equal frames (a
-    multiset comparison; equal rows hash alike)."""
+    multiset comparison; equal rows hash alike). Numbers are hashed rounded to 9 significant
+    digits, so that a row whose average differs in its last digits (a parallel sum) keeps its
+    place and `same_but_float_rounding` compares it with its counterpart."""
     frame = frame.astype("string")
-    order = pd.util.hash_pandas_object(frame, index=False).sort_values(kind="stable").index
+    keys = frame.apply(_rounded_numbers)
+    order = pd.util.hash_pandas_object(keys, index=False).sort_values(kind="stable").index
     return frame.loc[order].reset_index(drop=True)
+
+
+def _rounded_numbers(column: pd.Series) -> pd.Series:
+    """The column's numbers rounded to 9 significant digits (as text); other values as
+    they are."""
+    numbers = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    finite = np.isfinite(numbers) & (numbers != 0)
+    if not finite.any():
+        return column
+    scale = np.ones_like(numbers)
+    scale[finite] = 10.0 ** (np.floor(np.log10(np.abs(numbers[finite]))) - 8)
+    rounded = pd.Series(np.round(numbers / scale) * scale, index=column.index).astype("string")
+    return rounded.where(pd.Series(finite, index=column.index), column)
 
 
 def _read_tables(warehouse_url: str) -> Iterator[tuple[str, pd.DataFrame]]:
