@@ -23,7 +23,7 @@ from cdp_assets.config.loader import (
 from cdp_assets.config.secrets import url_secrets
 from cdp_assets.defs.executor import selected_executor
 from cdp_assets.ml.model_store import ModelRegistry, ModelStore
-from cdp_assets.warehouse import Warehouse
+from cdp_assets.warehouse import Warehouse, release_duckdb_cache
 
 
 @functools.cache
@@ -67,12 +67,22 @@ def warehouse_kind(config: CDPConfig) -> str:
     return "postgres" if url.startswith("postgresql") else "duckdb"
 
 
+# DuckDB blocks cached from earlier steps kept across steps up to this size (see README,
+# "Limits"): at 100,000 people the whole warehouse is cached below it, so small brands keep
+# every cross-step read warm; at 1,000,000 the cache reached 2–3 GB of the run's peak.
+STEP_CACHE_LIMIT_BYTES = 512 * 2**20
+
+
 class WarehouseResource(dg.ConfigurableResource):
     """The SQL warehouse the platform reads and writes (DuckDB file or PostgreSQL)."""
 
     url: str
 
     def get(self) -> Warehouse:
+        """The warehouse for one step. On DuckDB, what earlier steps of the run left in
+        DuckDB's buffer pool (same process under the in-process executor) is released first
+        when it is over `STEP_CACHE_LIMIT_BYTES`, so a step's peak memory is its own."""
+        release_duckdb_cache(self.url, STEP_CACHE_LIMIT_BYTES)
         return Warehouse(self.url)
 
 

@@ -8,6 +8,7 @@ from cdp_assets.warehouse.warehouse import (
     coerce_frame,
     dispose_engines,
     get_engine,
+    release_duckdb_cache,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "coerce_frame",
     "dispose_engines",
     "get_engine",
+    "release_duckdb_cache",
 ]

@@ -121,6 +121,28 @@ def get_engine(url: str, *, read_only: bool = False) -> sa.Engine:
         return engine
 
 
+def release_duckdb_cache(url: str, above_bytes: int) -> int:
+    """Closes the pooled connections of this process's writing engine for a DuckDB `url` when
+    DuckDB's buffer pool holds more than `above_bytes`, and returns what it held (0: nothing
+    released). DuckDB keeps every block a query read cached in its buffer pool while a
+    connection to the file is open, up to 80 % of the machine's memory; a run of many steps in
+    one process (the in-process executor) would carry every earlier step's reads into the
+    next step's peak. Closing the connections frees the pool; the next connection opens the
+    file again (milliseconds; its blocks come back from the operating system's file cache)."""
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get((url, False))
+    if engine is None or engine.dialect.name != "duckdb":
+        return 0
+    with engine.connect() as conn:
+        held = conn.exec_driver_sql(
+            "SELECT COALESCE(SUM(memory_usage_bytes), 0) FROM duckdb_memory()"
+        ).scalar()
+    if int(held or 0) <= above_bytes:
+        return 0
+    engine.dispose()
+    return int(held)
+
+
 def dispose_engines() -> None:
     """Close every cached engine (tests, and before another process opens a DuckDB file)."""
     with _ENGINES_LOCK:

@@ -5,7 +5,13 @@ import pyarrow as pa
 import pytest
 
 from cdp_assets.contracts.canonical import QUARANTINE_DTYPES
-from cdp_assets.warehouse import TableRef, Warehouse, WarehouseError, coerce_frame
+from cdp_assets.warehouse import (
+    TableRef,
+    Warehouse,
+    WarehouseError,
+    coerce_frame,
+    release_duckdb_cache,
+)
 
 REF = TableRef("wh_test", "quarantine")
 
@@ -157,4 +163,36 @@ def test_a_read_only_warehouse_reads_but_cannot_write(warehouse_url: str) -> Non
     with pytest.raises(Exception, match="(?i)read.only"), reader.transaction() as session:
         session.append(REF, frame(1))
     dispose_engines()
+    assert Warehouse(warehouse_url).row_count(REF) == 3
+
+
+def _duckdb_buffer_bytes(wh: Warehouse) -> int:
+    return int(wh.query("SELECT SUM(memory_usage_bytes) AS b FROM duckdb_memory()")["b"].iloc[0])
+
+
+def test_releasing_the_duckdb_cache_frees_earlier_reads_and_keeps_the_data(tmp_path) -> None:
+    url = f"duckdb:///{tmp_path / 'cache.duckdb'}"
+    wh = Warehouse(url)
+    rows = 200_000
+    payloads = pd.Series([f"{i * 7_919 % 1_000_003:x}-{i}" for i in range(rows)], dtype="string")
+    wh.replace_table(REF, frame(rows).assign(raw_payload=payloads))  # little to compress
+    wh.engine.dispose()  # start from a pool that holds only what the read below caches
+    before = wh.read_table(REF, dtypes=QUARANTINE_DTYPES)
+    cached = _duckdb_buffer_bytes(wh)
+    assert cached > 1_000_000  # the read's blocks stay in DuckDB's buffer pool
+
+    assert release_duckdb_cache(url, above_bytes=cached + 1) == 0  # under the limit: kept
+    assert _duckdb_buffer_bytes(wh) == cached
+
+    assert release_duckdb_cache(url, above_bytes=1_000_000) == cached
+    assert _duckdb_buffer_bytes(Warehouse(url)) < cached / 4  # a new pool: metadata only
+    after = Warehouse(url).read_table(REF, dtypes=QUARANTINE_DTYPES)
+    pd.testing.assert_frame_equal(after, before)
+
+
+def test_releasing_the_duckdb_cache_leaves_other_warehouses_alone(warehouse_url: str) -> None:
+    Warehouse(warehouse_url).replace_table(REF, frame(3))
+    if not warehouse_url.startswith("duckdb"):
+        assert release_duckdb_cache(warehouse_url, above_bytes=0) == 0
+    assert release_duckdb_cache("duckdb:////nowhere/never-opened.duckdb", above_bytes=0) == 0
     assert Warehouse(warehouse_url).row_count(REF) == 3
