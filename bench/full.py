@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/full.py --people 100000 [--seed 42] [--end-date 2026-11-20]
         [--history-days 730] [--data DIR] [--out bench/out/full_N] [--json FILE]
+        [--stop-after PHASE]
 
 Runs in `--out` (emptied first), with its own cdp.yaml, warehouse, exports and DAGSTER_HOME,
 the same commands as `make materialize`, each in its own process:
@@ -235,6 +236,8 @@ def run_all(args: argparse.Namespace) -> list[Phase]:
     phases: list[Phase] = []
 
     def phase(name: str, command: list[str], as_of: str = end) -> None:
+        if args.stop_after and any(p.name == args.stop_after for p in phases):
+            return
         phases.append(Phase(name))
         run_command(root, phases[-1], command, as_of)
         # Kept as it goes: a later failure leaves the figures measured so far.
@@ -298,6 +301,15 @@ def run_all(args: argparse.Namespace) -> list[Phase]:
 
 
 FULL_PHASES = ("everything_but_models", "train_models", "score_models")
+PHASE_NAMES = (
+    "demo",
+    "campaign_start",
+    "campaign_responses",
+    *FULL_PHASES,
+    "extra_day",
+    "nightly_increment",
+    "nightly_nothing_new",
+)
 
 
 def _ratio(part: float | None, whole: float | None) -> float | None:
@@ -417,6 +429,11 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="an existing demo set (its landing is copied)")
     parser.add_argument("--out", type=Path, help="working folder (default bench/out/full_<N>)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    parser.add_argument(
+        "--stop-after",
+        choices=PHASE_NAMES,
+        help="run the sequence up to this phase only (e.g. campaign_start for its memory)",
+    )
     parser.add_argument(
         "--report",
         type=Path,
