@@ -535,3 +535,44 @@ def _skip_changes(
     size_before = np.bincount(position, weights=before[records], minlength=len(wanted))
     size_after = np.bincount(position, weights=after[records], minlength=len(wanted))
     return int(((size_before > max_block_size) != (size_after > max_block_size)).sum())
+
+
+def blocks_near_limit(
+    features: MatchFeatures,
+    rows: np.ndarray,
+    window: int,
+    rules: Sequence[str] | None = None,
+    max_block_size: int = 500,
+) -> int:
+    """How many blocks of the records `rows` (bool per feature row) are within `window`
+    entries under `max_block_size` (size in (max_block_size - window, max_block_size]): the
+    blocks that records now gone without a trace (erasure deletes their match view too) may
+    have held over the limit, so that the full blocking skipped them then and joins them now.
+    Zero means that no block of the present records can have crossed the limit by losing
+    `window` entries. Sizes count as the joins count them (see `blocks_changing_skip`)."""
+    if window <= 0:
+        return 0
+    names = tuple(rules if rules is not None else DEFAULT_BLOCKING_RULES)
+    count = 0
+    for name in names:
+        for keys in BLOCKING_RULES[name].keys(features):
+            sizes = _block_sizes(keys, rows)
+            count += int(((sizes > max_block_size - window) & (sizes <= max_block_size)).sum())
+    return count
+
+
+def _block_sizes(keys: BlockKeys, rows: np.ndarray) -> np.ndarray:
+    """Entries per block key of the records `rows`: distinct records (self joins), entries
+    of both sides (cross joins)."""
+    sides = [(keys.records, keys.key)]
+    cross = keys.right_records is not None and keys.right_key is not None
+    if cross:
+        sides.append((keys.right_records, keys.right_key))
+    records = np.concatenate([r[rows[r]] for r, _ in sides])
+    key = np.concatenate([k[rows[r]] for r, k in sides])
+    valid = key >= 0
+    records, key = records[valid], key[valid]
+    if not cross:  # a record listed twice under one key counts once
+        distinct = pd.DataFrame({"r": records, "k": key}).drop_duplicates()
+        key = distinct["k"].to_numpy()
+    return np.unique(key, return_counts=True)[1]

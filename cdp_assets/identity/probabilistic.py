@@ -25,6 +25,7 @@ from cdp_assets.identity.blocking import (
     DEFAULT_BLOCKING_RULES,
     CandidatePairs,
     blocks_changing_skip,
+    blocks_near_limit,
     candidate_pairs,
     candidate_pairs_touching,
 )
@@ -230,6 +231,7 @@ def frozen_links(
     parameters: MatchParameters,
     settings: ProbabilisticSettings = ProbabilisticSettings(),  # noqa: B008 - frozen
     touched: np.ndarray | None = None,
+    vanished: int = 0,
 ) -> ProbabilisticResult:
     """The links of `probabilistic_links` scored with `parameters` learnt earlier instead of
     learning them (no u sample, no EM, no name counts): each pair's weight then depends on its
@@ -238,7 +240,9 @@ def frozen_links(
     `node` < 0 are the previous view of changed or removed records (`changed_records`): in no
     pair, but counted in their old blocks. When a block crossed `max_block_size` between the
     two, pairs of untouched records would be found or lost: nothing is scored and
-    `stats["blocks_changing_skip"]` says how many blocks."""
+    `stats["blocks_changing_skip"]` says how many blocks. `vanished` records are gone with
+    no previous view (erased): when a present block is so close to the limit that they may
+    have held it over, nothing is scored either (`stats["blocks_near_limit"]`)."""
     correlated = _field_groups(settings.correlated_fields)
     stats: dict[str, float | int | dict[str, int]] = {"records": len(records)}
     if len(records) < 2:
@@ -254,6 +258,14 @@ def frozen_links(
         )
         stats["blocks_changing_skip"] = moved
         if moved:  # pairs of untouched records found or lost: the caller resolves in full
+            return _empty_result(stats, settings)
+        # An erased record is in no pair now, and the links it had are gone with it, but it
+        # counted in its blocks: at most twice per block (both sides of a cross join).
+        near = blocks_near_limit(
+            features, present, 2 * vanished, settings.blocking_rules, settings.max_block_size
+        )
+        stats["blocks_near_limit"] = near
+        if near:
             return _empty_result(stats, settings)
         pairs = candidate_pairs_touching(
             features, touched & present, present, settings.blocking_rules, settings.max_block_size

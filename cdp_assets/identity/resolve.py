@@ -76,13 +76,17 @@ class Matching:
     last resolution's match view and `core.identity_edges`): incremental — only the pairs of
     new or changed records are found and scored, the other links are kept; when more than
     `max_changed_share` of the records changed, or a blocking block crossed its size limit,
-    it learns them in full instead (and says why).
+    it learns them in full instead (and says why). `erased_records`: records that left the
+    previous view since it was stored (erasure deletes their rows): counted as removed, and
+    when a block of the present records is so close to its size limit that they may have
+    held it over, the resolution is full too.
     """
 
     parameters: MatchParameters | None = None
     previous_view: pd.DataFrame | None = None
     previous_links: pd.DataFrame | None = None
     max_changed_share: float = 0.05
+    erased_records: int = 0
 
     @property
     def incremental(self) -> bool:
@@ -184,25 +188,36 @@ def _incremental_match(
     previous links between untouched records kept; or why a full resolution is needed."""
     assert matching.parameters is not None and matching.previous_view is not None
     changes = record_changes(view, matching.previous_view)
-    share = changes.count / max(len(masked), 1)
+    count = changes.count + matching.erased_records
+    share = count / max(len(masked), 1)
     if share > matching.max_changed_share:
         return (
-            f"{changes.count:,} new, changed or removed records ({share:.1%}) are more "
+            f"{count:,} new, changed, removed or erased records ({share:.1%}) are more "
             f"than identity.incremental_max_changed_share ({matching.max_changed_share:.0%})"
         )
     ghosts = changes.ghosts.assign(node=-1)
     both = pd.concat([masked, ghosts], ignore_index=True)
     touched = np.r_[changes.touched, np.zeros(len(ghosts), dtype=bool)]
-    result = frozen_links(both, matching.parameters, settings, touched)
+    result = frozen_links(both, matching.parameters, settings, touched, matching.erased_records)
     if result.stats.get("blocks_changing_skip"):
         return (
             f"{result.stats['blocks_changing_skip']} blocking block(s) crossed "
             "identity.probabilistic.max_block_size"
         )
+    if result.stats.get("blocks_near_limit"):
+        return (
+            f"{matching.erased_records:,} records erased since the last resolution, and "
+            f"{result.stats['blocks_near_limit']} blocking block(s) within twice that of "
+            "identity.probabilistic.max_block_size: the erased records may have held them over"
+        )
     kept = kept_links(matching.previous_links, masked, changes.touched)
     edges = pd.concat([kept, _graph_edges(result.edges)], ignore_index=True)
     edges = edges.sort_values(["left", "right"], ignore_index=True).astype(EDGE_DTYPES)
-    counts = {"new": changes.new, "changed": changes.changed, "removed": changes.removed}
+    counts = {
+        "new": changes.new,
+        "changed": changes.changed,
+        "removed": changes.removed + matching.erased_records,
+    }
     outcome = MatchOutcome(
         "incremental",
         f"{changes.count:,} new, changed or removed records ({share:.2%})",

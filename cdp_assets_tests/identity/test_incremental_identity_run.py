@@ -155,10 +155,13 @@ def test_a_frozen_full_run_after_an_incremental_one_changes_nothing(
         pd.testing.assert_frame_equal(after_incremental[name], after_frozen[name], obj=name)
 
 
-def test_an_erased_match_view_row_makes_the_next_resolution_full(tmp_path: Path) -> None:
+def test_rows_erased_from_the_match_view_are_counted_and_resolved_incrementally(
+    tmp_path: Path,
+) -> None:
     """Erasure deletes an erased customer's rows of `core.identity_match_records` (they carry
-    its customer id); the record's old blocks are then unknown, so the next change resolves
-    in full rather than risk a block that crossed its size limit unseen."""
+    its customer id). The next resolution counts them as removed and stays incremental (no
+    block of the present records is near `max_block_size`), equal to a frozen full run. Here
+    the staged records stay, so they come back as new records."""
     rows = _rows()
     project = _project(tmp_path, rows[:-15])
     with dg.instance_for_test() as instance:
@@ -167,6 +170,7 @@ def test_an_erased_match_view_row_makes_the_next_resolution_full(tmp_path: Path)
         assert view["customer_id"].notna().all()
         assert (view["rows_written"] == len(view)).all()
         erased = view["customer_id"].iloc[0]
+        gone = int((view["customer_id"] == erased).sum())
         wh = project.warehouse()
         with wh.transaction() as session:
             session.delete_where(
@@ -175,6 +179,17 @@ def test_an_erased_match_view_row_makes_the_next_resolution_full(tmp_path: Path)
         dispose_engines()
         landing = project.root / "landing" / "accounts" / "2.csv"
         landing.write_text(_csv([dict(row, id=f"n{row['id']}") for row in rows[-15:]]), "utf-8")
-        after = _run(project, instance, STAGING_KEYS + IDENTITY_KEYS)
-    assert after["resolution"] == "full"
-    assert "erased" in after["resolution_reason"]
+        _run(project, instance, STAGING_KEYS)
+        _copy_warehouse(tmp_path, tmp_path / "before")
+        after = _run(project, instance, IDENTITY_KEYS)
+        after_incremental = _tables(project)
+        _copy_warehouse(tmp_path / "before", tmp_path)
+        frozen = _run(project, instance, IDENTITY_KEYS, tags={FROZEN_RESOLUTION_TAG: "true"})
+        after_frozen = _tables(project)
+    assert gone >= 1
+    assert after["resolution"] == "incremental"
+    assert after["records_removed"] == gone
+    assert after["records_new"] == 15 + gone  # the staged records are back, unseen
+    assert frozen["resolution"] == "frozen"
+    for name in IDENTITY_OUTPUTS:
+        pd.testing.assert_frame_equal(after_incremental[name], after_frozen[name], obj=name)

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from cdp_assets.identity.blocking import blocks_near_limit
+from cdp_assets.identity.comparisons import prepare_features
 from cdp_assets.identity.match_parameters import MatchParameters
 from cdp_assets.identity.nodes import graph_nodes
 from cdp_assets.identity.resolve import IdentityResolution, Matching, resolve_identities
@@ -221,3 +224,96 @@ def test_no_changed_record_scores_no_pair_and_keeps_every_link(base) -> None:  #
     assert incremental.stats["pairs_scored"] == incremental.stats["records_re_resolved"] == 0
     _assert_same_tables(incremental, _resolve(rows, Matching(parameters), first, RUN2))
     pd.testing.assert_frame_equal(incremental.edges, first.edges)
+
+
+def _without_customer(
+    rows: list[dict[str, Any]], first: IdentityResolution, customer: str
+) -> tuple[list[dict[str, Any]], pd.DataFrame, pd.DataFrame, int]:
+    """What erasure leaves of one customer: its records gone from the staged rows, from the
+    stored match view and from the stored edges (rows carrying its customer id)."""
+    records = first.xref[
+        (first.xref["customer_id"] == customer) & (first.xref["identity_kind"] == "record")
+    ]
+    erased = set(records["source_record_id"])
+    assert first.matching is not None
+    view = first.matching.view
+    kept_view = view[~view["record_id"].isin(erased)].reset_index(drop=True)
+    edges = first.edges[first.edges["customer_id"] != customer].reset_index(drop=True)
+    left = [row for row in rows if row["record_id"] not in erased]
+    return left, kept_view, edges, len(erased)
+
+
+def test_after_an_erasure_incremental_equals_a_full_resolution_with_the_same_parameters(
+    base,  # noqa: ANN001
+) -> None:
+    """Erasure deletes a customer's records and their stored match view; the next night's
+    new records resolve incrementally, as a full resolution with the same parameters does."""
+    rows, first = base
+    sizes = first.xref[first.xref["identity_kind"] == "record"].groupby("customer_id").size()
+    customer = str(sizes[sizes >= 3].index[0])
+    left, view, edges, erased = _without_customer(rows, first, customer)
+    assert erased >= 3
+    day = left + [
+        {"source": "shop", "record_id": f"z_dup{n}", **{k: v for k, v in r.items() if k in FIELDS}}
+        for n, r in enumerate(left[40:44])
+    ]
+    parameters = _stored(first)
+    incremental = _resolve(
+        day, Matching(parameters, view, edges, erased_records=erased), first, RUN2
+    )
+    full = _resolve(day, Matching(parameters), first, RUN2)
+    assert incremental.matching is not None and incremental.matching.mode == "incremental"
+    assert incremental.stats["records_removed"] == erased
+    assert incremental.stats["records_new"] == 4
+    _assert_same_tables(incremental, full)
+    assert customer not in set(incremental.xref["customer_id"])
+
+
+def test_after_an_erasure_a_block_near_its_size_limit_resolves_in_full(base) -> None:  # noqa: ANN001
+    """With blocks of at most 3 records, a present block of 2 or 3 may have held an erased
+    record over the limit (skipped then, joined now): the next resolution is full."""
+    rows, _ = base
+    small = {"probabilistic": {"max_block_size": 3}}
+    first = _resolve(rows, identity=small)
+    sizes = first.xref[first.xref["identity_kind"] == "record"].groupby("customer_id").size()
+    customer = str(sizes[sizes >= 2].index[0])
+    left, view, edges, erased = _without_customer(rows, first, customer)
+    result = _resolve(
+        left,
+        Matching(_stored(first), view, edges, erased_records=erased),
+        first,
+        RUN2,
+        identity=small,
+    )
+    assert result.matching is not None and result.matching.mode == "full"
+    assert "erased" in result.matching.reason and "max_block_size" in result.matching.reason
+
+
+def test_blocks_near_limit_counts_blocks_an_erased_record_may_have_held_over() -> None:
+    """Four records in one postal code and surname initial block, two in another."""
+    people = [("Ann", "Smith"), ("Bob", "Stone"), ("Cy", "Shaw"), ("Di", "Sykes")]
+    recs = records(
+        [
+            {"source": "shop", "record_id": f"a{i}", "first_name": f, "last_name": s,
+             "postal_code": "LS1 1AA"}
+            for i, (f, s) in enumerate(people)
+        ]
+        + [
+            {"source": "shop", "record_id": f"b{i}", "first_name": f, "last_name": "Jones",
+             "postal_code": "M1 2BB"}
+            for i, f in enumerate(("Eve", "Fay"))
+        ]
+    )  # fmt: skip
+    features = prepare_features(recs)
+    present = np.ones(features.size, dtype=bool)
+    rule = ["postal_code_surname_initial"]
+
+    def near(window: int, limit: int, rows: np.ndarray = present) -> int:
+        return blocks_near_limit(features, rows, window, rule, limit)
+
+    assert near(1, 4) == 1  # the block of 4 is at the limit: a fifth record made it skipped
+    assert near(1, 5) == 0  # 4 + 1 is not over 5
+    assert near(2, 5) == 1
+    assert near(3, 4) == 2  # (1, 4]: the blocks of 4 and of 2
+    assert near(0, 4) == 0  # nothing erased, nothing to suspect
+    assert near(1, 3, np.r_[True, True, True, False, True, True]) == 1  # three present

@@ -177,9 +177,9 @@ def _matching(
     session: WarehouseSession, config: CDPConfig, plan: ResolutionPlan
 ) -> tuple[Matching, ResolutionPlan]:
     """What the matcher starts from: nothing for a full resolution; the stored parameters for
-    a frozen one; and the last match view and probabilistic links for an incremental one —
-    unless an erasure deleted rows of the view since (the erased records' old blocks are then
-    unknown): a full resolution."""
+    a frozen one; and the last match view and probabilistic links for an incremental one,
+    with how many rows of the view erasure deleted since it was written (their old blocks
+    are unknown: see `Matching.erased_records`)."""
     if plan.mode not in ("incremental", "frozen"):
         return Matching(), plan
     parameters = MatchParameters.from_tables(
@@ -189,16 +189,15 @@ def _matching(
     if plan.mode == "frozen":
         return Matching(parameters), plan
     view = session.read_table(MATCH_RECORDS, dtypes=STORED_VIEW_DTYPES)
-    if len(view) and len(view) != int(view["rows_written"].iloc[0]):
-        erased = "records erased from core.identity_match_records since the last resolution"
-        return Matching(), ResolutionPlan("full", erased)
+    erased = int(view["rows_written"].iloc[0]) - len(view) if len(view) else 0
     columns = ["left_source", "left_record_id", "right_source", "right_record_id"]
     links = session.query(
         f"SELECT {', '.join(columns)}, rule, weight, evidence FROM {EDGES.sql} "
         "WHERE rule = 'probabilistic'"
     ).astype({c: IDENTITY_EDGE_DTYPES[c] for c in [*columns, "rule", "weight", "evidence"]})
     share = config.identity.incremental_max_changed_share
-    return Matching(parameters, view, links, share if share is not None else 0.0), plan
+    share = share if share is not None else 0.0
+    return Matching(parameters, view, links, share, erased), plan
 
 
 def _stored_view(view: pd.DataFrame, xref: pd.DataFrame) -> pd.DataFrame:
