@@ -540,22 +540,24 @@ def _skip_changes(
 def blocks_near_limit(
     features: MatchFeatures,
     rows: np.ndarray,
-    window: int,
+    vanished: int,
     rules: Sequence[str] | None = None,
     max_block_size: int = 500,
 ) -> int:
-    """How many blocks of the records `rows` (bool per feature row) are within `window`
-    entries under `max_block_size` (size in (max_block_size - window, max_block_size]): the
-    blocks that records now gone without a trace (erasure deletes their match view too) may
-    have held over the limit, so that the full blocking skipped them then and joins them now.
-    Zero means that no block of the present records can have crossed the limit by losing
-    `window` entries. Sizes count as the joins count them (see `blocks_changing_skip`)."""
-    if window <= 0:
+    """How many blocks of the records `rows` (bool per feature row) are so close to
+    `max_block_size` that `vanished` records, gone without a trace (erasure deletes their
+    match view too), may have held them over it — skipped by the full blocking then, joined
+    now. A record counts once in a block of a self join (distinct records) and at most twice
+    in one of a cross join (once per side), so the blocks suspected are those of size in
+    (max_block_size - window, max_block_size] with window `vanished` or twice that. Zero
+    means no block of the present records can have crossed the limit."""
+    if vanished <= 0:
         return 0
     names = tuple(rules if rules is not None else DEFAULT_BLOCKING_RULES)
     count = 0
     for name in names:
         for keys in BLOCKING_RULES[name].keys(features):
+            window = vanished * (1 if keys.right_key is None else 2)
             sizes = _block_sizes(keys, rows)
             count += int(((sizes > max_block_size - window) & (sizes <= max_block_size)).sum())
     return count

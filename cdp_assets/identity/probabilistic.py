@@ -260,9 +260,9 @@ def frozen_links(
         if moved:  # pairs of untouched records found or lost: the caller resolves in full
             return _empty_result(stats, settings)
         # An erased record is in no pair now, and the links it had are gone with it, but it
-        # counted in its blocks: at most twice per block (both sides of a cross join).
+        # counted in its blocks.
         near = blocks_near_limit(
-            features, present, 2 * vanished, settings.blocking_rules, settings.max_block_size
+            features, present, vanished, settings.blocking_rules, settings.max_block_size
         )
         stats["blocks_near_limit"] = near
         if near:

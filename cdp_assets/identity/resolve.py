@@ -207,8 +207,8 @@ def _incremental_match(
     if result.stats.get("blocks_near_limit"):
         return (
             f"{matching.erased_records:,} records erased since the last resolution, and "
-            f"{result.stats['blocks_near_limit']} blocking block(s) within twice that of "
-            "identity.probabilistic.max_block_size: the erased records may have held them over"
+            f"{result.stats['blocks_near_limit']} blocking block(s) so close to "
+            "identity.probabilistic.max_block_size that they may have held them over"
         )
     kept = kept_links(matching.previous_links, masked, changes.touched)
     edges = pd.concat([kept, _graph_edges(result.edges)], ignore_index=True)

@@ -270,8 +270,9 @@ def test_after_an_erasure_incremental_equals_a_full_resolution_with_the_same_par
 
 
 def test_after_an_erasure_a_block_near_its_size_limit_resolves_in_full(base) -> None:  # noqa: ANN001
-    """With blocks of at most 3 records, a present block of 2 or 3 may have held an erased
-    record over the limit (skipped then, joined now): the next resolution is full."""
+    """With blocks of at most 3 records, a present block of 3 (or 2 and 3 for two records
+    erased) may have held the erased records over the limit (skipped then, joined now): the
+    next resolution is full."""
     rows, _ = base
     small = {"probabilistic": {"max_block_size": 3}}
     first = _resolve(rows, identity=small)
@@ -308,8 +309,8 @@ def test_blocks_near_limit_counts_blocks_an_erased_record_may_have_held_over() -
     present = np.ones(features.size, dtype=bool)
     rule = ["postal_code_surname_initial"]
 
-    def near(window: int, limit: int, rows: np.ndarray = present) -> int:
-        return blocks_near_limit(features, rows, window, rule, limit)
+    def near(vanished: int, limit: int, rows: np.ndarray = present) -> int:
+        return blocks_near_limit(features, rows, vanished, rule, limit)
 
     assert near(1, 4) == 1  # the block of 4 is at the limit: a fifth record made it skipped
     assert near(1, 5) == 0  # 4 + 1 is not over 5
@@ -317,3 +318,24 @@ def test_blocks_near_limit_counts_blocks_an_erased_record_may_have_held_over() -
     assert near(3, 4) == 2  # (1, 4]: the blocks of 4 and of 2
     assert near(0, 4) == 0  # nothing erased, nothing to suspect
     assert near(1, 3, np.r_[True, True, True, False, True, True]) == 1  # three present
+
+
+def test_a_cross_join_block_counts_an_erased_record_on_both_sides() -> None:
+    """The swapped-names rule joins surname = first name: a record named "Lee Lee" sits on
+    both sides of its block, so one erased record may have taken two entries from it."""
+    rows = [
+        {"source": "shop", "record_id": "a", "first_name": "Lee", "last_name": "Lee",
+         "postal_code": "LS1 1AA"},
+        {"source": "shop", "record_id": "b", "first_name": "Kim", "last_name": "Lee",
+         "postal_code": "LS1 1AA"},
+        {"source": "shop", "record_id": "c", "first_name": "Lee", "last_name": "Park",
+         "postal_code": "LS1 1AA"},
+    ]  # fmt: skip
+    features = prepare_features(records(rows))
+    present = np.ones(features.size, dtype=bool)
+    rule = ["swapped_names"]
+    # Entries of the "Lee" + LS1 1AA block: a and b as surnames, a and c as first names.
+    assert blocks_near_limit(features, present, 1, rule, 4) == 1  # 4 in (2, 4]
+    assert blocks_near_limit(features, present, 1, rule, 5) == 1  # 4 + 2 entries > 5
+    assert blocks_near_limit(features, present, 1, rule, 6) == 0
+    assert blocks_near_limit(features, present, 1, rule, 3) == 0  # over the limit: skipped now
