@@ -489,24 +489,50 @@ def _blocks_holding(keys: BlockKeys, touched: np.ndarray, rows: np.ndarray) -> B
     return BlockKeys(*limited[0], *limited[1])
 
 
+@dataclass(frozen=True)
+class SuspectBlocks:
+    """Blocks whose skip by `max_block_size` may differ between two sets of records, and
+    the records in them (bool per feature row): re-matching those records whole finds, for
+    every pair of theirs, what the full blocking of the present records finds."""
+
+    blocks: int
+    records: np.ndarray
+
+
 def blocks_changing_skip(
     features: MatchFeatures,
     before: np.ndarray,
     after: np.ndarray,
     rules: Sequence[str] | None = None,
     max_block_size: int = 500,
-) -> int:
-    """How many blocks are over `max_block_size` (skipped) with the records `before` (bool
-    per feature row) but not with those `after`, or the other way round. Sizes count as the
-    joins count them: distinct records per key (self joins), entries of both sides (cross
-    joins). Zero means every pair of records present in both is found by the same rules."""
+) -> SuspectBlocks:
+    """The blocks over `max_block_size` (skipped) with the records `before` (bool per feature
+    row) but not with those `after`, or the other way round. Sizes count as the joins count
+    them: distinct records per key (self joins), entries of both sides (cross joins). None
+    means every pair of records present in both is found by the same rules."""
     names = tuple(rules if rules is not None else DEFAULT_BLOCKING_RULES)
     changed = before != after
-    count = 0
+    count, marked = 0, np.zeros(features.size, dtype=bool)
     for name in names:
         for keys in BLOCKING_RULES[name].keys(features):
-            count += _skip_changes(keys, before, after, changed, max_block_size)
-    return count
+            crossing = _skip_changes(keys, before, after, changed, max_block_size)
+            count += len(crossing)
+            _mark(keys, crossing, marked)
+    return SuspectBlocks(count, marked)
+
+
+def _sides(keys: BlockKeys) -> list[tuple[np.ndarray, np.ndarray]]:
+    sides = [(keys.records, keys.key)]
+    if keys.right_records is not None and keys.right_key is not None:
+        sides.append((keys.right_records, keys.right_key))
+    return sides
+
+
+def _mark(keys: BlockKeys, wanted: np.ndarray, marked: np.ndarray) -> None:
+    """Marks every record listed under one of the `wanted` keys (either side)."""
+    if len(wanted):
+        for records, key in _sides(keys):
+            marked[records[np.isin(key, wanted)]] = True
 
 
 def _skip_changes(
@@ -515,16 +541,15 @@ def _skip_changes(
     after: np.ndarray,
     changed: np.ndarray,
     max_block_size: int,
-) -> int:
-    sides = [(keys.records, keys.key)]
-    cross = keys.right_records is not None and keys.right_key is not None
-    if cross:
-        sides.append((keys.right_records, keys.right_key))
+) -> np.ndarray:
+    """The keys of the blocks crossing `max_block_size` between `before` and `after`."""
+    sides = _sides(keys)
+    cross = len(sides) == 2
     wanted = np.unique(
         np.concatenate([key[changed[records] & (key >= 0)] for records, key in sides])
     )
     if len(wanted) == 0:
-        return 0
+        return wanted
     entries = [(records[np.isin(key, wanted)], key[np.isin(key, wanted)]) for records, key in sides]
     records = np.concatenate([r for r, _ in entries])
     key = np.concatenate([k for _, k in entries])
@@ -534,7 +559,7 @@ def _skip_changes(
     position = np.searchsorted(wanted, key)
     size_before = np.bincount(position, weights=before[records], minlength=len(wanted))
     size_after = np.bincount(position, weights=after[records], minlength=len(wanted))
-    return int(((size_before > max_block_size) != (size_after > max_block_size)).sum())
+    return wanted[(size_before > max_block_size) != (size_after > max_block_size)]
 
 
 def blocks_near_limit(
@@ -543,38 +568,37 @@ def blocks_near_limit(
     vanished: int,
     rules: Sequence[str] | None = None,
     max_block_size: int = 500,
-) -> int:
-    """How many blocks of the records `rows` (bool per feature row) are so close to
-    `max_block_size` that `vanished` records, gone without a trace (erasure deletes their
-    match view too), may have held them over it — skipped by the full blocking then, joined
-    now. A record counts once in a block of a self join (distinct records) and at most twice
-    in one of a cross join (once per side), so the blocks suspected are those of size in
-    (max_block_size - window, max_block_size] with window `vanished` or twice that. Zero
-    means no block of the present records can have crossed the limit."""
+) -> SuspectBlocks:
+    """The blocks of the records `rows` (bool per feature row) so close to `max_block_size`
+    that `vanished` records, gone without a trace (erasure deletes their match view too), may
+    have held them over it — skipped by the full blocking then, joined now — and the present
+    records in them. A record counts once in a block of a self join (distinct records) and at
+    most twice in one of a cross join (once per side), so the blocks suspected are those of
+    size in (max_block_size - window, max_block_size] with window `vanished` or twice that."""
+    marked = np.zeros(features.size, dtype=bool)
     if vanished <= 0:
-        return 0
+        return SuspectBlocks(0, marked)
     names = tuple(rules if rules is not None else DEFAULT_BLOCKING_RULES)
     count = 0
     for name in names:
         for keys in BLOCKING_RULES[name].keys(features):
             window = vanished * (1 if keys.right_key is None else 2)
-            sizes = _block_sizes(keys, rows)
-            count += int(((sizes > max_block_size - window) & (sizes <= max_block_size)).sum())
-    return count
+            key, sizes = _block_sizes(keys, rows)
+            near = key[(sizes > max_block_size - window) & (sizes <= max_block_size)]
+            count += len(near)
+            _mark(keys, near, marked)
+    return SuspectBlocks(count, marked & rows)
 
 
-def _block_sizes(keys: BlockKeys, rows: np.ndarray) -> np.ndarray:
-    """Entries per block key of the records `rows`: distinct records (self joins), entries
-    of both sides (cross joins)."""
-    sides = [(keys.records, keys.key)]
-    cross = keys.right_records is not None and keys.right_key is not None
-    if cross:
-        sides.append((keys.right_records, keys.right_key))
+def _block_sizes(keys: BlockKeys, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each block key of the records `rows` and its entries: distinct records (self joins),
+    entries of both sides (cross joins)."""
+    sides = _sides(keys)
     records = np.concatenate([r[rows[r]] for r, _ in sides])
     key = np.concatenate([k[rows[r]] for r, k in sides])
     valid = key >= 0
     records, key = records[valid], key[valid]
-    if not cross:  # a record listed twice under one key counts once
+    if len(sides) == 1:  # a record listed twice under one key counts once
         distinct = pd.DataFrame({"r": records, "k": key}).drop_duplicates()
         key = distinct["k"].to_numpy()
-    return np.unique(key, return_counts=True)[1]
+    return np.unique(key, return_counts=True)

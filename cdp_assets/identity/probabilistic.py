@@ -135,6 +135,10 @@ class ProbabilisticResult:
     parameters: pd.DataFrame
     stats: dict[str, float | int | dict[str, int]] = field(default_factory=dict)
     learnt: MatchParameters | None = None  # what a later run may score with (frozen)
+    # Incremental (`frozen_links` with `touched`): the records whose pairs were found and
+    # scored — those asked for, and every present record of a block whose size limit may
+    # have been crossed (their previous links no longer hold).
+    touched: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -239,10 +243,11 @@ def frozen_links(
     touched record are found and scored (`blocking.candidate_pairs_touching`); records with
     `node` < 0 are the previous view of changed or removed records (`changed_records`): in no
     pair, but counted in their old blocks. When a block crossed `max_block_size` between the
-    two, pairs of untouched records would be found or lost: nothing is scored and
-    `stats["blocks_changing_skip"]` says how many blocks. `vanished` records are gone with
-    no previous view (erased): when a present block is so close to the limit that they may
-    have held it over, nothing is scored either (`stats["blocks_near_limit"]`)."""
+    two, pairs of untouched records in it would be found or lost: its present records are
+    touched too (`stats["blocks_changing_skip"]` blocks). `vanished` records are gone with
+    no previous view (erased): the present records of every block so close to the limit that
+    they may have held it over are touched too (`stats["blocks_near_limit"]`). The records
+    touched in the end are `result.touched`."""
     correlated = _field_groups(settings.correlated_fields)
     stats: dict[str, float | int | dict[str, int]] = {"records": len(records)}
     if len(records) < 2:
@@ -256,23 +261,21 @@ def frozen_links(
         moved = blocks_changing_skip(
             features, before, present, settings.blocking_rules, settings.max_block_size
         )
-        stats["blocks_changing_skip"] = moved
-        if moved:  # pairs of untouched records found or lost: the caller resolves in full
-            return _empty_result(stats, settings)
         # An erased record is in no pair now, and the links it had are gone with it, but it
         # counted in its blocks.
         near = blocks_near_limit(
             features, present, vanished, settings.blocking_rules, settings.max_block_size
         )
-        stats["blocks_near_limit"] = near
-        if near:
-            return _empty_result(stats, settings)
+        stats["blocks_changing_skip"] = moved.blocks
+        stats["blocks_near_limit"] = near.blocks
+        touched = (touched | moved.records | near.records) & present
+        stats["records_in_suspect_blocks"] = int(((moved.records | near.records) & present).sum())
         pairs = candidate_pairs_touching(
-            features, touched & present, present, settings.blocking_rules, settings.max_block_size
+            features, touched, present, settings.blocking_rules, settings.max_block_size
         )
     stats.update(_blocking_stats(pairs))
     if len(pairs) == 0:
-        return _empty_result(stats, settings)
+        return dataclasses.replace(_empty_result(stats, settings), touched=touched)
     model = dataclasses.replace(parameters.model, correlated=correlated)
     compared = compare_pairs(features, pairs.left, pairs.right)
     shares = None
@@ -287,7 +290,7 @@ def frozen_links(
     stats["lambda"] = model.match_prior
     stats["links"] = len(edges)
     stats["m_learnt_from"] = "frozen: the last full resolution's parameters"
-    return ProbabilisticResult(edges, model.parameters(), stats)
+    return ProbabilisticResult(edges, model.parameters(), stats, touched=touched)
 
 
 def _name_shares(features: MatchFeatures) -> dict[str, np.ndarray]:

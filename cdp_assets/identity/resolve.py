@@ -184,8 +184,9 @@ def _incremental_match(
     settings: ProbabilisticSettings,
     matching: Matching,
 ) -> tuple[pd.DataFrame, ProbabilisticResult, MatchOutcome] | str:
-    """The pairs of the new or changed records scored with the stored parameters, and the
-    previous links between untouched records kept; or why a full resolution is needed."""
+    """The pairs of the new or changed records (and of every record in a block whose size
+    limit they crossed) scored with the stored parameters, and the previous links between
+    untouched records kept; or why a full resolution is needed (too many changes)."""
     assert matching.parameters is not None and matching.previous_view is not None
     changes = record_changes(view, matching.previous_view)
     count = changes.count + matching.erased_records
@@ -199,18 +200,9 @@ def _incremental_match(
     both = pd.concat([masked, ghosts], ignore_index=True)
     touched = np.r_[changes.touched, np.zeros(len(ghosts), dtype=bool)]
     result = frozen_links(both, matching.parameters, settings, touched, matching.erased_records)
-    if result.stats.get("blocks_changing_skip"):
-        return (
-            f"{result.stats['blocks_changing_skip']} blocking block(s) crossed "
-            "identity.probabilistic.max_block_size"
-        )
-    if result.stats.get("blocks_near_limit"):
-        return (
-            f"{matching.erased_records:,} records erased since the last resolution, and "
-            f"{result.stats['blocks_near_limit']} blocking block(s) so close to "
-            "identity.probabilistic.max_block_size that they may have held them over"
-        )
-    kept = kept_links(matching.previous_links, masked, changes.touched)
+    assert result.touched is not None
+    widened = result.touched[: len(masked)]
+    kept = kept_links(matching.previous_links, masked, widened)
     edges = pd.concat([kept, _graph_edges(result.edges)], ignore_index=True)
     edges = edges.sort_values(["left", "right"], ignore_index=True).astype(EDGE_DTYPES)
     counts = {
@@ -220,12 +212,24 @@ def _incremental_match(
     }
     outcome = MatchOutcome(
         "incremental",
-        f"{changes.count:,} new, changed or removed records ({share:.2%})",
+        f"{count:,} new, changed, removed or erased records ({share:.2%})"
+        + _suspect_blocks_text(result.stats, int(widened.sum() - changes.touched.sum())),
         view,
-        touched=masked["node"].to_numpy()[changes.touched],
+        touched=masked["node"].to_numpy()[widened],
         stats=counts | {"pairs_scored": int(result.stats["candidate_pairs"])},
     )
     return edges, result, outcome
+
+
+def _suspect_blocks_text(stats: dict, records: int) -> str:
+    """What was re-matched beyond the changed records, and why (empty: nothing)."""
+    blocks = int(stats.get("blocks_changing_skip", 0)) + int(stats.get("blocks_near_limit", 0))
+    if not blocks:
+        return ""
+    return (
+        f"; {records:,} more records re-matched: those of {blocks} blocking block(s) whose "
+        "skip by identity.probabilistic.max_block_size changed, or may have (erasures)"
+    )
 
 
 def _name_frequency_text(bits: pd.Series) -> pd.Series:

@@ -183,7 +183,7 @@ def test_incremental_equals_a_full_resolution_with_the_same_parameters(base) -> 
     assert (kept["customer_id_x"] == kept["customer_id_y"]).mean() > 0.98
 
 
-def test_many_changes_or_a_block_crossing_its_size_limit_resolve_in_full(base) -> None:  # noqa: ANN001
+def test_many_changes_resolve_in_full(base) -> None:  # noqa: ANN001
     rows, first = base
     assert first.matching is not None
     parameters = _stored(first)
@@ -193,23 +193,32 @@ def test_many_changes_or_a_block_crossing_its_size_limit_resolve_in_full(base) -
     assert result.matching is not None and result.matching.mode == "full"
     assert "incremental_max_changed_share" in result.matching.reason
 
-    # With blocks of at most 2 records, a third record in a block makes the full blocking
-    # skip it, which drops pairs of records that did not change: resolved in full.
+
+def test_a_block_crossing_its_size_limit_re_matches_its_records(base) -> None:  # noqa: ANN001
+    """With blocks of at most 2 records, a third record in a block makes the full blocking
+    skip it, which drops pairs of records that did not change: every record of that block is
+    matched again, and the result is the full resolution's with the same parameters."""
+    rows, _ = base
     small = {"probabilistic": {"max_block_size": 2}}
     first_small = _resolve(rows, identity=small)
     assert first_small.matching is not None
     twin = next(r for r in rows if r["record_id"] == "r0010")
     day = [*rows, {**{k: v for k, v in twin.items() if k in FIELDS}, "source": "shop",
                    "record_id": "z_twin"}]  # fmt: skip
+    parameters = _stored(first_small)
     crossed = _resolve(
         day,
-        Matching(_stored(first_small), first_small.matching.view, first_small.edges),
+        Matching(parameters, first_small.matching.view, first_small.edges),
         previous=first_small,
         run_at=RUN2,
         identity=small,
     )
-    assert crossed.matching is not None and crossed.matching.mode == "full"
+    full = _resolve(day, Matching(parameters), first_small, RUN2, identity=small)
+    assert crossed.matching is not None and crossed.matching.mode == "incremental"
+    assert crossed.stats["probabilistic_blocks_changing_skip"] >= 1
     assert "max_block_size" in crossed.matching.reason
+    assert crossed.stats["records_re_resolved"] >= 3  # the twin and the block it crossed
+    _assert_same_tables(crossed, full)
 
 
 def test_no_changed_record_scores_no_pair_and_keeps_every_link(base) -> None:  # noqa: ANN001
@@ -269,25 +278,25 @@ def test_after_an_erasure_incremental_equals_a_full_resolution_with_the_same_par
     assert customer not in set(incremental.xref["customer_id"])
 
 
-def test_after_an_erasure_a_block_near_its_size_limit_resolves_in_full(base) -> None:  # noqa: ANN001
+def test_after_an_erasure_the_blocks_near_their_size_limit_are_matched_again(base) -> None:  # noqa: ANN001
     """With blocks of at most 3 records, a present block of 3 (or 2 and 3 for two records
-    erased) may have held the erased records over the limit (skipped then, joined now): the
-    next resolution is full."""
+    erased) may have held the erased records over the limit (skipped then, joined now): its
+    records are matched again, and the result is the full resolution's."""
     rows, _ = base
     small = {"probabilistic": {"max_block_size": 3}}
     first = _resolve(rows, identity=small)
     sizes = first.xref[first.xref["identity_kind"] == "record"].groupby("customer_id").size()
     customer = str(sizes[sizes >= 2].index[0])
     left, view, edges, erased = _without_customer(rows, first, customer)
+    parameters = _stored(first)
     result = _resolve(
-        left,
-        Matching(_stored(first), view, edges, erased_records=erased),
-        first,
-        RUN2,
-        identity=small,
+        left, Matching(parameters, view, edges, erased_records=erased), first, RUN2, identity=small
     )
-    assert result.matching is not None and result.matching.mode == "full"
-    assert "erased" in result.matching.reason and "max_block_size" in result.matching.reason
+    full = _resolve(left, Matching(parameters), first, RUN2, identity=small)
+    assert result.matching is not None and result.matching.mode == "incremental"
+    assert result.stats["probabilistic_blocks_near_limit"] >= 1
+    assert "erasures" in result.matching.reason
+    _assert_same_tables(result, full)
 
 
 def test_blocks_near_limit_counts_blocks_an_erased_record_may_have_held_over() -> None:
@@ -310,7 +319,7 @@ def test_blocks_near_limit_counts_blocks_an_erased_record_may_have_held_over() -
     rule = ["postal_code_surname_initial"]
 
     def near(vanished: int, limit: int, rows: np.ndarray = present) -> int:
-        return blocks_near_limit(features, rows, vanished, rule, limit)
+        return blocks_near_limit(features, rows, vanished, rule, limit).blocks
 
     assert near(1, 4) == 1  # the block of 4 is at the limit: a fifth record made it skipped
     assert near(1, 5) == 0  # 4 + 1 is not over 5
@@ -335,7 +344,9 @@ def test_a_cross_join_block_counts_an_erased_record_on_both_sides() -> None:
     present = np.ones(features.size, dtype=bool)
     rule = ["swapped_names"]
     # Entries of the "Lee" + LS1 1AA block: a and b as surnames, a and c as first names.
-    assert blocks_near_limit(features, present, 1, rule, 4) == 1  # 4 in (2, 4]
-    assert blocks_near_limit(features, present, 1, rule, 5) == 1  # 4 + 2 entries > 5
-    assert blocks_near_limit(features, present, 1, rule, 6) == 0
-    assert blocks_near_limit(features, present, 1, rule, 3) == 0  # over the limit: skipped now
+    assert blocks_near_limit(features, present, 1, rule, 4).blocks == 1  # 4 in (2, 4]
+    assert blocks_near_limit(features, present, 1, rule, 5).blocks == 1  # 4 + 2 entries > 5
+    assert blocks_near_limit(features, present, 1, rule, 6).blocks == 0
+    assert (
+        blocks_near_limit(features, present, 1, rule, 3).blocks == 0
+    )  # over the limit: skipped now
