@@ -132,9 +132,7 @@ def _written(
 
     edges = replaced(first.edges, now.edges)
     unresolved = first.edges.loc[first.edges["customer_id"].isna(), EDGE_KEY]
-    stale = stale_unresolved_edges(
-        unresolved, restriction.touched_keys, restriction.current_keys
-    )
+    stale = stale_unresolved_edges(unresolved, restriction.touched_keys, restriction.current_keys)
     drop = edges[EDGE_KEY].merge(stale.assign(_stale=True), on=EDGE_KEY, how="left")["_stale"]
     edges = edges[~(edges["customer_id"].isna() & drop.notna()).to_numpy()]
     return {
@@ -313,9 +311,7 @@ def test_many_touched_nodes_resolve_the_whole_graph(base) -> None:  # noqa: ANN0
     rows, facts, first, fact_map = base
     assert first.matching is not None
     stored = _stored(first, fact_map)
-    matching = Matching(
-        _parameters(first), first.matching.view, first.edges, max_changed_share=1.0
-    )
+    matching = Matching(_parameters(first), first.matching.view, first.edges, max_changed_share=1.0)
     changed = [dict(row, street="99 Other Street") for row in rows]
     now, _ = _resolve(changed, facts, matching, first, stored, RUN2)
     assert now.restriction is None

@@ -95,6 +95,8 @@ INCREMENTAL_STATS = (
     "records_re_resolved",
     "pairs_scored",
     "components_touched",
+    "nodes_re_resolved",
+    "customers_re_resolved",
 )
 
 
