@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import sqlalchemy as sa
 import yaml
 
 from cdp_assets.defs.identity.resolution import IDENTITY_OUTPUTS
@@ -117,6 +118,8 @@ def test_new_records_resolve_incrementally_as_a_frozen_full_run_does(tmp_path: P
 
         incremental = _run(project, instance, IDENTITY_KEYS)
         assert incremental["resolution"] == "incremental"
+        assert "clustered: touched components" in incremental["resolution_reason"]
+        assert 6 <= incremental["nodes_re_resolved"] < 40
         assert incremental["records_new"] == 6
         assert 6 <= incremental["records_re_resolved"] < 30
         assert 0 < incremental["components_touched"] <= 6
@@ -145,6 +148,7 @@ def test_a_frozen_full_run_after_an_incremental_one_changes_nothing(
         landing.write_text(_csv([dict(row, id=f"n{row['id']}") for row in rows[-15:]]), "utf-8")
         incremental = _run(project, instance, STAGING_KEYS + IDENTITY_KEYS)
         assert incremental["resolution"] == "incremental"
+        assert "clustered: touched components" in incremental["resolution_reason"]
         assert incremental["records_new"] == 15
         after_incremental = _tables(project)
         frozen = _run(project, instance, IDENTITY_KEYS, tags={FROZEN_RESOLUTION_TAG: "true"})
@@ -178,3 +182,65 @@ def test_an_erased_match_view_row_makes_the_next_resolution_full(tmp_path: Path)
         after = _run(project, instance, STAGING_KEYS + IDENTITY_KEYS)
     assert after["resolution"] == "full"
     assert "erased" in after["resolution_reason"]
+
+
+def test_changed_and_removed_records_write_only_their_customers_rows(
+    tmp_path: Path, warehouse_url: str
+) -> None:
+    """Both engines: new records, a record whose email moves it to another customer (a
+    merge there, its old customer shrinks) and a removed record, resolved in the touched
+    components only; a frozen full resolution afterwards finds nothing to change, and the
+    rows of untouched customers are the rows the first resolution wrote."""
+    rows = _rows()
+    project = _project(tmp_path, rows[:-10], warehouse_url)
+    with dg.instance_for_test() as instance:
+        assert _run(project, instance, STAGING_KEYS + IDENTITY_KEYS)["resolution"] == "full"
+        first = _tables(project)
+        landing = project.root / "landing" / "accounts" / "2.csv"
+        landing.write_text(_csv([dict(row, id=f"n{row['id']}") for row in rows[-10:]]), "utf-8")
+        _run(project, instance, STAGING_KEYS)
+        xref = first["customer_xref"].set_index("source_record_id")["customer_id"]
+        mover, target, removed = "a0001", "a0003", "a0005"
+        assert len({xref[mover], xref[target], xref[removed]}) == 3
+        wh = project.warehouse()
+        staged = TableRef("staging", "accounts")
+        with wh.transaction() as session:
+            # The mover becomes the target's person, with the target's (new) email.
+            for record_id in (mover, target):
+                session.conn.execute(
+                    sa.text(
+                        f"UPDATE {staged.sql} SET email = :e, email_key = :e "
+                        "WHERE source_record_id = :r"
+                    ),
+                    {"e": "jo.bridge@fastmail.com", "r": record_id},
+                )
+            session.conn.execute(
+                sa.text(
+                    f"UPDATE {staged.sql} AS m SET first_name = t.first_name, "
+                    "last_name = t.last_name, birth_date = t.birth_date "
+                    f"FROM {staged.sql} AS t WHERE m.source_record_id = :m "
+                    "AND t.source_record_id = :t"
+                ),
+                {"m": mover, "t": target},
+            )
+            session.delete_where(staged, "source_record_id = :r", {"r": removed})
+        dispose_engines()
+        incremental = _run(project, instance, IDENTITY_KEYS)
+        assert incremental["resolution"] == "incremental"
+        assert "clustered: touched components" in incremental["resolution_reason"]
+        assert incremental["nodes_re_resolved"] < 60
+        after_incremental = _tables(project)
+        frozen = _run(project, instance, IDENTITY_KEYS, tags={FROZEN_RESOLUTION_TAG: "true"})
+        assert frozen["resolution"] == "frozen"
+        assert frozen["new_customers"] == frozen["merges"] == frozen["splits"] == 0
+        after_frozen = _tables(project)
+    for name in IDENTITY_OUTPUTS:
+        pd.testing.assert_frame_equal(after_incremental[name], after_frozen[name], obj=name)
+    now = after_incremental["customer_xref"].set_index("source_record_id")["customer_id"]
+    assert now[mover] == now[target]
+    assert removed not in now.index
+    kept = first["customer_xref"][
+        ~first["customer_xref"]["customer_id"].isin({xref[mover], xref[target], xref[removed]})
+    ]
+    untouched = kept.merge(after_incremental["customer_xref"], how="left", indicator=True)
+    assert (untouched["_merge"] == "both").mean() > 0.9
