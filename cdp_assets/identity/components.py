@@ -190,10 +190,12 @@ def restrict(
     that is not an identifier star (logins, must-links, probabilistic links)."""
     n = len(graph.nodes)
     previous = _key_customer(keys, stored.assignments)
-    codes, customers = pd.factorize(pd.Series(previous, dtype="object"), use_na_sentinel=True)
-    group = _customer_groups(customers, stored, len(customers))
+    # Every stored customer, those without a node now (all their records removed) included:
+    # a cut link may have joined one to a customer that is still there.
+    customers = pd.Index(pd.unique(stored.assignments["customer_id"].to_numpy(dtype=object)))
+    group = _customer_groups(customers, stored)
+    codes = customers.get_indexer(pd.Index(previous))
     node_group = np.where(codes >= 0, group[np.maximum(codes, 0)], -1)
-    members = pd.Series(np.arange(n)).groupby(node_group).agg(list)
 
     occ = graph.occurrences
     usable_occ = occ.merge(shared[["type", "value"]], how="left", indicator=True)
@@ -205,29 +207,22 @@ def restrict(
 
     inside = np.zeros(n, dtype=bool)
     inside[seeds] = True
-    customer_codes = pd.Index(customers).get_indexer(pd.Index(seed_customers.unique()))
-    seed_groups = set(group[customer_codes[customer_codes >= 0]].tolist())
-    frontier_groups = seed_groups
+    seed_codes = customers.get_indexer(pd.Index(seed_customers.unique()))
+    groups = np.unique(group[seed_codes[seed_codes >= 0]])
     while True:
-        for g in frontier_groups:
-            inside[members.get(g, [])] = True
-        values = np.unique(value_code[inside[occ_node]])
+        inside |= np.isin(node_group, groups)  # every node of a touched customer group
         grown = inside.copy()
-        grown[occ_node[np.isin(value_code, values)]] = True
+        values = np.unique(value_code[inside[occ_node]])
+        grown[occ_node[np.isin(value_code, values)]] = True  # every carrier of a usable value
         hit = inside[left] | inside[right]
         grown[left[hit]] = True
         grown[right[hit]] = True
-        new_groups = set(np.unique(node_group[grown]).tolist()) - {-1}
-        frontier_groups = new_groups - seed_groups
-        seed_groups |= new_groups
-        if not frontier_groups and grown.sum() == inside.sum():
+        now_groups = np.union1d(groups, np.unique(node_group[grown & (node_group >= 0)]))
+        if len(now_groups) == len(groups) and grown.sum() == inside.sum():
             break
-        inside = grown
+        inside, groups = grown, now_groups
     nodes = np.flatnonzero(inside)
-    held = previous[nodes]
-    touched_customers = pd.concat(
-        [pd.Series(held[pd.notna(held)], dtype="object"), seed_customers.astype("object")]
-    ).unique()
+    touched_customers = customers[np.isin(group, groups)].to_numpy(dtype=object)
     stats = {
         "nodes_re_resolved": len(nodes),
         "customers_re_resolved": len(touched_customers),
@@ -235,16 +230,17 @@ def restrict(
     return Restriction(nodes, np.sort(touched_customers.astype(str)), previous, stats)
 
 
-def _customer_groups(customers: pd.Index, stored: StoredIdentity, count: int) -> np.ndarray:
-    """Per previous customer (in `customers` order): a group label joining customers that a
-    cut edge joined (one component before the split)."""
+def _customer_groups(customers: pd.Index, stored: StoredIdentity) -> np.ndarray:
+    """Per stored customer (in `customers` order): a group label joining customers that a
+    cut link joined (one component before the over-merge protection split it)."""
+    count = len(customers)
     if count == 0:
         return np.zeros(0, dtype=np.int64)
     lookup = pd.Series(
         stored.assignments["customer_id"].to_numpy(), index=stored.assignments["node_key"]
     )
-    left = pd.Index(customers).get_indexer(lookup.reindex(stored.cut["left_key"]).to_numpy())
-    right = pd.Index(customers).get_indexer(lookup.reindex(stored.cut["right_key"]).to_numpy())
+    left = customers.get_indexer(pd.Index(lookup.reindex(stored.cut["left_key"]).to_numpy()))
+    right = customers.get_indexer(pd.Index(lookup.reindex(stored.cut["right_key"]).to_numpy()))
     both = (left >= 0) & (right >= 0)
     graph = coo_matrix(
         (np.ones(int(both.sum()), dtype=np.int8), (left[both], right[both])), shape=(count, count)

@@ -234,6 +234,10 @@ def test_changed_and_removed_records_write_only_their_customers_rows(
         assert frozen["resolution"] == "frozen"
         assert frozen["new_customers"] == frozen["merges"] == frozen["splits"] == 0
         after_frozen = _tables(project)
+    # Counted in the warehouse: the whole table, not the re-resolved rows alone.
+    assert incremental["dagster/row_count"] == frozen["dagster/row_count"]
+    assert incremental["dagster/row_count"] == len(after_frozen["customer_xref"])
+    assert incremental["edges_by_rule"] == frozen["edges_by_rule"]
     for name in IDENTITY_OUTPUTS:
         pd.testing.assert_frame_equal(after_incremental[name], after_frozen[name], obj=name)
     now = after_incremental["customer_xref"].set_index("source_record_id")["customer_id"]

@@ -41,6 +41,14 @@ def _rows() -> list[dict[str, Any]]:
     rows.append(_person("h3", "Bartholomew", "Crane", "1950-11-12", "2 Fen Lane", "bc@x.test"))
     for row in rows[-3:]:
         row["phone"] = "+441130000001"
+    # One woman's six records, each with an email of its own, chained by loyalty cards: six
+    # emails break the profile limit (4), so the cluster is split along its weakest links.
+    for i in range(6):
+        street = f"{i + 1} Chain Walk"
+        row = _person(f"w{i}", "Winifred", "Ashdown", "1966-09-10", street, f"wa{i}@x.test")
+        row["loyalty_id"] = f"LC{i // 2}"  # w0-w1, w2-w3, w4-w5
+        row["phone"] = f"+4411300100{min(i, 4) // 2}0" if i % 2 else f"+4411300100{i // 2}0"
+        rows.append(row)
     return rows
 
 
@@ -218,6 +226,8 @@ def _day(name: str, rows: list, facts: list) -> tuple[list, list]:
         ]
         gone = {"cookie-2"}
         return rows, [f for f in facts if f.get("anonymous_id") not in gone] + new
+    if name == "split_cluster_shrinks":
+        return _without(rows, "w4", "w5"), facts
     if name == "fact_removed":
         return rows, [f for f in facts if f.get("customer_ref") != "r0007"]
     raise AssertionError(name)
@@ -234,6 +244,7 @@ DAYS = (
     "fact_joins_a_customer",
     "anonymous_ids",
     "fact_removed",
+    "split_cluster_shrinks",
 )
 
 

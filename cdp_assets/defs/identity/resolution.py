@@ -3,6 +3,7 @@ record and fact identity."""
 
 import datetime as dt
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import dagster as dg
 import pandas as pd
@@ -366,18 +367,46 @@ def _same(now: pd.DataFrame, before: pd.DataFrame) -> bool:
     return a.equals(b)
 
 
-def _published(
-    session: WarehouseSession, tables: dict[str, pd.DataFrame]
-) -> dict[str, pd.DataFrame]:
-    """The tables as written (an incremental resolution holds only the re-resolved rows):
-    read back for the metadata's counts."""
-    out = dict(tables)
+@dataclass(frozen=True)
+class Published:
+    """What the identity tables hold after the write, for the metadata: row counts, and
+    edges and xref rows by rule (an incremental resolution holds only the re-resolved rows,
+    so it counts them in the warehouse)."""
+
+    rows: dict[str, int]
+    edges_by_rule: pd.Series
+    xref_by_rule: pd.Series
+
+
+def _published_frames(tables: dict[str, pd.DataFrame]) -> Published:
+    return Published(
+        {name: len(frame) for name, frame in tables.items()},
+        tables["identity_edges"].groupby(["rule", "status"]).size(),
+        tables["customer_xref"].groupby(["source", "match_rule"]).size(),
+    )
+
+
+def _published_sql(session: WarehouseSession, tables: dict[str, pd.DataFrame]) -> Published:
+    rows = {name: len(frame) for name, frame in tables.items()}
     for name in ("customer_xref", "identity_edges", "identity_nodes"):
-        out[name] = session.read_table(_table_ref(name))
-    return out
+        rows[name] = session.row_count(_table_ref(name))
+    rows["identity_merges"] = len(tables["identity_merges"])  # this run's events
+
+    def counts(ref: TableRef, keys: list[str]) -> pd.Series:
+        cols = ", ".join(keys)
+        frame = session.query(f"SELECT {cols}, COUNT(*) AS n FROM {ref.sql} GROUP BY {cols}")
+        return frame.astype({k: "string" for k in keys}).set_index(keys)["n"].sort_index()
+
+    return Published(
+        rows,
+        counts(EDGES, ["rule", "status"]),
+        counts(_table_ref("customer_xref"), ["source", "match_rule"]),
+    )
 
 
-def _xref_metadata(result: IdentityResolution, events: pd.Series) -> dict[str, object]:
+def _xref_metadata(
+    result: IdentityResolution, events: pd.Series, published: Published
+) -> dict[str, object]:
     stats = result.stats
     meta: dict[str, object] = {
         "customers": stats["customers"],
@@ -391,16 +420,10 @@ def _xref_metadata(result: IdentityResolution, events: pd.Series) -> dict[str, o
         "splits": int(events.get("split", 0)),
         "retired": int(events.get("retired", 0)),
         "edges_by_rule": dg.MetadataValue.md(
-            counts_table(
-                result.edges.groupby(["rule", "status"]).size(), ["rule", "status"], "edges"
-            )
+            counts_table(published.edges_by_rule, ["rule", "status"], "edges")
         ),
         "xref_by_rule": dg.MetadataValue.md(
-            counts_table(
-                result.xref.groupby(["source", "match_rule"]).size(),
-                ["source", "match_rule"],
-                "rows",
-            )
+            counts_table(published.xref_by_rule, ["source", "match_rule"], "rows")
         ),
     }
     if len(result.shared):
@@ -412,7 +435,7 @@ def _xref_metadata(result: IdentityResolution, events: pd.Series) -> dict[str, o
         meta["match_weights"] = dg.MetadataValue.md(markdown_table(weights, max_rows=60))
     meta |= {k: v for k, v in stats.items() if k.startswith("probabilistic_")}
     return meta | {
-        "dagster/row_count": len(result.xref),
+        "dagster/row_count": published.rows["customer_xref"],
         "preview": dg.MetadataValue.md(masked_preview(result.xref)),
     }
 
@@ -442,6 +465,7 @@ def _result(
     config: CDPConfig,
     plan: ResolutionPlan,
     digest: str,
+    published: Published,
 ) -> dg.MaterializeResult:
     events = result.ids.events["event"].value_counts()
     version = dg.DataVersion(digest[:16])
@@ -450,7 +474,7 @@ def _result(
     if name == "customer_xref":
         return dg.MaterializeResult(
             asset_key=XREF_KEY,
-            metadata=resolution | _xref_metadata(result, events),
+            metadata=resolution | _xref_metadata(result, events, published),
             check_results=[_stability_check(result, before, config)],
             data_version=version,
         )
@@ -466,7 +490,7 @@ def _result(
             },
             data_version=version,
         )
-    meta: dict[str, object] = resolution | {"dagster/row_count": len(tables[name])}
+    meta: dict[str, object] = resolution | {"dagster/row_count": published.rows[name]}
     if name == "identity_edges":
         meta["preview"] = dg.MetadataValue.md(masked_preview(tables[name]))
     return dg.MaterializeResult(asset_key=["core", name], metadata=meta, data_version=version)
@@ -627,8 +651,11 @@ def build_identity_asset(config: CDPConfig) -> dg.AssetsDefinition:
             for ref, frame in _matching_state(result, config, run_at).items():
                 session.replace_table(ref, frame)
             session.append(RUNS, run_row(run_at, plan, digest, written))
-            if result.restriction is not None:
-                tables = _published(session, tables)
+            published = (
+                _published_sql(session, tables)
+                if result.restriction is not None
+                else _published_frames(tables)
+            )
         del stored
         context.log.info(f"identity: {result.stats}")
         if written != selected:
@@ -636,6 +663,6 @@ def build_identity_asset(config: CDPConfig) -> dg.AssetsDefinition:
         before = cluster_figures(previous)
         for name in IDENTITY_OUTPUTS:
             if name in selected:
-                yield _result(name, tables, result, before, config, plan, digest)
+                yield _result(name, tables, result, before, config, plan, digest, published)
 
     return identity_resolution
