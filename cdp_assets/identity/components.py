@@ -140,13 +140,16 @@ def _key_customer(keys: pd.Series, assignments: pd.DataFrame) -> np.ndarray:
     return lookup.reindex(keys.to_numpy()).to_numpy(dtype=object)
 
 
-def changed_records(records: pd.DataFrame, stored: pd.DataFrame) -> tuple[np.ndarray, pd.Series]:
-    """(nodes of new or changed records, previous customer ids of changed or removed ones)."""
+def changed_records(
+    records: pd.DataFrame, fingerprints: np.ndarray, stored: pd.DataFrame
+) -> tuple[np.ndarray, pd.Series]:
+    """(nodes of new or changed records, previous customer ids of changed or removed ones);
+    `fingerprints`: `record_fingerprints(records)`."""
     now = pd.DataFrame(
         {
             "source": records["source"].astype("string").to_numpy(),
             "record_id": records["record_id"].astype("string").to_numpy(),
-            "hash": record_fingerprints(records),
+            "hash": fingerprints,
             "node": records["node"].to_numpy(),
         }
     )

@@ -349,6 +349,7 @@ class _Changes:
 
 def _changes_and_shared(
     records: pd.DataFrame,
+    fingerprints: np.ndarray,
     graph: GraphNodes,
     density: pd.DataFrame,
     config: IdentityConfig,
@@ -356,7 +357,7 @@ def _changes_and_shared(
 ) -> tuple[_Changes, pd.DataFrame]:
     """The changed nodes and the shared-identifier guard, computed again only for the values
     whose status can change (see `identity.components`)."""
-    record_nodes, record_customers = changed_records(records, stored.records)
+    record_nodes, record_customers = changed_records(records, fingerprints, stored.records)
     combo_nodes, combo_customers, removed = changed_combos(graph.combo_nodes, stored.combos)
     changed = np.union1d(record_nodes, combo_nodes)
     removed_values = pd.concat(
@@ -411,9 +412,10 @@ def resolve_identities(
     customer as stored: `xref`, `edges` and `assignments` then hold the rows of the
     re-resolved components only (`restriction` says which), `node_customer` every node."""
     n = len(graph.nodes)
+    fingerprints = record_fingerprints(records)
     changes = None
     if stored is not None and matching.incremental:
-        changes, shared = _changes_and_shared(records, graph, density, config, stored)
+        changes, shared = _changes_and_shared(records, fingerprints, graph, density, config, stored)
     else:
         shared = shared_identifiers(graph.occurrences, records, density, config)
     login = graph.links.assign(weight=RULE_WEIGHTS["login"], evidence="anonymous id seen with it")
@@ -448,9 +450,9 @@ def resolve_identities(
         assert outcome.touched is not None
         links = pd.concat([login, must_edges, prob_edges], ignore_index=True)
         seeds = np.union1d(changes.nodes, outcome.touched.astype(np.int64))
-        restriction = restrict(
-            graph, node_keys(graph.nodes), seeds, changes.customers, links, shared, stored
-        )
+        keys = node_keys(graph.nodes)
+        restriction = restrict(graph, keys, seeds, changes.customers, links, shared, stored)
+        restriction.current_keys = keys
         share = len(restriction.nodes) / max(n, 1)
         if share > MAX_RESTRICTED_NODE_SHARE:
             scope = (
@@ -469,6 +471,7 @@ def resolve_identities(
         assert stored is not None
         return _resolve_restricted(
             records,
+            fingerprints,
             graph,
             [login, must_edges, prob_edges],
             shared,
@@ -516,17 +519,19 @@ def resolve_identities(
         parameters,
         stats,
         outcome,
-        record_state=_record_state(records, node_customer),
+        record_state=_record_state(records, fingerprints, node_customer),
         scope=scope,
     )
 
 
-def _record_state(records: pd.DataFrame, node_customer: pd.Series) -> pd.DataFrame:
+def _record_state(
+    records: pd.DataFrame, fingerprints: np.ndarray, node_customer: pd.Series
+) -> pd.DataFrame:
     """Per record (row order of `records`): its fingerprint and customer id, stored with the
     match view for the next incremental resolution (and erasure)."""
     return pd.DataFrame(
         {
-            "record_hash": record_fingerprints(records),
+            "record_hash": fingerprints,
             "customer_id": node_customer.to_numpy()[records["node"].to_numpy()],
         }
     )
@@ -575,6 +580,7 @@ def _local_edges(edges: pd.DataFrame, nodes: np.ndarray) -> pd.DataFrame:
 
 def _resolve_restricted(
     records: pd.DataFrame,
+    fingerprints: np.ndarray,
     graph: GraphNodes,
     links: list[pd.DataFrame],
     shared: pd.DataFrame,
@@ -617,7 +623,6 @@ def _resolve_restricted(
     node_customer.iloc[nodes] = sub_customer.to_numpy()
     keys = node_keys(sub_graph.nodes)
     restriction.touched_keys = keys
-    restriction.current_keys = node_keys(graph.nodes)
     assignments = pd.DataFrame({"node_key": keys, "customer_id": sub_customer})[
         sub_customer.notna().to_numpy()
     ].astype(ASSIGNMENT_DTYPES)
@@ -639,7 +644,7 @@ def _resolve_restricted(
         parameters,
         stats,
         outcome,
-        record_state=_record_state(records, node_customer),
+        record_state=_record_state(records, fingerprints, node_customer),
         scope=scope,
         restriction=restriction,
     )

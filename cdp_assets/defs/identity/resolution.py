@@ -631,15 +631,17 @@ def build_identity_asset(config: CDPConfig) -> dg.AssetsDefinition:
         with wh.transaction() as session:
             previous, aliases = _previous_state(session)
             matching, plan, view = _matching(session, config, plan)
-            stored = None
+            stored, whole_graph = None, "only some identity tables selected"
             if selected == set(IDENTITY_OUTPUTS):
                 stored = _stored_identity(session, view, previous)
+                whole_graph = "the stored match view has no record fingerprints (older run)"
         del view
         result, fact_map = _resolve(wh, config, previous, aliases, run_at, matching, stored)
         del matching
         plan = _actual_plan(plan, result)
         if plan.mode == "incremental":
-            plan = ResolutionPlan(plan.mode, f"{plan.reason}; clustered: {result.scope}")
+            scope = result.scope if stored is not None else f"whole graph: {whole_graph}"
+            plan = ResolutionPlan(plan.mode, f"{plan.reason}; clustered: {scope}")
         tables = _tables(result, fact_map)
         written = tables_to_write(selected)
         with wh.transaction() as session:
