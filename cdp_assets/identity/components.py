@@ -210,6 +210,12 @@ def restrict(
 
     inside = np.zeros(n, dtype=bool)
     inside[seeds] = True
+    # Customers holding a node that no longer exists (a removed record or combination, or an
+    # order's reference node that became the record it names) are touched too.
+    gone = ~stored.assignments["node_key"].isin(keys).to_numpy()
+    seed_customers = pd.concat(
+        [seed_customers.astype("object"), stored.assignments["customer_id"][gone].astype("object")]
+    )
     seed_codes = customers.get_indexer(pd.Index(seed_customers.unique()))
     groups = np.unique(group[seed_codes[seed_codes >= 0]])
     while True:

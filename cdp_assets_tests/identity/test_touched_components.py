@@ -58,6 +58,7 @@ def _facts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     email = next(r["email_key"] for r in rows if "email_key" in r and r["source"] == "shop")
     return [
         {"source": "orders", "customer_ref": "r0003"},
+        {"source": "orders", "customer_ref": "r9999", "phone": "+441130000077"},
         {"source": "orders", "customer_ref": "r0007", "email_key": "other@mail.test"},
         {"source": "pos", "email_key": email},
         {"source": "pos", "email_key": "till.only@mail.test", "phone": "+441130000099"},
@@ -226,6 +227,9 @@ def _day(name: str, rows: list, facts: list) -> tuple[list, list]:
         ]
         gone = {"cookie-2"}
         return rows, [f for f in facts if f.get("anonymous_id") not in gone] + new
+    if name == "named_record_arrives":
+        arrived = {"source": "shop", "record_id": "r9999", "first_name": "Ignatius"}
+        return [*rows, arrived | {"last_name": "Pole", "birth_date": "1990-02-02"}], facts
     if name == "split_cluster_shrinks":
         return _without(rows, "w4", "w5"), facts
     if name == "fact_removed":
@@ -245,6 +249,7 @@ DAYS = (
     "anonymous_ids",
     "fact_removed",
     "split_cluster_shrinks",
+    "named_record_arrives",
 )
 
 
