@@ -281,3 +281,29 @@ def stale_unresolved_edges(
         )
         stale |= key.isin(touched).to_numpy() | ~key.isin(current).to_numpy()
     return stored[stale].reset_index(drop=True)
+
+
+def touched_fact_identities(
+    fact_map: pd.DataFrame, node: pd.Series, restriction: Restriction, stored: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What an incremental resolution writes of core.fact_identities: (rows to insert, keys
+    of stored rows of no customer to delete); the stored rows of the touched customers are
+    deleted by customer id.
+
+    `fact_map`: every current combination with its customer id; `node`: its node (null for
+    a combination that names nobody); `stored`: core.fact_identities as the last resolution
+    left it. A combination is written again when its node was re-resolved or it names
+    nobody; a stored row of no customer is deleted when its combination is gone or is
+    written again. Every other row is as stored: its node kept its customer."""
+    key = [c for c in COMBO_KEY if c in fact_map.columns]
+    nodes = node.astype("float").to_numpy()
+    touched = np.isnan(nodes) | np.isin(
+        np.nan_to_num(nodes, nan=-1).astype(np.int64), restriction.nodes
+    )
+    insert = fact_map[touched].reset_index(drop=True)
+    unresolved = stored.loc[stored["customer_id"].isna(), key].astype("string")
+    now = fact_map[key].astype("string").assign(_touched=touched)
+    now = now.drop_duplicates(key)
+    joined = unresolved.merge(now, on=key, how="left")
+    stale = joined["_touched"].isna() | joined["_touched"].fillna(False).astype(bool)
+    return insert, unresolved[stale.to_numpy()].reset_index(drop=True)

@@ -86,6 +86,9 @@ class IdentityResolution:
     record_state: pd.DataFrame | None = None  # per record: record_hash, customer_id
     scope: str = "whole graph"  # what was clustered again, and why
     restriction: Restriction | None = None  # the touched components (None: whole graph)
+    # core.fact_identities rows to insert, and stored rows of no customer to delete (set by
+    # the caller, which holds the fact combinations)
+    fact_rows: tuple[pd.DataFrame, pd.DataFrame] | None = None
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,11 @@ from cdp_assets.defs.catalog import CORE_GROUP, XREF_KEY, privacy_deps, staging_
 from cdp_assets.defs.identity.staged import fact_sources, read_combos, read_customer_records
 from cdp_assets.defs.resources import WarehouseResource
 from cdp_assets.identity.changed_records import MATCH_VIEW_DTYPES
-from cdp_assets.identity.components import StoredIdentity, stale_unresolved_edges
+from cdp_assets.identity.components import (
+    StoredIdentity,
+    stale_unresolved_edges,
+    touched_fact_identities,
+)
 from cdp_assets.identity.facts import FACT_IDENTITIES
 from cdp_assets.identity.increments import (
     FROZEN_RESOLUTION_TAG,
@@ -135,6 +139,12 @@ def _resolve(
     fact_map["customer_id"] = result.node_customer.reindex(
         node.astype("float").to_numpy()
     ).to_numpy()
+    fact_map = fact_map.astype(COMBO_DTYPES | {"customer_id": "string"})
+    if result.restriction is not None:
+        assert stored is not None
+        result.fact_rows = touched_fact_identities(
+            fact_map, node, result.restriction, stored.combos
+        )
     del node
     release_memory()
     return result, fact_map
@@ -298,6 +308,7 @@ def _write(session: WarehouseSession, tables: dict[str, pd.DataFrame], names: se
 # (leading underscore: a work table, dropped in the same transaction, never versioned).
 TOUCHED_CUSTOMERS = TableRef("core", "_touched_customers")
 TOUCHED_EDGES = TableRef("core", "_touched_edges")
+TOUCHED_FACTS = TableRef("core", "_touched_facts")
 EDGE_KEY = [
     "left_kind",
     "left_source",
@@ -338,8 +349,21 @@ def _write_touched(
         session.append(_table_ref(name), tables[name])
     if not _same(tables["shared_identifiers"], stored.shared):
         session.replace_table(SHARED, tables["shared_identifiers"])
-    if not _same(tables["fact_identities"], stored.combos):
-        session.replace_table(FACT_IDENTITIES, tables["fact_identities"])
+    assert result.fact_rows is not None
+    insert, stale = result.fact_rows
+    session.delete_where(FACT_IDENTITIES, in_touched, {})
+    if len(stale):
+        session.replace_table(TOUCHED_FACTS, stale)
+        match = " AND ".join(
+            f"t.{c} IS NOT DISTINCT FROM {FACT_IDENTITIES.sql}.{c}" for c in stale.columns
+        )
+        session.delete_where(
+            FACT_IDENTITIES,
+            f"customer_id IS NULL AND EXISTS (SELECT 1 FROM {TOUCHED_FACTS.sql} t WHERE {match})",
+            {},
+        )
+        session.conn.execute(sa.text(f"DROP TABLE IF EXISTS {TOUCHED_FACTS.sql}"))
+    session.append(FACT_IDENTITIES, insert)
     previous_aliases = session.read_table(ALIASES, dtypes=ALIAS_DTYPES)
     if not _same(tables["customer_id_aliases"], previous_aliases):
         session.replace_table(ALIASES, tables["customer_id_aliases"])
