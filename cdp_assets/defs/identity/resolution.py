@@ -328,7 +328,8 @@ def _write_touched(
 ) -> None:
     """The rows of the re-resolved components replace those of the customers they held, in
     customer_xref, identity_nodes and identity_edges (and the edges of unresolved nodes among
-    them); the small tables are replaced when they changed; the ledger is appended. One
+    them) and core.fact_identities; the small tables are replaced when they changed; the
+    ledger is appended. One
     transaction, as a full write."""
     assert result.restriction is not None
     customers = pd.DataFrame({"customer_id": result.restriction.customers}).astype("string")
@@ -343,8 +344,6 @@ def _write_touched(
         f"customer_id IS NULL AND EXISTS (SELECT 1 FROM {TOUCHED_EDGES.sql} t WHERE {match})",
         {},
     )
-    for ref in (TOUCHED_CUSTOMERS, TOUCHED_EDGES):
-        session.conn.execute(sa.text(f"DROP TABLE IF EXISTS {ref.sql}"))
     for name in ("customer_xref", "identity_nodes", "identity_edges", "identity_merges"):
         session.append(_table_ref(name), tables[name])
     if not _same(tables["shared_identifiers"], stored.shared):
@@ -362,8 +361,9 @@ def _write_touched(
             f"customer_id IS NULL AND EXISTS (SELECT 1 FROM {TOUCHED_FACTS.sql} t WHERE {match})",
             {},
         )
-        session.conn.execute(sa.text(f"DROP TABLE IF EXISTS {TOUCHED_FACTS.sql}"))
     session.append(FACT_IDENTITIES, insert)
+    for ref in (TOUCHED_CUSTOMERS, TOUCHED_EDGES, TOUCHED_FACTS):
+        session.conn.execute(sa.text(f"DROP TABLE IF EXISTS {ref.sql}"))
     previous_aliases = session.read_table(ALIASES, dtypes=ALIAS_DTYPES)
     if not _same(tables["customer_id_aliases"], previous_aliases):
         session.replace_table(ALIASES, tables["customer_id_aliases"])
