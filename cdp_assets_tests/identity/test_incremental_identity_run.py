@@ -48,7 +48,23 @@ def _rows() -> list[dict[str, object]]:
     return rows
 
 
-def _project(root: Path, rows: list[dict[str, object]], url: str | None = None) -> DemoProject:
+ORDER_COLUMNS = ("id", "ts", "total", "customer_ref", "email", "phone")
+
+
+def _orders_csv(rows: list[dict[str, object]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(ORDER_COLUMNS))
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def _project(
+    root: Path,
+    rows: list[dict[str, object]],
+    url: str | None = None,
+    orders: list[dict[str, object]] | None = None,
+) -> DemoProject:
     (root / "landing" / "accounts").mkdir(parents=True)
     (root / "landing" / "accounts" / "1.csv").write_text(_csv(rows), encoding="utf-8")
     columns = {"source_record_id": "id"} | {c: c for c in COLUMNS}
@@ -59,7 +75,28 @@ def _project(root: Path, rows: list[dict[str, object]], url: str | None = None) 
         "path": "accounts/*.csv",
         "columns": columns,
     }
-    config = {"landing_dir": "landing", "timezone": "UTC", "sources": [source]}
+    sources = [source]
+    if orders is not None:
+        (root / "landing" / "orders").mkdir(parents=True)
+        (root / "landing" / "orders" / "1.csv").write_text(_orders_csv(orders), "utf-8")
+        sources.append(
+            {
+                "name": "orders",
+                "kind": "orders",
+                "format": "csv",
+                "path": "orders/*.csv",
+                "customer_ref_source": "accounts",
+                "columns": {
+                    "order_id": "id",
+                    "ordered_at": "ts",
+                    "amount": "total",
+                    "customer_ref": "customer_ref",
+                    "email": "email",
+                    "phone": "phone",
+                },
+            }
+        )
+    config = {"landing_dir": "landing", "timezone": "UTC", "sources": sources}
     path = root / "cdp.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return DemoProject(root, path, root, url or f"duckdb:///{root / 'wh.duckdb'}")
@@ -248,3 +285,62 @@ def test_changed_and_removed_records_write_only_their_customers_rows(
     ]
     untouched = kept.merge(after_incremental["customer_xref"], how="left", indicator=True)
     assert (untouched["_merge"] == "both").mean() > 0.9
+
+
+ORDER_KEYS = [dg.AssetKey(["raw", "orders"]), dg.AssetKey(["staging", "orders"])]
+
+
+def _order(order_id: str, **identity: str) -> dict[str, object]:
+    return {"id": order_id, "ts": "2026-11-01T10:00:00Z", "total": "12.50", **identity}
+
+
+def test_new_and_removed_fact_identities_write_only_their_customers_rows(
+    tmp_path: Path, warehouse_url: str
+) -> None:
+    """Both engines: an order naming an account with a new email, a till order with only that
+    email (it joins the account's customer through it), and a removed order whose email named
+    nobody else (its customer retires); an order naming nobody at all stays a row of no
+    customer. Resolved in the touched components; a frozen full resolution changes nothing."""
+    rows = _rows()
+    orders = [
+        _order("o1", customer_ref="a0002"),
+        _order("o2", email="gone.soon@fastmail.com"),
+        _order("o3"),
+        _order("o4", phone="+441130496000"),
+    ]
+    project = _project(tmp_path, rows, warehouse_url, orders)
+    keys = STAGING_KEYS + ORDER_KEYS
+    with dg.instance_for_test() as instance:
+        assert _run(project, instance, keys + IDENTITY_KEYS)["resolution"] == "full"
+        first = _tables(project)
+        assert first["fact_identities"]["customer_id"].isna().sum() == 1  # o3
+        landing = project.root / "landing" / "orders" / "2.csv"
+        new = [
+            _order("o5", customer_ref="a0010", email="jo.new@fastmail.com"),
+            _order("o6", email="jo.new@fastmail.com"),
+        ]
+        landing.write_text(_orders_csv(new), "utf-8")
+        _run(project, instance, ORDER_KEYS)
+        wh = project.warehouse()
+        with wh.transaction() as session:  # as an erasure or a source's correction would
+            session.delete_where(TableRef("staging", "orders"), "order_id = :o", {"o": "o2"})
+        dispose_engines()
+        incremental = _run(project, instance, IDENTITY_KEYS)
+        assert incremental["resolution"] == "incremental"
+        assert "clustered: touched components" in incremental["resolution_reason"]
+        after_incremental = _tables(project)
+        frozen = _run(project, instance, IDENTITY_KEYS, tags={FROZEN_RESOLUTION_TAG: "true"})
+        assert frozen["new_customers"] == frozen["merges"] == frozen["retired"] == 0
+        after_frozen = _tables(project)
+    for name in IDENTITY_OUTPUTS:
+        pd.testing.assert_frame_equal(after_incremental[name], after_frozen[name], obj=name)
+    facts = after_incremental["fact_identities"]
+    xref = after_incremental["customer_xref"]
+    account = xref[xref["identity_kind"] == "record"].set_index("source_record_id")["customer_id"]
+    assert set(facts.loc[facts["email_key"] == "jo.new@fastmail.com", "customer_id"]) == {
+        account["a0010"]
+    }
+    assert "gone.soon@fastmail.com" not in set(facts["email_key"].dropna())
+    assert facts["customer_id"].isna().sum() == 1
+    events = after_incremental["identity_merges"]
+    assert (events["event"] == "retired").sum() == 1
