@@ -349,3 +349,14 @@ def test_many_touched_nodes_resolve_the_whole_graph(base) -> None:  # noqa: ANN0
     assert now.restriction is None
     assert "whole graph" in now.scope and "of the nodes" in now.scope
     assert np.all(now.node_customer.notna().to_numpy()[: len(rows)])
+
+
+def test_nothing_identity_relevant_changed_resolves_no_node(base) -> None:  # noqa: ANN001
+    """New inputs that change no record and no identity combination (an order of a known
+    combination): nothing is clustered again and no row is written but the stored ones."""
+    rows, facts, first, fact_map = base
+    now, now_facts, full, full_facts = _incremental_and_frozen(base, rows, facts)
+    assert now.restriction is not None
+    assert now.stats["nodes_re_resolved"] == now.stats["customers_re_resolved"] == 0
+    assert len(now.xref) == len(now.edges) == len(now.assignments) == len(now.ids.events) == 0
+    _assert_same(_written(first, fact_map, now), _tables(full, full_facts))
