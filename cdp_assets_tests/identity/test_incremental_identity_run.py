@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pytest
 import sqlalchemy as sa
 import yaml
 
@@ -344,3 +345,42 @@ def test_new_and_removed_fact_identities_write_only_their_customers_rows(
     assert facts["customer_id"].isna().sum() == 1
     events = after_incremental["identity_merges"]
     assert (events["event"] == "retired").sum() == 1
+
+
+def test_a_failure_mid_write_of_touched_components_leaves_the_tables_as_they_were(
+    tmp_path: Path, warehouse_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both engines: the touched customers' rows are deleted and inserted in one transaction;
+    a failure after the deletions leaves every identity table as before the run, and the
+    run again gives what a frozen full resolution gives."""
+    rows = _rows()
+    project = _project(tmp_path, rows[:-15], warehouse_url)
+    with dg.instance_for_test() as instance:
+        _run(project, instance, STAGING_KEYS + IDENTITY_KEYS)
+        landing = project.root / "landing" / "accounts" / "2.csv"
+        landing.write_text(_csv([dict(row, id=f"n{row['id']}") for row in rows[-15:]]), "utf-8")
+        _run(project, instance, STAGING_KEYS)
+        before = _tables(project)
+
+        def fail(*_: object) -> None:
+            raise RuntimeError("the process dies after the deletions")
+
+        with monkeypatch.context() as patch:
+            patch.setattr("cdp_assets.defs.identity.resolution._unresolved_edges", fail)
+            with project_env(project):
+                job = load_definitions().resolve_implicit_global_asset_job_def()
+                failed = job.execute_in_process(
+                    instance=instance, asset_selection=IDENTITY_KEYS, raise_on_error=False
+                )
+            dispose_engines()
+        assert not failed.success
+        after_failure = _tables(project)
+        for name in IDENTITY_OUTPUTS:
+            pd.testing.assert_frame_equal(before[name], after_failure[name], obj=name)
+        again = _run(project, instance, IDENTITY_KEYS)
+        assert "clustered: touched components" in again["resolution_reason"]
+        after_incremental = _tables(project)
+        _run(project, instance, IDENTITY_KEYS, tags={FROZEN_RESOLUTION_TAG: "true"})
+        after_frozen = _tables(project)
+    for name in IDENTITY_OUTPUTS:
+        pd.testing.assert_frame_equal(after_incremental[name], after_frozen[name], obj=name)
