@@ -314,6 +314,8 @@ def _cluster_and_assign(
     kept = edges.merge(split.removed[["left", "right", "rule"]], how="left", indicator=True)
     kept = kept[kept["_merge"] == "left_only"].drop(columns="_merge")
     edge_count = len(edges)
+    del edges  # the caller holds no reference: a gigabyte at a million customers
+    release_memory()
     ids = assign_ids(
         keys,
         labels,
@@ -490,14 +492,20 @@ def resolve_identities(
         )
     if det is None:
         det = identifier_edges(graph.occurrences, shared)
-    edges = pd.concat([det, login, must_edges, prob_edges], ignore_index=True).astype(EDGE_DTYPES)
-    del det
+    handed = [pd.concat([det, login, must_edges, prob_edges], ignore_index=True)]
+    del det, login, must_edges
     release_memory()
+    # The edges are handed over, not kept: the step frees them before assigning ids.
     clusters = _cluster_and_assign(
-        records, graph, edges, shared, previous, previous_aliases, config, run_at
+        records,
+        graph,
+        handed.pop().astype(EDGE_DTYPES),
+        shared,
+        previous,
+        previous_aliases,
+        config,
+        run_at,
     )
-    del edges
-    release_memory()
     ids = clusters.ids
     node_customer = ids.customer_ids
     keys = node_keys(graph.nodes)
