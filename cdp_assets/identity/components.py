@@ -142,9 +142,9 @@ def _key_customer(keys: pd.Series, assignments: pd.DataFrame) -> np.ndarray:
 
 def changed_records(
     records: pd.DataFrame, fingerprints: np.ndarray, stored: pd.DataFrame
-) -> tuple[np.ndarray, pd.Series]:
-    """(nodes of new or changed records, previous customer ids of changed or removed ones);
-    `fingerprints`: `record_fingerprints(records)`."""
+) -> tuple[np.ndarray, pd.Series, pd.Series]:
+    """(nodes of new or changed records, previous customer ids of changed or removed ones,
+    record ids of new or removed ones); `fingerprints`: `record_fingerprints(records)`."""
     now = pd.DataFrame(
         {
             "source": records["source"].astype("string").to_numpy(),
@@ -160,7 +160,16 @@ def changed_records(
     changed = (joined["_merge"] == "both") & (joined["hash"] != joined["record_hash"])
     nodes = joined.loc[new | changed, "node"].to_numpy(dtype=np.int64)
     customers = joined.loc[removed | changed, "customer_id"].dropna()
-    return nodes, customers
+    return nodes, customers, joined.loc[new | removed, "record_id"]
+
+
+def referencing_nodes(combo_nodes: pd.DataFrame, record_ids: pd.Series) -> np.ndarray:
+    """Nodes of the combinations whose customer reference names one of `record_ids`: a
+    reference is the named record's node while the record exists and a node of its own
+    otherwise, so a record that arrives or goes moves them although they did not change."""
+    named = combo_nodes["customer_ref"].isin(set(record_ids.dropna())).to_numpy()
+    nodes = combo_nodes.loc[named, "node"].dropna()
+    return nodes.to_numpy(dtype=np.int64)
 
 
 def changed_combos(

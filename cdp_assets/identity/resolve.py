@@ -19,6 +19,7 @@ from cdp_assets.identity.components import (
     changed_combos,
     changed_records,
     record_fingerprints,
+    referencing_nodes,
     restrict,
     shared_of,
 )
@@ -362,9 +363,12 @@ def _changes_and_shared(
 ) -> tuple[_Changes, pd.DataFrame]:
     """The changed nodes and the shared-identifier guard, computed again only for the values
     whose status can change (see `identity.components`)."""
-    record_nodes, record_customers = changed_records(records, fingerprints, stored.records)
+    record_nodes, record_customers, arrived_or_gone = changed_records(
+        records, fingerprints, stored.records
+    )
     combo_nodes, combo_customers, removed = changed_combos(graph.combo_nodes, stored.combos)
     changed = np.union1d(record_nodes, combo_nodes)
+    changed = np.union1d(changed, referencing_nodes(graph.combo_nodes, arrived_or_gone))
     removed_values = pd.concat(
         [
             pd.DataFrame({"type": column, "value": removed[column]})

@@ -94,7 +94,9 @@ def _resolve(
     )
     fact_map = graph.combo_nodes.copy()
     node = fact_map.pop("node")
-    fact_map["customer_id"] = result.node_customer.reindex(node.astype("float").to_numpy())
+    fact_map["customer_id"] = result.node_customer.reindex(
+        node.astype("float").to_numpy()
+    ).to_numpy()
     fact_map = fact_map.astype("string").reset_index(drop=True)
     if result.restriction is not None:
         assert stored is not None
@@ -243,6 +245,8 @@ def _day(name: str, rows: list, facts: list) -> tuple[list, list]:
         ]
         gone = {"cookie-2"}
         return rows, [f for f in facts if f.get("anonymous_id") not in gone] + new
+    if name == "named_record_removed":  # its orders now name a reference of their own
+        return _without(rows, "r0003"), facts
     if name == "named_record_arrives":
         arrived = {"source": "shop", "record_id": "r9999", "first_name": "Ignatius"}
         return [*rows, arrived | {"last_name": "Pole", "birth_date": "1990-02-02"}], facts
@@ -266,6 +270,7 @@ DAYS = (
     "fact_removed",
     "split_cluster_shrinks",
     "named_record_arrives",
+    "named_record_removed",
 )
 
 
