@@ -75,7 +75,15 @@ def _identity_run(tags: dict[str, str]) -> dict:
                     if isinstance(v.value, int | float | str) and len(str(v.value)) < 200
                 }
     dispose_engines()
-    shown = ("resolution", "records_", "pairs_", "components", "customers", "probabilistic_c")
+    shown = (
+        "resolution",
+        "records_",
+        "pairs_",
+        "components",
+        "customers",
+        "nodes_",
+        "probabilistic_c",
+    )
     timing = {"wall_seconds": round(wall, 1), "cpu_seconds": round(cpu, 1)}
     figures = {k: meta[k] for k in sorted(meta) if k.startswith(shown)}
     return {"success": result.success} | timing | figures

@@ -3,6 +3,7 @@ ids, cross-reference, explained edges and the merge ledger out."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -10,9 +11,22 @@ import pandas as pd
 
 from cdp_assets.config import IdentityConfig
 from cdp_assets.identity.changed_records import kept_links, match_view, record_changes
+from cdp_assets.identity.components import (
+    MAX_RESTRICTED_NODE_SHARE,
+    Restriction,
+    StoredIdentity,
+    candidate_values,
+    changed_combos,
+    changed_records,
+    record_fingerprints,
+    referencing_nodes,
+    restrict,
+    shared_of,
+)
 from cdp_assets.identity.graph import (
     EDGE_DTYPES,
     RULE_WEIGHTS,
+    SplitResult,
     cluster_facts,
     enforce_limits,
     identifier_edges,
@@ -28,7 +42,12 @@ from cdp_assets.identity.probabilistic import (
     probabilistic_links,
 )
 from cdp_assets.identity.shared import shared_identifiers
-from cdp_assets.identity.stable_ids import ASSIGNMENT_DTYPES, IdAssignment, assign_ids
+from cdp_assets.identity.stable_ids import (
+    ASSIGNMENT_DTYPES,
+    IdAssignment,
+    assign_ids,
+    id_number,
+)
 
 XREF_DTYPES: dict[str, str] = {
     "source": "string",
@@ -65,6 +84,12 @@ class IdentityResolution:
     match_parameters: pd.DataFrame
     stats: dict[str, float | int] = field(default_factory=dict)
     matching: MatchOutcome | None = None  # how the probabilistic links were made
+    record_state: pd.DataFrame | None = None  # per record: record_hash, customer_id
+    scope: str = "whole graph"  # what was clustered again, and why
+    restriction: Restriction | None = None  # the touched components (None: whole graph)
+    # core.fact_identities rows to insert, and stored rows of no customer to delete (set by
+    # the caller, which holds the fact combinations)
+    fact_rows: tuple[pd.DataFrame, pd.DataFrame] | None = None
 
 
 @dataclass(frozen=True)
@@ -157,7 +182,7 @@ def _graph_edges(links: pd.DataFrame) -> pd.DataFrame:
 def _match(
     masked: pd.DataFrame,
     config: IdentityConfig,
-    known: KnownMatches,
+    known: Callable[[], KnownMatches],
     matching: Matching,
 ) -> tuple[pd.DataFrame, ProbabilisticResult, MatchOutcome]:
     """Probabilistic edges of the records (shared values blanked), as `matching` says."""
@@ -173,7 +198,7 @@ def _match(
         result = frozen_links(masked, matching.parameters, settings)
         outcome = MatchOutcome("frozen", "parameters of the last full resolution", view)
         return _graph_edges(result.edges), result, outcome
-    result = probabilistic_links(masked, settings, known)
+    result = probabilistic_links(masked, settings, known())
     outcome = MatchOutcome("full", reason, view, learnt=result.learnt)
     return _graph_edges(result.edges), result, outcome
 
@@ -273,58 +298,29 @@ def _known_nodes(graph: GraphNodes, shared: pd.DataFrame) -> np.ndarray:
     return known
 
 
-def resolve_identities(
+@dataclass
+class _Clusters:
+    """Clustering, limits and stable ids of one graph (the whole one, or touched components)."""
+
+    labels: np.ndarray
+    split: SplitResult
+    ids: IdAssignment
+    kept: pd.DataFrame
+    edge_count: int
+
+
+def _cluster_and_assign(
     records: pd.DataFrame,
     graph: GraphNodes,
-    density: pd.DataFrame,
+    edges: pd.DataFrame,
+    shared: pd.DataFrame,
     previous: pd.DataFrame,
     previous_aliases: pd.DataFrame,
     config: IdentityConfig,
     run_at: pd.Timestamp,
-    matching: Matching = Matching(),  # noqa: B008 - frozen
-) -> IdentityResolution:
-    """Resolves every node of `graph` to a customer id (see the package docs for the rules).
-
-    The deterministic graph, the shared-identifier guard, clustering, limits and stable ids
-    always cover the whole graph (linear, and what keeps untouched customers as they were);
-    `matching` says whether the probabilistic links are learnt, frozen or incremental."""
+    issued_top: float = float("nan"),
+) -> _Clusters:
     n = len(graph.nodes)
-    shared = shared_identifiers(graph.occurrences, records, density, config)
-    det = identifier_edges(graph.occurrences, shared)
-    login = graph.links.assign(weight=RULE_WEIGHTS["login"], evidence="anonymous id seen with it")
-    must = _override_pairs(config.must_link, records)
-    must_edges = pd.DataFrame(
-        {
-            "left": [a for a, _ in must],
-            "right": [b for _, b in must],
-            "rule": "must_link",
-            "weight": RULE_WEIGHTS["must_link"],
-            "evidence": "identity.must_link",
-        }
-    )
-    parts = [det, login.astype(EDGE_DTYPES), must_edges.astype(EDGE_DTYPES)]
-    del login
-    release_memory()
-    parameters = pd.DataFrame()
-    prob_stats: dict[str, float | int] = {}
-    outcome = None
-    if config.probabilistic.enabled and len(records) > 1:
-        known = _known_matches(records, det)
-        del det
-        masked = _without_shared(records, shared)
-        prob_edges, result, outcome = _match(masked, config, known, matching)
-        del known, masked
-        parts.append(prob_edges)
-        parameters = result.parameters
-        prob_stats = {
-            f"probabilistic_{k}": v
-            for k, v in result.stats.items()
-            if isinstance(v, int | float | str)
-        }
-    edges = pd.concat(parts, ignore_index=True).astype(EDGE_DTYPES)
-    del parts
-    release_memory()
-
     is_record = np.zeros(n, dtype=bool)
     is_record[records["node"].to_numpy()] = True
     cannot = _override_pairs(config.cannot_link, records)
@@ -338,7 +334,7 @@ def resolve_identities(
     kept = edges.merge(split.removed[["left", "right", "rule"]], how="left", indicator=True)
     kept = kept[kept["_merge"] == "left_only"].drop(columns="_merge")
     edge_count = len(edges)
-    del edges
+    del edges  # the caller holds no reference: a gigabyte at a million customers
     release_memory()
     ids = assign_ids(
         keys,
@@ -349,17 +345,203 @@ def resolve_identities(
         kept,
         config.id_prefix,
         run_at,
+        issued_top,
     )
+    return _Clusters(labels, split, ids, kept, edge_count)
+
+
+def _must_edges(config: IdentityConfig, records: pd.DataFrame) -> pd.DataFrame:
+    must = _override_pairs(config.must_link, records)
+    must_edges = pd.DataFrame(
+        {
+            "left": [a for a, _ in must],
+            "right": [b for _, b in must],
+            "rule": "must_link",
+            "weight": RULE_WEIGHTS["must_link"],
+            "evidence": "identity.must_link",
+        }
+    )
+    return must_edges.astype(EDGE_DTYPES)
+
+
+@dataclass
+class _Changes:
+    """What changed since the stored resolution, found before matching."""
+
+    nodes: np.ndarray  # new or changed records and combos, carriers of flipped values
+    customers: pd.Series  # previous customers of removed or changed records and combos
+
+
+def _changes_and_shared(
+    records: pd.DataFrame,
+    fingerprints: np.ndarray,
+    graph: GraphNodes,
+    density: pd.DataFrame,
+    config: IdentityConfig,
+    stored: StoredIdentity,
+) -> tuple[_Changes, pd.DataFrame]:
+    """The changed nodes and the shared-identifier guard, computed again only for the values
+    whose status can change (see `identity.components`)."""
+    record_nodes, record_customers, arrived_or_gone = changed_records(
+        records, fingerprints, stored.records
+    )
+    combo_nodes, combo_customers, removed = changed_combos(graph.combo_nodes, stored.combos)
+    changed = np.union1d(record_nodes, combo_nodes)
+    changed = np.union1d(changed, referencing_nodes(graph.combo_nodes, arrived_or_gone))
+    removed_values = pd.concat(
+        [
+            pd.DataFrame({"type": column, "value": removed[column]})
+            for column in ("email_key", "phone", "loyalty_id")
+        ],
+        ignore_index=True,
+    ).dropna()
+    values = candidate_values(graph, changed, stored.shared, density, config)
+    values = pd.concat([values, removed_values.astype("string")], ignore_index=True)
+    values = values.drop_duplicates(ignore_index=True)
+    shared = shared_of(values, graph, records, density, config)
+    before = stored.shared[["type", "value"]].astype("string")
+    flips = before.merge(shared[["type", "value"]], how="outer", indicator=True)
+    flips = flips[flips["_merge"] != "both"][["type", "value"]]
+    occ = graph.occurrences
+    flipped = occ.merge(flips, on=["type", "value"], how="inner")["node"]
+    removed_nodes = occ.merge(removed_values, on=["type", "value"], how="inner")["node"]
+    nodes = graph.nodes
+    named = nodes["source_record_id"].isin(
+        pd.concat([removed["anonymous_id"], removed["customer_ref"]]).dropna()
+    ) & nodes["kind"].isin(["anon", "ref", "record"])
+    seeds = np.unique(
+        np.r_[
+            changed,
+            flipped.to_numpy(dtype=np.int64),
+            removed_nodes.to_numpy(dtype=np.int64),
+            nodes.loc[named, "node"].to_numpy(dtype=np.int64),
+        ]
+    )
+    customers = pd.concat([record_customers, combo_customers]).astype("object")
+    return _Changes(seeds, customers), shared
+
+
+def resolve_identities(
+    records: pd.DataFrame,
+    graph: GraphNodes,
+    density: pd.DataFrame,
+    previous: pd.DataFrame,
+    previous_aliases: pd.DataFrame,
+    config: IdentityConfig,
+    run_at: pd.Timestamp,
+    matching: Matching = Matching(),  # noqa: B008 - frozen
+    stored: StoredIdentity | None = None,
+) -> IdentityResolution:
+    """Resolves every node of `graph` to a customer id (see the package docs for the rules).
+
+    `matching` says whether the probabilistic links are learnt, frozen or incremental. An
+    incremental resolution given the `stored` state of the last one resolves only the
+    components touched by what changed (`identity.components`) and keeps every other
+    customer as stored: `xref`, `edges` and `assignments` then hold the rows of the
+    re-resolved components only (`restriction` says which), `node_customer` every node."""
+    n = len(graph.nodes)
+    fingerprints = record_fingerprints(records)
+    changes = None
+    if stored is not None and matching.incremental:
+        changes, shared = _changes_and_shared(records, fingerprints, graph, density, config, stored)
+    else:
+        shared = shared_identifiers(graph.occurrences, records, density, config)
+    login = graph.links.assign(weight=RULE_WEIGHTS["login"], evidence="anonymous id seen with it")
+    login = login.astype(EDGE_DTYPES)
+    must_edges = _must_edges(config, records)
+    release_memory()
+    parameters = pd.DataFrame()
+    prob_stats: dict[str, float | int] = {}
+    outcome = None
+    prob_edges = pd.DataFrame(columns=list(EDGE_DTYPES)).astype(EDGE_DTYPES)
+    det: pd.DataFrame | None = None
+    if config.probabilistic.enabled and len(records) > 1:
+
+        def known() -> KnownMatches:
+            nonlocal det
+            if det is None:
+                det = identifier_edges(graph.occurrences, shared)
+            return _known_matches(records, det)
+
+        masked = _without_shared(records, shared)
+        prob_edges, result, outcome = _match(masked, config, known, matching)
+        del masked
+        parameters = result.parameters
+        prob_stats = {
+            f"probabilistic_{k}": v
+            for k, v in result.stats.items()
+            if isinstance(v, int | float | str)
+        }
+    restriction = None
+    scope = "whole graph"
+    if changes is not None and outcome is not None and outcome.mode == "incremental":
+        assert outcome.touched is not None
+        links = pd.concat([login, must_edges, prob_edges], ignore_index=True)
+        seeds = np.union1d(changes.nodes, outcome.touched.astype(np.int64))
+        keys = node_keys(graph.nodes)
+        restriction = restrict(graph, keys, seeds, changes.customers, links, shared, stored)
+        restriction.current_keys = keys
+        share = len(restriction.nodes) / max(n, 1)
+        if share > MAX_RESTRICTED_NODE_SHARE:
+            scope = (
+                f"whole graph: the touched components hold {share:.0%} of the nodes "
+                f"(more than {MAX_RESTRICTED_NODE_SHARE:.0%})"
+            )
+            restriction = None
+        else:
+            scope = (
+                f"touched components: {len(restriction.nodes):,} of {n:,} nodes "
+                f"({share:.2%}), {len(restriction.customers):,} previous customers"
+            )
+    elif matching.incremental and stored is None:
+        scope = "whole graph: no stored record fingerprints"
+    if restriction is not None:
+        assert stored is not None
+        return _resolve_restricted(
+            records,
+            fingerprints,
+            graph,
+            [login, must_edges, prob_edges],
+            shared,
+            previous,
+            previous_aliases,
+            config,
+            run_at,
+            restriction,
+            outcome,
+            parameters,
+            prob_stats,
+            scope,
+        )
+    if det is None:
+        det = identifier_edges(graph.occurrences, shared)
+    handed = [pd.concat([det, login, must_edges, prob_edges], ignore_index=True)]
+    del det, login, must_edges
+    release_memory()
+    # The edges are handed over, not kept: the step frees them before assigning ids.
+    clusters = _cluster_and_assign(
+        records,
+        graph,
+        handed.pop().astype(EDGE_DTYPES),
+        shared,
+        previous,
+        previous_aliases,
+        config,
+        run_at,
+    )
+    ids = clusters.ids
     node_customer = ids.customer_ids
+    keys = node_keys(graph.nodes)
     assignments = pd.DataFrame({"node_key": keys, "customer_id": node_customer})[
         node_customer.notna().to_numpy()
     ].astype(ASSIGNMENT_DTYPES)
 
-    xref = _xref(graph, node_customer, kept)
-    edge_table = _edge_table(graph, node_customer, kept, split.removed)
-    stats = _stats(node_customer, graph, edge_count, shared, split.splits) | prob_stats
+    xref = _xref(graph, node_customer, clusters.kept)
+    edge_table = _edge_table(graph, node_customer, clusters.kept, clusters.split.removed)
+    splits = clusters.split.splits
+    stats = _stats(node_customer, graph, clusters.edge_count, shared, splits) | prob_stats
     if outcome is not None and outcome.touched is not None:
-        stats |= _touched_stats(outcome, labels, prob_edges)
+        stats |= _touched_stats(outcome, clusters.labels, prob_edges)
     return IdentityResolution(
         node_customer,
         xref,
@@ -367,10 +549,138 @@ def resolve_identities(
         assignments.reset_index(drop=True),
         ids,
         shared,
-        split.splits,
+        splits,
         parameters,
         stats,
         outcome,
+        record_state=_record_state(records, fingerprints, node_customer),
+        scope=scope,
+    )
+
+
+def _record_state(
+    records: pd.DataFrame, fingerprints: np.ndarray, node_customer: pd.Series
+) -> pd.DataFrame:
+    """Per record (row order of `records`): its fingerprint and customer id, stored with the
+    match view for the next incremental resolution (and erasure)."""
+    return pd.DataFrame(
+        {
+            "record_hash": fingerprints,
+            "customer_id": node_customer.to_numpy()[records["node"].to_numpy()],
+        }
+    )
+
+
+def _subgraph(
+    records: pd.DataFrame, graph: GraphNodes, nodes: np.ndarray
+) -> tuple[pd.DataFrame, GraphNodes]:
+    """The records and graph of `nodes` (sorted global nodes), renumbered 0..k-1 in the same
+    order: every tie the full resolution breaks by node number breaks the same way."""
+
+    def local(values: pd.Series | np.ndarray) -> np.ndarray:
+        return np.searchsorted(nodes, np.asarray(values, dtype=np.int64))
+
+    def inside(values: pd.Series) -> np.ndarray:
+        return np.isin(values.to_numpy(dtype=np.int64), nodes)
+
+    sub_records = records[inside(records["node"])].copy()
+    sub_records["node"] = local(sub_records["node"])
+    sub_nodes = graph.nodes.iloc[nodes].copy()
+    sub_nodes["node"] = np.arange(len(nodes), dtype=np.int64)
+    occ = graph.occurrences[inside(graph.occurrences["node"])].copy()
+    occ["node"] = local(occ["node"])
+    links = graph.links[inside(graph.links["left"])].copy()
+    links["left"] = local(links["left"])
+    links["right"] = local(links["right"])
+    combos = graph.combo_nodes
+    has_node = combos["node"].notna().to_numpy()
+    combo_node = combos["node"].to_numpy(dtype="float64")
+    picked = has_node & np.isin(np.nan_to_num(combo_node, nan=-1).astype(np.int64), nodes)
+    sub_combos = combos[picked].copy()
+    sub_combos["node"] = pd.array(local(sub_combos["node"].astype("int64")), dtype="Int64")
+    return sub_records.reset_index(drop=True), GraphNodes(
+        sub_nodes.reset_index(drop=True), occ, links, sub_combos
+    )
+
+
+def _local_edges(edges: pd.DataFrame, nodes: np.ndarray) -> pd.DataFrame:
+    """The edges between `nodes` (sorted global nodes), renumbered as `_subgraph` does."""
+    inside = np.isin(edges["left"].to_numpy(dtype=np.int64), nodes)
+    out = edges[inside].copy()
+    out["left"] = np.searchsorted(nodes, out["left"].to_numpy(dtype=np.int64))
+    out["right"] = np.searchsorted(nodes, out["right"].to_numpy(dtype=np.int64))
+    return out.astype(EDGE_DTYPES)
+
+
+def _resolve_restricted(
+    records: pd.DataFrame,
+    fingerprints: np.ndarray,
+    graph: GraphNodes,
+    links: list[pd.DataFrame],
+    shared: pd.DataFrame,
+    previous: pd.DataFrame,
+    previous_aliases: pd.DataFrame,
+    config: IdentityConfig,
+    run_at: pd.Timestamp,
+    restriction: Restriction,
+    outcome: MatchOutcome,
+    parameters: pd.DataFrame,
+    prob_stats: dict[str, float | int],
+    scope: str,
+) -> IdentityResolution:
+    """Clustering, limits and stable ids of the touched components alone; every other node
+    keeps its stored customer id."""
+    nodes = restriction.nodes
+    sub_records, sub_graph = _subgraph(records, graph, nodes)
+    det = identifier_edges(sub_graph.occurrences, shared)
+    edges = pd.concat(
+        [det, *(_local_edges(frame, nodes) for frame in links)], ignore_index=True
+    ).astype(EDGE_DTYPES)
+    issued = pd.concat(
+        [previous["customer_id"], previous_aliases["alias_id"], previous_aliases["customer_id"]]
+    )
+    issued_top = float(id_number(issued, config.id_prefix).max())
+    in_scope = previous["customer_id"].isin(restriction.customers).to_numpy()
+    clusters = _cluster_and_assign(
+        sub_records,
+        sub_graph,
+        edges,
+        shared,
+        previous[in_scope],
+        previous_aliases,
+        config,
+        run_at,
+        issued_top,
+    )
+    sub_customer = clusters.ids.customer_ids
+    node_customer = pd.Series(restriction.previous_customer, dtype="string")
+    node_customer.iloc[nodes] = sub_customer.to_numpy()
+    keys = node_keys(sub_graph.nodes)
+    restriction.touched_keys = keys
+    assignments = pd.DataFrame({"node_key": keys, "customer_id": sub_customer})[
+        sub_customer.notna().to_numpy()
+    ].astype(ASSIGNMENT_DTYPES)
+    xref = _xref(sub_graph, sub_customer, clusters.kept)
+    edge_table = _edge_table(sub_graph, sub_customer, clusters.kept, clusters.split.removed)
+    splits = clusters.split.splits
+    stats = _stats(node_customer, graph, clusters.edge_count, shared, splits) | prob_stats
+    labels = np.full(len(graph.nodes), -1, dtype=np.int64)
+    labels[nodes] = nodes[clusters.labels]
+    stats |= _touched_stats(outcome, labels, links[-1]) | restriction.stats
+    return IdentityResolution(
+        node_customer,
+        xref,
+        edge_table,
+        assignments.reset_index(drop=True),
+        clusters.ids,
+        shared,
+        splits,
+        parameters,
+        stats,
+        outcome,
+        record_state=_record_state(records, fingerprints, node_customer),
+        scope=scope,
+        restriction=restriction,
     )
 
 

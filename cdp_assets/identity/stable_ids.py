@@ -78,13 +78,15 @@ def assign_ids(
     edge_evidence: pd.DataFrame,
     prefix: str,
     run_at: pd.Timestamp,
+    issued_top: float = float("nan"),
 ) -> IdAssignment:
     """Customer id per node.
 
     `node_keys`: stable key per node; `labels`: cluster label per node; `resolved`: bool per
     node, False for nodes outside any customer (anonymous visitors); `previous`:
     ASSIGNMENT_DTYPES of the last run; `edge_evidence`: left, right, rule, evidence of the
-    graph's edges (to explain merges).
+    graph's edges (to explain merges); `issued_top`: the highest id number issued so far
+    when `previous` holds only some customers (a resolution of part of the graph).
     """
     n = len(node_keys)
     old = node_keys.map(
@@ -114,7 +116,7 @@ def assign_ids(
     issued = pd.concat(
         [previous["customer_id"], previous_aliases["alias_id"], previous_aliases["customer_id"]]
     )
-    top = id_number(issued, prefix).max()
+    top = np.fmax(id_number(issued, prefix).max(), issued_top)
     start = 1 if pd.isna(top) else int(top) + 1
     minted = pd.Series(
         format_ids(np.arange(start, start + len(fresh_sorted)), prefix), index=fresh_sorted

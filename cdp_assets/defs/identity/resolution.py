@@ -3,9 +3,11 @@ record and fact identity."""
 
 import datetime as dt
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import dagster as dg
 import pandas as pd
+import sqlalchemy as sa
 
 from cdp_assets.config import CDPConfig
 from cdp_assets.contracts.canonical import LINEAGE_COLUMNS
@@ -13,6 +15,11 @@ from cdp_assets.defs.catalog import CORE_GROUP, XREF_KEY, privacy_deps, staging_
 from cdp_assets.defs.identity.staged import fact_sources, read_combos, read_customer_records
 from cdp_assets.defs.resources import WarehouseResource
 from cdp_assets.identity.changed_records import MATCH_VIEW_DTYPES
+from cdp_assets.identity.components import (
+    StoredIdentity,
+    stale_unresolved_edges,
+    touched_fact_identities,
+)
 from cdp_assets.identity.facts import FACT_IDENTITIES
 from cdp_assets.identity.increments import (
     FROZEN_RESOLUTION_TAG,
@@ -40,10 +47,11 @@ from cdp_assets.identity.resolve import (
     Matching,
     resolve_identities,
 )
+from cdp_assets.identity.shared import SHARED_DTYPES
 from cdp_assets.identity.stability import cluster_figures, cluster_stability
 from cdp_assets.identity.stable_ids import ALIAS_DTYPES, ASSIGNMENT_DTYPES
 from cdp_assets.reporting.markdown import counts_table, markdown_table, masked_preview
-from cdp_assets.warehouse import TableRef, Warehouse, WarehouseSession
+from cdp_assets.warehouse import TableRef, Warehouse, WarehouseSession, coerce_frame
 
 CHECK_IDS_STABLE = "cluster_figures_stable"
 IDENTITY_OUTPUTS = {
@@ -77,7 +85,12 @@ RUNS = TableRef("core", "identity_runs")
 MATCH_LEVELS = TableRef("core", "identity_match_levels")
 NAME_SHARES = TableRef("core", "identity_name_shares")
 MATCH_RECORDS = TableRef("core", "identity_match_records")
-STORED_VIEW_DTYPES = MATCH_VIEW_DTYPES | {"customer_id": "string", "rows_written": "int64"}
+STORED_VIEW_DTYPES = MATCH_VIEW_DTYPES | {
+    "customer_id": "string",
+    "rows_written": "int64",
+    "record_hash": "Int64",  # fingerprint of the record's raw fields (`identity.components`)
+}
+SHARED = TableRef("core", "shared_identifiers")
 
 
 INCREMENTAL_STATS = (
@@ -87,6 +100,8 @@ INCREMENTAL_STATS = (
     "records_re_resolved",
     "pairs_scored",
     "components_touched",
+    "nodes_re_resolved",
+    "customers_re_resolved",
 )
 
 
@@ -102,6 +117,7 @@ def _resolve(
     aliases: pd.DataFrame,
     run_at: pd.Timestamp,
     matching: Matching,
+    stored: StoredIdentity | None = None,
 ) -> tuple[IdentityResolution, pd.DataFrame]:
     """One resolution of every record and fact identity, and the fact identities' customer
     ids. Inputs are dropped as soon as they are used: at a million customers every frame
@@ -114,7 +130,7 @@ def _resolve(
     del combos  # graph.combo_nodes holds them now
     release_memory()  # graph_nodes' temporaries: ~150 MB per 100,000 customers
     result = resolve_identities(
-        records, graph, density, previous, aliases, config.identity, run_at, matching
+        records, graph, density, previous, aliases, config.identity, run_at, matching, stored
     )
     del records, density
     fact_map = graph.combo_nodes
@@ -123,6 +139,12 @@ def _resolve(
     fact_map["customer_id"] = result.node_customer.reindex(
         node.astype("float").to_numpy()
     ).to_numpy()
+    fact_map = fact_map.astype(COMBO_DTYPES | {"customer_id": "string"})
+    if result.restriction is not None:
+        assert stored is not None
+        result.fact_rows = touched_fact_identities(
+            fact_map, node, result.restriction, stored.combos
+        )
     del node
     release_memory()
     return result, fact_map
@@ -175,19 +197,19 @@ def _utc(value: object) -> pd.Timestamp:
 
 def _matching(
     session: WarehouseSession, config: CDPConfig, plan: ResolutionPlan
-) -> tuple[Matching, ResolutionPlan]:
+) -> tuple[Matching, ResolutionPlan, pd.DataFrame | None]:
     """What the matcher starts from: nothing for a full resolution; the stored parameters for
     a frozen one; and the last match view and probabilistic links for an incremental one,
     with how many rows of the view erasure deleted since it was written (their old blocks
     are unknown: see `Matching.erased_records`)."""
     if plan.mode not in ("incremental", "frozen"):
-        return Matching(), plan
+        return Matching(), plan, None
     parameters = MatchParameters.from_tables(
         session.read_table(MATCH_LEVELS, dtypes=LEVEL_DTYPES),
         session.read_table(NAME_SHARES, dtypes=NAME_SHARE_DTYPES),
     )
     if plan.mode == "frozen":
-        return Matching(parameters), plan
+        return Matching(parameters), plan, None
     view = session.read_table(MATCH_RECORDS, dtypes=STORED_VIEW_DTYPES)
     erased = int(view["rows_written"].iloc[0]) - len(view) if len(view) else 0
     columns = ["left_source", "left_record_id", "right_source", "right_record_id"]
@@ -197,17 +219,41 @@ def _matching(
     ).astype({c: IDENTITY_EDGE_DTYPES[c] for c in [*columns, "rule", "weight", "evidence"]})
     share = config.identity.incremental_max_changed_share
     share = share if share is not None else 0.0
-    return Matching(parameters, view, links, share, erased), plan
+    return Matching(parameters, view, links, share, erased), plan, view
 
 
-def _stored_view(view: pd.DataFrame, xref: pd.DataFrame) -> pd.DataFrame:
+def _stored_identity(
+    session: WarehouseSession, view: pd.DataFrame | None, previous: pd.DataFrame
+) -> StoredIdentity | None:
+    """What the last resolution left for an incremental one restricted to the touched
+    components (None: the stored match view has no record fingerprints — written before
+    they were stored — so the whole graph is resolved once)."""
+    if view is None or view["record_hash"].isna().any():
+        return None
+    combos = session.read_table(FACT_IDENTITIES, dtypes=COMBO_DTYPES | {"customer_id": "string"})
+    cut = session.query(
+        "SELECT left_kind || '|' || left_source || '|' || left_record_id AS left_key, "
+        "right_kind || '|' || right_source || '|' || right_record_id AS right_key "
+        f"FROM {EDGES.sql} WHERE status <> 'linked'"
+    ).astype("string")
+    return StoredIdentity(
+        assignments=previous,
+        shared=session.read_table(SHARED, dtypes=SHARED_DTYPES),
+        records=view[["source", "record_id", "record_hash", "customer_id"]],
+        combos=combos,
+        cut=cut,
+    )
+
+
+def _stored_view(view: pd.DataFrame, record_state: pd.DataFrame) -> pd.DataFrame:
     """The match view with each record's customer id, so that erasure finds and deletes an
-    erased customer's rows (names, birth date, address), and the row count written."""
-    records = xref[xref["identity_kind"] == "record"]
-    ids = records.rename(columns={"source_record_id": "record_id"})[
-        ["source", "record_id", "customer_id"]
-    ]
-    stored = view.merge(ids, on=["source", "record_id"], how="left")
+    erased customer's rows (names, birth date, address), the row count written, and each
+    record's fingerprint (what the next incremental resolution compares). `record_state` is
+    in the view's row order (the records')."""
+    stored = view.assign(
+        customer_id=record_state["customer_id"].to_numpy(),
+        record_hash=record_state["record_hash"].to_numpy(),
+    )
     return stored.assign(rows_written=len(stored)).astype(STORED_VIEW_DTYPES)
 
 
@@ -219,7 +265,8 @@ def _matching_state(
     outcome = result.matching
     if outcome is None:
         return {}
-    state = {MATCH_RECORDS: _stored_view(outcome.view, result.xref)}
+    assert result.record_state is not None
+    state = {MATCH_RECORDS: _stored_view(outcome.view, result.record_state)}
     if outcome.learnt is not None:
         digest = settings_digest(_identity_settings(config))
         state[MATCH_LEVELS], state[NAME_SHARES] = outcome.learnt.as_tables(run_at, digest)
@@ -255,7 +302,133 @@ def _write(session: WarehouseSession, tables: dict[str, pd.DataFrame], names: se
             session.replace_table(ref, tables[name])
 
 
-def _xref_metadata(result: IdentityResolution, events: pd.Series) -> dict[str, object]:
+# Keys of what an incremental resolution clustered again, for the deletions of its rows
+# (leading underscore: a work table, dropped in the same transaction, never versioned).
+TOUCHED_CUSTOMERS = TableRef("core", "_touched_customers")
+TOUCHED_EDGES = TableRef("core", "_touched_edges")
+TOUCHED_FACTS = TableRef("core", "_touched_facts")
+EDGE_KEY = [
+    "left_kind",
+    "left_source",
+    "left_record_id",
+    "right_kind",
+    "right_source",
+    "right_record_id",
+    "rule",
+]
+
+
+def _write_touched(
+    session: WarehouseSession,
+    tables: dict[str, pd.DataFrame],
+    result: IdentityResolution,
+    stored: StoredIdentity,
+) -> None:
+    """The rows of the re-resolved components replace those of the customers they held, in
+    customer_xref, identity_nodes and identity_edges (and the edges of unresolved nodes among
+    them) and core.fact_identities; the small tables are replaced when they changed; the
+    ledger is appended. One
+    transaction, as a full write."""
+    assert result.restriction is not None
+    customers = pd.DataFrame({"customer_id": result.restriction.customers}).astype("string")
+    session.replace_table(TOUCHED_CUSTOMERS, customers)
+    in_touched = f"customer_id IN (SELECT customer_id FROM {TOUCHED_CUSTOMERS.sql})"
+    for name in ("customer_xref", "identity_nodes", "identity_edges"):
+        session.delete_where(_table_ref(name), in_touched, {})
+    session.replace_table(TOUCHED_EDGES, _unresolved_edges(session, result))
+    match = " AND ".join(f"t.{c} = {EDGES.sql}.{c}" for c in EDGE_KEY)
+    session.delete_where(
+        EDGES,
+        f"customer_id IS NULL AND EXISTS (SELECT 1 FROM {TOUCHED_EDGES.sql} t WHERE {match})",
+        {},
+    )
+    for name in ("customer_xref", "identity_nodes", "identity_edges", "identity_merges"):
+        session.append(_table_ref(name), tables[name])
+    if not _same(tables["shared_identifiers"], stored.shared):
+        session.replace_table(SHARED, tables["shared_identifiers"])
+    assert result.fact_rows is not None
+    insert, stale = result.fact_rows
+    session.delete_where(FACT_IDENTITIES, in_touched, {})
+    if len(stale):
+        session.replace_table(TOUCHED_FACTS, stale)
+        match = " AND ".join(
+            f"t.{c} IS NOT DISTINCT FROM {FACT_IDENTITIES.sql}.{c}" for c in stale.columns
+        )
+        session.delete_where(
+            FACT_IDENTITIES,
+            f"customer_id IS NULL AND EXISTS (SELECT 1 FROM {TOUCHED_FACTS.sql} t WHERE {match})",
+            {},
+        )
+    session.append(FACT_IDENTITIES, insert)
+    for ref in (TOUCHED_CUSTOMERS, TOUCHED_EDGES, TOUCHED_FACTS):
+        session.conn.execute(sa.text(f"DROP TABLE IF EXISTS {ref.sql}"))
+    previous_aliases = session.read_table(ALIASES, dtypes=ALIAS_DTYPES)
+    if not _same(tables["customer_id_aliases"], previous_aliases):
+        session.replace_table(ALIASES, tables["customer_id_aliases"])
+
+
+def _unresolved_edges(session: WarehouseSession, result: IdentityResolution) -> pd.DataFrame:
+    """Stored edges of no customer (anonymous ids, identifier sets with only shared values)
+    that touch a re-resolved node or a node that no longer exists: to delete."""
+    restriction = result.restriction
+    assert restriction is not None
+    assert restriction.touched_keys is not None and restriction.current_keys is not None
+    columns = ", ".join(EDGE_KEY)
+    stored = session.query(f"SELECT {columns} FROM {EDGES.sql} WHERE customer_id IS NULL")
+    stored = coerce_frame(stored, dict.fromkeys(EDGE_KEY, "string"))
+    return stale_unresolved_edges(stored, restriction.touched_keys, restriction.current_keys)
+
+
+def _same(now: pd.DataFrame, before: pd.DataFrame) -> bool:
+    """Equal rows, in any order."""
+    if len(now) != len(before) or list(now.columns) != list(before.columns):
+        return False
+    columns = list(now.columns)
+    a = now.astype("string").sort_values(columns, ignore_index=True)
+    b = before.astype("string").sort_values(columns, ignore_index=True)
+    return a.equals(b)
+
+
+@dataclass(frozen=True)
+class Published:
+    """What the identity tables hold after the write, for the metadata: row counts, and
+    edges and xref rows by rule (an incremental resolution holds only the re-resolved rows,
+    so it counts them in the warehouse)."""
+
+    rows: dict[str, int]
+    edges_by_rule: pd.Series
+    xref_by_rule: pd.Series
+
+
+def _published_frames(tables: dict[str, pd.DataFrame]) -> Published:
+    return Published(
+        {name: len(frame) for name, frame in tables.items()},
+        tables["identity_edges"].groupby(["rule", "status"]).size(),
+        tables["customer_xref"].groupby(["source", "match_rule"]).size(),
+    )
+
+
+def _published_sql(session: WarehouseSession, tables: dict[str, pd.DataFrame]) -> Published:
+    rows = {name: len(frame) for name, frame in tables.items()}
+    for name in ("customer_xref", "identity_edges", "identity_nodes"):
+        rows[name] = session.row_count(_table_ref(name))
+    rows["identity_merges"] = len(tables["identity_merges"])  # this run's events
+
+    def counts(ref: TableRef, keys: list[str]) -> pd.Series:
+        cols = ", ".join(keys)
+        frame = session.query(f"SELECT {cols}, COUNT(*) AS n FROM {ref.sql} GROUP BY {cols}")
+        return frame.astype({k: "string" for k in keys}).set_index(keys)["n"].sort_index()
+
+    return Published(
+        rows,
+        counts(EDGES, ["rule", "status"]),
+        counts(_table_ref("customer_xref"), ["source", "match_rule"]),
+    )
+
+
+def _xref_metadata(
+    result: IdentityResolution, events: pd.Series, published: Published
+) -> dict[str, object]:
     stats = result.stats
     meta: dict[str, object] = {
         "customers": stats["customers"],
@@ -269,16 +442,10 @@ def _xref_metadata(result: IdentityResolution, events: pd.Series) -> dict[str, o
         "splits": int(events.get("split", 0)),
         "retired": int(events.get("retired", 0)),
         "edges_by_rule": dg.MetadataValue.md(
-            counts_table(
-                result.edges.groupby(["rule", "status"]).size(), ["rule", "status"], "edges"
-            )
+            counts_table(published.edges_by_rule, ["rule", "status"], "edges")
         ),
         "xref_by_rule": dg.MetadataValue.md(
-            counts_table(
-                result.xref.groupby(["source", "match_rule"]).size(),
-                ["source", "match_rule"],
-                "rows",
-            )
+            counts_table(published.xref_by_rule, ["source", "match_rule"], "rows")
         ),
     }
     if len(result.shared):
@@ -290,7 +457,7 @@ def _xref_metadata(result: IdentityResolution, events: pd.Series) -> dict[str, o
         meta["match_weights"] = dg.MetadataValue.md(markdown_table(weights, max_rows=60))
     meta |= {k: v for k, v in stats.items() if k.startswith("probabilistic_")}
     return meta | {
-        "dagster/row_count": len(result.xref),
+        "dagster/row_count": published.rows["customer_xref"],
         "preview": dg.MetadataValue.md(masked_preview(result.xref)),
     }
 
@@ -320,6 +487,7 @@ def _result(
     config: CDPConfig,
     plan: ResolutionPlan,
     digest: str,
+    published: Published,
 ) -> dg.MaterializeResult:
     events = result.ids.events["event"].value_counts()
     version = dg.DataVersion(digest[:16])
@@ -328,7 +496,7 @@ def _result(
     if name == "customer_xref":
         return dg.MaterializeResult(
             asset_key=XREF_KEY,
-            metadata=resolution | _xref_metadata(result, events),
+            metadata=resolution | _xref_metadata(result, events, published),
             check_results=[_stability_check(result, before, config)],
             data_version=version,
         )
@@ -344,7 +512,7 @@ def _result(
             },
             data_version=version,
         )
-    meta: dict[str, object] = resolution | {"dagster/row_count": len(tables[name])}
+    meta: dict[str, object] = resolution | {"dagster/row_count": published.rows[name]}
     if name == "identity_edges":
         meta["preview"] = dg.MetadataValue.md(masked_preview(tables[name]))
     return dg.MaterializeResult(asset_key=["core", name], metadata=meta, data_version=version)
@@ -484,23 +652,45 @@ def build_identity_asset(config: CDPConfig) -> dg.AssetsDefinition:
             return
         with wh.transaction() as session:
             previous, aliases = _previous_state(session)
-            matching, plan = _matching(session, config, plan)
-        result, fact_map = _resolve(wh, config, previous, aliases, run_at, matching)
+            matching, plan, view = _matching(session, config, plan)
+            stored, whole_graph = None, "only some identity tables selected"
+            if matching.erased_records:
+                # Erasure deleted rows of the stored state (shared values among them), which
+                # the restriction compares against: the whole graph is clustered once.
+                whole_graph = "records erased since the last resolution"
+            elif selected == set(IDENTITY_OUTPUTS):
+                stored = _stored_identity(session, view, previous)
+                whole_graph = "the stored match view has no record fingerprints (older run)"
+        del view
+        result, fact_map = _resolve(wh, config, previous, aliases, run_at, matching, stored)
         del matching
         plan = _actual_plan(plan, result)
+        if plan.mode == "incremental":
+            scope = result.scope if stored is not None else f"whole graph: {whole_graph}"
+            plan = ResolutionPlan(plan.mode, f"{plan.reason}; clustered: {scope}")
         tables = _tables(result, fact_map)
         written = tables_to_write(selected)
         with wh.transaction() as session:
-            _write(session, tables, written)
+            if result.restriction is not None:
+                assert stored is not None
+                _write_touched(session, tables, result, stored)
+            else:
+                _write(session, tables, written)
             for ref, frame in _matching_state(result, config, run_at).items():
                 session.replace_table(ref, frame)
             session.append(RUNS, run_row(run_at, plan, digest, written))
+            published = (
+                _published_sql(session, tables)
+                if result.restriction is not None
+                else _published_frames(tables)
+            )
+        del stored
         context.log.info(f"identity: {result.stats}")
         if written != selected:
             context.log.info(f"written with the selection (stable-id state): {written - selected}")
         before = cluster_figures(previous)
         for name in IDENTITY_OUTPUTS:
             if name in selected:
-                yield _result(name, tables, result, before, config, plan, digest)
+                yield _result(name, tables, result, before, config, plan, digest, published)
 
     return identity_resolution
