@@ -23,6 +23,7 @@ from cdp_assets.ml.explain import (
     contributions,
     top_reasons,
 )
+from cdp_assets.ml.tree_sums import BoostedTreeSums, _Fold
 
 
 def plain_loop(predict, matrix: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -320,3 +321,85 @@ def test_kept_scores_round_trip_through_a_frame(fitted) -> None:
     assert explain.ScoresByCells.from_frame(frame, [*features[:-1], "other"]) is None
     frame.loc[0, "model_key"] = "v0:0"
     assert explain.ScoresByCells.from_frame(frame, features) is None
+
+
+# -- tree by tree (BoostedTreeSums) -----------------------------------------------------------
+
+
+def test_tree_sums_give_the_models_own_probabilities(fitted) -> None:
+    model, matrix, reference = fitted
+    sums = BoostedTreeSums.of(model, matrix.shape[1])
+    assert sums is not None
+    np.testing.assert_array_equal(sums.predict(matrix), _predict(model)(matrix))
+    leaves = sums.leaves(matrix)
+    for j in range(matrix.shape[1]):
+        changed = matrix.copy()
+        changed[:, j] = reference[j]
+        np.testing.assert_array_equal(
+            sums.changed(matrix, leaves, j, reference[j]), _predict(model)(changed)
+        )
+
+
+def test_scoring_by_trees_equals_the_plain_loop(fitted, monkeypatch) -> None:
+    """Small blocks (representatives of a group in another block than its other rows) and
+    threads: the same scores and contributions as the plain loop, fewer tree walks."""
+    model, matrix, reference = fitted
+    cells = SplitCells.of(model, matrix.shape[1])
+    sums = BoostedTreeSums.of(model, matrix.shape[1])
+    key = explain.scores_key("v1", reference, cells)
+    walked: list[int] = []
+    leaf = _Fold.leaf
+
+    def counting(self, position: int, rows: np.ndarray) -> np.ndarray:
+        walked.append(len(rows))
+        return leaf(self, position, rows)
+
+    monkeypatch.setattr(_Fold, "leaf", counting)
+    monkeypatch.setattr(explain, "TREE_BLOCK_ROWS", 397)
+    expected = plain_loop(_predict(model), matrix, reference)
+    for threads in (1, 2):
+        walked[:] = []
+        scored = explain.score_by_cells(
+            _predict(model), matrix, reference, cells, key, threads=threads, sums=sums
+        )
+        np.testing.assert_array_equal(scored.probability, _predict(model)(matrix))
+        np.testing.assert_array_equal(scored.contributions, expected)
+    trees = sum(len(fold.trees) for fold in sums.folds)
+    grouped_rows = sum(len(r.representative) for r in _groups(cells, matrix, reference))
+    # every row's own walk, plus the counterfactuals' walks of only the trees that split on
+    # their feature: fewer than all trees for every counterfactual row
+    assert sum(walked) < trees * (len(matrix) + grouped_rows + explain.AGREEMENT_ROWS)
+
+
+def _groups(cells: SplitCells, matrix: np.ndarray, reference: np.ndarray):
+    codes = cells.encode(matrix)
+    weights = explain._cell_weights(matrix.shape[1])
+    return explain._rescorings(
+        codes,
+        cells.encode(reference[np.newaxis, :])[0],
+        explain._row_hashes(codes, weights),
+        weights,
+    )
+
+
+def test_tree_sums_that_disagree_with_the_model_are_not_used(fitted, monkeypatch) -> None:
+    model, matrix, reference = fitted
+    cells = SplitCells.of(model, matrix.shape[1])
+    sums = BoostedTreeSums.of(model, matrix.shape[1])
+    monkeypatch.setattr(BoostedTreeSums, "probability", lambda self, leaves: leaves[0][:, 0])
+    scored = explain.score_by_cells(
+        _predict(model), matrix, reference, cells, explain.scores_key("v1", reference, cells),
+        sums=sums,
+    )  # fmt: skip
+    np.testing.assert_array_equal(scored.probability, _predict(model)(matrix))
+    np.testing.assert_array_equal(
+        scored.contributions, plain_loop(_predict(model), matrix, reference)
+    )
+
+
+def test_other_models_have_no_tree_sums() -> None:
+    matrix, y = customers(400, seed=3)
+    logistic = CalibratedClassifierCV(LogisticRegression(), cv=2).fit(np.nan_to_num(matrix), y)
+    assert BoostedTreeSums.of(logistic, matrix.shape[1]) is None
+    booster = HistGradientBoostingClassifier(max_iter=5).fit(matrix, y)
+    assert BoostedTreeSums.of(booster, matrix.shape[1]) is None  # not calibrated
