@@ -298,12 +298,12 @@ def _contributions_by_trees(
             )
             if len(inside) == 0:
                 continue
-            local = rescoring.representative[inside] - start
             out[inside] = sums.changed(
-                block[local],
-                [fold[local] for fold in leaves],
+                block,
+                leaves,
                 rescoring.column,
                 reference[rescoring.column],
+                rows=rescoring.representative[inside] - start,
             )
 
     if threads > 1 and len(starts) > 1:

@@ -36,23 +36,26 @@ class _Fold:
     known_categories: Any
     feature_map: Any
     trees_using: tuple[np.ndarray, ...]  # per feature: positions of the trees splitting on it
+    # per feature, per tree of trees_using: that tree's thresholds on the feature (sorted)
+    thresholds: tuple[tuple[np.ndarray, ...], ...]
 
     def leaf(self, position: int, matrix: np.ndarray) -> np.ndarray:
         return self.trees[position].predict(matrix, self.known_categories, self.feature_map, 1)
 
     def leaves(self, matrix: np.ndarray) -> np.ndarray:
-        """rows x trees: the leaf value each row reaches in each tree."""
-        out = np.empty((len(matrix), len(self.trees)), dtype=np.float64)
+        """trees x rows: the leaf value each row reaches in each tree (a tree's row of leaves
+        is contiguous: it is written and added as one)."""
+        out = np.empty((len(self.trees), len(matrix)), dtype=np.float64)
         for position in range(len(self.trees)):
-            out[:, position] = self.leaf(position, matrix)
+            out[position] = self.leaf(position, matrix)
         return out
 
     def raw(self, leaves: np.ndarray) -> np.ndarray:
         """baseline plus every tree's leaf, added tree after tree as the booster does."""
-        total = np.zeros(len(leaves), dtype=np.float64)
+        total = np.zeros(leaves.shape[1], dtype=np.float64)
         total += self.baseline
-        for position in range(leaves.shape[1]):
-            total += leaves[:, position]
+        for position in range(leaves.shape[0]):
+            total += leaves[position]
         return total
 
 
@@ -88,12 +91,15 @@ class BoostedTreeSums:
                 return None
             trees = tuple(iteration[0] for iteration in booster._predictors)
             using: list[list[int]] = [[] for _ in range(n_features)]
+            thresholds: list[list[np.ndarray]] = [[] for _ in range(n_features)]
             for position, tree in enumerate(trees):
                 nodes = tree.nodes[tree.nodes["is_leaf"] == 0]
                 if nodes["is_categorical"].any():
                     return None
                 for feature in np.unique(nodes["feature_idx"]):
                     using[int(feature)].append(position)
+                    splits = nodes["num_threshold"][nodes["feature_idx"] == feature]
+                    thresholds[int(feature)].append(np.unique(splits.astype(np.float64)))
             known, feature_map = booster._bin_mapper.make_known_categories_bitsets()
             folds.append(
                 _Fold(
@@ -103,19 +109,20 @@ class BoostedTreeSums:
                     known_categories=known,
                     feature_map=feature_map,
                     trees_using=tuple(np.asarray(p, dtype=np.int64) for p in using),
+                    thresholds=tuple(tuple(t) for t in thresholds),
                 )
             )
         return cls(tuple(folds))
 
     def leaves(self, matrix: np.ndarray) -> list[np.ndarray]:
-        """Per fold, rows x trees leaf values of `matrix` (float64, C order)."""
+        """Per fold, trees x rows leaf values of `matrix`."""
         matrix = np.ascontiguousarray(matrix, dtype=np.float64)
         return [fold.leaves(matrix) for fold in self.folds]
 
     def probability(self, leaves: list[np.ndarray]) -> np.ndarray:
         """The calibrated probability of the rows whose leaves these are: each fold's
         calibrator on its raw score, averaged as `CalibratedClassifierCV.predict_proba`."""
-        mean = np.zeros(len(leaves[0]), dtype=np.float64)
+        mean = np.zeros(leaves[0].shape[1], dtype=np.float64)
         for fold, fold_leaves in zip(self.folds, leaves, strict=True):
             mean += fold.calibrator.predict(fold.raw(fold_leaves))
         mean /= len(self.folds)
@@ -125,19 +132,38 @@ class BoostedTreeSums:
         return self.probability(self.leaves(matrix))
 
     def changed(
-        self, matrix: np.ndarray, leaves: list[np.ndarray], column: int, value: float
+        self,
+        matrix: np.ndarray,
+        leaves: list[np.ndarray],
+        column: int,
+        value: float,
+        rows: np.ndarray | None = None,
     ) -> np.ndarray:
-        """The probability of `matrix`'s rows with `column` set to `value`, given their own
-        leaves: only the trees splitting on `column` are walked again."""
-        changed = np.array(matrix, dtype=np.float64, order="C")
+        """The probability of `matrix`'s `rows` (all by default) with `column` set to
+        `value`, given the leaves of `matrix` (per fold, trees x rows). A tree is walked again
+        only by the rows whose own value of `column` and `value` lie on different sides of one
+        of that tree's thresholds on it (or one of them is null): for the others every split
+        on `column` sends both the same way, so the leaf is the one the row has. Sorted by
+        their value, those rows are the two ends of the block: no row is gathered per tree."""
+        rows = np.arange(len(matrix)) if rows is None else rows
+        by_value = np.argsort(matrix[rows, column], kind="stable")  # nulls last
+        order = rows[by_value]
+        ordered = matrix[order, column]
+        known = int(np.count_nonzero(~np.isnan(ordered)))
+        changed = matrix[order]
         changed[:, column] = value
         moved = []
         for fold, fold_leaves in zip(self.folds, leaves, strict=True):
-            fold_moved = fold_leaves.copy()
-            for position in fold.trees_using[column]:
-                fold_moved[:, position] = fold.leaf(int(position), changed)
+            fold_moved = fold_leaves[:, order]
+            for position, splits in zip(
+                fold.trees_using[column], fold.thresholds[column], strict=True
+            ):
+                for start, stop in _apart(ordered[:known], len(ordered), splits, value):
+                    fold_moved[position, start:stop] = fold.leaf(int(position), changed[start:stop])
             moved.append(fold_moved)
-        return self.probability(moved)
+        probability = np.empty(len(rows), dtype=np.float64)
+        probability[by_value] = self.probability(moved)
+        return probability
 
     def agrees_with(self, predict: Callable[[np.ndarray], np.ndarray], matrix: np.ndarray) -> bool:
         """Whether these sums give `predict`'s numbers, bit for bit, on `matrix` (a sample of
@@ -145,3 +171,24 @@ class BoostedTreeSums:
         if len(matrix) == 0:
             return True
         return bool(np.array_equal(self.predict(matrix), predict(matrix)))
+
+
+def _apart(known: np.ndarray, rows: int, splits: np.ndarray, value: float) -> list[tuple[int, int]]:
+    """The ranges of sorted rows (`known`: the non-null values, ascending; nulls after them up
+    to `rows`) whose value is not in `value`'s cell of `splits` (sorted thresholds; a split sends
+    x left when x <= threshold), nulls included; all rows when `value` is null."""
+    if np.isnan(value):
+        return [(0, rows)]
+    cell = int(np.searchsorted(splits, value, side="left"))  # thresholds below value
+    below = (
+        int(np.searchsorted(known, splits[cell - 1], side="right")) if cell > 0 else 0
+    )  # rows with x <= the threshold under value's cell
+    above = (
+        int(np.searchsorted(known, splits[cell], side="right"))
+        if cell < len(splits)
+        else len(known)
+    )  # rows with x <= the threshold over value's cell: the rest are above it
+    ranges = [(0, below)] if below > 0 else []
+    if above < rows:
+        ranges.append((above, rows))
+    return ranges
