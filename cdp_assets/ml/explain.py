@@ -493,6 +493,14 @@ def format_value(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
+def _formatted(values: np.ndarray) -> np.ndarray:
+    """`format_value` of each value (an object array), formatted once per distinct value
+    (equal floats format alike: 0.0 and -0.0 both as "0", every null as "none")."""
+    distinct, inverse = np.unique(values, return_inverse=True)
+    texts = np.array([format_value(v) for v in distinct.tolist()], dtype=object)
+    return texts[inverse.reshape(-1)]
+
+
 def top_reasons(
     contribution: np.ndarray,
     matrix: np.ndarray,
@@ -513,10 +521,8 @@ def top_reasons(
         reasons = np.full(n, None, dtype=object)
         if rank < k_used:
             column = order[:, rank]
-            valid = np.isfinite(masked[rows, column])
-            values = matrix[rows, column]
-            for i in np.flatnonzero(valid):
-                reasons[i] = f"{names[column[i]]}={format_value(values[i])}"
+            valid = np.flatnonzero(np.isfinite(masked[rows, column]))
+            reasons[valid] = names[column[valid]] + "=" + _formatted(matrix[valid, column[valid]])
         out[f"top_reason_{rank + 1}"] = pd.Series(reasons, dtype="string")
     return pd.DataFrame(out)
 

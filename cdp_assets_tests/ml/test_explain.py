@@ -10,6 +10,7 @@ so the same reasons.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -403,3 +404,32 @@ def test_other_models_have_no_tree_sums() -> None:
     assert BoostedTreeSums.of(logistic, matrix.shape[1]) is None
     booster = HistGradientBoostingClassifier(max_iter=5).fit(matrix, y)
     assert BoostedTreeSums.of(booster, matrix.shape[1]) is None  # not calibrated
+
+
+def test_reasons_format_each_value_as_format_value_does() -> None:
+    """Formatted once per distinct value: the same text as formatting row by row, with ties,
+    nulls, -0.0, large and tiny values."""
+    rng = np.random.default_rng(5)
+    n = 5_000
+    matrix = np.column_stack(
+        [
+            rng.integers(0, 400, n).astype(float),
+            np.round(rng.gamma(2.0, 40.0, n), 2),
+            rng.normal(0.0, 1.0, n),
+            np.where(rng.random(n) < 0.3, np.nan, rng.random(n) * 1_000),
+            np.where(rng.random(n) < 0.5, -0.0, 0.0),
+            rng.random(n) * 1e-9,
+        ]
+    )
+    contribution = rng.normal(0.0, 0.01, matrix.shape)
+    contribution[:, 3] = np.where(np.isnan(matrix[:, 3]), 0.02, contribution[:, 3])
+    features = ["recency", "monetary", "trend", "nps", "zero", "tiny"]
+    reasons = top_reasons(contribution, matrix, features)
+    for i in range(n):
+        ranked = sorted(
+            (j for j in range(6) if contribution[i, j] >= explain.MIN_CONTRIBUTION),
+            key=lambda j: -contribution[i, j],
+        )
+        expected = [f"{features[j]}={explain.format_value(matrix[i, j])}" for j in ranked[:3]]
+        assert [r for r in reasons.iloc[i] if r is not pd.NA] == expected
+    assert (reasons == "zero=0").any().any() and (reasons == "nps=none").any().any()
