@@ -24,6 +24,9 @@ from typing import Any
 import numpy as np
 
 CALIBRATION_METHODS = ("isotonic", "sigmoid")
+# When the rows to change are at least this share of the block, the block's leaves are used
+# in place (every row computed, nothing gathered) rather than gathered for those rows.
+WHOLE_BLOCK_SHARE = 0.75
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,8 @@ class BoostedTreeSums:
         on `column` sends both the same way, so the leaf is the one the row has. Sorted by
         their value, those rows are the two ends of the block: no row is gathered per tree."""
         rows = np.arange(len(matrix)) if rows is None else rows
+        if len(rows) >= WHOLE_BLOCK_SHARE * len(matrix):
+            return self._changed_in_place(matrix, leaves, column, value)[rows]
         by_value = np.argsort(matrix[rows, column], kind="stable")  # nulls last
         order = rows[by_value]
         ordered = matrix[order, column]
@@ -164,6 +169,43 @@ class BoostedTreeSums:
         probability = np.empty(len(rows), dtype=np.float64)
         probability[by_value] = self.probability(moved)
         return probability
+
+    def _changed_in_place(
+        self, matrix: np.ndarray, leaves: list[np.ndarray], column: int, value: float
+    ) -> np.ndarray:
+        """`changed` for every row of the block, its leaves left in place: a tree that does
+        not split on `column` adds its row of leaves as it is (contiguous), and a tree that
+        does adds a copy with the re-walked rows' leaves put in. The rows are sorted by value
+        only to walk them as slices."""
+        by_value = np.argsort(matrix[:, column], kind="stable")  # nulls last
+        ordered = matrix[by_value, column]
+        known = int(np.count_nonzero(~np.isnan(ordered)))
+        changed = matrix[by_value]
+        changed[:, column] = value
+        mean = np.zeros(len(matrix), dtype=np.float64)
+        for fold, fold_leaves in zip(self.folds, leaves, strict=True):
+            splits_of = dict(
+                zip(fold.trees_using[column].tolist(), fold.thresholds[column], strict=True)
+            )
+            total = np.zeros(len(matrix), dtype=np.float64)
+            total += fold.baseline
+            for position in range(len(fold.trees)):
+                splits = splits_of.get(position)
+                ranges = (
+                    _apart(ordered[:known], len(ordered), splits, value)
+                    if splits is not None
+                    else []
+                )
+                if not ranges:
+                    total += fold_leaves[position]
+                    continue
+                moved = fold_leaves[position].copy()
+                for start, stop in ranges:
+                    moved[by_value[start:stop]] = fold.leaf(position, changed[start:stop])
+                total += moved
+            mean += fold.calibrator.predict(total)
+        mean /= len(self.folds)
+        return mean
 
     def agrees_with(self, predict: Callable[[np.ndarray], np.ndarray], matrix: np.ndarray) -> bool:
         """Whether these sums give `predict`'s numbers, bit for bit, on `matrix` (a sample of

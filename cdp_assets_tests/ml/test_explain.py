@@ -17,7 +17,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from cdp_assets.ml import explain
+from cdp_assets.ml import explain, tree_sums
 from cdp_assets.ml.churn import _reference, fit_calibrated_boosting
 from cdp_assets.ml.explain import (
     SplitCells,
@@ -328,20 +328,25 @@ def test_kept_scores_round_trip_through_a_frame(fitted) -> None:
 
 
 def test_tree_sums_give_the_models_own_probabilities(fitted) -> None:
+    """Every row changed (the block's leaves used in place) and a third of them (gathered)."""
     model, matrix, reference = fitted
     sums = BoostedTreeSums.of(model, matrix.shape[1])
     assert sums is not None
     np.testing.assert_array_equal(sums.predict(matrix), _predict(model)(matrix))
     leaves = sums.leaves(matrix)
+    some = np.arange(0, len(matrix), 3)[::-1]
     for j in range(matrix.shape[1]):
         changed = matrix.copy()
         changed[:, j] = reference[j]
+        expected = _predict(model)(changed)
+        np.testing.assert_array_equal(sums.changed(matrix, leaves, j, reference[j]), expected)
         np.testing.assert_array_equal(
-            sums.changed(matrix, leaves, j, reference[j]), _predict(model)(changed)
+            sums.changed(matrix, leaves, j, reference[j], rows=some), expected[some]
         )
 
 
-def test_scoring_by_trees_equals_the_plain_loop(fitted, monkeypatch) -> None:
+@pytest.mark.parametrize("whole_block_share", [0.0, 0.75, 1.01])
+def test_scoring_by_trees_equals_the_plain_loop(fitted, monkeypatch, whole_block_share) -> None:
     """Small blocks (representatives of a group in another block than its other rows) and
     threads: the same scores and contributions as the plain loop, fewer tree walks."""
     model, matrix, reference = fitted
@@ -357,6 +362,7 @@ def test_scoring_by_trees_equals_the_plain_loop(fitted, monkeypatch) -> None:
 
     monkeypatch.setattr(_Fold, "leaf", counting)
     monkeypatch.setattr(explain, "TREE_BLOCK_ROWS", 397)
+    monkeypatch.setattr(tree_sums, "WHOLE_BLOCK_SHARE", whole_block_share)
     expected = plain_loop(_predict(model), matrix, reference)
     for threads in (1, 2):
         walked[:] = []
@@ -367,6 +373,8 @@ def test_scoring_by_trees_equals_the_plain_loop(fitted, monkeypatch) -> None:
         np.testing.assert_array_equal(scored.contributions, expected)
     trees = sum(len(fold.trees) for fold in sums.folds)
     grouped_rows = sum(len(r.representative) for r in _groups(cells, matrix, reference))
+    if whole_block_share == 0.0:
+        return  # every block in place: the rows of no group walk too (the same numbers)
     # every row's own walk, plus the counterfactuals' walks of only the trees that split on
     # their feature: fewer than all trees for every counterfactual row
     assert sum(walked) < trees * (len(matrix) + grouped_rows + explain.AGREEMENT_ROWS)
