@@ -456,7 +456,7 @@ def score_by_cells(
         contribution[hit] = known.contributions[found[hit]]
     if len(missing):
         computed = matrix if len(missing) == len(matrix) else matrix[missing]
-        if sums is not None and sums.agrees_with(predict, computed[:AGREEMENT_ROWS]):
+        if sums is not None and _sums_agree(sums, predict, computed, reference):
             base, computed_contribution = _contributions_by_trees(
                 sums, computed, reference, cells, threads
             )
@@ -469,6 +469,18 @@ def score_by_cells(
         contribution[missing] = computed_contribution
     kept = _distinct_rows(key, codes, hashes, probability, contribution)
     return CellScoring(probability, contribution, kept, len(missing))
+
+
+def _sums_agree(
+    sums: BoostedTreeSums,
+    predict: Callable[[np.ndarray], np.ndarray],
+    matrix: np.ndarray,
+    reference: np.ndarray,
+) -> bool:
+    """`sums.agrees_with` on the first AGREEMENT_ROWS rows, the model's own predictions on a
+    one-thread OpenMP pool (small calls: see the module docstring)."""
+    with threadpool_limits(1, user_api="openmp"):
+        return sums.agrees_with(predict, matrix[:AGREEMENT_ROWS], reference)
 
 
 @dataclass

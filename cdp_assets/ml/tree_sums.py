@@ -207,12 +207,38 @@ class BoostedTreeSums:
         mean /= len(self.folds)
         return mean
 
-    def agrees_with(self, predict: Callable[[np.ndarray], np.ndarray], matrix: np.ndarray) -> bool:
+    def agrees_with(
+        self,
+        predict: Callable[[np.ndarray], np.ndarray],
+        matrix: np.ndarray,
+        reference: np.ndarray | None = None,
+    ) -> bool:
         """Whether these sums give `predict`'s numbers, bit for bit, on `matrix` (a sample of
-        the rows to score): a scikit-learn that sums otherwise is caught, not trusted."""
+        the rows to score) and, with `reference`, on each of its rows with one feature at the
+        reference (both ways of `changed`): a scikit-learn that sums or splits otherwise is
+        caught, not trusted."""
         if len(matrix) == 0:
             return True
-        return bool(np.array_equal(self.predict(matrix), predict(matrix)))
+        matrix = np.ascontiguousarray(matrix, dtype=np.float64)
+        leaves = self.leaves(matrix)
+        if not np.array_equal(self.probability(leaves), predict(matrix)):
+            return False
+        if reference is None:
+            return True
+        # every counterfactual of every row, predicted by the model in one call
+        stacked = np.repeat(matrix[np.newaxis], len(reference), axis=0)
+        for column, value in enumerate(reference):
+            stacked[column, :, column] = value
+        expected = predict(stacked.reshape(-1, matrix.shape[1])).reshape(len(reference), -1)
+        some = np.arange(0, len(matrix), 2)
+        for column, value in enumerate(reference):
+            if not np.array_equal(self.changed(matrix, leaves, column, value), expected[column]):
+                return False
+            if not np.array_equal(
+                self.changed(matrix, leaves, column, value, rows=some), expected[column, some]
+            ):
+                return False
+        return True
 
 
 def _apart(known: np.ndarray, rows: int, splits: np.ndarray, value: float) -> list[tuple[int, int]]:

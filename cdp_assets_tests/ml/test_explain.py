@@ -375,9 +375,30 @@ def test_scoring_by_trees_equals_the_plain_loop(fitted, monkeypatch, whole_block
     grouped_rows = sum(len(r.representative) for r in _groups(cells, matrix, reference))
     if whole_block_share == 0.0:
         return  # every block in place: the rows of no group walk too (the same numbers)
+    scoring = sum(walked)
+    walked[:] = []
+    assert sums.agrees_with(_predict(model), matrix[: explain.AGREEMENT_ROWS], reference)
     # every row's own walk, plus the counterfactuals' walks of only the trees that split on
     # their feature: fewer than all trees for every counterfactual row
-    assert sum(walked) < trees * (len(matrix) + grouped_rows + explain.AGREEMENT_ROWS)
+    assert scoring - sum(walked) < trees * (len(matrix) + grouped_rows)
+
+
+def test_tree_sums_whose_splits_differ_from_the_model_are_not_used(fitted, monkeypatch) -> None:
+    """Were a tree to split otherwise than `x <= threshold` (here: no row ever re-walked), the
+    counterfactual check on the sample catches it and the plain path gives the numbers."""
+    model, matrix, reference = fitted
+    cells = SplitCells.of(model, matrix.shape[1])
+    sums = BoostedTreeSums.of(model, matrix.shape[1])
+    monkeypatch.setattr(tree_sums, "_apart", lambda *args: [])
+    assert sums.agrees_with(_predict(model), matrix[:256])  # the base scores still agree
+    assert not sums.agrees_with(_predict(model), matrix[:256], reference)
+    scored = explain.score_by_cells(
+        _predict(model), matrix, reference, cells, explain.scores_key("v1", reference, cells),
+        sums=sums,
+    )  # fmt: skip
+    np.testing.assert_array_equal(
+        scored.contributions, plain_loop(_predict(model), matrix, reference)
+    )
 
 
 def _groups(cells: SplitCells, matrix: np.ndarray, reference: np.ndarray):
