@@ -215,8 +215,8 @@ class BoostedTreeSums:
     ) -> bool:
         """Whether these sums give `predict`'s numbers, bit for bit, on `matrix` (a sample of
         the rows to score) and, with `reference`, on each of its rows with one feature at the
-        reference (both ways of `changed`): a scikit-learn that sums or splits otherwise is
-        caught, not trusted."""
+        reference (features alternately in place and gathered, the two ways of `changed`): a
+        scikit-learn that sums or splits otherwise is caught, not trusted."""
         if len(matrix) == 0:
             return True
         matrix = np.ascontiguousarray(matrix, dtype=np.float64)
