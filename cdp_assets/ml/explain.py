@@ -263,7 +263,12 @@ def _rescorings(
         same[:, j] = True
         if not same.all():
             representative, group = rows, np.arange(len(rows))
-        found.append(_Rescoring(j, rows, representative, group))
+        # int32 positions: every feature's groups are held at once by `_contributions_by_trees`
+        found.append(
+            _Rescoring(
+                j, rows.astype(np.int32), representative.astype(np.int32), group.astype(np.int32)
+            )
+        )
     return found
 
 
