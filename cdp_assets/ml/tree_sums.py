@@ -71,7 +71,15 @@ class BoostedTreeSums:
     @classmethod
     def of(cls, estimator: Any, n_features: int) -> BoostedTreeSums | None:
         """For a `CalibratedClassifierCV` (isotonic or sigmoid) of binary
-        `HistGradientBoostingClassifier`s on numeric features; None for anything else."""
+        `HistGradientBoostingClassifier`s on numeric features; None for anything else, and
+        for a scikit-learn whose fitted trees are not laid out as this reads them."""
+        try:
+            return cls._of(estimator, n_features)
+        except (AttributeError, KeyError, TypeError, ValueError, IndexError):
+            return None
+
+    @classmethod
+    def _of(cls, estimator: Any, n_features: int) -> BoostedTreeSums | None:
         from sklearn.calibration import CalibratedClassifierCV
         from sklearn.ensemble import HistGradientBoostingClassifier
 

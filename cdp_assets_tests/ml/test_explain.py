@@ -427,6 +427,16 @@ def test_tree_sums_that_disagree_with_the_model_are_not_used(fitted, monkeypatch
     )
 
 
+def test_trees_laid_out_otherwise_give_no_tree_sums(fitted, monkeypatch) -> None:
+    """A scikit-learn whose boosters keep their bins elsewhere: no sums (the plain path), not
+    an error in the nightly scoring."""
+    from sklearn.ensemble._hist_gradient_boosting.binning import _BinMapper
+
+    model, matrix, _ = fitted
+    monkeypatch.delattr(_BinMapper, "make_known_categories_bitsets")
+    assert BoostedTreeSums.of(model, matrix.shape[1]) is None
+
+
 def test_other_models_have_no_tree_sums() -> None:
     matrix, y = customers(400, seed=3)
     logistic = CalibratedClassifierCV(LogisticRegression(), cv=2).fit(np.nan_to_num(matrix), y)
