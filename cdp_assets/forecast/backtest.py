@@ -48,8 +48,9 @@ def errors_of(
     firsts: dict[SeriesKey, int],
     origin_date: dt.date,
 ) -> pd.DataFrame:
-    """One row per (model, series, step) with actual, forecast and the series' MASE scale."""
-    rows = []
+    """One row per (model, series, step) with actual, forecast and the series' MASE scale
+    (built as one frame: a frame per series and model cost more than the figures)."""
+    keys, models, actuals, values_used, scales = [], [], [], [], []
     origin = forecasts.origin
     for model, by_key in forecasts.by_model.items():
         for key, values in by_key.items():
@@ -58,22 +59,47 @@ def errors_of(
             if len(history) < m.MIN_WEEKS_ANY_MODEL:
                 continue
             actual = series[origin + 1 : origin + 1 + len(values)]
-            steps = np.arange(1, len(actual) + 1)
-            rows.append(
+            keys.append(key)
+            models.append(model)
+            actuals.append(actual)
+            values_used.append(values[: len(actual)])
+            scales.append(mase_scale(history))
+    if not keys:
+        return _empty_errors()
+    lengths = [len(a) for a in actuals]
+    if not sum(lengths):  # forecasts from the last week: the frame of no rows it always was
+        return pd.concat(
+            [
                 pd.DataFrame(
                     {
-                        "key": [key] * len(actual),
+                        "key": [key] * 0,
                         "model": model,
                         "origin": origin,
                         "origin_date": pd.Timestamp(origin_date),
-                        "step": steps,
+                        "step": np.arange(1, 1),
                         "actual": actual,
-                        "forecast": values[: len(actual)],
-                        "scale": mase_scale(history),
+                        "forecast": values,
+                        "scale": scale,
                     }
                 )
-            )
-    return pd.concat(rows, ignore_index=True) if rows else _empty_errors()
+                for key, model, actual, values, scale in zip(
+                    keys, models, actuals, values_used, scales, strict=True
+                )
+            ],
+            ignore_index=True,
+        )
+    return pd.DataFrame(
+        {
+            "key": [k for k, n in zip(keys, lengths, strict=True) for _ in range(n)],
+            "model": [x for x, n in zip(models, lengths, strict=True) for _ in range(n)],
+            "origin": origin,
+            "origin_date": pd.Timestamp(origin_date),
+            "step": np.concatenate([np.arange(1, n + 1) for n in lengths]),
+            "actual": np.concatenate(actuals),
+            "forecast": np.concatenate(values_used),
+            "scale": np.repeat(np.asarray(scales, dtype=np.float64), lengths),
+        }
+    )
 
 
 def _empty_errors() -> pd.DataFrame:

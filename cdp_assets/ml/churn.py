@@ -69,6 +69,7 @@ from cdp_assets.ml.snapshots import (
     snapshot_cutoffs,
     split_holdout,
 )
+from cdp_assets.ml.tree_sums import BoostedTreeSums
 
 ISOTONIC_MIN_ROWS = 1_000
 CALIBRATION_FOLDS = 3
@@ -612,6 +613,7 @@ def scored_frame(
             cells,
             scores_key(version, model.reference, cells),
             cache.known,
+            sums=BoostedTreeSums.of(model.estimator, matrix.shape[1]),
         )
         probability = scored.probability
         reasons = top_reasons(scored.contributions, matrix, model.features)

@@ -57,6 +57,8 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from cdp_assets.ml.tree_sums import BoostedTreeSums
+
 # Contributions below a tenth of a percentage point are step noise of the calibrated trees
 # rather than reasons anyone would act on.
 MIN_CONTRIBUTION = 1e-3
@@ -64,6 +66,11 @@ MIN_CONTRIBUTION = 1e-3
 PREDICT_BLOCK_ROWS = 200_000
 # Below this a block's fixed cost (a Python call per tree) outweighs a second thread.
 MIN_BLOCK_ROWS = 5_000
+# Rows per block of `_contributions_by_trees`: their leaves (rows x trees of every fold, 10,000
+# x 800 float64 is 64 MB) are kept while the block's counterfactual rows are scored.
+TREE_BLOCK_ROWS = 10_000
+# Rows on which `BoostedTreeSums` must give the model's own scores before it is used.
+AGREEMENT_ROWS = 256
 
 
 @dataclass(frozen=True)
@@ -214,27 +221,106 @@ def _grouped_contributions(
     codes = cells.encode(matrix)
     reference_codes = cells.encode(reference[np.newaxis, :])[0]
     weights = _cell_weights(matrix.shape[1])
-    hashes = _row_hashes(codes, weights)
-    for j in range(matrix.shape[1]):
+    for rescoring in _rescorings(codes, reference_codes, _row_hashes(codes, weights), weights):
+        j = rescoring.column
+        predicted = predict_rows(
+            predict, matrix, rescoring.representative, j, reference[j], threads
+        )
+        result[rescoring.rows, j] = base[rescoring.rows] - predicted[rescoring.group]
+
+
+@dataclass(frozen=True)
+class _Rescoring:
+    """The rows whose feature `column` differs from the reference's cell, the one row of each
+    group of identical counterfactual cells that is rescored, and each row's group."""
+
+    column: int
+    rows: np.ndarray
+    representative: np.ndarray
+    group: np.ndarray
+
+
+def _rescorings(
+    codes: np.ndarray, reference_codes: np.ndarray, hashes: np.ndarray, weights: np.ndarray
+) -> list[_Rescoring]:
+    """Per feature, the rows to rescore in groups of the same counterfactual cell row, one
+    representative each (any: the check proves the choice does not matter); a hash collision
+    makes every row its own group (rescored row by row)."""
+    found = []
+    for j in range(codes.shape[1]):
         rows = np.flatnonzero(codes[:, j] != reference_codes[j])
         if len(rows) == 0:
             continue
-        # the counterfactual row's hash: feature j's cell swapped for the reference's
         keys = (
             hashes[rows]
             + (np.uint64(reference_codes[j]) - codes[rows, j].astype(np.uint64)) * weights[j]
         )
         group, _ = pd.factorize(keys)
-        # one row of each group (any: the check below proves the choice does not matter)
         member = np.empty(group.max() + 1, dtype=np.int64)
         member[group] = np.arange(len(rows))
         representative = rows[member]
         same = codes[rows] == codes[representative[group]]
         same[:, j] = True
-        if not same.all():  # a hash collision: rescore this feature row by row
+        if not same.all():
             representative, group = rows, np.arange(len(rows))
-        predicted = predict_rows(predict, matrix, representative, j, reference[j], threads)
-        result[rows, j] = base[rows] - predicted[group]
+        # int32 positions: every feature's groups are held at once by `_contributions_by_trees`
+        found.append(
+            _Rescoring(
+                j, rows.astype(np.int32), representative.astype(np.int32), group.astype(np.int32)
+            )
+        )
+    return found
+
+
+def _contributions_by_trees(
+    sums: BoostedTreeSums,
+    matrix: np.ndarray,
+    reference: np.ndarray,
+    cells: SplitCells,
+    threads: int | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, contributions) of `matrix`, as `predict_rows` and `contributions` with `cells`
+    give them, computed in blocks of rows: each block's leaves are found once, and each
+    counterfactual row of the block re-walks only the trees splitting on its feature."""
+    codes = cells.encode(matrix)
+    reference_codes = cells.encode(reference[np.newaxis, :])[0]
+    weights = _cell_weights(matrix.shape[1])
+    rescorings = _rescorings(codes, reference_codes, _row_hashes(codes, weights), weights)
+    base = np.empty(len(matrix), dtype=np.float64)
+    predicted = [np.empty(len(r.representative), dtype=np.float64) for r in rescorings]
+    threads = workers() if threads is None else threads
+    size = max(1, min(TREE_BLOCK_ROWS, -(-len(matrix) // max(threads, 1))))
+    starts = range(0, len(matrix), size)
+
+    def one(start: int) -> None:
+        stop = min(start + size, len(matrix))
+        block = np.ascontiguousarray(matrix[start:stop], dtype=np.float64)
+        leaves = sums.leaves(block)
+        base[start:stop] = sums.probability(leaves)
+        for rescoring, out in zip(rescorings, predicted, strict=True):
+            inside = np.flatnonzero(
+                (rescoring.representative >= start) & (rescoring.representative < stop)
+            )
+            if len(inside) == 0:
+                continue
+            out[inside] = sums.changed(
+                block,
+                leaves,
+                rescoring.column,
+                reference[rescoring.column],
+                rows=rescoring.representative[inside] - start,
+            )
+
+    if threads > 1 and len(starts) > 1:
+        with ThreadPoolExecutor(min(threads, len(starts))) as pool:
+            list(pool.map(one, starts))
+    else:
+        for start in starts:
+            one(start)
+    result = np.zeros(matrix.shape, dtype=np.float64)
+    for rescoring, out in zip(rescorings, predicted, strict=True):
+        result[rescoring.rows, rescoring.column] = base[rescoring.rows] - out[rescoring.group]
+    return base, result
 
 
 def _row_hashes(codes: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -356,10 +442,13 @@ def score_by_cells(
     key: str,
     known: ScoresByCells | None = None,
     threads: int | None = None,
+    sums: BoostedTreeSums | None = None,
 ) -> CellScoring:
     """Every row's score and contributions (those of `predict_rows` and `contributions` with
     `cells`, to the last bit): taken from `known` for the rows whose cell row it holds under
-    `key`, computed for the others."""
+    `key`, computed for the others. With `sums` (the model's `BoostedTreeSums`, when it gives
+    `predict`'s numbers on the first rows computed) a counterfactual row walks only the trees
+    that split on its changed feature."""
     codes = cells.encode(matrix)
     hashes = _row_hashes(codes, _cell_weights(matrix.shape[1]))
     found = _known_rows(known, key, codes, hashes)
@@ -372,11 +461,31 @@ def score_by_cells(
         contribution[hit] = known.contributions[found[hit]]
     if len(missing):
         computed = matrix if len(missing) == len(matrix) else matrix[missing]
-        base = predict_rows(predict, computed, threads=threads)
+        if sums is not None and _sums_agree(sums, predict, computed, reference):
+            base, computed_contribution = _contributions_by_trees(
+                sums, computed, reference, cells, threads
+            )
+        else:
+            base = predict_rows(predict, computed, threads=threads)
+            computed_contribution = contributions(
+                predict, computed, reference, base, cells, threads
+            )
         probability[missing] = base
-        contribution[missing] = contributions(predict, computed, reference, base, cells, threads)
+        contribution[missing] = computed_contribution
     kept = _distinct_rows(key, codes, hashes, probability, contribution)
     return CellScoring(probability, contribution, kept, len(missing))
+
+
+def _sums_agree(
+    sums: BoostedTreeSums,
+    predict: Callable[[np.ndarray], np.ndarray],
+    matrix: np.ndarray,
+    reference: np.ndarray,
+) -> bool:
+    """`sums.agrees_with` on the first AGREEMENT_ROWS rows, the model's own predictions on a
+    one-thread OpenMP pool (small calls: see the module docstring)."""
+    with threadpool_limits(1, user_api="openmp"):
+        return sums.agrees_with(predict, matrix[:AGREEMENT_ROWS], reference)
 
 
 @dataclass
@@ -401,6 +510,14 @@ def format_value(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
+def _formatted(values: np.ndarray) -> np.ndarray:
+    """`format_value` of each value (an object array), formatted once per distinct value
+    (equal floats format alike: 0.0 and -0.0 both as "0", every null as "none")."""
+    distinct, inverse = np.unique(values, return_inverse=True)
+    texts = np.array([format_value(v) for v in distinct.tolist()], dtype=object)
+    return texts[inverse.reshape(-1)]
+
+
 def top_reasons(
     contribution: np.ndarray,
     matrix: np.ndarray,
@@ -421,10 +538,8 @@ def top_reasons(
         reasons = np.full(n, None, dtype=object)
         if rank < k_used:
             column = order[:, rank]
-            valid = np.isfinite(masked[rows, column])
-            values = matrix[rows, column]
-            for i in np.flatnonzero(valid):
-                reasons[i] = f"{names[column[i]]}={format_value(values[i])}"
+            valid = np.flatnonzero(np.isfinite(masked[rows, column]))
+            reasons[valid] = names[column[valid]] + "=" + _formatted(matrix[valid, column[valid]])
         out[f"top_reason_{rank + 1}"] = pd.Series(reasons, dtype="string")
     return pd.DataFrame(out)
 

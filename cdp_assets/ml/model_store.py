@@ -32,7 +32,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -202,7 +202,7 @@ class ModelRegistry(Protocol):
 
     def count_customers(self, groups: Mapping[str, set[str]]) -> dict[str, dict[str, int]]: ...
 
-    def snapshot_customer_ids(self) -> set[str]: ...
+    def snapshot_customer_ids(self, skip: Callable[[Path], bool] | None = None) -> set[str]: ...
 
     def champion_challenger(
         self,
@@ -380,10 +380,13 @@ class ModelStore:
                     counts[key][str(path.relative_to(self.root))] = rows
         return counts
 
-    def snapshot_customer_ids(self) -> set[str]:
-        """Every customer id in any training snapshot."""
+    def snapshot_customer_ids(self, skip: Callable[[Path], bool] | None = None) -> set[str]:
+        """Every customer id in any training snapshot (but those `skip` says need not be
+        read)."""
         ids: set[str] = set()
         for path in self.snapshot_files():
+            if skip is not None and skip(path):
+                continue
             ids.update(pd.read_parquet(path, columns=["customer_id"])["customer_id"].astype(str))
         return ids
 

@@ -10,19 +10,21 @@ so the same reasons.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from cdp_assets.ml import explain
+from cdp_assets.ml import explain, tree_sums
 from cdp_assets.ml.churn import _reference, fit_calibrated_boosting
 from cdp_assets.ml.explain import (
     SplitCells,
     contributions,
     top_reasons,
 )
+from cdp_assets.ml.tree_sums import BoostedTreeSums, _Fold
 
 
 def plain_loop(predict, matrix: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -320,3 +322,153 @@ def test_kept_scores_round_trip_through_a_frame(fitted) -> None:
     assert explain.ScoresByCells.from_frame(frame, [*features[:-1], "other"]) is None
     frame.loc[0, "model_key"] = "v0:0"
     assert explain.ScoresByCells.from_frame(frame, features) is None
+
+
+# -- tree by tree (BoostedTreeSums) -----------------------------------------------------------
+
+
+def test_tree_sums_give_the_models_own_probabilities(fitted) -> None:
+    """Every row changed (the block's leaves used in place) and a third of them (gathered)."""
+    model, matrix, reference = fitted
+    sums = BoostedTreeSums.of(model, matrix.shape[1])
+    assert sums is not None
+    np.testing.assert_array_equal(sums.predict(matrix), _predict(model)(matrix))
+    leaves = sums.leaves(matrix)
+    some = np.arange(0, len(matrix), 3)[::-1]
+    for j in range(matrix.shape[1]):
+        changed = matrix.copy()
+        changed[:, j] = reference[j]
+        expected = _predict(model)(changed)
+        np.testing.assert_array_equal(sums.changed(matrix, leaves, j, reference[j]), expected)
+        np.testing.assert_array_equal(
+            sums.changed(matrix, leaves, j, reference[j], rows=some), expected[some]
+        )
+
+
+@pytest.mark.parametrize("whole_block_share", [0.0, 0.75, 1.01])
+def test_scoring_by_trees_equals_the_plain_loop(fitted, monkeypatch, whole_block_share) -> None:
+    """Small blocks (representatives of a group in another block than its other rows) and
+    threads: the same scores and contributions as the plain loop, fewer tree walks."""
+    model, matrix, reference = fitted
+    cells = SplitCells.of(model, matrix.shape[1])
+    sums = BoostedTreeSums.of(model, matrix.shape[1])
+    key = explain.scores_key("v1", reference, cells)
+    walked: list[int] = []
+    leaf = _Fold.leaf
+
+    def counting(self, position: int, rows: np.ndarray) -> np.ndarray:
+        walked.append(len(rows))
+        return leaf(self, position, rows)
+
+    monkeypatch.setattr(_Fold, "leaf", counting)
+    monkeypatch.setattr(explain, "TREE_BLOCK_ROWS", 397)
+    monkeypatch.setattr(tree_sums, "WHOLE_BLOCK_SHARE", whole_block_share)
+    expected = plain_loop(_predict(model), matrix, reference)
+    for threads in (1, 2):
+        walked[:] = []
+        scored = explain.score_by_cells(
+            _predict(model), matrix, reference, cells, key, threads=threads, sums=sums
+        )
+        np.testing.assert_array_equal(scored.probability, _predict(model)(matrix))
+        np.testing.assert_array_equal(scored.contributions, expected)
+    trees = sum(len(fold.trees) for fold in sums.folds)
+    grouped_rows = sum(len(r.representative) for r in _groups(cells, matrix, reference))
+    if whole_block_share == 0.0:
+        return  # every block in place: the rows of no group walk too (the same numbers)
+    scoring = sum(walked)
+    walked[:] = []
+    assert sums.agrees_with(_predict(model), matrix[: explain.AGREEMENT_ROWS], reference)
+    # every row's own walk, plus the counterfactuals' walks of only the trees that split on
+    # their feature: fewer than all trees for every counterfactual row
+    assert scoring - sum(walked) < trees * (len(matrix) + grouped_rows)
+
+
+def test_tree_sums_whose_splits_differ_from_the_model_are_not_used(fitted, monkeypatch) -> None:
+    """Were a tree to split otherwise than `x <= threshold` (here: no row ever re-walked), the
+    counterfactual check on the sample catches it and the plain path gives the numbers."""
+    model, matrix, reference = fitted
+    cells = SplitCells.of(model, matrix.shape[1])
+    sums = BoostedTreeSums.of(model, matrix.shape[1])
+    monkeypatch.setattr(tree_sums, "_apart", lambda *args: [])
+    assert sums.agrees_with(_predict(model), matrix[:256])  # the base scores still agree
+    assert not sums.agrees_with(_predict(model), matrix[:256], reference)
+    scored = explain.score_by_cells(
+        _predict(model), matrix, reference, cells, explain.scores_key("v1", reference, cells),
+        sums=sums,
+    )  # fmt: skip
+    np.testing.assert_array_equal(
+        scored.contributions, plain_loop(_predict(model), matrix, reference)
+    )
+
+
+def _groups(cells: SplitCells, matrix: np.ndarray, reference: np.ndarray):
+    codes = cells.encode(matrix)
+    weights = explain._cell_weights(matrix.shape[1])
+    return explain._rescorings(
+        codes,
+        cells.encode(reference[np.newaxis, :])[0],
+        explain._row_hashes(codes, weights),
+        weights,
+    )
+
+
+def test_tree_sums_that_disagree_with_the_model_are_not_used(fitted, monkeypatch) -> None:
+    model, matrix, reference = fitted
+    cells = SplitCells.of(model, matrix.shape[1])
+    sums = BoostedTreeSums.of(model, matrix.shape[1])
+    monkeypatch.setattr(BoostedTreeSums, "probability", lambda self, leaves: leaves[0][:, 0])
+    scored = explain.score_by_cells(
+        _predict(model), matrix, reference, cells, explain.scores_key("v1", reference, cells),
+        sums=sums,
+    )  # fmt: skip
+    np.testing.assert_array_equal(scored.probability, _predict(model)(matrix))
+    np.testing.assert_array_equal(
+        scored.contributions, plain_loop(_predict(model), matrix, reference)
+    )
+
+
+def test_trees_laid_out_otherwise_give_no_tree_sums(fitted, monkeypatch) -> None:
+    """A scikit-learn whose boosters keep their bins elsewhere: no sums (the plain path), not
+    an error in the nightly scoring."""
+    from sklearn.ensemble._hist_gradient_boosting.binning import _BinMapper
+
+    model, matrix, _ = fitted
+    monkeypatch.delattr(_BinMapper, "make_known_categories_bitsets")
+    assert BoostedTreeSums.of(model, matrix.shape[1]) is None
+
+
+def test_other_models_have_no_tree_sums() -> None:
+    matrix, y = customers(400, seed=3)
+    logistic = CalibratedClassifierCV(LogisticRegression(), cv=2).fit(np.nan_to_num(matrix), y)
+    assert BoostedTreeSums.of(logistic, matrix.shape[1]) is None
+    booster = HistGradientBoostingClassifier(max_iter=5).fit(matrix, y)
+    assert BoostedTreeSums.of(booster, matrix.shape[1]) is None  # not calibrated
+
+
+def test_reasons_format_each_value_as_format_value_does() -> None:
+    """Formatted once per distinct value: the same text as formatting row by row, with ties,
+    nulls, -0.0, large and tiny values."""
+    rng = np.random.default_rng(5)
+    n = 5_000
+    matrix = np.column_stack(
+        [
+            rng.integers(0, 400, n).astype(float),
+            np.round(rng.gamma(2.0, 40.0, n), 2),
+            rng.normal(0.0, 1.0, n),
+            np.where(rng.random(n) < 0.3, np.nan, rng.random(n) * 1_000),
+            np.where(rng.random(n) < 0.5, -0.0, 0.0),
+            rng.random(n) * 1e-9,
+        ]
+    )
+    contribution = rng.normal(0.0, 0.01, matrix.shape)
+    contribution[:, 3] = np.where(np.isnan(matrix[:, 3]), 0.02, contribution[:, 3])
+    features = ["recency", "monetary", "trend", "nps", "zero", "tiny"]
+    reasons = top_reasons(contribution, matrix, features)
+    for i in range(n):
+        ranked = sorted(
+            (j for j in range(6) if contribution[i, j] >= explain.MIN_CONTRIBUTION),
+            key=lambda j: -contribution[i, j],
+        )
+        expected = [f"{features[j]}={explain.format_value(matrix[i, j])}" for j in ranked[:3]]
+        assert [r for r in reasons.iloc[i] if r is not pd.NA] == expected
+    assert (reasons == "zero=0").any().any() and (reasons == "nps=none").any().any()

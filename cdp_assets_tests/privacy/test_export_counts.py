@@ -116,3 +116,65 @@ def test_files_the_export_scan_found_clean_are_not_read_to_finish_interrupted_sc
     assert clean(folder / "full.csv") and not clean(folder / "additions.csv")
     other = _known_clean(tmp_path, {}, "f", remembered_scans(tmp_path, salt, listed | {"0" * 64}))
     assert not other(folder / "full.csv")
+
+
+def test_snapshots_the_ledger_found_clean_are_not_read_to_finish_interrupted_scrubs(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A training snapshot whose bytes the trace check found clean against this very list is
+    not read again; one that changed since (or was never checked) is read and scrubbed."""
+    from cdp_assets.defs.privacy import erasure
+    from cdp_assets.ml.model_store import SNAPSHOT_FILE, ModelStore
+    from cdp_assets.privacy.identifiers import Identifiers
+    from cdp_assets.privacy.trace import file_checksum
+
+    salt = b"snapshot-salt"
+    gone = Identifiers()
+    gone.add("customer_id", ["C-gone"])
+    listed = frozenset(gone.hashes(salt)["identifier_hash"])
+    store_root = tmp_path / "models"
+    checked = store_root / "churn" / "v1" / SNAPSHOT_FILE
+    unchecked = store_root / "leads" / "v1" / SNAPSHOT_FILE
+    for path, ids in ((checked, ["C-1", "C-2"]), (unchecked, ["C-3", "C-gone"])):
+        path.parent.mkdir(parents=True)
+        pd.DataFrame({"customer_id": ids, "label": [0, 1]}).to_parquet(path, index=False)
+    ledger = {
+        f"{erasure.MODEL_STORE_LABEL}/churn/v1/{SNAPSHOT_FILE}": (file_checksum(checked), "fp"),
+        f"{erasure.MODEL_STORE_LABEL}/leads/v1/{SNAPSHOT_FILE}": ("0" * 64, "fp"),
+    }
+    read: list[Path] = []
+    read_parquet = pd.read_parquet
+
+    def counting(path, *args, **kwargs):
+        read.append(Path(path))
+        return read_parquet(path, *args, **kwargs)
+
+    monkeypatch.setattr(pd, "read_parquet", counting)
+    clean = erasure._known_clean(store_root, ledger, "fp", label=erasure.MODEL_STORE_LABEL)
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    removed = erasure.finish_interrupted_scrubs(
+        exports, ModelStore(store_root), salt, listed, snapshots_clean=clean
+    )
+    assert removed == 1  # read to find C-gone, then both files read again to remove him
+    assert read[0] == unchecked and checked not in read[:1]
+    assert list(read_parquet(unchecked)["customer_id"]) == ["C-3"]
+    # the nightly case: nobody left to remove; the vouched-for snapshot is not read at all
+    ledger[f"{erasure.MODEL_STORE_LABEL}/leads/v1/{SNAPSHOT_FILE}"] = (
+        file_checksum(unchecked),
+        "fp",
+    )
+    read.clear()
+    clean = erasure._known_clean(store_root, ledger, "fp", label=erasure.MODEL_STORE_LABEL)
+    assert (
+        erasure.finish_interrupted_scrubs(
+            exports, ModelStore(store_root), salt, listed, snapshots_clean=clean
+        )
+        == 0
+    )
+    assert read == []
+    assert erasure.finish_interrupted_scrubs(exports, ModelStore(store_root), salt, listed) == 0
+    assert sorted(read) == sorted([checked, unchecked])  # without the ledger: both read
+    # against another list the same file is not vouched for
+    other = erasure._known_clean(store_root, ledger, "other", label=erasure.MODEL_STORE_LABEL)
+    assert not other(checked) and clean(checked)

@@ -3,6 +3,7 @@ top customers in order, risk bands and the reasons counted once per customer."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -106,3 +107,59 @@ def test_churn_section_and_missing_scores(warehouse_url: str) -> None:
         empty_churn, empty_ltv = churn.build(session), value.build(session, SALT, 5, "USD")
     assert empty_churn.status == "missing" and "promoted" in empty_churn.sentence
     assert empty_ltv.status == "missing" and "promoted" in empty_ltv.sentence
+
+
+def _old_top_customers(ltv: pd.DataFrame, extra: pd.DataFrame, salt: bytes, n: int):
+    """top_customers as it was: a pseudonym for every customer, then one sort."""
+    chosen = ltv.assign(
+        customer=[customer_pseudonym(salt, str(c)) for c in ltv["customer_id"]]
+    ).sort_values(
+        ["predicted_revenue", "historical_revenue", "customer"],
+        ascending=[False, False, True],
+        kind="stable",
+    )
+    chosen = chosen.head(n).merge(extra, on="customer_id", how="left")
+    return chosen.drop(columns="customer_id").reset_index(drop=True)
+
+
+def _old_reason_counts(scores: pd.DataFrame, n: int = 5) -> pd.DataFrame:
+    """reason_counts as it was: the feature split out of every customer's reason."""
+    long = scores[["top_reason_1", "top_reason_2", "top_reason_3"]].stack().dropna()
+    feature = long.astype("string").str.split("=", n=1).str[0].str.strip()
+    per_customer = pd.DataFrame(
+        {"row": long.index.get_level_values(0), "reason": feature.to_numpy()}
+    ).drop_duplicates()
+    counts = per_customer.groupby("reason").size().rename("customers").reset_index()
+    counts = counts.sort_values(["customers", "reason"], ascending=[False, True], kind="stable")
+    counts["share"] = counts["customers"] / len(scores)
+    return counts.head(n).reset_index(drop=True)
+
+
+def test_top_customers_pseudonymise_only_the_candidates_and_pick_the_same() -> None:
+    """Many ties on both revenues (also nulls) at the cut: the same rows, in the same order,
+    as pseudonymising every customer."""
+    rng = np.random.default_rng(3)
+    size = 3_000
+    ltv = pd.DataFrame(
+        {
+            "customer_id": pd.Series([f"C{i:010d}" for i in range(size)], dtype="string"),
+            "predicted_revenue": rng.choice([0.0, -0.0, 10.0, 25.5, 100.0, np.nan], size),
+            "historical_revenue": rng.choice([0.0, 5.0, 7.5, np.nan], size),
+        }
+    )
+    extra = pd.DataFrame({"customer_id": ltv["customer_id"].iloc[::7], "rfm_segment": "x"})
+    for n in (0, 1, 3, 10, 500, 2_999, 3_000, 5_000):
+        pd.testing.assert_frame_equal(
+            top_customers(ltv, extra, SALT, n), _old_top_customers(ltv, extra, SALT, n)
+        )
+
+
+def test_reason_counts_are_those_of_splitting_every_reason() -> None:
+    rng = np.random.default_rng(4)
+    size = 2_000
+    names = np.array(["recency_days=30", "recency_days=31", " frequency =2", "nps", "a=b=c", None])
+    scores = pd.DataFrame(
+        {f"top_reason_{k}": pd.Series(rng.choice(names, size), dtype="string") for k in (1, 2, 3)}
+    )
+    for n in (1, 3, 10):
+        pd.testing.assert_frame_equal(reason_counts(scores, n), _old_reason_counts(scores, n))

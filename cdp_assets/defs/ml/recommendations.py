@@ -21,10 +21,10 @@ from cdp_assets.warehouse import WarehouseSession
 
 
 def _purchase_lines(session: WarehouseSession) -> pd.DataFrame:
+    """The columns `recommend` and `evaluate_recommendations` read (`purchase_lines`)."""
     return session.query(
-        "SELECT customer_id, order_id, product_id, product_name, category, quantity, "
-        "unit_price_base, ordered_at, status FROM core.order_items "
-        "WHERE customer_id IS NOT NULL"
+        "SELECT customer_id, order_id, product_id, category, ordered_at, status "
+        "FROM core.order_items WHERE customer_id IS NOT NULL"
     )
 
 

@@ -44,6 +44,11 @@ CHECK_NO_TRACE = "no_erased_identifiers_remain"
 INTAKE_LAYERS = ("raw", "staging", "ops")
 
 
+# The folders' names in the trace ledger (`ops.erasure_trace_ledger`): `<label>/<path>`.
+EXPORTS_LABEL = "exports"
+MODEL_STORE_LABEL = "model_store"
+
+
 def erasure_deps(config: CDPConfig) -> list[dg.AssetKey]:
     """Erasure runs after every source is staged, so that it also removes what just arrived."""
     return [staging_key(s) for s in config.sources]
@@ -108,15 +113,17 @@ def finish_interrupted_scrubs(
     salt: bytes,
     suppressed: frozenset[str],
     known_clean: Callable[[Path], bool] | None = None,
+    snapshots_clean: Callable[[Path], bool] | None = None,
 ) -> int:
     """Rows of people already erased that are still in the export files or training
     snapshots — left by a run that died after committing its erasure, before rewriting the
-    files — removed now; returns how many. Export files the trace ledger found clean against
-    this very list (`known_clean`) are not read."""
+    files — removed now; returns how many. Export files and training snapshots the trace
+    ledger found clean against this very list (`known_clean`, `snapshots_clean`) are not
+    read."""
     if not suppressed:
         return 0
     removed = sum(scrub_suppressed(exports_root, salt, suppressed, known_clean).values())
-    ids = pd.Series(sorted(store.snapshot_customer_ids()), dtype="string")
+    ids = pd.Series(sorted(store.snapshot_customer_ids(snapshots_clean)), dtype="string")
     frame = pd.DataFrame({"customer_id": ids})
     erased = set(ids[hash_matches(named_values(frame), salt, suppressed, frame.index)])
     return removed + sum(store.erase_customers(erased).values())
@@ -127,13 +134,16 @@ def _known_clean(
     ledger: dict[str, tuple[str, str]],
     fingerprint: str,
     remembered: Mapping[str, tuple[int, int]] | None = None,
+    label: str = EXPORTS_LABEL,
 ) -> Callable[[Path], bool]:
-    """Whether an export file's bytes were found clean against the list of `fingerprint`: by
-    this check (the ledger), or by the export steps' scan against the same list
-    (`remembered`: file sha256 → rows, traces; see `export_trace_cache`)."""
+    """Whether a file's bytes (an export file, or with `label` MODEL_STORE_LABEL and the
+    store's folder a training snapshot) were found clean against the list of `fingerprint`:
+    by this check (the ledger, whose names are `<label>/<path under the folder>`), or by the
+    export steps' scan against the same list (`remembered`: file sha256 → rows, traces; see
+    `export_trace_cache`)."""
 
     def clean(path: Path) -> bool:
-        name = f"exports/{path.relative_to(exports_root).as_posix()}"
+        name = f"{label}/{path.relative_to(exports_root).as_posix()}"
         entry = ledger.get(name)
         checksum = file_checksum(path)
         if entry is not None and entry == (checksum, fingerprint):
@@ -299,7 +309,15 @@ def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 check_fingerprint(config, already),
                 remembered_scans(exports.path, salt, already),
             )
-            finished = finish_interrupted_scrubs(exports.path, store, salt, already, clean)
+            snapshots_clean = _known_clean(
+                model_store.local_folder,
+                ledger,
+                check_fingerprint(config, already),
+                label=MODEL_STORE_LABEL,
+            )
+            finished = finish_interrupted_scrubs(
+                exports.path, store, salt, already, clean, snapshots_clean
+            )
             with warehouse.get().transaction() as session:
                 before_list = load_suppressed(session, salt)
                 # Without a new erasure only new data can carry an erased identifier, and it
@@ -339,7 +357,7 @@ def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 check_fingerprint(config, suppressed),
             )
             files = _file_traces(
-                {"exports": exports.path, "model_store": model_store.local_folder},
+                {EXPORTS_LABEL: exports.path, MODEL_STORE_LABEL: model_store.local_folder},
                 salt,
                 suppressed,
                 check,

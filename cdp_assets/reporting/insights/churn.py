@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from cdp_assets.reporting.insights import charts, page
@@ -34,9 +35,11 @@ def reason_counts(scores: pd.DataFrame, n: int = 5) -> pd.DataFrame:
     if not present or scores.empty:
         return pd.DataFrame({"reason": [], "customers": [], "share": []})
     long = scores[present].stack().dropna().astype("string")
-    feature = long.str.split("=", n=1).str[0].str.strip()
+    # the feature of each distinct reason, found once: many customers share a reason
+    codes, distinct = pd.factorize(long)
+    features = np.array([str(r).split("=", 1)[0].strip() for r in distinct], dtype=object)
     per_customer = pd.DataFrame(
-        {"row": long.index.get_level_values(0), "reason": feature.to_numpy()}
+        {"row": long.index.get_level_values(0), "reason": features[codes]}
     ).drop_duplicates()
     counts = per_customer.groupby("reason").size().rename("customers").reset_index()
     counts = counts.sort_values(["customers", "reason"], ascending=[False, True], kind="stable")

@@ -34,12 +34,31 @@ def customer_pseudonym(salt: bytes, customer_id: str) -> str:
     return "P-" + digest.hexdigest()[:10]
 
 
+def _top_by_value(ltv: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The first `n` rows by predicted then historical revenue (highest first, stable), and
+    every later row tied with the n-th on both: all the pseudonym can order among (only these
+    customers get one, not every customer)."""
+    ranked = ltv.sort_values(
+        ["predicted_revenue", "historical_revenue"], ascending=[False, False], kind="stable"
+    )
+    if len(ranked) <= n:
+        return ranked
+    if n <= 0:
+        return ranked.iloc[:1]  # one, so that the empty top has the pseudonyms' type
+    keys = ranked[["predicted_revenue", "historical_revenue"]].iloc[n - 1 :]
+    values = keys.to_numpy(dtype=np.float64, na_value=np.nan)
+    tied = ((values == values[0]) | (np.isnan(values) & np.isnan(values[0]))).all(axis=1)
+    stop = n - 1 + (int(np.argmin(tied)) if not tied.all() else len(tied))
+    return ranked.iloc[:stop]
+
+
 def top_customers(ltv: pd.DataFrame, extra: pd.DataFrame, salt: bytes, n: int) -> pd.DataFrame:
     """The `n` customers with the highest predicted revenue (ties: the higher historical
     revenue, then the pseudonym), with `extra` columns (customer_id, rfm_segment, risk_band)
     joined; customer_id is replaced by its pseudonym."""
-    chosen = ltv.assign(
-        customer=[customer_pseudonym(salt, str(c)) for c in ltv["customer_id"]]
+    candidates = _top_by_value(ltv, n)
+    chosen = candidates.assign(
+        customer=[customer_pseudonym(salt, str(c)) for c in candidates["customer_id"]]
     ).sort_values(
         ["predicted_revenue", "historical_revenue", "customer"],
         ascending=[False, False, True],
