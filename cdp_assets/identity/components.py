@@ -33,31 +33,18 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from cdp_assets.config import IdentityConfig
-from cdp_assets.identity.nodes import GraphNodes
+from cdp_assets.identity.nodes import COMBO_DTYPES, GraphNodes
+from cdp_assets.identity.records import MATCHING_FIELDS
 from cdp_assets.identity.shared import shared_identifiers
 
 # Resolving the touched components alone pays while they are a small part of the graph;
 # beyond this share of the nodes the whole graph is resolved (same result, less bookkeeping).
 MAX_RESTRICTED_NODE_SHARE = 0.5
-FINGERPRINT_FIELDS: tuple[str, ...] = (
-    "email_key",
-    "phone",
-    "loyalty_id",
-    "first_name",
-    "last_name",
-    "birth_date",
-    "street",
-    "city",
-    "postal_code",
+# A record's matching fields (its key aside): what a changed record is told by.
+FINGERPRINT_FIELDS: tuple[str, ...] = tuple(
+    f for f in MATCHING_FIELDS if f not in ("node", "source", "record_id")
 )
-COMBO_KEY: list[str] = [
-    "source",
-    "customer_ref",
-    "email_key",
-    "phone",
-    "loyalty_id",
-    "anonymous_id",
-]
+COMBO_KEY: list[str] = list(COMBO_DTYPES)  # a fact identity combination: source and its keys
 
 
 def record_fingerprints(records: pd.DataFrame) -> np.ndarray:

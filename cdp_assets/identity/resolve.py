@@ -532,12 +532,7 @@ def resolve_identities(
     ids = clusters.ids
     node_customer = ids.customer_ids
     keys = node_keys(graph.nodes)
-    assignments = pd.DataFrame({"node_key": keys, "customer_id": node_customer})[
-        node_customer.notna().to_numpy()
-    ].astype(ASSIGNMENT_DTYPES)
-
-    xref = _xref(graph, node_customer, clusters.kept)
-    edge_table = _edge_table(graph, node_customer, clusters.kept, clusters.split.removed)
+    assignments, xref, edge_table = _graph_tables(graph, keys, node_customer, clusters)
     splits = clusters.split.splits
     stats = _stats(node_customer, graph, clusters.edge_count, shared, splits) | prob_stats
     if outcome is not None and outcome.touched is not None:
@@ -657,11 +652,7 @@ def _resolve_restricted(
     node_customer.iloc[nodes] = sub_customer.to_numpy()
     keys = node_keys(sub_graph.nodes)
     restriction.touched_keys = keys
-    assignments = pd.DataFrame({"node_key": keys, "customer_id": sub_customer})[
-        sub_customer.notna().to_numpy()
-    ].astype(ASSIGNMENT_DTYPES)
-    xref = _xref(sub_graph, sub_customer, clusters.kept)
-    edge_table = _edge_table(sub_graph, sub_customer, clusters.kept, clusters.split.removed)
+    assignments, xref, edge_table = _graph_tables(sub_graph, keys, sub_customer, clusters)
     splits = clusters.split.splits
     stats = _stats(node_customer, graph, clusters.edge_count, shared, splits) | prob_stats
     labels = np.full(len(graph.nodes), -1, dtype=np.int64)
@@ -682,6 +673,19 @@ def _resolve_restricted(
         scope=scope,
         restriction=restriction,
     )
+
+
+def _graph_tables(
+    graph: GraphNodes, keys: pd.Series, node_customer: pd.Series, clusters: _Clusters
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The identity nodes' assignments, the xref and the edge table of a clustered graph
+    (the whole one, or the touched components)."""
+    assignments = pd.DataFrame({"node_key": keys, "customer_id": node_customer})[
+        node_customer.notna().to_numpy()
+    ].astype(ASSIGNMENT_DTYPES)
+    xref = _xref(graph, node_customer, clusters.kept)
+    edge_table = _edge_table(graph, node_customer, clusters.kept, clusters.split.removed)
+    return assignments, xref, edge_table
 
 
 def _touched_stats(

@@ -137,6 +137,17 @@ def workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def _each_block(one: Callable[[int], None], starts: Sequence[int], threads: int) -> None:
+    """`one(start)` for every block start: side by side on `threads` Python threads when
+    there is more than one block, else in order on this one."""
+    if threads > 1 and len(starts) > 1:
+        with ThreadPoolExecutor(min(threads, len(starts))) as pool:
+            list(pool.map(one, starts))
+    else:
+        for start in starts:
+            one(start)
+
+
 def predict_rows(
     predict: Callable[[np.ndarray], np.ndarray],
     matrix: np.ndarray,
@@ -162,12 +173,7 @@ def predict_rows(
         with threadpool_limits(1, user_api="openmp"):
             out[start : start + len(block)] = predict(changed)
 
-    if threads > 1 and len(starts) > 1:
-        with ThreadPoolExecutor(min(threads, len(starts))) as pool:
-            list(pool.map(one, starts))
-    else:
-        for start in starts:
-            one(start)
+    _each_block(one, starts, threads)
     return out
 
 
@@ -311,12 +317,7 @@ def _contributions_by_trees(
                 rows=rescoring.representative[inside] - start,
             )
 
-    if threads > 1 and len(starts) > 1:
-        with ThreadPoolExecutor(min(threads, len(starts))) as pool:
-            list(pool.map(one, starts))
-    else:
-        for start in starts:
-            one(start)
+    _each_block(one, starts, threads)
     result = np.zeros(matrix.shape, dtype=np.float64)
     for rescoring, out in zip(rescorings, predicted, strict=True):
         result[rescoring.rows, rescoring.column] = base[rescoring.rows] - out[rescoring.group]
