@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cdp_assets.defs.identity.resolution import EDGE_KEY
 from cdp_assets.identity import components
 from cdp_assets.identity.components import (
     StoredIdentity,
@@ -27,15 +28,6 @@ from cdp_assets_tests.identity.test_incremental_matching import FIELDS, _person,
 
 RUN1 = pd.Timestamp("2026-11-01", tz="UTC")
 RUN2 = pd.Timestamp("2026-11-02", tz="UTC")
-EDGE_KEY = [
-    "left_kind",
-    "left_source",
-    "left_record_id",
-    "right_kind",
-    "right_source",
-    "right_record_id",
-    "rule",
-]
 
 
 def _rows() -> list[dict[str, Any]]:
