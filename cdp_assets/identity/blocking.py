@@ -553,9 +553,8 @@ def _skip_changes(
     entries = [(records[np.isin(key, wanted)], key[np.isin(key, wanted)]) for records, key in sides]
     records = np.concatenate([r for r, _ in entries])
     key = np.concatenate([k for _, k in entries])
-    if not cross:  # a record listed twice under one key counts once
-        distinct = pd.DataFrame({"r": records, "k": key}).drop_duplicates()
-        records, key = distinct["r"].to_numpy(), distinct["k"].to_numpy()
+    if not cross:
+        records, key = _once_per_key(records, key)
     position = np.searchsorted(wanted, key)
     size_before = np.bincount(position, weights=before[records], minlength=len(wanted))
     size_after = np.bincount(position, weights=after[records], minlength=len(wanted))
@@ -598,7 +597,13 @@ def _block_sizes(keys: BlockKeys, rows: np.ndarray) -> tuple[np.ndarray, np.ndar
     key = np.concatenate([k[rows[r]] for r, k in sides])
     valid = key >= 0
     records, key = records[valid], key[valid]
-    if len(sides) == 1:  # a record listed twice under one key counts once
-        distinct = pd.DataFrame({"r": records, "k": key}).drop_duplicates()
-        key = distinct["k"].to_numpy()
+    if len(sides) == 1:
+        records, key = _once_per_key(records, key)
     return np.unique(key, return_counts=True)
+
+
+def _once_per_key(records: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A self join's entries with a record listed twice under one key (a one-part name's
+    two orders) counted once, as the join counts them."""
+    distinct = pd.DataFrame({"r": records, "k": key}).drop_duplicates()
+    return distinct["r"].to_numpy(), distinct["k"].to_numpy()

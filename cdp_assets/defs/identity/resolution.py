@@ -197,19 +197,19 @@ def _utc(value: object) -> pd.Timestamp:
 
 def _matching(
     session: WarehouseSession, config: CDPConfig, plan: ResolutionPlan
-) -> tuple[Matching, ResolutionPlan, pd.DataFrame | None]:
+) -> tuple[Matching, ResolutionPlan]:
     """What the matcher starts from: nothing for a full resolution; the stored parameters for
     a frozen one; and the last match view and probabilistic links for an incremental one,
     with how many rows of the view erasure deleted since it was written (their old blocks
     are unknown: see `Matching.erased_records`)."""
     if plan.mode not in ("incremental", "frozen"):
-        return Matching(), plan, None
+        return Matching(), plan
     parameters = MatchParameters.from_tables(
         session.read_table(MATCH_LEVELS, dtypes=LEVEL_DTYPES),
         session.read_table(NAME_SHARES, dtypes=NAME_SHARE_DTYPES),
     )
     if plan.mode == "frozen":
-        return Matching(parameters), plan, None
+        return Matching(parameters), plan
     view = session.read_table(MATCH_RECORDS, dtypes=STORED_VIEW_DTYPES)
     erased = int(view["rows_written"].iloc[0]) - len(view) if len(view) else 0
     columns = ["left_source", "left_record_id", "right_source", "right_record_id"]
@@ -219,7 +219,7 @@ def _matching(
     ).astype({c: IDENTITY_EDGE_DTYPES[c] for c in [*columns, "rule", "weight", "evidence"]})
     share = config.identity.incremental_max_changed_share
     share = share if share is not None else 0.0
-    return Matching(parameters, view, links, share, erased), plan, view
+    return Matching(parameters, view, links, share, erased), plan
 
 
 def _stored_identity(
@@ -652,16 +652,15 @@ def build_identity_asset(config: CDPConfig) -> dg.AssetsDefinition:
             return
         with wh.transaction() as session:
             previous, aliases = _previous_state(session)
-            matching, plan, view = _matching(session, config, plan)
+            matching, plan = _matching(session, config, plan)
             stored, whole_graph = None, "only some identity tables selected"
             if matching.erased_records:
                 # Erasure deleted rows of the stored state (shared values among them), which
                 # the restriction compares against: the whole graph is clustered once.
                 whole_graph = "records erased since the last resolution"
             elif selected == set(IDENTITY_OUTPUTS):
-                stored = _stored_identity(session, view, previous)
+                stored = _stored_identity(session, matching.previous_view, previous)
                 whole_graph = "the stored match view has no record fingerprints (older run)"
-        del view
         result, fact_map = _resolve(wh, config, previous, aliases, run_at, matching, stored)
         del matching
         plan = _actual_plan(plan, result)
