@@ -13,11 +13,17 @@ row, on the few rows it lets through. Per column (cast to text), a row is a cand
   digits (letters read as keypad digits, as libphonenumber does; anything else between them
   skipped) contain the last 7 digits of a wanted phone — any national or international
   spelling of the number does;
-- it holds a character outside ASCII (Unicode normalisation could fold it onto a wanted value)
-  or a `%` (percent-encoded text is decoded by the readers): such rows are left to the readers.
+- it holds a character outside ASCII (Unicode normalisation could fold it onto a wanted value),
+  a NUL or DEL, or a `%` (percent-encoded text is decoded by the readers): such rows are left
+  to the readers.
 
 Values never go into the SQL text as literals of identifiers alone: the needles are bound as
-one regular-expression parameter.
+one regular-expression parameter. A column costs one regular-expression match: the text
+needles, the phone needles and the `%`/NUL/DEL test are one alternation over the lower-cased
+text without dots (a phone needle lets anything but a digit or a letter stand between two
+digits, so a dot removed changes nothing it finds), and non-ASCII text is told by its length
+in bytes against its length in characters, which needs no regular expression. One match
+instead of three made the candidate selection about 2.5 times cheaper at 1,000,000 people.
 """
 
 from __future__ import annotations
@@ -36,6 +42,9 @@ _GMAIL = ("gmail.com", "googlemail.com")
 
 
 _SPECIAL = set("\\^$.|?*+()[]{}")
+# Lower-cased ASCII text the readers may read otherwise than the SQL: percent-encoded, or with
+# a NUL or DEL character.
+_ODD_ASCII = "%|[\\x00\\x7f]"
 
 
 def _escape(text: str) -> str:
@@ -91,10 +100,12 @@ class CandidateFilter:
         self.text_pattern = "|".join(text_needles(wanted))
         self.phone_pattern = "|".join(phone_needles(wanted))
         self.params: dict[str, str] = {}
-        if self.text_pattern:
-            self.params["_cdp_text_needles"] = self.text_pattern
-        if self.phone_pattern:
-            self.params["_cdp_phone_needles"] = self.phone_pattern
+        if self.text_pattern or self.phone_pattern:
+            # Text the SQL cannot judge is selected too (`_ODD_ASCII`, `_non_ascii`).
+            self.params["_cdp_needles"] = "|".join(p for p in (self.text_pattern, _ODD_ASCII) if p)
+            self.params["_cdp_needles_phones"] = "|".join(
+                p for p in (self.text_pattern, self.phone_pattern, _ODD_ASCII) if p
+            )
 
     @property
     def empty(self) -> bool:
@@ -102,28 +113,25 @@ class CandidateFilter:
 
     def params_for(self, where: str) -> dict[str, str]:
         """The parameters `where` (from `where`) names: DuckDB refuses unused ones."""
-        return {k: v for k, v in self.params.items() if f":{k}" in where}
+        return {k: v for k, v in self.params.items() if re.search(f":{k}\\b", where)}
 
     def _matches(self, expression: str, parameter: str) -> str:
         if self.dialect == "postgresql":
             return f"({expression}) ~ :{parameter}"
         return f"regexp_matches({expression}, :{parameter})"
 
-    def _odd(self, text: str) -> str:
-        """Text the SQL cannot judge: non-ASCII (Unicode folding) or percent-encoded."""
+    def _non_ascii(self, text: str) -> str:
+        """Text with a character outside ASCII: more bytes than characters."""
         if self.dialect == "postgresql":
-            return f"({text} ~ '[^\\x01-\\x7e]' OR strpos({text}, '%') > 0)"
-        return f"(regexp_matches({text}, '[^\\x01-\\x7e]') OR strpos({text}, '%') > 0)"
+            return f"octet_length({text}) <> char_length({text})"
+        return f"strlen({text}) <> length({text})"
 
     def column(self, name: str, phones: bool = True) -> str:
         """The condition on one column (`phones`: it may hold a phone number)."""
         text = f"CAST({quote_ident(name)} AS VARCHAR)"
-        parts = [self._odd(text)]
-        if self.text_pattern:
-            parts.append(self._matches(f"replace(lower({text}), '.', '')", "_cdp_text_needles"))
-        if self.phone_pattern and phones:
-            parts.append(self._matches(f"lower({text})", "_cdp_phone_needles"))
-        return "(" + " OR ".join(parts) + ")"
+        parameter = "_cdp_needles_phones" if phones and self.phone_pattern else "_cdp_needles"
+        needles = self._matches(f"replace(lower({text}), '.', '')", parameter)
+        return f"({self._non_ascii(text)} OR {needles})"
 
     def where(self, columns: Iterable[str], phones: Iterable[str] | None = None) -> str:
         """The condition on a row: any of `columns` may hold a wanted value. Phones are

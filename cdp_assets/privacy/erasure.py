@@ -859,6 +859,7 @@ def erase_subjects(
     for subject in subjects:
         union.update(subject.identifiers)
     deleted: dict[str, int] = {}
+    owners = owners_of(subjects)
     if len(union):
         # Only the rows that may hold one of their identifiers are read (selected in the
         # warehouse); the readers decide on those.
@@ -875,7 +876,7 @@ def erase_subjects(
             doomed = matches(table.values, union, table.index)
             if not doomed.any():
                 continue
-            _attribute(table, subjects, doomed)
+            _attribute(table, subjects, doomed, owners)
             deleted[str(table.ref)] = delete_rows(session, table.ref, table.keys[doomed])
             if left is not None:
                 left.tables[str(ref)] = table.subset(~doomed)
@@ -884,13 +885,39 @@ def erase_subjects(
     return deleted
 
 
-def _attribute(table: TableValues, subjects: list[Subject], doomed: np.ndarray) -> None:
-    """Each subject's share of the rows deleted (matched on those rows only)."""
+def _attribute(
+    table: TableValues,
+    subjects: list[Subject],
+    doomed: np.ndarray,
+    owners: dict[str, dict[str, list[int]]] | None = None,
+) -> None:
+    """Each subject's share of the rows deleted (matched on those rows only). `owners`
+    (`owners_of(subjects)`) names, per kind and value, the subjects holding it."""
+    owners = owners_of(subjects) if owners is None else owners
     gone = table.subset(doomed)
-    for subject in subjects:
-        rows = int(matches(gone.values, subject.identifiers, gone.index).sum())
+    theirs = np.zeros((len(subjects), len(gone.index)), dtype=bool)
+    for kind, series in gone.values:
+        held = owners.get(kind)
+        if not held or series.empty:
+            continue
+        rows = gone.index.get_indexer(series.index)
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        for code, value in enumerate(uniques):
+            if isinstance(value, str) and value in held:
+                theirs[np.ix_(held[value], rows[codes == code])] = True
+    for subject, rows in zip(subjects, theirs.sum(axis=1).tolist(), strict=True):
         if rows:
             subject.rows[str(table.ref)] = rows
+
+
+def owners_of(subjects: list[Subject]) -> dict[str, dict[str, list[int]]]:
+    """Per identifier kind and value, the positions in `subjects` of those holding it."""
+    owners: dict[str, dict[str, list[int]]] = {}
+    for position, subject in enumerate(subjects):
+        for kind, values in subject.identifiers.values.items():
+            for value in values:
+                owners.setdefault(kind, {}).setdefault(value, []).append(position)
+    return owners
 
 
 # --------------------------------------------------------------------------- bookkeeping

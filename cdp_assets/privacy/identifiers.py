@@ -131,8 +131,7 @@ def matches(values: Values, wanted: Identifiers, index: pd.Index) -> np.ndarray:
     for kind, series in values:
         if not wanted.values[kind] or series.empty:
             continue
-        hit = series.isin(wanted.values[kind]).fillna(False)
-        mask |= _per_row(hit, index)
+        mask |= _per_row(in_set(series, wanted.values[kind]), index)
     return mask
 
 
@@ -146,9 +145,24 @@ def hash_matches(
     for kind, series in values:
         if series.empty:
             continue
-        hit = hash_values(salt, kind, series).isin(suppressed).fillna(False)
-        mask |= _per_row(hit, index)
+        unique = UniqueValues.of(series)
+        listed = [identifier_hash(salt, kind, v) in suppressed for v in unique.values]
+        mask |= _per_row(_per_entry(unique.codes, listed, series.index), index)
     return mask
+
+
+def in_set(series: pd.Series, wanted: set[str] | frozenset[str]) -> pd.Series:
+    """Per entry: is its value a string of `wanted`? (`Series.isin` without its cost per
+    wanted value: pandas converts every one of them on every call.) NA entries are not."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    listed = [isinstance(v, str) and v in wanted for v in uniques]
+    return _per_entry(codes, listed, series.index)
+
+
+def _per_entry(codes: np.ndarray, listed: list[bool], index: pd.Index) -> pd.Series:
+    """Per-distinct-value answers (`codes` index them; -1 for NA, which is False) per entry."""
+    answers = np.append(np.asarray(listed, dtype=bool), False)
+    return pd.Series(answers[np.asarray(codes)], index=index)
 
 
 def _per_row(hit: pd.Series, index: pd.Index) -> np.ndarray:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -315,3 +316,37 @@ def test_a_table_with_no_identifier_column_to_search_selects_no_row(
     finally:
         dispose_engines()
     assert found is not None and len(found.keys) == 0
+
+
+# --------------------------------------------------------------------------- attribution
+
+
+def test_each_subject_is_credited_with_the_deleted_rows_holding_one_of_its_identifiers() -> None:
+    from cdp_assets.privacy.erasure import ErasureRequest, Subject, _attribute
+    from cdp_assets.privacy.tables import TableValues
+
+    def subject(request_id: str, kind: str, values: list[str]) -> Subject:
+        found = Identifiers()
+        found.add(kind, values)
+        return Subject(ErasureRequest(request_id, "requests", None, Identifiers()), set(), found)
+
+    jane = subject("R1", "email", ["jane@x.com"])
+    house = subject("R2", "phone", ["+16502530000"])
+    bob = subject("R3", "email", ["bob@x.com"])
+    index = pd.Index([10, 11, 12, 13])
+    keys = pd.DataFrame({"row": [0, 1, 2, 3]}, index=index)
+    # Row 10 holds Jane's email and the household phone; row 11 Jane's email twice (free
+    # text exploded into two entries); row 12 the phone; row 13 Bob's email but is kept.
+    emails = pd.Series(["jane@x.com", "jane@x.com", "jane@x.com", None, "bob@x.com"])
+    emails.index = [10, 11, 11, 12, 13]
+    phones = pd.Series(["+16502530000", pd.NA, "+16502530000", pd.NA], index=index)
+    table = TableValues(TableRef("staging", "t"), keys, [("email", emails), ("phone", phones)])
+    _attribute(table, [jane, house, bob], np.array([True, True, True, False]))
+    assert jane.rows == {"staging.t": 2}
+    assert house.rows == {"staging.t": 2}
+    assert bob.rows == {}  # his row was not deleted
+    # The same counts as matching each subject's identifiers on the deleted rows alone.
+    gone = table.subset(np.array([True, True, True, False]))
+    for person in (jane, house):
+        expected = int(matches(gone.values, person.identifiers, gone.index).sum())
+        assert person.rows["staging.t"] == expected
