@@ -723,7 +723,7 @@ def inflated(root: Path, factor: int) -> dict:
     started_all, cpu_all = time.perf_counter(), cpu_seconds()
     with wh.transaction() as session:
         before_list = timed("load_suppressed", load_suppressed, session, salt)
-        before = timed("checksums", checksums, session, INTAKE_LAYERS)
+        before = timed("checksums", checksums, session, INTAKE_LAYERS, config, before_list)
         pending = timed("pending_requests", er.pending_requests, session, config)
         identity = timed("read_identity_tables", er.read_identity_tables, session, config, pending)
         subjects = timed("resolve_all", er.resolve_all, session, config, pending, identity)
@@ -766,7 +766,7 @@ def inflated(root: Path, factor: int) -> dict:
     started_all, cpu_all = time.perf_counter(), cpu_seconds()
     with wh.transaction() as session:
         suppressed = load_suppressed(session, salt)
-        before = checksums(session, INTAKE_LAYERS)
+        before = checksums(session, INTAKE_LAYERS, config, suppressed)
         nightly = verified_traces(
             session, config, salt, suppressed, INTAKE_LAYERS, before, suppressed,
             Identifiers(), set(),
@@ -846,7 +846,7 @@ def _nightly_check(root: Path) -> Any:
     salt = privacy_salt(config)
     with Warehouse(os.environ["CDP_WAREHOUSE_URL"]).transaction() as session:
         suppressed = load_suppressed(session, salt)
-        before = checksums(session, INTAKE_LAYERS)
+        before = checksums(session, INTAKE_LAYERS, config, suppressed)
         return verified_traces(
             session, config, salt, suppressed, INTAKE_LAYERS, before, suppressed,
             Identifiers(), set(),
@@ -881,7 +881,7 @@ def nightly(root: Path) -> dict:
     started, used = time.perf_counter(), cpu_seconds()
     with wh.transaction() as session:
         suppressed = timed("load_suppressed", load_suppressed, session, salt)
-        before = timed("checksums", checksums, session, INTAKE_LAYERS)
+        before = timed("checksums", checksums, session, INTAKE_LAYERS, config, suppressed)
         found = timed(
             "verified_traces", verified_traces, session, config, salt, suppressed,
             INTAKE_LAYERS, before, suppressed, Identifiers(), set(),

@@ -72,6 +72,7 @@ _EMAIL_IN_TEXT = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE_IN_TEXT = re.compile(r"\+?\d[\d\s().-]{6,18}\d")
 # Canonical fields of free text, and `attributes` (staging's JSON of unmapped source columns).
 FREE_TEXT_FIELDS: frozenset[str] = frozenset({"url", "comment", "attributes"})
+_HEX = re.compile(r"[0-9a-f]{64}")
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+-]*[A-Za-z0-9]")
 
 # (kind, per-row values): several columns may give values of one kind.
@@ -142,20 +143,39 @@ def hash_matches(
     mask = np.zeros(len(index), dtype=bool)
     if not suppressed:
         return mask
+    digests = _digests(suppressed)
     for kind, series in values:
         if series.empty:
             continue
         unique = UniqueValues.of(series)
-        listed = [identifier_hash(salt, kind, v) in suppressed for v in unique.values]
+        listed = _listed(salt, kind, _as_list(unique.values), digests)
         mask |= _per_row(_per_entry(unique.codes, listed, series.index), index)
     return mask
+
+
+def _digests(hashes: Iterable[str]) -> frozenset[bytes]:
+    """`identifier_hash` values as the raw SHA-256 digests (anything else can match none)."""
+    return frozenset(bytes.fromhex(h) for h in hashes if len(h) == 64 and _HEX.fullmatch(h))
+
+
+def _listed(salt: bytes, kind: str, values: list[str], digests: frozenset[bytes]) -> list[bool]:
+    """Per value: is its `identifier_hash` one of `digests`? (The salt and kind are the same
+    prefix of every hashed text; digests are compared as bytes, not hex text.)"""
+    prefix = salt + kind.encode() + b"\x1f"
+    sha256 = hashlib.sha256
+    return [sha256(prefix + value.encode("utf-8")).digest() in digests for value in values]
+
+
+def _as_list(values: pd.Series | pd.api.extensions.ExtensionArray | np.ndarray) -> list:
+    """Python objects of an array, without pandas' slow per-element iteration of Arrow text."""
+    return np.asarray(values, dtype=object).tolist()
 
 
 def in_set(series: pd.Series, wanted: set[str] | frozenset[str]) -> pd.Series:
     """Per entry: is its value a string of `wanted`? (`Series.isin` without its cost per
     wanted value: pandas converts every one of them on every call.) NA entries are not."""
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    listed = [isinstance(v, str) and v in wanted for v in uniques]
+    listed = [isinstance(v, str) and v in wanted for v in _as_list(uniques)]
     return _per_entry(codes, listed, series.index)
 
 

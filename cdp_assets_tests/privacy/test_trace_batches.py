@@ -13,9 +13,11 @@ import sqlalchemy as sa
 from cdp_assets.config import CDPConfig
 from cdp_assets.privacy.identifiers import Identifiers
 from cdp_assets.privacy.trace import (
+    BATCH_PROVED,
     BatchProof,
     checksums,
     read_batch_proofs,
+    read_ledger,
     verified_traces,
     write_batch_proofs,
 )
@@ -65,15 +67,19 @@ def _check(
     erased_now: Identifiers | None = None,
     changed: set[str] | None = None,
     layers: tuple[str, ...] = ("raw",),
+    skip_proved: bool = False,
 ) -> dict[str, tuple[str, int, int]]:
-    """table → (scan, rows read, traces), as the nightly check (or an erasure run) calls it."""
+    """table → (scan, rows read, traces), as the nightly check (or an erasure run) calls it;
+    with `skip_proved`, taking no checksum of a table its batch proof covers, as the step does."""
     found = verified_traces(
         session,
         config,
         SALT,
         suppressed,
         layers,
-        checksums(session, layers),
+        checksums(session, layers, config, before_list)
+        if skip_proved
+        else checksums(session, layers),
         before_list,
         erased_now or Identifiers(),
         changed or set(),
@@ -112,6 +118,58 @@ def test_a_new_batch_holding_an_erased_identifier_is_found_reading_only_it(
             # A table with traces loses its proof: read in full until cleaned.
             assert name not in read_batch_proofs(session)
             assert _check(session, config) == {name: ("full", 5, 1)}
+    finally:
+        dispose_engines()
+
+
+def test_a_table_its_batch_proof_covers_is_not_hashed_whole_and_still_checked(
+    url: str, tmp_path: Path
+) -> None:
+    """With the step's checksums, a source table whose batch proof holds gets no checksum: its
+    new batches are read, a rewrite of proved rows still sends it to a full read, and an
+    erasure run still searches it for the identifiers just erased."""
+    config = make_config(tmp_path)
+    name = str(ACCOUNTS)
+    try:
+        with isolated(url) as session:
+            session.replace_table(ACCOUNTS, _accounts(FIRST))
+            _commit(session)
+            # No proof yet: hashed and read in full.
+            assert name in checksums(session, ("raw",), config, EARLIER)
+            assert _check(session, config, skip_proved=True) == {name: ("full", 3, 0)}
+            # Proved: no checksum, and nothing outside the proved batches to read.
+            assert name not in checksums(session, ("raw",), config, EARLIER)
+            assert _check(session, config, skip_proved=True) == {name: ("new_batches", 0, 0)}
+            assert read_ledger(session)[name][0] == BATCH_PROVED
+            # A new batch bringing the erased address back: found in its rows alone.
+            session.append(
+                ACCOUNTS, _accounts([("A-9", " Gone.Person@Example.com", None, 2, "b2")])
+            )
+            _commit(session)
+            assert _check(session, config, skip_proved=True) == {name: ("new_batches", 1, 1)}
+            # Unproved (it holds a trace): hashed again, read in full until cleaned.
+            assert name in checksums(session, ("raw",), config, EARLIER)
+            session.delete_where(ACCOUNTS, "account_id = :a", {"a": "A-9"})
+            _commit(session)
+            assert _check(session, config, skip_proved=True) == {name: ("full", 3, 0)}
+            # A proved row rewritten in place: the proof no longer holds, read in full.
+            session.conn.execute(
+                sa.text(f"UPDATE {ACCOUNTS.sql} SET email = :e WHERE account_id = 'A-3'"),
+                {"e": GONE},
+            )
+            session.mark_changed(ACCOUNTS)
+            _commit(session)
+            assert name in checksums(session, ("raw",), config, EARLIER)
+            assert _check(session, config, skip_proved=True) == {name: ("full", 3, 1)}
+            session.delete_where(ACCOUNTS, "account_id = :a", {"a": "A-3"})
+            _commit(session)
+            assert _check(session, config, skip_proved=True) == {name: ("full", 2, 0)}
+            # An erasure run: Ann's row is searched for, though no checksum was taken.
+            erased = Identifiers()
+            erased.add("email", [ANN])
+            now = EARLIER | _hashes(email=[ANN])
+            found = _check(session, config, now, EARLIER, erased, skip_proved=True)
+            assert found == {name: ("new_batches", 1, 1)}
     finally:
         dispose_engines()
 

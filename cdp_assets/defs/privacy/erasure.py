@@ -323,7 +323,7 @@ def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 # Without a new erasure only new data can carry an erased identifier, and it
                 # enters through raw, staging and ops; later layers are rebuilt from them
                 # (their ledger entries hold by the list alone: no checksum needed).
-                before = checksums(session, INTAKE_LAYERS)
+                before = checksums(session, INTAKE_LAYERS, config, before_list)
                 # The files are counted in the transaction and rewritten after its commit: a
                 # run dying in between leaves rows that the next run's first step removes,
                 # and the log keeps the counts of the run that erased them.
