@@ -33,6 +33,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from cdp_assets.config import IdentityConfig
+from cdp_assets.identity.membership import string_isin
 from cdp_assets.identity.nodes import COMBO_DTYPES, GraphNodes
 from cdp_assets.identity.records import MATCHING_FIELDS
 from cdp_assets.identity.shared import shared_identifiers
@@ -208,7 +209,7 @@ def restrict(
     inside[seeds] = True
     # Customers holding a node that no longer exists (a removed record or combination, or an
     # order's reference node that became the record it names) are touched too.
-    gone = ~stored.assignments["node_key"].isin(keys).to_numpy()
+    gone = ~string_isin(stored.assignments["node_key"], keys)
     seed_customers = pd.concat(
         [seed_customers.astype("object"), stored.assignments["customer_id"][gone].astype("object")]
     )
@@ -264,8 +265,6 @@ def stale_unresolved_edges(
     or a node that no longer exists. Edges of customers are replaced by customer id."""
     if stored.empty:
         return stored
-    touched = set(touched_keys.astype(str))
-    current = set(current_keys.astype(str))
     stale = np.zeros(len(stored), dtype=bool)
     for end in EDGE_ENDS:
         key = (
@@ -275,7 +274,7 @@ def stale_unresolved_edges(
             + "|"
             + stored[f"{end}_record_id"].astype(str)
         )
-        stale |= key.isin(touched).to_numpy() | ~key.isin(current).to_numpy()
+        stale |= string_isin(key, touched_keys) | ~string_isin(key, current_keys)
     return stored[stale].reset_index(drop=True)
 
 

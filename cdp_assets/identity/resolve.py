@@ -32,6 +32,7 @@ from cdp_assets.identity.graph import (
     identifier_edges,
 )
 from cdp_assets.identity.match_parameters import MatchParameters
+from cdp_assets.identity.membership import string_isin
 from cdp_assets.identity.memory import release_memory
 from cdp_assets.identity.nodes import GraphNodes
 from cdp_assets.identity.probabilistic import (
@@ -635,7 +636,7 @@ def _resolve_restricted(
         [previous["customer_id"], previous_aliases["alias_id"], previous_aliases["customer_id"]]
     )
     issued_top = float(id_number(issued, config.id_prefix).max())
-    in_scope = previous["customer_id"].isin(restriction.customers).to_numpy()
+    in_scope = string_isin(previous["customer_id"], restriction.customers)
     clusters = _cluster_and_assign(
         sub_records,
         sub_graph,
