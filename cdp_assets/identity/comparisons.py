@@ -164,12 +164,17 @@ def lookup(codes: np.ndarray, table: np.ndarray) -> np.ndarray:
     return table[codes]
 
 
-def prepare_features(records: pd.DataFrame) -> MatchFeatures:
+def prepare_features(records: pd.DataFrame, identifiers: bool = True) -> MatchFeatures:
     """Normalise and integer-code the matching fields of identity records.
 
     Missing columns count as all-null, so a customers source without emails or phones (or
-    without birth dates) is matched on what it has.
+    without birth dates) is matched on what it has. `identifiers=False` leaves email and
+    phone out (all null): what blocking reads, which no blocking rule keys on — the
+    incremental matcher blocks all records with these and compares its candidate pairs on
+    the features of their records alone (a pair's levels depend on its two records' values,
+    not on the other records coded with them).
     """
+    _identifier = _column if identifiers else _null_column
     first = match_key(_column(records, "first_name"))
     last = match_key(_column(records, "last_name"))
     name_codes, names = pd.factorize(pd.concat([first, last], ignore_index=True))
@@ -197,8 +202,8 @@ def prepare_features(records: pd.DataFrame) -> MatchFeatures:
         postal_prefix=_derived_codes(postal.values, lambda key: key[:3] if len(key) >= 3 else ""),
         city=CodedValues.of(match_key(_column(records, "city"))),
         street=CodedValues.of(map_distinct(_column(records, "street"), _street_key)),
-        email_key=CodedValues.of(map_distinct(_column(records, "email_key"), _plain_key)),
-        phone=CodedValues.of(map_distinct(_column(records, "phone"), _phone_key)),
+        email_key=CodedValues.of(map_distinct(_identifier(records, "email_key"), _plain_key)),
+        phone=CodedValues.of(map_distinct(_identifier(records, "phone"), _phone_key)),
     )
 
 
@@ -421,6 +426,10 @@ def _pair_similarity(
 def _column(records: pd.DataFrame, name: str) -> pd.Series:
     if name in records.columns:
         return records[name]
+    return pd.Series(None, index=records.index, dtype=object)
+
+
+def _null_column(records: pd.DataFrame, name: str) -> pd.Series:
     return pd.Series(None, index=records.index, dtype=object)
 
 

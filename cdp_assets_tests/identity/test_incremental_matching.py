@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cdp_assets.identity.blocking import blocks_near_limit
+from cdp_assets.identity import probabilistic
+from cdp_assets.identity.blocking import blocks_near_limit, candidate_pairs
 from cdp_assets.identity.comparisons import prepare_features
 from cdp_assets.identity.match_parameters import MatchParameters
 from cdp_assets.identity.nodes import graph_nodes
@@ -350,3 +351,44 @@ def test_a_cross_join_block_counts_an_erased_record_on_both_sides() -> None:
     assert (
         blocks_near_limit(features, present, 1, rule, 3).blocks == 0
     )  # over the limit: skipped now
+
+
+def test_incremental_compares_on_the_features_of_its_pairs_records_only(
+    base,  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every record is blocked (without normalising emails and phones, which no blocking
+    rule reads), but only the records of the candidate pairs are normalised in full — and
+    the links are still those of a full resolution with the same parameters."""
+    rows, first = base
+    day = _next_day(rows, first)
+    parameters = _stored(first)
+    assert first.matching is not None
+    calls: list[tuple[int, bool]] = []
+
+    def recorded(frame: pd.DataFrame, identifiers: bool = True):  # noqa: ANN202
+        calls.append((len(frame), identifiers))
+        return prepare_features(frame, identifiers)
+
+    monkeypatch.setattr(probabilistic, "prepare_features", recorded)
+    incremental = _resolve(
+        day, Matching(parameters, first.matching.view, first.edges), previous=first, run_at=RUN2
+    )
+    monkeypatch.undo()
+    full = _resolve(day, Matching(parameters), previous=first, run_at=RUN2)
+    _assert_same_tables(incremental, full)
+    blocked, compared = calls
+    assert blocked[1] is False and blocked[0] >= len(day)  # all records (and ghosts)
+    assert compared[1] is True and 0 < compared[0] < len(day) / 5
+    assert compared[0] <= 2 * incremental.stats["pairs_scored"]
+
+
+def test_features_without_identifiers_block_as_the_full_features_do() -> None:
+    recs = records(_population())
+    full, blocking = prepare_features(recs), prepare_features(recs, identifiers=False)
+    assert (blocking.email_key.codes == -1).all() and (blocking.phone.codes == -1).all()
+    assert (full.email_key.codes >= 0).any()
+    a, b = candidate_pairs(full), candidate_pairs(blocking)
+    np.testing.assert_array_equal(a.left, b.left)
+    np.testing.assert_array_equal(a.right, b.right)
+    np.testing.assert_array_equal(a.rule, b.rule)
