@@ -10,7 +10,12 @@ import numpy as np
 import pandas as pd
 
 from cdp_assets.config import IdentityConfig
-from cdp_assets.identity.changed_records import kept_links, match_view, record_changes
+from cdp_assets.identity.changed_records import (
+    RecordChanges,
+    kept_links,
+    match_view,
+    record_changes,
+)
 from cdp_assets.identity.components import (
     MAX_RESTRICTED_NODE_SHARE,
     Restriction,
@@ -123,7 +128,8 @@ class Matching:
 class MatchOutcome:
     """mode: full (learnt), frozen or incremental; `view`: the match view to store;
     `learnt`: the parameters a full resolution learnt (to store); `touched`: the nodes of the
-    records whose pairs were scored again (incremental)."""
+    records whose pairs were scored again (incremental); `changes`: how the view compared
+    with the stored one (incremental: only the rows that differ are written)."""
 
     mode: str
     reason: str
@@ -131,6 +137,7 @@ class MatchOutcome:
     learnt: MatchParameters | None = None
     touched: np.ndarray | None = None
     stats: dict[str, int] = field(default_factory=dict)
+    changes: RecordChanges | None = None  # incremental: the view compared with the stored one
 
 
 def node_keys(nodes: pd.DataFrame) -> pd.Series:
@@ -243,6 +250,7 @@ def _incremental_match(
         view,
         touched=masked["node"].to_numpy()[widened],
         stats=counts | {"pairs_scored": int(result.stats["candidate_pairs"])},
+        changes=changes,
     )
     return edges, result, outcome
 
