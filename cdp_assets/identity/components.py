@@ -155,7 +155,7 @@ def referencing_nodes(combo_nodes: pd.DataFrame, record_ids: pd.Series) -> np.nd
     """Nodes of the combinations whose customer reference names one of `record_ids`: a
     reference is the named record's node while the record exists and a node of its own
     otherwise, so a record that arrives or goes moves them although they did not change."""
-    named = combo_nodes["customer_ref"].isin(set(record_ids.dropna())).to_numpy()
+    named = string_isin(combo_nodes["customer_ref"], record_ids.dropna())
     nodes = combo_nodes.loc[named, "node"].dropna()
     return nodes.to_numpy(dtype=np.int64)
 

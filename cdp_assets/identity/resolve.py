@@ -290,7 +290,7 @@ def _without_shared(records: pd.DataFrame, shared: pd.DataFrame) -> pd.DataFrame
     for column in ("email_key", "phone", "loyalty_id"):
         values = set(shared.loc[shared["type"] == column, "value"])
         if values:
-            out[column] = out[column].mask(out[column].isin(values))
+            out[column] = out[column].mask(string_isin(out[column], values))
     return out
 
 
@@ -415,9 +415,13 @@ def _changes_and_shared(
     flipped = occ.merge(flips, on=["type", "value"], how="inner")["node"]
     removed_nodes = occ.merge(removed_values, on=["type", "value"], how="inner")["node"]
     nodes = graph.nodes
-    named = nodes["source_record_id"].isin(
-        pd.concat([removed["anonymous_id"], removed["customer_ref"]]).dropna()
-    ) & nodes["kind"].isin(["anon", "ref", "record"])
+    named = (
+        string_isin(
+            nodes["source_record_id"],
+            pd.concat([removed["anonymous_id"], removed["customer_ref"]]).dropna(),
+        )
+        & nodes["kind"].isin(["anon", "ref", "record"]).to_numpy()
+    )
     seeds = np.unique(
         np.r_[
             changed,
