@@ -198,9 +198,8 @@ def restrict(
     node_group = np.where(codes >= 0, group[np.maximum(codes, 0)], -1)
 
     occ = graph.occurrences
-    usable_occ = occ.merge(shared[["type", "value"]], how="left", indicator=True)
-    usable_occ = usable_occ[usable_occ["_merge"] == "left_only"]
-    value_code = pd.factorize(usable_occ["type"] + "\x1f" + usable_occ["value"])[0]
+    usable_occ = occ[~_is_shared(occ, shared)]
+    value_code = _value_codes(usable_occ)
     occ_node = usable_occ["node"].to_numpy(dtype=np.int64)
     left = edges["left"].to_numpy(dtype=np.int64)
     right = edges["right"].to_numpy(dtype=np.int64)
@@ -234,6 +233,23 @@ def restrict(
         "customers_re_resolved": len(touched_customers),
     }
     return Restriction(nodes, np.sort(touched_customers.astype(str)), previous, stats)
+
+
+def _is_shared(occ: pd.DataFrame, shared: pd.DataFrame) -> np.ndarray:
+    """Bool per occurrence: its (type, value) is shared."""
+    out = np.zeros(len(occ), dtype=bool)
+    types = occ["type"].to_numpy(dtype=object)
+    for kind, values in shared.groupby("type", observed=True)["value"]:
+        of_kind = types == kind
+        out[of_kind] = string_isin(occ["value"][of_kind], values)
+    return out
+
+
+def _value_codes(occ: pd.DataFrame) -> np.ndarray:
+    """One int64 code per distinct (type, value) of the occurrences."""
+    kind = pd.factorize(occ["type"])[0].astype(np.int64)
+    value = pd.factorize(occ["value"])[0].astype(np.int64)
+    return kind * (int(value.max(initial=-1)) + 1) + value
 
 
 def _customer_groups(customers: pd.Index, stored: StoredIdentity) -> np.ndarray:
