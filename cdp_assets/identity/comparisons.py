@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import jellyfish
@@ -204,6 +204,33 @@ def prepare_features(records: pd.DataFrame, identifiers: bool = True) -> MatchFe
         street=CodedValues.of(map_distinct(_column(records, "street"), _street_key)),
         email_key=CodedValues.of(map_distinct(_identifier(records, "email_key"), _plain_key)),
         phone=CodedValues.of(map_distinct(_identifier(records, "phone"), _phone_key)),
+    )
+
+
+def features_of_rows(
+    features: MatchFeatures, rows: np.ndarray, records: pd.DataFrame
+) -> MatchFeatures:
+    """The `rows` of `features` (as `prepare_features` of those records would code them, in
+    other code numbers: the vocabularies stay whole), with emails and phones normalised from
+    `records`, the records of `rows` — what compares the pairs of a few records of features
+    prepared for blocking (`identifiers=False`) without normalising their names and
+    addresses again."""
+    return replace(
+        features,
+        first_name=features.first_name[rows],
+        last_name=features.last_name[rows],
+        full_name=features.full_name[rows],
+        reversed_name=features.reversed_name[rows],
+        name_parts=features.name_parts[rows],
+        birth_date=features.birth_date[rows],
+        birth_year=features.birth_year[rows],
+        birth_month=features.birth_month[rows],
+        birth_day=features.birth_day[rows],
+        postal_code=CodedValues(features.postal_code.codes[rows], features.postal_code.values),
+        city=CodedValues(features.city.codes[rows], features.city.values),
+        street=CodedValues(features.street.codes[rows], features.street.values),
+        email_key=CodedValues.of(map_distinct(_column(records, "email_key"), _plain_key)),
+        phone=CodedValues.of(map_distinct(_column(records, "phone"), _phone_key)),
     )
 
 

@@ -36,6 +36,7 @@ from cdp_assets.identity.comparisons import (
     PairLevels,
     compare_pairs,
     describe_levels,
+    features_of_rows,
     prepare_features,
 )
 from cdp_assets.identity.fellegi_sunter import (
@@ -281,7 +282,7 @@ def frozen_links(
     model = dataclasses.replace(parameters.model, correlated=correlated)
     scored = pairs
     if touched is not None:
-        features, scored = _pair_records_features(frame, pairs)
+        features, scored = _pair_records_features(frame, pairs, features)
     compared = compare_pairs(features, scored.left, scored.right)
     shares = None
     if parameters.name_shares is not None:
@@ -299,16 +300,17 @@ def frozen_links(
 
 
 def _pair_records_features(
-    records: pd.DataFrame, pairs: CandidatePairs
+    records: pd.DataFrame, pairs: CandidatePairs, features: MatchFeatures
 ) -> tuple[MatchFeatures, CandidatePairs]:
-    """The features of the records in `pairs` alone, and the pairs on them (same order).
+    """The features of the records in `pairs` alone, and the pairs on them (same order):
+    the blocking `features` of those rows, with emails and phones normalised for them only.
     Comparison levels and name frequency offsets read a pair's two records' values only
     (codes are compared for equality, or looked up as values), so they are those of the
-    features of all records; normalising only these records is what an incremental night
-    saves (a few thousand records instead of every one, emails and phones included)."""
+    features of all records; normalising the identifiers of these records only is what an
+    incremental night saves."""
     rows, inverse = np.unique(np.concatenate([pairs.left, pairs.right]), return_inverse=True)
     inverse = inverse.reshape(-1).astype(pairs.left.dtype)
-    features = prepare_features(records.iloc[rows].reset_index(drop=True))
+    features = features_of_rows(features, rows, records.iloc[rows].reset_index(drop=True))
     count = len(pairs)
     return features, dataclasses.replace(pairs, left=inverse[:count], right=inverse[count:])
 
