@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from cdp_assets.identity.graph import EDGE_DTYPES
+from cdp_assets.identity.key_join import outer_join_rows
 
 MATCH_VIEW_DTYPES: dict[str, str] = {
     "source": "string",
@@ -70,27 +71,29 @@ class RecordChanges:
 def record_changes(view: pd.DataFrame, previous: pd.DataFrame) -> RecordChanges:
     """Compare the current match view (row order = records) with the previous one."""
     previous = previous[list(MATCH_VIEW_DTYPES)].astype(MATCH_VIEW_DTYPES)
-    now = _fingerprints(view).assign(_row=np.arange(len(view), dtype=np.int64))
-    before = _fingerprints(previous).assign(_prev=np.arange(len(previous), dtype=np.int64))
-    joined = now.merge(before, on=_KEY, how="outer", suffixes=("", "_before"), indicator=True)
-    new_keys = (joined["_merge"] == "left_only").to_numpy()
-    removed_keys = (joined["_merge"] == "right_only").to_numpy()
-    both = (joined["_merge"] == "both").to_numpy()
-    changed_keys = both & (joined["hash"] != joined["hash_before"]).to_numpy()
-    row = joined["_row"].to_numpy(dtype="float64")
-    prev = joined["_prev"].to_numpy(dtype="float64")
+    now = _fingerprints(view)
+    before = _fingerprints(previous)
+    joined = outer_join_rows(now, before, _KEY)
+    row = joined["left"].to_numpy()
+    prev = joined["right"].to_numpy()
+    new_keys = prev < 0
+    removed_keys = row < 0
+    both = ~new_keys & ~removed_keys
+    changed_keys = both.copy()
+    changed_keys[both] = now["hash"].to_numpy()[row[both]] != before["hash"].to_numpy()[prev[both]]
     previous_row = removed_rows = None
-    if (~np.isnan(row)).sum() == len(view) and (~np.isnan(prev)).sum() == len(previous):
+    if (row >= 0).sum() == len(view) and (prev >= 0).sum() == len(previous):
         # Each key once on either side: rows are matched one to one, by position.
         touched = np.zeros(len(view), dtype=bool)
-        touched[row[new_keys | changed_keys].astype(np.int64)] = True
-        ghosts = previous.iloc[np.sort(prev[removed_keys | changed_keys].astype(np.int64))]
+        touched[row[new_keys | changed_keys]] = True
+        ghosts = previous.iloc[np.sort(prev[removed_keys | changed_keys])]
         previous_row = np.full(len(view), -1, dtype=np.int64)
-        previous_row[row[both].astype(np.int64)] = prev[both].astype(np.int64)
-        removed_rows = np.sort(prev[removed_keys].astype(np.int64))
+        previous_row[row[both]] = prev[both]
+        removed_rows = np.sort(prev[removed_keys])
     else:
-        touched = _has_key(view, joined.loc[new_keys | changed_keys, _KEY])
-        ghosts = previous[_has_key(previous, joined.loc[removed_keys | changed_keys, _KEY])]
+        touched = _has_key(view, now[_KEY].iloc[row[new_keys | changed_keys]])
+        ghost_keys = before[_KEY].iloc[prev[removed_keys | changed_keys]]
+        ghosts = previous[_has_key(previous, ghost_keys)]
     ghosts = ghosts.reset_index(drop=True)
     return RecordChanges(
         touched,
@@ -110,6 +113,7 @@ def _fingerprints(view: pd.DataFrame) -> pd.DataFrame:
 
 
 def _has_key(frame: pd.DataFrame, keys: pd.DataFrame) -> np.ndarray:
+    keys = keys.drop_duplicates()
     marked = frame[_KEY].merge(keys.assign(_hit=True), on=_KEY, how="left")["_hit"]
     return marked.fillna(False).to_numpy(dtype=bool)
 

@@ -33,6 +33,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from cdp_assets.config import IdentityConfig
+from cdp_assets.identity.key_join import outer_join_rows
 from cdp_assets.identity.membership import string_isin
 from cdp_assets.identity.nodes import COMBO_DTYPES, GraphNodes
 from cdp_assets.identity.records import MATCHING_FIELDS
@@ -133,22 +134,25 @@ def changed_records(
 ) -> tuple[np.ndarray, pd.Series, pd.Series]:
     """(nodes of new or changed records, previous customer ids of changed or removed ones,
     record ids of new or removed ones); `fingerprints`: `record_fingerprints(records)`."""
-    now = pd.DataFrame(
-        {
-            "source": records["source"].astype("string").to_numpy(),
-            "record_id": records["record_id"].astype("string").to_numpy(),
-            "hash": fingerprints,
-            "node": records["node"].to_numpy(),
-        }
+    key = ["source", "record_id"]
+    joined = outer_join_rows(records, stored, key)
+    now, before = joined["left"].to_numpy(), joined["right"].to_numpy()
+    new, removed = before < 0, now < 0
+    both = ~new & ~removed
+    changed = both.copy()
+    stored_hash = stored["record_hash"].iloc[before[both]].reset_index(drop=True)
+    differs = pd.Series(fingerprints[now[both]]).ne(stored_hash).fillna(True)
+    changed[both] = differs.to_numpy(dtype=bool)
+    nodes = records["node"].to_numpy(dtype=np.int64)[now[new | changed]]
+    customers = stored["customer_id"].iloc[before[removed | changed]].dropna()
+    ids = pd.concat(
+        [
+            records["record_id"].iloc[now[new]].astype("string"),
+            stored["record_id"].iloc[before[removed]].astype("string"),
+        ],
+        ignore_index=True,
     )
-    before = stored[["source", "record_id", "record_hash", "customer_id"]]
-    joined = now.merge(before, on=["source", "record_id"], how="outer", indicator=True)
-    new = joined["_merge"] == "left_only"
-    removed = joined["_merge"] == "right_only"
-    changed = (joined["_merge"] == "both") & (joined["hash"] != joined["record_hash"])
-    nodes = joined.loc[new | changed, "node"].to_numpy(dtype=np.int64)
-    customers = joined.loc[removed | changed, "customer_id"].dropna()
-    return nodes, customers, joined.loc[new | removed, "record_id"]
+    return nodes, customers.reset_index(drop=True), ids
 
 
 def referencing_nodes(combo_nodes: pd.DataFrame, record_ids: pd.Series) -> np.ndarray:
@@ -165,13 +169,12 @@ def changed_combos(
 ) -> tuple[np.ndarray, pd.Series, pd.DataFrame]:
     """(nodes of new combos, previous customer ids of removed combos, the removed combos)."""
     key = [c for c in COMBO_KEY if c in combo_nodes.columns]
-    now = combo_nodes[[*key, "node"]].astype({c: "string" for c in key})
-    before = stored[[*key, "customer_id"]].astype({c: "string" for c in key})
-    joined = now.merge(before, on=key, how="outer", indicator=True)
-    new = joined[joined["_merge"] == "left_only"]
-    removed = joined[joined["_merge"] == "right_only"]
-    nodes = new["node"].dropna().to_numpy(dtype=np.int64)
-    return nodes, removed["customer_id"].dropna(), removed[key]
+    joined = outer_join_rows(combo_nodes, stored, key)
+    now, before = joined["left"].to_numpy(), joined["right"].to_numpy()
+    nodes = combo_nodes["node"].iloc[now[before < 0]].dropna().to_numpy(dtype=np.int64)
+    removed = stored.iloc[before[now < 0]].reset_index(drop=True)
+    removed_keys = removed[key].astype({c: "string" for c in key})
+    return nodes, removed["customer_id"].dropna(), removed_keys
 
 
 def restrict(
