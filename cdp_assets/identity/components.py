@@ -34,7 +34,7 @@ from scipy.sparse.csgraph import connected_components
 
 from cdp_assets.config import IdentityConfig
 from cdp_assets.identity.key_join import outer_join_rows
-from cdp_assets.identity.membership import string_isin
+from cdp_assets.identity.membership import string_isin, string_positions
 from cdp_assets.identity.nodes import COMBO_DTYPES, GraphNodes
 from cdp_assets.identity.records import MATCHING_FIELDS
 from cdp_assets.identity.shared import shared_identifiers
@@ -123,10 +123,12 @@ def shared_of(
 
 
 def _key_customer(keys: pd.Series, assignments: pd.DataFrame) -> np.ndarray:
-    lookup = pd.Series(
-        assignments["customer_id"].to_numpy(), index=assignments["node_key"].to_numpy()
-    )
-    return lookup.reindex(keys.to_numpy()).to_numpy(dtype=object)
+    """The stored customer id of each node key (NaN: none)."""
+    position = string_positions(keys, assignments["node_key"])
+    out = np.full(len(keys), np.nan, dtype=object)
+    held = position >= 0
+    out[held] = assignments["customer_id"].to_numpy(dtype=object)[position[held]]
+    return out
 
 
 def changed_records(

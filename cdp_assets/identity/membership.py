@@ -32,3 +32,10 @@ def string_isin(values: Iterable[object], wanted: Iterable[object]) -> np.ndarra
     matches a null in `wanted`)."""
     found = pc.is_in(_strings(values), value_set=_strings(wanted))
     return found.fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
+
+
+def string_positions(values: Iterable[object], wanted: Iterable[object]) -> np.ndarray:
+    """Per item of `values`: the position of its first occurrence in `wanted` (-1: none; a
+    null finds a null)."""
+    found = pc.index_in(_strings(values), value_set=_strings(wanted))
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
