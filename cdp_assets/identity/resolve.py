@@ -288,8 +288,8 @@ def _without_shared(records: pd.DataFrame, shared: pd.DataFrame) -> pd.DataFrame
     that two of its members are one person."""
     out = records.copy(deep=False)  # only the masked columns are new
     for column in ("email_key", "phone", "loyalty_id"):
-        values = set(shared.loc[shared["type"] == column, "value"])
-        if values:
+        values = shared.loc[shared["type"] == column, "value"]
+        if len(values):
             out[column] = out[column].mask(string_isin(out[column], values))
     return out
 
