@@ -92,6 +92,7 @@ _STREET_WORDS = {
 }
 _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
 _POSTAL_NOISE = re.compile(r"[^0-9A-Z]+")
+_PHONE_KEPT = re.compile(r"[0-9+]*")  # ASCII digits and "+": what `_phone_key` keeps
 
 
 @dataclass(frozen=True)
@@ -509,4 +510,6 @@ def _plain_key(value: str) -> str:
 
 
 def _phone_key(value: str) -> str:
+    if _PHONE_KEPT.fullmatch(value):  # E.164 as staged: every character is kept
+        return value
     return "".join(ch for ch in value if ch.isdigit() or ch == "+")
