@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from cdp_assets.identity.graph import EDGE_DTYPES
+from cdp_assets.identity.key_join import outer_join_rows
 
 MATCH_VIEW_DTYPES: dict[str, str] = {
     "source": "string",
@@ -50,13 +51,17 @@ def match_view(records: pd.DataFrame) -> pd.DataFrame:
 @dataclass(frozen=True)
 class RecordChanges:
     """`touched`: bool per current record (new or changed view); `ghosts`: the previous view
-    of the changed and removed records."""
+    of the changed and removed records. `previous_row`: per current record, its row in the
+    previous view (-1: new); `removed_rows`: the previous view's rows whose record is gone;
+    None when a key is in either view twice (then rows are not matched one to one)."""
 
     touched: np.ndarray
     ghosts: pd.DataFrame
     new: int
     changed: int
     removed: int
+    previous_row: np.ndarray | None = None
+    removed_rows: np.ndarray | None = None
 
     @property
     def count(self) -> int:
@@ -68,16 +73,36 @@ def record_changes(view: pd.DataFrame, previous: pd.DataFrame) -> RecordChanges:
     previous = previous[list(MATCH_VIEW_DTYPES)].astype(MATCH_VIEW_DTYPES)
     now = _fingerprints(view)
     before = _fingerprints(previous)
-    joined = now.merge(before, on=_KEY, how="outer", suffixes=("", "_before"), indicator=True)
-    new_keys = joined["_merge"] == "left_only"
-    removed_keys = joined["_merge"] == "right_only"
-    changed_keys = (joined["_merge"] == "both") & (joined["hash"] != joined["hash_before"])
-    touched_keys = joined.loc[new_keys | changed_keys, _KEY]
-    touched = _has_key(view, touched_keys)
-    ghost_keys = joined.loc[removed_keys | changed_keys, _KEY]
-    ghosts = previous[_has_key(previous, ghost_keys)].reset_index(drop=True)
+    joined = outer_join_rows(now, before, _KEY)
+    row = joined["left"].to_numpy()
+    prev = joined["right"].to_numpy()
+    new_keys = prev < 0
+    removed_keys = row < 0
+    both = ~new_keys & ~removed_keys
+    changed_keys = both.copy()
+    changed_keys[both] = now["hash"].to_numpy()[row[both]] != before["hash"].to_numpy()[prev[both]]
+    previous_row = removed_rows = None
+    if (row >= 0).sum() == len(view) and (prev >= 0).sum() == len(previous):
+        # Each key once on either side: rows are matched one to one, by position.
+        touched = np.zeros(len(view), dtype=bool)
+        touched[row[new_keys | changed_keys]] = True
+        ghosts = previous.iloc[np.sort(prev[removed_keys | changed_keys])]
+        previous_row = np.full(len(view), -1, dtype=np.int64)
+        previous_row[row[both]] = prev[both]
+        removed_rows = np.sort(prev[removed_keys])
+    else:
+        touched = _has_key(view, now[_KEY].iloc[row[new_keys | changed_keys]])
+        ghost_keys = before[_KEY].iloc[prev[removed_keys | changed_keys]]
+        ghosts = previous[_has_key(previous, ghost_keys)]
+    ghosts = ghosts.reset_index(drop=True)
     return RecordChanges(
-        touched, ghosts, int(new_keys.sum()), int(changed_keys.sum()), int(removed_keys.sum())
+        touched,
+        ghosts,
+        int(new_keys.sum()),
+        int(changed_keys.sum()),
+        int(removed_keys.sum()),
+        previous_row,
+        removed_rows,
     )
 
 
@@ -88,8 +113,50 @@ def _fingerprints(view: pd.DataFrame) -> pd.DataFrame:
 
 
 def _has_key(frame: pd.DataFrame, keys: pd.DataFrame) -> np.ndarray:
+    keys = keys.drop_duplicates()
     marked = frame[_KEY].merge(keys.assign(_hit=True), on=_KEY, how="left")["_hit"]
     return marked.fillna(False).to_numpy(dtype=bool)
+
+
+@dataclass(frozen=True)
+class StoredViewChanges:
+    """What an incremental resolution writes of the stored match view instead of all of it:
+    the rows of the records that are new or whose row differs (`insert`), the keys of the
+    stored rows they replace and of those whose record is gone (`delete`), and the row count
+    every row then carries (`rows_written`)."""
+
+    insert: pd.DataFrame
+    delete: pd.DataFrame
+    rows_written: int
+
+
+def stored_view_changes(
+    now: pd.DataFrame, previous: pd.DataFrame, changes: RecordChanges
+) -> StoredViewChanges | None:
+    """The rows of the stored view `now` (row order = the current records, as the match
+    view compared by `changes`) that differ from the stored view `previous` (as compared):
+    new records, a changed view (`changes.touched`), or another `record_hash` or
+    `customer_id`. Deleting `delete` and inserting `insert` (every row's `rows_written` set
+    to `rows_written`) makes the stored table what writing `now` whole makes it. None when
+    rows are not matched one to one (a key twice)."""
+    if changes.previous_row is None or changes.removed_rows is None:
+        return None
+    position = changes.previous_row
+    kept = np.flatnonzero(position >= 0)
+    differs = changes.touched.copy()
+    differs[position < 0] = True
+    for column in ("record_hash", "customer_id"):
+        current = now[column].iloc[kept].reset_index(drop=True)
+        before = previous[column].iloc[position[kept]].reset_index(drop=True)
+        same = (current == before).fillna(False) | (current.isna() & before.isna())
+        differs[kept] |= ~same.to_numpy(dtype=bool)
+    replaced = position[differs & (position >= 0)]
+    stale = np.sort(np.concatenate([replaced, changes.removed_rows]))
+    return StoredViewChanges(
+        insert=now[differs].reset_index(drop=True),
+        delete=previous[_KEY].iloc[stale].astype("string").reset_index(drop=True),
+        rows_written=len(now),
+    )
 
 
 def kept_links(

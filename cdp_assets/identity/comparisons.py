@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import jellyfish
@@ -92,6 +92,7 @@ _STREET_WORDS = {
 }
 _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
 _POSTAL_NOISE = re.compile(r"[^0-9A-Z]+")
+_PHONE_KEPT = re.compile(r"[0-9+]*")  # ASCII digits and "+": what `_phone_key` keeps
 
 
 @dataclass(frozen=True)
@@ -164,12 +165,17 @@ def lookup(codes: np.ndarray, table: np.ndarray) -> np.ndarray:
     return table[codes]
 
 
-def prepare_features(records: pd.DataFrame) -> MatchFeatures:
+def prepare_features(records: pd.DataFrame, identifiers: bool = True) -> MatchFeatures:
     """Normalise and integer-code the matching fields of identity records.
 
     Missing columns count as all-null, so a customers source without emails or phones (or
-    without birth dates) is matched on what it has.
+    without birth dates) is matched on what it has. `identifiers=False` leaves email and
+    phone out (all null): what blocking reads, which no blocking rule keys on — the
+    incremental matcher blocks all records with these and compares its candidate pairs on
+    the features of their records alone (a pair's levels depend on its two records' values,
+    not on the other records coded with them).
     """
+    _identifier = _column if identifiers else _null_column
     first = match_key(_column(records, "first_name"))
     last = match_key(_column(records, "last_name"))
     name_codes, names = pd.factorize(pd.concat([first, last], ignore_index=True))
@@ -197,6 +203,33 @@ def prepare_features(records: pd.DataFrame) -> MatchFeatures:
         postal_prefix=_derived_codes(postal.values, lambda key: key[:3] if len(key) >= 3 else ""),
         city=CodedValues.of(match_key(_column(records, "city"))),
         street=CodedValues.of(map_distinct(_column(records, "street"), _street_key)),
+        email_key=CodedValues.of(map_distinct(_identifier(records, "email_key"), _plain_key)),
+        phone=CodedValues.of(map_distinct(_identifier(records, "phone"), _phone_key)),
+    )
+
+
+def features_of_rows(
+    features: MatchFeatures, rows: np.ndarray, records: pd.DataFrame
+) -> MatchFeatures:
+    """The `rows` of `features` (as `prepare_features` of those records would code them, in
+    other code numbers: the vocabularies stay whole), with emails and phones normalised from
+    `records`, the records of `rows` — what compares the pairs of a few records of features
+    prepared for blocking (`identifiers=False`) without normalising their names and
+    addresses again."""
+    return replace(
+        features,
+        first_name=features.first_name[rows],
+        last_name=features.last_name[rows],
+        full_name=features.full_name[rows],
+        reversed_name=features.reversed_name[rows],
+        name_parts=features.name_parts[rows],
+        birth_date=features.birth_date[rows],
+        birth_year=features.birth_year[rows],
+        birth_month=features.birth_month[rows],
+        birth_day=features.birth_day[rows],
+        postal_code=CodedValues(features.postal_code.codes[rows], features.postal_code.values),
+        city=CodedValues(features.city.codes[rows], features.city.values),
+        street=CodedValues(features.street.codes[rows], features.street.values),
         email_key=CodedValues.of(map_distinct(_column(records, "email_key"), _plain_key)),
         phone=CodedValues.of(map_distinct(_column(records, "phone"), _phone_key)),
     )
@@ -424,6 +457,10 @@ def _column(records: pd.DataFrame, name: str) -> pd.Series:
     return pd.Series(None, index=records.index, dtype=object)
 
 
+def _null_column(records: pd.DataFrame, name: str) -> pd.Series:
+    return pd.Series(None, index=records.index, dtype=object)
+
+
 def _derived_codes(values: np.ndarray, func: Callable[[str], str]) -> np.ndarray:
     """Lookup table: code of `func(value)` per value code, ending with -1 for null."""
     derived = pd.Series([func(value) or None for value in values], dtype=object)
@@ -473,4 +510,6 @@ def _plain_key(value: str) -> str:
 
 
 def _phone_key(value: str) -> str:
+    if _PHONE_KEPT.fullmatch(value):  # E.164 as staged: every character is kept
+        return value
     return "".join(ch for ch in value if ch.isdigit() or ch == "+")

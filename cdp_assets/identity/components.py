@@ -33,6 +33,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from cdp_assets.config import IdentityConfig
+from cdp_assets.identity.key_join import outer_join_rows
+from cdp_assets.identity.membership import string_isin, string_positions
 from cdp_assets.identity.nodes import COMBO_DTYPES, GraphNodes
 from cdp_assets.identity.records import MATCHING_FIELDS
 from cdp_assets.identity.shared import shared_identifiers
@@ -121,10 +123,12 @@ def shared_of(
 
 
 def _key_customer(keys: pd.Series, assignments: pd.DataFrame) -> np.ndarray:
-    lookup = pd.Series(
-        assignments["customer_id"].to_numpy(), index=assignments["node_key"].to_numpy()
-    )
-    return lookup.reindex(keys.to_numpy()).to_numpy(dtype=object)
+    """The stored customer id of each node key (NaN: none)."""
+    position = string_positions(keys, assignments["node_key"])
+    out = np.full(len(keys), np.nan, dtype=object)
+    held = position >= 0
+    out[held] = assignments["customer_id"].to_numpy(dtype=object)[position[held]]
+    return out
 
 
 def changed_records(
@@ -132,29 +136,32 @@ def changed_records(
 ) -> tuple[np.ndarray, pd.Series, pd.Series]:
     """(nodes of new or changed records, previous customer ids of changed or removed ones,
     record ids of new or removed ones); `fingerprints`: `record_fingerprints(records)`."""
-    now = pd.DataFrame(
-        {
-            "source": records["source"].astype("string").to_numpy(),
-            "record_id": records["record_id"].astype("string").to_numpy(),
-            "hash": fingerprints,
-            "node": records["node"].to_numpy(),
-        }
+    key = ["source", "record_id"]
+    joined = outer_join_rows(records, stored, key)
+    now, before = joined["left"].to_numpy(), joined["right"].to_numpy()
+    new, removed = before < 0, now < 0
+    both = ~new & ~removed
+    changed = both.copy()
+    stored_hash = stored["record_hash"].iloc[before[both]].reset_index(drop=True)
+    differs = pd.Series(fingerprints[now[both]]).ne(stored_hash).fillna(True)
+    changed[both] = differs.to_numpy(dtype=bool)
+    nodes = records["node"].to_numpy(dtype=np.int64)[now[new | changed]]
+    customers = stored["customer_id"].iloc[before[removed | changed]].dropna()
+    ids = pd.concat(
+        [
+            records["record_id"].iloc[now[new]].astype("string"),
+            stored["record_id"].iloc[before[removed]].astype("string"),
+        ],
+        ignore_index=True,
     )
-    before = stored[["source", "record_id", "record_hash", "customer_id"]]
-    joined = now.merge(before, on=["source", "record_id"], how="outer", indicator=True)
-    new = joined["_merge"] == "left_only"
-    removed = joined["_merge"] == "right_only"
-    changed = (joined["_merge"] == "both") & (joined["hash"] != joined["record_hash"])
-    nodes = joined.loc[new | changed, "node"].to_numpy(dtype=np.int64)
-    customers = joined.loc[removed | changed, "customer_id"].dropna()
-    return nodes, customers, joined.loc[new | removed, "record_id"]
+    return nodes, customers.reset_index(drop=True), ids
 
 
 def referencing_nodes(combo_nodes: pd.DataFrame, record_ids: pd.Series) -> np.ndarray:
     """Nodes of the combinations whose customer reference names one of `record_ids`: a
     reference is the named record's node while the record exists and a node of its own
     otherwise, so a record that arrives or goes moves them although they did not change."""
-    named = combo_nodes["customer_ref"].isin(set(record_ids.dropna())).to_numpy()
+    named = string_isin(combo_nodes["customer_ref"], record_ids.dropna())
     nodes = combo_nodes.loc[named, "node"].dropna()
     return nodes.to_numpy(dtype=np.int64)
 
@@ -164,13 +171,12 @@ def changed_combos(
 ) -> tuple[np.ndarray, pd.Series, pd.DataFrame]:
     """(nodes of new combos, previous customer ids of removed combos, the removed combos)."""
     key = [c for c in COMBO_KEY if c in combo_nodes.columns]
-    now = combo_nodes[[*key, "node"]].astype({c: "string" for c in key})
-    before = stored[[*key, "customer_id"]].astype({c: "string" for c in key})
-    joined = now.merge(before, on=key, how="outer", indicator=True)
-    new = joined[joined["_merge"] == "left_only"]
-    removed = joined[joined["_merge"] == "right_only"]
-    nodes = new["node"].dropna().to_numpy(dtype=np.int64)
-    return nodes, removed["customer_id"].dropna(), removed[key]
+    joined = outer_join_rows(combo_nodes, stored, key)
+    now, before = joined["left"].to_numpy(), joined["right"].to_numpy()
+    nodes = combo_nodes["node"].iloc[now[before < 0]].dropna().to_numpy(dtype=np.int64)
+    removed = stored.iloc[before[now < 0]].reset_index(drop=True)
+    removed_keys = removed[key].astype({c: "string" for c in key})
+    return nodes, removed["customer_id"].dropna(), removed_keys
 
 
 def restrict(
@@ -197,9 +203,8 @@ def restrict(
     node_group = np.where(codes >= 0, group[np.maximum(codes, 0)], -1)
 
     occ = graph.occurrences
-    usable_occ = occ.merge(shared[["type", "value"]], how="left", indicator=True)
-    usable_occ = usable_occ[usable_occ["_merge"] == "left_only"]
-    value_code = pd.factorize(usable_occ["type"] + "\x1f" + usable_occ["value"])[0]
+    usable_occ = occ[~_is_shared(occ, shared)]
+    value_code = _value_codes(usable_occ)
     occ_node = usable_occ["node"].to_numpy(dtype=np.int64)
     left = edges["left"].to_numpy(dtype=np.int64)
     right = edges["right"].to_numpy(dtype=np.int64)
@@ -208,7 +213,7 @@ def restrict(
     inside[seeds] = True
     # Customers holding a node that no longer exists (a removed record or combination, or an
     # order's reference node that became the record it names) are touched too.
-    gone = ~stored.assignments["node_key"].isin(keys).to_numpy()
+    gone = ~string_isin(stored.assignments["node_key"], keys)
     seed_customers = pd.concat(
         [seed_customers.astype("object"), stored.assignments["customer_id"][gone].astype("object")]
     )
@@ -233,6 +238,23 @@ def restrict(
         "customers_re_resolved": len(touched_customers),
     }
     return Restriction(nodes, np.sort(touched_customers.astype(str)), previous, stats)
+
+
+def _is_shared(occ: pd.DataFrame, shared: pd.DataFrame) -> np.ndarray:
+    """Bool per occurrence: its (type, value) is shared."""
+    out = np.zeros(len(occ), dtype=bool)
+    types = occ["type"].to_numpy(dtype=object)
+    for kind, values in shared.groupby("type", observed=True)["value"]:
+        of_kind = types == kind
+        out[of_kind] = string_isin(occ["value"][of_kind], values)
+    return out
+
+
+def _value_codes(occ: pd.DataFrame) -> np.ndarray:
+    """One int64 code per distinct (type, value) of the occurrences."""
+    kind = pd.factorize(occ["type"])[0].astype(np.int64)
+    value = pd.factorize(occ["value"])[0].astype(np.int64)
+    return kind * (int(value.max(initial=-1)) + 1) + value
 
 
 def _customer_groups(customers: pd.Index, stored: StoredIdentity) -> np.ndarray:
@@ -264,8 +286,6 @@ def stale_unresolved_edges(
     or a node that no longer exists. Edges of customers are replaced by customer id."""
     if stored.empty:
         return stored
-    touched = set(touched_keys.astype(str))
-    current = set(current_keys.astype(str))
     stale = np.zeros(len(stored), dtype=bool)
     for end in EDGE_ENDS:
         key = (
@@ -275,7 +295,7 @@ def stale_unresolved_edges(
             + "|"
             + stored[f"{end}_record_id"].astype(str)
         )
-        stale |= key.isin(touched).to_numpy() | ~key.isin(current).to_numpy()
+        stale |= string_isin(key, touched_keys) | ~string_isin(key, current_keys)
     return stored[stale].reset_index(drop=True)
 
 

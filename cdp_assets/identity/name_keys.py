@@ -37,6 +37,8 @@ def map_distinct(values: pd.Series, func: Callable[[str], str]) -> pd.Series:
     Returns a `string` Series aligned with `values`.
     """
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    # An object array: iterating an arrow-backed array makes a Python scalar per item, slowly.
+    uniques = np.asarray(uniques, dtype=object)
     mapped = np.array([func(str(value)) or None for value in uniques], dtype=object)
     out = np.full(len(values), None, dtype=object)
     present = codes >= 0

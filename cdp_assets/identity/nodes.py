@@ -97,11 +97,11 @@ def _primary_keys(combos: pd.DataFrame, config: CDPConfig) -> pd.DataFrame:
     has_anon = combos["anonymous_id"].notna()
     kind = np.select([has_ref, has_ids, has_anon], ["ref", "ids", "anon"], default="")
     source = np.where(has_ref, ref_source, combos["source"])
-    record_id = np.where(
-        has_ref,
-        combos["customer_ref"],
-        np.where(has_ids, identifier_set_key(combos), combos["anonymous_id"]),
-    )
+    # The identifier set's key only where it is the node's key (a fraction of the combos).
+    by_ids = (~has_ref & has_ids).to_numpy(dtype=bool)
+    ids_key = combos["anonymous_id"].to_numpy(dtype=object).copy()
+    ids_key[by_ids] = identifier_set_key(combos[by_ids]).to_numpy(dtype=object)
+    record_id = np.where(has_ref, combos["customer_ref"], ids_key)
     return pd.DataFrame(
         {"kind": kind, "source": source, "source_record_id": record_id}, index=combos.index
     ).astype("string")

@@ -36,6 +36,7 @@ from cdp_assets.identity.comparisons import (
     PairLevels,
     compare_pairs,
     describe_levels,
+    features_of_rows,
     prepare_features,
 )
 from cdp_assets.identity.fellegi_sunter import (
@@ -252,7 +253,9 @@ def frozen_links(
     stats: dict[str, float | int | dict[str, int]] = {"records": len(records)}
     if len(records) < 2:
         return _empty_result(stats, settings)
-    features = prepare_features(records.reset_index(drop=True))
+    frame = records.reset_index(drop=True)
+    # Incremental: every record is blocked, but only the candidate pairs' records compared.
+    features = prepare_features(frame, identifiers=touched is None)
     if touched is None:
         pairs = candidate_pairs(features, settings.blocking_rules, settings.max_block_size)
     else:
@@ -277,11 +280,14 @@ def frozen_links(
     if len(pairs) == 0:
         return dataclasses.replace(_empty_result(stats, settings), touched=touched)
     model = dataclasses.replace(parameters.model, correlated=correlated)
-    compared = compare_pairs(features, pairs.left, pairs.right)
+    scored = pairs
+    if touched is not None:
+        features, scored = _pair_records_features(frame, pairs, features)
+    compared = compare_pairs(features, scored.left, scored.right)
     shares = None
     if parameters.name_shares is not None:
         shares = {name: s.lookup(features.names) for name, s in parameters.name_shares.items()}
-    offsets = _name_frequency_offsets(features, pairs, model.u, shares, settings.batch_pairs)
+    offsets = _name_frequency_offsets(features, scored, model.u, shares, settings.batch_pairs)
     offsets = _household_offsets(offsets, compared.levels, correlated)
     linked = _linked_pairs(
         model, compared.levels, offsets, settings.threshold, settings.batch_pairs
@@ -291,6 +297,22 @@ def frozen_links(
     stats["links"] = len(edges)
     stats["m_learnt_from"] = "frozen: the last full resolution's parameters"
     return ProbabilisticResult(edges, model.parameters(), stats, touched=touched)
+
+
+def _pair_records_features(
+    records: pd.DataFrame, pairs: CandidatePairs, features: MatchFeatures
+) -> tuple[MatchFeatures, CandidatePairs]:
+    """The features of the records in `pairs` alone, and the pairs on them (same order):
+    the blocking `features` of those rows, with emails and phones normalised for them only.
+    Comparison levels and name frequency offsets read a pair's two records' values only
+    (codes are compared for equality, or looked up as values), so they are those of the
+    features of all records; normalising the identifiers of these records only is what an
+    incremental night saves."""
+    rows, inverse = np.unique(np.concatenate([pairs.left, pairs.right]), return_inverse=True)
+    inverse = inverse.reshape(-1).astype(pairs.left.dtype)
+    features = features_of_rows(features, rows, records.iloc[rows].reset_index(drop=True))
+    count = len(pairs)
+    return features, dataclasses.replace(pairs, left=inverse[:count], right=inverse[count:])
 
 
 def _name_shares(features: MatchFeatures) -> dict[str, np.ndarray]:

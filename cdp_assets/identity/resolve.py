@@ -10,7 +10,12 @@ import numpy as np
 import pandas as pd
 
 from cdp_assets.config import IdentityConfig
-from cdp_assets.identity.changed_records import kept_links, match_view, record_changes
+from cdp_assets.identity.changed_records import (
+    RecordChanges,
+    kept_links,
+    match_view,
+    record_changes,
+)
 from cdp_assets.identity.components import (
     MAX_RESTRICTED_NODE_SHARE,
     Restriction,
@@ -32,6 +37,7 @@ from cdp_assets.identity.graph import (
     identifier_edges,
 )
 from cdp_assets.identity.match_parameters import MatchParameters
+from cdp_assets.identity.membership import string_isin
 from cdp_assets.identity.memory import release_memory
 from cdp_assets.identity.nodes import GraphNodes
 from cdp_assets.identity.probabilistic import (
@@ -122,7 +128,8 @@ class Matching:
 class MatchOutcome:
     """mode: full (learnt), frozen or incremental; `view`: the match view to store;
     `learnt`: the parameters a full resolution learnt (to store); `touched`: the nodes of the
-    records whose pairs were scored again (incremental)."""
+    records whose pairs were scored again (incremental); `changes`: how the view compared
+    with the stored one (incremental: only the rows that differ are written)."""
 
     mode: str
     reason: str
@@ -130,6 +137,7 @@ class MatchOutcome:
     learnt: MatchParameters | None = None
     touched: np.ndarray | None = None
     stats: dict[str, int] = field(default_factory=dict)
+    changes: RecordChanges | None = None  # incremental: the view compared with the stored one
 
 
 def node_keys(nodes: pd.DataFrame) -> pd.Series:
@@ -242,6 +250,7 @@ def _incremental_match(
         view,
         touched=masked["node"].to_numpy()[widened],
         stats=counts | {"pairs_scored": int(result.stats["candidate_pairs"])},
+        changes=changes,
     )
     return edges, result, outcome
 
@@ -279,9 +288,9 @@ def _without_shared(records: pd.DataFrame, shared: pd.DataFrame) -> pd.DataFrame
     that two of its members are one person."""
     out = records.copy(deep=False)  # only the masked columns are new
     for column in ("email_key", "phone", "loyalty_id"):
-        values = set(shared.loc[shared["type"] == column, "value"])
-        if values:
-            out[column] = out[column].mask(out[column].isin(values))
+        values = shared.loc[shared["type"] == column, "value"]
+        if len(values):
+            out[column] = out[column].mask(string_isin(out[column], values))
     return out
 
 
@@ -406,9 +415,13 @@ def _changes_and_shared(
     flipped = occ.merge(flips, on=["type", "value"], how="inner")["node"]
     removed_nodes = occ.merge(removed_values, on=["type", "value"], how="inner")["node"]
     nodes = graph.nodes
-    named = nodes["source_record_id"].isin(
-        pd.concat([removed["anonymous_id"], removed["customer_ref"]]).dropna()
-    ) & nodes["kind"].isin(["anon", "ref", "record"])
+    named = (
+        string_isin(
+            nodes["source_record_id"],
+            pd.concat([removed["anonymous_id"], removed["customer_ref"]]).dropna(),
+        )
+        & nodes["kind"].isin(["anon", "ref", "record"]).to_numpy()
+    )
     seeds = np.unique(
         np.r_[
             changed,
@@ -634,8 +647,8 @@ def _resolve_restricted(
     issued = pd.concat(
         [previous["customer_id"], previous_aliases["alias_id"], previous_aliases["customer_id"]]
     )
-    issued_top = float(id_number(issued, config.id_prefix).max())
-    in_scope = previous["customer_id"].isin(restriction.customers).to_numpy()
+    issued_top = float(id_number(issued.drop_duplicates(), config.id_prefix).max())
+    in_scope = string_isin(previous["customer_id"], restriction.customers)
     clusters = _cluster_and_assign(
         sub_records,
         sub_graph,
@@ -802,18 +815,18 @@ def _stats(
     splits: pd.DataFrame,
 ) -> dict[str, float | int]:
     records = graph.nodes["kind"].to_numpy() == "record"
-    per_customer = (
-        pd.Series(records[node_customer.notna().to_numpy()])
-        .groupby(node_customer.dropna().to_numpy())
-        .sum()
-    )
-    customers = int(node_customer.nunique())
+    # Records per customer, from one factorisation of the ids (not a groupby of strings).
+    codes, distinct = pd.factorize(node_customer, use_na_sentinel=True)
+    held = codes >= 0
+    per_customer = np.bincount(codes[held], weights=records[held], minlength=len(distinct))
+    customers = len(distinct)
+    singletons = float(np.count_nonzero(per_customer <= 1))
     return {
         "customers": customers,
         "nodes": len(graph.nodes),
         "customer_records": int(records.sum()),
-        "largest_cluster_records": int(per_customer.max()) if len(per_customer) else 0,
-        "singleton_share": round(float((per_customer <= 1).mean()), 5) if customers else 0.0,
+        "largest_cluster_records": int(per_customer.max()) if customers else 0,
+        "singleton_share": round(singletons / customers, 5) if customers else 0.0,
         "edges": edge_count,
         "shared_identifiers": len(shared),
         "clusters_split": len(splits),

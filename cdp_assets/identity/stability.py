@@ -17,8 +17,8 @@ def cluster_figures(assignments: pd.DataFrame) -> dict[str, float]:
     (`node_key`, `customer_id`; record nodes are keyed `record|…`); {} with none."""
     if not len(assignments):
         return {}
-    kinds = assignments["node_key"].str.split("|", n=1).str[0]
-    per_customer = assignments[kinds == "record"].groupby("customer_id").size()
+    is_record = assignments["node_key"].str.startswith("record|").fillna(False)
+    per_customer = assignments[is_record.to_numpy(dtype=bool)].groupby("customer_id").size()
     if not len(per_customer):
         return {"largest_cluster_records": 0.0, "singleton_share": 0.0}
     return {

@@ -7,6 +7,7 @@ import numpy as np
 from cdp_assets.identity.comparisons import (
     FIELDS,
     LEVELS,
+    _phone_key,
     compare_pairs,
     describe_levels,
     prepare_features,
@@ -128,3 +129,16 @@ def test_distinct_pairs_are_compared_once_in_chunks() -> None:
     whole = compare_pairs(features, left, right)
     chunked = compare_pairs(features, left, right, chunk_size=7)
     assert np.array_equal(whole.levels, chunked.levels)
+
+
+def test_phone_keys_keep_digits_and_plus_only() -> None:
+    cases = {
+        "+441130496000": "+441130496000",
+        "+44 113 049-6000": "+441130496000",
+        "(0113) 496 000\n": "0113496000",
+        "+٤٤١١٣": "+٤٤١١٣",  # other scripts' digits are digits too
+        "": "",
+        "ext.": "",
+    }
+    for value, key in cases.items():
+        assert _phone_key(value) == key

@@ -26,6 +26,8 @@ IDENTITY_KEYS = [dg.AssetKey(["core", name]) for name in IDENTITY_OUTPUTS]
 STAGING_KEYS = [dg.AssetKey(["raw", "accounts"]), dg.AssetKey(["staging", "accounts"])]
 # Written at the run's clock time: the only columns two runs may not share.
 CLOCK_COLUMNS = {"identity_merges": ["run_at"], "customer_id_aliases": ["since"]}
+# The identity tables and the stored match view (written in part by an incremental run).
+COMPARED = [*IDENTITY_OUTPUTS, "identity_match_records"]
 
 
 def _csv(rows: list[dict[str, object]]) -> str:
@@ -123,7 +125,7 @@ def _run(
 
 def _tables(project: DemoProject) -> dict[str, pd.DataFrame]:
     out = {}
-    for name in IDENTITY_OUTPUTS:
+    for name in COMPARED:
         table = project.table("core", name).drop(columns=CLOCK_COLUMNS.get(name, []))
         out[name] = table.sort_values(list(table.columns), ignore_index=True)
     dispose_engines()  # no connection may outlive a copy of the file
@@ -161,13 +163,16 @@ def test_new_records_resolve_incrementally_as_a_frozen_full_run_does(tmp_path: P
         assert incremental["records_new"] == 6
         assert 6 <= incremental["records_re_resolved"] < 30
         assert 0 < incremental["components_touched"] <= 6
+        # Only the stored match view's rows that differ are written (the new records').
+        assert 6 <= incremental["match_view_rows_inserted"] < 30
+        assert incremental["match_view_rows_deleted"] < 24
         after_incremental = _tables(project)
 
         _copy_warehouse(tmp_path / "before", tmp_path)
         frozen = _run(project, instance, IDENTITY_KEYS, tags={FROZEN_RESOLUTION_TAG: "true"})
         assert frozen["resolution"] == "frozen"
         after_frozen = _tables(project)
-    for name in IDENTITY_OUTPUTS:
+    for name in COMPARED:
         pd.testing.assert_frame_equal(after_incremental[name], after_frozen[name], obj=name)
     xref = after_incremental["customer_xref"].set_index("source_record_id")["customer_id"]
     assert all(xref[f"n{n}"] == xref[row["id"]] for n, row in enumerate(rows[:5]))
@@ -193,7 +198,7 @@ def test_a_frozen_full_run_after_an_incremental_one_changes_nothing(
         assert frozen["resolution"] == "frozen"
         assert frozen["new_customers"] == frozen["merges"] == frozen["splits"] == 0
         after_frozen = _tables(project)
-    for name in IDENTITY_OUTPUTS:
+    for name in COMPARED:
         pd.testing.assert_frame_equal(after_incremental[name], after_frozen[name], obj=name)
 
 
@@ -233,7 +238,7 @@ def test_rows_erased_from_the_match_view_are_counted_and_resolved_incrementally(
     assert after["records_removed"] == gone
     assert after["records_new"] == 15 + gone  # the staged records are back, unseen
     assert frozen["resolution"] == "frozen"
-    for name in IDENTITY_OUTPUTS:
+    for name in COMPARED:
         pd.testing.assert_frame_equal(after_incremental[name], after_frozen[name], obj=name)
 
 
@@ -291,7 +296,7 @@ def test_changed_and_removed_records_write_only_their_customers_rows(
     assert incremental["dagster/row_count"] == frozen["dagster/row_count"]
     assert incremental["dagster/row_count"] == len(after_frozen["customer_xref"])
     assert incremental["edges_by_rule"] == frozen["edges_by_rule"]
-    for name in IDENTITY_OUTPUTS:
+    for name in COMPARED:
         pd.testing.assert_frame_equal(after_incremental[name], after_frozen[name], obj=name)
     now = after_incremental["customer_xref"].set_index("source_record_id")["customer_id"]
     assert now[mover] == now[target]
@@ -348,7 +353,7 @@ def test_new_and_removed_fact_identities_write_only_their_customers_rows(
         frozen = _run(project, instance, IDENTITY_KEYS, tags={FROZEN_RESOLUTION_TAG: "true"})
         assert frozen["new_customers"] == frozen["merges"] == frozen["retired"] == 0
         after_frozen = _tables(project)
-    for name in IDENTITY_OUTPUTS:
+    for name in COMPARED:
         pd.testing.assert_frame_equal(after_incremental[name], after_frozen[name], obj=name)
     facts = after_incremental["fact_identities"]
     xref = after_incremental["customer_xref"]
@@ -390,12 +395,12 @@ def test_a_failure_mid_write_of_touched_components_leaves_the_tables_as_they_wer
             dispose_engines()
         assert not failed.success
         after_failure = _tables(project)
-        for name in IDENTITY_OUTPUTS:
+        for name in COMPARED:
             pd.testing.assert_frame_equal(before[name], after_failure[name], obj=name)
         again = _run(project, instance, IDENTITY_KEYS)
         assert "clustered: touched components" in again["resolution_reason"]
         after_incremental = _tables(project)
         _run(project, instance, IDENTITY_KEYS, tags={FROZEN_RESOLUTION_TAG: "true"})
         after_frozen = _tables(project)
-    for name in IDENTITY_OUTPUTS:
+    for name in COMPARED:
         pd.testing.assert_frame_equal(after_incremental[name], after_frozen[name], obj=name)

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cdp_assets.identity.blocking import blocks_near_limit
-from cdp_assets.identity.comparisons import prepare_features
+from cdp_assets.identity import probabilistic
+from cdp_assets.identity.blocking import blocks_near_limit, candidate_pairs
+from cdp_assets.identity.comparisons import compare_pairs, features_of_rows, prepare_features
 from cdp_assets.identity.match_parameters import MatchParameters
 from cdp_assets.identity.nodes import graph_nodes
 from cdp_assets.identity.resolve import IdentityResolution, Matching, resolve_identities
@@ -350,3 +351,70 @@ def test_a_cross_join_block_counts_an_erased_record_on_both_sides() -> None:
     assert (
         blocks_near_limit(features, present, 1, rule, 3).blocks == 0
     )  # over the limit: skipped now
+
+
+def test_incremental_compares_on_the_features_of_its_pairs_records_only(
+    base,  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every record is blocked (without normalising emails and phones, which no blocking
+    rule reads), but only the records of the candidate pairs get their emails and phones
+    normalised and are compared — and the links are still those of a full resolution with
+    the same parameters."""
+    rows, first = base
+    day = _next_day(rows, first)
+    parameters = _stored(first)
+    assert first.matching is not None
+    prepared: list[tuple[int, bool]] = []
+    compared: list[int] = []
+
+    def recorded_prepare(frame: pd.DataFrame, identifiers: bool = True):  # noqa: ANN202
+        prepared.append((len(frame), identifiers))
+        return prepare_features(frame, identifiers)
+
+    def recorded_rows(features, rows: np.ndarray, records: pd.DataFrame):  # noqa: ANN001, ANN202
+        compared.append(len(rows))
+        return features_of_rows(features, rows, records)
+
+    monkeypatch.setattr(probabilistic, "prepare_features", recorded_prepare)
+    monkeypatch.setattr(probabilistic, "features_of_rows", recorded_rows)
+    incremental = _resolve(
+        day, Matching(parameters, first.matching.view, first.edges), previous=first, run_at=RUN2
+    )
+    monkeypatch.undo()
+    full = _resolve(day, Matching(parameters), previous=first, run_at=RUN2)
+    _assert_same_tables(incremental, full)
+    [(blocked, identifiers)] = prepared
+    assert identifiers is False and blocked >= len(day)  # all records (and ghosts)
+    [pair_records] = compared
+    assert 0 < pair_records < len(day) / 5
+    assert pair_records <= 2 * incremental.stats["pairs_scored"]
+
+
+def test_features_without_identifiers_block_as_the_full_features_do() -> None:
+    recs = records(_population())
+    full, blocking = prepare_features(recs), prepare_features(recs, identifiers=False)
+    assert (blocking.email_key.codes == -1).all() and (blocking.phone.codes == -1).all()
+    assert (full.email_key.codes >= 0).any()
+    a, b = candidate_pairs(full), candidate_pairs(blocking)
+    np.testing.assert_array_equal(a.left, b.left)
+    np.testing.assert_array_equal(a.right, b.right)
+    np.testing.assert_array_equal(a.rule, b.rule)
+
+
+def test_pairs_compare_alike_on_the_rows_of_blocking_features() -> None:
+    """Levels of pairs on `features_of_rows` (blocking features, some rows, identifiers
+    normalised for them) are those on the features of all records."""
+    recs = records(_population())
+    full = prepare_features(recs)
+    pairs = candidate_pairs(full)
+    rows, inverse = np.unique(np.r_[pairs.left, pairs.right], return_inverse=True)
+    some = features_of_rows(
+        prepare_features(recs, identifiers=False), rows, recs.iloc[rows].reset_index(drop=True)
+    )
+    left, right = inverse[: len(pairs)], inverse[len(pairs) :]
+    expected = compare_pairs(full, pairs.left, pairs.right)
+    got = compare_pairs(some, left, right)
+    assert len(rows) < len(recs) and (expected.levels[:, 6] > 0).any()  # emails compared
+    np.testing.assert_array_equal(got.levels, expected.levels)
+    np.testing.assert_array_equal(got.name_order, expected.name_order)

@@ -14,7 +14,11 @@ from cdp_assets.contracts.canonical import LINEAGE_COLUMNS
 from cdp_assets.defs.catalog import CORE_GROUP, XREF_KEY, privacy_deps, staging_key
 from cdp_assets.defs.identity.staged import fact_sources, read_combos, read_customer_records
 from cdp_assets.defs.resources import WarehouseResource
-from cdp_assets.identity.changed_records import MATCH_VIEW_DTYPES
+from cdp_assets.identity.changed_records import (
+    MATCH_VIEW_DTYPES,
+    StoredViewChanges,
+    stored_view_changes,
+)
 from cdp_assets.identity.components import (
     StoredIdentity,
     stale_unresolved_edges,
@@ -102,6 +106,8 @@ INCREMENTAL_STATS = (
     "components_touched",
     "nodes_re_resolved",
     "customers_re_resolved",
+    "match_view_rows_inserted",
+    "match_view_rows_deleted",
 )
 
 
@@ -257,16 +263,34 @@ def _stored_view(view: pd.DataFrame, record_state: pd.DataFrame) -> pd.DataFrame
     return stored.assign(rows_written=len(stored)).astype(STORED_VIEW_DTYPES)
 
 
+def _view_changes(result: IdentityResolution, matching: Matching) -> StoredViewChanges | None:
+    """An incremental resolution's rows of the stored match view that differ from the
+    stored ones (None: the view is written whole)."""
+    outcome = result.matching
+    if outcome is None or outcome.changes is None or matching.previous_view is None:
+        return None
+    assert result.record_state is not None
+    now = _stored_view(outcome.view, result.record_state)
+    changes = stored_view_changes(now, matching.previous_view, outcome.changes)
+    if changes is not None:
+        result.stats["match_view_rows_inserted"] = len(changes.insert)
+        result.stats["match_view_rows_deleted"] = len(changes.delete)
+    return changes
+
+
 def _matching_state(
-    result: IdentityResolution, config: CDPConfig, run_at: pd.Timestamp
+    result: IdentityResolution, config: CDPConfig, run_at: pd.Timestamp, view: bool = True
 ) -> dict[TableRef, pd.DataFrame]:
-    """The matching state this resolution leaves: its match view, and the parameters a full
-    resolution learnt (an incremental one keeps the stored ones)."""
+    """The matching state this resolution leaves: its match view (unless `view` is False:
+    written by its changes), and the parameters a full resolution learnt (an incremental one
+    keeps the stored ones)."""
     outcome = result.matching
     if outcome is None:
         return {}
     assert result.record_state is not None
-    state = {MATCH_RECORDS: _stored_view(outcome.view, result.record_state)}
+    state = {}
+    if view:
+        state[MATCH_RECORDS] = _stored_view(outcome.view, result.record_state)
     if outcome.learnt is not None:
         digest = settings_digest(_identity_settings(config))
         state[MATCH_LEVELS], state[NAME_SHARES] = outcome.learnt.as_tables(run_at, digest)
@@ -304,6 +328,7 @@ def _write(session: WarehouseSession, tables: dict[str, pd.DataFrame], names: se
 
 # Keys of what an incremental resolution clustered again, for the deletions of its rows
 # (leading underscore: a work table, dropped in the same transaction, never versioned).
+STALE_VIEW = TableRef("core", "_stale_match_records")
 TOUCHED_CUSTOMERS = TableRef("core", "_touched_customers")
 TOUCHED_EDGES = TableRef("core", "_touched_edges")
 TOUCHED_FACTS = TableRef("core", "_touched_facts")
@@ -365,6 +390,25 @@ def _write_touched(
     previous_aliases = session.read_table(ALIASES, dtypes=ALIAS_DTYPES)
     if not _same(tables["customer_id_aliases"], previous_aliases):
         session.replace_table(ALIASES, tables["customer_id_aliases"])
+
+
+def _write_view_changes(session: WarehouseSession, changes: StoredViewChanges) -> None:
+    """The stored match view's rows that differ are replaced (deleted by key, inserted), and
+    every row carries the new row count: the table then holds what writing it whole would."""
+    if len(changes.delete):
+        session.replace_table(STALE_VIEW, changes.delete)
+        match = " AND ".join(f"t.{c} = {MATCH_RECORDS.sql}.{c}" for c in changes.delete.columns)
+        session.delete_where(
+            MATCH_RECORDS, f"EXISTS (SELECT 1 FROM {STALE_VIEW.sql} t WHERE {match})", {}
+        )
+        session.conn.execute(sa.text(f"DROP TABLE IF EXISTS {STALE_VIEW.sql}"))
+    session.append(MATCH_RECORDS, changes.insert)
+    updated = session.conn.execute(
+        sa.text(f"UPDATE {MATCH_RECORDS.sql} SET rows_written = :n WHERE rows_written <> :n"),
+        {"n": changes.rows_written},
+    )
+    if updated.rowcount != 0:  # a count, not an identifier: the rows hold what they held
+        session.mark_changed(MATCH_RECORDS, rows_rewritten=False)
 
 
 def _unresolved_edges(session: WarehouseSession, result: IdentityResolution) -> pd.DataFrame:
@@ -662,6 +706,7 @@ def build_identity_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 stored = _stored_identity(session, matching.previous_view, previous)
                 whole_graph = "the stored match view has no record fingerprints (older run)"
         result, fact_map = _resolve(wh, config, previous, aliases, run_at, matching, stored)
+        view_changes = _view_changes(result, matching)
         del matching
         plan = _actual_plan(plan, result)
         if plan.mode == "incremental":
@@ -675,7 +720,10 @@ def build_identity_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 _write_touched(session, tables, result, stored)
             else:
                 _write(session, tables, written)
-            for ref, frame in _matching_state(result, config, run_at).items():
+            if view_changes is not None:
+                _write_view_changes(session, view_changes)
+            state = _matching_state(result, config, run_at, view=view_changes is None)
+            for ref, frame in state.items():
                 session.replace_table(ref, frame)
             session.append(RUNS, run_row(run_at, plan, digest, written))
             published = (
