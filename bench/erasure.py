@@ -769,7 +769,7 @@ def inflated(root: Path, factor: int) -> dict:
         before = checksums(session, INTAKE_LAYERS, config, suppressed)
         nightly = verified_traces(
             session, config, salt, suppressed, INTAKE_LAYERS, before, suppressed,
-            Identifiers(), set(),
+            Identifiers(), set(), batch_proved=True,
         )  # fmt: skip
     nightly_wall, nightly_cpu = time.perf_counter() - started_all, cpu_seconds() - cpu_all
     return {
@@ -849,7 +849,7 @@ def _nightly_check(root: Path) -> Any:
         before = checksums(session, INTAKE_LAYERS, config, suppressed)
         return verified_traces(
             session, config, salt, suppressed, INTAKE_LAYERS, before, suppressed,
-            Identifiers(), set(),
+            Identifiers(), set(), batch_proved=True,
         )  # fmt: skip
 
 
@@ -884,7 +884,7 @@ def nightly(root: Path) -> dict:
         before = timed("checksums", checksums, session, INTAKE_LAYERS, config, suppressed)
         found = timed(
             "verified_traces", verified_traces, session, config, salt, suppressed,
-            INTAKE_LAYERS, before, suppressed, Identifiers(), set(),
+            INTAKE_LAYERS, before, suppressed, Identifiers(), set(), batch_proved=True,
         )  # fmt: skip
     total_wall, total_cpu = time.perf_counter() - started, cpu_seconds() - used
     read = (

@@ -311,6 +311,7 @@ def verified_traces(
     changed_by_run: set[str],
     rebuilt_layers: tuple[str, ...] = (),
     left: CandidatesLeft | None = None,
+    batch_proved: bool = False,
 ) -> pd.DataFrame:
     """The trace check with the ledger (see above). `before`: the tables' checksums at the
     start of the run and `suppressed_before` the list then; `erased_now`: the identifiers the
@@ -328,7 +329,12 @@ def verified_traces(
 
     `left`: the candidate rows the run's deletion read and kept (`CandidatesLeft`); where a
     table was written by no other transaction since, the search for the people just erased
-    hashes those instead of selecting its rows again."""
+    hashes those instead of selecting its rows again.
+
+    `batch_proved`: `before` came from `checksums` with the list (proved source tables left
+    out); every raw or staged source table whose batch proof is written then records
+    `BATCH_PROVED` in the ledger, whatever path checked it, so that a run and a re-run after
+    an interruption leave the same ledger."""
     columns = ["table", "rows", "rows_read", "traces", "scan"]
     if not suppressed:  # nothing was ever erased: nothing to look for
         return pd.DataFrame([], columns=columns)
@@ -442,7 +448,7 @@ def verified_traces(
             {"table": name, "rows": total, "rows_read": read, "traces": found, "scan": scan}
         )
         if not found:
-            covered = kept is not None and name not in before and ref.schema in ("raw", "staging")
+            covered = batch_proved and kept is not None and ref.schema in ("raw", "staging")
             ledger[name] = (
                 BATCH_PROVED
                 if covered

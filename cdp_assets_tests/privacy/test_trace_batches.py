@@ -83,6 +83,7 @@ def _check(
         before_list,
         erased_now or Identifiers(),
         changed or set(),
+        batch_proved=skip_proved,
     )
     _commit(session)
     columns = zip(found["table"], found["scan"], found["rows_read"], found["traces"], strict=True)

@@ -346,6 +346,7 @@ def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
                     set(done.deleted),
                     rebuilt_layers=tuple(x for x in LAYERS if x not in INTAKE_LAYERS),
                     left=done.left,
+                    batch_proved=True,
                 )
                 logged = session.row_count(ERASURE_LOG)
             _scrub_files(exports.path, store)(done.erasing)
