@@ -29,6 +29,7 @@ import pandas as pd
 
 from cdp_assets.config import CDPConfig, SourceConfig
 from cdp_assets.contracts.canonical import RECORD_ID_FIELD
+from cdp_assets.identity.membership import string_isin
 from cdp_assets.ingest.naming import raw_column_name
 from cdp_assets.quality.checked import UniqueValues
 from cdp_assets.quality.emails import normalise_emails
@@ -132,7 +133,8 @@ def matches(values: Values, wanted: Identifiers, index: pd.Index) -> np.ndarray:
     for kind, series in values:
         if not wanted.values[kind] or series.empty:
             continue
-        mask |= _per_row(in_set(series, wanted.values[kind]), index)
+        hit = pd.Series(string_isin(series, wanted.values[kind]), index=series.index)
+        mask |= _per_row(hit, index)
     return mask
 
 
@@ -169,14 +171,6 @@ def _listed(salt: bytes, kind: str, values: list[str], digests: frozenset[bytes]
 def _as_list(values: pd.Series | pd.api.extensions.ExtensionArray | np.ndarray) -> list:
     """Python objects of an array, without pandas' slow per-element iteration of Arrow text."""
     return np.asarray(values, dtype=object).tolist()
-
-
-def in_set(series: pd.Series, wanted: set[str] | frozenset[str]) -> pd.Series:
-    """Per entry: is its value a string of `wanted`? (`Series.isin` without its cost per
-    wanted value: pandas converts every one of them on every call.) NA entries are not."""
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    listed = [isinstance(v, str) and v in wanted for v in _as_list(uniques)]
-    return _per_entry(codes, listed, series.index)
 
 
 def _per_entry(codes: np.ndarray, listed: list[bool], index: pd.Index) -> pd.Series:

@@ -16,7 +16,6 @@ from cdp_assets.privacy.identifiers import (
     hash_matches,
     identifier_hash,
     identifier_set_values,
-    in_set,
     matches,
     node_values,
     raw_columns,
@@ -330,14 +329,3 @@ def test_hash_matches_gives_the_exact_row_mask() -> None:
     )
     assert hash_matches(values, SALT, other, index).tolist() == [False] * 4
     assert isinstance(hash_matches(values, SALT, suppressed, index), np.ndarray)
-
-
-def test_in_set_answers_per_entry_for_strings_only() -> None:
-    wanted = {"a@x.com", "5"}
-    text = pd.Series(["a@x.com", None, "b@x.com", "a@x.com"], index=[7, 7, 8, 9], dtype="string")
-    assert in_set(text, wanted).tolist() == [True, False, False, True]
-    assert in_set(text, wanted).index.tolist() == [7, 7, 8, 9]
-    # A number is not the text of its digits, as `Series.isin` compares them.
-    mixed = pd.Series([5, "5", np.nan], dtype=object)
-    assert in_set(mixed, wanted).tolist() == mixed.isin(wanted).tolist() == [False, True, False]
-    assert in_set(text.iloc[:0], wanted).tolist() == []

@@ -4,6 +4,7 @@ answers on hand-built raw, quarantine and issue tables, on DuckDB and PostgreSQL
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -97,232 +98,196 @@ FIRST = [
 ]
 
 
-def test_a_new_batch_holding_an_erased_identifier_is_found_reading_only_it(
-    url: str, tmp_path: Path
-) -> None:
+FirstAccounts = tuple[WarehouseSession, CDPConfig]
+
+
+@pytest.fixture
+def first_accounts(url: str, tmp_path: Path) -> Iterator[FirstAccounts]:
+    """A warehouse whose raw shop accounts hold the rows of `FIRST` (batch b1), committed."""
     config = make_config(tmp_path)
-    name = str(ACCOUNTS)
     try:
         with isolated(url) as session:
             session.replace_table(ACCOUNTS, _accounts(FIRST))
             _commit(session)
-            assert _check(session, config) == {name: ("full", 3, 0)}
-            assert read_batch_proofs(session)[name].batches == {"b1"}
-            # Nothing new: not read.
-            assert _check(session, config) == {name: ("unchanged", 0, 0)}
-            # A new batch brings the erased address back (spelt otherwise): found, reading
-            # its two rows only.
-            second = _accounts([("A-9", " Gone.Person@Example.com", None, 2, "b2")])
-            session.append(ACCOUNTS, pd.concat([second, _accounts([("A-8", None, None, 3, "b2")])]))
-            _commit(session)
-            assert _check(session, config) == {name: ("new_batches", 2, 1)}
-            # A table with traces loses its proof: read in full until cleaned.
-            assert name not in read_batch_proofs(session)
-            assert _check(session, config) == {name: ("full", 5, 1)}
+            yield session, config
     finally:
         dispose_engines()
 
 
+def test_a_new_batch_holding_an_erased_identifier_is_found_reading_only_it(
+    first_accounts: FirstAccounts,
+) -> None:
+    session, config = first_accounts
+    name = str(ACCOUNTS)
+    assert _check(session, config) == {name: ("full", 3, 0)}
+    assert read_batch_proofs(session)[name].batches == {"b1"}
+    # Nothing new: not read.
+    assert _check(session, config) == {name: ("unchanged", 0, 0)}
+    # A new batch brings the erased address back (spelt otherwise): found, reading
+    # its two rows only.
+    second = _accounts([("A-9", " Gone.Person@Example.com", None, 2, "b2")])
+    session.append(ACCOUNTS, pd.concat([second, _accounts([("A-8", None, None, 3, "b2")])]))
+    _commit(session)
+    assert _check(session, config) == {name: ("new_batches", 2, 1)}
+    # A table with traces loses its proof: read in full until cleaned.
+    assert name not in read_batch_proofs(session)
+    assert _check(session, config) == {name: ("full", 5, 1)}
+
+
 def test_a_table_its_batch_proof_covers_is_not_hashed_whole_and_still_checked(
-    url: str, tmp_path: Path
+    first_accounts: FirstAccounts,
 ) -> None:
     """With the step's checksums, a source table whose batch proof holds gets no checksum: its
     new batches are read, a rewrite of proved rows still sends it to a full read, and an
     erasure run still searches it for the identifiers just erased."""
-    config = make_config(tmp_path)
+    session, config = first_accounts
     name = str(ACCOUNTS)
-    try:
-        with isolated(url) as session:
-            session.replace_table(ACCOUNTS, _accounts(FIRST))
-            _commit(session)
-            # No proof yet: hashed and read in full.
-            assert name in checksums(session, ("raw",), config, EARLIER)
-            assert _check(session, config, skip_proved=True) == {name: ("full", 3, 0)}
-            # Proved: no checksum, and nothing outside the proved batches to read.
-            assert name not in checksums(session, ("raw",), config, EARLIER)
-            assert _check(session, config, skip_proved=True) == {name: ("new_batches", 0, 0)}
-            assert read_ledger(session)[name][0] == BATCH_PROVED
-            # A new batch bringing the erased address back: found in its rows alone.
-            session.append(
-                ACCOUNTS, _accounts([("A-9", " Gone.Person@Example.com", None, 2, "b2")])
-            )
-            _commit(session)
-            assert _check(session, config, skip_proved=True) == {name: ("new_batches", 1, 1)}
-            # Unproved (it holds a trace): hashed again, read in full until cleaned.
-            assert name in checksums(session, ("raw",), config, EARLIER)
-            session.delete_where(ACCOUNTS, "account_id = :a", {"a": "A-9"})
-            _commit(session)
-            assert _check(session, config, skip_proved=True) == {name: ("full", 3, 0)}
-            # A proved row rewritten in place: the proof no longer holds, read in full.
-            session.conn.execute(
-                sa.text(f"UPDATE {ACCOUNTS.sql} SET email = :e WHERE account_id = 'A-3'"),
-                {"e": GONE},
-            )
-            session.mark_changed(ACCOUNTS)
-            _commit(session)
-            assert name in checksums(session, ("raw",), config, EARLIER)
-            assert _check(session, config, skip_proved=True) == {name: ("full", 3, 1)}
-            session.delete_where(ACCOUNTS, "account_id = :a", {"a": "A-3"})
-            _commit(session)
-            assert _check(session, config, skip_proved=True) == {name: ("full", 2, 0)}
-            # An erasure run: Ann's row is searched for, though no checksum was taken.
-            erased = Identifiers()
-            erased.add("email", [ANN])
-            now = EARLIER | _hashes(email=[ANN])
-            found = _check(session, config, now, EARLIER, erased, skip_proved=True)
-            assert found == {name: ("new_batches", 1, 1)}
-    finally:
-        dispose_engines()
+    # No proof yet: hashed and read in full.
+    assert name in checksums(session, ("raw",), config, EARLIER)
+    assert _check(session, config, skip_proved=True) == {name: ("full", 3, 0)}
+    # Proved: no checksum, and nothing outside the proved batches to read.
+    assert name not in checksums(session, ("raw",), config, EARLIER)
+    assert _check(session, config, skip_proved=True) == {name: ("new_batches", 0, 0)}
+    assert read_ledger(session)[name][0] == BATCH_PROVED
+    # A new batch bringing the erased address back: found in its rows alone.
+    session.append(ACCOUNTS, _accounts([("A-9", " Gone.Person@Example.com", None, 2, "b2")]))
+    _commit(session)
+    assert _check(session, config, skip_proved=True) == {name: ("new_batches", 1, 1)}
+    # Unproved (it holds a trace): hashed again, read in full until cleaned.
+    assert name in checksums(session, ("raw",), config, EARLIER)
+    session.delete_where(ACCOUNTS, "account_id = :a", {"a": "A-9"})
+    _commit(session)
+    assert _check(session, config, skip_proved=True) == {name: ("full", 3, 0)}
+    # A proved row rewritten in place: the proof no longer holds, read in full.
+    session.conn.execute(
+        sa.text(f"UPDATE {ACCOUNTS.sql} SET email = :e WHERE account_id = 'A-3'"),
+        {"e": GONE},
+    )
+    session.mark_changed(ACCOUNTS)
+    _commit(session)
+    assert name in checksums(session, ("raw",), config, EARLIER)
+    assert _check(session, config, skip_proved=True) == {name: ("full", 3, 1)}
+    session.delete_where(ACCOUNTS, "account_id = :a", {"a": "A-3"})
+    _commit(session)
+    assert _check(session, config, skip_proved=True) == {name: ("full", 2, 0)}
+    # An erasure run: Ann's row is searched for, though no checksum was taken.
+    erased = Identifiers()
+    erased.add("email", [ANN])
+    now = EARLIER | _hashes(email=[ANN])
+    found = _check(session, config, now, EARLIER, erased, skip_proved=True)
+    assert found == {name: ("new_batches", 1, 1)}
 
 
 def test_clean_batches_are_remembered_and_deletions_keep_the_proof(
-    url: str, tmp_path: Path
+    first_accounts: FirstAccounts,
 ) -> None:
-    config = make_config(tmp_path)
+    session, config = first_accounts
     name = str(ACCOUNTS)
-    try:
-        with isolated(url) as session:
-            session.replace_table(ACCOUNTS, _accounts(FIRST))
-            _commit(session)
-            _check(session, config)
-            session.append(ACCOUNTS, _accounts([("A-4", "cid@example.com", None, 2, "b2")]))
-            _commit(session)
-            assert _check(session, config) == {name: ("new_batches", 1, 0)}
-            assert read_batch_proofs(session)[name].batches == {"b1", "b2"}
-            # Retention or erasure deletes old rows, a third batch arrives: its row only.
-            session.delete_where(ACCOUNTS, "account_id = :a", {"a": "A-1"})
-            session.append(ACCOUNTS, _accounts([("A-5", "dee@example.com", None, 2, "b3")]))
-            _commit(session)
-            assert _check(session, config) == {name: ("new_batches", 1, 0)}
-            assert read_batch_proofs(session)[name].batches == {"b1", "b2", "b3"}
-    finally:
-        dispose_engines()
+    _check(session, config)
+    session.append(ACCOUNTS, _accounts([("A-4", "cid@example.com", None, 2, "b2")]))
+    _commit(session)
+    assert _check(session, config) == {name: ("new_batches", 1, 0)}
+    assert read_batch_proofs(session)[name].batches == {"b1", "b2"}
+    # Retention or erasure deletes old rows, a third batch arrives: its row only.
+    session.delete_where(ACCOUNTS, "account_id = :a", {"a": "A-1"})
+    session.append(ACCOUNTS, _accounts([("A-5", "dee@example.com", None, 2, "b3")]))
+    _commit(session)
+    assert _check(session, config) == {name: ("new_batches", 1, 0)}
+    assert read_batch_proofs(session)[name].batches == {"b1", "b2", "b3"}
 
 
-def test_a_table_whose_old_rows_were_changed_is_read_in_full(url: str, tmp_path: Path) -> None:
-    config = make_config(tmp_path)
+def test_a_table_whose_old_rows_were_changed_is_read_in_full(first_accounts: FirstAccounts) -> None:
+    session, config = first_accounts
     name = str(ACCOUNTS)
-    try:
-        with isolated(url) as session:
-            session.replace_table(ACCOUNTS, _accounts(FIRST))
-            _commit(session)
-            _check(session, config)
-            # An old row rewritten in place (its batch is proved) and a clean new batch.
-            session.conn.execute(
-                sa.text(f"UPDATE {ACCOUNTS.sql} SET email = :e WHERE account_id = 'A-3'"),
-                {"e": GONE},
-            )
-            session.mark_changed(ACCOUNTS)
-            session.append(ACCOUNTS, _accounts([("A-4", "cid@example.com", None, 2, "b2")]))
-            _commit(session)
-            assert _check(session, config) == {name: ("full", 4, 1)}
-            # The table replaced with the same batches (a full re-stage does that): in full.
-            cleaned = [*FIRST[:2], ("A-3", "new.address@example.com", None, 4, "b1")]
-            session.replace_table(ACCOUNTS, _accounts(cleaned))
-            _commit(session)
-            assert _check(session, config) == {name: ("full", 3, 0)}
-            session.replace_table(
-                ACCOUNTS, _accounts([*cleaned, ("A-7", GONE.upper(), None, 5, "b1")])
-            )
-            _commit(session)
-            assert _check(session, config) == {name: ("full", 4, 1)}
-    finally:
-        dispose_engines()
+    _check(session, config)
+    # An old row rewritten in place (its batch is proved) and a clean new batch.
+    session.conn.execute(
+        sa.text(f"UPDATE {ACCOUNTS.sql} SET email = :e WHERE account_id = 'A-3'"),
+        {"e": GONE},
+    )
+    session.mark_changed(ACCOUNTS)
+    session.append(ACCOUNTS, _accounts([("A-4", "cid@example.com", None, 2, "b2")]))
+    _commit(session)
+    assert _check(session, config) == {name: ("full", 4, 1)}
+    # The table replaced with the same batches (a full re-stage does that): in full.
+    cleaned = [*FIRST[:2], ("A-3", "new.address@example.com", None, 4, "b1")]
+    session.replace_table(ACCOUNTS, _accounts(cleaned))
+    _commit(session)
+    assert _check(session, config) == {name: ("full", 3, 0)}
+    session.replace_table(ACCOUNTS, _accounts([*cleaned, ("A-7", GONE.upper(), None, 5, "b1")]))
+    _commit(session)
+    assert _check(session, config) == {name: ("full", 4, 1)}
 
 
 def test_a_table_rewritten_into_the_content_it_had_keeps_its_proof(
-    url: str, tmp_path: Path
+    first_accounts: FirstAccounts,
 ) -> None:
     """A full re-stage that gives the staged table back row for row (same checksum) leaves
     the batches proved: the next new batch is read alone."""
-    config = make_config(tmp_path)
+    session, config = first_accounts
     name = str(ACCOUNTS)
-    try:
-        with isolated(url) as session:
-            session.replace_table(ACCOUNTS, _accounts(FIRST))
-            _commit(session)
-            _check(session, config)
-            session.replace_table(ACCOUNTS, _accounts(FIRST))  # rewritten, same rows
-            _commit(session)
-            assert _check(session, config) == {name: ("unchanged", 0, 0)}
-            session.append(ACCOUNTS, _accounts([("A-4", "cid@example.com", None, 2, "b2")]))
-            _commit(session)
-            assert _check(session, config) == {name: ("new_batches", 1, 0)}
-    finally:
-        dispose_engines()
+    _check(session, config)
+    session.replace_table(ACCOUNTS, _accounts(FIRST))  # rewritten, same rows
+    _commit(session)
+    assert _check(session, config) == {name: ("unchanged", 0, 0)}
+    session.append(ACCOUNTS, _accounts([("A-4", "cid@example.com", None, 2, "b2")]))
+    _commit(session)
+    assert _check(session, config) == {name: ("new_batches", 1, 0)}
 
 
-def test_changed_columns_or_another_list_are_read_in_full(url: str, tmp_path: Path) -> None:
-    config = make_config(tmp_path)
+def test_changed_columns_or_another_list_are_read_in_full(first_accounts: FirstAccounts) -> None:
+    session, config = first_accounts
     name = str(ACCOUNTS)
-    try:
-        with isolated(url) as session:
-            session.replace_table(ACCOUNTS, _accounts(FIRST))
-            _commit(session)
-            _check(session, config)
-            # A new raw column (an unmapped one is read as free text): every row again.
-            extra = _accounts([("A-4", None, None, 2, "b2")]).assign(note="call me")
-            session.append(ACCOUNTS, extra)
-            _commit(session)
-            assert _check(session, config) == {name: ("full", 4, 0)}
-            # The list grew by someone this run did not erase: in full.
-            session.append(ACCOUNTS, _accounts([("A-5", None, None, 2, "b3")]))
-            _commit(session)
-            grown = EARLIER | _hashes(customer_id=["C-77"])
-            assert _check(session, config, grown, EARLIER) == {name: ("full", 5, 0)}
-    finally:
-        dispose_engines()
+    _check(session, config)
+    # A new raw column (an unmapped one is read as free text): every row again.
+    extra = _accounts([("A-4", None, None, 2, "b2")]).assign(note="call me")
+    session.append(ACCOUNTS, extra)
+    _commit(session)
+    assert _check(session, config) == {name: ("full", 4, 0)}
+    # The list grew by someone this run did not erase: in full.
+    session.append(ACCOUNTS, _accounts([("A-5", None, None, 2, "b3")]))
+    _commit(session)
+    grown = EARLIER | _hashes(customer_id=["C-77"])
+    assert _check(session, config, grown, EARLIER) == {name: ("full", 5, 0)}
 
 
 def test_an_erasure_run_reads_new_batches_and_searches_old_ones_for_the_people_erased(
-    url: str, tmp_path: Path
+    first_accounts: FirstAccounts,
 ) -> None:
-    config = make_config(tmp_path)
+    session, config = first_accounts
     name = str(ACCOUNTS)
     erased = Identifiers()
     erased.add("email", [ANN])
     now = EARLIER | frozenset(erased.hashes(SALT)["identifier_hash"])
-    try:
-        with isolated(url) as session:
-            session.replace_table(ACCOUNTS, _accounts(FIRST))
-            _commit(session)
-            _check(session, config)
-            session.append(ACCOUNTS, _accounts([("A-4", "cid@example.com", None, 2, "b2")]))
-            _commit(session)
-            # The run's deletion missed Ann's old row (batch b1, proved clean before): found
-            # by the search for her among the old batches; the new batch is read whole.
-            result = _check(session, config, now, EARLIER, erased, {name})
-            assert result == {name: ("new_batches", 2, 1)}
-            session.delete_where(ACCOUNTS, "account_id = :a", {"a": "A-1"})
-            _commit(session)
-            result = _check(session, config, now, EARLIER, erased, {name})
-            assert result == {name: ("full", 3, 0)}  # the failed check left no proof
-            session.append(ACCOUNTS, _accounts([("A-5", None, None, 2, "b3")]))
-            _commit(session)
-            assert _check(session, config, now, now) == {name: ("new_batches", 1, 0)}
-    finally:
-        dispose_engines()
+    _check(session, config)
+    session.append(ACCOUNTS, _accounts([("A-4", "cid@example.com", None, 2, "b2")]))
+    _commit(session)
+    # The run's deletion missed Ann's old row (batch b1, proved clean before): found
+    # by the search for her among the old batches; the new batch is read whole.
+    result = _check(session, config, now, EARLIER, erased, {name})
+    assert result == {name: ("new_batches", 2, 1)}
+    session.delete_where(ACCOUNTS, "account_id = :a", {"a": "A-1"})
+    _commit(session)
+    result = _check(session, config, now, EARLIER, erased, {name})
+    assert result == {name: ("full", 3, 0)}  # the failed check left no proof
+    session.append(ACCOUNTS, _accounts([("A-5", None, None, 2, "b3")]))
+    _commit(session)
+    assert _check(session, config, now, now) == {name: ("new_batches", 1, 0)}
 
 
-def test_the_first_erasure_proves_the_batches_there(url: str, tmp_path: Path) -> None:
+def test_the_first_erasure_proves_the_batches_there(first_accounts: FirstAccounts) -> None:
     """Before anyone was erased every row was clean: the first erasure's search for the people
     it erased proves every batch there, so the next night reads its new batches only."""
-    config = make_config(tmp_path)
+    session, config = first_accounts
     name = str(ACCOUNTS)
     erased = Identifiers()
     erased.add("email", [GONE])
-    try:
-        with isolated(url) as session:
-            session.replace_table(ACCOUNTS, _accounts(FIRST))
-            _commit(session)
-            first = _check(session, config, EARLIER, frozenset(), erased, {name})
-            assert first == {name: ("erased_now", 0, 0)}
-            assert read_batch_proofs(session)[name].batches == {"b1"}
-            session.append(ACCOUNTS, _accounts([("A-4", "cid@example.com", None, 2, "b2")]))
-            _commit(session)
-            assert _check(session, config) == {name: ("new_batches", 1, 0)}
-    finally:
-        dispose_engines()
+    first = _check(session, config, EARLIER, frozenset(), erased, {name})
+    assert first == {name: ("erased_now", 0, 0)}
+    assert read_batch_proofs(session)[name].batches == {"b1"}
+    session.append(ACCOUNTS, _accounts([("A-4", "cid@example.com", None, 2, "b2")]))
+    _commit(session)
+    assert _check(session, config) == {name: ("new_batches", 1, 0)}
 
 
 def _issue(record_id: str, batch: str, rule: str, value: str | None) -> dict[str, object]:
@@ -471,7 +436,7 @@ def test_incremental_staging_adds_no_row_to_a_proved_batch_unread(
 
 
 def test_the_check_hashes_the_candidates_the_deletion_kept_unless_the_table_changed(
-    url: str, tmp_path: Path
+    first_accounts: FirstAccounts,
 ) -> None:
     """In an erasure run the deletion has already selected every row that may hold an
     identifier of the people erased: the check hashes the ones it kept instead of selecting
@@ -481,33 +446,27 @@ def test_the_check_hashes_the_candidates_the_deletion_kept_unless_the_table_chan
     from cdp_assets.privacy.tables import table_values
     from cdp_assets.warehouse.versions import read_versions
 
-    config = make_config(tmp_path)
+    session, config = first_accounts
     name = str(ACCOUNTS)
     erased = Identifiers()
     erased.add("email", [ANN])
     now = EARLIER | frozenset(erased.hashes(SALT)["identifier_hash"])
-    try:
-        with isolated(url) as session:
-            session.replace_table(ACCOUNTS, _accounts(FIRST))
-            _commit(session)
-            _check(session, config)
-            # The deletion read Ann's row as a candidate and (wrongly) kept it; the table
-            # itself no longer holds it: the check finds it among the kept candidates.
-            before = checksums(session, ("raw",))
-            wanted = CandidateFilter(erased, session.dialect)
-            kept = table_values(session, config, ACCOUNTS, wanted)
-            versions = read_versions(session, [f"table:{name}"])
-            left = CandidatesLeft({name: kept}, versions)
-            session.delete_where(ACCOUNTS, "account_id = :a", {"a": "A-1"})
-            found = verified_traces(
-                session, config, SALT, now, ("raw",), before, EARLIER, erased, {name}, (), left,
-            )  # fmt: skip
-            assert found[["scan", "rows_read", "traces"]].values.tolist() == [["erased_now", 1, 1]]
-            # Another transaction wrote the table since the deletion's search: selected again.
-            _commit(session)
-            found = verified_traces(
-                session, config, SALT, now, ("raw",), before, EARLIER, erased, {name}, (), left,
-            )  # fmt: skip
-            assert found[["scan", "rows_read", "traces"]].values.tolist() == [["erased_now", 0, 0]]
-    finally:
-        dispose_engines()
+    _check(session, config)
+    # The deletion read Ann's row as a candidate and (wrongly) kept it; the table
+    # itself no longer holds it: the check finds it among the kept candidates.
+    before = checksums(session, ("raw",))
+    wanted = CandidateFilter(erased, session.dialect)
+    kept = table_values(session, config, ACCOUNTS, wanted)
+    versions = read_versions(session, [f"table:{name}"])
+    left = CandidatesLeft({name: kept}, versions)
+    session.delete_where(ACCOUNTS, "account_id = :a", {"a": "A-1"})
+    found = verified_traces(
+        session, config, SALT, now, ("raw",), before, EARLIER, erased, {name}, (), left,
+    )  # fmt: skip
+    assert found[["scan", "rows_read", "traces"]].values.tolist() == [["erased_now", 1, 1]]
+    # Another transaction wrote the table since the deletion's search: selected again.
+    _commit(session)
+    found = verified_traces(
+        session, config, SALT, now, ("raw",), before, EARLIER, erased, {name}, (), left,
+    )  # fmt: skip
+    assert found[["scan", "rows_read", "traces"]].values.tolist() == [["erased_now", 0, 0]]
