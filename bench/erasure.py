@@ -871,9 +871,9 @@ def nightly(root: Path) -> dict:
     wall: dict[str, float] = {}
     cpu: dict[str, float] = {}
 
-    def timed(name: str, fn: Any, *args: Any) -> Any:
+    def timed(name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         started, used = time.perf_counter(), cpu_seconds()
-        value = fn(*args)
+        value = fn(*args, **kwargs)
         wall[name] = round(time.perf_counter() - started, 2)
         cpu[name] = round(cpu_seconds() - used, 1)
         return value
