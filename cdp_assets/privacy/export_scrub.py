@@ -205,17 +205,20 @@ def scrub_suppressed(
     salt: bytes,
     suppressed: frozenset[str],
     known_clean: Callable[[Path], bool] | None = None,
+    read_clean: Callable[[Path], None] | None = None,
 ) -> dict[str, int]:
     """Remove every row naming a suppressed identifier (salted hash on the suppression list)
     from the export files under `root`: the rows the trace check would find. It finishes the
     scrub of an erasure whose run died after its commit, before the files were rewritten.
-    Files `known_clean` says were verified clean against this list are not read."""
+    Files `known_clean` says were verified clean against this list are not read; each file
+    read and found clean is passed to `read_clean` (the trace check need not read it again)."""
     if not suppressed:
         return {}
     return _scrub(
         root,
         lambda frame: hash_matches(named_values(frame), salt, suppressed, frame.index),
         skip=known_clean,
+        read_clean=read_clean,
     )
 
 
@@ -253,6 +256,7 @@ def _scrub(
     rows_of: RowsOf,
     dry_run: bool = False,
     skip: Callable[[Path], bool] | None = None,
+    read_clean: Callable[[Path], None] | None = None,
 ) -> dict[str, int]:
     root = Path(root)
     if not root.is_dir():
@@ -268,6 +272,8 @@ def _scrub(
         frame = read_export_file(path)
         theirs = rows_of(frame)
         if not theirs.any():
+            if read_clean is not None:
+                read_clean(path)
             continue
         removed[path.relative_to(root).as_posix()] = int(theirs.sum())
         if dry_run:

@@ -132,3 +132,17 @@ def test_exports_read_only_the_columns_they_need(tmp_path: Path) -> None:
     assert profiles.loc[0, "rfm_segment"] == "champions"
     assert profiles["ads_consent"].isna().all() and str(profiles["ads_consent"].dtype) == "boolean"
     assert "last_name" not in profiles.columns and "audiences" not in profiles.columns
+
+
+def test_the_erased_people_check_fails_on_any_row_of_an_erased_person() -> None:
+    """The check audience and campaign exports share: one row of an erased person in any file
+    fails it (and, blocking, keeps the staged files from being published)."""
+    from cdp_assets.defs.activation.exports import no_erased_result
+    from cdp_assets.privacy.export_trace_cache import TraceScan
+
+    traces = pd.DataFrame({"table": ["a/full.csv", "b/full.csv"], "rows": [3, 2], "traces": [0, 1]})
+    found = no_erased_result(TraceScan(traces, 1, 1))
+    assert not found.passed
+    assert found.metadata["rows_of_erased_people"].value == 1
+    assert found.metadata["files_rescanned"].value == 1
+    assert no_erased_result(TraceScan(traces.assign(traces=0), 2, 0)).passed

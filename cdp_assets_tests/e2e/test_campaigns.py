@@ -111,6 +111,7 @@ def test_assignment_and_per_arm_exports(tmp_path: Path) -> None:
     }
     assert checks[("activation/campaign_exports", "no_control_member_exported")]
     assert checks[("activation/campaign_exports", "exported_people_consented")]
+    assert checks[("activation/campaign_exports", "no_erased_people_in_exports")]
 
     assignments = project.table("activation", "campaign_assignments")
     assert len(assignments) == PEOPLE and assignments["customer_id"].is_unique

@@ -178,3 +178,48 @@ def test_snapshots_the_ledger_found_clean_are_not_read_to_finish_interrupted_scr
     # against another list the same file is not vouched for
     other = erasure._known_clean(store_root, ledger, "other", label=erasure.MODEL_STORE_LABEL)
     assert not other(checked) and clean(checked)
+
+
+def test_export_files_the_scrub_read_clean_are_not_read_again_by_the_trace_check(
+    tmp_path: Path,
+) -> None:
+    """Each night the scrub of earlier erasures reads the export files no scan vouches for;
+    those it finds clean go into the trace check's ledger with their bytes' checksum, so the
+    check does not read them a second time. A file the scrub rewrote is read again."""
+    from cdp_assets.defs.privacy import erasure
+    from cdp_assets.ml.model_store import ModelStore
+    from cdp_assets.privacy.identifiers import Identifiers
+    from cdp_assets.privacy.trace import file_checksum, verified_file_traces
+
+    salt = b"files-salt"
+    gone = Identifiers()
+    gone.add("email", ["gone@example.com"])
+    listed = frozenset(gone.hashes(salt)["identifier_hash"])
+    exports = tmp_path / "exports"
+    folder = exports / "email_tool" / "loyal" / "e1"
+    folder.mkdir(parents=True)
+    pd.DataFrame({"email": ["ann@example.com"]}).to_csv(folder / "full.csv", index=False)
+    pd.DataFrame({"email": ["Gone@Example.com", "bo@example.com"]}).to_csv(
+        folder / "additions.csv", index=False
+    )
+    (tmp_path / "models").mkdir()
+    read_clean = erasure.ReadClean(exports, "fp")
+    removed = erasure.finish_interrupted_scrubs(
+        exports, ModelStore(tmp_path / "models"), salt, listed, read_clean=read_clean
+    )
+    assert removed == 1
+    full = "exports/email_tool/loyal/e1/full.csv"
+    assert read_clean.entries == {full: (file_checksum(folder / "full.csv"), "fp")}
+    found = verified_file_traces(
+        {"exports": exports}, salt, listed, listed, Identifiers(), read_clean.entries, "fp", "fp"
+    )
+    scans = dict(zip(found["table"], zip(found["scan"], found["rows"], strict=True), strict=True))
+    assert scans == {
+        full: ("unchanged", 0),
+        "exports/email_tool/loyal/e1/additions.csv": ("full", 1),
+    }
+    # Without those entries both files are read in full.
+    found = verified_file_traces(
+        {"exports": exports}, salt, listed, listed, Identifiers(), {}, "fp", "fp"
+    )
+    assert found["scan"].tolist() == ["full", "full"]

@@ -29,6 +29,9 @@ from cdp_assets.defs.activation.exports import (
     current_members,
     export_log_row,
     finish_exports,
+    no_erased_people,
+    no_erased_result,
+    no_erased_spec,
     read_export_profiles,
     recover_exports,
     recovery_metadata,
@@ -47,6 +50,8 @@ from cdp_assets.defs.catalog import (
 )
 from cdp_assets.defs.resources import ExportsResource, WarehouseResource, analysis_date
 from cdp_assets.defs.unchanged import files_in, skip_when_inputs_unchanged
+from cdp_assets.privacy.export_trace_cache import cached_export_traces
+from cdp_assets.privacy.suppression import load_suppressed, privacy_salt
 from cdp_assets.reporting.markdown import markdown_table
 from cdp_assets.warehouse import WarehouseSession, coerce_frame
 
@@ -219,6 +224,7 @@ def build_campaign_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 description="every row of every campaign file has the channel's consent; blocks when "
                 "it fails",
             ),
+            no_erased_spec(CAMPAIGN_EXPORTS_KEY),
         ],
     )
     @skip_when_inputs_unchanged(
@@ -236,9 +242,9 @@ def build_campaign_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
         a household's phone), and the arm's offer (coupon code, discount, the customer's
         recommendations) as columns, written like audience exports (full, additions, removals,
         manifest) under `<destination>/<campaign>__<arm>/`. Files are staged, checked (no
-        control member, consent) and published only when both checks pass. Who received what
-        first, when, in activation.campaign_recipients; one row per export in
-        activation.campaign_exports."""
+        control member, consent, no identifier on the suppression list) and published only when
+        the three checks pass. Who received what first, when, in activation.campaign_recipients;
+        one row per export in activation.campaign_exports."""
         as_of = analysis_date(context, config)
         root: Path = exports.path
         now = pd.Timestamp.now(tz="UTC").floor("us")
@@ -306,7 +312,11 @@ def build_campaign_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
             violations = rows_without_consent(
                 ((d.channel, r.directory / f"full.{d.format}") for _, d, r in written), profiles
             )
-            passed = leaked == 0 and violations == 0
+            # Every file under the folder, the staged ones included, against the list; the
+            # scan is remembered, so the erasure step's nightly check does not read them.
+            salt = privacy_salt(config)
+            trace_scan = cached_export_traces(root, salt, load_suppressed(session, salt))
+            passed = leaked == 0 and violations == 0 and no_erased_people(trace_scan)
             frame = coerce_frame(
                 pd.DataFrame(log, columns=list(CAMPAIGN_LOG_DTYPES)), CAMPAIGN_LOG_DTYPES
             )
@@ -342,6 +352,7 @@ def build_campaign_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
                     passed=violations == 0,
                     metadata={"rows_without_consent": violations, "files": len(written)},
                 ),
+                no_erased_result(trace_scan),
             ],
         )
 

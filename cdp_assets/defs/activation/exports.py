@@ -53,7 +53,11 @@ from cdp_assets.defs.catalog import (
 from cdp_assets.defs.resources import ExportsResource, WarehouseResource, analysis_date
 from cdp_assets.defs.unchanged import files_in, skip_when_inputs_unchanged
 from cdp_assets.privacy.export_scrub import repair_manifests
-from cdp_assets.privacy.export_trace_cache import cached_export_traces, suppression_fingerprint
+from cdp_assets.privacy.export_trace_cache import (
+    TraceScan,
+    cached_export_traces,
+    suppression_fingerprint,
+)
 from cdp_assets.privacy.identifiers import hash_matches, named_values
 from cdp_assets.privacy.suppression import load_suppressed, privacy_salt
 from cdp_assets.reporting.markdown import counts_table, markdown_table
@@ -352,6 +356,38 @@ def _stage_audience_exports(
     return staged
 
 
+def no_erased_spec(key: dg.AssetKey) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        CHECK_NO_ERASED,
+        asset=key,
+        blocking=True,
+        description="no export file holds an identifier on the suppression list; blocks when "
+        "it fails",
+    )
+
+
+def no_erased_people(scan: TraceScan) -> bool:
+    return int(scan.traces["traces"].sum()) == 0
+
+
+def no_erased_result(scan: TraceScan) -> dg.AssetCheckResult:
+    """The check of an export step's scan of every file under the exports folder (the staged
+    files included) against the suppression list. The scan is remembered: the erasure step's
+    nightly check does not read those files again."""
+    traces = scan.traces
+    return dg.AssetCheckResult(
+        check_name=CHECK_NO_ERASED,
+        passed=no_erased_people(scan),
+        metadata={
+            "files_scanned": len(traces),
+            "rows_scanned": int(traces["rows"].sum()),
+            "rows_of_erased_people": int(traces["traces"].sum()),
+            "files_rescanned": scan.scanned,
+            "files_remembered": scan.remembered,
+        },
+    )
+
+
 def build_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
     root = resolve_path(config, config.exports.dir)
     formats = {d.format for d in config.exports.destinations} or {"csv"}
@@ -371,13 +407,7 @@ def build_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 description="every row of every file written has the channel's consent; blocks "
                 "when it fails",
             ),
-            dg.AssetCheckSpec(
-                CHECK_NO_ERASED,
-                asset=EXPORTS_KEY,
-                blocking=True,
-                description="no export file holds an identifier on the suppression list; blocks when "
-                "it fails",
-            ),
+            no_erased_spec(EXPORTS_KEY),
         ],
     )
     @skip_when_inputs_unchanged(
@@ -438,8 +468,7 @@ def build_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
             )
             # Files scanned on an earlier run with the same suppression list are remembered.
             trace_scan = cached_export_traces(root, salt, suppressed)
-            traces = trace_scan.traces
-            passed = violations == 0 and int(traces["traces"].sum()) == 0
+            passed = violations == 0 and no_erased_people(trace_scan)
             frame = coerce_frame(
                 pd.DataFrame(staged.log, columns=list(EXPORT_LOG_DTYPES)), EXPORT_LOG_DTYPES
             )
@@ -485,17 +514,7 @@ def build_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
                     passed=violations == 0,
                     metadata={"rows_without_consent": violations, "files": len(results)},
                 ),
-                dg.AssetCheckResult(
-                    check_name=CHECK_NO_ERASED,
-                    passed=int(traces["traces"].sum()) == 0,
-                    metadata={
-                        "files_scanned": len(traces),
-                        "rows_scanned": int(traces["rows"].sum()),
-                        "rows_of_erased_people": int(traces["traces"].sum()),
-                        "files_rescanned": trace_scan.scanned,
-                        "files_remembered": trace_scan.remembered,
-                    },
-                ),
+                no_erased_result(trace_scan),
             ],
         )
 

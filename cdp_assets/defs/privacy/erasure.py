@@ -114,19 +114,40 @@ def finish_interrupted_scrubs(
     suppressed: frozenset[str],
     known_clean: Callable[[Path], bool] | None = None,
     snapshots_clean: Callable[[Path], bool] | None = None,
+    read_clean: Callable[[Path], None] | None = None,
 ) -> int:
     """Rows of people already erased that are still in the export files or training
     snapshots — left by a run that died after committing its erasure, before rewriting the
     files — removed now; returns how many. Export files and training snapshots the trace
     ledger found clean against this very list (`known_clean`, `snapshots_clean`) are not
-    read."""
+    read; each export file read and found clean is passed to `read_clean`."""
     if not suppressed:
         return 0
-    removed = sum(scrub_suppressed(exports_root, salt, suppressed, known_clean).values())
+    scrubbed = scrub_suppressed(exports_root, salt, suppressed, known_clean, read_clean)
+    removed = sum(scrubbed.values())
     ids = pd.Series(sorted(store.snapshot_customer_ids(snapshots_clean)), dtype="string")
     frame = pd.DataFrame({"customer_id": ids})
     erased = set(ids[hash_matches(named_values(frame), salt, suppressed, frame.index)])
     return removed + sum(store.erase_customers(erased).values())
+
+
+def ledger_name(label: str, root: Path, path: Path) -> str:
+    """A file's name in the trace ledger: `<label>/<path under its folder>`."""
+    return f"{label}/{path.relative_to(root).as_posix()}"
+
+
+class ReadClean:
+    """Ledger entries for the export files the scrub of earlier erasures read and found clean
+    against the list of `fingerprint`: their bytes, as read, need no second read by the trace
+    check (a file rewritten since has other bytes, and is read again)."""
+
+    def __init__(self, root: Path, fingerprint: str) -> None:
+        self.root, self.fingerprint = root, fingerprint
+        self.entries: dict[str, tuple[str, str]] = {}
+
+    def __call__(self, path: Path) -> None:
+        name = ledger_name(EXPORTS_LABEL, self.root, path)
+        self.entries[name] = (file_checksum(path), self.fingerprint)
 
 
 def _known_clean(
@@ -143,8 +164,7 @@ def _known_clean(
     `export_trace_cache`)."""
 
     def clean(path: Path) -> bool:
-        name = f"{label}/{path.relative_to(exports_root).as_posix()}"
-        entry = ledger.get(name)
+        entry = ledger.get(ledger_name(label, exports_root, path))
         checksum = file_checksum(path)
         if entry is not None and entry == (checksum, fingerprint):
             return True
@@ -315,8 +335,9 @@ def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 check_fingerprint(config, already),
                 label=MODEL_STORE_LABEL,
             )
+            read_clean = ReadClean(exports.path, check_fingerprint(config, already))
             finished = finish_interrupted_scrubs(
-                exports.path, store, salt, already, clean, snapshots_clean
+                exports.path, store, salt, already, clean, snapshots_clean, read_clean
             )
             with warehouse.get().transaction() as session:
                 before_list = load_suppressed(session, salt)
@@ -353,7 +374,7 @@ def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
             check = FileCheck(
                 before_list,
                 erased_now,
-                _ledger_of(warehouse),
+                {**_ledger_of(warehouse), **read_clean.entries},
                 check_fingerprint(config, before_list),
                 check_fingerprint(config, suppressed),
             )
