@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -527,6 +528,23 @@ def file_checksum(path: Path) -> str:
     return digest.hexdigest()
 
 
+class FileChecksums:
+    """`file_checksum` of each file computed once while its bytes stay put (same inode, size and
+    modification time). For one step's checks, in which files change only by the step's own
+    atomic rewrites (a new inode): the erasure step reads each export file's checksum up to
+    three times (known clean, scrubbed clean, trace check)."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, int, int, int], str] = {}
+
+    def __call__(self, path: Path) -> str:
+        found = path.stat()
+        key = (str(path), found.st_ino, found.st_size, found.st_mtime_ns)
+        if key not in self._known:
+            self._known[key] = file_checksum(path)
+        return self._known[key]
+
+
 def export_files(root: Path) -> list[Path]:
     """The data files `export_traces` reads under `root`."""
     if not root.exists():
@@ -547,6 +565,7 @@ def verified_file_traces(
     ledger: dict[str, tuple[str, str]],
     was: str,
     now: str,
+    checksum: Callable[[Path], str] = file_checksum,
 ) -> pd.DataFrame:
     """`export_traces` of every folder (labelled by its key), with the ledger: a file whose
     bytes were found clean against the list before the run is skipped when the list did not
@@ -564,16 +583,16 @@ def verified_file_traces(
         scanned = remembered_scans(Path(root), salt, suppressed)
         for path in export_files(Path(root)):
             name = f"{label}/{path.relative_to(root).as_posix()}"
-            checksum = file_checksum(path)
-            clean_before = not suppressed_before or ledger.get(name) == (checksum, was)
+            digest = checksum(path)
+            clean_before = not suppressed_before or ledger.get(name) == (digest, was)
             if clean_before and not added:
                 rows.append({"table": name, "rows": 0, "traces": 0, "scan": "unchanged"})
-                ledger[name] = (checksum, now)
+                ledger[name] = (digest, now)
                 continue
-            figures = scanned.get(checksum)
+            figures = scanned.get(digest)
             if figures is not None and figures[1] == 0:
                 rows.append({"table": name, "rows": figures[0], "traces": 0, "scan": "remembered"})
-                ledger[name] = (checksum, now)
+                ledger[name] = (digest, now)
                 continue
             frame = read_export_file(path)
             values = named_values(frame)
@@ -586,5 +605,5 @@ def verified_file_traces(
             traces = int(found.sum())
             rows.append({"table": name, "rows": len(frame), "traces": traces, "scan": scan})
             if not traces:
-                ledger[name] = (checksum, now)
+                ledger[name] = (digest, now)
     return pd.DataFrame(rows, columns=columns)

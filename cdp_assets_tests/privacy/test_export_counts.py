@@ -223,3 +223,26 @@ def test_export_files_the_scrub_read_clean_are_not_read_again_by_the_trace_check
         {"exports": exports}, salt, listed, listed, Identifiers(), {}, "fp", "fp"
     )
     assert found["scan"].tolist() == ["full", "full"]
+
+
+def test_a_file_is_hashed_once_while_its_bytes_stay_put(tmp_path: Path, monkeypatch) -> None:
+    """The erasure step's checksums: one read of a file's bytes for its several checks, and a
+    new one once the file is rewritten (atomically: another inode)."""
+    from cdp_assets.activation.atomic import write_bytes_atomically
+    from cdp_assets.privacy import trace
+
+    path = tmp_path / "full.csv"
+    path.write_text("email\nann@example.com\n")
+    hashed: list[Path] = []
+    plain = trace.file_checksum
+
+    def counting(file: Path) -> str:
+        hashed.append(file)
+        return plain(file)
+
+    monkeypatch.setattr(trace, "file_checksum", counting)
+    checksums_of = trace.FileChecksums()
+    first = checksums_of(path)
+    assert checksums_of(path) == first == plain(path) and hashed == [path]
+    write_bytes_atomically(path, b"email\n", 0o600)
+    assert checksums_of(path) == plain(path) != first and hashed == [path, path]

@@ -28,6 +28,7 @@ from cdp_assets.privacy.identifiers import Identifiers, hash_matches, named_valu
 from cdp_assets.privacy.suppression import SuppressionError, load_suppressed, privacy_salt
 from cdp_assets.privacy.tables import LAYERS, personal_tables
 from cdp_assets.privacy.trace import (
+    FileChecksums,
     check_fingerprint,
     checksums,
     export_traces,
@@ -141,13 +142,15 @@ class ReadClean:
     against the list of `fingerprint`: their bytes, as read, need no second read by the trace
     check (a file rewritten since has other bytes, and is read again)."""
 
-    def __init__(self, root: Path, fingerprint: str) -> None:
-        self.root, self.fingerprint = root, fingerprint
+    def __init__(
+        self, root: Path, fingerprint: str, checksum: Callable[[Path], str] = file_checksum
+    ) -> None:
+        self.root, self.fingerprint, self.checksum = root, fingerprint, checksum
         self.entries: dict[str, tuple[str, str]] = {}
 
     def __call__(self, path: Path) -> None:
         name = ledger_name(EXPORTS_LABEL, self.root, path)
-        self.entries[name] = (file_checksum(path), self.fingerprint)
+        self.entries[name] = (self.checksum(path), self.fingerprint)
 
 
 def _known_clean(
@@ -156,6 +159,7 @@ def _known_clean(
     fingerprint: str,
     remembered: Mapping[str, tuple[int, int]] | None = None,
     label: str = EXPORTS_LABEL,
+    checksum_of: Callable[[Path], str] = file_checksum,
 ) -> Callable[[Path], bool]:
     """Whether a file's bytes (an export file, or with `label` MODEL_STORE_LABEL and the
     store's folder a training snapshot) were found clean against the list of `fingerprint`:
@@ -165,7 +169,7 @@ def _known_clean(
 
     def clean(path: Path) -> bool:
         entry = ledger.get(ledger_name(label, exports_root, path))
-        checksum = file_checksum(path)
+        checksum = checksum_of(path)
         if entry is not None and entry == (checksum, fingerprint):
             return True
         figures = (remembered or {}).get(checksum)
@@ -183,7 +187,9 @@ def _file_traces(
     """Traces in the export files and in the model store's training snapshots (with `check`,
     through the trace ledger: see `verified_file_traces`)."""
     if check is not None:
-        return verified_file_traces(folders, salt, suppressed, *check.args())
+        return verified_file_traces(
+            folders, salt, suppressed, *check.args(), checksum=check.checksum
+        )
     parts = []
     for label, folder in folders.items():
         found = export_traces(folder, salt, suppressed)
@@ -202,9 +208,10 @@ class FileCheck:
         ledger: dict[str, tuple[str, str]],
         was: str,
         now: str,
+        checksum: Callable[[Path], str] = file_checksum,
     ) -> None:
         self.before, self.erased_now, self.ledger = before, erased_now, ledger
-        self.was, self.now = was, now
+        self.was, self.now, self.checksum = was, now, checksum
 
     def args(self) -> tuple:
         return (self.before, self.erased_now, self.ledger, self.was, self.now)
@@ -323,19 +330,22 @@ def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 # fails on a changed salt before deleting
                 already = load_suppressed(session, salt)
                 ledger = read_ledger(session)
+            checksums_of = FileChecksums()  # each file's bytes hashed once in this step
             clean = _known_clean(
                 exports.path,
                 ledger,
                 check_fingerprint(config, already),
                 remembered_scans(exports.path, salt, already),
+                checksum_of=checksums_of,
             )
             snapshots_clean = _known_clean(
                 model_store.local_folder,
                 ledger,
                 check_fingerprint(config, already),
                 label=MODEL_STORE_LABEL,
+                checksum_of=checksums_of,
             )
-            read_clean = ReadClean(exports.path, check_fingerprint(config, already))
+            read_clean = ReadClean(exports.path, check_fingerprint(config, already), checksums_of)
             finished = finish_interrupted_scrubs(
                 exports.path, store, salt, already, clean, snapshots_clean, read_clean
             )
@@ -377,6 +387,7 @@ def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 {**_ledger_of(warehouse), **read_clean.entries},
                 check_fingerprint(config, before_list),
                 check_fingerprint(config, suppressed),
+                checksums_of,
             )
             files = _file_traces(
                 {EXPORTS_LABEL: exports.path, MODEL_STORE_LABEL: model_store.local_folder},
