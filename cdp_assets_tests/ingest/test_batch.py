@@ -463,3 +463,50 @@ def test_sorted_hash_set_membership() -> None:
         seen.add(values)
         expected |= {int(v) for v in values}
     assert not SortedHashSet().contains(np.array([1, 2])).any()
+
+
+class _Unreadable:
+    """Known row hashes that fail whoever reads them."""
+
+    def __array__(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN204
+        raise AssertionError("the known row hashes were read")
+
+    def __iter__(self):  # noqa: ANN204
+        raise AssertionError("the known row hashes were read")
+
+
+def test_a_night_with_no_new_file_does_not_read_the_known_row_hashes(tmp_path: Path) -> None:
+    """The raw table's row hashes (6.7 million for a large brand's web events) matter only to
+    tell exact duplicates among new rows: with no new file they are not converted at all."""
+    config = config_with(tmp_path)
+    accounts(tmp_path, "a.csv", "id,email\n1,a@x.com\n")
+    first = ingest(config)
+    unreadable = _Unreadable()
+    nothing = ingest(config, ledger=first.ledger, known=unreadable)
+    assert len(nothing.rows) == 0 and len(nothing.ledger) == 0
+    accounts(tmp_path, "b.csv", "id,email\n2,b@x.com\n")
+    with pytest.raises(AssertionError, match="the known row hashes were read"):
+        ingest(config, ledger=first.ledger, known=unreadable)
+
+
+@pytest.mark.parametrize(
+    "known",
+    [
+        pd.array([5, None, -3, 5], dtype="Int64"),
+        np.array([5, -3, 5], dtype=np.int64),
+        np.array([5, None, -3], dtype=object),
+        {5, -3},
+    ],
+)
+def test_known_row_hashes_of_any_form_are_the_same_set(tmp_path: Path, known) -> None:
+    from cdp_assets.ingest.batch import _known_hashes
+
+    assert np.unique(_known_hashes(known)).tolist() == [-3, 5]
+    # An exact duplicate of a known row is told apart whatever form the hashes came in.
+    config = config_with(tmp_path)
+    accounts(tmp_path, "a.csv", "id,email\n1,a@x.com\n")
+    first = ingest(config)
+    again = first.rows["_row_hash"].astype("Int64").to_numpy(dtype=object)
+    accounts(tmp_path, "b.csv", "id,email\n1,a@x.com\n2,b@x.com\n")
+    second = ingest(config, ledger=first.ledger, known=again)
+    assert second.rows["id"].tolist() == ["2"]
