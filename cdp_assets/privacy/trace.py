@@ -528,6 +528,11 @@ def file_checksum(path: Path) -> str:
     return digest.hexdigest()
 
 
+def ledger_name(label: str, root: Path, path: Path) -> str:
+    """A file's name in the trace ledger: `<label>/<path under its folder>`."""
+    return f"{label}/{path.relative_to(root).as_posix()}"
+
+
 class FileChecksums:
     """`file_checksum` of each file computed once while its bytes stay put (same inode, size and
     modification time). For one step's checks, in which files change only by the step's own
@@ -582,7 +587,7 @@ def verified_file_traces(
     for label, root in folders.items():
         scanned = remembered_scans(Path(root), salt, suppressed)
         for path in export_files(Path(root)):
-            name = f"{label}/{path.relative_to(root).as_posix()}"
+            name = ledger_name(label, Path(root), path)
             digest = checksum(path)
             clean_before = not suppressed_before or ledger.get(name) == (digest, was)
             if clean_before and not added:

@@ -51,7 +51,6 @@ from cdp_assets.defs.catalog import (
 from cdp_assets.defs.resources import ExportsResource, WarehouseResource, analysis_date
 from cdp_assets.defs.unchanged import files_in, skip_when_inputs_unchanged
 from cdp_assets.privacy.export_trace_cache import cached_export_traces
-from cdp_assets.privacy.suppression import load_suppressed, privacy_salt
 from cdp_assets.reporting.markdown import markdown_table
 from cdp_assets.warehouse import WarehouseSession, coerce_frame
 
@@ -265,7 +264,7 @@ def build_campaign_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
             profiles = read_export_profiles(
                 session, config, dtypes=CUSTOMER_360_DTYPES, of_customers=assigned_sql
             )
-            profiles, _, _ = with_suppression(profiles, config, session)
+            profiles, salt, suppressed = with_suppression(profiles, config, session)
             members = current_members(session, as_of)
             assignments = session.read_table(CAMPAIGN_ASSIGNMENTS, dtypes=ASSIGNMENT_DTYPES)
             log, written, recipients = [], [], []
@@ -314,8 +313,7 @@ def build_campaign_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
             )
             # Every file under the folder, the staged ones included, against the list; the
             # scan is remembered, so the erasure step's nightly check does not read them.
-            salt = privacy_salt(config)
-            trace_scan = cached_export_traces(root, salt, load_suppressed(session, salt))
+            trace_scan = cached_export_traces(root, salt, suppressed)
             passed = leaked == 0 and violations == 0 and no_erased_people(trace_scan)
             frame = coerce_frame(
                 pd.DataFrame(log, columns=list(CAMPAIGN_LOG_DTYPES)), CAMPAIGN_LOG_DTYPES

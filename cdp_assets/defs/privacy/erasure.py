@@ -33,6 +33,7 @@ from cdp_assets.privacy.trace import (
     checksums,
     export_traces,
     file_checksum,
+    ledger_name,
     read_ledger,
     verified_file_traces,
     verified_traces,
@@ -130,11 +131,6 @@ def finish_interrupted_scrubs(
     frame = pd.DataFrame({"customer_id": ids})
     erased = set(ids[hash_matches(named_values(frame), salt, suppressed, frame.index)])
     return removed + sum(store.erase_customers(erased).values())
-
-
-def ledger_name(label: str, root: Path, path: Path) -> str:
-    """A file's name in the trace ledger: `<label>/<path under its folder>`."""
-    return f"{label}/{path.relative_to(root).as_posix()}"
 
 
 class ReadClean:
