@@ -14,6 +14,7 @@ vs last="Wang", first="Xiaoming"), both name comparisons are lifted to "exact" a
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -72,6 +73,8 @@ NAME_ORDER = ("as_entered", "swapped", "full_name")
 names are equal but split differently; both lift first_name and last_name to "exact"."""
 
 CHUNK_PAIRS = 500_000
+STREET_THRESHOLDS = (90.0, 70.0)  # token_set_90, token_set_70
+WORD_BITS = 256  # bits of a value's word set; more bits, fewer pairs thought to share a word
 FIRST_WEAK = 4  # first_name levels from jw_0.80 down are weak (null excepted)
 LAST_WEAK = 3  # last_name levels from jw_0.80 down
 
@@ -101,11 +104,51 @@ class CodedValues:
 
     codes: np.ndarray
     values: np.ndarray
+    # the values' word sets once built, shared by copies with other codes (`replace`)
+    _words: list[WordSets] = dataclasses.field(default_factory=list, compare=False, repr=False)
 
     @classmethod
     def of(cls, keys: pd.Series) -> CodedValues:
         codes, uniques = pd.factorize(keys, use_na_sentinel=True)
         return cls(codes.astype(np.int32), np.asarray(uniques, dtype=object))
+
+    @property
+    def words(self) -> WordSets:
+        """The values' word sets, built on first use (streets)."""
+        if not self._words:
+            self._words.append(WordSets.of(self.values))
+        return self._words[0]
+
+
+@dataclass(frozen=True)
+class WordSets:
+    """Each value's distinct words, sorted and joined by a space (`sorted_words`), and which of
+    `WORD_BITS` bits its words hash to (`bits`, one row of uint64 per value): two values whose
+    bits do not meet share no word. A value without words has no bit set and `empty` True."""
+
+    sorted_words: np.ndarray
+    bits: np.ndarray
+    empty: np.ndarray
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> WordSets:
+        words = pd.Series(values, dtype=object).str.split()
+        counts = words.str.len().to_numpy(np.int64)
+        exploded = words.explode()
+        codes, _ = pd.factorize(exploded, use_na_sentinel=True)  # a value without words: -1
+        bit = (codes % WORD_BITS).astype(np.uint64)
+        one = np.where(codes >= 0, np.uint64(1), np.uint64(0))
+        lanes = WORD_BITS // 64
+        rows = np.zeros((len(exploded), lanes), dtype=np.uint64)
+        rows[np.arange(len(exploded)), (bit // 64).astype(np.int64)] = one << (bit % 64)
+        starts = np.concatenate([[0], np.cumsum(np.maximum(counts, 1))[:-1]]).astype(np.int64)
+        bits = (
+            np.bitwise_or.reduceat(rows, starts, axis=0)
+            if len(values)
+            else np.zeros((0, lanes), dtype=np.uint64)
+        )
+        sorted_words = np.array([" ".join(sorted(set(w))) for w in words], dtype=object)
+        return cls(sorted_words, bits, counts == 0)
 
 
 @dataclass(frozen=True)
@@ -229,7 +272,7 @@ def features_of_rows(
         birth_day=features.birth_day[rows],
         postal_code=CodedValues(features.postal_code.codes[rows], features.postal_code.values),
         city=CodedValues(features.city.codes[rows], features.city.values),
-        street=CodedValues(features.street.codes[rows], features.street.values),
+        street=replace(features.street, codes=features.street.codes[rows]),
         email_key=CodedValues.of(map_distinct(_column(records, "email_key"), _plain_key)),
         phone=CodedValues.of(map_distinct(_column(records, "phone"), _phone_key)),
     )
@@ -416,9 +459,9 @@ def _street_levels(f: MatchFeatures, a: np.ndarray, b: np.ndarray) -> np.ndarray
     null = (ca < 0) | (cb < 0)
     level[~null & (ca == cb)] = 1
     rest = np.flatnonzero(~null & (ca != cb))
-    ratio = _pair_similarity(f.street.values, ca[rest], cb[rest], fuzz.token_set_ratio)
-    level[rest[ratio >= 90]] = 1
-    level[rest[(ratio >= 70) & (ratio < 90)]] = 2
+    ratio = _token_set_similarity(f.street, ca[rest], cb[rest])
+    level[rest[ratio >= STREET_THRESHOLDS[0]]] = 1
+    level[rest[(ratio >= STREET_THRESHOLDS[1]) & (ratio < STREET_THRESHOLDS[0])]] = 2
     level[null] = NULL_LEVEL
     return level
 
@@ -436,16 +479,56 @@ def _pair_similarity(
     """Similarity of values[ca[i]] and values[cb[i]], computed once per distinct pair."""
     if len(ca) == 0:
         return np.zeros(0, dtype=np.float64)
+    inverse, first, second = _distinct_pairs(len(values), ca, cb)
+    scores = cpdist(values[first], values[second], scorer=scorer, workers=-1)
+    return scores.astype(np.float64)[inverse]
+
+
+def _distinct_pairs(
+    size: int, ca: np.ndarray, cb: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct unordered pairs of codes below `size` (first <= second), and each input
+    pair's index among them."""
     low = np.minimum(ca, cb).astype(np.int64)
     high = np.maximum(ca, cb).astype(np.int64)
-    inverse, distinct = pd.factorize(low * len(values) + high)
-    scores = cpdist(
-        values[distinct // len(values)],
-        values[distinct % len(values)],
-        scorer=scorer,
+    inverse, distinct = pd.factorize(low * size + high)
+    return inverse, distinct // size, distinct % size
+
+
+def _token_set_similarity(values: CodedValues, ca: np.ndarray, cb: np.ndarray) -> np.ndarray:
+    """`fuzz.token_set_ratio` of values[ca[i]] and values[cb[i]], once per distinct pair.
+
+    Of two values that share no word, the token-set ratio is by its definition the plain
+    ratio of their sorted words (no common words: rapidfuzz compares the two sides' own
+    words, which are all of them, over their lengths), which costs a fifth as much: most
+    candidate pairs' streets are different streets. Pairs whose word bits meet (a shared
+    word, or two words on one bit), with a value without words, or whose plain ratio lies
+    within float rounding of a level's threshold are scored by token_set_ratio itself."""
+    if len(ca) == 0:
+        return np.zeros(0, dtype=np.float64)
+    inverse, first, second = _distinct_pairs(len(values.values), ca, cb)
+    words = values.words
+    meet = (words.bits[first] & words.bits[second]).any(axis=1)
+    exact = meet | words.empty[first] | words.empty[second]
+    apart = np.flatnonzero(~exact)
+    scores = np.zeros(len(first), dtype=np.float64)
+    scores[apart] = cpdist(
+        words.sorted_words[first[apart]],
+        words.sorted_words[second[apart]],
+        scorer=fuzz.ratio,
         workers=-1,
     )
-    return scores.astype(np.float64)[inverse]
+    near = np.zeros(len(first), dtype=bool)
+    for threshold in STREET_THRESHOLDS:
+        near[apart] |= np.abs(scores[apart] - threshold) < 1e-3
+    scored = np.flatnonzero(exact | near)
+    scores[scored] = cpdist(
+        values.values[first[scored]],
+        values.values[second[scored]],
+        scorer=fuzz.token_set_ratio,
+        workers=-1,
+    )
+    return scores[inverse]
 
 
 # --- feature preparation -------------------------------------------------------------------

@@ -142,3 +142,57 @@ def test_phone_keys_keep_digits_and_plus_only() -> None:
     }
     for value, key in cases.items():
         assert _phone_key(value) == key
+
+
+def _street_like(rng: np.random.Generator, count: int) -> np.ndarray:
+    """Street keys as `_street_key` writes them: numbers, names, types, flats, typos."""
+    names = ["main", "mian", "oak", "oaks", "church", "chruch", "de", "la", "rue", "victor", "hugo"]
+    kinds = ["street", "road", "avenue", "lane", "strasse", "st", "apt", "flat", "2nd", "b"]
+    out = []
+    for _ in range(count):
+        words = [str(rng.integers(1, 40))] if rng.random() < 0.8 else []
+        words += list(rng.choice(names, rng.integers(0, 4)))
+        words += list(rng.choice(kinds, rng.integers(0, 3)))
+        out.append(" ".join(words))
+    return np.array(sorted(set(out)), dtype=object)
+
+
+def test_street_similarity_equals_token_set_ratio_on_every_pair() -> None:
+    """The shortcut for streets that share no word gives rapidfuzz's token_set_ratio to the
+    bit, for pairs with and without common words, repeated words and a value of no words."""
+    from rapidfuzz import fuzz
+    from rapidfuzz.process import cpdist
+
+    from cdp_assets.identity.comparisons import CodedValues, _token_set_similarity
+
+    rng = np.random.default_rng(7)
+    values = np.concatenate(
+        [_street_like(rng, 3_000), np.array(["", "main main", "main", "x y z", "z y x"], object)]
+    )
+    coded = CodedValues(np.arange(len(values), dtype=np.int32), values)
+    ca = rng.integers(0, len(values), 300_000)
+    cb = rng.integers(0, len(values), 300_000)
+    ca[:5], cb[:5] = len(values) - 5, np.arange(len(values) - 5, len(values))
+    expected = cpdist(values[ca], values[cb], scorer=fuzz.token_set_ratio).astype(np.float64)
+    got = _token_set_similarity(coded, ca, cb)
+    np.testing.assert_array_equal(got, expected)
+    shares_word = np.array(
+        [bool(set(values[a].split()) & set(values[b].split())) for a, b in zip(ca, cb, strict=True)]
+    )
+    assert 0.05 < shares_word.mean() < 0.95  # both kinds of pair are tested
+    assert ((expected >= 70) & ~shares_word).any()  # typos only: near without a common word
+
+
+def test_word_bits_meet_whenever_two_values_share_a_word() -> None:
+    from cdp_assets.identity.comparisons import WordSets
+
+    values = np.array(["12 main street", "main", "7 oak road", "", "road 7 oak oak"], object)
+    words = WordSets.of(values)
+    meets = (words.bits[:, None, :] & words.bits[None, :, :]).any(axis=2)
+    for i, a in enumerate(values):
+        for j, b in enumerate(values):
+            if set(a.split()) & set(b.split()):
+                assert meets[i, j], (a, b)
+    assert list(words.sorted_words) == ["12 main street", "main", "7 oak road", "", "7 oak road"]
+    assert list(words.empty) == [False, False, False, True, False]
+    assert not words.bits[3].any()
