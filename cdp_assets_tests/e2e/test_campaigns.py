@@ -8,10 +8,12 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 
 from cdp_assets.activation.export_files import read_export_file
-from cdp_assets_tests.e2e.pipeline import DemoProject, run_job
+from cdp_assets.warehouse import dispose_engines
+from cdp_assets_tests.e2e.pipeline import DemoProject, load_definitions, project_env, run_job
 
 PEOPLE = 400
 
@@ -135,6 +137,86 @@ def test_assignment_and_per_arm_exports(tmp_path: Path) -> None:
 
     recipients = project.table("activation", "campaign_recipients")
     assert set(recipients["customer_id"]) == set(coupon["customer_id"]) | set(picks["customer_id"])
+
+
+def _suppress_email(project: DemoProject, email: str) -> None:
+    """Put one email on the suppression list, as an erasure request would."""
+    from cdp_assets.config import load_config
+    from cdp_assets.privacy.erasure import append_suppression
+    from cdp_assets.privacy.identifiers import Identifiers
+    from cdp_assets.privacy.suppression import SUPPRESSION_DTYPES, privacy_salt, salt_fingerprint
+    from cdp_assets.warehouse import Warehouse, coerce_frame, dispose_engines
+
+    with project_env(project):
+        salt = privacy_salt(load_config(project.config_path))
+    erased = Identifiers()
+    erased.add("email", [email])
+    rows = erased.hashes(salt).assign(
+        request_id="REQ-1",
+        added_at=pd.Timestamp.now(tz="UTC"),
+        salt_fingerprint=salt_fingerprint(salt),
+    )
+    with Warehouse(project.warehouse_url).transaction() as session:
+        assert append_suppression(session, coerce_frame(rows, SUPPRESSION_DTYPES)) == 1
+    dispose_engines()
+
+
+def test_a_campaign_file_holding_an_erased_persons_email_is_not_published(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Defence in depth: were the selection to let a suppressed address through (a defect,
+    injected here), the staged campaign files are scanned against the suppression list, the
+    blocking check fails, and nothing is published: latest.json, the export log and the
+    recipients stay as they were, and no staged folder is left behind. (The consent audit,
+    which reads the staged files too, counts the address as one without consent.)"""
+    from cdp_assets.activation.audience_selection import apply_consent
+    from cdp_assets.defs.activation import campaigns as campaigns_module
+    from cdp_assets.defs.unchanged import RECOMPUTE_TAG
+
+    project = _project(tmp_path)
+    folder = tmp_path / "exports" / "newsletter" / "spring__coupon"
+    with dg.instance_for_test() as instance:
+        assert run_job(project, instance).success
+        first = yaml.safe_load((folder / "latest.json").read_text())["export_id"]
+        coupon = _latest_full(tmp_path, "spring__coupon")
+        log_before = project.table("activation", "campaign_exports")
+        recipients_before = project.table("activation", "campaign_recipients")
+        erased = str(coupon["email"].iloc[0])
+        _suppress_email(project, erased)
+
+        def suppression_ignored(members: pd.DataFrame, channel: str):  # the injected defect
+            return apply_consent(members.assign(suppressed=False), channel)
+
+        monkeypatch.setattr(campaigns_module, "apply_consent", suppression_ignored)
+        with project_env(project):
+            result = (
+                load_definitions()
+                .resolve_job_def("nightly_refresh")
+                .execute_in_process(
+                    instance=instance,
+                    tags={RECOMPUTE_TAG: "true"},
+                    asset_selection=[dg.AssetKey(["activation", "campaign_exports"])],
+                    raise_on_error=False,
+                )
+            )
+        dispose_engines()
+    assert not result.success
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert checks["no_control_member_exported"].passed
+    # The consent audit counts a suppressed address as one without consent: it fails too.
+    assert checks["exported_people_consented"].metadata["rows_without_consent"].value == 1
+    blocked = checks["no_erased_people_in_exports"]
+    assert not blocked.passed
+    # The scan reads every file of the folder: the staged ones and those the first run
+    # published hold the address (scrubbing published files is the erasure step's work).
+    assert blocked.metadata["rows_of_erased_people"].value >= 2
+    assert yaml.safe_load((folder / "latest.json").read_text())["export_id"] == first
+    assert erased in set(_latest_full(tmp_path, "spring__coupon")["email"])  # as published
+    assert not list((tmp_path / "exports").rglob(".staged-*"))
+    pd.testing.assert_frame_equal(project.table("activation", "campaign_exports"), log_before)
+    pd.testing.assert_frame_equal(
+        project.table("activation", "campaign_recipients"), recipients_before
+    )
 
 
 def _run_as_of(project: DemoProject, instance: dg.DagsterInstance, day: str) -> None:
