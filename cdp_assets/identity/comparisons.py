@@ -114,41 +114,52 @@ class CodedValues:
 
     @property
     def words(self) -> WordSets:
-        """The values' word sets, built on first use (streets)."""
+        """The values' word sets (streets), their rows built as comparisons need them."""
         if not self._words:
-            self._words.append(WordSets.of(self.values))
+            self._words.append(WordSets(self.values))
         return self._words[0]
 
 
-@dataclass(frozen=True)
 class WordSets:
-    """Each value's distinct words, sorted and joined by a space (`sorted_words`), and which of
-    `WORD_BITS` bits its words hash to (`bits`, one row of uint64 per value): two values whose
-    bits do not meet share no word. A value without words has no bit set and `empty` True."""
+    """Per value: its distinct words, sorted and joined by a space (`sorted_words`), and which
+    of `WORD_BITS` bits its words hash to (`bits`, one row of uint64 per value), so that two
+    values whose bits do not meet share no word; `empty` marks a value of no words. Rows are
+    built on demand (`build`): a nightly resolution compares the streets of a few records, a
+    full one nearly all of them. A word's bit is a fixed hash of its text, the same whichever
+    rows are built together."""
 
-    sorted_words: np.ndarray
-    bits: np.ndarray
-    empty: np.ndarray
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values
+        self.sorted_words = np.empty(len(values), dtype=object)
+        self.bits = np.zeros((len(values), WORD_BITS // 64), dtype=np.uint64)
+        self.empty = np.zeros(len(values), dtype=bool)
+        self._built = np.zeros(len(values), dtype=bool)
 
     @classmethod
     def of(cls, values: np.ndarray) -> WordSets:
-        words = pd.Series(values, dtype=object).str.split()
+        words = cls(values)
+        words.build(np.arange(len(values)))
+        return words
+
+    def build(self, codes: np.ndarray) -> None:
+        """Build the rows of `codes` not built yet."""
+        todo = codes[~self._built[codes]]
+        if len(todo) == 0:
+            return
+        todo = np.unique(todo)
+        words = pd.Series(self.values[todo], dtype=object).str.split()
         counts = words.str.len().to_numpy(np.int64)
-        exploded = words.explode()
-        codes, _ = pd.factorize(exploded, use_na_sentinel=True)  # a value without words: -1
-        bit = (codes % WORD_BITS).astype(np.uint64)
-        one = np.where(codes >= 0, np.uint64(1), np.uint64(0))
-        lanes = WORD_BITS // 64
-        rows = np.zeros((len(exploded), lanes), dtype=np.uint64)
-        rows[np.arange(len(exploded)), (bit // 64).astype(np.int64)] = one << (bit % 64)
+        exploded = words.explode().to_numpy(dtype=object)
+        present = np.flatnonzero(pd.notna(exploded))  # a value without words explodes to NaN
+        bit = np.zeros(len(exploded), dtype=np.uint64)
+        bit[present] = pd.util.hash_array(exploded[present]) % np.uint64(WORD_BITS)
+        rows = np.zeros((len(exploded), WORD_BITS // 64), dtype=np.uint64)
+        rows[present, (bit[present] // 64).astype(np.int64)] = np.uint64(1) << (bit[present] % 64)
         starts = np.concatenate([[0], np.cumsum(np.maximum(counts, 1))[:-1]]).astype(np.int64)
-        bits = (
-            np.bitwise_or.reduceat(rows, starts, axis=0)
-            if len(values)
-            else np.zeros((0, lanes), dtype=np.uint64)
-        )
-        sorted_words = np.array([" ".join(sorted(set(w))) for w in words], dtype=object)
-        return cls(sorted_words, bits, counts == 0)
+        self.bits[todo] = np.bitwise_or.reduceat(rows, starts, axis=0)
+        self.sorted_words[todo] = [" ".join(sorted(set(w))) for w in words]
+        self.empty[todo] = counts == 0
+        self._built[todo] = True
 
 
 @dataclass(frozen=True)
@@ -508,6 +519,8 @@ def _token_set_similarity(values: CodedValues, ca: np.ndarray, cb: np.ndarray) -
         return np.zeros(0, dtype=np.float64)
     inverse, first, second = _distinct_pairs(len(values.values), ca, cb)
     words = values.words
+    words.build(first)
+    words.build(second)
     meet = (words.bits[first] & words.bits[second]).any(axis=1)
     exact = meet | words.empty[first] | words.empty[second]
     apart = np.flatnonzero(~exact)
