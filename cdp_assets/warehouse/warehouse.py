@@ -14,6 +14,7 @@ import io
 import re
 import threading
 import uuid
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
+
+from cdp_assets.warehouse.arrow_frames import arrow_readable, frame_of_arrow
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENGINES: dict[tuple[str, bool], sa.Engine] = {}  # by (url, read_only)
@@ -263,8 +266,22 @@ class WarehouseSession:
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         if self.dialect == "duckdb":
             raw = self.conn.connection.driver_connection
-            # DuckDB's own result → pandas conversion is far faster than row fetching.
-            return raw.execute(_duckdb_params(sql), dict(params or {})).df()
+            # DuckDB's own result → pandas conversion is far faster than row fetching, and
+            # through Arrow faster again where text is concerned (`arrow_frames`).
+            result = raw.execute(_duckdb_params(sql), dict(params or {}))
+            described = result.description or []
+            names, types = [d[0] for d in described], [str(d[1]) for d in described]
+            if not described or not arrow_readable(types, names):
+                return result.df()
+            with warnings.catch_warnings():
+                # "an extra copy of the rows": the price of reading within this connection's
+                # transaction (`sql()` relations refuse to run beside an unfinished result)
+                warnings.filterwarnings("ignore", "Arrow output on a DB-API result")
+                table = result.to_arrow_table()
+            frame = frame_of_arrow(table)
+            if frame is None:  # unreachable while arrow_readable agrees with frame_of_arrow
+                raise WarehouseError(f"unexpected result types {types} of: {sql}")
+            return frame
         result = self.conn.execute(sa.text(sql), dict(params or {}))
         return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
