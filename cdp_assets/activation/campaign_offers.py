@@ -7,6 +7,7 @@ import pandas as pd
 
 from cdp_assets.activation.audience_selection import export_rows
 from cdp_assets.config import CampaignConfig
+from cdp_assets.identity.membership import string_isin
 
 OFFER_COLUMNS: dict[str, str] = {
     "campaign": "string",
@@ -63,13 +64,14 @@ def without_held_out(rows: pd.DataFrame, channel: str, held_out: set[str]) -> pd
     if not held_out or rows.empty:
         return rows
     if channel == "ads":
-        hashes = rows[["email_sha256", "phone_sha256"]].mask(
-            rows[["email_sha256", "phone_sha256"]].isin(held_out)
-        )
-        kept = rows.assign(email_sha256=hashes["email_sha256"], phone_sha256=hashes["phone_sha256"])
+        hashes = {
+            column: rows[column].mask(string_isin(rows[column], held_out))
+            for column in ("email_sha256", "phone_sha256")
+        }
+        kept = rows.assign(**hashes)
         return kept[kept["email_sha256"].notna() | kept["phone_sha256"].notna()].reset_index(
             drop=True
         )
     column = "email" if channel == "email" else "phone"
-    shared = _address_key(rows[column], channel).isin(held_out).fillna(False)
-    return rows[~shared.to_numpy()].reset_index(drop=True)
+    shared = string_isin(_address_key(rows[column], channel), held_out)
+    return rows[~shared].reset_index(drop=True)

@@ -40,9 +40,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import scipy.sparse as sp
 
 from cdp_assets.identity.facts import PURCHASE_STATUSES
+from cdp_assets.identity.membership import string_positions
 
 PURCHASE_WEIGHT = 4.0
 VIEW_WEIGHT = 1.0
@@ -106,7 +108,7 @@ class RecommenderModel:
         if top_n < 1:
             raise ValueError(f"top_n must be at least 1, got {top_n}")
         wanted = self.customers if customers is None else _customer_ids(customers)
-        rows = self.customers.get_indexer(wanted)
+        rows = string_positions(wanted, self.customers)
         parts = [
             _recommend_chunk(self, rows[start : start + CUSTOMER_CHUNK], top_n, use_similarity)
             for start in range(0, len(rows), CUSTOMER_CHUNK)
@@ -226,10 +228,10 @@ def _fit(
     views = product_views(events, cutoff)
     customers = _sorted_index(pd.concat([lines["customer_id"], views["customer_id"]]))
     products = _sorted_index(pd.concat([lines["product_id"], views["product_id"]]))
-    line_c = customers.get_indexer(lines["customer_id"])
-    line_i = products.get_indexer(lines["product_id"])
-    view_c = customers.get_indexer(views["customer_id"])
-    view_i = products.get_indexer(views["product_id"])
+    line_c = string_positions(lines["customer_id"], customers)
+    line_i = string_positions(lines["product_id"], products)
+    view_c = string_positions(views["customer_id"], customers)
+    view_i = string_positions(views["product_id"], products)
 
     shape = (len(customers), len(products))
     bought = _order_counts(line_c, line_i, pd.factorize(lines["order_id"])[0], shape)
@@ -614,17 +616,30 @@ def _popular_fill(
     return _Chunk(owner, cf_count[owner] + slot + 1, item, score, reason)
 
 
-def _reason_vocabulary(model: RecommenderModel) -> np.ndarray:
+def _reason_vocabulary(model: RecommenderModel) -> pa.Array:
     """Reason texts by code: bought with p, viewed with p (per product), bought before,
     popular."""
     products = model.products.to_numpy(dtype=object)
-    return np.concatenate(
-        [
-            "bought with " + products,
-            "viewed with " + products,
-            np.array(["bought before", model.popular_reason], dtype=object),
-        ]
+    return _arrow_strings(
+        np.concatenate(
+            [
+                "bought with " + products,
+                "viewed with " + products,
+                np.array(["bought before", model.popular_reason], dtype=object),
+            ]
+        )
     )
+
+
+def _arrow_strings(values: pd.Index | np.ndarray) -> pa.Array:
+    array = pa.array(values.array if isinstance(values, pd.Index) else values, type=pa.string())
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
+def _taken(texts: pa.Array, codes: np.ndarray) -> pd.arrays.ArrowStringArray:
+    """`texts[codes]` as a `string` column, built in Arrow: ten rows per customer would be
+    tens of millions of Python strings to convert one by one."""
+    return pd.arrays.ArrowStringArray(texts.take(pa.array(codes, type=pa.int64())))
 
 
 def _recommendation_frame(
@@ -638,11 +653,11 @@ def _recommendation_frame(
     rows = _concat(shifted)
     frame = pd.DataFrame(
         {
-            "customer_id": wanted.to_numpy(dtype=object)[rows.owner],
+            "customer_id": _taken(_arrow_strings(wanted), rows.owner),
             "rank": rows.rank,
-            "product_id": model.products.to_numpy(dtype=object)[rows.item],
+            "product_id": _taken(_arrow_strings(model.products), rows.item),
             "score": np.round(rows.score, 6),
-            "reason": _reason_vocabulary(model)[rows.reason],
+            "reason": _taken(_reason_vocabulary(model), rows.reason),
         }
     )
     return frame.astype(RECOMMENDATION_DTYPES)
