@@ -5,9 +5,12 @@ email matches no account): no golden fields to choose, but first and last seen a
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from cdp_assets.contracts.golden_profile import GOLDEN_PROFILE_DTYPES
 from cdp_assets.identity.golden import empty_profiles, golden_profiles
+from cdp_assets.identity.membership import string_isin
 
 
 def fact_only_profiles(
@@ -24,9 +27,8 @@ def fact_only_profiles(
     ids = pd.Series(sorted(customer_ids), dtype="string")
     profiles = empty_profiles().reindex(range(len(ids)))
     profiles["customer_id"] = ids
-    mine = xref[xref["customer_id"].isin(set(ids))]
-    sources = mine.groupby("customer_id")["source"].agg(lambda s: ",".join(sorted(set(s))))
-    profiles["sources"] = ids.map(sources)
+    mine = xref[string_isin(xref["customer_id"], ids)]
+    profiles["sources"] = ids.map(joined_sources(mine))
     profiles["source_count"] = profiles["sources"].str.count(",").fillna(-1).astype("int64") + 1
     profiles["record_count"] = 0
     profiles["email_consent"] = False
@@ -37,6 +39,27 @@ def fact_only_profiles(
         profiles["first_seen"] = ids.map(seen["min"])
         profiles["last_seen"] = ids.map(seen["max"])
     return profiles.astype(GOLDEN_PROFILE_DTYPES)
+
+
+def joined_sources(xref: pd.DataFrame) -> pd.Series:
+    """Per customer_id of `xref` (source, customer_id rows): its distinct sources, sorted and
+    joined with commas. Joined in Arrow: a Python join per customer took seconds at 100,000
+    fact-only customers."""
+    pairs = (
+        xref[["customer_id", "source"]]
+        .astype("string")
+        .drop_duplicates()
+        .sort_values(["customer_id", "source"])
+    )
+    table = pa.Table.from_pandas(pairs, preserve_index=False)
+    # One thread keeps each customer's sources in the sorted order they come in.
+    grouped = table.group_by("customer_id", use_threads=False).aggregate([("source", "list")])
+    lists = grouped["source_list"]
+    joined = pc.binary_join(lists, pa.scalar(",", lists.type.value_type))
+    return pd.Series(
+        pd.arrays.ArrowStringArray(joined.cast(pa.large_string())),
+        index=pd.Index(pd.arrays.ArrowStringArray(grouped["customer_id"].cast(pa.large_string()))),
+    )
 
 
 def activity_rows(span: pd.DataFrame) -> pd.DataFrame | None:
