@@ -189,7 +189,7 @@ def _new_files(
                 yield refused
             continue
         size, modified = _stat(path)
-        digest = content_hash(path)
+        digest = index.known_digest(name, size, modified) or content_hash(path)
         if index.seen(name, digest):
             continue
         original = index.original_of(digest)

@@ -3,7 +3,9 @@
 The ledger (`ops.ingested_files`) holds one row per file (or sql snapshot) seen per source.
 A file is identified by its path relative to the landing folder and the sha256 of its bytes:
 the same (path, hash) is never read twice, and a new file whose bytes were already ingested
-under another name is recorded as a `duplicate_file` of the first.
+under another name is recorded as a `duplicate_file` of the first. A file whose size and
+modification time are still those recorded when it was last ingested is not hashed again
+(`LedgerIndex.known_digest`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ STATUS_INGESTED = "ingested"
 STATUS_DUPLICATE = "duplicate_file"
 LEDGER_TABLE = TableRef("ops", "ingested_files")
 LEDGER_KEY: tuple[str, ...] = UNIQUE_KEYS[(LEDGER_TABLE.schema, LEDGER_TABLE.table)]
+# A file modified less than this before its ingestion began is hashed again every time (see
+# `_trusted_stats`): file system clocks tick every few milliseconds.
+RACY_SECONDS = 1.0
 
 
 def claim_source(session: WarehouseSession, source_name: str) -> None:
@@ -90,12 +95,14 @@ def content_hash(path: Path) -> str:
 
 
 class LedgerIndex:
-    """What the existing ledger of one source says: which (file, hash) pairs were seen, and
-    the file each content hash was first ingested as."""
+    """What the existing ledger of one source says: which (file, hash) pairs were seen, the
+    file each content hash was first ingested as, and the size and modification time each
+    file had when last ingested (`known_digest`)."""
 
     def __init__(self, ledger: pd.DataFrame, source_name: str) -> None:
         self.pairs: set[tuple[str, str]] = set()
         self.first_file: dict[str, str] = {}
+        self.stats: dict[str, tuple[int, pd.Timestamp, str]] = {}
         if ledger is None or len(ledger) == 0:
             return
         rows = ledger
@@ -104,6 +111,7 @@ class LedgerIndex:
         order = [c for c in ("ingested_at", "file") if c in rows.columns]
         if order:
             rows = rows.sort_values(order, kind="stable")
+        self.stats = _trusted_stats(rows)
         for file, digest, status, duplicate_of in zip(
             rows["file"].astype("string"),
             rows["content_hash"].astype("string"),
@@ -130,3 +138,34 @@ class LedgerIndex:
     def record(self, file: str, digest: str) -> None:
         self.pairs.add((file, digest))
         self.first_file.setdefault(digest, file)
+
+    def known_digest(self, file: str, size: int, modified: pd.Timestamp) -> str | None:
+        """The content hash `file` had when last ingested, when its size and modification
+        time (to the microsecond) are still the ones recorded then: its bytes are not read
+        again. None (hash the file) otherwise."""
+        known = self.stats.get(file)
+        if known is None or known[0] != size or known[1] != modified:
+            return None
+        return known[2]
+
+
+def _trusted_stats(rows: pd.DataFrame) -> dict[str, tuple[int, pd.Timestamp, str]]:
+    """file → (size, modified_at, content_hash) of its latest ledger row (rows in ingestion
+    order), for the files last modified at least RACY_SECONDS before that ingestion began: a
+    file modified closer to it could be written again within the same tick of the file
+    system's clock, keeping size and time (git calls these entries racy)."""
+    needed = ("file", "content_hash", "size_bytes", "modified_at", "ingested_at")
+    if any(column not in rows.columns for column in needed):
+        return {}
+    settled = rows["modified_at"] < rows["ingested_at"] - pd.Timedelta(seconds=RACY_SECONDS)
+    stats: dict[str, tuple[int, pd.Timestamp, str]] = {}
+    for file, digest, size, modified, trusted in zip(
+        rows["file"], rows["content_hash"], rows["size_bytes"], rows["modified_at"],
+        settled.fillna(False), strict=True,
+    ):  # fmt: skip
+        if pd.isna(file):
+            continue
+        stats.pop(str(file), None)  # a later row of the file replaces what an earlier said
+        if trusted and not (pd.isna(digest) or pd.isna(size)):
+            stats[str(file)] = (int(size), pd.Timestamp(modified), str(digest))
+    return stats

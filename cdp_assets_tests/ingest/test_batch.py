@@ -510,3 +510,94 @@ def test_known_row_hashes_of_any_form_are_the_same_set(tmp_path: Path, known) ->
     accounts(tmp_path, "b.csv", "id,email\n1,a@x.com\n2,b@x.com\n")
     second = ingest(config, ledger=first.ledger, known=again)
     assert second.rows["id"].tolist() == ["2"]
+
+
+def _set_mtime(path: Path, at: pd.Timestamp) -> None:
+    os.utime(path, ns=(at.value, at.value))
+
+
+def _counting_content_hash(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Patches the batch's content hash to record the files it reads."""
+    import cdp_assets.ingest.batch as batch_module
+
+    read: list[str] = []
+
+    def counted(path: Path) -> str:
+        read.append(path.name)
+        return content_hash(path)
+
+    monkeypatch.setattr(batch_module, "content_hash", counted)
+    return read
+
+
+def test_a_settled_file_with_its_ingested_size_and_time_is_not_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large brand lands gigabytes of web events: hashing them all every night to find
+    nothing new took most of a nothing-new night's raw step."""
+    config = config_with(tmp_path)
+    settled = accounts(tmp_path, "a.csv", "id,email\n1,a@x.com\n")
+    _set_mtime(settled, AT - pd.Timedelta(days=1))
+    first = ingest(config)
+    read = _counting_content_hash(monkeypatch)
+
+    again = ingest(config, ledger=first.ledger, batch_id="b2", at=AT + pd.Timedelta(days=1))
+
+    assert read == []
+    assert len(again.rows) == 0 and len(again.ledger) == 0
+
+
+def test_a_settled_file_rewritten_with_the_same_size_is_read_again(tmp_path: Path) -> None:
+    config = config_with(tmp_path)
+    path = accounts(tmp_path, "a.csv", "id,email\n1,a@x.com\n")
+    _set_mtime(path, AT - pd.Timedelta(days=1))
+    first = ingest(config)
+
+    path.write_text("id,email\n1,b@x.com\n")  # same size, new bytes, a new modification time
+    _set_mtime(path, AT + pd.Timedelta(hours=1))
+    again = ingest(config, ledger=first.ledger, batch_id="b2", at=AT + pd.Timedelta(days=1))
+
+    assert again.rows["email"].tolist() == ["b@x.com"]
+    assert again.ledger["content_hash"].tolist() == [content_hash(path)]
+
+
+def test_a_file_modified_within_a_second_of_its_ingestion_is_hashed_every_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written in the same tick of the file system's clock as the ledger recorded, a rewrite
+    could keep the recorded size and time: such a file is never trusted by its stat."""
+    config = config_with(tmp_path)
+    racy = accounts(tmp_path, "racy.csv", "id,email\n1,a@x.com\n")
+    settled = accounts(tmp_path, "settled.csv", "id,email\n2,b@x.com\n")
+    _set_mtime(racy, AT - pd.Timedelta(milliseconds=500))
+    _set_mtime(settled, AT - pd.Timedelta(seconds=2))
+    first = ingest(config)
+    read = _counting_content_hash(monkeypatch)
+
+    again = ingest(config, ledger=first.ledger, batch_id="b2", at=AT + pd.Timedelta(days=1))
+
+    assert read == ["racy.csv"]
+    assert len(again.rows) == 0
+
+
+def test_the_latest_ledger_row_of_a_file_decides_what_its_stat_says(tmp_path: Path) -> None:
+    """A file ingested twice is known by its latest row only: new bytes put back under the
+    size and time of the first ingestion are read, not vouched for by that older row."""
+    config = config_with(tmp_path)
+    path = accounts(tmp_path, "a.csv", "id,email\n1,a@x.com\n")
+    early = AT - pd.Timedelta(days=2)
+    _set_mtime(path, early)
+    first = ingest(config)
+    path.write_text("id,email\n1,a@x.com\n2,b@x.com\n")
+    _set_mtime(path, AT - pd.Timedelta(days=1))
+    known = first.rows["_row_hash"].to_numpy()
+    second = ingest(config, ledger=first.ledger, known=known, batch_id="b2", at=AT)
+    ledger = pd.concat([first.ledger, second.ledger], ignore_index=True)
+    known = np.concatenate([known, second.rows["_row_hash"].to_numpy()])
+
+    path.write_text("id,email\n3,c@x.com\n")  # new bytes, the first file's size and time
+    _set_mtime(path, early)
+    third = ingest(config, ledger=ledger, known=known, batch_id="b3", at=AT + pd.Timedelta(days=1))
+
+    assert second.rows["id"].tolist() == ["2"]
+    assert third.rows["id"].tolist() == ["3"]
