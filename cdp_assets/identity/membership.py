@@ -16,7 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 
-def _strings(values: Iterable[object]) -> pa.Array:
+def arrow_strings(values: Iterable[object]) -> pa.Array:
+    """`values` (a Series, an Index, an array, a set) as one Arrow `large_string` array."""
     if isinstance(values, pd.Series | pd.Index):
         values = values.astype("string").array
     elif isinstance(values, set | frozenset):
@@ -30,12 +31,12 @@ def _strings(values: Iterable[object]) -> pa.Array:
 def string_isin(values: Iterable[object], wanted: Iterable[object]) -> np.ndarray:
     """Bool per item of `values`: whether it is one of `wanted` (as `Series.isin`: a null
     matches a null in `wanted`)."""
-    found = pc.is_in(_strings(values), value_set=_strings(wanted))
+    found = pc.is_in(arrow_strings(values), value_set=arrow_strings(wanted))
     return found.fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
 
 
 def string_positions(values: Iterable[object], wanted: Iterable[object]) -> np.ndarray:
     """Per item of `values`: the position of its first occurrence in `wanted` (-1: none; a
     null finds a null)."""
-    found = pc.index_in(_strings(values), value_set=_strings(wanted))
+    found = pc.index_in(arrow_strings(values), value_set=arrow_strings(wanted))
     return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)

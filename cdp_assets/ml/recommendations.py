@@ -44,7 +44,7 @@ import pyarrow as pa
 import scipy.sparse as sp
 
 from cdp_assets.identity.facts import PURCHASE_STATUSES
-from cdp_assets.identity.membership import string_positions
+from cdp_assets.identity.membership import arrow_strings, string_positions
 
 PURCHASE_WEIGHT = 4.0
 VIEW_WEIGHT = 1.0
@@ -620,7 +620,7 @@ def _reason_vocabulary(model: RecommenderModel) -> pa.Array:
     """Reason texts by code: bought with p, viewed with p (per product), bought before,
     popular."""
     products = model.products.to_numpy(dtype=object)
-    return _arrow_strings(
+    return arrow_strings(
         np.concatenate(
             [
                 "bought with " + products,
@@ -629,11 +629,6 @@ def _reason_vocabulary(model: RecommenderModel) -> pa.Array:
             ]
         )
     )
-
-
-def _arrow_strings(values: pd.Index | np.ndarray) -> pa.Array:
-    array = pa.array(values.array if isinstance(values, pd.Index) else values, type=pa.string())
-    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
 def _taken(texts: pa.Array, codes: np.ndarray) -> pd.arrays.ArrowStringArray:
@@ -653,9 +648,9 @@ def _recommendation_frame(
     rows = _concat(shifted)
     frame = pd.DataFrame(
         {
-            "customer_id": _taken(_arrow_strings(wanted), rows.owner),
+            "customer_id": _taken(arrow_strings(wanted), rows.owner),
             "rank": rows.rank,
-            "product_id": _taken(_arrow_strings(model.products), rows.item),
+            "product_id": _taken(arrow_strings(model.products), rows.item),
             "score": np.round(rows.score, 6),
             "reason": _taken(_reason_vocabulary(model), rows.reason),
         }
