@@ -80,6 +80,8 @@ class IngestBatch:
     exact_duplicates: int = 0
     rows_suppressed: int = 0
     columns: list[str] = field(default_factory=list)  # raw source columns, first seen first
+    # sql sources: the content hash of the snapshot the source gives now (read, or trusted)
+    sql_content_hash: str | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -162,18 +164,37 @@ def _stat(path: Path) -> tuple[int, pd.Timestamp]:
     return stat.st_size, modified
 
 
+def sql_ledger_name(source: SourceConfig) -> str:
+    """The ledger's name for the snapshots of a sql source."""
+    return f"sql:{source.name}"
+
+
+@dataclass
+class _SqlSnapshot:
+    trusted: str | None = None  # in: a content hash the source is known to still give
+    content_hash: str | None = None  # out: the hash of the snapshot the source gives now
+
+
 def _new_files(
     source: SourceConfig,
     config: CDPConfig,
     index: LedgerIndex,
     duplicates: list[dict[str, object]],
+    sql: _SqlSnapshot | None = None,
 ) -> Iterator[_FileRead]:
     """Reads the new files (or the new sql snapshot) one at a time, in path order; a file whose
-    bytes were ingested before under another name goes to `duplicates` instead."""
+    bytes were ingested before under another name goes to `duplicates` instead. `sql` (sql
+    sources) receives the snapshot's content hash; a snapshot whose `sql.trusted` hash the
+    ledger holds is not read."""
     if source.format == "sql":
-        name = f"sql:{source.name}"
+        name = sql_ledger_name(source)
+        sql = _SqlSnapshot() if sql is None else sql
+        if sql.trusted is not None and index.seen(name, sql.trusted):
+            sql.content_hash = sql.trusted
+            return
         result = read_sql_source(source_url(config, source.name), source)
         digest = frame_content_hash(result.rows.drop(columns="_line"))
+        sql.content_hash = digest
         if index.original_of(digest) is None and not index.seen(name, digest):
             check_mapped_columns(source, result.columns, f"the result of {name}")
             index.record(name, digest)
@@ -241,8 +262,14 @@ def ingest_source(
     known_columns: Iterable[str] = (),
     sink: RowsSink | None = None,
     suppressor: Suppressor | None = None,
+    sql_unchanged: str | None = None,
 ) -> IngestBatch:
     """Assembles one ingestion batch of `source` (see the module docstring).
+
+    `sql_unchanged` (sql sources): the content hash of the snapshot the source gave when its
+    database and statement were last as they are now (`ingest.sql_snapshots`); the source is
+    not read when the ledger holds that snapshot. `sql_content_hash` of the batch is then that
+    hash, else the hash of the snapshot read.
 
     `ledger`: the source's existing ops.ingested_files rows (LEDGER_DTYPES, possibly empty);
     `known_row_hashes`: the `_row_hash` values already in raw.<source>; `known_columns`: the
@@ -268,7 +295,8 @@ def ingest_source(
     ledger_rows: list[dict[str, object]] = []
     duplicate_rows: list[dict[str, object]] = []
     files: list[str] = []
-    for read in _new_files(source, config, index, duplicate_rows):
+    sql = _SqlSnapshot(trusted=sql_unchanged)
+    for read in _new_files(source, config, index, duplicate_rows, sql):
         if seen is None:
             seen = SortedHashSet(_known_hashes(known_row_hashes))
         files.append(read.file)
@@ -317,6 +345,7 @@ def ingest_source(
         exact_duplicates=int(ledger_frame["exact_duplicates"].sum()),
         rows_suppressed=int(ledger_frame["rows_suppressed"].sum()),
         columns=columns,
+        sql_content_hash=sql.content_hash,
     )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +121,27 @@ def code_digest() -> str:
         digest.update(str(path.relative_to(PACKAGE)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+CONTENT_PREFIX = "content:"  # `ops.data_versions` rows of `content_by_version`
+
+
+def content_by_version(
+    session: WarehouseSession, ref: TableRef, purpose: str, compute: Callable[[], Any]
+) -> Any:
+    """`compute()` — a JSON-serialisable function of the table's rows, such as a digest of
+    them — taken from what was recorded for the table's current version when there is one,
+    else computed and recorded under it. Every write of the table gives it a new version
+    (`record_table_versions`), so a recorded value is the one `compute` would give now; a
+    table without a version (written outside the warehouse's transactions) is computed every
+    time. `purpose` names what is computed, so that two functions of one table keep apart."""
+    table = table_name(ref)
+    name = f"{CONTENT_PREFIX}{purpose}:{ref}"
+    found = _read_ledger(session, [table, name])
+    version = found[table][0] if table in found else None
+    if version is not None and name in found and found[name][0] == version and found[name][1]:
+        return json.loads(found[name][1])
+    value = compute()
+    if version is not None:
+        set_data_version(session, name, version, json.dumps(value, sort_keys=True))
+    return value

@@ -41,7 +41,9 @@ SKIPPED = {
     "core/orders",
     "analytics/customer_features",
     "analytics/rfm",
+    "ops/quality_summary",
 }
+QUALITY = dg.AssetKey(["ops", "quality_summary"])
 
 
 def _run(
@@ -145,6 +147,19 @@ def test_a_changed_table_recomputes_the_steps_that_read_it(runs: dict) -> None:
     metadata = _metadata(result)["ml/sales_forecast"]
     assert UNCHANGED_METADATA not in metadata
     assert metadata[RECOMPUTED_METADATA].value == "changed: core/orders"
+
+
+def test_a_changed_ops_table_recomputes_the_quality_summary(runs: dict) -> None:
+    project: DemoProject = runs["project"]
+    quarantine = TableRef("ops", "quarantine")
+    with project.warehouse().transaction() as session:
+        assert session.row_count(quarantine) > 0
+        session.delete_where(quarantine, "line = (SELECT MIN(line) FROM ops.quarantine)", {})
+    result = _run(project, runs["instance"], selection=[QUALITY])
+    metadata = _metadata(result)["ops/quality_summary"]
+    assert metadata[RECOMPUTED_METADATA].value == "changed: table:ops.quarantine"
+    again = _run(project, runs["instance"], selection=[QUALITY])
+    assert "ops/quality_summary" in _replayed(again)
 
 
 def test_another_analysis_date_recomputes(runs: dict) -> None:

@@ -56,6 +56,7 @@ from cdp_assets.identity.stability import cluster_figures, cluster_stability
 from cdp_assets.identity.stable_ids import ALIAS_DTYPES, ASSIGNMENT_DTYPES
 from cdp_assets.reporting.markdown import counts_table, markdown_table, masked_preview
 from cdp_assets.warehouse import TableRef, Warehouse, WarehouseSession, coerce_frame
+from cdp_assets.warehouse.versions import content_by_version
 
 CHECK_IDS_STABLE = "cluster_figures_stable"
 IDENTITY_OUTPUTS = {
@@ -599,10 +600,18 @@ def inputs_digest(session: WarehouseSession, config: CDPConfig) -> str:
         if not session.table_exists(ref):
             tables[name] = None
             continue
-        columns = [c for c in session.columns(ref) if c not in LINEAGE_COLUMNS]
-        row = session.query(table_digest_sql(ref.sql, session.dialect, columns)).iloc[0]
-        tables[name] = (int(row["n"]), str(row["h"]))
+        summary = content_by_version(
+            session, ref, "identity_input", lambda ref=ref: _table_summary(session, ref)
+        )
+        tables[name] = (int(summary[0]), str(summary[1]))
     return input_digest(tables, _identity_settings(config))
+
+
+def _table_summary(session: WarehouseSession, ref: TableRef) -> list:
+    """[rows, digest] of a staged table's identity input (lineage columns left out)."""
+    columns = [c for c in session.columns(ref) if c not in LINEAGE_COLUMNS]
+    row = session.query(table_digest_sql(ref.sql, session.dialect, columns)).iloc[0]
+    return [int(row["n"]), str(row["h"])]
 
 
 def _plan(

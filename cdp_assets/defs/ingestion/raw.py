@@ -2,12 +2,14 @@
 # No `from __future__ import annotations`: Dagster checks the `context` annotation as a class.
 
 import datetime as dt
+import json
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 
 from cdp_assets.config import CDPConfig, ConfigError, SourceConfig
+from cdp_assets.config.loader import source_url
 from cdp_assets.contracts.canonical import LEDGER_DTYPES, RAW_LINEAGE_DTYPES
 from cdp_assets.defs.catalog import LEDGER, QUARANTINE, RAW_GROUP, raw_key
 from cdp_assets.defs.resources import WarehouseResource
@@ -15,6 +17,11 @@ from cdp_assets.ingest import IngestBatch, SourceReadError, ingest_source
 from cdp_assets.ingest.batch import UNREADABLE_RULE
 from cdp_assets.ingest.ledger import claim_source
 from cdp_assets.ingest.readers import STRING
+from cdp_assets.ingest.sql_snapshots import (
+    DatabaseFileState,
+    database_file_state,
+    snapshot_name,
+)
 from cdp_assets.privacy.suppression import (
     RowSuppressor,
     SuppressionError,
@@ -23,6 +30,8 @@ from cdp_assets.privacy.suppression import (
 )
 from cdp_assets.reporting.markdown import counts_table, markdown_table
 from cdp_assets.warehouse import TableRef, Warehouse, WarehouseSession
+from cdp_assets.warehouse.versions import read_versions, recorded_inputs
+from cdp_assets.warehouse.warehouse import set_data_version
 
 BATCH_CONSERVATION = "batch_conservation"
 
@@ -198,6 +207,43 @@ def _metadata(source: SourceConfig, batch: IngestBatch, total_rows: int) -> dict
     return meta
 
 
+def _database_state(config: CDPConfig, source: SourceConfig) -> DatabaseFileState | None:
+    """The state of a sql source's database when it is a SQLite file (else None)."""
+    if source.format != "sql":
+        return None
+    statement = source.query or f"SELECT * FROM {source.table}"
+    return database_file_state(source_url(config, source.name), statement)
+
+
+def _trusted_snapshot(
+    session: WarehouseSession, source: SourceConfig, database: DatabaseFileState | None
+) -> str | None:
+    """The content hash of the snapshot read when the database file and statement were last
+    in this state, if one was recorded (`_remember_snapshot`)."""
+    if database is None:
+        return None
+    name = snapshot_name(source.name)
+    if read_versions(session, [name]).get(name) != database.fingerprint:
+        return None
+    return recorded_inputs(session, name).get("content_hash")
+
+
+def _remember_snapshot(
+    session: WarehouseSession,
+    source: SourceConfig,
+    database: DatabaseFileState | None,
+    batch: IngestBatch,
+    ingested_at: pd.Timestamp,
+) -> None:
+    """Records which snapshot the database gave in its state before the read, unless it was
+    modified too close to the read to be trusted (committed with the batch)."""
+    if database is None or batch.sql_content_hash is None:
+        return
+    if database.settled_before(pd.Timestamp(ingested_at)):
+        inputs = json.dumps({"content_hash": batch.sql_content_hash})
+        set_data_version(session, snapshot_name(source.name), database.fingerprint, inputs)
+
+
 def ingest_into_warehouse(
     wh: Warehouse,
     source: SourceConfig,
@@ -219,6 +265,7 @@ def ingest_into_warehouse(
             ledger, known_hashes, known_columns = _read_state(session, source)
             suppressor = _suppressor(session, source, config)
             appender = RawAppender(session, TableRef("raw", source.name))
+            database = _database_state(config, source)  # before the read: see sql_snapshots
             batch = ingest_source(
                 source,
                 config,
@@ -229,7 +276,9 @@ def ingest_into_warehouse(
                 known_columns=known_columns,
                 sink=appender.append,
                 suppressor=suppressor,
+                sql_unchanged=_trusted_snapshot(session, source, database),
             )
+            _remember_snapshot(session, source, database, batch, ingested_at)
             appender.finish(batch.columns)
             _write_batch(session, source, batch)
             check = _conservation_check(session, source, batch, batch_id)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import dagster as dg
 
 from cdp_assets.contracts.canonical import ISSUE_DTYPES, LEDGER_DTYPES, QUARANTINE_DTYPES
@@ -17,6 +20,7 @@ from cdp_assets.defs.catalog import (
 )
 from cdp_assets.defs.charts import chart
 from cdp_assets.defs.resources import WarehouseResource, project_config
+from cdp_assets.defs.unchanged import skip_when_inputs_unchanged
 from cdp_assets.reporting.markdown import markdown_table
 from cdp_assets.reporting.quality_summary import (
     quality_summary,
@@ -24,8 +28,21 @@ from cdp_assets.reporting.quality_summary import (
     top_quarantine_reasons,
 )
 from cdp_assets.warehouse import TableRef
+from cdp_assets.warehouse.versions import read_versions, table_name
 
 SUMMARY = table_ref(QUALITY_SUMMARY_KEY)
+
+
+def _ops_table_versions(resources: Mapping[str, Any]) -> dict[str, Any]:
+    """The versions of the ops tables the summary reads besides its upstream assets'
+    (`absent` for a table not created yet; None, so computed, for one without a version)."""
+    refs = (LEDGER, QUARANTINE, ISSUES)
+    with resources["warehouse"].get().transaction() as session:
+        found = read_versions(session, [table_name(ref) for ref in refs])
+        return {
+            table_name(ref): found.get(table_name(ref)) if session.table_exists(ref) else "absent"
+            for ref in refs
+        }
 
 
 @dg.definitions
@@ -39,6 +56,7 @@ def ops_quality() -> dg.Definitions:
         group_name=OPS_GROUP,
         kinds={"python", "pandas"},
     )
+    @skip_when_inputs_unchanged(config, extra=_ops_table_versions, uses_as_of=False)
     def quality_summary_asset(warehouse: WarehouseResource) -> dg.MaterializeResult:
         """Per source: files and rows read, exact duplicates, rows of erased people suppressed,
         rows quarantined at ingestion and at staging, superseded versions, rows staged, rows
