@@ -44,6 +44,7 @@ SKIPPED = {
     "ops/quality_summary",
 }
 QUALITY = dg.AssetKey(["ops", "quality_summary"])
+ORDERS_STAGED = dg.AssetKey(["staging", "shop_orders"])
 
 
 def _run(
@@ -121,6 +122,29 @@ def test_a_skipped_step_publishes_its_last_figures_and_checks(runs: dict) -> Non
     assert checks and checks == _checks(runs["first"], "ml/sales_forecast")
 
 
+def _check_metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, dict]:
+    return {
+        event.event_specific_data.check_name: dict(event.event_specific_data.metadata)
+        for event in result.all_events
+        if event.event_type_value == "ASSET_CHECK_EVALUATION"
+        and event.event_specific_data.asset_key.to_user_string() == asset
+    }
+
+
+def test_table_checks_on_unchanged_tables_publish_their_last_results(runs: dict) -> None:
+    # (Web events are not among them: the first run's retention deletes some after their
+    # checks, so the second run evaluates those again.)
+    for asset in ("staging/shop_orders", "staging/shop_accounts", "core/customer_profiles"):
+        first = _check_metadata(runs["first"], asset)
+        second = _check_metadata(runs["second"], asset)
+        assert first and set(first) == set(second)
+        assert all(UNCHANGED_METADATA not in m for m in first.values())
+        assert all(runs["first"].run_id in m[UNCHANGED_METADATA].value for m in second.values())
+        assert _checks(runs["second"], asset) == _checks(runs["first"], asset)
+        forced = _check_metadata(runs["forced"], asset)
+        assert all(UNCHANGED_METADATA not in m for m in forced.values())
+
+
 def test_a_forced_recomputation_gives_what_the_skipping_run_left(runs: dict) -> None:
     assert _replayed(runs["forced"]) == set()
     tables, exports = runs["after_second"]
@@ -149,17 +173,24 @@ def test_a_changed_table_recomputes_the_steps_that_read_it(runs: dict) -> None:
     assert metadata[RECOMPUTED_METADATA].value == "changed: core/orders"
 
 
-def test_a_changed_ops_table_recomputes_the_quality_summary(runs: dict) -> None:
+def test_a_rewritten_ops_table_recomputes_the_quality_summary_and_checks(runs: dict) -> None:
     project: DemoProject = runs["project"]
     quarantine = TableRef("ops", "quarantine")
-    with project.warehouse().transaction() as session:
-        assert session.row_count(quarantine) > 0
-        session.delete_where(quarantine, "line = (SELECT MIN(line) FROM ops.quarantine)", {})
+    with project.warehouse().transaction() as session:  # rewritten as it was: a new version
+        rows = session.read_table(quarantine)
+        assert len(rows) > 0
+        session.replace_table(quarantine, rows)
     result = _run(project, runs["instance"], selection=[QUALITY])
     metadata = _metadata(result)["ops/quality_summary"]
     assert metadata[RECOMPUTED_METADATA].value == "changed: table:ops.quarantine"
-    again = _run(project, runs["instance"], selection=[QUALITY])
+    again = _run(project, runs["instance"], selection=[QUALITY, ORDERS_STAGED])
     assert "ops/quality_summary" in _replayed(again)
+    # The staging checks read the quarantine: evaluated again, then published again.
+    checks = _check_metadata(again, "staging/shop_orders")
+    assert checks and all(UNCHANGED_METADATA not in m for m in checks.values())
+    last = _run(project, runs["instance"], selection=[ORDERS_STAGED])
+    checks = _check_metadata(last, "staging/shop_orders")
+    assert checks and all(UNCHANGED_METADATA in m for m in checks.values())
 
 
 def test_another_analysis_date_recomputes(runs: dict) -> None:

@@ -5,7 +5,7 @@ import pandas as pd
 
 from cdp_assets.analytics.features import customer_features, existing_core_tables, known_profiles
 from cdp_assets.config import CDPConfig
-from cdp_assets.defs.catalog import ANALYTICS_GROUP, FEATURES, FEATURES_KEY, core_keys
+from cdp_assets.defs.catalog import ANALYTICS_GROUP, FEATURES, FEATURES_KEY, PROFILES, core_keys
 from cdp_assets.defs.resources import WarehouseResource, analysis_date
 from cdp_assets.defs.table_checks import table_checks
 from cdp_assets.defs.unchanged import skip_when_inputs_unchanged
@@ -69,7 +69,9 @@ def build_features_checks() -> dg.AssetChecksDefinition:
         description="one feature row per customer profile first seen by the analysis date, "
         "customer_id unique; blocks downstream assets when it fails",
     )
-    return table_checks("customer_features_checks", [spec], _one_row_per_customer)
+    return table_checks(
+        "customer_features_checks", [spec], _one_row_per_customer, reads=(FEATURES, PROFILES)
+    )
 
 
 def _one_row_per_customer(session: WarehouseSession) -> list[dg.AssetCheckResult]:

@@ -86,7 +86,7 @@ def build_rfm_checks() -> dg.AssetChecksDefinition:
             "fails",
         ),
     ]
-    return table_checks("rfm_checks", specs, _rfm_checks)
+    return table_checks("rfm_checks", specs, _rfm_checks, reads=(RFM,))
 
 
 def _rfm_checks(session: WarehouseSession) -> list[dg.AssetCheckResult]:

@@ -84,7 +84,7 @@ def build_profile_checks() -> dg.AssetChecksDefinition:
             description="customer_id is unique; blocks downstream assets",
         ),
     ]
-    return table_checks("customer_profiles_checks", specs, _table_checks)
+    return table_checks("customer_profiles_checks", specs, _table_checks, reads=(XREF, PROFILES))
 
 
 def _campaign_opt_outs(session: WarehouseSession, config: CDPConfig) -> pd.DataFrame:

@@ -68,6 +68,13 @@ def build_staging_checks(source: SourceConfig, config: CDPConfig) -> dg.AssetChe
         f"{source.name}_staging_checks",
         staging_check_specs(staging_key(source), source),
         lambda session: staging_checks(session, source, config),
+        reads=(
+            TableRef("staging", source.name),
+            TableRef("raw", source.name),
+            ISSUES,
+            LEDGER,
+            QUARANTINE,
+        ),
     )
 
 
