@@ -246,3 +246,47 @@ def test_a_file_is_hashed_once_while_its_bytes_stay_put(tmp_path: Path, monkeypa
     assert checksums_of(path) == first == plain(path) and hashed == [path]
     write_bytes_atomically(path, b"email\n", 0o600)
     assert checksums_of(path) == plain(path) != first and hashed == [path, path]
+
+
+def test_training_snapshots_scanned_by_the_training_step_are_not_read_again(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The training step scans the snapshots it saved against the suppression list: the
+    erasure check then trusts a clean one (`remembered`) and still reads one with a trace."""
+    from cdp_assets.defs.ml.classifier_training import scan_training_snapshots
+    from cdp_assets.defs.resources import WarehouseResource
+    from cdp_assets.privacy.identifiers import Identifiers
+    from cdp_assets.privacy.suppression import SUPPRESSION, salt_fingerprint
+    from cdp_assets.privacy.trace import verified_file_traces
+    from cdp_assets.warehouse import Warehouse
+    from cdp_assets_tests.ingest.helpers import csv_source, make_config
+
+    config = make_config(tmp_path, csv_source())
+    monkeypatch.setenv(config.privacy.salt_env, "train-salt")
+    salt = b"train-salt"
+    gone = Identifiers()
+    gone.add("customer_id", ["C-gone"])
+    hashes = gone.hashes(salt)
+    url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
+    Warehouse(url).replace_table(
+        SUPPRESSION, hashes.assign(salt_fingerprint=salt_fingerprint(salt))
+    )
+    models = tmp_path / "models"
+    for name, customers in (("churn", ["C1", "C2"]), ("leads", ["C3", "C-gone"])):
+        folder = models / name / f"{name}-1"
+        folder.mkdir(parents=True)
+        pd.DataFrame({"customer_id": customers, "x": [1.0, 2.0]}).to_parquet(
+            folder / "training_snapshot.parquet"
+        )
+    assert scan_training_snapshots(config, WarehouseResource(url=url), models) == 2
+    assert scan_training_snapshots(config, WarehouseResource(url=url), models) == 0  # known
+
+    listed = frozenset(hashes["identifier_hash"])
+    found = verified_file_traces(
+        {"models": models}, salt, listed, listed, Identifiers(), {}, "fp", "fp"
+    )
+    scans = dict(zip(found["table"], zip(found["scan"], found["traces"], strict=True), strict=True))
+    assert scans == {
+        "models/churn/churn-1/training_snapshot.parquet": ("remembered", 0),
+        "models/leads/leads-1/training_snapshot.parquet": ("full", 1),
+    }

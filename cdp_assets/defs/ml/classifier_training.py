@@ -1,5 +1,7 @@
 """`ml.<churn|leads>_model`: weekly training with champion/challenger promotion."""
 
+from pathlib import Path
+
 import dagster as dg
 import numpy as np
 
@@ -12,8 +14,23 @@ from cdp_assets.defs.ml.outcomes import metrics_md, not_enough_data
 from cdp_assets.defs.resources import ModelStoreResource, WarehouseResource, analysis_date
 from cdp_assets.ml import churn
 from cdp_assets.ml.snapshots import config_cutoffs, training_snapshots
+from cdp_assets.privacy.export_trace_cache import cached_export_traces
+from cdp_assets.privacy.suppression import SuppressionError, load_suppressed, privacy_salt
 
 TRAINING_CHECKS = ("enough_data", "auc_above_floor", "calibration_error")
+
+
+def scan_training_snapshots(config: CDPConfig, warehouse: WarehouseResource, folder: Path) -> int:
+    """Scans the model store's training snapshots not scanned yet against the suppression
+    list, as the export steps scan their files (`export_trace_cache`): the erasure step's
+    trace check then does not read a snapshot this found clean. Returns the files scanned."""
+    try:
+        salt = privacy_salt(config)
+        with warehouse.get().transaction() as session:
+            suppressed = load_suppressed(session, salt)
+    except SuppressionError:
+        return 0  # the erasure step fails on it, and reads every snapshot itself
+    return cached_export_traces(folder, salt, suppressed).scanned
 
 
 def build_training_asset(config: CDPConfig, spec: ClassifierSpec) -> dg.AssetsDefinition:
@@ -76,6 +93,7 @@ def build_training_asset(config: CDPConfig, spec: ClassifierSpec) -> dg.AssetsDe
         version = store.save(
             spec.name, training.candidate, training.metadata(as_of=as_of), snapshot=snapshots
         )
+        snapshots_scanned = scan_training_snapshots(config, warehouse, model_store.local_folder)
         promote, reason, _ = churn.compare_with_champion(
             store, spec.name, training, snapshots, floor
         )
@@ -90,6 +108,7 @@ def build_training_asset(config: CDPConfig, spec: ClassifierSpec) -> dg.AssetsDe
             metadata={
                 "status": "trained",
                 "version": version,
+                "snapshot_files_scanned_for_erased_people": snapshots_scanned,
                 "promoted": promote,
                 "decision": reason,
                 "champion": store.champion(spec.name) or "none",
