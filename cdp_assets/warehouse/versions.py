@@ -16,6 +16,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -123,25 +124,37 @@ def code_digest() -> str:
     return digest.hexdigest()
 
 
-CONTENT_PREFIX = "content:"  # `ops.data_versions` rows of `content_by_version`
+CONTENT_PREFIX = "content:"  # `ops.data_versions` rows of `ContentMemo`
 
 
-def content_by_version(
-    session: WarehouseSession, ref: TableRef, purpose: str, compute: Callable[[], Any]
-) -> Any:
-    """`compute()` — a JSON-serialisable function of the table's rows, such as a digest of
-    them — taken from what was recorded for the table's current version when there is one,
-    else computed and recorded under it. Every write of the table gives it a new version
-    (`record_table_versions`), so a recorded value is the one `compute` would give now; a
-    table without a version (written outside the warehouse's transactions) is computed every
-    time. `purpose` names what is computed, so that two functions of one table keep apart."""
-    table = table_name(ref)
-    name = f"{CONTENT_PREFIX}{purpose}:{ref}"
-    found = _read_ledger(session, [table, name])
-    version = found[table][0] if table in found else None
-    if version is not None and name in found and found[name][0] == version and found[name][1]:
-        return json.loads(found[name][1])
-    value = compute()
-    if version is not None:
-        set_data_version(session, name, version, json.dumps(value, sort_keys=True))
-    return value
+@dataclass
+class ContentMemo:
+    """Values of a function of a table's rows (a digest of them, say), kept under the table's
+    version: `value` takes the one recorded for the table's current version, or computes it.
+    Every write of a table gives it a new version (`record_table_versions`), so a recorded
+    value is the one the function would give now; a table without a version (written outside
+    the warehouse's transactions) is computed every time. What was computed is recorded only
+    by `record`, in the caller's own write transaction: a step that fails leaves nothing.
+    `purpose` names the function, so that two functions of one table keep apart."""
+
+    purpose: str
+    pending: dict[str, tuple[str, Any]] = field(default_factory=dict)  # name -> version, value
+
+    def value(self, session: WarehouseSession, ref: TableRef, compute: Callable[[], Any]) -> Any:
+        table = table_name(ref)
+        name = f"{CONTENT_PREFIX}{self.purpose}:{ref}"
+        found = _read_ledger(session, [table, name])
+        version = found[table][0] if table in found else None
+        if version is not None and name in found and found[name][0] == version:
+            recorded = found[name][1]
+            if recorded:
+                return json.loads(recorded)
+        value = compute()
+        if version is not None:
+            self.pending[name] = (version, value)
+        return value
+
+    def record(self, session: WarehouseSession) -> None:
+        for name, (version, value) in self.pending.items():
+            set_data_version(session, name, version, json.dumps(value, sort_keys=True))
+        self.pending.clear()

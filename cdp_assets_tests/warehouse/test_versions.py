@@ -8,8 +8,8 @@ import pytest
 
 from cdp_assets.warehouse import TableRef, Warehouse
 from cdp_assets.warehouse.versions import (
+    ContentMemo,
     changed_inputs,
-    content_by_version,
     read_versions,
     record_version,
     recorded_inputs,
@@ -119,26 +119,29 @@ def test_only_writes_that_may_add_rows_move_the_additions_version(warehouse_url:
     assert after_append[0] != after_delete[0] and after_append[1] != added
 
 
-def test_content_by_version_computes_once_per_version(warehouse_url: str) -> None:
+def test_content_memo_computes_once_per_version(warehouse_url: str) -> None:
     wh = Warehouse(warehouse_url)
     wh.replace_table(ORDERS, rows(3))
     computed: list[int] = []
 
-    def row_total() -> list:
+    def row_total(record: bool = True) -> list:
+        memo = ContentMemo("row_count")
         with wh.transaction() as session:
-            return content(session)
 
-    def content(session) -> list:
-        def count() -> list:
-            n = int(session.scalar(f"SELECT COUNT(*) FROM {ORDERS.sql}"))
-            computed.append(n)
-            return [n, "rows"]
+            def count() -> list:
+                n = int(session.scalar(f"SELECT COUNT(*) FROM {ORDERS.sql}"))
+                computed.append(n)
+                return [n, "rows"]
 
-        return content_by_version(session, ORDERS, "row_count", count)
+            value = memo.value(session, ORDERS, count)
+            if record:
+                memo.record(session)
+        return value
 
-    assert row_total() == [3, "rows"]
+    assert row_total(record=False) == [3, "rows"]
+    assert row_total() == [3, "rows"]  # not recorded the first time: computed again
     assert row_total() == [3, "rows"]  # same version: recorded
-    assert computed == [3]
+    assert computed == [3, 3]
     with wh.transaction() as session:
         session.append(ORDERS, rows(2))
     assert row_total() == [5, "rows"]  # a write moved the version
@@ -146,10 +149,9 @@ def test_content_by_version_computes_once_per_version(warehouse_url: str) -> Non
         session.delete_where(ORDERS, "order_id = :id", {"id": "o2"})  # one of the five
     assert row_total() == [4, "rows"]
     assert row_total() == [4, "rows"]
-    assert computed == [3, 5, 4]
+    assert computed == [3, 3, 5, 4]
     with wh.transaction() as session:  # another purpose is its own record
-        other = content_by_version(session, ORDERS, "other", lambda: ["x"])
-    assert other == ["x"]
+        assert ContentMemo("other").value(session, ORDERS, lambda: ["x"]) == ["x"]
 
 
 def test_content_of_a_table_without_a_version_is_computed_every_time(
@@ -158,9 +160,11 @@ def test_content_of_a_table_without_a_version_is_computed_every_time(
     wh = Warehouse(warehouse_url)
     with wh.transaction() as session:  # created by hand, outside the warehouse layer
         session.ensure_schema(OTHER.schema)
-        session.conn.exec_driver_sql(f"CREATE TABLE {OTHER.sql} (x BIGINT)")
+        session.conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {OTHER.sql} (x BIGINT)")
     calls: list[int] = []
     for _ in range(2):
+        memo = ContentMemo("n")
         with wh.transaction() as session:
-            content_by_version(session, OTHER, "n", lambda: calls.append(1) or [len(calls)])
+            memo.value(session, OTHER, lambda: calls.append(1) or [len(calls)])
+            memo.record(session)
     assert calls == [1, 1]

@@ -56,7 +56,7 @@ from cdp_assets.identity.stability import cluster_figures, cluster_stability
 from cdp_assets.identity.stable_ids import ALIAS_DTYPES, ASSIGNMENT_DTYPES
 from cdp_assets.reporting.markdown import counts_table, markdown_table, masked_preview
 from cdp_assets.warehouse import TableRef, Warehouse, WarehouseSession, coerce_frame
-from cdp_assets.warehouse.versions import content_by_version
+from cdp_assets.warehouse.versions import ContentMemo
 
 CHECK_IDS_STABLE = "cluster_figures_stable"
 IDENTITY_OUTPUTS = {
@@ -590,8 +590,15 @@ def _unchanged_results(
         )
 
 
-def inputs_digest(session: WarehouseSession, config: CDPConfig) -> str:
-    """The digest of everything the resolution reads (see `identity.increments`)."""
+IDENTITY_INPUT = "identity_input"  # the ContentMemo of the staged tables' digests
+
+
+def inputs_digest(
+    session: WarehouseSession, config: CDPConfig, memo: ContentMemo | None = None
+) -> str:
+    """The digest of everything the resolution reads (see `identity.increments`); each
+    table's part is taken from `memo` (kept per table version) when it holds it."""
+    memo = ContentMemo(IDENTITY_INPUT) if memo is None else memo
     names = [s.name for s in config.sources_of_kind("customers")]
     names += [name for _, name in fact_sources(config)]
     tables: dict[str, tuple[int, str] | None] = {}
@@ -600,9 +607,7 @@ def inputs_digest(session: WarehouseSession, config: CDPConfig) -> str:
         if not session.table_exists(ref):
             tables[name] = None
             continue
-        summary = content_by_version(
-            session, ref, "identity_input", lambda ref=ref: _table_summary(session, ref)
-        )
+        summary = memo.value(session, ref, lambda ref=ref: _table_summary(session, ref))
         tables[name] = (int(summary[0]), str(summary[1]))
     return input_digest(tables, _identity_settings(config))
 
@@ -696,11 +701,15 @@ def build_identity_asset(config: CDPConfig) -> dg.AssetsDefinition:
         tags = context.run.tags
         forced = tags.get(FULL_RESOLUTION_TAG, "").lower() in ("1", "true", "yes")
         frozen = tags.get(FROZEN_RESOLUTION_TAG, "").lower() in ("1", "true", "yes")
+        memo = ContentMemo(IDENTITY_INPUT)
         with wh.transaction() as session:
-            digest = inputs_digest(session, config)
+            digest = inputs_digest(session, config, memo)
             plan = _plan(session, config, digest, run_at, forced, frozen)
         context.log.info(f"identity: {plan.mode} ({plan.reason})")
         if not plan.resolves:
+            if memo.pending:
+                with wh.transaction() as session:
+                    memo.record(session)
             yield from _unchanged_results(selected, plan, digest)
             return
         with wh.transaction() as session:
@@ -735,6 +744,7 @@ def build_identity_asset(config: CDPConfig) -> dg.AssetsDefinition:
             for ref, frame in state.items():
                 session.replace_table(ref, frame)
             session.append(RUNS, run_row(run_at, plan, digest, written))
+            memo.record(session)
             published = (
                 _published_sql(session, tables)
                 if result.restriction is not None

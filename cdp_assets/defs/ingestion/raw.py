@@ -266,6 +266,7 @@ def ingest_into_warehouse(
             suppressor = _suppressor(session, source, config)
             appender = RawAppender(session, TableRef("raw", source.name))
             database = _database_state(config, source)  # before the read: see sql_snapshots
+            trusted = _trusted_snapshot(session, source, database)
             batch = ingest_source(
                 source,
                 config,
@@ -276,9 +277,10 @@ def ingest_into_warehouse(
                 known_columns=known_columns,
                 sink=appender.append,
                 suppressor=suppressor,
-                sql_unchanged=_trusted_snapshot(session, source, database),
+                sql_unchanged=trusted,
             )
-            _remember_snapshot(session, source, database, batch, ingested_at)
+            if trusted is None:  # a snapshot taken on trust is already recorded
+                _remember_snapshot(session, source, database, batch, ingested_at)
             appender.finish(batch.columns)
             _write_batch(session, source, batch)
             check = _conservation_check(session, source, batch, batch_id)
