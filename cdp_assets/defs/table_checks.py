@@ -9,18 +9,19 @@ again (`inputs_unchanged_since` names the run) instead of reading the tables —
 fails again, so a blocking one still stops what follows. A table without a version, a check
 result the instance no longer holds, or the run tag `cdp/recompute=true` evaluates them."""
 
-import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import dagster as dg
-from dagster._core.storage.asset_check_execution_record import (
-    COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES,
-)
 
 from cdp_assets.defs.catalog import WAREHOUSE_POOL
 from cdp_assets.defs.resources import WarehouseResource, project_config
-from cdp_assets.defs.unchanged import RECOMPUTE_TAG, UNCHANGED_METADATA
+from cdp_assets.defs.unchanged import (
+    config_digest,
+    forced_recompute,
+    last_check_evaluation,
+    republished,
+)
 from cdp_assets.warehouse import TableRef, WarehouseSession
 from cdp_assets.warehouse.versions import code_digest, fingerprint, read_versions, table_name
 
@@ -45,7 +46,7 @@ def table_checks(
         selected = list(context.selected_asset_check_keys)
         with warehouse.get().transaction() as session:
             inputs = inputs_fingerprint(session, reads) if reads else None
-            forced = context.run.tags.get(RECOMPUTE_TAG, "").lower() == "true"
+            forced = forced_recompute(context)
             replay = None if inputs is None or forced else _replay(context, selected, inputs)
             if replay is not None:
                 yield from replay
@@ -79,7 +80,7 @@ def inputs_fingerprint(session: WarehouseSession, reads: Sequence[TableRef]) -> 
         if version is None and session.table_exists(ref):
             return None
         parts[str(ref)] = version or "absent"
-    parts["config"] = hashlib.sha256(project_config().model_dump_json().encode()).hexdigest()
+    parts["config"] = config_digest(project_config())
     parts["code"] = code_digest()
     return int(fingerprint(parts)[:15], 16)
 
@@ -88,28 +89,14 @@ def _replay(
     context: dg.AssetCheckExecutionContext, keys: list[dg.AssetCheckKey], inputs: int
 ) -> list[dg.AssetCheckResult] | None:
     """The latest evaluation of each check, when every one was made on `inputs`."""
-    storage = context.instance.event_log_storage
     replayed = []
     for key in keys:
-        history = storage.get_asset_check_execution_history(
-            key, limit=1, status=set(COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES)
-        )
-        if not history or history[0].event is None or history[0].event.dagster_event is None:
+        found = last_check_evaluation(context.instance, key)
+        if found is None:
             return None
-        evaluation = history[0].event.dagster_event.event_specific_data
-        metadata = dict(evaluation.metadata)
-        recorded = metadata.get(INPUTS_METADATA)
-        if getattr(recorded, "value", recorded) != inputs:
+        evaluation, run_id = found
+        made_on = evaluation.metadata.get(INPUTS_METADATA)
+        if getattr(made_on, "value", made_on) != inputs:
             return None
-        metadata[UNCHANGED_METADATA] = dg.MetadataValue.text(f"run {history[0].run_id}")
-        replayed.append(
-            dg.AssetCheckResult(
-                asset_key=key.asset_key,
-                check_name=key.name,
-                passed=evaluation.passed,
-                severity=evaluation.severity,
-                description=evaluation.description,
-                metadata=metadata,
-            )
-        )
+        replayed.append(republished(key, evaluation, f"run {run_id}"))
     return replayed

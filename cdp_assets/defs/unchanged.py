@@ -164,19 +164,52 @@ def _decide(
         inputs.parts["extra"] = dict(extra(resources))
         inputs.unknown += [name for name, value in inputs.parts["extra"].items() if value is None]
     replay = None
-    if inputs.unchanged and not _forced(context):
+    if inputs.unchanged and not forced_recompute(context):
         replay = previous_results(context, inputs.keys)
         if replay is not None:
             context.log.info("inputs unchanged since the last computation: not recomputed")
     return context, warehouse, inputs, replay
 
 
-def _forced(context: dg.AssetExecutionContext) -> bool:
+def forced_recompute(
+    context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext,
+) -> bool:
+    """Whether the run has the tag `cdp/recompute=true` (steps and table checks compute)."""
     return context.run.tags.get(RECOMPUTE_TAG, "").lower() == "true"
 
 
+def config_digest(config: CDPConfig) -> str:
+    """SHA-256 of the whole configuration: a step or check computed under another one runs."""
+    return hashlib.sha256(config.model_dump_json().encode()).hexdigest()
+
+
+def last_check_evaluation(
+    instance: dg.DagsterInstance, key: dg.AssetCheckKey
+) -> tuple[Any, str] | None:
+    """The latest completed evaluation of check `key` and the run that made it; None when the
+    instance holds none."""
+    history = instance.event_log_storage.get_asset_check_execution_history(
+        key, limit=1, status=set(COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES)
+    )
+    if not history or history[0].event is None or history[0].event.dagster_event is None:
+        return None
+    return history[0].event.dagster_event.event_specific_data, history[0].run_id
+
+
+def republished(key: dg.AssetCheckKey, evaluation: Any, since: str) -> dg.AssetCheckResult:
+    """An earlier evaluation of check `key`, published again with `inputs_unchanged_since`."""
+    return dg.AssetCheckResult(
+        asset_key=key.asset_key,
+        check_name=key.name,
+        passed=evaluation.passed,
+        severity=evaluation.severity,
+        description=evaluation.description,
+        metadata={**evaluation.metadata, UNCHANGED_METADATA: dg.MetadataValue.text(since)},
+    )
+
+
 def _reason(context: dg.AssetExecutionContext, inputs: StepInputs) -> str:
-    reason = f"run tag {RECOMPUTE_TAG}" if _forced(context) else inputs.why_computed()
+    reason = f"run tag {RECOMPUTE_TAG}" if forced_recompute(context) else inputs.why_computed()
     context.log.info(f"computing ({reason})")
     return reason
 
@@ -265,7 +298,7 @@ def step_inputs(
     inputs = {
         "upstream": parts,
         "as_of": analysis_date(context, config).isoformat(),
-        "config": hashlib.sha256(config.model_dump_json().encode()).hexdigest(),
+        "config": config_digest(config),
         "code": code_digest(),
     }
     return StepInputs(keys, inputs, unknown, previous, missing_output, additions)
@@ -350,24 +383,11 @@ def _previous_result(
     metadata: dict[str, Any] = dict(event.asset_materialization.metadata)
     metadata[UNCHANGED_METADATA] = dg.MetadataValue.text(since)
     check_results = []
-    storage = context.instance.event_log_storage
     for spec in context.assets_def.check_specs:
         if spec.asset_key != key:
             continue
-        history = storage.get_asset_check_execution_history(
-            spec.key, limit=1, status=set(COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES)
-        )
-        if not history or history[0].event is None or history[0].event.dagster_event is None:
+        found = last_check_evaluation(context.instance, spec.key)
+        if found is None:
             return None
-        evaluation = history[0].event.dagster_event.event_specific_data
-        check_results.append(
-            dg.AssetCheckResult(
-                asset_key=key,
-                check_name=spec.name,
-                passed=evaluation.passed,
-                severity=evaluation.severity,
-                description=evaluation.description,
-                metadata={**evaluation.metadata, UNCHANGED_METADATA: since},
-            )
-        )
+        check_results.append(republished(spec.key, found[0], since))
     return dg.MaterializeResult(asset_key=key, metadata=metadata, check_results=check_results)
