@@ -5,7 +5,7 @@
         PYTHONPATH=<repo> <repo>/.venv/bin/python <repo>/bench/nightly_step.py ml/churn_scores \\
         [--profile FILE.prof]
 
-Runs the asset `KEY` of the `nightly_refresh` job in this process with the run tag
+Runs the assets `KEY ...` of the `nightly_refresh` job in this process with the run tag
 `cdp/recompute=true` (so the step computes even when its inputs did not change; see
 `cdp_assets.defs.unchanged`) against the instance of `DAGSTER_HOME` and the warehouse of
 `CDP_CONFIG`, and prints the step's seconds from its event, the run's wall and CPU seconds and
@@ -30,7 +30,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("key", help="asset key, e.g. ml/churn_scores")
+    parser.add_argument(
+        "keys",
+        nargs="+",
+        help="asset keys, e.g. ml/churn_scores (all outputs of a multi-asset step, such as "
+        "identity's, or it computes a subset)",
+    )
     parser.add_argument("--job", default="nightly_refresh")
     parser.add_argument("--profile", help="write cProfile stats here")
     args = parser.parse_args()
@@ -45,7 +50,7 @@ def main() -> None:
         result = job.execute_in_process(
             instance=instance,
             tags={RECOMPUTE_TAG: "true"},
-            asset_selection=[dg.AssetKey.from_user_string(args.key)],
+            asset_selection=[dg.AssetKey.from_user_string(key) for key in args.keys],
             raise_on_error=False,
         )
         if profile:

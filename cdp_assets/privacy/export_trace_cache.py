@@ -7,7 +7,8 @@ scan grows with each night although almost every file is one it scanned the nigh
 `cached_export_traces` gives the same table (one row per data file: `table`, `rows`,
 `traces`) but scans only files it has not scanned before with the same suppression list. A
 file's figures depend only on its bytes, the privacy salt and the suppression list, so they
-are remembered by the SHA-256 of the file's bytes, under a fingerprint of the salt and the
+are remembered by the SHA-256 of the file's bytes (itself remembered while the file stays put:
+`file_checksums`), under a fingerprint of the salt and the
 list: a file rewritten (an erasure scrub) has new bytes and is scanned again, and a new
 suppression list (someone erased since) forgets everything. The memory is a small JSON file,
 `.export_trace_cache.json`, in the exports folder (no identifiers in it: content hashes,
@@ -26,6 +27,7 @@ import pandas as pd
 
 from cdp_assets.activation.atomic import write_json_atomically
 from cdp_assets.activation.export_files import EXPORT_FILE_MODE, read_export_file
+from cdp_assets.privacy.file_checksums import FileChecksums
 from cdp_assets.privacy.identifiers import hash_matches, named_values
 
 CACHE_FILE = ".export_trace_cache.json"
@@ -61,14 +63,6 @@ def export_data_files(root: Path) -> list[Path]:
         for p in root.rglob("*")
         if p.suffix in EXPORT_SUFFIXES and not p.name.startswith(".") and p.is_file()
     )
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _load_cache(path: Path, fingerprint: str) -> dict[str, list[int]]:
@@ -121,8 +115,9 @@ def cached_export_traces(
     kept: dict[str, list[int]] = {}
     rows: list[dict[str, object]] = []
     scanned = 0
+    checksum = FileChecksums(remember=(root,))
     for path in export_data_files(root):
-        sha = _file_sha256(path)
+        sha = checksum(path)
         figures = remembered.get(sha) or kept.get(sha)
         if figures is None:
             figures = list(scan(path, salt, suppressed))
@@ -133,5 +128,6 @@ def cached_export_traces(
         )
     cache = {"version": CACHE_VERSION, "suppression": fingerprint, "files": kept}
     write_json_atomically(root / CACHE_FILE, cache, EXPORT_FILE_MODE)
+    checksum.save()
     table = pd.DataFrame(rows, columns=TRACE_COLUMNS)
     return TraceScan(table, scanned, len(rows) - scanned)

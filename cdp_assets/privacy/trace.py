@@ -18,6 +18,7 @@ from cdp_assets.activation.export_files import read_export_file
 from cdp_assets.config import CDPConfig
 from cdp_assets.privacy.candidates import CandidateFilter
 from cdp_assets.privacy.export_trace_cache import remembered_scans
+from cdp_assets.privacy.file_checksums import file_checksum
 from cdp_assets.privacy.identifiers import Identifiers, hash_matches, matches, named_values
 from cdp_assets.privacy.tables import (
     LAYERS,
@@ -520,34 +521,9 @@ def _batches_of(table: TableValues, column: str) -> set[str]:
 # --------------------------------------------------------------------------- files
 
 
-def file_checksum(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def ledger_name(label: str, root: Path, path: Path) -> str:
     """A file's name in the trace ledger: `<label>/<path under its folder>`."""
     return f"{label}/{path.relative_to(root).as_posix()}"
-
-
-class FileChecksums:
-    """`file_checksum` of each file computed once while its bytes stay put (same inode, size and
-    modification time). For one step's checks, in which files change only by the step's own
-    atomic rewrites (a new inode): the erasure step reads each export file's checksum up to
-    three times (known clean, scrubbed clean, trace check)."""
-
-    def __init__(self) -> None:
-        self._known: dict[tuple[str, int, int, int], str] = {}
-
-    def __call__(self, path: Path) -> str:
-        found = path.stat()
-        key = (str(path), found.st_ino, found.st_size, found.st_mtime_ns)
-        if key not in self._known:
-            self._known[key] = file_checksum(path)
-        return self._known[key]
 
 
 def export_files(root: Path) -> list[Path]:

@@ -229,7 +229,7 @@ def test_a_file_is_hashed_once_while_its_bytes_stay_put(tmp_path: Path, monkeypa
     """The erasure step's checksums: one read of a file's bytes for its several checks, and a
     new one once the file is rewritten (atomically: another inode)."""
     from cdp_assets.activation.atomic import write_bytes_atomically
-    from cdp_assets.privacy import trace
+    from cdp_assets.privacy import file_checksums as trace
 
     path = tmp_path / "full.csv"
     path.write_text("email\nann@example.com\n")

@@ -24,15 +24,14 @@ from cdp_assets.privacy.erasure import (
 )
 from cdp_assets.privacy.export_scrub import count_rows_of_people, scrub_exports, scrub_suppressed
 from cdp_assets.privacy.export_trace_cache import remembered_scans
+from cdp_assets.privacy.file_checksums import FileChecksums, file_checksum
 from cdp_assets.privacy.identifiers import Identifiers, hash_matches, named_values
 from cdp_assets.privacy.suppression import SuppressionError, load_suppressed, privacy_salt
 from cdp_assets.privacy.tables import LAYERS, personal_tables
 from cdp_assets.privacy.trace import (
-    FileChecksums,
     check_fingerprint,
     checksums,
     export_traces,
-    file_checksum,
     ledger_name,
     read_ledger,
     verified_file_traces,
@@ -326,7 +325,8 @@ def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 # fails on a changed salt before deleting
                 already = load_suppressed(session, salt)
                 ledger = read_ledger(session)
-            checksums_of = FileChecksums()  # each file's bytes hashed once in this step
+            # each file's bytes hashed once in this step, and not again while they stay put
+            checksums_of = FileChecksums(remember=(exports.path, model_store.local_folder))
             clean = _known_clean(
                 exports.path,
                 ledger,
@@ -393,6 +393,7 @@ def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
             )
             with warehouse.get().transaction() as session:
                 write_ledger(session, {**read_ledger(session), **check.ledger})
+            checksums_of.save()
         except SuppressionError as exc:
             raise dg.Failure(description=str(exc)) from None
         log, deleted = done.log, done.deleted
