@@ -31,6 +31,8 @@ from collections.abc import Callable
 
 import pandas as pd
 import phonenumbers
+import pyarrow as pa
+import pyarrow.compute as pc
 
 _GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
 _E164_RE = re.compile(r"^\+[1-9][0-9]{1,14}$")
@@ -95,13 +97,13 @@ def hash_phone(phone: object, default_region: str = "US") -> str | None:
 
 def _map_unique(series: pd.Series, function: Callable[[object], str | None]) -> pd.Series:
     """`function` applied once per distinct non-null value, as a "string" Series on the same
-    index."""
-    values = series.astype("object")
-    present = values.notna()
-    mapping = {value: function(value) for value in pd.unique(values[present])}
-    result = pd.Series(pd.NA, index=series.index, dtype="string")
-    result[present] = values[present].map(mapping).astype("string")
-    return result
+    index. The distinct values are found and spread back in Arrow (dictionary encoding and
+    `take`): only they cross into Python, not every row (at 1,000,000 profiles the per-row
+    conversions to and from Python objects cost more than the hashing)."""
+    encoded = pc.dictionary_encode(pa.array(series.astype("string"), type=pa.string()))
+    mapped = pa.array([function(value) for value in encoded.dictionary.to_pylist()], pa.string())
+    hashed = pc.take(mapped, encoded.indices)
+    return pd.Series(pd.arrays.ArrowStringArray(hashed), index=series.index).astype("string")
 
 
 def hash_emails(series: pd.Series) -> pd.Series:

@@ -26,11 +26,12 @@ STEP = "activation__audience_exports"
 
 
 def _files(root: Path) -> dict[str, tuple[int, bytes]]:
-    """Every file under the exports folder (the scan's memory aside): mtime and bytes."""
+    """Every file under the exports folder (the scan's memories aside: its figures and the
+    files' checksums): mtime and bytes."""
     return {
         str(p.relative_to(root)): (p.stat().st_mtime_ns, p.read_bytes())
         for p in sorted(root.rglob("*"))
-        if p.is_file() and not p.name.startswith(".export_trace_cache")
+        if p.is_file() and p.name not in (".export_trace_cache.json", ".file_checksums.json")
     }
 
 
