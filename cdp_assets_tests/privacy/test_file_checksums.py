@@ -98,9 +98,7 @@ def test_changed_bytes_are_read_again_whatever_the_times_say(tmp_path: Path, rea
     assert reads == ["in_place.csv", "in_place.csv", "replaced.csv", "replaced.csv"]
 
 
-def test_a_damaged_memo_is_rebuilt_and_removed_files_are_forgotten(
-    tmp_path: Path, reads
-) -> None:
+def test_a_damaged_memo_is_rebuilt_and_removed_files_are_forgotten(tmp_path: Path, reads) -> None:
     kept, gone = tmp_path / "kept.csv", tmp_path / "gone.csv"
     for path in (kept, gone):
         path.write_text("email\ngil@example.com\n")
