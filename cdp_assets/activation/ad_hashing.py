@@ -34,6 +34,8 @@ import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cdp_assets.identity.membership import arrow_strings
+
 _GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
 _E164_RE = re.compile(r"^\+[1-9][0-9]{1,14}$")
 
@@ -100,7 +102,7 @@ def _map_unique(series: pd.Series, function: Callable[[object], str | None]) -> 
     index. The distinct values are found and spread back in Arrow (dictionary encoding and
     `take`): only they cross into Python, not every row (at 1,000,000 profiles the per-row
     conversions to and from Python objects cost more than the hashing)."""
-    encoded = pc.dictionary_encode(pa.array(series.astype("string"), type=pa.string()))
+    encoded = pc.dictionary_encode(arrow_strings(series))
     mapped = pa.array([function(value) for value in encoded.dictionary.to_pylist()], pa.string())
     hashed = pc.take(mapped, encoded.indices)
     return pd.Series(pd.arrays.ArrowStringArray(hashed), index=series.index).astype("string")

@@ -19,6 +19,7 @@ from cdp_assets.activation.audience_selection import (
     with_ad_hashes,
 )
 from cdp_assets.activation.export_files import read_export_file
+from cdp_assets.identity.membership import arrow_strings
 
 AD_HASHES = ("email_sha256", "phone_sha256")
 
@@ -37,29 +38,25 @@ def allowed_identifiers(profiles: pd.DataFrame) -> dict[str, pa.Array]:
     return {
         "email": _addresses(eligible["email"]["email"]),
         "sms": _addresses(eligible["sms"]["phone"]),
-        "ads": _distinct([_text_array(ads[AD_EMAIL_HASH]), _text_array(ads[AD_PHONE_HASH])]),
+        "ads": _distinct([arrow_strings(ads[AD_EMAIL_HASH]), arrow_strings(ads[AD_PHONE_HASH])]),
     }
-
-
-def _text_array(values: pd.Series) -> pa.Array:
-    return pa.array(values.astype("string"), type=pa.string())
 
 
 def _distinct(arrays: list[pa.Array]) -> pa.Array:
     """The distinct non-null values of `arrays`."""
-    return pc.unique(pa.chunked_array(arrays, type=pa.string()).drop_null())
+    return pc.unique(pa.chunked_array(arrays, type=pa.large_string()).drop_null())
 
 
 def _addresses(values: pd.Series) -> pa.Array:
     """The distinct addresses, blank ones left out (`export_rows` writes them as none)."""
-    text = _text_array(values)
+    text = arrow_strings(values)
     blank = pc.equal(pc.utf8_trim_whitespace(text), "")
     return _distinct([pc.if_else(blank, None, text)])
 
 
 def _is_in(values: pd.Series, allowed: pa.Array) -> np.ndarray:
     """Whether each value is among `allowed` (a missing value is not)."""
-    found = pc.is_in(_text_array(values), value_set=allowed)
+    found = pc.is_in(arrow_strings(values), value_set=allowed)
     return found.fill_null(False).to_numpy(zero_copy_only=False)
 
 

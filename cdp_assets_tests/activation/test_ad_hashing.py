@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from cdp_assets.activation.ad_hashing import (
@@ -83,3 +84,16 @@ def test_vectorised_hashes_keep_the_index_and_nulls() -> None:
     phones = pd.Series(["+16502530000", pd.NA, "bad"], dtype="string")
     assert hash_phones(phones).tolist() == [US_PHONE_SHA256, pd.NA, pd.NA]
     assert hash_emails(pd.Series([], dtype="string")).tolist() == []
+
+
+def test_hashes_of_text_held_in_several_arrow_chunks() -> None:
+    """A column read from the warehouse may hold its text in several Arrow chunks."""
+    chunked = pa.chunked_array([["test@example.com", None], ["+16502530000", "test@example.com"]])
+    series = pd.Series(pd.arrays.ArrowStringArray(chunked), index=[3, 1, 4, 1])
+    assert hash_emails(series).tolist() == [
+        TEST_EXAMPLE_SHA256,
+        pd.NA,
+        pd.NA,
+        TEST_EXAMPLE_SHA256,
+    ]
+    assert hash_phones(series).tolist() == [pd.NA, pd.NA, US_PHONE_SHA256, pd.NA]

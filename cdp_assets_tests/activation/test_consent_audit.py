@@ -75,3 +75,26 @@ def test_missing_identifiers_fail_a_row_unless_it_is_an_empty_ads_hash(tmp_path:
     # hash names nobody; Bob's hash is an opted-out person's.
     assert rows_without_consent([("email", email)], profiles()) == 1
     assert rows_without_consent([("ads", ads)], profiles()) == 1
+
+
+def test_profiles_read_in_several_arrow_chunks_are_audited_alike(tmp_path: Path) -> None:
+    """customer_360 read from the warehouse may hold a text column in several Arrow chunks."""
+    import pyarrow as pa
+
+    chunked = profiles()
+    for column in ("email", "phone"):
+        values = chunked[column].astype("string").tolist()
+        arrays = [values[:1], values[1:]]
+        chunked[column] = pd.arrays.ArrowStringArray(
+            pa.chunked_array([pa.array(a, pa.string(), from_pandas=True) for a in arrays])
+        )
+    email = write(tmp_path / "email.csv", pd.DataFrame({"email": [ANN, BOB, CY]}))
+    sms = write(tmp_path / "sms.csv", pd.DataFrame({"phone": [ANN_PHONE, BOB_PHONE]}))
+    ads = write(
+        tmp_path / "ads.csv",
+        pd.DataFrame(
+            {"email_sha256": [hash_email(ANN), hash_email(BOB)], "phone_sha256": [None, None]}
+        ),
+    )
+    files = [("email", email), ("sms", sms), ("ads", ads)]
+    assert rows_without_consent(files, chunked) == rows_without_consent(files, profiles()) == 4
