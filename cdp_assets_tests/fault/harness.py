@@ -21,6 +21,8 @@ import pandas as pd
 import sqlalchemy as sa
 import yaml
 
+from cdp_assets.privacy.file_checksums import MEMO_FILE as CHECKSUM_MEMO
+from cdp_assets.privacy.file_checksums import file_checksum
 from cdp_assets.warehouse.warehouse import duckdb_file
 from cdp_assets_tests.e2e.pipeline import REPO, DemoProject, make_demo_project
 from cdp_assets_tests.fault.driver import REACHED_ENV
@@ -344,7 +346,9 @@ def export_snapshot(root: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         relative = rename(path.relative_to(root).as_posix())
-        if path.suffix == ".json":
+        if path.name == CHECKSUM_MEMO:
+            out[relative] = checksum_memo_soundness(path)
+        elif path.suffix == ".json":
             content = json.loads(rename(path.read_text(encoding="utf-8")))
             if isinstance(content, dict):
                 content.pop("created_at", None)
@@ -352,6 +356,24 @@ def export_snapshot(root: Path) -> dict[str, Any]:
         else:
             out[relative] = path.read_bytes()
     return out
+
+
+def checksum_memo_soundness(memo_path: Path) -> str | list[str]:
+    """A folder's file checksum memo (`privacy.file_checksums`) compared by what matters: it
+    records inodes and times, which no two runs share, so it cannot equal another run's; it
+    must never vouch for bytes a file does not have. "sound", or the files whose entry still
+    matches their inode, size and times but not their checksum."""
+    memo = json.loads(memo_path.read_text(encoding="utf-8"))
+    wrong = []
+    for name, (*stat, checksum, _taken) in memo["files"].items():
+        path = memo_path.parent / name
+        if not path.is_file():
+            continue
+        found = path.stat()
+        now = [found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns]
+        if now == stat and file_checksum(path) != checksum:
+            wrong.append(name)
+    return wrong or "sound"
 
 
 @dataclass

@@ -126,3 +126,19 @@ def test_files_outside_the_remembered_folders_are_hashed_once_per_step(
         checksums.save()
     assert reads == ["outside.csv", "outside.csv"]
     assert not (remembered / MEMO_FILE).exists()
+
+
+def test_the_fault_harness_catches_a_memo_that_vouches_for_other_bytes(tmp_path: Path) -> None:
+    """The kill-and-rerun suite compares memos by soundness (no two runs share inodes and
+    times): an entry that matches a file's stat but not its bytes is reported."""
+    from cdp_assets_tests.fault.harness import checksum_memo_soundness
+
+    export = tmp_path / "full.csv"
+    export.write_text("email\nivy@example.com\n")
+    _aged(export)
+    _step(tmp_path, export)
+    assert checksum_memo_soundness(tmp_path / MEMO_FILE) == "sound"
+    memo = json.loads((tmp_path / MEMO_FILE).read_text())
+    memo["files"]["full.csv"][4] = "0" * 64
+    (tmp_path / MEMO_FILE).write_text(json.dumps(memo))
+    assert checksum_memo_soundness(tmp_path / MEMO_FILE) == ["full.csv"]
