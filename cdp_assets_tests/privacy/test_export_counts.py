@@ -290,3 +290,53 @@ def test_training_snapshots_scanned_by_the_training_step_are_not_read_again(
         "models/churn/churn-1/training_snapshot.parquet": ("remembered", 0),
         "models/leads/leads-1/training_snapshot.parquet": ("full", 1),
     }
+
+
+def test_the_scrub_of_earlier_erasures_does_not_read_snapshots_training_found_clean(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The night after a training, finishing interrupted scrubs read every customer id of the
+    new snapshots; a snapshot the training step scanned clean against the same list is
+    trusted now, one with a trace is still read (and its erased rows removed)."""
+    from cdp_assets.defs.ml.classifier_training import scan_training_snapshots
+    from cdp_assets.defs.privacy.erasure import finish_interrupted_scrubs, snapshots_known_clean
+    from cdp_assets.defs.resources import WarehouseResource
+    from cdp_assets.ml.model_store import ModelStore
+    from cdp_assets.privacy.export_trace_cache import remembered_scans
+    from cdp_assets.privacy.identifiers import Identifiers
+    from cdp_assets.privacy.suppression import SUPPRESSION, salt_fingerprint
+    from cdp_assets.warehouse import Warehouse
+    from cdp_assets_tests.ingest.helpers import csv_source, make_config
+
+    config = make_config(tmp_path, csv_source())
+    monkeypatch.setenv(config.privacy.salt_env, "train-salt")
+    salt = b"train-salt"
+    gone = Identifiers()
+    gone.add("customer_id", ["C-gone"])
+    hashes = gone.hashes(salt)
+    url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
+    Warehouse(url).replace_table(
+        SUPPRESSION, hashes.assign(salt_fingerprint=salt_fingerprint(salt))
+    )
+    models = tmp_path / "models"
+    snapshots = {}
+    for name, customers in (("churn", ["C1", "C2"]), ("leads", ["C3", "C-gone"])):
+        folder = models / name / f"{name}-1"
+        folder.mkdir(parents=True)
+        snapshots[name] = folder / "training_snapshot.parquet"
+        pd.DataFrame({"customer_id": customers, "x": [1.0, 2.0]}).to_parquet(snapshots[name])
+    assert scan_training_snapshots(config, WarehouseResource(url=url), models) == 2
+
+    listed = frozenset(hashes["identifier_hash"])
+    clean = snapshots_known_clean(models, {}, "fp", remembered_scans(models, salt, listed))
+    # the ids the scrub reads: the snapshot with a trace only
+    assert ModelStore(models).snapshot_customer_ids(clean) == {"C3", "C-gone"}
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    removed = finish_interrupted_scrubs(exports, ModelStore(models), salt, listed, None, clean)
+    assert removed == 1
+    assert pd.read_parquet(snapshots["leads"])["customer_id"].tolist() == ["C3"]
+    assert pd.read_parquet(snapshots["churn"])["customer_id"].tolist() == ["C1", "C2"]
+    # without the training scan's memory (as the step wired it before) both were read
+    unaware = snapshots_known_clean(models, {}, "fp", {})
+    assert ModelStore(models).snapshot_customer_ids(unaware) == {"C1", "C2", "C3"}

@@ -173,6 +173,23 @@ def _known_clean(
     return clean
 
 
+def snapshots_known_clean(
+    store_folder: Path,
+    ledger: dict[str, tuple[str, str]],
+    fingerprint: str,
+    remembered: Mapping[str, tuple[int, int]],
+    checksum_of: Callable[[Path], str] = file_checksum,
+) -> Callable[[Path], bool]:
+    """`_known_clean` of the training snapshots: found clean by this check (the ledger) or by
+    the training step's own scan against the same list (`remembered`, the model store's
+    `export_trace_cache`: the same readers). Without the second, the night after a training
+    read every customer id of the new snapshots (3.5 s at 1,000,000 people) to finish scrubs
+    that no run left."""
+    return _known_clean(
+        store_folder, ledger, fingerprint, remembered, MODEL_STORE_LABEL, checksum_of
+    )
+
+
 def _file_traces(
     folders: dict[str, Path],
     salt: bytes,
@@ -334,12 +351,12 @@ def build_erasure_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 remembered_scans(exports.path, salt, already),
                 checksum_of=checksums_of,
             )
-            snapshots_clean = _known_clean(
+            snapshots_clean = snapshots_known_clean(
                 model_store.local_folder,
                 ledger,
                 check_fingerprint(config, already),
-                label=MODEL_STORE_LABEL,
-                checksum_of=checksums_of,
+                remembered_scans(model_store.local_folder, salt, already),
+                checksums_of,
             )
             read_clean = ReadClean(exports.path, check_fingerprint(config, already), checksums_of)
             finished = finish_interrupted_scrubs(
