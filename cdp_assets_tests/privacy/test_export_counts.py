@@ -248,61 +248,13 @@ def test_a_file_is_hashed_once_while_its_bytes_stay_put(tmp_path: Path, monkeypa
     assert checksums_of(path) == plain(path) != first and hashed == [path, path]
 
 
-def test_training_snapshots_scanned_by_the_training_step_are_not_read_again(
+def _snapshots_after_training(
     tmp_path: Path, monkeypatch
-) -> None:
-    """The training step scans the snapshots it saved against the suppression list: the
-    erasure check then trusts a clean one (`remembered`) and still reads one with a trace."""
+) -> tuple[bytes, frozenset[str], Path, dict[str, Path]]:
+    """(salt, suppression list, model store folder, snapshot per model) after the training
+    step saved and scanned two snapshots: churn's clean, leads' holding an erased customer."""
     from cdp_assets.defs.ml.classifier_training import scan_training_snapshots
     from cdp_assets.defs.resources import WarehouseResource
-    from cdp_assets.privacy.identifiers import Identifiers
-    from cdp_assets.privacy.suppression import SUPPRESSION, salt_fingerprint
-    from cdp_assets.privacy.trace import verified_file_traces
-    from cdp_assets.warehouse import Warehouse
-    from cdp_assets_tests.ingest.helpers import csv_source, make_config
-
-    config = make_config(tmp_path, csv_source())
-    monkeypatch.setenv(config.privacy.salt_env, "train-salt")
-    salt = b"train-salt"
-    gone = Identifiers()
-    gone.add("customer_id", ["C-gone"])
-    hashes = gone.hashes(salt)
-    url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
-    Warehouse(url).replace_table(
-        SUPPRESSION, hashes.assign(salt_fingerprint=salt_fingerprint(salt))
-    )
-    models = tmp_path / "models"
-    for name, customers in (("churn", ["C1", "C2"]), ("leads", ["C3", "C-gone"])):
-        folder = models / name / f"{name}-1"
-        folder.mkdir(parents=True)
-        pd.DataFrame({"customer_id": customers, "x": [1.0, 2.0]}).to_parquet(
-            folder / "training_snapshot.parquet"
-        )
-    assert scan_training_snapshots(config, WarehouseResource(url=url), models) == 2
-    assert scan_training_snapshots(config, WarehouseResource(url=url), models) == 0  # known
-
-    listed = frozenset(hashes["identifier_hash"])
-    found = verified_file_traces(
-        {"models": models}, salt, listed, listed, Identifiers(), {}, "fp", "fp"
-    )
-    scans = dict(zip(found["table"], zip(found["scan"], found["traces"], strict=True), strict=True))
-    assert scans == {
-        "models/churn/churn-1/training_snapshot.parquet": ("remembered", 0),
-        "models/leads/leads-1/training_snapshot.parquet": ("full", 1),
-    }
-
-
-def test_the_scrub_of_earlier_erasures_does_not_read_snapshots_training_found_clean(
-    tmp_path: Path, monkeypatch
-) -> None:
-    """The night after a training, finishing interrupted scrubs read every customer id of the
-    new snapshots; a snapshot the training step scanned clean against the same list is
-    trusted now, one with a trace is still read (and its erased rows removed)."""
-    from cdp_assets.defs.ml.classifier_training import scan_training_snapshots
-    from cdp_assets.defs.privacy.erasure import finish_interrupted_scrubs, snapshots_known_clean
-    from cdp_assets.defs.resources import WarehouseResource
-    from cdp_assets.ml.model_store import ModelStore
-    from cdp_assets.privacy.export_trace_cache import remembered_scans
     from cdp_assets.privacy.identifiers import Identifiers
     from cdp_assets.privacy.suppression import SUPPRESSION, salt_fingerprint
     from cdp_assets.warehouse import Warehouse
@@ -326,8 +278,40 @@ def test_the_scrub_of_earlier_erasures_does_not_read_snapshots_training_found_cl
         snapshots[name] = folder / "training_snapshot.parquet"
         pd.DataFrame({"customer_id": customers, "x": [1.0, 2.0]}).to_parquet(snapshots[name])
     assert scan_training_snapshots(config, WarehouseResource(url=url), models) == 2
+    assert scan_training_snapshots(config, WarehouseResource(url=url), models) == 0  # known
+    return salt, frozenset(hashes["identifier_hash"]), models, snapshots
 
-    listed = frozenset(hashes["identifier_hash"])
+
+def test_training_snapshots_scanned_by_the_training_step_are_not_read_again(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The training step scans the snapshots it saved against the suppression list: the
+    erasure check then trusts a clean one (`remembered`) and still reads one with a trace."""
+    from cdp_assets.privacy.identifiers import Identifiers
+    from cdp_assets.privacy.trace import verified_file_traces
+
+    salt, listed, models, _ = _snapshots_after_training(tmp_path, monkeypatch)
+    found = verified_file_traces(
+        {"models": models}, salt, listed, listed, Identifiers(), {}, "fp", "fp"
+    )
+    scans = dict(zip(found["table"], zip(found["scan"], found["traces"], strict=True), strict=True))
+    assert scans == {
+        "models/churn/churn-1/training_snapshot.parquet": ("remembered", 0),
+        "models/leads/leads-1/training_snapshot.parquet": ("full", 1),
+    }
+
+
+def test_the_scrub_of_earlier_erasures_does_not_read_snapshots_training_found_clean(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The night after a training, finishing interrupted scrubs read every customer id of the
+    new snapshots; a snapshot the training step scanned clean against the same list is
+    trusted now, one with a trace is still read (and its erased rows removed)."""
+    from cdp_assets.defs.privacy.erasure import finish_interrupted_scrubs, snapshots_known_clean
+    from cdp_assets.ml.model_store import ModelStore
+    from cdp_assets.privacy.export_trace_cache import remembered_scans
+
+    salt, listed, models, snapshots = _snapshots_after_training(tmp_path, monkeypatch)
     clean = snapshots_known_clean(models, {}, "fp", remembered_scans(models, salt, listed))
     # the ids the scrub reads: the snapshot with a trace only
     assert ModelStore(models).snapshot_customer_ids(clean) == {"C3", "C-gone"}
