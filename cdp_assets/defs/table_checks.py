@@ -17,6 +17,7 @@ import dagster as dg
 from cdp_assets.defs.catalog import WAREHOUSE_POOL
 from cdp_assets.defs.resources import WarehouseResource, project_config
 from cdp_assets.defs.unchanged import (
+    check_result_with,
     config_digest,
     forced_recompute,
     last_check_evaluation,
@@ -56,14 +57,7 @@ def table_checks(
         for result in results:
             if result.check_name in names:
                 extra = {} if inputs is None else {INPUTS_METADATA: inputs}
-                yield dg.AssetCheckResult(
-                    asset_key=result.asset_key,
-                    check_name=result.check_name,
-                    passed=result.passed,
-                    severity=result.severity,
-                    description=result.description,
-                    metadata={**(result.metadata or {}), **extra},
-                )
+                yield check_result_with(result, extra)
 
     return _checks
 
@@ -98,5 +92,5 @@ def _replay(
         made_on = evaluation.metadata.get(INPUTS_METADATA)
         if getattr(made_on, "value", made_on) != inputs:
             return None
-        replayed.append(republished(key, evaluation, f"run {run_id}"))
+        replayed.append(republished(evaluation, f"run {run_id}"))
     return replayed

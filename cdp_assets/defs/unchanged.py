@@ -196,16 +196,21 @@ def last_check_evaluation(
     return history[0].event.dagster_event.event_specific_data, history[0].run_id
 
 
-def republished(key: dg.AssetCheckKey, evaluation: Any, since: str) -> dg.AssetCheckResult:
-    """An earlier evaluation of check `key`, published again with `inputs_unchanged_since`."""
+def check_result_with(result: Any, metadata: dict[str, Any]) -> dg.AssetCheckResult:
+    """A check result (or a stored evaluation: the same fields) with `metadata` added."""
     return dg.AssetCheckResult(
-        asset_key=key.asset_key,
-        check_name=key.name,
-        passed=evaluation.passed,
-        severity=evaluation.severity,
-        description=evaluation.description,
-        metadata={**evaluation.metadata, UNCHANGED_METADATA: dg.MetadataValue.text(since)},
+        asset_key=result.asset_key,
+        check_name=result.check_name,
+        passed=result.passed,
+        severity=result.severity,
+        description=result.description,
+        metadata={**(result.metadata or {}), **metadata},
     )
+
+
+def republished(evaluation: Any, since: str) -> dg.AssetCheckResult:
+    """An earlier evaluation of a check, published again with `inputs_unchanged_since`."""
+    return check_result_with(evaluation, {UNCHANGED_METADATA: dg.MetadataValue.text(since)})
 
 
 def _reason(context: dg.AssetExecutionContext, inputs: StepInputs) -> str:
@@ -389,5 +394,5 @@ def _previous_result(
         found = last_check_evaluation(context.instance, spec.key)
         if found is None:
             return None
-        check_results.append(republished(spec.key, found[0], since))
+        check_results.append(republished(found[0], since))
     return dg.MaterializeResult(asset_key=key, metadata=metadata, check_results=check_results)

@@ -25,6 +25,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from cdp_assets.activation.atomic import write_json_atomically
+
 MEMO_FILE = ".file_checksums.json"
 MEMO_VERSION = 1
 MEMO_MODE = 0o600  # as the export files: the owner's alone
@@ -80,8 +82,6 @@ class _FolderMemo:
         self.changed = True
 
     def save(self) -> None:
-        from cdp_assets.activation.atomic import write_json_atomically
-
         kept = {name: e for name, e in self.entries.items() if (self.root / name).is_file()}
         if not self.changed and len(kept) == len(self.entries):
             return
@@ -102,7 +102,6 @@ class FileChecksums:
     def __init__(self, remember: Iterable[Path] = ()) -> None:
         self._known: dict[tuple[str, Stat], str] = {}
         self._memos = [_FolderMemo(Path(root).resolve()) for root in remember]
-        self.read = 0  # files whose bytes were read (not known or remembered)
 
     def __call__(self, path: Path) -> str:
         stat = _stat(path)
@@ -114,7 +113,6 @@ class FileChecksums:
         if checksum is None:
             taken_ns = time.time_ns()
             checksum = file_checksum(path)
-            self.read += 1
             if memo is not None and _stat(path) == stat:  # not rewritten while being read
                 memo.remember(name, stat, checksum, taken_ns)
         self._known[key] = checksum
