@@ -483,10 +483,27 @@ def _blocks_holding(keys: BlockKeys, touched: np.ndarray, rows: np.ndarray) -> B
     wanted = np.unique(
         np.concatenate([key[touched[records] & (key >= 0)] for records, key in sides])
     )
-    limited = [(records[np.isin(key, wanted)], key[np.isin(key, wanted)]) for records, key in sides]
+    limited = [_entries_under(records, key, wanted) for records, key in sides]
     if len(limited) == 1:
         return BlockKeys(*limited[0])
     return BlockKeys(*limited[0], *limited[1])
+
+
+def _under(key: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Bool per entry: is its key one of `wanted` (sorted, distinct)? A binary search of each
+    key, without sorting the keys as `np.isin` does (a million entries per rule and side)."""
+    if len(wanted) == 0:
+        return np.zeros(len(key), dtype=bool)
+    position = np.minimum(np.searchsorted(wanted, key), len(wanted) - 1)
+    return wanted[position] == key
+
+
+def _entries_under(
+    records: np.ndarray, key: np.ndarray, wanted: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The entries (record, key) whose key is one of `wanted` (sorted, distinct)."""
+    hit = _under(key, wanted)
+    return records[hit], key[hit]
 
 
 @dataclass(frozen=True)
@@ -532,7 +549,7 @@ def _mark(keys: BlockKeys, wanted: np.ndarray, marked: np.ndarray) -> None:
     """Marks every record listed under one of the `wanted` keys (either side)."""
     if len(wanted):
         for records, key in _sides(keys):
-            marked[records[np.isin(key, wanted)]] = True
+            marked[records[_under(key, np.unique(wanted))]] = True
 
 
 def _skip_changes(
@@ -550,7 +567,7 @@ def _skip_changes(
     )
     if len(wanted) == 0:
         return wanted
-    entries = [(records[np.isin(key, wanted)], key[np.isin(key, wanted)]) for records, key in sides]
+    entries = [_entries_under(records, key, wanted) for records, key in sides]
     records = np.concatenate([r for r, _ in entries])
     key = np.concatenate([k for _, k in entries])
     if not cross:

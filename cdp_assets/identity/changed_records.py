@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from cdp_assets.identity.graph import EDGE_DTYPES
-from cdp_assets.identity.key_join import outer_join_rows
+from cdp_assets.identity.key_join import first_positions, outer_join_rows
 
 MATCH_VIEW_DTYPES: dict[str, str] = {
     "source": "string",
@@ -166,23 +166,18 @@ def kept_links(
     as graph edges (EDGE_DTYPES) on the current nodes. `previous_links` has the columns of
     `core.identity_edges` (left/right source and record id, weight, evidence)."""
     untouched = records.loc[~touched, ["source", "record_id", "node"]]
-    node = pd.Series(
-        untouched["node"].to_numpy(dtype=np.int64),
-        index=pd.MultiIndex.from_frame(untouched[_KEY].astype("string")),
-    )
+    node = untouched["node"].to_numpy(dtype=np.int64)
     links = previous_links[previous_links["rule"] == "probabilistic"]
-    left = node.reindex(
-        pd.MultiIndex.from_arrays(
-            [links["left_source"].astype("string"), links["left_record_id"].astype("string")]
+
+    def node_of(side: str) -> np.ndarray:
+        named = pd.DataFrame(
+            {"source": links[f"{side}_source"], "record_id": links[f"{side}_record_id"]}
         )
-    ).to_numpy()
-    right = node.reindex(
-        pd.MultiIndex.from_arrays(
-            [links["right_source"].astype("string"), links["right_record_id"].astype("string")]
-        )
-    ).to_numpy()
-    held = ~(np.isnan(left) | np.isnan(right))
-    left, right = left[held].astype(np.int64), right[held].astype(np.int64)
+        return first_positions(named, untouched, _KEY)
+
+    left, right = node_of("left"), node_of("right")
+    held = (left >= 0) & (right >= 0)
+    left, right = node[left[held]], node[right[held]]
     edges = pd.DataFrame(
         {
             "left": np.minimum(left, right),

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from cdp_assets.config import CDPConfig
+from cdp_assets.identity.key_join import distinct_sorted, first_positions
 from cdp_assets.warehouse import coerce_frame
 
 FACT_KEY_COLUMNS: tuple[str, ...] = (
@@ -114,22 +115,22 @@ def graph_nodes(records: pd.DataFrame, combos: pd.DataFrame, config: CDPConfig) 
     primary = _primary_keys(combos, config)
 
     # A reference to an existing customer record is that record's node.
-    record_index = pd.Series(
-        record_nodes["node"].to_numpy(),
-        index=pd.MultiIndex.from_arrays([record_nodes["source"], record_nodes["source_record_id"]]),
+    record = first_positions(primary, record_nodes, ["source", "source_record_id"])
+    record_node = record_nodes["node"].to_numpy(dtype=np.float64)
+    existing = pd.Series(
+        np.where(record >= 0, record_node[np.maximum(record, 0)], np.nan), index=combos.index
     )
-    record_index = record_index[~record_index.index.duplicated()]
-    lookup = pd.MultiIndex.from_arrays([primary["source"], primary["source_record_id"]])
-    existing = pd.Series(record_index.reindex(lookup).to_numpy(), index=combos.index)
     existing = existing.where(primary["kind"] == "ref")
 
-    new_keys = primary[existing.isna() & (primary["kind"] != "")].drop_duplicates()
-    new_keys = new_keys.sort_values(["kind", "source", "source_record_id"], ignore_index=True)
-    new_keys.insert(0, "node", np.arange(len(record_nodes), len(record_nodes) + len(new_keys)))
+    key = ["kind", "source", "source_record_id"]
+    new_keys = distinct_sorted(primary[existing.isna() & (primary["kind"] != "")], key)
+    first_new = len(record_nodes)
+    new_keys.insert(0, "node", np.arange(first_new, first_new + len(new_keys)))
     nodes = pd.concat([record_nodes, new_keys], ignore_index=True).astype(NODE_DTYPES)
 
-    keyed = primary.merge(new_keys, on=["kind", "source", "source_record_id"], how="left")
-    node = existing.fillna(pd.Series(keyed["node"].to_numpy(), index=combos.index))
+    keyed = first_positions(primary, new_keys, key)
+    keyed_node = np.where(keyed >= 0, first_new + keyed, np.nan)
+    node = existing.fillna(pd.Series(keyed_node, index=combos.index))
     combo_nodes = combos.assign(node=node.astype("Int64"))
 
     known = combo_nodes[combo_nodes["node"].notna()]

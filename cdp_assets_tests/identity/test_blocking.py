@@ -8,6 +8,7 @@ import pytest
 from cdp_assets.identity.blocking import (
     BLOCKING_RULES,
     DEFAULT_BLOCKING_RULES,
+    _entries_under,
     candidate_pairs,
     combine_codes,
 )
@@ -167,3 +168,20 @@ def test_rule_union_folded_rule_by_rule_equals_the_unique_of_all_codes() -> None
         first = [(bits & -bits).bit_length() - 1 for bits in union.found_by.tolist()]
         assert union.rule.tolist() == first  # the first rule that found the pair
         assert union.rule.dtype == np.int8
+
+
+def test_entries_under_wanted_keys_are_those_np_isin_finds() -> None:
+    rng = np.random.default_rng(3)
+    key = rng.integers(-1, 10**12, size=5_000)
+    key[::7] = -1  # records in no block of the rule
+    key[1::5] = key[3]  # a key many entries share
+    records = np.arange(len(key))
+    for wanted in (
+        np.unique(key[key >= 0][::3]),
+        np.unique(np.r_[key[:4], 10**13]),  # a key beyond every entry's
+        np.zeros(0, dtype=np.int64),
+    ):
+        got_records, got_key = _entries_under(records, key, wanted)
+        hit = np.isin(key, wanted)
+        assert np.array_equal(got_records, records[hit])
+        assert np.array_equal(got_key, key[hit])

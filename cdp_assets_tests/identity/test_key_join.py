@@ -1,9 +1,7 @@
 import numpy as np
 import pandas as pd
-import pytest
 
-from cdp_assets.identity import key_join
-from cdp_assets.identity.key_join import outer_join_rows
+from cdp_assets.identity.key_join import first_positions, outer_join_rows
 
 KEY = ["source", "ref"]
 
@@ -41,15 +39,31 @@ def test_outer_join_rows_is_the_outer_merge_by_position() -> None:
     assert len(rows) == len(_expected(left, right))
 
 
-def test_hashes_that_collide_fall_back_to_the_exact_merge(monkeypatch: pytest.MonkeyPatch) -> None:
-    left, right = _frames()
-    monkeypatch.setattr(key_join, "_hash", lambda keys: np.zeros(len(keys), dtype=np.uint64))
+def test_many_random_keys_give_the_outer_merge_in_row_order() -> None:
+    rng = np.random.default_rng(7)
+    values = np.array(["a", "b", "é", "", None], dtype=object)
+
+    def frame(n: int) -> pd.DataFrame:
+        return pd.DataFrame({column: rng.choice(values, n) for column in KEY}, dtype="string")
+
+    left, right = frame(300), frame(200)
     rows = outer_join_rows(left, right, KEY)
     assert _pairs(rows) == _expected(left, right)
-    assert len(rows) == len(_expected(left, right))
+    assert len(rows) == len(_expected(left, right))  # every pair once, duplicates included
+    ordered = rows.assign(left=rows["left"].where(rows["left"] >= 0, len(left)))
+    assert ordered.equals(ordered.sort_values(["left", "right"]))
 
 
 def test_nothing_on_either_side() -> None:
     left, right = _frames()
     rows = outer_join_rows(left.iloc[:0], right, KEY)
     assert _pairs(rows) == {(-1, i) for i in range(len(right))}
+
+
+def test_first_positions_finds_the_first_row_with_the_key() -> None:
+    left, right = _frames()
+    found = first_positions(left, right, KEY)
+    # a@1: none; a@2: rows 1 and 4 of right, the first; b@null: row 0; b@3: none; null@9: 3
+    assert found.tolist() == [-1, 1, 0, -1, 3]
+    assert first_positions(left.iloc[:0], right, KEY).tolist() == []
+    assert first_positions(left, right.iloc[:0], KEY).tolist() == [-1] * len(left)
