@@ -19,25 +19,21 @@ import pyarrow as pa
 from cdp_assets.identity.membership import arrow_strings
 
 
+def _key_table(frame: pd.DataFrame, on: list[str], rows: bool = True) -> pa.Table:
+    """`frame`'s `on` columns as Arrow text columns k0, k1, … (and its row positions)."""
+    columns = {f"k{i}": arrow_strings(frame[column]) for i, column in enumerate(on)}
+    if rows:
+        columns["row"] = pa.array(np.arange(len(frame), dtype=np.int64))
+    return pa.table(columns)
+
+
 def _key_tables(
     left: pd.DataFrame, right: pd.DataFrame, on: list[str]
 ) -> tuple[dict[str, pa.Table], str]:
     """Both sides' key columns and row positions as Arrow tables, and the join condition
     (nulls equal nulls, as in `merge`)."""
-    names = [f"k{i}" for i in range(len(on))]
-    tables = {
-        side: pa.table(
-            {
-                **{
-                    name: arrow_strings(frame[column])
-                    for name, column in zip(names, on, strict=True)
-                },
-                "row": pa.array(np.arange(len(frame), dtype=np.int64)),
-            }
-        )
-        for side, frame in (("left_rows", left), ("right_rows", right))
-    }
-    same = " AND ".join(f"l.{name} IS NOT DISTINCT FROM r.{name}" for name in names)
+    tables = {"left_rows": _key_table(left, on), "right_rows": _key_table(right, on)}
+    same = " AND ".join(f"l.k{i} IS NOT DISTINCT FROM r.k{i}" for i in range(len(on)))
     return tables, same
 
 
@@ -89,15 +85,13 @@ def first_positions(frame: pd.DataFrame, keys: pd.DataFrame, on: list[str]) -> n
 def distinct_sorted(frame: pd.DataFrame, on: list[str]) -> pd.DataFrame:
     """The distinct rows of `frame`'s `on` columns (text) in ascending order, nulls last, as
     `drop_duplicates` then `sort_values` give them (strings compare by code point)."""
-    names = [f"k{i}" for i in range(len(on))]
-    table = pa.table(
-        {name: arrow_strings(frame[column]) for name, column in zip(names, on, strict=True)}
+    order = ", ".join(f"k{i} NULLS LAST" for i in range(len(on)))
+    found = _query(
+        {"keys": _key_table(frame, on, rows=False)}, f"SELECT DISTINCT * FROM keys ORDER BY {order}"
     )
-    order = ", ".join(f"{name} NULLS LAST" for name in names)
-    found = _query({"rows": table}, f"SELECT DISTINCT * FROM rows ORDER BY {order}")
     return pd.DataFrame(
         {
-            column: found[name].to_pandas(types_mapper=pd.ArrowDtype).astype("string")
-            for name, column in zip(names, on, strict=True)
+            column: found[f"k{i}"].to_pandas(types_mapper=pd.ArrowDtype).astype("string")
+            for i, column in enumerate(on)
         }
     )

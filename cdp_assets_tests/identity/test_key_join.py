@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from cdp_assets.identity.key_join import first_positions, outer_join_rows
+from cdp_assets.identity.key_join import distinct_sorted, first_positions, outer_join_rows
 
 KEY = ["source", "ref"]
 
@@ -67,3 +67,13 @@ def test_first_positions_finds_the_first_row_with_the_key() -> None:
     assert found.tolist() == [-1, 1, 0, -1, 3]
     assert first_positions(left.iloc[:0], right, KEY).tolist() == []
     assert first_positions(left, right.iloc[:0], KEY).tolist() == [-1] * len(left)
+
+
+def test_distinct_sorted_is_drop_duplicates_then_sort_values() -> None:
+    rng = np.random.default_rng(11)
+    values = np.array(["Z", "z", "é", "e", "ß", "", "10", "9", None], dtype=object)
+    frame = pd.DataFrame({column: rng.choice(values, 400) for column in KEY}, dtype="string")
+    expected = frame.drop_duplicates().sort_values(KEY, ignore_index=True)
+    got = distinct_sorted(frame, KEY)
+    assert got.equals(expected.astype("string"))
+    assert got["source"].dropna().unique().tolist()[:3] == ["", "10", "9"]  # code point order
