@@ -116,11 +116,10 @@ def graph_nodes(records: pd.DataFrame, combos: pd.DataFrame, config: CDPConfig) 
 
     # A reference to an existing customer record is that record's node.
     record = first_positions(primary, record_nodes, ["source", "source_record_id"])
-    record_node = record_nodes["node"].to_numpy(dtype=np.float64)
-    existing = pd.Series(
-        np.where(record >= 0, record_node[np.maximum(record, 0)], np.nan), index=combos.index
-    )
-    existing = existing.where(primary["kind"] == "ref")
+    referenced = np.full(len(combos), np.nan)
+    found = record >= 0  # none at all when there is no customer record (an orders-only brand)
+    referenced[found] = record_nodes["node"].to_numpy(dtype=np.float64)[record[found]]
+    existing = pd.Series(referenced, index=combos.index).where(primary["kind"] == "ref")
 
     key = ["kind", "source", "source_record_id"]
     new_keys = distinct_sorted(primary[existing.isna() & (primary["kind"] != "")], key)

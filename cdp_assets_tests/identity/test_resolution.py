@@ -328,3 +328,24 @@ def test_birth_date_limit_folds_transpositions(limit: int) -> None:
     )
     result = resolve(recs, identity={"profile_limits": {"birth_dates": limit}})
     assert result.stats["customers"] == 1 and result.splits.empty
+
+
+def test_facts_without_any_customer_record_become_nodes_of_their_own() -> None:
+    # An orders-only brand: no customers source holds a record the references could name.
+    recs = records([{"source": "shop", "record_id": "A1"}]).iloc[:0]
+    facts = combos(
+        [
+            {"source": "orders", "customer_ref": "B2"},
+            {"source": "orders", "customer_ref": "A1"},
+            {"source": "orders", "customer_ref": "B2"},
+            {"source": "web", "anonymous_id": "cookie-1"},
+        ]
+    )
+    graph = graph_nodes(recs, facts, config({"probabilistic": {"enabled": False}}))
+    nodes = graph.nodes[["node", "kind", "source", "source_record_id"]]
+    assert nodes.astype(str).values.tolist() == [
+        ["0", "anon", "web", "cookie-1"],
+        ["1", "ref", "shop", "A1"],
+        ["2", "ref", "shop", "B2"],
+    ]
+    assert graph.combo_nodes["node"].tolist() == [2, 1, 2, 0]
