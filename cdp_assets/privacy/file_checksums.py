@@ -46,7 +46,8 @@ def file_checksum(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _stat(path: Path) -> Stat:
+def file_stat(path: Path) -> Stat:
+    """What a remembered checksum is trusted on: inode, size, mtime and ctime (ns)."""
     found = path.stat()
     return (found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)
 
@@ -104,7 +105,7 @@ class FileChecksums:
         self._memos = [_FolderMemo(Path(root).resolve()) for root in remember]
 
     def __call__(self, path: Path) -> str:
-        stat = _stat(path)
+        stat = file_stat(path)
         key = (str(path), stat)
         if key in self._known:
             return self._known[key]
@@ -113,7 +114,7 @@ class FileChecksums:
         if checksum is None:
             taken_ns = time.time_ns()
             checksum = file_checksum(path)
-            if memo is not None and _stat(path) == stat:  # not rewritten while being read
+            if memo is not None and file_stat(path) == stat:  # not rewritten while being read
                 memo.remember(name, stat, checksum, taken_ns)
         self._known[key] = checksum
         return checksum

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 import yaml
 
 from cdp_assets.privacy.file_checksums import MEMO_FILE as CHECKSUM_MEMO
-from cdp_assets.privacy.file_checksums import file_checksum
+from cdp_assets.privacy.file_checksums import file_checksum, file_stat
 from cdp_assets.warehouse.warehouse import duckdb_file
 from cdp_assets_tests.e2e.pipeline import REPO, DemoProject, make_demo_project
 from cdp_assets_tests.fault.driver import REACHED_ENV
@@ -369,9 +369,7 @@ def checksum_memo_soundness(memo_path: Path) -> str | list[str]:
         path = memo_path.parent / name
         if not path.is_file():
             continue
-        found = path.stat()
-        now = [found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns]
-        if now == stat and file_checksum(path) != checksum:
+        if list(file_stat(path)) == stat and file_checksum(path) != checksum:
             wrong.append(name)
     return wrong or "sound"
 
