@@ -31,7 +31,8 @@ from cdp_assets.warehouse import coerce_frame
 
 ACTIVITY_DTYPES: dict[str, str] = {"customer_id": "string", "occurred_at": "datetime64[us, UTC]"}
 
-_INPUT_COLUMNS: tuple[str, ...] = (
+# Every column of a record that golden profiles read.
+PROFILE_RECORD_COLUMNS: tuple[str, ...] = (
     "customer_id",
     "created_at",
     *CONSENT_INPUT_COLUMNS,
@@ -52,18 +53,18 @@ def empty_profiles() -> pd.DataFrame:
 
 
 def _check_columns(records: pd.DataFrame) -> None:
-    missing = [c for c in _INPUT_COLUMNS if c not in records.columns]
+    missing = [c for c in PROFILE_RECORD_COLUMNS if c not in records.columns]
     if missing:
         raise ValueError(f"golden profiles: records lack column(s) {', '.join(missing)}")
 
 
 def _typed_records(records: pd.DataFrame) -> pd.DataFrame:
     """The columns golden profiles read, typed, positionally indexed, blank strings as null."""
-    dtypes = {c: RECORD_DTYPES.get(c, "string") for c in _INPUT_COLUMNS}
+    dtypes = {c: RECORD_DTYPES.get(c, "string") for c in PROFILE_RECORD_COLUMNS}
     for column in ("customer_id", "source", "record_id", "trust"):
         if records[column].isna().any():
             raise ValueError(f"golden profiles: records with a null {column}")
-    typed = records[list(_INPUT_COLUMNS)].reset_index(drop=True)
+    typed = records[list(PROFILE_RECORD_COLUMNS)].reset_index(drop=True)
     for column, dtype in dtypes.items():
         if dtype.endswith("UTC]"):
             typed[column] = pd.to_datetime(typed[column], utc=True)

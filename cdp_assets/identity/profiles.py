@@ -78,21 +78,27 @@ def activity_rows(span: pd.DataFrame) -> pd.DataFrame | None:
     return rows
 
 
-def customer_profiles(
-    records: pd.DataFrame, xref: pd.DataFrame, activity: pd.DataFrame | None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(profiles, records with their customer_id): one profile per customer of `xref`.
-
-    `records`: identity records; `xref`: core.customer_xref; `activity`: customer_id,
-    occurred_at rows from the facts (see `activity_rows`).
-    """
+def records_with_customers(records: pd.DataFrame, xref: pd.DataFrame) -> pd.DataFrame:
+    """The identity records that `xref` (core.customer_xref) gives a customer, with their
+    customer_id."""
     ids = xref.loc[xref["identity_kind"] == "record", ["source", "source_record_id", "customer_id"]]
     records = records.merge(
         ids.rename(columns={"source_record_id": "record_id"}),
         on=["source", "record_id"],
         how="left",
     )
-    records = records[records["customer_id"].notna()]
+    return records[records["customer_id"].notna()]
+
+
+def profiles_of(
+    records: pd.DataFrame, xref: pd.DataFrame, activity: pd.DataFrame | None
+) -> pd.DataFrame:
+    """One profile per customer of `xref`, sorted by customer_id.
+
+    `records`: identity records with their customer_id (`records_with_customers`); `xref`:
+    core.customer_xref rows; `activity`: customer_id, occurred_at rows from the facts (see
+    `activity_rows`). Each customer's profile depends on his own rows only, so the rows of
+    some customers give those customers' profiles."""
     fact_only = pd.Index(xref["customer_id"].dropna().unique()).difference(
         records["customer_id"].unique()
     )
@@ -100,7 +106,7 @@ def customer_profiles(
         [golden_profiles(records, activity), fact_only_profiles(fact_only, xref, activity)],
         ignore_index=True,
     )
-    return profiles.sort_values("customer_id", ignore_index=True), records
+    return profiles.sort_values("customer_id", ignore_index=True)
 
 
 def profiles_over_limits(records: pd.DataFrame, max_emails: int, max_phones: int) -> int:

@@ -32,17 +32,19 @@ def test_ads_consent_says_it_is_an_opt_out_and_why_everyone_has_it(tmp_path: Pat
 
 
 def test_records_per_customer_is_sorted_and_explains_zero(tmp_path: Path) -> None:
-    profiles = pd.DataFrame(
+    figures = pd.DataFrame(
         {
-            "record_count": [2, 0, 1, 1, 12],
-            "email_consent": [True, False, True, False, False],
-            "sms_consent": [False] * 5,
-            "ads_consent": [True] * 5,
-            "email": ["a@x.com", None, None, "b@x.com", None],
-            "phone": [None] * 5,
+            "records": [0, 1, 2, 10],
+            "customers": [1, 2, 1, 1],
+            "email_consent": [0, 1, 1, 0],
+            "sms_consent": [0, 0, 0, 0],
+            "ads_consent": [1, 2, 1, 1],
+            "with_email": [0, 1, 1, 0],
+            "with_phone": [0, 0, 0, 0],
         }
     )
-    table = _metadata(profiles, _config(tmp_path))["records_per_customer"].md_str
+    metadata = _metadata(figures, pd.DataFrame({"customer_id": ["C1"]}), _config(tmp_path))
+    table = metadata["records_per_customer"].md_str
     rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
     assert rows == [
         "| customer records | customers |",
@@ -52,3 +54,5 @@ def test_records_per_customer_is_sorted_and_explains_zero(tmp_path: Path) -> Non
         "| 10 or more | 1 |",
     ]
     assert "0 customer records: a customer known only from facts" in table
+    assert metadata["dagster/row_count"] == 5
+    assert (metadata["email_consent"], metadata["with_email"], metadata["ads_consent"]) == (2, 2, 5)

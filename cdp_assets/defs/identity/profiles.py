@@ -2,6 +2,7 @@
 
 import dagster as dg
 import pandas as pd
+import sqlalchemy as sa
 
 from cdp_assets.config import CDPConfig
 from cdp_assets.contracts.canonical import OPT_OUT_EVENT_TYPES
@@ -18,13 +19,19 @@ from cdp_assets.defs.catalog import (
 from cdp_assets.defs.identity.staged import read_customer_records
 from cdp_assets.defs.resources import WarehouseResource
 from cdp_assets.defs.table_checks import table_checks
-from cdp_assets.defs.unchanged import skip_when_inputs_unchanged
-from cdp_assets.identity.consent import apply_campaign_opt_outs
+from cdp_assets.defs.unchanged import forced_recompute, skip_when_inputs_unchanged
 from cdp_assets.identity.facts import activity_sql
-from cdp_assets.identity.profiles import activity_rows, customer_profiles, profiles_over_limits
+from cdp_assets.identity.membership import string_isin
+from cdp_assets.identity.profile_inputs import (
+    PROFILE_INPUT_DTYPES,
+    ProfileInputs,
+    customers_to_replace,
+)
+from cdp_assets.identity.profiles import profiles_over_limits, records_with_customers
 from cdp_assets.identity.resolve import XREF_DTYPES
 from cdp_assets.reporting.markdown import markdown_table, masked_preview
-from cdp_assets.warehouse import WarehouseSession
+from cdp_assets.warehouse import TableRef, WarehouseSession
+from cdp_assets.warehouse.versions import code_digest
 
 CHECK_XREF_IN_PROFILES = "xref_points_at_profiles"
 CHECK_UNIQUE = "customer_id_unique"
@@ -105,26 +112,56 @@ def _campaign_opt_outs(session: WarehouseSession, config: CDPConfig) -> pd.DataF
     ]
 
 
-def _metadata(profiles: pd.DataFrame, config: CDPConfig) -> dict[str, object]:
-    records = profiles["record_count"].clip(upper=10).value_counts().sort_index()
-    ads = int(profiles["ads_consent"].sum())
+# Per number of customer records (10 or more as 10): the customers and their figures, read
+# from the published table (an incremental run holds only the profiles it computed).
+_FIGURES_SQL = (
+    "SELECT CASE WHEN record_count >= 10 THEN 10 ELSE record_count END AS records, "
+    "COUNT(*) AS customers, "
+    "SUM(CASE WHEN email_consent THEN 1 ELSE 0 END) AS email_consent, "
+    "SUM(CASE WHEN sms_consent THEN 1 ELSE 0 END) AS sms_consent, "
+    "SUM(CASE WHEN ads_consent THEN 1 ELSE 0 END) AS ads_consent, "
+    "SUM(CASE WHEN email IS NOT NULL THEN 1 ELSE 0 END) AS with_email, "
+    "SUM(CASE WHEN phone IS NOT NULL THEN 1 ELSE 0 END) AS with_phone "
+    "FROM {table} GROUP BY 1 ORDER BY 1"
+)
+PREVIEW_ROWS = 10
+
+
+def _figures(session: WarehouseSession) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(figures per number of records, the first profiles by customer_id) of the table."""
+    figures = session.query(_FIGURES_SQL.format(table=PROFILES.sql))
+    preview = session.query(
+        f"SELECT * FROM {PROFILES.sql} ORDER BY customer_id LIMIT {PREVIEW_ROWS}"
+    )
+    return figures, preview
+
+
+def _metadata(figures: pd.DataFrame, preview: pd.DataFrame, config: CDPConfig) -> dict[str, object]:
+    """`figures`: per `records` (customer records, 10 meaning 10 or more) the `customers` and
+    their email_consent, sms_consent, ads_consent, with_email and with_phone counts."""
+    total = int(figures["customers"].sum())
+    ads = int(figures["ads_consent"].sum())
+
+    def count(column: str) -> int:
+        return int(figures[column].sum())
+
     return {
-        "dagster/row_count": len(profiles),
+        "dagster/row_count": total,
         "pii_columns": ", ".join(PROFILE_PII),
-        "email_consent": int(profiles["email_consent"].sum()),
-        "sms_consent": int(profiles["sms_consent"].sum()),
+        "email_consent": count("email_consent"),
+        "sms_consent": count("sms_consent"),
         "ads_consent": ads,
-        "ads_consent_note": _ads_note(ads, len(profiles), config),
-        "with_email": int(profiles["email"].notna().sum()),
-        "with_phone": int(profiles["phone"].notna().sum()),
+        "ads_consent_note": _ads_note(ads, total, config),
+        "with_email": count("with_email"),
+        "with_phone": count("with_phone"),
         "records_per_customer": dg.MetadataValue.md(
             markdown_table(
                 pd.DataFrame(
                     {
                         "customer records": [
-                            "10 or more" if n == 10 else str(n) for n in records.index
+                            "10 or more" if n == 10 else str(n) for n in figures["records"]
                         ],
-                        "customers": records.to_numpy(),
+                        "customers": figures["customers"].to_numpy(),
                     }
                 ),
                 max_rows=11,
@@ -133,7 +170,7 @@ def _metadata(profiles: pd.DataFrame, config: CDPConfig) -> dict[str, object]:
             "tickets) by an id or email that no accounts, CRM or loyalty source holds, such "
             "as a guest checkout."
         ),
-        "preview": dg.MetadataValue.md(masked_preview(profiles, PROFILE_PII)),
+        "preview": dg.MetadataValue.md(masked_preview(preview, PROFILE_PII)),
     }
 
 
@@ -148,6 +185,55 @@ def _ads_note(ads: int, customers: int, config: CDPConfig) -> str:
     if not mapped:
         return f"{basis}; no customers source maps ads_opt_out, so all {customers:,} are true"
     return f"{basis} (mapped in {', '.join(mapped)}); {customers - ads:,} opted out"
+
+
+# Each customer's input digest as of the last computation (see `profile_inputs`), and the
+# work table of the customers whose rows an incremental run replaces.
+PROFILE_INPUTS = TableRef("core", "customer_profile_inputs")
+CHANGED_PROFILES = TableRef("core", "_changed_profiles")
+
+
+def _read_inputs(
+    session: WarehouseSession, config: CDPConfig, fact_kinds: list[str]
+) -> ProfileInputs:
+    xref = session.read_table(XREF, dtypes=XREF_DTYPES)
+    records = records_with_customers(read_customer_records(session, config), xref)
+    sql = activity_sql(fact_kinds)
+    span = session.query(sql) if sql else None  # first/last fact per customer
+    return ProfileInputs(
+        records=records,
+        xref=xref,
+        span=span if span is not None and len(span) else None,
+        opt_outs=_campaign_opt_outs(session, config),
+    )
+
+
+def _stored_digests(session: WarehouseSession) -> pd.DataFrame | None:
+    """The digests the published profiles were computed from; None when either table is
+    missing or they do not hold the same customers' count (a table written by other means):
+    every profile is computed then."""
+    if not session.table_exists(PROFILES) or not session.table_exists(PROFILE_INPUTS):
+        return None
+    if session.row_count(PROFILES) != session.row_count(PROFILE_INPUTS):
+        return None
+    return session.read_table(PROFILE_INPUTS, dtypes=PROFILE_INPUT_DTYPES)
+
+
+def _write_changed(
+    session: WarehouseSession, profiles: pd.DataFrame, digests: pd.DataFrame, replaced: pd.Index
+) -> None:
+    """The rows of the `replaced` customers give way to their new `profiles` (none for a
+    customer who is gone) and their new digests, in both tables."""
+    if len(replaced) == 0:
+        return
+    ids = pd.DataFrame({"customer_id": pd.array(replaced, dtype="string")})
+    session.replace_table(CHANGED_PROFILES, ids)
+    mine = f"customer_id IN (SELECT customer_id FROM {CHANGED_PROFILES.sql})"
+    session.delete_where(PROFILES, mine, {})
+    session.delete_where(PROFILE_INPUTS, mine, {})
+    session.conn.execute(sa.text(f"DROP TABLE IF EXISTS {CHANGED_PROFILES.sql}"))
+    session.append(PROFILES, profiles)
+    session.append(PROFILE_INPUTS, digests[string_isin(digests["customer_id"], replaced)])
 
 
 def build_profiles_asset(config: CDPConfig, fact_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
@@ -179,22 +265,30 @@ def build_profiles_asset(config: CDPConfig, fact_keys: list[dg.AssetKey]) -> dg.
         source and record of each; consent per channel (any opt-out wins, an opt-in needs a
         confirmed double opt-in and must be the latest event; a campaign's unsubscribe or
         complaint is an opt-out of its channels); first and last seen over
-        records and facts; sources and record counts."""
+        records and facts; sources and record counts. Only the customers whose inputs changed
+        since the last run are computed again (`core.customer_profile_inputs`)."""
         wh = warehouse.get()
         with wh.transaction() as session:
-            records = read_customer_records(session, config)
-            xref = session.read_table(XREF, dtypes=XREF_DTYPES)
-            sql = activity_sql(fact_kinds)
-            activity = session.query(sql) if sql else pd.DataFrame()  # first/last per customer
-            opt_outs = _campaign_opt_outs(session, config)
-        profiles, records = customer_profiles(records, xref, activity_rows(activity))
-        profiles = apply_campaign_opt_outs(profiles, opt_outs)
+            inputs = _read_inputs(session, config, fact_kinds)
+            stored = None if forced_recompute(context) else _stored_digests(session)
+        digests = inputs.digests(code_digest())
+        replaced = customers_to_replace(stored, digests)
+        profiles = inputs.profiles() if replaced is None else inputs.of(replaced).profiles()
         limits = config.identity.profile_limits
         with wh.transaction() as session:
-            session.replace_table(PROFILES, profiles)
-            over_limits = profiles_over_limits(records, limits.emails, limits.phones)
+            if replaced is None:
+                session.replace_table(PROFILES, profiles)
+                session.replace_table(PROFILE_INPUTS, digests)
+            else:
+                _write_changed(session, profiles, digests, replaced)
+            over_limits = profiles_over_limits(inputs.records, limits.emails, limits.phones)
             checks = [_limits_check(config, over_limits)]
-        context.log.info(f"{len(profiles):,} customer profiles")
-        return dg.MaterializeResult(metadata=_metadata(profiles, config), check_results=checks)
+            figures, preview = _figures(session)
+        metadata = _metadata(figures, preview, config)
+        metadata["profiles_computed"] = len(profiles)
+        context.log.info(
+            f"{metadata['dagster/row_count']:,} customer profiles, {len(profiles):,} computed"
+        )
+        return dg.MaterializeResult(metadata=metadata, check_results=checks)
 
     return customer_profiles_asset
