@@ -118,32 +118,38 @@ class BacktestCache:
         entries = {k: v for k, v in self.entries.items() if k in wanted}
         return BacktestCache(entries, self.reused, self.fitted)
 
+    def same_as(self, stored: BacktestCache | None) -> bool:
+        """Whether this run's cache holds exactly what `stored` (the table it read) holds: it
+        fitted nothing (every entry was taken from `stored`) and kept the same origins. The
+        table is then not written again."""
+        return stored is not None and self.fitted == 0 and set(self.entries) == set(stored.entries)
+
     def to_frame(self) -> pd.DataFrame:
-        frames = []
+        """One row per (model, origin) without a series (step 0), then one per series and
+        step, entries in (model, origin) order; columns built whole, not a frame per series."""
+        columns: dict[str, list] = {c: [] for c in BACKTEST_CACHE_COLUMNS}
         for (model, origin), entry in sorted(self.entries.items()):
-            rows = [
-                pd.DataFrame(
-                    {
-                        "level": key.level,
-                        "member": key.member,
-                        "metric": key.metric,
-                        "step": np.arange(1, len(values) + 1),
-                        "forecast": values,
-                        "note": entry.notes.get(key),
-                    }
-                )
-                for key, values in entry.by_key.items()
-            ]
-            marker = pd.DataFrame({"step": [0], "forecast": [np.nan]})
-            frames.append(
-                pd.concat([marker, *rows], ignore_index=True).assign(
-                    model=model, origin_date=pd.Timestamp(origin), fingerprint=entry.fingerprint
-                )
+            keys = list(entry.by_key)
+            lengths = [len(entry.by_key[k]) for k in keys]
+            rows = 1 + sum(lengths)
+            columns["model"].append(np.full(rows, model, dtype=object))
+            columns["origin_date"].append(np.full(rows, np.datetime64(origin, "us")))
+            columns["fingerprint"].append(np.full(rows, entry.fingerprint, dtype=object))
+            for name, part in (("level", "level"), ("member", "member"), ("metric", "metric")):
+                values = [getattr(k, part) for k in keys]
+                columns[name].append(np.array([None, *np.repeat(values, lengths)], dtype=object))
+            notes = [entry.notes.get(k) for k in keys]
+            columns["note"].append(np.array([None, *np.repeat(notes, lengths)], dtype=object))
+            columns["step"].append(
+                np.concatenate([[0], *(np.arange(1, n + 1) for n in lengths)]).astype(np.int64)
             )
-        if not frames:
-            return pd.DataFrame(columns=list(BACKTEST_CACHE_COLUMNS)).astype(BACKTEST_CACHE_COLUMNS)
-        frame = pd.concat(frames, ignore_index=True)
-        return frame[list(BACKTEST_CACHE_COLUMNS)].astype(BACKTEST_CACHE_COLUMNS)
+            columns["forecast"].append(
+                np.concatenate([[np.nan], *(entry.by_key[k] for k in keys)]).astype(np.float64)
+            )
+        frame = pd.DataFrame(
+            {c: np.concatenate(parts) if parts else [] for c, parts in columns.items()}
+        )
+        return frame.astype(BACKTEST_CACHE_COLUMNS)
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> BacktestCache:

@@ -101,6 +101,9 @@ def test_the_next_night_reuses_every_origin_and_gives_the_same_forecast(
     warm = _run(daily, AS_OF, day_before.backtest_cache)
     assert (warm.backtest_cache.reused, warm.backtest_cache.fitted) == (12, 0)
     _assert_same(warm, cold)
+    # Nothing fitted, the same origins: the stored table already holds it (not rewritten).
+    assert warm.backtest_cache.same_as(day_before.backtest_cache)
+    assert not day_before.backtest_cache.same_as(None)
     assert sorted(set(cold.errors["origin_date"].dt.date)) == ORIGINS
 
 
@@ -111,6 +114,7 @@ def test_the_cache_survives_its_table(daily: pd.DataFrame, day_before: SalesFore
         "gradient_boosting",
         "customer_based",
     }
+    pd.testing.assert_frame_equal(BacktestCache.from_frame(frame).to_frame(), frame)
     warm = _run(daily, AS_OF, BacktestCache.from_frame(frame))
     assert warm.backtest_cache.reused == 12
     _assert_same(warm, cold)
@@ -124,6 +128,7 @@ def test_a_changed_past_week_refits_the_origins_that_saw_it(
     changed.loc[changed["day"] == refund_day, "orders"] -= 5.0
     warm = _run(changed, AS_OF, day_before.backtest_cache)
     assert (warm.backtest_cache.reused, warm.backtest_cache.fitted) == (6, 6)
+    assert not warm.backtest_cache.same_as(day_before.backtest_cache)
     _assert_same(warm, _run(changed, AS_OF))
     # Another version (other code) refits everything.
     other = forecast_sales(

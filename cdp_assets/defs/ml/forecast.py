@@ -171,7 +171,8 @@ def build_sales_forecast_asset(config: CDPConfig) -> dg.AssetsDefinition:
             return not_enough_data(str(exc), CHECKS)
         with warehouse.get().transaction() as session:
             session.replace_table(table_ref(key), result.rows)
-            session.replace_table(BACKTEST_CACHE, result.backtest_cache.to_frame())
+            if not result.backtest_cache.same_as(cache):
+                session.replace_table(BACKTEST_CACHE, result.backtest_cache.to_frame())
         context.log.info(f"{len(result.rows):,} forecast rows, {len(result.chosen)} series")
         return dg.MaterializeResult(
             metadata=_metadata(result, as_of), check_results=_checks(result)
