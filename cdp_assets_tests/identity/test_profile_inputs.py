@@ -171,3 +171,16 @@ def test_rows_without_a_customer_are_nobodys_input() -> None:
     assert list(digests["customer_id"]) == ["a"]
     alone = profile_input_digests({"opt_outs": rows.iloc[[0, 2]].astype("string")}, VERSION)
     assert digests["input_digest"].tolist() == alone["input_digest"].tolist()
+
+
+def test_values_swapped_between_columns_change_the_digest() -> None:
+    inputs = _population(8)
+    records = inputs.records.copy()
+    both = records["first_name"].notna() & records["last_name"].notna()
+    both &= records["first_name"] != records["last_name"]
+    row = records.index[both][0]
+    first, last = records.at[row, "first_name"], records.at[row, "last_name"]
+    records.loc[row, ["first_name", "last_name"]] = [last, first]
+    swapped = ProfileInputs(records, inputs.xref, inputs.span, inputs.opt_outs)
+    before, after = _digest(inputs), _digest(swapped)
+    assert set(after.index[after != before]) == {records.at[row, "customer_id"]}
