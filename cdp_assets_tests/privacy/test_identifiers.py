@@ -329,3 +329,17 @@ def test_hash_matches_gives_the_exact_row_mask() -> None:
     )
     assert hash_matches(values, SALT, other, index).tolist() == [False] * 4
     assert isinstance(hash_matches(values, SALT, suppressed, index), np.ndarray)
+
+
+def test_hash_matches_hashes_any_text_as_identifier_hash_does_in_row_order() -> None:
+    """Every kind of text (empty, NUL, control characters, accents, Han, emoji, long), each
+    row answered for its own value, as `identifier_hash` hashes it."""
+    rng = np.random.default_rng(0)
+    odd = ["", " ", "a\x00b", "Zoë@exämple.com", "李小明", "😀+44 20", "x" * 500, "\x1f", "é"]
+    texts = odd + [f"C{n}" for n in rng.permutation(5_000)]
+    series = pd.Series(texts, dtype="string")
+    index = pd.RangeIndex(len(series))
+    chosen = [texts[i] for i in rng.choice(len(texts), 40, replace=False)] + odd
+    suppressed = frozenset(identifier_hash(SALT, "email", v) for v in chosen)
+    found = hash_matches([("email", series)], SALT, suppressed, index)
+    assert found.tolist() == [v in set(chosen) for v in texts]
