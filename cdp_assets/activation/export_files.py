@@ -52,6 +52,7 @@ from cdp_assets.activation.audience_selection import (
     is_text_dtype,
     require_columns,
 )
+from cdp_assets.identity.membership import string_isin
 
 EXPORT_SCHEMA_VERSION = "1.0"
 FORMATS: tuple[str, ...] = ("csv", "parquet")
@@ -116,8 +117,8 @@ def export_delta(
         return current.reset_index(drop=True), previous.reset_index(drop=True)
     current_labels = _key_labels(current, key)
     previous_labels = _key_labels(previous, key)
-    additions = current[~current_labels.isin(set(previous_labels)).to_numpy()]
-    removals = previous[~previous_labels.isin(set(current_labels)).to_numpy()]
+    additions = current[~string_isin(current_labels, previous_labels)]
+    removals = previous[~string_isin(previous_labels, current_labels)]
     return additions.reset_index(drop=True), removals.reset_index(drop=True)
 
 

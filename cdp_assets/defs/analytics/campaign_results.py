@@ -31,6 +31,7 @@ from cdp_assets.defs.catalog import (
 from cdp_assets.defs.charts import chart
 from cdp_assets.defs.resources import WarehouseResource, analysis_date
 from cdp_assets.defs.unchanged import skip_when_inputs_unchanged
+from cdp_assets.identity.membership import string_isin
 from cdp_assets.reporting.markdown import markdown_table
 from cdp_assets.warehouse import WarehouseSession
 
@@ -77,7 +78,7 @@ def _inputs(session: WarehouseSession, config: CDPConfig) -> dict[str, pd.DataFr
         "SELECT customer_id, order_id, ordered_at, net_amount_base, is_purchase, coupon_code "
         f"FROM {table_ref(ORDERS_KEY).sql} WHERE customer_id IS NOT NULL"
     )
-    orders = orders[orders["customer_id"].isin(ids)]
+    orders = orders[string_isin(orders["customer_id"], ids)]
     return {"assignments": assignments, "exported": exported, "events": events, "orders": orders}
 
 
