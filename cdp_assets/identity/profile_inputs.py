@@ -62,11 +62,12 @@ def profile_input_digests(parts: dict[str, pd.DataFrame | None], version: str) -
     every customer's sum: other code, other digests, so every profile is computed again.
     The rows are hashed and summed by an in-memory DuckDB over their Arrow columns (in C++,
     on every core: pandas' row hash made a Python string of every value)."""
-    tables = {
-        kind: _arrow(rows)
-        for kind, rows in parts.items()
-        if kind in KINDS and rows is not None and len(rows)
-    }
+    unknown = sorted(set(parts) - set(KINDS))
+    if unknown:
+        raise ValueError(f"profile inputs: unknown kind(s) {', '.join(unknown)}")
+    if any(rows is not None and list(rows.columns) == ["customer_id"] for rows in parts.values()):
+        raise ValueError("profile inputs: rows with nothing but a customer_id to hash")
+    tables = {kind: _arrow(rows) for kind, rows in parts.items() if rows is not None and len(rows)}
     if not tables:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in PROFILE_INPUT_DTYPES.items()})
     offset = int.from_bytes(hashlib.sha256(version.encode()).digest()[:8], "little")

@@ -184,3 +184,11 @@ def test_values_swapped_between_columns_change_the_digest() -> None:
     swapped = ProfileInputs(records, inputs.xref, inputs.span, inputs.opt_outs)
     before, after = _digest(inputs), _digest(swapped)
     assert set(after.index[after != before]) == {records.at[row, "customer_id"]}
+
+
+def test_an_unknown_kind_of_input_is_an_error_not_ignored() -> None:
+    rows = pd.DataFrame({"customer_id": ["a"], "channel": ["email"]}).astype("string")
+    with pytest.raises(ValueError, match="unknown kind.*opt_out"):
+        profile_input_digests({"opt_out": rows}, VERSION)
+    with pytest.raises(ValueError, match="nothing but a customer_id"):
+        profile_input_digests({"opt_outs": rows[["customer_id"]]}, VERSION)
