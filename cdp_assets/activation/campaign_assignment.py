@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from cdp_assets.config import CampaignConfig
+from cdp_assets.identity.membership import string_isin
 
 GLOBAL_CONTROL = "global_control"
 ASSIGNMENT_DTYPES: dict[str, str] = {
@@ -99,7 +100,9 @@ def assign_campaigns(
             continue
         ids = members.loc[members["audience"] == campaign.audience, "customer_id"].dropna()
         already = kept.loc[kept["campaign"] == campaign.name, "customer_id"]
-        ids = pd.Series(sorted(set(ids) - set(already)), dtype="string")
+        # Arrow's membership test and sort: sets of the columns made a Python string per id.
+        ids = pd.Series(ids[~string_isin(ids, already)].unique(), dtype="string")
+        ids = ids.sort_values(ignore_index=True)
         if ids.empty:
             continue
         arms = draw_arms(ids, campaign, salt)

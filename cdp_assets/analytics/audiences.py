@@ -210,7 +210,9 @@ def size_jumps(
     previous = _latest_run(history[history["as_of"] < day])
     has_previous = not previous.empty
 
-    names = list(dict.fromkeys([*audiences, *sorted({*now["audience"], *previous["audience"]})]))
+    # Distinct names first: a set of the columns themselves made a Python string per member.
+    seen = {*now["audience"].unique(), *previous["audience"].unique()}
+    names = list(dict.fromkeys([*audiences, *sorted(seen)]))
     size = now.groupby("audience").size().reindex(names, fill_value=0).to_numpy(dtype="int64")
     before = previous.groupby("audience").size().reindex(names, fill_value=0)
     before = before.to_numpy(dtype="float64") if has_previous else np.full(len(names), np.nan)

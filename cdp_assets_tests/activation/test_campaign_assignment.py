@@ -156,3 +156,24 @@ def test_addresses_control_members_share_are_withheld_from_treated_files() -> No
     assert pd.isna(ads["phone_sha256"].iloc[0])
     assert len(ads) == 2 and ads["phone_sha256"].iloc[1] == hash_phone("+4915112345678")
     assert without_held_out(email_rows, "email", set()) is email_rows
+
+
+def test_new_members_are_assigned_once_each_whatever_their_ids() -> None:
+    """Members listed twice, ids beyond ASCII, some assigned already: each new member gets one
+    assignment, the assigned keep theirs, and the result is ordered by customer id."""
+    first = assign_campaigns(
+        CONFIG.campaigns, members(ids(3)), None, dt.date(2026, 9, 1), "cdp", 0.0
+    )
+    odd = pd.Series(["Ç-7", "c-2", "李-1", "Z-9", "ü-3"], dtype="string")
+    joined = pd.concat([ids(3), odd, odd.iloc[:2], ids(2)], ignore_index=True)
+    second = assign_campaigns(
+        CONFIG.campaigns, members(joined), first, dt.date(2026, 9, 10), "cdp", 0.0
+    )
+    assert second["customer_id"].tolist() == sorted([*ids(3), *odd])
+    new = second[second["assigned_at"] == pd.Timestamp("2026-09-11", tz="UTC")]
+    assert sorted(new["customer_id"]) == sorted(odd)
+    # Arms depend on the customer only: the same as drawing them for the new ids alone.
+    alone = assign_campaigns(CONFIG.campaigns, members(odd), None, dt.date(2026, 9, 10), "cdp", 0.0)
+    assert new.set_index("customer_id")["arm"].to_dict() == (
+        alone.set_index("customer_id")["arm"].to_dict()
+    )

@@ -93,7 +93,7 @@ def _results(
     everyone = inputs["assignments"]
     # A campaign is measured from the day its first customers' windows open.
     opened = everyone["assigned_at"] < pd.Timestamp(as_of + dt.timedelta(days=1), tz="UTC")
-    started = set(everyone.loc[opened, "campaign"])
+    started = set(everyone.loc[opened, "campaign"].unique())
     designs = [d for d in designs if d.name in started]
     in_arms = everyone[everyone["arm"] != GLOBAL_CONTROL]
     results = campaign_results(designs, **(inputs | {"assignments": in_arms}), as_of=as_of)
