@@ -135,9 +135,9 @@ class BacktestCache:
             columns["model"].append(np.full(rows, model, dtype=object))
             columns["origin_date"].append(np.full(rows, np.datetime64(origin, "us")))
             columns["fingerprint"].append(np.full(rows, entry.fingerprint, dtype=object))
-            for name, part in (("level", "level"), ("member", "member"), ("metric", "metric")):
+            for part in ("level", "member", "metric"):
                 values = [getattr(k, part) for k in keys]
-                columns[name].append(np.array([None, *np.repeat(values, lengths)], dtype=object))
+                columns[part].append(np.array([None, *np.repeat(values, lengths)], dtype=object))
             notes = [entry.notes.get(k) for k in keys]
             columns["note"].append(np.array([None, *np.repeat(notes, lengths)], dtype=object))
             columns["step"].append(

@@ -37,7 +37,8 @@ def _key_tables(
     return tables, same
 
 
-def _query(tables: dict[str, pa.Table], sql: str) -> pa.Table:
+def query_arrow(tables: dict[str, pa.Table], sql: str) -> pa.Table:
+    """`sql` run by a fresh in-memory DuckDB over the Arrow `tables` (by name), as Arrow."""
     connection = duckdb.connect()
     try:
         for name, table in tables.items():
@@ -57,7 +58,7 @@ def outer_join_rows(left: pd.DataFrame, right: pd.DataFrame, on: list[str]) -> p
     row positions (-1: none), ordered by `left` then `right` (the rows without a left one
     last)."""
     tables, same = _key_tables(left, right, on)
-    joined = _query(
+    joined = query_arrow(
         tables,
         "SELECT coalesce(l.row, -1) AS left_row, coalesce(r.row, -1) AS right_row "
         f"FROM left_rows AS l FULL OUTER JOIN right_rows AS r ON {same} "
@@ -73,7 +74,7 @@ def first_positions(frame: pd.DataFrame, keys: pd.DataFrame, on: list[str]) -> n
     (nulls equal nulls), or -1: a lookup of many rows in a keyed table, without building a
     pandas MultiIndex of either (seconds per million string pairs)."""
     tables, same = _key_tables(frame, keys, on)
-    found = _query(
+    found = query_arrow(
         tables,
         "SELECT l.row AS row, coalesce(min(r.row), -1) AS found "
         f"FROM left_rows AS l LEFT JOIN right_rows AS r ON {same} "
@@ -86,7 +87,7 @@ def distinct_sorted(frame: pd.DataFrame, on: list[str]) -> pd.DataFrame:
     """The distinct rows of `frame`'s `on` columns (text) in ascending order, nulls last, as
     `drop_duplicates` then `sort_values` give them (strings compare by code point)."""
     order = ", ".join(f"k{i} NULLS LAST" for i in range(len(on)))
-    found = _query(
+    found = query_arrow(
         {"keys": _key_table(frame, on, rows=False)}, f"SELECT DISTINCT * FROM keys ORDER BY {order}"
     )
     return pd.DataFrame(

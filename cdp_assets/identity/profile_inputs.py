@@ -18,13 +18,13 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from cdp_assets.identity.consent import apply_campaign_opt_outs
 from cdp_assets.identity.golden import PROFILE_RECORD_COLUMNS
+from cdp_assets.identity.key_join import query_arrow
 from cdp_assets.identity.membership import arrow_strings, string_isin
 from cdp_assets.identity.profiles import activity_rows, profiles_of
 
@@ -40,12 +40,7 @@ _MODULUS = 2**64
 
 def _arrow(rows: pd.DataFrame) -> pa.Table:
     rows = rows[rows["customer_id"].notna()]
-    table = pa.Table.from_pandas(rows.reset_index(drop=True), preserve_index=False)
-    return table.set_column(
-        table.schema.get_field_index("customer_id"),
-        "customer_id",
-        table["customer_id"].cast(pa.large_string()),
-    )
+    return pa.Table.from_pandas(rows.reset_index(drop=True), preserve_index=False)
 
 
 def _kind_sql(kind: str, columns: list[str]) -> str:
@@ -76,13 +71,7 @@ def profile_input_digests(parts: dict[str, pd.DataFrame | None], version: str) -
         f"SELECT customer_id, CAST((SUM(h) + {offset}) % {_MODULUS} AS UBIGINT) AS digest "
         f"FROM ({union}) rows GROUP BY customer_id ORDER BY customer_id"
     )
-    connection = duckdb.connect()
-    try:
-        for kind, table in tables.items():
-            connection.register(kind, table)
-        result = connection.sql(sql).to_arrow_table()
-    finally:
-        connection.close()
+    result = query_arrow(tables, sql)
     digests = result["digest"].to_numpy().astype(np.uint64, copy=False)
     return pd.DataFrame(
         {
@@ -110,17 +99,12 @@ def customers_to_replace(stored: pd.DataFrame | None, current: pd.DataFrame) -> 
     operations on a million string ids took seconds."""
     if stored is None:
         return None
-    connection = duckdb.connect()
-    try:
-        connection.register("stored", _digest_table(stored))
-        connection.register("current", _digest_table(current))
-        replaced = connection.sql(
-            "SELECT COALESCE(c.customer_id, s.customer_id) AS customer_id "
-            "FROM current c FULL OUTER JOIN stored s ON s.customer_id = c.customer_id "
-            "WHERE c.digest IS DISTINCT FROM s.digest ORDER BY 1"
-        ).to_arrow_table()
-    finally:
-        connection.close()
+    replaced = query_arrow(
+        {"stored": _digest_table(stored), "current": _digest_table(current)},
+        "SELECT COALESCE(c.customer_id, s.customer_id) AS customer_id "
+        "FROM current c FULL OUTER JOIN stored s ON s.customer_id = c.customer_id "
+        "WHERE c.digest IS DISTINCT FROM s.digest ORDER BY 1",
+    )
     if replaced.num_rows > len(current) // 2:
         return None
     return pd.Index(pd.array(replaced["customer_id"].to_pandas(), dtype="string"))
@@ -170,6 +154,6 @@ class ProfileInputs:
 
     def profiles(self) -> pd.DataFrame:
         """The golden profiles of every customer of `xref`, campaign opt-outs applied."""
-        span = self.span if self.span is not None and len(self.span) else pd.DataFrame()
-        profiles = profiles_of(self.records, self.xref, activity_rows(span))
+        activity = activity_rows(self.span) if self.span is not None else None
+        profiles = profiles_of(self.records, self.xref, activity)
         return apply_campaign_opt_outs(profiles, self.opt_outs)
