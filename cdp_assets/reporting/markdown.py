@@ -190,10 +190,15 @@ _FILE_NAME = re.compile(r"\.(?:csv|jsonl?|parquet|txt|sqlite|db|pkl|joblib|gz|zi
 _SCIENTIFIC = re.compile(r"^[+-]?[0-9]+(?:\.[0-9]+)?[eE][+-]?[0-9]+$")  # 2.6e-05: a number
 # A model version (`churn-20261204T222848-ff0b60d1`: name, time saved, content hash).
 _MODEL_VERSION = re.compile(r"^[a-z][a-z0-9_]*-[0-9]{8}T[0-9]{6}-[0-9a-f]{8}$")
+# A duration as Dagster writes it in "Finished execution of step ... in 23.41s" (533ms, 5.6s,
+# 4m52s, 1h4m), not an id: a step of 10-60 s, or of 10 minutes or more, has 4 digits.
+_DURATION = re.compile(r"^(?:[0-9]+(?:\.[0-9]+)?(?:ms|s)|[0-9]+m[0-9]+s|[0-9]+h[0-9]+m)$")
 
 
 def _is_id(text: str) -> bool:
     if _FILE_NAME.search(text) or _SCIENTIFIC.match(text) or _MODEL_VERSION.match(text):
+        return False
+    if _DURATION.match(text):
         return False
     return sum(c.isdigit() for c in _DATE_PART.sub("", text)) >= ID_DIGITS
 

@@ -85,6 +85,11 @@ def test_masking_keeps_the_shape_mask_value_gives() -> None:
         # a config key path ending in a personal field's name is not a label
         "sources[0].columns.email: column 'mail' not found in file shop/accounts/a.csv",
         "4,679 rows read, 12 quarantined, share 0.00256",
+        # Dagster's step durations (`format_duration`) and the platform's own timings
+        'Finished execution of step "ml__customer_ltv" in 23.41s.',
+        'Finished execution of step "identity_resolution" in 12m34s.',
+        "the nightly run took 25h13m",
+        "scored in 1500ms, written in 2048.5ms",
         "",
         "j***@x.com",
         "+44*******23",
