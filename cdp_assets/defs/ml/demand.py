@@ -179,6 +179,14 @@ def _stock_counts(session: WarehouseSession, config: CDPConfig) -> pd.DataFrame:
     return session.query(" UNION ALL ".join(parts))
 
 
+def at_risk_markdown(shown: pd.DataFrame) -> str:
+    """The products most at risk as a table, figures to two decimals (dates as they are)."""
+    if shown.empty:
+        return "nothing at risk"
+    figures = shown.select_dtypes("number").columns
+    return markdown_table(shown.round(dict.fromkeys(figures, 2)), max_rows=TOP_SHOWN)
+
+
 def build_stockout_risk_asset(config: CDPConfig) -> dg.AssetsDefinition:
     settings = config.models.forecast
     inventory_keys = [staging_key(s) for s in config.sources_of_kind("inventory")]
@@ -241,11 +249,7 @@ def build_stockout_risk_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 "at_risk": len(at_risk),
                 "products_at_risk": int(at_risk["product_id"].nunique()),
                 "latest_count_at": str(counts["counted_at"].max()),
-                "at_risk_table": dg.MetadataValue.md(
-                    markdown_table(shown.round(2), max_rows=TOP_SHOWN)
-                    if len(shown)
-                    else "nothing at risk"
-                ),
+                "at_risk_table": dg.MetadataValue.md(at_risk_markdown(shown)),
             }
         )
 
