@@ -71,6 +71,10 @@ _IDENTIFYING_NAME = re.compile(
     r"(?:^|_)(?:ids?|ref|key|hash|sha256|email|phone|mobile|name|street|address|birth|dob"
     r"|postal|postcode|zip|evidence|ip)(?:$|_)"
 )
+# A name that says what the platform knows *about* a field (`email_consent`, `name_source`,
+# `email_consent_at`): a flag, a source's name, an instant or a figure, not the value itself.
+_ABOUT_A_FIELD = re.compile(r"_(?:consent|sources?|at|count|share)$")
+_SOURCE_NAME = re.compile(r"(?:^|_)sources?$")
 
 
 def _contract_columns() -> tuple[frozenset[str], frozenset[str]]:
@@ -99,9 +103,16 @@ def is_personal_column(name: object) -> bool:
     text = str(name).lower()
     if text in PERSONAL_COLUMNS:
         return True
-    if text in FACT_COLUMNS or text in SHOWN_TEXT_COLUMNS:
+    if text in FACT_COLUMNS or text in SHOWN_TEXT_COLUMNS or _ABOUT_A_FIELD.search(text):
         return False
     return bool(_IDENTIFYING_NAME.search(text)) or text == "record_id"
+
+
+def names_things(name: object) -> bool:
+    """Holds ids or names of things (products, stores, sources, rules), never of a person: its
+    values are shown even when they look like an id (`SKU-1001`)."""
+    text = str(name).lower()
+    return text in NON_PERSONAL_IDS or text in SHOWN_TEXT_COLUMNS or bool(_SOURCE_NAME.search(text))
 
 
 def shows_column(name: object, dtype: object) -> bool:
@@ -110,7 +121,7 @@ def shows_column(name: object, dtype: object) -> bool:
     text = str(name).lower()
     if is_personal_column(text):
         return False
-    if text in FACT_COLUMNS or text in SHOWN_TEXT_COLUMNS:
+    if text in FACT_COLUMNS or names_things(text):
         return True
     return bool(
         pd.api.types.is_bool_dtype(dtype)
@@ -190,24 +201,27 @@ _FILE_NAME = re.compile(r"\.(?:csv|jsonl?|parquet|txt|sqlite|db|pkl|joblib|gz|zi
 _SCIENTIFIC = re.compile(r"^[+-]?[0-9]+(?:\.[0-9]+)?[eE][+-]?[0-9]+$")  # 2.6e-05: a number
 # A model version (`churn-20261204T222848-ff0b60d1`: name, time saved, content hash).
 _MODEL_VERSION = re.compile(r"^[a-z][a-z0-9_]*-[0-9]{8}T[0-9]{6}-[0-9a-f]{8}$")
-# A duration as Dagster writes it in "Finished execution of step ... in 23.41s" (533ms, 5.6s,
-# 4m52s, 1h4m), not an id: a step of 10-60 s, or of 10 minutes or more, has 4 digits.
-_DURATION = re.compile(r"^(?:[0-9]+(?:\.[0-9]+)?(?:ms|s)|[0-9]+m[0-9]+s|[0-9]+h[0-9]+m)$")
+# A figure with its unit, not an id: a duration as Dagster writes it in "Finished execution of
+# step ... in 23.41s" (533ms, 5.6s, 4m52s, 1h4m: a step of 10-60 s, or of 10 minutes or more,
+# has 4 digits), or a factor (a correction "x0.9507").
+_FIGURE_WITH_UNIT = re.compile(
+    r"^(?:[0-9]+(?:\.[0-9]+)?(?:ms|s)|[0-9]+m[0-9]+s|[0-9]+h[0-9]+m|x[0-9]+\.[0-9]+)$"
+)
 
 
 def _is_id(text: str) -> bool:
     if _FILE_NAME.search(text) or _SCIENTIFIC.match(text) or _MODEL_VERSION.match(text):
         return False
-    if _DURATION.match(text):
+    if _FIGURE_WITH_UNIT.match(text):
         return False
     return sum(c.isdigit() for c in _DATE_PART.sub("", text)) >= ID_DIGITS
 
 
-def _mask_match(match: re.Match[str]) -> str:
+def _mask_match(match: re.Match[str], ids: bool = True) -> str:
     text = match.group(0)
     if match.group("email") is not None:
         return _mask_email(text)
-    if match.group("ident") is not None and _is_id(text):
+    if match.group("ident") is not None and ids and _is_id(text):
         return text[:1] + "***"
     if match.group("phone") is not None:
         digits = sum(c.isdigit() for c in text)
@@ -227,28 +241,32 @@ def _mask_labelled(match: re.Match[str]) -> str:
     return text[:start] + str(mask_value(value)) + text[end:]
 
 
-def mask_pii_text(text: str) -> str:
+def mask_pii_text(text: str, ids: bool = True) -> str:
     """Every identifier in free text masked, the way `mask_value` masks a value
     (`jane.doe@x.com` → `j***@x.com`, `+44 7700 900123` → `+44**********23`,
     `C000002371` → `C***`, `birth_date '1985-03-02'` → `birth_date '1***'`); dates of facts,
-    timestamps, decimals, counts, batch and run ids stay as they are. Idempotent."""
+    timestamps, decimals, counts, batch and run ids stay as they are. Idempotent.
+    `ids=False` (text known to name things, `names_things`): tokens shaped like an id
+    (`SKU-1001`) are kept; emails, phones and labelled personal values are still masked."""
     if not text:
         return text
     text = _LABELLED.sub(_mask_labelled, text)
-    return _PII_TEXT.sub(_mask_match, text)
+    if ids:
+        return _PII_TEXT.sub(_mask_match, text)
+    return _PII_TEXT.sub(lambda match: _mask_match(match, ids=False), text)
 
 
 MAX_CELL_SCAN = 1_000  # characters of a cell masked and shown (a cell shows 60 at most)
 
 
-def _cell(value: object, mask_pii: bool = True) -> str:
+def _cell(value: object, mask_pii: bool = True, ids: bool = True) -> str:
     if value is None or (not isinstance(value, (list, dict)) and pd.isna(value)):
         return ""
     text = str(value)
     if mask_pii:
         # Masked before truncation to 60 (a cut address is still an address); the scan itself
         # is bounded, for a 34 MiB field.
-        text = mask_pii_text(text[:MAX_CELL_SCAN])
+        text = mask_pii_text(text[:MAX_CELL_SCAN], ids)
     text = text.replace("|", "\\|").replace("\n", " ")
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -299,18 +317,21 @@ def markdown_table(df: pd.DataFrame, max_rows: int = 20, mask_pii: bool = True) 
     """A markdown table of the first `max_rows` rows, floats made readable (`readable_numbers`).
     Unless `mask_pii` is False, columns named
     as identifiers (`is_personal_column`) are masked value by value, and identifiers in any
-    other cell (or column name) are masked by `mask_pii_text`."""
+    other cell (or column name) are masked by `mask_pii_text` — but for id-shaped names of
+    things in the columns that hold them (`names_things`: a product's SKU)."""
     if df.empty:
         return "_no rows_"
     head = readable_numbers(df.head(max_rows))
     if mask_pii:
         head = _mask_columns(head, [c for c in head.columns if is_personal_column(c)])
+    ids = [not names_things(c) for c in head.columns]
     lines = [
         "| " + " | ".join(_cell(c, mask_pii) for c in head.columns) + " |",
         "| " + " | ".join("---" for _ in head.columns) + " |",
     ]
     for row in head.itertuples(index=False):
-        lines.append("| " + " | ".join(_cell(v, mask_pii) for v in row) + " |")
+        cells = (_cell(v, mask_pii, i) for v, i in zip(row, ids, strict=True))
+        lines.append("| " + " | ".join(cells) + " |")
     if len(df) > max_rows:
         lines.append(f"\n_{len(df) - max_rows:,} more rows_")
     return "\n".join(lines)
@@ -364,11 +385,20 @@ def masked_preview(df: pd.DataFrame, pii_columns: Iterable[str] = (), max_rows: 
     masked = _mask_columns(head, hidden)
     if len(visible) <= WIDE_COLUMNS:
         return markdown_table(masked, max_rows=max_rows)
-    # Wide tables are cut off in the UI's metadata panel: one line per column instead.
+    # Wide tables are cut off in the UI's metadata panel: one line per column instead. A column
+    # becomes a row, so each value is masked by its own column's rule before turning.
     rows = readable_numbers(masked.head(WIDE_RECORDS)).reset_index(drop=True)
-    turned = rows.T.reset_index()
+    texts = rows.apply(lambda column: column.map(lambda v, c=column.name: _masked_text(v, c)))
+    turned = texts.T.reset_index()
     turned.columns = ["column", *(f"record {i + 1}" for i in range(len(rows)))]
-    return markdown_table(turned, max_rows=len(turned))
+    return markdown_table(turned, max_rows=len(turned), mask_pii=False)
+
+
+def _masked_text(value: object, column: object) -> object:
+    """A preview value as `markdown_table` shows it in `column` (masked by its rule)."""
+    if value is None or (not isinstance(value, (list, dict)) and pd.isna(value)):
+        return value
+    return mask_pii_text(str(value)[:MAX_CELL_SCAN], ids=not names_things(column))
 
 
 def counts_table(counts: pd.Series, key: str, value: str = "rows") -> str:

@@ -15,6 +15,7 @@ from cdp_assets.reporting.log_masking import (
     uninstall_log_masking,
 )
 from cdp_assets.reporting.markdown import (
+    is_personal_column,
     markdown_table,
     mask_pii_text,
     mask_value,
@@ -90,6 +91,8 @@ def test_masking_keeps_the_shape_mask_value_gives() -> None:
         'Finished execution of step "identity_resolution" in 12m34s.',
         "the nightly run took 25h13m",
         "scored in 1500ms, written in 2048.5ms",
+        # a model's correction factors
+        "totals corrected there by x0.9507 (purchases) and x1.0312 (order value)",
         "",
         "j***@x.com",
         "+44*******23",
@@ -299,3 +302,62 @@ def test_a_wide_preview_is_turned_and_still_masked() -> None:
     assert "| email | j***@x.com | j***@x.com | j***@x.com |" in lines
     narrow = masked_preview(frame[["figure_0", "email"]]).splitlines()
     assert narrow[0] == "| figure_0 | email |"
+
+
+@pytest.mark.parametrize(
+    ("column", "personal"),
+    [
+        ("email", True),
+        ("email_key", True),
+        ("first_name", True),
+        ("name", True),
+        ("phone", True),
+        ("street", True),
+        # what the platform says about a personal field is not the field
+        ("email_consent", False),
+        ("email_consent_at", False),
+        ("email_consent_source", False),
+        ("name_source", False),
+        ("email_source", False),
+        ("phone_source", False),
+        ("address_source", False),
+    ],
+)
+def test_columns_describing_a_personal_field_are_not_personal(column: str, personal: bool) -> None:
+    assert is_personal_column(column) is personal
+
+
+def test_ids_of_things_are_shown_in_tables_and_previews() -> None:
+    """Product SKUs (`SKU-1001`) have the shape of an id but name no person: the columns that
+    hold them are shown; an email in them, or an id in any other column, is still masked."""
+    demand = pd.DataFrame(
+        {
+            "product_id": ["SKU-1001", "SKU-1002"],
+            "product_name": ["Tea", "mail jane@x.com"],
+            "note": ["after order ORD-123456789", ""],
+        }
+    )
+    table = markdown_table(demand)
+    assert "| SKU-1001 | Tea |" in table
+    assert "| SKU-1002 | mail j***@x.com |" in table
+    assert "O***" in table and "ORD-123456789" not in table
+    profile = pd.DataFrame(
+        {
+            "customer_id": ["C000002371"],
+            "email": ["jane@x.com"],
+            "email_consent": pd.array([True], dtype="boolean"),
+            "sms_consent": pd.array([False], dtype="boolean"),
+            "email_consent_at": pd.to_datetime(["2026-11-02 10:00:00"]),
+            "name_source": ["shop_accounts"],
+            "email_source": ["crm_contacts"],
+            "top_recommendations": ["SKU-1001|SKU-1002"],
+            "churn_probability": [0.25],
+        }
+    )
+    preview = masked_preview(profile)
+    assert "| email_consent | True |" in preview and "| sms_consent | False |" in preview
+    assert "| email_consent_at | 2026-11-02 10:00:00 |" in preview
+    assert "| name_source | shop_accounts |" in preview
+    assert "| email_source | crm_contacts |" in preview
+    assert "| top_recommendations | SKU-1001\\|SKU-1002 |" in preview
+    assert "jane@x.com" not in preview and "C000002371" not in preview
