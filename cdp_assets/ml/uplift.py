@@ -1005,7 +1005,7 @@ def train_uplift(
     skipped = offer_shortfalls(train, holdout, control_arms, settings)
     offers = [o for o in _offers(examples, control_arms) if o not in skipped]
     if not offers:
-        raise NotEnoughData(f"uplift: not enough data: {_explain_shortfall(skipped)}")
+        raise NotEnoughData(f"uplift: {_explain_shortfall(skipped)}")
 
     timings: dict[str, float] = {}
     started = time.perf_counter()

@@ -35,16 +35,36 @@ def not_enough_data(reason: str, check_names: tuple[str, ...]) -> dg.Materialize
     )
 
 
+def last_training_status(context: dg.AssetExecutionContext, model_key: dg.AssetKey) -> str | None:
+    """The `status` the model's training asset last reported (e.g. "not enough data: ..."),
+    None when it never ran or said nothing."""
+    event = context.instance.get_latest_materialization_event(model_key)
+    if event is None or event.asset_materialization is None:
+        return None
+    status = event.asset_materialization.metadata.get("status")
+    return None if status is None else str(status.value)
+
+
+def no_model_reason(name: str, last_training: str | None = None) -> str:
+    """Why there is nothing to score with: the last training's own reason when it could not
+    train (running the job again will not help until the data grows), else run the job."""
+    if last_training and last_training.startswith("not enough data"):
+        return f"no promoted {name} model: the last {TRAIN_JOB} run trained none ({last_training})"
+    return f"no promoted {name} model yet: run the {TRAIN_JOB} job"
+
+
 def no_promoted_model(
     session: WarehouseSession,
     ref: TableRef,
     dtypes: dict[str, str],
     name: str,
     other_checks: list[dg.AssetCheckResult] | None = None,
+    last_training: str | None = None,
 ) -> dg.MaterializeResult:
-    """No champion to score with: an empty, typed table and a result that says why."""
+    """No champion to score with: an empty, typed table and a result that says why
+    (`last_training`: the training asset's last status, see `last_training_status`)."""
     session.replace_table(ref, coerce_frame(pd.DataFrame(), dtypes))
-    reason = f"no promoted {name} model yet: run the {TRAIN_JOB} job"
+    reason = no_model_reason(name, last_training)
     return dg.MaterializeResult(
         metadata={"status": reason, "dagster/row_count": 0},
         check_results=[
