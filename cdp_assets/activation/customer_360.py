@@ -85,6 +85,12 @@ _JOINS: dict[str, str] = {
 }
 
 
+def missing_inputs(existing: set[str]) -> list[str]:
+    """The optional input tables (each one joined to the profiles) absent from `existing`,
+    sorted: their columns are null in the table."""
+    return sorted(set(_JOINS) - existing)
+
+
 def customer_360_sql(existing: set[str], as_of: str, dialect: str) -> str:
     """The SELECT building the table; `existing`: the qualified names of the input tables
     present; `as_of`: ISO date of the analysis."""

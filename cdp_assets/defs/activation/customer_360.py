@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from cdp_assets.activation.customer_360 import customer_360_sql
+from cdp_assets.activation.customer_360 import customer_360_sql, missing_inputs
 from cdp_assets.config import CDPConfig
 from cdp_assets.contracts.customer_360 import (
     CUSTOMER_360_DTYPES,
@@ -84,10 +84,7 @@ def build_customer_360_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 + ", ".join(f"COUNT({c}) AS {c}" for c in COVERAGE_COLUMNS)
                 + f" FROM {CUSTOMER_360.sql}"
             )
-        missing = sorted(
-            {"analytics.customer_features", "analytics.rfm", "ml.churn_scores"}
-            | {"ml.customer_ltv", "ml.lead_scores", "ml.product_recommendations"} - existing
-        )
+        missing = missing_inputs(existing)
         coverage = filled.T.rename(columns={0: "customers_with_value"})
         coverage["share"] = (coverage["customers_with_value"] / rows).round(4) if rows else 0.0
         return dg.MaterializeResult(
