@@ -13,6 +13,17 @@ from cdp_assets.reporting.markdown import markdown_table
 from cdp_assets.warehouse import WarehouseSession
 
 
+def feature_summary(features: pd.DataFrame) -> pd.DataFrame:
+    """One row per numeric feature: count, mean, std, min, quartiles and max, rounded to 2
+    decimals. Dates are left out: with them, the transposed table is all object dtype and
+    neither rounding nor the markdown formatting applies to any figure."""
+    # as float64: nullable integers' statistics would be Float64 columns mixed with float64
+    numeric = features.select_dtypes("number").astype("float64")
+    summary = numeric.describe().T.round(2)
+    summary["count"] = summary["count"].astype("int64")
+    return summary.reset_index(names="feature")
+
+
 def build_features_asset(config: CDPConfig) -> dg.AssetsDefinition:
     @dg.asset(
         key=FEATURES_KEY,
@@ -43,13 +54,7 @@ def build_features_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 "as_of": str(as_of),
                 "customers_with_purchases": buyers,
                 "summary": dg.MetadataValue.md(
-                    markdown_table(
-                        features.describe()
-                        .T.reset_index()
-                        .round(2)
-                        .rename(columns={"index": "feature"}),
-                        max_rows=40,
-                    )
+                    markdown_table(feature_summary(features), max_rows=40)
                 ),
             },
         )
