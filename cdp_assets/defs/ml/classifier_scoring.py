@@ -1,5 +1,7 @@
 """`ml.churn_scores` and `ml.lead_scores`: nightly scores with the promoted model."""
 
+from dataclasses import dataclass
+
 import dagster as dg
 import numpy as np
 
@@ -55,10 +57,49 @@ def keep_scores_by_cells(
         session.delete_where(ref, "1 = 1", {})
 
 
-def _stability(previous: np.ndarray, values: np.ndarray) -> float:
-    if len(previous) and len(values):
-        return float(population_stability_index(previous, values))
-    return 0.0
+CHECK_STABILITY = "score_stability"
+
+
+@dataclass(frozen=True)
+class Stability:
+    """Today's scores against the previous scoring's: the population stability index, or
+    why none was computed (`not_compared`, e.g. the first scoring)."""
+
+    psi: float | None
+    not_compared: str = ""
+
+    def metadata(self) -> dict[str, float | str]:
+        if self.psi is None:
+            return {"psi_not_computed": self.not_compared}
+        return {"psi_vs_previous": self.psi}
+
+    def check(self, psi_warn: float) -> dg.AssetCheckResult:
+        """`score_stability`: warns when the PSI is above `psi_warn`; passes when nothing was
+        compared (no previous scores is not instability) and says so."""
+        if self.psi is None:
+            return dg.AssetCheckResult(
+                check_name=CHECK_STABILITY,
+                passed=True,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"psi_not_computed": self.not_compared, "warn_above": psi_warn},
+            )
+        return dg.AssetCheckResult(
+            check_name=CHECK_STABILITY,
+            passed=self.psi <= psi_warn,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"psi": self.psi, "warn_above": psi_warn},
+        )
+
+
+def stability(previous: np.ndarray, values: np.ndarray) -> Stability:
+    """`previous`: the scores of the last scoring (empty: none, the first scoring)."""
+    # null scores take no part in the index: only scored customers are compared
+    previous, values = previous[~np.isnan(previous)], values[~np.isnan(values)]
+    if not len(previous):
+        return Stability(None, "no previous scores (first scoring): nothing to compare")
+    if not len(values):
+        return Stability(None, "no scores today: nothing to compare")
+    return Stability(float(population_stability_index(previous, values)))
 
 
 def _fallback_result(
@@ -72,7 +113,7 @@ def _fallback_result(
     """Scores without a promoted model (the purchase-model churn): said so in the status and
     in the promoted-model check (warn)."""
     values = scores[spec.probability].to_numpy(dtype=float)
-    psi = _stability(previous, values)
+    compared = stability(previous, values)
     status = f"no promoted {spec.name} model: {why}"
     context.log.info(f"{len(scores):,} {spec.name} scores; {status}")
     return dg.MaterializeResult(
@@ -81,7 +122,7 @@ def _fallback_result(
             "dagster/row_count": len(scores),
             "model": str(scores["model"].iloc[0]) if len(scores) else "none",
             "mean_probability": float(values.mean()) if len(values) else 0.0,
-            "psi_vs_previous": psi,
+            **compared.metadata(),
             "risk_bands": dg.MetadataValue.json(scores["risk_band"].value_counts().to_dict()),
         },
         check_results=[
@@ -91,12 +132,7 @@ def _fallback_result(
                 severity=dg.AssetCheckSeverity.WARN,
                 metadata={"reason": status},
             ),
-            dg.AssetCheckResult(
-                check_name="score_stability",
-                passed=psi <= psi_warn,
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={"psi": psi, "warn_above": psi_warn},
-            ),
+            compared.check(psi_warn),
         ],
     )
 
@@ -114,7 +150,7 @@ def build_scoring_asset(config: CDPConfig, spec: ClassifierSpec) -> dg.AssetsDef
         check_specs=[
             dg.AssetCheckSpec(CHECK_PROMOTED, asset=key, description=PROMOTED_DESCRIPTION),
             dg.AssetCheckSpec(
-                "score_stability",
+                CHECK_STABILITY,
                 asset=key,
                 description=f"population stability index against the previous run's scores "
                 f"(warn above {psi_warn})",
@@ -149,7 +185,7 @@ def build_scoring_asset(config: CDPConfig, spec: ClassifierSpec) -> dg.AssetsDef
                     ref,
                     spec.score_dtypes,
                     spec.name,
-                    [dg.AssetCheckResult(check_name="score_stability", passed=True)],
+                    [dg.AssetCheckResult(check_name=CHECK_STABILITY, passed=True)],
                 )
             features = session.read_table(FEATURES, dtypes=FEATURE_DTYPES)
             seen = first_seen(session)
@@ -162,7 +198,7 @@ def build_scoring_asset(config: CDPConfig, spec: ClassifierSpec) -> dg.AssetsDef
             session.replace_table(ref, scores)
             keep_scores_by_cells(session, by_cells, cache, stored.model.features)
         values = scores[spec.probability].to_numpy(dtype=float)
-        psi = _stability(previous, values)
+        compared = stability(previous, values)
         context.log.info(f"{len(scores):,} {spec.name} scores with {version}")
         bands = scores["risk_band"].value_counts() if "risk_band" in scores else None
         return dg.MaterializeResult(
@@ -170,7 +206,7 @@ def build_scoring_asset(config: CDPConfig, spec: ClassifierSpec) -> dg.AssetsDef
                 "dagster/row_count": len(scores),
                 "model_version": version,
                 "mean_probability": float(values.mean()) if len(values) else 0.0,
-                "psi_vs_previous": psi,
+                **compared.metadata(),
                 # customers whose score and reasons were computed, not taken from the last
                 # scoring's by cell row (a model without cells computes all of them)
                 "reasons_computed": len(scores) if cache.recomputed is None else cache.recomputed,
@@ -182,12 +218,7 @@ def build_scoring_asset(config: CDPConfig, spec: ClassifierSpec) -> dg.AssetsDef
             },
             check_results=[
                 dg.AssetCheckResult(check_name=CHECK_PROMOTED, passed=True),
-                dg.AssetCheckResult(
-                    check_name="score_stability",
-                    passed=psi <= psi_warn,
-                    severity=dg.AssetCheckSeverity.WARN,
-                    metadata={"psi": psi, "warn_above": psi_warn},
-                ),
+                compared.check(psi_warn),
             ],
         )
 
