@@ -86,6 +86,19 @@ EXPORT_LOG_DTYPES: dict[str, str] = {
 }
 
 
+def export_figures(log: pd.DataFrame, published: bool) -> dict[str, int]:
+    """The run's figures from its export log (EXPORT_LOG_DTYPES): the exports written and
+    their rows (none when the checks stopped publication), and the rows of the unchanged
+    exports, whose files an earlier run wrote and which stay in place."""
+    unchanged = log["unchanged"].fillna(False).astype(bool)
+    written = log.loc[~unchanged] if published else log.iloc[0:0]
+    return {
+        "files_written": len(written),
+        "rows_exported": int(written["rows"].sum()),
+        "rows_in_unchanged_exports": int(log.loc[unchanged, "rows"].sum()),
+    }
+
+
 def current_members(session: WarehouseSession, as_of: dt.date) -> pd.DataFrame:
     """(audience, customer_id) of activation.audience_membership as of `as_of` (not the
     latest run's: a backfill of a past date is followed by today's run in the history)."""
@@ -492,10 +505,7 @@ def build_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 "dagster/row_count": total,
                 "dagster/table_name": str(EXPORTS),
                 "exports": dg.MetadataValue.md(markdown_table(shown, max_rows=60)),
-                "files_written": int((~frame["unchanged"].fillna(False)).sum())
-                if len(frame) and passed
-                else 0,
-                "rows_exported": int(frame["rows"].sum()) if len(frame) and passed else 0,
+                **export_figures(frame, passed),
                 "left_out_by_reason": dg.MetadataValue.md(
                     counts_table(pd.Series(reasons, dtype="int64"), "reason", "people")
                 ),
