@@ -220,9 +220,20 @@ CANONICAL_FIELDS: dict[str, tuple[CanonicalField, ...]] = {
         _f("count_id", "id", description="the stock count's id (derived from file and line)"),
         _f("product_id", "id", required=True),
         _f("store_id", "id", description="the store holding the stock; empty: online warehouse"),
-        _f("on_hand_units", "integer", required=True),
+        _f(
+            "on_hand_units",
+            "integer",
+            required=True,
+            description="units in stock at the location at `counted_at` "
+            "(a negative count is quarantined)",
+        ),
         _f("counted_at", "timestamp", required=True, description="the instant the count holds"),
-        _f("sku", "id"),
+        _f(
+            "sku",
+            "id",
+            description="the source's own stock-keeping code for the product, when it sends "
+            "one besides product_id; kept as sent (stock is matched to sales by product_id)",
+        ),
         _f("product_name", "string"),
     ),
 }

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from cdp_assets.config import load_config
-from cdp_assets.contracts.column_docs import UNDESCRIBED
+from cdp_assets.contracts.canonical import CANONICAL_FIELDS, derived_columns
+from cdp_assets.contracts.column_docs import UNDESCRIBED, canonical_doc
 from cdp_assets.defs.column_schema import (
     COLUMN_SCHEMA,
     TableColumnDocs,
@@ -72,6 +73,18 @@ def test_every_table_asset_shows_described_columns(definitions: dg.Definitions) 
         for node in tables
         for column in node.metadata[COLUMN_SCHEMA].columns
         if not column.description or column.description == UNDESCRIBED
+    )
+    assert undescribed == []
+
+
+def test_every_canonical_field_is_described() -> None:
+    """The staging tables of every kind, the test configuration's sources or not (it has no
+    inventory source): each canonical field and derived column has a description."""
+    undescribed = sorted(
+        f"{kind}.{field.name}"
+        for kind, fields in CANONICAL_FIELDS.items()
+        for field in fields + derived_columns(kind)
+        if not canonical_doc(kind, field.name).described
     )
     assert undescribed == []
 
