@@ -568,9 +568,9 @@ def train_target(
     random_state: int,
 ) -> ClassifierTraining:
     """Train the candidates of one target on the features the snapshots have; raises
-    NotEnoughData ("<label>: not enough data: <shortfall>") when there is a shortfall."""
+    NotEnoughData ("<label>: <shortfall>") when there is a shortfall."""
     if shortfall:
-        raise NotEnoughData(f"{label}: not enough data: {shortfall}")
+        raise NotEnoughData(f"{label}: {shortfall}")
     used = [f for f in features if f in snapshots.columns]
     return train_classifiers(
         target, snapshots, candidates(used, random_state), holdout_cutoff, random_state

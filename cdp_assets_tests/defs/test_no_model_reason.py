@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from cdp_assets.defs.ml.outcomes import last_training_status, no_model_reason
+from cdp_assets.defs.ml.outcomes import last_training_status, no_model_reason, not_enough_data
 
 
 def test_a_training_that_could_not_train_is_named_instead_of_run_the_job_again() -> None:
@@ -34,3 +34,14 @@ def test_last_training_status_reads_the_model_assets_latest_materialization() ->
     with dg.instance_for_test() as instance:
         assert dg.materialize([uplift_model, uplift_scores], instance=instance).success
     assert seen == {"status": "not enough data: too few customers", "other": None}
+
+
+def test_not_enough_data_is_said_once() -> None:
+    reason = "not enough data: no purchases up to 2026-11-20"  # ltv.not_enough_data's form
+    assert not_enough_data(reason, ()).metadata["status"] == reason
+    wrapped = not_enough_data("churn: only 2 customers with a purchase", ("enough_data",))
+    assert wrapped.metadata["status"] == "not enough data: churn: only 2 customers with a purchase"
+    assert (
+        wrapped.check_results[0].metadata["reason"].value
+        == "churn: only 2 customers with a purchase"
+    )

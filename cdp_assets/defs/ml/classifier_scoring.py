@@ -17,7 +17,12 @@ from cdp_assets.defs.catalog import (
     table_ref,
 )
 from cdp_assets.defs.ml.classifiers import ClassifierSpec
-from cdp_assets.defs.ml.outcomes import CHECK_PROMOTED, PROMOTED_DESCRIPTION, no_promoted_model
+from cdp_assets.defs.ml.outcomes import (
+    CHECK_PROMOTED,
+    PROMOTED_DESCRIPTION,
+    last_training_status,
+    no_promoted_model,
+)
 from cdp_assets.defs.resources import ModelStoreResource, WarehouseResource, analysis_date
 from cdp_assets.defs.unchanged import promoted_model, skip_when_inputs_unchanged
 from cdp_assets.ml.explain import ReasonCache, ScoresByCells
@@ -186,6 +191,7 @@ def build_scoring_asset(config: CDPConfig, spec: ClassifierSpec) -> dg.AssetsDef
                     spec.score_dtypes,
                     spec.name,
                     [dg.AssetCheckResult(check_name=CHECK_STABILITY, passed=True)],
+                    last_training=last_training_status(context, model_key(spec.name)),
                 )
             features = session.read_table(FEATURES, dtypes=FEATURE_DTYPES)
             seen = first_seen(session)

@@ -19,10 +19,15 @@ def metrics_md(table: pd.DataFrame) -> dg.MetadataValue:
     return dg.MetadataValue.md(markdown_table(table.round(4), max_rows=20))
 
 
+NOT_ENOUGH_DATA = "not enough data"
+
+
 def not_enough_data(reason: str, check_names: tuple[str, ...]) -> dg.MaterializeResult:
-    """A clear 'not enough data' instead of numbers: the checks say so too (warn)."""
+    """A clear 'not enough data' instead of numbers: the checks say so too (warn). A reason
+    that already says so (`ltv.not_enough_data`'s) is not prefixed twice."""
+    said = reason if reason.startswith(NOT_ENOUGH_DATA) else f"{NOT_ENOUGH_DATA}: {reason}"
     return dg.MaterializeResult(
-        metadata={"status": f"not enough data: {reason}"},
+        metadata={"status": said},
         check_results=[
             dg.AssetCheckResult(
                 check_name=name,
@@ -48,7 +53,7 @@ def last_training_status(context: dg.AssetExecutionContext, model_key: dg.AssetK
 def no_model_reason(name: str, last_training: str | None = None) -> str:
     """Why there is nothing to score with: the last training's own reason when it could not
     train (running the job again will not help until the data grows), else run the job."""
-    if last_training and last_training.startswith("not enough data"):
+    if last_training and last_training.startswith(NOT_ENOUGH_DATA):
         return f"no promoted {name} model: the last {TRAIN_JOB} run trained none ({last_training})"
     return f"no promoted {name} model yet: run the {TRAIN_JOB} job"
 
