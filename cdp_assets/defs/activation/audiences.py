@@ -99,7 +99,7 @@ def build_audiences_asset(config: CDPConfig) -> dg.AssetsDefinition:
         if MEMBERSHIP_KEY in selected:
             warn_share = config.analytics.audience_change_warn_share
             yield _membership_result(
-                membership, size_jumps(membership, as_of, warn_share, names), as_of
+                membership, size_jumps(membership, as_of, warn_share, names), as_of, warn_share
             )
         if CHANGES_KEY in selected:
             yield _changes_result(all_changes, as_of)
@@ -107,23 +107,54 @@ def build_audiences_asset(config: CDPConfig) -> dg.AssetsDefinition:
     return audiences
 
 
+def size_table(jumps: pd.DataFrame) -> pd.DataFrame:
+    """`size_jumps` as people read it: the change as a signed percentage ("+13.5 %"), "new"
+    for an audience empty at the previous run that has members now, blank on a first run."""
+    change = [
+        _change_text(share, before, size)
+        for share, before, size in zip(
+            jumps["change_share"], jumps["previous_size"], jumps["size"], strict=True
+        )
+    ]
+    return jumps.drop(columns="change_share").assign(change=change)[
+        ["audience", "previous_size", "size", "change", "warn"]
+    ]
+
+
+def _change_text(share: float, before: object, size: int) -> str:
+    if pd.isna(before):
+        return ""
+    if before == 0:
+        return "new" if size > 0 else "0 %"
+    return f"{share * 100:+.1f} %"
+
+
 def _membership_result(
-    membership: pd.DataFrame, jumps: pd.DataFrame, as_of: dt.date
+    membership: pd.DataFrame, jumps: pd.DataFrame, as_of: dt.date, warn_share: float
 ) -> dg.MaterializeResult:
+    table = size_table(jumps)
+    jumped = table[table["warn"]]
     return dg.MaterializeResult(
         asset_key=MEMBERSHIP_KEY,
         metadata={
             "dagster/row_count": len(membership),
             "as_of": str(as_of),
-            "sizes": dg.MetadataValue.md(markdown_table(jumps.round(4), max_rows=40)),
+            "sizes": dg.MetadataValue.md(markdown_table(table, max_rows=40)),
         },
         check_results=[
             dg.AssetCheckResult(
                 check_name=CHECK_SIZES_STABLE,
                 asset_key=MEMBERSHIP_KEY,
-                passed=not bool(jumps["warn"].any()),
+                passed=jumped.empty,
                 severity=dg.AssetCheckSeverity.WARN,
-                metadata={"jumped": ", ".join(jumps.loc[jumps["warn"], "audience"]) or "none"},
+                metadata={
+                    "jumped": ", ".join(jumped["audience"]) or "none",
+                    "warn_above": f"{warn_share:.0%} change in size, or members in an "
+                    "audience empty at the previous run",
+                    "jumps": dg.MetadataValue.md(
+                        markdown_table(jumped.drop(columns="warn"), max_rows=40)
+                    ),
+                },
             )
         ],
     )
