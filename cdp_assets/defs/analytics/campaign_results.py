@@ -39,6 +39,7 @@ CHECK_SRM = "no_sample_ratio_mismatch"
 SHOWN = [
     "campaign",
     "arm",
+    "primary_metric",
     "assigned",
     "exported",
     "open_rate",
@@ -144,18 +145,20 @@ def build_campaign_results_asset(config: CDPConfig) -> dg.AssetsDefinition:
             session.replace_table(CAMPAIGN_RESULTS, results)
         srm = results.drop_duplicates("campaign")
         mismatched = srm.loc[srm["srm_detected"].fillna(False).astype(bool), "campaign"]
-        shown = results[[c for c in SHOWN if c in results.columns]]
+        shown = results_table(results)
         curves = cumulative_conversion_plot(designs, inputs["assignments"], inputs["orders"], as_of)
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": len(results),
                 "as_of": str(as_of),
-                "results": dg.MetadataValue.md(markdown_table(shown.round(4), max_rows=60)),
+                "results": dg.MetadataValue.md(markdown_table(shown, max_rows=60)),
                 **_uplift_figures(results),
                 **chart(
                     "uplift by arm",
-                    "Each arm's conversion uplift against its control, in percentage points, "
-                    "with its 95 % interval: an interval crossing zero is no measured effect.",
+                    "Each arm's uplift against its control on its campaign's primary metric "
+                    "(conversion in percentage points; revenue per assigned customer in the "
+                    "base currency), with its 95 % interval: an interval crossing zero is no "
+                    "measured effect.",
                     uplift_plot(results),
                 ),
                 **chart(
@@ -188,11 +191,19 @@ def build_campaign_results_asset(config: CDPConfig) -> dg.AssetsDefinition:
     return campaign_results_asset
 
 
+def results_table(results: pd.DataFrame) -> pd.DataFrame:
+    """The columns of the results shown in the metadata, the primary metric named beside its
+    uplift (a conversion share and an amount of money side by side otherwise), figures to
+    four decimals."""
+    return results[[c for c in SHOWN if c in results.columns]].round(4)
+
+
 def _uplift_figures(results: pd.DataFrame) -> dict[str, float]:
-    """Each treated arm's primary uplift as a number (`uplift/<campaign>/<arm>`), so the UI
-    plots it run after run; arms without a measured uplift are left out."""
+    """Each treated arm's primary uplift as a number (`uplift/<campaign>/<arm>/<metric>`: a
+    conversion share or revenue per assigned customer), so the UI plots it run after run;
+    arms without a measured uplift are left out."""
     measured = results.dropna(subset=["primary_uplift"]) if len(results) else results
     return {
-        f"uplift/{row.campaign}/{row.arm}": round(float(row.primary_uplift), 6)
+        f"uplift/{row.campaign}/{row.arm}/{row.primary_metric}": round(float(row.primary_uplift), 6)
         for row in measured.itertuples()
     }
