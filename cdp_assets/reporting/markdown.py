@@ -13,6 +13,7 @@ customer identifier may pass through it in clear:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -251,16 +252,19 @@ def mask_pii_text(text: str, ids: bool = True) -> str:
     if not text:
         return text
     text = _LABELLED.sub(_mask_labelled, text)
-    if ids:
-        return _PII_TEXT.sub(_mask_match, text)
-    return _PII_TEXT.sub(lambda match: _mask_match(match, ids=False), text)
+    return _PII_TEXT.sub(functools.partial(_mask_match, ids=ids), text)
 
 
 MAX_CELL_SCAN = 1_000  # characters of a cell masked and shown (a cell shows 60 at most)
 
 
+def _missing(value: object) -> bool:
+    """None or a null scalar (a list or dict cell is a value, whatever it holds)."""
+    return value is None or (not isinstance(value, (list, dict)) and pd.isna(value))
+
+
 def _cell(value: object, mask_pii: bool = True, ids: bool = True) -> str:
-    if value is None or (not isinstance(value, (list, dict)) and pd.isna(value)):
+    if _missing(value):
         return ""
     text = str(value)
     if mask_pii:
@@ -340,7 +344,7 @@ def markdown_table(df: pd.DataFrame, max_rows: int = 20, mask_pii: bool = True) 
 def mask_value(value: object) -> object:
     """Keep the shape of a personal value, hide the rest: `jane@x.com` → `j***@x.com`,
     `+447700900123` → `+44********23`, `60647` → `6***`, `C000002371` → `C***`."""
-    if value is None or (not isinstance(value, (list, dict)) and pd.isna(value)):
+    if _missing(value):
         return value
     text = str(value)
     if "***" in text:
@@ -396,7 +400,7 @@ def masked_preview(df: pd.DataFrame, pii_columns: Iterable[str] = (), max_rows: 
 
 def _masked_text(value: object, column: object) -> object:
     """A preview value as `markdown_table` shows it in `column` (masked by its rule)."""
-    if value is None or (not isinstance(value, (list, dict)) and pd.isna(value)):
+    if _missing(value):
         return value
     return mask_pii_text(str(value)[:MAX_CELL_SCAN], ids=not names_things(column))
 

@@ -20,7 +20,6 @@ from cdp_assets.defs.ml.classifiers import ClassifierSpec
 from cdp_assets.defs.ml.outcomes import (
     CHECK_PROMOTED,
     PROMOTED_DESCRIPTION,
-    last_training_status,
     no_promoted_model,
 )
 from cdp_assets.defs.resources import ModelStoreResource, WarehouseResource, analysis_date
@@ -186,12 +185,12 @@ def build_scoring_asset(config: CDPConfig, spec: ClassifierSpec) -> dg.AssetsDef
                 return _fallback_result(context, spec, fallback, previous, why, psi_warn)
             if version is None:
                 return no_promoted_model(
+                    context,
                     session,
                     ref,
                     spec.score_dtypes,
                     spec.name,
                     [dg.AssetCheckResult(check_name=CHECK_STABILITY, passed=True)],
-                    last_training=last_training_status(context, model_key(spec.name)),
                 )
             features = session.read_table(FEATURES, dtypes=FEATURE_DTYPES)
             seen = first_seen(session)

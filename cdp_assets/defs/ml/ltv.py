@@ -18,7 +18,6 @@ from cdp_assets.defs.ml.inputs import resolved_orders
 from cdp_assets.defs.ml.outcomes import (
     CHECK_PROMOTED,
     PROMOTED_DESCRIPTION,
-    last_training_status,
     metrics_md,
     no_promoted_model,
     not_enough_data,
@@ -199,8 +198,7 @@ def build_ltv_scoring_asset(config: CDPConfig) -> dg.AssetsDefinition:
         ref = table_ref(key)
         with warehouse.get().transaction() as session:
             if version is None:
-                trained = last_training_status(context, LTV_MODEL_KEY)
-                return no_promoted_model(session, ref, LTV_DTYPES, "ltv", last_training=trained)
+                return no_promoted_model(context, session, ref, LTV_DTYPES, "ltv")
             orders = resolved_orders(session)
             scores = ltv.score_ltv(
                 store.load("ltv", version).model,

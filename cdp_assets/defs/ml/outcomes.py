@@ -4,7 +4,7 @@ promoted model to score with."""
 import dagster as dg
 import pandas as pd
 
-from cdp_assets.defs.catalog import TRAIN_JOB
+from cdp_assets.defs.catalog import TRAIN_JOB, model_key
 from cdp_assets.reporting.markdown import markdown_table
 from cdp_assets.warehouse import TableRef, WarehouseSession, coerce_frame
 
@@ -59,17 +59,17 @@ def no_model_reason(name: str, last_training: str | None = None) -> str:
 
 
 def no_promoted_model(
+    context: dg.AssetExecutionContext,
     session: WarehouseSession,
     ref: TableRef,
     dtypes: dict[str, str],
     name: str,
     other_checks: list[dg.AssetCheckResult] | None = None,
-    last_training: str | None = None,
 ) -> dg.MaterializeResult:
-    """No champion to score with: an empty, typed table and a result that says why
-    (`last_training`: the training asset's last status, see `last_training_status`)."""
+    """No champion to score with: an empty, typed table and a result that says why (with
+    the last status of the model's training asset, `ml/<name>_model`)."""
     session.replace_table(ref, coerce_frame(pd.DataFrame(), dtypes))
-    reason = no_model_reason(name, last_training)
+    reason = no_model_reason(name, last_training_status(context, model_key(name)))
     return dg.MaterializeResult(
         metadata={"status": reason, "dagster/row_count": 0},
         check_results=[

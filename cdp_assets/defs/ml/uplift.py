@@ -24,7 +24,6 @@ from cdp_assets.defs.charts import model_charts
 from cdp_assets.defs.ml.outcomes import (
     CHECK_PROMOTED,
     PROMOTED_DESCRIPTION,
-    last_training_status,
     metrics_md,
     no_promoted_model,
     not_enough_data,
@@ -180,10 +179,7 @@ def build_uplift_scoring_asset(config: CDPConfig) -> dg.AssetsDefinition:
         ref = table_ref(key)
         with warehouse.get().transaction() as session:
             if version is None:
-                trained = last_training_status(context, UPLIFT_MODEL_KEY)
-                return no_promoted_model(
-                    session, ref, UPLIFT_SCORE_DTYPES, MODEL_NAME, last_training=trained
-                )
+                return no_promoted_model(context, session, ref, UPLIFT_SCORE_DTYPES, MODEL_NAME)
             features = session.read_table(FEATURES, dtypes=FEATURE_DTYPES)
             scores = uplift.score_uplift(
                 store.load(MODEL_NAME, version).model, features, as_of, version
