@@ -270,6 +270,10 @@ def _days_to_cutoff(at: AsOf, column: str) -> str:
     return f"CAST(FLOOR(({at.cutoff_epoch} - {_epoch(column)}) / 86400.0) AS BIGINT)"
 
 
+def _whole_periods(days: str, period_days: int) -> str:
+    return f"CAST(FLOOR(({days}) / {float(period_days)}) AS BIGINT)"
+
+
 def _select(at: AsOf) -> str:
     double = "DOUBLE PRECISION"
     span_days = f"({_epoch('o.last_order_at')} - {_epoch('o.first_order_at')}) / 86400.0"
@@ -280,10 +284,12 @@ SELECT
     o.first_order_at,
     o.last_order_at,
     {_days_to_cutoff(at, "o.last_order_at")} AS recency_days,
+    {_whole_periods(_days_to_cutoff(at, "o.last_order_at"), 7)} AS recency_weeks,
     CAST(COALESCE(o.frequency, 0) AS BIGINT) AS frequency,
     CAST(COALESCE(o.monetary, 0) AS {double}) AS monetary,
     CAST(COALESCE(o.monetary, 0) / NULLIF(o.frequency, 0) AS {double}) AS average_order_value,
     {_days_to_cutoff(at, "o.first_order_at")} AS tenure_days,
+    {_whole_periods(_days_to_cutoff(at, "o.first_order_at"), 30)} AS tenure_months,
     CAST(CASE WHEN o.frequency >= 2 THEN {span_days} / (o.frequency - 1) END AS {double})
         AS mean_days_between_orders,
     CAST(g.std_days_between_orders AS {double}) AS std_days_between_orders,

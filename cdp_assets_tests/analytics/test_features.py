@@ -144,10 +144,12 @@ def test_features_as_of_match_hand_computation(warehouse: Warehouse) -> None:
             "first_order_at": pd.Timestamp("2025-01-01 10:00", tz="UTC"),
             "last_order_at": pd.Timestamp("2025-03-21 10:00", tz="UTC"),
             "recency_days": 10,
+            "recency_weeks": 1,
             "frequency": 3,
             "monetary": 180.0,
             "average_order_value": 60.0,
             "tenure_days": 89,
+            "tenure_months": 2,
             "mean_days_between_orders": 39.5,  # gaps of 31 and 48 days
             "std_days_between_orders": 17 / math.sqrt(2),
             "cancelled_orders": 1,
@@ -186,7 +188,9 @@ def test_features_as_of_match_hand_computation(warehouse: Warehouse) -> None:
         rows["B"],
         {
             "recency_days": 0,
+            "recency_weeks": 0,
             "tenure_days": 0,
+            "tenure_months": 0,
             "frequency": 1,  # the order at exactly the cutoff does not count
             "monetary": 40.0,
             "average_order_value": 40.0,
@@ -211,7 +215,9 @@ def test_features_as_of_match_hand_computation(warehouse: Warehouse) -> None:
         {
             "first_order_at": None,
             "recency_days": None,
+            "recency_weeks": None,
             "tenure_days": None,
+            "tenure_months": None,
             "frequency": 0,
             "monetary": 0.0,
             "average_order_value": None,
@@ -250,10 +256,12 @@ def test_moving_as_of_back_ignores_later_facts(warehouse: Warehouse) -> None:
         {
             "last_order_at": pd.Timestamp("2025-02-01 10:00", tz="UTC"),
             "recency_days": 14,
+            "recency_weeks": 2,  # exactly two weeks
             "frequency": 2,
             "monetary": 150.0,
             "average_order_value": 75.0,
             "tenure_days": 45,
+            "tenure_months": 1,
             "mean_days_between_orders": 31.0,
             "std_days_between_orders": None,  # one gap has no spread
             "cancelled_orders": 0,

@@ -244,7 +244,7 @@ def test_rescoring_with_the_same_model_reuses_every_unmoved_customer(trained: di
     champion = store.load("churn").model
     features = project.table("analytics", "customer_features")
     matrix = model_matrix(features[features["frequency"] > 0], champion.features)
-    recency = matrix[:, champion.features.index("recency_days")]
+    recency = matrix[:, champion.features.index("recency_weeks")]
     label = (np.nan_to_num(recency, nan=0.0) > np.nanmedian(recency)).astype(int)
     boosted = FeatureModel(
         "gradient_boosting",

@@ -56,6 +56,7 @@ def synthetic_customers(rng: np.random.Generator, n: int, cutoff: dt.date) -> pd
             "cutoff": cutoff,
             "customer_id": pd.array([f"C{i:05d}" for i in range(n)], dtype="string"),
             "recency_days": pd.array(recency, dtype="Int64"),
+            "recency_weeks": pd.array(recency // 7, dtype="Int64"),
             "frequency": frequency.astype(np.int64),
             "monetary": frequency * rng.gamma(2.0, 40.0, n),
             "tickets_90d": tickets.astype(np.int64),
@@ -116,13 +117,13 @@ def test_training_window_and_holdout(training: ChurnTraining) -> None:
 
 def test_importances_rank_the_true_drivers_first(training: ChurnTraining) -> None:
     top = list(training.importances["feature"].head(3))
-    assert set(top) == {"recency_days", "frequency", "tickets_90d"}
+    assert set(top) == {"recency_weeks", "frequency", "tickets_90d"}
 
 
 def test_metadata_and_plots(training: ChurnTraining) -> None:
     metadata = training.metadata()
     assert metadata["features"] == [
-        "recency_days",
+        "recency_weeks",
         "frequency",
         "monetary",
         "tickets_90d",
@@ -201,6 +202,7 @@ def test_a_cache_gives_the_same_scores_and_computes_only_what_it_lacks(
 
     later = features.copy()
     later["recency_days"] = later["recency_days"] + 1  # the next night
+    later["recency_weeks"] = later["recency_days"] // 7
     later.loc[:9, "tickets_90d"] = later.loc[:9, "tickets_90d"] + 5  # ten more tickets
     cells = SplitCells.of(model.estimator, len(model.features))
     before = {r.tobytes() for r in cells.encode(model_matrix(features, model.features))}
@@ -224,6 +226,7 @@ def test_reasons_name_the_feature_that_was_raised(training: ChurnTraining) -> No
     typical = {
         "customer_id": "T0",
         "recency_days": 150,
+        "recency_weeks": 21,
         "frequency": 3,
         "monetary": 250.0,
         "tickets_90d": 0,
@@ -232,15 +235,15 @@ def test_reasons_name_the_feature_that_was_raised(training: ChurnTraining) -> No
     rows = pd.DataFrame(
         [
             typical,
-            {**typical, "customer_id": "T1", "recency_days": 390},
+            {**typical, "customer_id": "T1", "recency_days": 390, "recency_weeks": 55},
             {**typical, "customer_id": "T2", "tickets_90d": 4},
             {**typical, "customer_id": "T3", "frequency": 1, "tickets_90d": 3},
         ]
-    ).astype({"recency_days": "Int64", "latest_nps": "Int64"})
+    ).astype({"recency_days": "Int64", "recency_weeks": "Int64", "latest_nps": "Int64"})
     scores = score_churn(training.candidate, rows, dt.date(2025, 12, 1), "v").set_index(
         "customer_id"
     )
-    assert scores.loc["T1", "top_reason_1"] == "recency_days=390"
+    assert scores.loc["T1", "top_reason_1"] == "recency_weeks=55"
     assert scores.loc["T2", "top_reason_1"] == "tickets_90d=4"
     assert {scores.loc["T3", "top_reason_1"], scores.loc["T3", "top_reason_2"]} == {
         "tickets_90d=3",
