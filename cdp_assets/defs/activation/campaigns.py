@@ -20,6 +20,7 @@ from cdp_assets.activation.campaign_assignment import (
 )
 from cdp_assets.activation.campaign_offers import held_out_addresses, with_offer, without_held_out
 from cdp_assets.activation.consent_audit import rows_without_consent
+from cdp_assets.activation.consent_sources import consent_source_note
 from cdp_assets.activation.export_files import ExportResult, read_export_file, stage_export
 from cdp_assets.config import CampaignConfig, CDPConfig, ExportDestination
 from cdp_assets.contracts.customer_360 import CUSTOMER_360_DTYPES
@@ -337,6 +338,10 @@ def build_campaign_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 if len(frame) and passed
                 else 0,
                 "exports": dg.MetadataValue.md(markdown_table(shown, max_rows=60)),
+                "channels_without_consent_source": consent_source_note(
+                    config,
+                    (destinations[n].channel for c in config.campaigns for n in c.destinations),
+                ),
                 **recovery_metadata(recovery, repaired, passed),
             },
             check_results=[

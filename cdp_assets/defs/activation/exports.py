@@ -24,6 +24,7 @@ from cdp_assets.activation.audience_selection import (
     with_ad_hashes,
 )
 from cdp_assets.activation.consent_audit import rows_without_consent
+from cdp_assets.activation.consent_sources import consent_source_note
 from cdp_assets.activation.export_files import (
     EXPORT_SCHEMA_VERSION,
     ExportResult,
@@ -515,6 +516,9 @@ def build_exports_asset(config: CDPConfig) -> dg.AssetsDefinition:
                     else {}
                 ),
                 "exports_not_rebuilt": sum(1 for *_, built in results if not built),
+                "channels_without_consent_source": consent_source_note(
+                    config, (d.channel for d in config.exports.destinations)
+                ),
                 "exports_dir": str(root),
                 **recovery_metadata(recovery, repaired, passed),
             },
