@@ -174,6 +174,10 @@ NOTE_NO_CONTROL = "no control arm: uplift cannot be measured"
 NOTE_EMPTY_CONTROL = "control arm has no customers"
 NOTE_EMPTY_ARM = "arm has no customers"
 NOTE_TOO_FEW = "fewer than 2 customers in an arm: no revenue intervals"
+NOTE_NOT_EXPORTED = (
+    "no customer of this arm was in an export file (none had the channel's consent or an "
+    "address): the campaign reached nobody, so there is no uplift to measure"
+)
 # Below this many converters in an arm or its control, the normal approximations behind the
 # intervals (Wald, Welch on revenue that is zero for almost everyone) are not to be trusted.
 MIN_CONVERTERS = 10
@@ -975,6 +979,38 @@ def uplift_plot(results: pd.DataFrame) -> str:
         )
     fig.tight_layout()
     return figure_markdown(fig, "Campaign uplift")
+
+
+# The figures an arm has only when it can be compared with its control.
+UPLIFT_COLUMNS: tuple[str, ...] = tuple(
+    f"{stem}{suffix}"
+    for stem in ("conversion_uplift", "revenue_uplift", "cuped_revenue_uplift")
+    for suffix in ("", "_low", "_high")
+) + (
+    "conversion_p_value", "revenue_p_value", "cuped_revenue_p_value",
+    "incremental_conversions", "incremental_revenue",
+    "primary_uplift", "primary_low", "primary_high", "primary_p_value",
+)  # fmt: skip
+
+
+def without_unexported_arms(results: pd.DataFrame) -> pd.DataFrame:
+    """`campaign_results` rows where a treated arm has assigned customers but none of them
+    was exported get null uplift figures and `NOTE_NOT_EXPORTED`: the arm was never sent
+    anything (no consent on the channel, no address), so the difference from the control is
+    chance, not the campaign. Apply to campaigns whose arms are exported by the platform (not
+    to the marketing programme, whose arms are no export's)."""
+    unexported = (
+        ~results["is_control"].fillna(False).astype(bool)
+        & results["assigned"].fillna(0).gt(0)
+        & results["exported"].fillna(0).eq(0)
+    ).to_numpy()
+    if not unexported.any():
+        return results
+    out = results.copy()
+    for column in UPLIFT_COLUMNS:
+        out.loc[unexported, column] = pd.NA
+    out.loc[unexported, "note"] = NOTE_NOT_EXPORTED
+    return out.astype(CAMPAIGN_RESULT_DTYPES)
 
 
 PROGRAMME = "all_campaigns"  # the pseudo-campaign that measures marketing as a whole

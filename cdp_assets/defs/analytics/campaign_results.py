@@ -14,6 +14,7 @@ from cdp_assets.analytics.campaign_results import (
     design_of,
     marketing_programme,
     uplift_plot,
+    without_unexported_arms,
 )
 from cdp_assets.config import CDPConfig
 from cdp_assets.defs.catalog import (
@@ -98,6 +99,8 @@ def _results(
     designs = [d for d in designs if d.name in started]
     in_arms = everyone[everyone["arm"] != GLOBAL_CONTROL]
     results = campaign_results(designs, **(inputs | {"assignments": in_arms}), as_of=as_of)
+    # The platform exports every treated arm: one nobody was exported to was never reached.
+    results = without_unexported_arms(results)
     programme = marketing_programme(designs, everyone, global_control_share)
     if programme is None:
         return results
