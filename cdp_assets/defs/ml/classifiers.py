@@ -23,6 +23,18 @@ def churn_without_classifier(
     return churn.churn_by_purchase_model(resolved_orders(session), as_of, settings)
 
 
+# Kinds of source that can make a person known before any purchase: accounts, CRM and loyalty
+# members, web visitors, survey respondents, support contacts. Without one, every customer
+# comes from an order and a lead (a person who never ordered) cannot exist.
+LEAD_SOURCE_KINDS = ("customers", "events", "survey_responses", "support_tickets")
+
+
+def can_have_leads(config: CDPConfig) -> bool:
+    """Whether a configured source can hold people who have not bought (see the kinds
+    above): lead scoring is built only then."""
+    return any(config.sources_of_kind(kind) for kind in LEAD_SOURCE_KINDS)
+
+
 @dataclass(frozen=True)
 class ClassifierSpec:
     """What differs between the churn and the lead-score models."""
@@ -40,6 +52,8 @@ class ClassifierSpec:
     description: str
     # Scores without a promoted model (session, as_of, settings) -> (scores or None, why).
     fallback: Callable[..., tuple[pd.DataFrame | None, str]] | None = None
+    # Whether a configuration can ever give the model something to learn.
+    applies_to: Callable[[CDPConfig], bool] = lambda config: True
 
 
 CLASSIFIERS = (
@@ -68,5 +82,6 @@ CLASSIFIERS = (
         probability="lead_probability",
         description="a first order within `models.leads.horizon_days` of a cutoff, for people "
         "known but who never ordered",
+        applies_to=can_have_leads,
     ),
 )

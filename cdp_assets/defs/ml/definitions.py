@@ -22,6 +22,8 @@ def ml() -> dg.Definitions:
         return dg.Definitions()
     assets: list[dg.AssetsDefinition] = []
     for spec in CLASSIFIERS:
+        if not spec.applies_to(config):
+            continue  # e.g. no lead scoring when only orders make people known
         assets += [build_training_asset(config, spec), build_scoring_asset(config, spec)]
     assets += [build_ltv_training_asset(config), build_ltv_scoring_asset(config)]
     if config.sources_of_kind("order_items"):
