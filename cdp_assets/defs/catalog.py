@@ -156,6 +156,37 @@ def has_order_items(config: CDPConfig) -> bool:
     return bool(config.sources_of_kind("order_items") and config.sources_of_kind("orders"))
 
 
+# Kinds of source that can make a person known before any purchase: accounts, CRM and loyalty
+# members, web visitors, survey respondents, support contacts. Without one, every customer
+# comes from an order and a lead (a person who never ordered) cannot exist.
+LEAD_SOURCE_KINDS = ("customers", "events", "survey_responses", "support_tickets")
+
+
+def has_models(config: CDPConfig) -> bool:
+    """The predictive models (churn, LTV, ...) learn from orders: built only with them."""
+    return bool(config.sources_of_kind("orders"))
+
+
+def has_leads(config: CDPConfig) -> bool:
+    """Whether a configured source can hold people who have not bought (see the kinds
+    above): lead scoring is built only then."""
+    return has_models(config) and any(config.sources_of_kind(k) for k in LEAD_SOURCE_KINDS)
+
+
+def customer_360_inputs(config: CDPConfig) -> list[dg.AssetKey]:
+    """The assets `activation.customer_360` joins that this configuration builds."""
+    keys = [PROFILES_KEY]
+    if config.sources_of_kind("customers") or config.sources_of_kind("orders"):
+        keys += [FEATURES_KEY, RFM_KEY, MEMBERSHIP_KEY]
+    if has_models(config):
+        keys += [score_key("churn_scores"), CUSTOMER_LTV_KEY]
+    if has_leads(config):
+        keys.append(score_key("lead_scores"))
+    if has_models(config) and has_order_items(config):
+        keys.append(RECOMMENDATIONS_KEY)
+    return keys
+
+
 def core_keys(config: CDPConfig) -> list[dg.AssetKey]:
     """The core tables a configuration builds: profiles, facts, order lines."""
     keys = [PROFILES_KEY]

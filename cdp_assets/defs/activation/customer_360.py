@@ -13,29 +13,13 @@ from cdp_assets.defs.catalog import (
     ACTIVATION_GROUP,
     CUSTOMER_360,
     CUSTOMER_360_KEY,
-    CUSTOMER_LTV_KEY,
-    FEATURES_KEY,
-    MEMBERSHIP_KEY,
-    PROFILES_KEY,
-    RECOMMENDATIONS_KEY,
-    RFM_KEY,
-    score_key,
+    customer_360_inputs,
 )
 from cdp_assets.defs.resources import WarehouseResource, analysis_date
 from cdp_assets.defs.unchanged import skip_when_inputs_unchanged
 from cdp_assets.reporting.markdown import markdown_table, masked_preview
 from cdp_assets.warehouse import WarehouseSession, coerce_frame
 
-INPUT_KEYS = [
-    PROFILES_KEY,
-    FEATURES_KEY,
-    RFM_KEY,
-    score_key("churn_scores"),
-    CUSTOMER_LTV_KEY,
-    score_key("lead_scores"),
-    RECOMMENDATIONS_KEY,
-    MEMBERSHIP_KEY,
-]
 # Columns whose share of customers with a value the asset reports.
 COVERAGE_COLUMNS = (
     "email",
@@ -57,9 +41,12 @@ def _existing(session: WarehouseSession) -> set[str]:
 
 
 def build_customer_360_asset(config: CDPConfig) -> dg.AssetsDefinition:
+    inputs = customer_360_inputs(config)
+    configured = {".".join(key.path) for key in inputs}
+
     @dg.asset(
         key=CUSTOMER_360_KEY,
-        deps=INPUT_KEYS,
+        deps=inputs,
         group_name=ACTIVATION_GROUP,
         kinds={"sql"},
         tags={"cdp/layer": "activation"},
@@ -72,7 +59,8 @@ def build_customer_360_asset(config: CDPConfig) -> dg.AssetsDefinition:
         """One wide row per customer for downstream jobs: the golden profile, key features,
         RFM segment, churn probability and band, predicted lifetime value, top
         recommendations, audiences and consent per channel. A versioned contract (see the
-        README's table); inputs not built yet (no promoted model) give null columns."""
+        README's table); inputs not built yet (no promoted model) or that the configuration
+        does not build (no order lines: no recommendations) give null columns."""
         as_of = analysis_date(context, config)
         with warehouse.get().transaction() as session:
             existing = _existing(session)
@@ -84,7 +72,8 @@ def build_customer_360_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 + ", ".join(f"COUNT({c}) AS {c}" for c in COVERAGE_COLUMNS)
                 + f" FROM {CUSTOMER_360.sql}"
             )
-        missing = missing_inputs(existing)
+        # Tables this configuration never builds are not "missing": their columns stay null.
+        missing = [table for table in missing_inputs(existing) if table in configured]
         coverage = filled.T.rename(columns={0: "customers_with_value"})
         coverage["share"] = (coverage["customers_with_value"] / rows).round(4) if rows else 0.0
         return dg.MaterializeResult(

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from cdp_assets.config import CDPConfig
+from cdp_assets.defs.catalog import has_leads
 from cdp_assets.defs.ml.inputs import resolved_orders
 from cdp_assets.ml import churn, leads
 from cdp_assets.ml.snapshots import churn_labels, lead_labels
@@ -21,18 +22,6 @@ def churn_without_classifier(
     """(scores, why): churn from the purchase model when the history is too short to label
     windows for the classifier; None with the reason it does not apply."""
     return churn.churn_by_purchase_model(resolved_orders(session), as_of, settings)
-
-
-# Kinds of source that can make a person known before any purchase: accounts, CRM and loyalty
-# members, web visitors, survey respondents, support contacts. Without one, every customer
-# comes from an order and a lead (a person who never ordered) cannot exist.
-LEAD_SOURCE_KINDS = ("customers", "events", "survey_responses", "support_tickets")
-
-
-def can_have_leads(config: CDPConfig) -> bool:
-    """Whether a configured source can hold people who have not bought (see the kinds
-    above): lead scoring is built only then."""
-    return any(config.sources_of_kind(kind) for kind in LEAD_SOURCE_KINDS)
 
 
 @dataclass(frozen=True)
@@ -82,6 +71,6 @@ CLASSIFIERS = (
         probability="lead_probability",
         description="a first order within `models.leads.horizon_days` of a cutoff, for people "
         "known but who never ordered",
-        applies_to=can_have_leads,
+        applies_to=has_leads,
     ),
 )

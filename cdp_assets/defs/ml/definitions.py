@@ -3,6 +3,7 @@ promoted model, and the checks around both."""
 
 import dagster as dg
 
+from cdp_assets.defs.catalog import has_models, has_order_items
 from cdp_assets.defs.ml.classifier_scoring import build_scoring_asset
 from cdp_assets.defs.ml.classifier_training import build_training_asset
 from cdp_assets.defs.ml.classifiers import CLASSIFIERS
@@ -18,7 +19,7 @@ from cdp_assets.defs.resources import project_config
 @dg.definitions
 def ml() -> dg.Definitions:
     config = project_config()
-    if not config.sources_of_kind("orders"):
+    if not has_models(config):
         return dg.Definitions()
     assets: list[dg.AssetsDefinition] = []
     for spec in CLASSIFIERS:
@@ -26,7 +27,7 @@ def ml() -> dg.Definitions:
             continue  # e.g. no lead scoring when only orders make people known
         assets += [build_training_asset(config, spec), build_scoring_asset(config, spec)]
     assets += [build_ltv_training_asset(config), build_ltv_scoring_asset(config)]
-    if config.sources_of_kind("order_items"):
+    if has_order_items(config):
         assets.append(build_recommendations_asset(config))
         assets.append(build_product_demand_asset(config))
         if config.sources_of_kind("inventory"):
