@@ -265,3 +265,24 @@ def test_rescoring_with_the_same_model_reuses_every_unmoved_customer(trained: di
         project.table("ml", "churn_scores").sort_values("customer_id", ignore_index=True),
         scores.sort_values("customer_id", ignore_index=True),
     )
+
+
+def test_checks_described_as_warnings_report_warnings(trained: dict) -> None:
+    """A check whose description says it warns is evaluated with WARN severity: the model's
+    `auc_above_floor` ("warn, does not block") was evaluated as an ERROR."""
+    project: DemoProject = trained["project"]
+    with project_env(project):
+        graph = load_definitions().resolve_asset_graph()
+    warns = {
+        (key.asset_key.to_user_string(), key.name)
+        for key in graph.asset_check_keys
+        if "warn" in (graph.get_check_spec(key).description or "").lower()
+    }
+    evaluated = {
+        (e.asset_key.to_user_string(), e.check_name): e.severity
+        for run in ("nightly", "first", "scored")
+        for e in trained[run].get_asset_check_evaluations()
+    }
+    assert ("ml/churn_model", "auc_above_floor") in warns & set(evaluated)
+    errors = sorted(k for k in warns & set(evaluated) if evaluated[k] != dg.AssetCheckSeverity.WARN)
+    assert not errors, "\n".join(f"{k}: {evaluated[k]}" for k in errors)

@@ -21,6 +21,7 @@ from cdp_assets.defs.ml.outcomes import (
     CHECK_PROMOTED,
     PROMOTED_DESCRIPTION,
     no_promoted_model,
+    warning,
 )
 from cdp_assets.defs.resources import ModelStoreResource, WarehouseResource, analysis_date
 from cdp_assets.defs.unchanged import promoted_model, skip_when_inputs_unchanged
@@ -222,7 +223,7 @@ def build_scoring_asset(config: CDPConfig, spec: ClassifierSpec) -> dg.AssetsDef
                 ),
             },
             check_results=[
-                dg.AssetCheckResult(check_name=CHECK_PROMOTED, passed=True),
+                warning(CHECK_PROMOTED, True),
                 compared.check(psi_warn),
             ],
         )

@@ -10,7 +10,7 @@ from cdp_assets.config import CDPConfig
 from cdp_assets.defs.catalog import FEATURES_KEY, TRAINING_GROUP, core_keys, model_key
 from cdp_assets.defs.charts import model_charts
 from cdp_assets.defs.ml.classifiers import ClassifierSpec
-from cdp_assets.defs.ml.outcomes import metrics_md, not_enough_data
+from cdp_assets.defs.ml.outcomes import metrics_md, not_enough_data, warning
 from cdp_assets.defs.resources import ModelStoreResource, WarehouseResource, analysis_date
 from cdp_assets.ml import churn
 from cdp_assets.ml.snapshots import config_cutoffs, training_snapshots
@@ -123,17 +123,18 @@ def build_training_asset(config: CDPConfig, spec: ClassifierSpec) -> dg.AssetsDe
                 **model_charts(training.plots()),
             },
             check_results=[
-                dg.AssetCheckResult(check_name="enough_data", passed=True),
-                dg.AssetCheckResult(
-                    check_name="auc_above_floor",
-                    passed=chosen["roc_auc"] >= floor,
-                    metadata={"roc_auc": chosen["roc_auc"], "floor": floor},
+                warning("enough_data", True),
+                warning(
+                    "auc_above_floor",
+                    chosen["roc_auc"] >= floor,
+                    roc_auc=chosen["roc_auc"],
+                    floor=floor,
                 ),
-                dg.AssetCheckResult(
-                    check_name="calibration_error",
-                    passed=bool(np.nan_to_num(chosen["calibration_error"]) <= max_error),
-                    severity=dg.AssetCheckSeverity.WARN,
-                    metadata={"ece": chosen["calibration_error"], "limit": max_error},
+                warning(
+                    "calibration_error",
+                    np.nan_to_num(chosen["calibration_error"]) <= max_error,
+                    ece=chosen["calibration_error"],
+                    limit=max_error,
                 ),
             ],
         )

@@ -21,6 +21,7 @@ from cdp_assets.defs.ml.outcomes import (
     metrics_md,
     no_promoted_model,
     not_enough_data,
+    warning,
 )
 from cdp_assets.defs.resources import ModelStoreResource, WarehouseResource, analysis_date
 from cdp_assets.defs.unchanged import promoted_model, skip_when_inputs_unchanged
@@ -153,12 +154,8 @@ def build_ltv_training_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 "notes": "; ".join(backtest.notes) or "none",
             },
             check_results=[
-                dg.AssetCheckResult(check_name="enough_data", passed=True),
-                dg.AssetCheckResult(
-                    check_name="beats_baseline",
-                    passed=passed,
-                    metadata={"mae": float(chosen["mae"])},
-                ),
+                warning("enough_data", True),
+                warning("beats_baseline", passed, mae=float(chosen["mae"])),
                 dg.AssetCheckResult(
                     check_name="holdout_total_within_10_percent",
                     passed=abs(ratio - 1) <= 0.10,
@@ -221,7 +218,7 @@ def build_ltv_scoring_asset(config: CDPConfig) -> dg.AssetsDefinition:
                     ltv_distribution_plot(scores),
                 ),
             },
-            check_results=[dg.AssetCheckResult(check_name=CHECK_PROMOTED, passed=True)],
+            check_results=[warning(CHECK_PROMOTED, True)],
         )
 
     return customer_ltv

@@ -15,6 +15,18 @@ PROMOTED_DESCRIPTION = (
 )
 
 
+def warning(check_name: str, passed: bool, **metadata: object) -> dg.AssetCheckResult:
+    """The result of a model check that warns and never blocks (the checks whose description
+    says "warn"): WARN severity whether it passes or not, so that a failure is never shown
+    as an error."""
+    return dg.AssetCheckResult(
+        check_name=check_name,
+        passed=bool(passed),
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata=metadata or None,
+    )
+
+
 def metrics_md(table: pd.DataFrame) -> dg.MetadataValue:
     return dg.MetadataValue.md(markdown_table(table.round(4), max_rows=20))
 

@@ -27,6 +27,7 @@ from cdp_assets.defs.ml.outcomes import (
     metrics_md,
     no_promoted_model,
     not_enough_data,
+    warning,
 )
 from cdp_assets.defs.resources import ModelStoreResource, WarehouseResource, analysis_date
 from cdp_assets.defs.unchanged import promoted_model, skip_when_inputs_unchanged
@@ -135,17 +136,9 @@ def build_uplift_training_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 **model_charts(training.plots()),
             },
             check_results=[
-                dg.AssetCheckResult(check_name="enough_data", passed=True),
-                dg.AssetCheckResult(
-                    check_name="beats_random_targeting",
-                    passed=training.beats_random,
-                    metadata={"qini": chosen["qini"]},
-                ),
-                dg.AssetCheckResult(
-                    check_name="beats_purchase_probability",
-                    passed=training.beats_purchase_probability,
-                    severity=dg.AssetCheckSeverity.WARN,
-                ),
+                warning("enough_data", True),
+                warning("beats_random_targeting", training.beats_random, qini=chosen["qini"]),
+                warning("beats_purchase_probability", training.beats_purchase_probability),
             ],
         )
 
@@ -197,7 +190,7 @@ def build_uplift_scoring_asset(config: CDPConfig) -> dg.AssetsDefinition:
                 if len(scores)
                 else 0.0,
             },
-            check_results=[dg.AssetCheckResult(check_name=CHECK_PROMOTED, passed=True)],
+            check_results=[warning(CHECK_PROMOTED, True)],
         )
 
     return uplift_scores

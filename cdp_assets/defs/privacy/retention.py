@@ -70,8 +70,8 @@ def build_retention_asset(config: CDPConfig) -> dg.AssetsDefinition | None:
                 RETENTION_ENFORCED,
                 asset=key,
                 blocking=False,
-                description="no staged row of a retained source is older than its cutoff (warn, does "
-                "not block)",
+                description="no staged row of a retained source is older than its cutoff (an "
+                "error, but does not block)",
             )
         ],
     )

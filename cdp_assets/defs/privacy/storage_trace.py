@@ -67,7 +67,7 @@ def build_storage_trace_check(config: CDPConfig) -> dg.AssetChecksDefinition:
         asset=ERASURE_KEY,
         name=CHECK_NO_STORED_TRACE,
         description="no identifier of an erased person is in Dagster's run and event storage "
-        "(metadata, previews, check results, logs, step failures); warns, does not block",
+        "(metadata, previews, check results, logs, step failures); an error, but does not block",
         pool=WAREHOUSE_POOL,
     )
     def no_erased_identifiers_in_dagster_storage(
