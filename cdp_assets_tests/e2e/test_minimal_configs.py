@@ -137,3 +137,47 @@ def test_a_customers_only_source_without_emails_or_phones_is_matched(tmp_path: P
     edges = project.table("core", "identity_edges")
     assert set(edges["rule"]) == {"probabilistic"}
     assert edges["evidence"].str.contains("birth_date=").any()
+
+
+def test_a_source_whose_files_have_not_arrived_reports_no_shares(tmp_path: Path) -> None:
+    """A new brand's web events folder is still empty: its tables have no rows, so no share
+    of them is resolved or quarantined (they were reported as 1.0 and 0.0)."""
+    orders = {
+        "name": "orders",
+        "kind": "orders",
+        "format": "csv",
+        "path": "orders/*.csv",
+        "columns": {
+            "order_id": "order",
+            "customer_ref": "customer",
+            "ordered_at": "when",
+            "amount": "total",
+        },
+    }
+    events = {
+        "name": "web_events",
+        "kind": "events",
+        "format": "jsonl",
+        "path": "web/*.jsonl",
+        "columns": {"event_id": "id", "event_type": "type", "occurred_at": "at"},
+    }
+    project = _project(tmp_path, [orders, events], {"orders/2026.csv": ORDERS})
+    (tmp_path / "landing" / "web").mkdir()
+    with dg.instance_for_test() as instance:
+        result = run_job(project, instance)
+    assert result.success
+    staged = materialization_metadata(result, "staging/web_events")
+    facts = materialization_metadata(result, "core/events")
+    assert facts["dagster/row_count"] == 0 and "resolved_share" not in facts
+    assert "quarantine_share" not in staged
+    checks = {
+        (e.asset_key.to_user_string(), e.check_name): e
+        for e in result.get_asset_check_evaluations()
+    }
+    quarantine = checks[("staging/web_events", "quarantine_share")]
+    assert quarantine.passed and quarantine.metadata["rows_read"].value == 0
+    assert "quarantine_share" not in quarantine.metadata
+    resolved = checks[("core/events", "resolved_share")]
+    assert resolved.passed and "resolved_share" not in resolved.metadata
+    # the orders' figures are still there
+    assert materialization_metadata(result, "core/orders")["resolved_share"] == 0.75

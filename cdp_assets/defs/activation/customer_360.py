@@ -75,7 +75,7 @@ def build_customer_360_asset(config: CDPConfig) -> dg.AssetsDefinition:
         # Tables this configuration never builds are not "missing": their columns stay null.
         missing = [table for table in missing_inputs(existing) if table in configured]
         coverage = filled.T.rename(columns={0: "customers_with_value"})
-        coverage["share"] = (coverage["customers_with_value"] / rows).round(4) if rows else 0.0
+        coverage["share"] = (coverage["customers_with_value"] / rows).round(4) if rows else None
         return dg.MaterializeResult(
             metadata={
                 "as_of": str(as_of),

@@ -63,7 +63,7 @@ def _metadata(
             "rows_quarantined": len(quarantine),
             "records_superseded": totals.superseded,
             "field_issues": totals.issues - totals.superseded,
-            "quarantine_share": round(len(quarantine) / rows_in, 5) if rows_in else 0.0,
+            **({"quarantine_share": round(len(quarantine) / rows_in, 5)} if rows_in else {}),
             "preview": dg.MetadataValue.md(
                 masked_preview(totals.preview, pii_columns(source.kind))
             ),

@@ -156,7 +156,7 @@ def staging_checks(
             metadata={
                 "rows_read": read,
                 "rows_quarantined": quarantined,
-                "quarantine_share": round(share, 5),
+                **({"quarantine_share": round(share, 5)} if read else {}),
                 "warn_above": warn,
                 "fail_above": fail,
             },
