@@ -6,9 +6,7 @@ import dagster as dg
 import numpy as np
 
 from cdp_assets.config import CDPConfig
-from cdp_assets.contracts.features import FEATURE_DTYPES
 from cdp_assets.defs.catalog import (
-    FEATURES,
     FEATURES_KEY,
     ORDERS_KEY,
     SCORING_GROUP,
@@ -17,6 +15,7 @@ from cdp_assets.defs.catalog import (
     table_ref,
 )
 from cdp_assets.defs.ml.classifiers import ClassifierSpec
+from cdp_assets.defs.ml.inputs import features_for
 from cdp_assets.defs.ml.outcomes import (
     CHECK_PROMOTED,
     PROMOTED_DESCRIPTION,
@@ -193,9 +192,9 @@ def build_scoring_asset(config: CDPConfig, spec: ClassifierSpec) -> dg.AssetsDef
                     spec.name,
                     [dg.AssetCheckResult(check_name=CHECK_STABILITY, passed=True)],
                 )
-            features = session.read_table(FEATURES, dtypes=FEATURE_DTYPES)
-            seen = first_seen(session)
             stored = store.load(spec.name, version)
+            features = features_for(session, stored.model.features, f"{spec.name} {version}")
+            seen = first_seen(session)
             by_cells = cache_ref(spec)
             cache = ReasonCache(
                 known=known_scores_by_cells(session, by_cells, stored.model.features)

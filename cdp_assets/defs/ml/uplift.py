@@ -7,11 +7,9 @@ import pandas as pd
 from cdp_assets.activation.campaign_assignment import ASSIGNMENT_DTYPES, GLOBAL_CONTROL
 from cdp_assets.analytics.features import customer_features, existing_core_tables
 from cdp_assets.config import CDPConfig
-from cdp_assets.contracts.features import FEATURE_DTYPES
 from cdp_assets.contracts.uplift import UPLIFT_SCORE_DTYPES
 from cdp_assets.defs.catalog import (
     CAMPAIGN_ASSIGNMENTS,
-    FEATURES,
     FEATURES_KEY,
     ORDERS_KEY,
     SCORING_GROUP,
@@ -21,6 +19,7 @@ from cdp_assets.defs.catalog import (
     table_ref,
 )
 from cdp_assets.defs.charts import model_charts
+from cdp_assets.defs.ml.inputs import features_for
 from cdp_assets.defs.ml.outcomes import (
     CHECK_PROMOTED,
     PROMOTED_DESCRIPTION,
@@ -173,10 +172,9 @@ def build_uplift_scoring_asset(config: CDPConfig) -> dg.AssetsDefinition:
         with warehouse.get().transaction() as session:
             if version is None:
                 return no_promoted_model(context, session, ref, UPLIFT_SCORE_DTYPES, MODEL_NAME)
-            features = session.read_table(FEATURES, dtypes=FEATURE_DTYPES)
-            scores = uplift.score_uplift(
-                store.load(MODEL_NAME, version).model, features, as_of, version
-            )
+            model = store.load(MODEL_NAME, version).model
+            features = features_for(session, model.features, f"{MODEL_NAME} {version}")
+            scores = uplift.score_uplift(model, features, as_of, version)
             session.replace_table(ref, scores)
         context.log.info(f"{len(scores):,} uplift scores with {version}")
         offers = scores["best_arm"].fillna("do not target").value_counts()
