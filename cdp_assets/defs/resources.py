@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import sqlalchemy as sa
 
 from cdp_assets.config import CDPConfig, load_config, resolve_path, warehouse_url
 from cdp_assets.config.loader import (
@@ -20,7 +21,7 @@ from cdp_assets.config.loader import (
     as_of_date,
     config_path,
 )
-from cdp_assets.config.secrets import url_secrets
+from cdp_assets.config.secrets import mask_secrets, mask_url, url_secrets
 from cdp_assets.defs.executor import selected_executor
 from cdp_assets.ml.model_store import ModelRegistry, ModelStore
 from cdp_assets.warehouse import Warehouse, release_duckdb_cache
@@ -83,7 +84,26 @@ class WarehouseResource(dg.ConfigurableResource):
         DuckDB's buffer pool (same process under the in-process executor) is released first
         when it is over `STEP_CACHE_LIMIT_BYTES`, so a step's peak memory is its own."""
         release_duckdb_cache(self.url, STEP_CACHE_LIMIT_BYTES)
-        return Warehouse(self.url)
+        warehouse = Warehouse(self.url)
+        try:
+            with warehouse.engine.connect():
+                pass
+        except sa.exc.DBAPIError as exc:
+            raise dg.Failure(description=unreachable_warehouse(self.url, exc)) from None
+        return warehouse
+
+
+def unreachable_warehouse(url: str, exc: sa.exc.DBAPIError) -> str:
+    """One line saying which warehouse could not be opened, where its URL comes from and why
+    (the driver's first line, credentials masked), instead of SQLAlchemy's wrapped error."""
+    origin = (
+        ENV_WAREHOUSE_URL
+        if os.environ.get(ENV_WAREHOUSE_URL)
+        else "warehouse.url in " + str(config_path())
+    )
+    reason = str(exc.orig if exc.orig is not None else exc).strip().splitlines()
+    why = mask_secrets(reason[0] if reason else type(exc).__name__, url)
+    return f"warehouse unreachable at {mask_url(url)} (from {origin}): {why}"
 
 
 class ModelStoreResource(dg.ConfigurableResource):

@@ -46,3 +46,30 @@ def test_model_store_and_exports_resources(tmp_path: Path) -> None:
     assert isinstance(store, ModelStore) and store.champion("churn") is None
     assert ModelStoreResource(root=str(tmp_path / "models")).local_folder == tmp_path / "models"
     assert ExportsResource(root=str(tmp_path / "exports")).path == tmp_path / "exports"
+
+
+def test_an_unreachable_warehouse_is_one_line_naming_it_and_its_origin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every step used to fail with SQLAlchemy's wrapped OperationalError ("Error occurred
+    while executing op ...: connection refused"), naming neither the warehouse nor where its
+    URL came from."""
+    import dagster as dg
+
+    from cdp_assets.defs.resources import WarehouseResource
+
+    monkeypatch.setenv("CDP_CONFIG", str(tmp_path / "cdp.yaml"))
+    monkeypatch.delenv("CDP_WAREHOUSE_URL", raising=False)
+    url = "postgresql+psycopg://cdp:s3cret@127.0.0.1:1/cdp?connect_timeout=5"
+    with pytest.raises(dg.Failure) as raised:
+        WarehouseResource(url=url).get()
+    message = raised.value.description or ""
+    assert message.startswith(
+        "warehouse unreachable at postgresql+psycopg://cdp:***@127.0.0.1:1/cdp"
+    )
+    assert f"(from warehouse.url in {tmp_path / 'cdp.yaml'})" in message
+    assert "s3cret" not in message and "\n" not in message
+
+    monkeypatch.setenv("CDP_WAREHOUSE_URL", url)
+    with pytest.raises(dg.Failure, match=r"\(from CDP_WAREHOUSE_URL\)"):
+        WarehouseResource(url=url).get()
