@@ -252,10 +252,38 @@ def _sql_statement(source: SourceConfig) -> sa.Executable:
     return sa.select(sa.text("*")).select_from(sa.table(name, schema=schema or None))
 
 
+def _missing_sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names when it does not exist: connecting would create an empty
+    database there (in the landing folder, say) and report "no such table" instead."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        return None
+    database = parsed.database
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or not database
+        or database == ":memory:"
+        or database.startswith("file:")
+        or "uri" in parsed.query
+        or "mode" in parsed.query
+    ):
+        return None
+    path = Path(database).resolve()
+    return None if path.exists() else path
+
+
 def read_sql_source(url: str, source: SourceConfig) -> ReadResult:
     """Reads the table or query of a sql source; `_line` is the row number (from 1) in the
     order the database returns rows (give the query an ORDER BY for a stable order)."""
     what = f"table {source.table}" if source.table else "its query"
+    missing = _missing_sqlite_file(url)
+    if missing is not None:
+        key = "url_env" if source.url_env else "url"
+        raise SourceReadError(
+            f"{source.key_path}.{key}: source {source.name}: SQLite database file {missing} "
+            "does not exist"
+        )
     try:
         engine = sa.create_engine(url)
     except (sa.exc.ArgumentError, ImportError, ValueError) as exc:

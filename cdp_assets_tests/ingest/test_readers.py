@@ -497,3 +497,16 @@ def test_sql_errors_never_show_the_password_of_a_url_from_the_environment(
     message = str(error.value)
     assert "cannot read table contacts" in message
     assert "S3cr" not in message and "127.0.0.1" in message
+
+
+def test_a_sqlite_url_naming_no_file_is_an_error_and_creates_none(tmp_path: Path) -> None:
+    """A misspelt SQLite path used to create an empty database file in the landing folder and
+    fail with 'no such table: contacts'."""
+    config = sqlite_source(tmp_path, url="sqlite:///{landing_dir}/crm_typo.db")
+    missing = tmp_path / "landing" / "crm_typo.db"
+    with pytest.raises(
+        SourceReadError,
+        match=r"^sources\[0\]\.url: source crm: SQLite database file .*crm_typo\.db does not exist",
+    ):
+        read_sql_source(source_url(config, "crm"), config.sources[0])
+    assert not missing.exists()
