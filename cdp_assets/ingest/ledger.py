@@ -84,6 +84,20 @@ def discover_files(landing: Path, source: SourceConfig) -> list[Path]:
     return sorted(found, key=lambda p: p.relative_to(landing).as_posix())
 
 
+def nothing_landed(landing: Path, source: SourceConfig) -> str | None:
+    """Why a file source has no file to read, when its glob matches none: a misspelt `path`
+    or `landing_dir` would otherwise load nothing, night after night, without a word. None
+    when a file matches (or for sql sources)."""
+    if not source.path or discover_files(landing, source):
+        return None
+    if not landing.is_dir():
+        return f"landing_dir: folder {landing} does not exist (source {source.name} reads no file)"
+    return (
+        f"{source.key_path}.path: {source.path!r} matches no file under {landing} "
+        f"(source {source.name})"
+    )
+
+
 def relative_name(landing: Path, path: Path) -> str:
     return path.relative_to(landing).as_posix()
 

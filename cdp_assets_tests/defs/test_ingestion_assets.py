@@ -214,3 +214,44 @@ def test_a_file_that_cannot_be_read_rolls_back_the_files_before_it(
     wh = Warehouse(warehouse_url)
     assert not wh.table_exists(TableRef("raw", "shop_accounts"))
     assert wh.row_count(TableRef("ops", "ingested_files")) == 0
+
+
+def raw_metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
+    materializations = (
+        e.event_specific_data.materialization for e in result.get_asset_materialization_events()
+    )
+    return {
+        m.asset_key.to_user_string(): dict(m.metadata)
+        for m in materializations
+        if m.asset_key.path[0] == "raw"
+    }
+
+
+def test_a_path_matching_no_file_warns_naming_the_key(tmp_path: Path, warehouse_url: str) -> None:
+    """A misspelt `path` used to load 0 rows from 0 files every night without a word."""
+    config = make_config(tmp_path)
+    write(tmp_path / "landing" / "web" / "1.jsonl", '{"id": "e1", "type": "login", "ts": "x"}\n')
+    result = materialize(assets_of(config, ("raw",)), warehouse_url)
+    meta = raw_metadata(result)
+    warning = meta["raw/shop_accounts"]["warning"].value
+    assert warning == (
+        f"sources[0].path: 'accounts/*.csv' matches no file under {tmp_path / 'landing'} "
+        "(source shop_accounts)"
+    )
+    assert "warning" not in meta["raw/web_events"]
+
+    # Files ingested once and then moved out of the landing folder are no mistake.
+    write(tmp_path / "landing" / "accounts" / "a.csv", "id,email,city\nc1,c1@x.com,Leeds\n")
+    materialize(assets_of(config, ("raw",)), warehouse_url)
+    (tmp_path / "landing" / "accounts" / "a.csv").unlink()
+    meta = raw_metadata(materialize(assets_of(config, ("raw",)), warehouse_url))
+    assert "warning" not in meta["raw/shop_accounts"]
+
+
+def test_a_missing_landing_folder_warns_naming_the_key(tmp_path: Path, warehouse_url: str) -> None:
+    config = make_config(tmp_path)
+    meta = raw_metadata(materialize(assets_of(config, ("raw",)), warehouse_url))
+    assert meta["raw/web_events"]["warning"].value == (
+        f"landing_dir: folder {tmp_path / 'landing'} does not exist (source web_events reads no "
+        "file)"
+    )

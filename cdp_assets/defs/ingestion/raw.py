@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 
 from cdp_assets.config import CDPConfig, ConfigError, SourceConfig
-from cdp_assets.config.loader import source_url
+from cdp_assets.config.loader import landing_dir, source_url
 from cdp_assets.contracts.canonical import LEDGER_DTYPES, RAW_LINEAGE_DTYPES
 from cdp_assets.defs.catalog import LEDGER, QUARANTINE, RAW_GROUP, raw_key
 from cdp_assets.defs.resources import WarehouseResource
 from cdp_assets.ingest import IngestBatch, SourceReadError, ingest_source
 from cdp_assets.ingest.batch import UNREADABLE_RULE
-from cdp_assets.ingest.ledger import claim_source
+from cdp_assets.ingest.ledger import claim_source, nothing_landed
 from cdp_assets.ingest.readers import STRING
 from cdp_assets.ingest.sql_snapshots import (
     DatabaseFileState,
@@ -292,6 +292,18 @@ def ingest_into_warehouse(
     return batch, check, total
 
 
+def _never_landed(wh: Warehouse, source: SourceConfig, config: CDPConfig) -> str | None:
+    """A warning when a file source's glob matches no file and none was ever ingested (a
+    misspelt `path` or `landing_dir`); files ingested and then moved away say nothing."""
+    reason = nothing_landed(landing_dir(config), source)
+    if reason is None or not wh.table_exists(LEDGER):
+        return reason
+    ingested = wh.query(
+        f"SELECT COUNT(*) AS n FROM {LEDGER.sql} WHERE source = :source", {"source": source.name}
+    )
+    return reason if int(ingested["n"].iloc[0]) == 0 else None
+
+
 def build_raw_asset(source: SourceConfig, config: CDPConfig) -> dg.AssetsDefinition:
     key = raw_key(source)
     location = (
@@ -337,6 +349,11 @@ def build_raw_asset(source: SourceConfig, config: CDPConfig) -> dg.AssetsDefinit
         quarantine = batch.quarantine
         for reason in quarantine.loc[quarantine["rule"] == UNREADABLE_RULE, "reason"]:
             context.log.warning(f"file quarantined whole, not read: {reason}")
-        return dg.MaterializeResult(metadata=_metadata(source, batch, total), check_results=[check])
+        metadata = _metadata(source, batch, total)
+        empty = _never_landed(wh, source, config)
+        if empty is not None:
+            context.log.warning(empty)
+            metadata["warning"] = empty
+        return dg.MaterializeResult(metadata=metadata, check_results=[check])
 
     return _raw
