@@ -274,6 +274,19 @@ def sample_bytes(path: Path, around: int | None = None) -> bytes:
         return head + b"\n" + f.read(_SAMPLE // 2)
 
 
+def not_utf8_lines(sample: bytes) -> bytes:
+    """The lines of `sample` that are not UTF-8 (all of it when every line is): what a guess of
+    the legacy encoding should look at. Valid UTF-8 text read as cp1252 is mojibake (`Ã¼`),
+    which would push the guess away from Western text."""
+    bad = []
+    for line in sample.split(b"\n"):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            bad.append(line)
+    return b"\n".join(bad) if bad else sample
+
+
 def guess_legacy_encoding(sample: bytes) -> str:
     """The encoding of bytes that are not UTF-8.
 

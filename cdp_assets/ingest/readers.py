@@ -26,6 +26,7 @@ from cdp_assets.ingest.encoding import (
     guess_legacy_encoding,
     has_utf8_text,
     normalise_encoding,
+    not_utf8_lines,
     sample_bytes,
 )
 from cdp_assets.ingest.errors import SourceReadError, UnreadableFile, where
@@ -154,7 +155,7 @@ def _with_encoding(path: Path, source: SourceConfig, display_name: str, read):  
                 f"{failure.bad!r} as {encoding} (check `encoding` in cdp.yaml)",
                 failure.line,
             ) from None
-        legacy = guess_legacy_encoding(sample_bytes(path, failure.offset))
+        legacy = guess_legacy_encoding(not_utf8_lines(sample_bytes(path, failure.offset)))
     if has_utf8_text(path):
         return read("utf-8", True, legacy), "utf-8"
     return read(legacy, True, "latin-1"), legacy

@@ -272,3 +272,17 @@ def test_a_file_with_an_unreadable_header_is_quarantined_whole(
         ["accounts/a.csv", 1, 1],
         ["accounts/b.csv", 1, 0],
     ]
+
+
+def test_a_latin1_line_among_utf8_umlauts_is_shown_as_western_text(
+    tmp_path: Path, warehouse_url: str
+) -> None:
+    """The guess of the bad line's encoding used to look at the file's valid UTF-8 lines too
+    (read as cp1252 they are mojibake): it said cp1250 and showed 'peña' as 'peńa'."""
+    config = config_of(tmp_path, ACCOUNTS)
+    good = "id,email\n1,müller@x.com\n2,jürgen@x.com\n".encode()
+    land(tmp_path, "accounts/a.csv", good + "3,peña@y.com\n".encode("latin-1"))
+    run_raw(config, warehouse_url)
+    [(_, line, rule, reason, payload)] = quarantined(warehouse_url)
+    assert (line, rule, payload) == (4, "malformed_line", "3,peña@y.com")
+    assert "read as cp1252" in reason
