@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,55 @@ def format_validation_error(exc: ValidationError, file: Path) -> str:
     return f"{file}: invalid configuration\n  " + "\n  ".join(lines)
 
 
+def read_yaml(text: str, file: Path) -> Any:
+    """The YAML document in `text`, refusing what PyYAML lets through silently or raises
+    without a key: a key repeated in one mapping (PyYAML keeps the last one, so a second
+    `columns:` would drop the first mapping) and a date that is not one (`2026-13-45` raised a
+    bare `ValueError: month must be in 1..12`)."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML: {exc}") from None
+    if root is None:
+        return {}
+    problems = list(_node_problems(root, ""))
+    if problems:
+        raise ConfigError(f"{file}: invalid configuration\n  " + "\n  ".join(problems))
+    try:
+        return yaml.safe_load(text)
+    except (yaml.YAMLError, ValueError) as exc:  # not expected after the checks above
+        raise ConfigError(f"{file}: not valid YAML: {exc}") from None
+
+
+def _node_problems(node: yaml.Node, path: str) -> Iterator[str]:
+    if isinstance(node, yaml.MappingNode):
+        first_line: dict[Any, int] = {}
+        for key, value in node.value:
+            name = key.value if isinstance(key, yaml.ScalarNode) else None
+            line = key.start_mark.line + 1
+            where = f"{path}.{name}" if path else str(name)
+            if name is not None and name != "<<":
+                if name in first_line:
+                    yield (
+                        f"{where}: key repeated (lines {first_line[name]} and {line}); "
+                        "YAML would keep only the last one"
+                    )
+                else:
+                    first_line[name] = line
+            yield from _node_problems(value, where)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            yield from _node_problems(item, f"{path}[{i}]")
+    elif isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:timestamp":
+        try:
+            yaml.SafeLoader("").construct_yaml_timestamp(node)
+        except ValueError as exc:
+            yield (
+                f"{path or '(top level)'}: {node.value!r} is not a valid date (YYYY-MM-DD): "
+                f"{exc} (line {node.start_mark.line + 1})"
+            )
+
+
 def parse_config(data: dict[str, Any], *, file: Path, base_dir: Path) -> CDPConfig:
     try:
         config = CDPConfig.model_validate(data)
@@ -68,10 +118,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> CDPConfig:
     file = Path(path).resolve() if path is not None else config_path()
     if not file.exists():
         raise ConfigError(f"{file}: configuration file not found (set {ENV_CONFIG})")
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{file}: not valid YAML: {exc}") from None
+    data = read_yaml(file.read_text(encoding="utf-8"), file)
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: the top level must be a mapping of keys")
     as_of = os.environ.get(ENV_AS_OF)

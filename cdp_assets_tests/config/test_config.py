@@ -127,3 +127,38 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
     bad.write_text("sources: [\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad)
+
+
+def test_a_repeated_key_is_refused_naming_it_and_its_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PyYAML keeps the last of two equal keys: a second `columns:` silently dropped the first
+    mapping, a second `EUR:` rate silently replaced the first."""
+    monkeypatch.delenv("CDP_AS_OF", raising=False)
+    file = tmp_path / "cdp.yaml"
+    file.write_text(
+        "fx_rates:\n  EUR: 1.08\n  EUR: 1.5\n"
+        "sources:\n"
+        "  - name: shop_orders\n    kind: orders\n    format: csv\n    path: o/*.csv\n"
+        "    columns: {order_id: id}\n    columns: {amount: total}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(file)
+    assert str(raised.value).splitlines()[1:] == [
+        "  fx_rates.EUR: key repeated (lines 2 and 3); YAML would keep only the last one",
+        "  sources[0].columns: key repeated (lines 9 and 10); YAML would keep only the last one",
+    ]
+
+
+def test_an_impossible_date_names_its_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`as_of: 2026-13-45` raised a bare `ValueError: month must be in 1..12` from PyYAML."""
+    monkeypatch.delenv("CDP_AS_OF", raising=False)
+    file = tmp_path / "cdp.yaml"
+    file.write_text("sources: []\nas_of: 2026-13-45\n", encoding="utf-8")
+    with pytest.raises(
+        ConfigError,
+        match=r"as_of: '2026-13-45' is not a valid date \(YYYY-MM-DD\): month must be in "
+        r"1\.\.12 \(line 2\)",
+    ):
+        load_config(file)
