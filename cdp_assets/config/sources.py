@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any, Literal
 
@@ -15,6 +16,7 @@ from cdp_assets.config.base import (
     no_password,
 )
 from cdp_assets.contracts.canonical import RETENTION_FIELD, SourceKind, field_names
+from cdp_assets.quality.parsing import EPOCH_FORMATS
 
 SourceFormat = Literal["csv", "jsonl", "parquet", "sql"]
 
@@ -84,6 +86,27 @@ class SourceConfig(StrictModel):
         if name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
             raise ValueError(f"{name!r} is not an environment variable name")
         return name
+
+    @field_validator("date_formats")
+    @classmethod
+    def _formats_parse(cls, formats: dict[str, str]) -> dict[str, str]:
+        """A format strptime cannot use failed staging with a bare `ValueError: 'Q' is a bad
+        directive`; one with no directive at all ('dd/mm/yyyy') matched no value, so every
+        date of the field was nulled as invalid."""
+        for field, fmt in formats.items():
+            if not isinstance(fmt, str) or fmt.lower() in EPOCH_FORMATS:
+                continue
+            if "%" not in fmt:
+                raise ValueError(
+                    f"{field}: {fmt!r} has no strftime directive (write e.g. "
+                    f"'%d/%m/%Y', or one of: {', '.join(EPOCH_FORMATS)})"
+                )
+            try:
+                dt.datetime.strptime("", fmt)
+            except ValueError as exc:
+                if "does not match format" not in str(exc):
+                    raise ValueError(f"{field}: {exc}") from None
+        return formats
 
     @field_validator("default_country")
     @classmethod

@@ -162,3 +162,21 @@ def test_an_impossible_date_names_its_key(tmp_path: Path, monkeypatch: pytest.Mo
         r"1\.\.12 \(line 2\)",
     ):
         load_config(file)
+
+
+def test_a_date_format_strptime_cannot_use_names_its_key() -> None:
+    """'%d/%m/%Q' loaded and then failed staging with a bare "ValueError: 'Q' is a bad
+    directive"; 'dd/mm/yyyy' loaded and nulled every date of the field as invalid."""
+    with pytest.raises(
+        ConfigError,
+        match=r"sources\[0\]\.date_formats\.birth_date: 'Q' is a bad directive in format "
+        r"'%d/%m/%Q'",
+    ):
+        parse(with_source(0, date_formats={"birth_date": "%d/%m/%Q"}))
+    with pytest.raises(
+        ConfigError,
+        match=r"sources\[0\]\.date_formats\.birth_date: 'dd/mm/yyyy' has no strftime directive",
+    ):
+        parse(with_source(0, date_formats={"birth_date": "dd/mm/yyyy"}))
+    for fine in ("%d/%m/%Y", "%Y-%m-%dT%H:%M:%S.%f%z", "epoch_ms"):
+        parse(with_source(0, date_formats={"birth_date": fine}))
