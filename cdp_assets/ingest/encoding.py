@@ -229,6 +229,12 @@ def _transcoded(path: Path, encoding: str, block_size: int) -> Iterator[TextBloc
                     offset + exc.start,
                     raw[exc.start : exc.end],
                 ) from None
+            except UnicodeError:
+                # Not about given bytes: "UTF-16 stream does not start with BOM" (a BOM-less
+                # file read as utf-16 / utf-32). Nothing of it can be decoded from here.
+                raise DecodeFailure(
+                    encoding, line + pending.count(b"\n"), offset, raw[:4]
+                ) from None
             offset += len(raw)
             if line == 1 and not pending and text.startswith("\ufeff"):
                 text = text[1:]

@@ -286,3 +286,19 @@ def test_a_latin1_line_among_utf8_umlauts_is_shown_as_western_text(
     [(_, line, rule, reason, payload)] = quarantined(warehouse_url)
     assert (line, rule, payload) == (4, "malformed_line", "3,peña@y.com")
     assert "read as cp1252" in reason
+
+
+def test_a_bomless_file_read_with_encoding_utf16_is_one_unreadable_file(
+    tmp_path: Path, warehouse_url: str
+) -> None:
+    """`encoding: utf-16` on a file without a byte-order mark failed the step with a bare
+    'UnicodeError: UTF-16 stream does not start with BOM', naming no source, file or key,
+    and stopped the source's other files."""
+    config = config_of(tmp_path, ACCOUNTS | {"encoding": "utf-16"})
+    land(tmp_path, "accounts/a.csv", "id,email\n1,a@x.com\n".encode("utf-16"))
+    land(tmp_path, "accounts/b.csv", b"id,email\n2,b@x.com\n")
+    run_raw(config, warehouse_url)
+    assert [r["id"] for r in raw_rows(warehouse_url, "accounts")] == ["1"]
+    [(file, _, rule, reason, _)] = quarantined(warehouse_url)
+    assert (file, rule) == ("accounts/b.csv", "unreadable_file")
+    assert "as utf-16 (check `encoding` in cdp.yaml)" in reason
