@@ -48,8 +48,9 @@ def format_validation_error(exc: ValidationError, file: Path) -> str:
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check its spelling and indentation)"
-        if loc and _NESTED_KEY.match(msg):
-            lines.append(f"{loc}.{msg}")  # a model validator named the key below `loc`
+        if _NESTED_KEY.match(msg):
+            # a model validator named the key below `loc` (or from the top)
+            lines.append(f"{loc}.{msg}" if loc else msg)
         else:
             lines.append(f"{loc or '(top level)'}: {msg}")
     return f"{file}: invalid configuration\n  " + "\n  ".join(lines)

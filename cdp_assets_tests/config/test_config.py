@@ -86,8 +86,12 @@ def test_bad_kind_timezone_currency_and_reference() -> None:
 
 def test_duplicate_source_names_rejected() -> None:
     bad = with_source(1, name="shop_accounts")
-    with pytest.raises(ConfigError, match=r"sources\[1\]\.name: 'shop_accounts' is already used"):
+    with pytest.raises(ConfigError) as raised:
         parse(bad)
+    # Not "(top level): sources[1].name: ...": the message names the key itself.
+    assert str(raised.value).splitlines()[1] == (
+        "  sources[1].name: 'shop_accounts' is already used by sources[0]"
+    )
 
 
 def test_sql_source_needs_url_and_one_of_table_or_query() -> None:
