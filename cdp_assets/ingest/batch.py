@@ -82,6 +82,8 @@ class IngestBatch:
     columns: list[str] = field(default_factory=list)  # raw source columns, first seen first
     # sql sources: the content hash of the snapshot the source gives now (read, or trusted)
     sql_content_hash: str | None = None
+    # files quarantined whole by an earlier batch and read again by this one (run tag)
+    files_read_again: list[str] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:

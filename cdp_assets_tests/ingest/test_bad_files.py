@@ -302,3 +302,35 @@ def test_a_bomless_file_read_with_encoding_utf16_is_one_unreadable_file(
     [(file, _, rule, reason, _)] = quarantined(warehouse_url)
     assert (file, rule) == ("accounts/b.csv", "unreadable_file")
     assert "as utf-16 (check `encoding` in cdp.yaml)" in reason
+
+
+def test_a_file_quarantined_whole_is_read_again_with_the_run_tag(
+    tmp_path: Path, warehouse_url: str
+) -> None:
+    """After a wrong `encoding` was corrected, the file it made unreadable stayed unread for
+    ever: the ledger holds its bytes, and the same bytes under another name are a duplicate.
+    The run tag cdp/reread_unreadable_files=true reads it again, once."""
+    from cdp_assets.defs.ingestion.raw import REREAD_UNREADABLE_TAG
+
+    land(tmp_path, "accounts/a.csv", b"id,email\n1,a@x.com\n2,b@x.com\n")
+    run_raw(config_of(tmp_path, ACCOUNTS | {"encoding": "utf-16"}), warehouse_url)
+    assert [q[2] for q in quarantined(warehouse_url)] == ["unreadable_file"]
+
+    fixed = config_of(tmp_path, ACCOUNTS)
+    run_raw(fixed, warehouse_url)  # without the tag: the ledger says it was read
+    assert not Warehouse(warehouse_url).table_exists(TableRef("raw", "accounts"))
+
+    for _ in range(2):  # the second run finds nothing left to read again
+        result = dg.materialize(
+            [build_raw_asset(fixed.sources[0], fixed)],
+            resources={"warehouse": WarehouseResource(url=warehouse_url)},
+            tags={REREAD_UNREADABLE_TAG: "true"},
+        )
+        [check] = result.get_asset_check_evaluations()
+        assert check.passed, check.metadata
+    assert [r["id"] for r in raw_rows(warehouse_url, "accounts")] == ["1", "2"]
+    assert quarantined(warehouse_url) == []
+    files = ledger(warehouse_url)
+    assert files[["file", "rows_read", "rows_loaded", "rows_quarantined"]].values.tolist() == [
+        ["accounts/a.csv", 2, 2, 0]
+    ]

@@ -34,6 +34,32 @@ from cdp_assets.warehouse.versions import read_versions, recorded_inputs
 from cdp_assets.warehouse.warehouse import set_data_version
 
 BATCH_CONSERVATION = "batch_conservation"
+# Run tag: "true" reads again the source's files quarantined whole (unreadable_file), e.g.
+# after a wrong `encoding` was corrected; the ledger would otherwise skip their bytes for ever.
+REREAD_UNREADABLE_TAG = "cdp/reread_unreadable_files"
+
+
+def _wants_reread(context: dg.AssetExecutionContext) -> bool:
+    return context.run.tags.get(REREAD_UNREADABLE_TAG, "").strip().lower() in ("true", "1", "yes")
+
+
+def release_unreadable_files(session: WarehouseSession, source: SourceConfig) -> list[str]:
+    """Forgets the files of `source` that were quarantined whole (their ledger row and their
+    `unreadable_file` quarantine entry), so that this batch reads them again; returns them.
+    Runs in the batch's transaction: if the new read fails, nothing is forgotten."""
+    if not (session.table_exists(QUARANTINE) and session.table_exists(LEDGER)):
+        return []
+    found = session.query(
+        f"SELECT DISTINCT file, batch_id FROM {QUARANTINE.sql} "
+        "WHERE source = :source AND stage = 'ingest' AND rule = :rule ORDER BY file",
+        {"source": source.name, "rule": UNREADABLE_RULE},
+    )
+    for file, batch_id in found.itertuples(index=False):
+        where = "source = :source AND file = :file AND batch_id = :batch"
+        params = {"source": source.name, "file": file, "batch": batch_id}
+        session.delete_where(QUARANTINE, where + " AND stage = 'ingest'", params)
+        session.delete_where(LEDGER, where, params)
+    return list(dict.fromkeys(found["file"]))
 
 
 def _read_state(
@@ -250,11 +276,13 @@ def ingest_into_warehouse(
     config: CDPConfig,
     batch_id: str,
     ingested_at: pd.Timestamp,
+    reread_unreadable: bool = False,
 ) -> tuple[IngestBatch, dg.AssetCheckResult, int]:
     """The raw step without Dagster: one batch of `source` appended to raw.<source>, its
     quarantine and ledger rows, in one transaction; (batch, conservation check, table rows).
-    Raises dg.Failure (the message names source, file and key) when the source cannot be read
-    as configured."""
+    `reread_unreadable`: files quarantined whole before are read again
+    (`release_unreadable_files`; the batch's `files_read_again`). Raises dg.Failure (the message names source, file and key)
+    when the source cannot be read as configured."""
     try:
         # One transaction for the whole batch: rows are appended file by file as they are
         # read, and a file that cannot be read rolls back the files before it. The claim comes
@@ -262,6 +290,7 @@ def ingest_into_warehouse(
         # ledger that lists the files this one loaded.
         with wh.transaction() as session:
             claim_source(session, source.name)
+            released = release_unreadable_files(session, source) if reread_unreadable else []
             ledger, known_hashes, known_columns = _read_state(session, source)
             suppressor = _suppressor(session, source, config)
             appender = RawAppender(session, TableRef("raw", source.name))
@@ -289,6 +318,7 @@ def ingest_into_warehouse(
         raise dg.Failure(description=f"{source.name}: {exc}") from None
     except (SourceReadError, ConfigError) as exc:
         raise dg.Failure(description=str(exc)) from None
+    batch.files_read_again = released
     return batch, check, total
 
 
@@ -340,7 +370,15 @@ def build_raw_asset(source: SourceConfig, config: CDPConfig) -> dg.AssetsDefinit
         wh = warehouse.get()
         ingested_at = pd.Timestamp(dt.datetime.now(dt.UTC)).floor("us")
         batch_id = f"{ingested_at:%Y%m%dT%H%M%S}-{context.run.run_id[:8]}"
-        batch, check, total = ingest_into_warehouse(wh, source, config, batch_id, ingested_at)
+        batch, check, total = ingest_into_warehouse(
+            wh, source, config, batch_id, ingested_at, reread_unreadable=_wants_reread(context)
+        )
+        released = batch.files_read_again
+        if released:
+            context.log.info(
+                f"{source.name}: read again {len(released)} file(s) quarantined whole before "
+                f"(run tag {REREAD_UNREADABLE_TAG}): {', '.join(released[:10])}"
+            )
         context.log.info(
             f"{source.name}: {batch.rows_loaded:,} rows loaded, {len(batch.quarantine):,} "
             f"quarantined, {batch.rows_suppressed:,} of erased people suppressed, from "
@@ -350,6 +388,8 @@ def build_raw_asset(source: SourceConfig, config: CDPConfig) -> dg.AssetsDefinit
         for reason in quarantine.loc[quarantine["rule"] == UNREADABLE_RULE, "reason"]:
             context.log.warning(f"file quarantined whole, not read: {reason}")
         metadata = _metadata(source, batch, total)
+        if released:
+            metadata["unreadable_files_read_again"] = len(released)
         empty = _never_landed(wh, source, config)
         if empty is not None:
             context.log.warning(empty)
