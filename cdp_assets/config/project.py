@@ -77,6 +77,14 @@ class CDPConfig(StrictModel):
 
     @model_validator(mode="after")
     def _sources_consistent(self) -> CDPConfig:
+        base_rate = self.fx_rates.get(self.base_currency)
+        if base_rate is not None and base_rate != 1.0:
+            # Ignored (the base converts at 1): the rates were likely written for another base.
+            raise ValueError(
+                f"fx_rates.{self.base_currency}: the base currency's rate must be 1, got "
+                f"{base_rate:g} (rates are {self.base_currency} per unit of each currency: were "
+                "they written for another base_currency?)"
+            )
         seen: dict[str, int] = {}
         for i, source in enumerate(self.sources):
             source._index = i

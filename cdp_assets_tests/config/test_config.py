@@ -184,3 +184,15 @@ def test_a_date_format_strptime_cannot_use_names_its_key() -> None:
         parse(with_source(0, date_formats={"birth_date": "dd/mm/yyyy"}))
     for fine in ("%d/%m/%Y", "%Y-%m-%dT%H:%M:%S.%f%z", "epoch_ms"):
         parse(with_source(0, date_formats={"birth_date": fine}))
+
+
+def test_a_base_currency_rate_other_than_1_is_refused() -> None:
+    """`base_currency: EUR` with `fx_rates: {EUR: 1.08, GBP: 1.27}` (rates left from a USD
+    base) loaded and silently ignored the EUR rate, converting GBP with a USD rate."""
+    with pytest.raises(
+        ConfigError,
+        match=r"fx_rates\.EUR: the base currency's rate must be 1, got 1\.08 \(rates are EUR per "
+        r"unit of each currency: were they written for another base_currency\?\)",
+    ):
+        parse({**BASE, "base_currency": "EUR", "fx_rates": {"EUR": 1.08, "GBP": 1.27}})
+    parse({**BASE, "base_currency": "EUR", "fx_rates": {"EUR": 1, "GBP": 1.17}})
