@@ -13,7 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from cdp_assets.config.project import CDPConfig
-from cdp_assets.config.warehouse import WarehouseConfig
+from cdp_assets.config.warehouse import WarehouseConfig, unsupported_warehouse
 
 ENV_CONFIG = "CDP_CONFIG"
 ENV_AS_OF = "CDP_AS_OF"
@@ -130,6 +130,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> CDPConfig:
             raise ConfigError(f"{ENV_AS_OF}: {as_of!r} is not a date (YYYY-MM-DD)") from None
     config = parse_config(data, file=file, base_dir=file.parent)
     url = os.environ.get(ENV_WAREHOUSE_URL)
+    if url and (problem := unsupported_warehouse(url)):
+        raise ConfigError(f"{ENV_WAREHOUSE_URL}: {problem}")
     if url:
         # Applied after validation: the environment is where a password belongs.
         override = config.model_copy(update={"warehouse": WarehouseConfig.model_construct(url=url)})

@@ -186,3 +186,24 @@ def test_python_in_an_audience_rule_is_a_parse_error(
         parse_rule(rule)
     assert info.value.position == position
     assert calls == []
+
+
+def test_a_warehouse_url_of_another_database_is_refused_naming_its_origin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`postgres://` (Heroku's spelling) loaded and then failed every step with SQLAlchemy's
+    "Can't load plugin: sqlalchemy.dialects:postgres"."""
+    monkeypatch.delenv("CDP_WAREHOUSE_URL", raising=False)
+    file = write_config(tmp_path, "warehouse:\n  url: postgres://u@h/db\nsources: []\n")
+    with pytest.raises(
+        ConfigError,
+        match=r"warehouse\.url: 'postgres' is not a supported warehouse \(SQLAlchemy spells it "
+        r"postgresql\): use duckdb:///<file> or postgresql\+psycopg://",
+    ):
+        load_config(file)
+    monkeypatch.setenv("CDP_WAREHOUSE_URL", "mysql+pymysql://u:secret@h/db")
+    file = write_config(tmp_path, "sources: []\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(file)
+    assert str(info.value).startswith("CDP_WAREHOUSE_URL: 'mysql' is not a supported warehouse")
+    assert "secret" not in str(info.value)
