@@ -425,6 +425,58 @@ def _named(read: _FileRead, columns_of: _SourceColumns | None) -> ReadResult:
     return ReadResult(rows, malformed, result.encoding, kept_sources)
 
 
+NUL = "\x00"
+SHOWN_NUL = "\ufffd"  # as column names show it (naming.raw_column_name)
+
+
+def _without_nul(result: ReadResult, columns: list[str]) -> ReadResult:
+    """Rows holding a NUL character moved to the malformed entries (payload: the row as JSON,
+    the NUL as \\u0000), and NULs in the other payloads shown as U+FFFD. A NUL is no text:
+    PostgreSQL refuses it in any text column, so one such value failed the source's whole batch
+    there (and loaded on DuckDB); the row is quarantined on both."""
+    malformed = result.malformed
+    if len(malformed) and malformed["raw_payload"].str.contains(NUL, regex=False).any():
+        malformed = malformed.assign(
+            raw_payload=malformed["raw_payload"].str.replace(NUL, SHOWN_NUL, regex=False)
+        )
+    rows = result.rows
+    holding = [c for c in columns if rows[c].str.contains(NUL, regex=False).fillna(False).any()]
+    if not holding:
+        if malformed is result.malformed:
+            return result
+        return ReadResult(rows, malformed, result.encoding, result.columns)
+    flags = pd.DataFrame(
+        {c: rows[c].str.contains(NUL, regex=False).fillna(False).astype(bool) for c in holding}
+    )
+    carrying = flags.any(axis=1).to_numpy()
+    first = flags.idxmax(axis=1)
+    moved = rows.loc[carrying]
+    payloads = [  # JSON shows the NUL as \u0000
+        shown_payload(json.dumps({k: v for k, v in row.items() if isinstance(v, str)}))
+        for row in moved[columns].astype(object).to_dict("records")
+    ]
+    reasons = [
+        f"a NUL character (\\u0000) in column {first[i]!r}: not text, no warehouse column may "
+        "hold it"
+        for i in moved.index
+    ]
+    if "rule" not in malformed.columns:
+        malformed = malformed.assign(
+            rule=pd.Series(QUARANTINE_RULE, index=malformed.index, dtype=STRING)
+        )
+    extra = pd.DataFrame(
+        {
+            "_line": moved["_line"].to_numpy(),
+            "raw_payload": pd.Series(payloads, dtype=STRING).to_numpy(),
+            "reason": pd.Series(reasons, dtype=STRING).to_numpy(),
+            "rule": QUARANTINE_RULE,
+        }
+    ).astype({"raw_payload": STRING, "reason": STRING, "rule": STRING})
+    malformed = pd.concat([malformed, extra], ignore_index=True)
+    rows = rows.loc[~carrying].reset_index(drop=True)
+    return ReadResult(rows, malformed, result.encoding, result.columns)
+
+
 def _file_part(
     read: _FileRead,
     union: dict[str, None],
@@ -440,7 +492,7 @@ def _file_part(
     duplicate when its hash is already in `seen` (the raw table, an earlier file of the batch)
     or earlier in this file.
     """
-    read.result = _named(read, columns_of)
+    read.result = _without_nul(_named(read, columns_of), read.columns)
     read.hashes = row_hashes(read.result.rows, read.columns)
     union.update(dict.fromkeys(read.columns))
     drop = seen.contains(read.hashes) | pd.Series(read.hashes).duplicated().to_numpy()

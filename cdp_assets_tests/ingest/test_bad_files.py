@@ -334,3 +334,25 @@ def test_a_file_quarantined_whole_is_read_again_with_the_run_tag(
     assert files[["file", "rows_read", "rows_loaded", "rows_quarantined"]].values.tolist() == [
         ["accounts/a.csv", 2, 2, 0]
     ]
+
+
+def test_a_nul_character_in_a_value_quarantines_its_row_on_both_engines(
+    tmp_path: Path, warehouse_url: str
+) -> None:
+    """A NUL inside a field loaded on DuckDB and, on PostgreSQL, failed the whole raw step
+    ('invalid byte sequence for encoding "UTF8": 0x00' from COPY), so the source never moved
+    on. The row is now quarantined on both; NULs in other payloads are shown as U+FFFD."""
+    config = config_of(tmp_path, ACCOUNTS)
+    land(tmp_path, "accounts/a.csv", b"id,email\n1,a@x.com\n2,b\x00@x.com\n3,c@x.com,extra\x00\n")
+    run_raw(config, warehouse_url)
+    assert [r["id"] for r in raw_rows(warehouse_url, "accounts")] == ["1"]
+    entries = quarantined(warehouse_url)
+    assert [(line, rule) for _, line, rule, _, _ in entries] == [
+        (3, "malformed_line"),
+        (4, "malformed_line"),
+    ]
+    assert entries[0][3] == (
+        "a NUL character (\\u0000) in column 'email': not text, no warehouse column may hold it"
+    )
+    assert json.loads(entries[0][4]) == {"id": "2", "email": "b\x00@x.com"}
+    assert entries[1][4] == "3,c@x.com,extra\ufffd"
