@@ -10,6 +10,7 @@ from collections.abc import Callable, Collection
 import dagster as dg
 
 from cdp_assets.config import CDPConfig, warehouse_url
+from cdp_assets.config.secrets import mask_secrets, mask_url
 from cdp_assets.ingest.landing import LandingState, already_ingested, landing_state, new_arrivals
 from cdp_assets.ingest.ledger import ingested_pairs
 from cdp_assets.warehouse import Warehouse
@@ -33,9 +34,12 @@ def sensor_interval_seconds() -> int:
     return max(seconds, 1)
 
 
-def ledger_state(config: CDPConfig, current: LandingState) -> LandingState | None:
+def ledger_state(
+    config: CDPConfig, current: LandingState, why_not: list[str] | None = None
+) -> LandingState | None:
     """What the warehouse's file ledger says was already loaded ({} for a warehouse not
-    created yet), or None when it cannot be read now (a run holds the DuckDB file)."""
+    created yet), or None when it cannot be read now (a run holds the DuckDB file, the
+    database does not answer); then `why_not` receives the reason, credentials masked."""
     url = warehouse_url(config)
     file = duckdb_file(url)
     if file is not None and not file.exists():
@@ -44,7 +48,10 @@ def ledger_state(config: CDPConfig, current: LandingState) -> LandingState | Non
     try:
         with warehouse.transaction() as session:
             ingested = ingested_pairs(session, current.keys())
-    except Exception:  # noqa: BLE001 - any failure to read means "look again later"
+    except Exception as exc:  # noqa: BLE001 - any failure to read means "look again later"
+        if why_not is not None:
+            lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+            why_not.append(mask_secrets(lines[0] if lines else type(exc).__name__, url))
         return None
     finally:
         # A DuckDB file held open by the daemon would stop every run from writing it.
@@ -81,12 +88,14 @@ def file_arrival_sensor(
         if context.cursor:
             previous: LandingState = json.loads(context.cursor)
         else:
-            known = ledger_state(config, current)
+            why_not: list[str] = []
+            known = ledger_state(config, current, why_not)
             if known is None:
                 return dg.SensorResult(
                     skip_reason=dg.SkipReason(
-                        "first look: the warehouse is busy, its file ledger will be read on "
-                        "the next tick"
+                        f"first look: the warehouse {mask_url(warehouse_url(config))} cannot be "
+                        "read now (busy with a run, or not answering), its file ledger will be "
+                        f"read on the next tick: {'; '.join(why_not)}"
                     )
                 )
             previous = known

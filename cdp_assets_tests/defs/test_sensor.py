@@ -6,8 +6,9 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pytest
 
-from cdp_assets.config import parse_config, warehouse_url
+from cdp_assets.config import load_config, parse_config, warehouse_url
 from cdp_assets.contracts.canonical import LEDGER_DTYPES
 from cdp_assets.defs.ingestion.sensors import build_landing_sensor
 from cdp_assets.ingest.landing import landing_state, new_arrivals, run_key
@@ -184,3 +185,27 @@ def test_first_look_waits_while_the_warehouse_cannot_be_read(tmp_path: Path) -> 
         dispose_engines()
     assert result.run_requests == [] and result.cursor is None
     assert "busy" in (result.skip_message or "")
+
+
+def test_first_look_on_an_unreachable_warehouse_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a warehouse that does not answer, the sensor skipped every tick saying 'the
+    warehouse is busy', for ever: the skip now names the warehouse and the driver's reason."""
+    monkeypatch.setenv("CDP_WAREHOUSE_URL", "postgresql+psycopg://cdp:s3cret@127.0.0.1:1/cdp")
+    monkeypatch.delenv("CDP_AS_OF", raising=False)
+    file = tmp_path / "cdp.yaml"
+    file.write_text(
+        "landing_dir: landing\nsources:\n  - {name: shop_orders, kind: orders, format: csv, "
+        "path: orders/*.csv, columns: {order_id: id, ordered_at: ts, amount: total}}\n",
+        encoding="utf-8",
+    )
+    config = load_config(file)
+    write(tmp_path / "landing" / "orders" / "2026-01.csv", "id,ts,total\n1,2026-01-01,5\n")
+    sensor = build_landing_sensor(config, dg.define_asset_job("ingest_sources"))
+    with dg.instance_for_test() as instance:
+        result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+    message = result.skip_message or ""
+    assert result.run_requests == [] and result.cursor is None
+    assert "the warehouse postgresql+psycopg://cdp:***@127.0.0.1:1/cdp cannot be read" in message
+    assert "Connection refused" in message and "s3cret" not in message
