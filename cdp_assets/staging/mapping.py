@@ -113,6 +113,26 @@ def mapped_text(
     return text, missing
 
 
+def check_mapped_columns_exist(source: SourceConfig, raw_columns: list[str]) -> None:
+    """Raises StagingError, one line per field, when a column `columns` maps is not in the raw
+    table at all: no file ingested so far had it (the mapping was changed after them), so
+    staging would leave the field empty in every row — all of a source's emails, say —
+    without a word. `raw_columns`: the raw table's columns."""
+    present = set(raw_columns)
+    problems = [
+        f"{source.key_path}.columns.{field_name}: column '{column}' is in no file of "
+        f"raw.{source.name} (source {source.name}); staging would leave {field_name} empty in "
+        "every row: correct the mapping, or stage after files with that column have landed"
+        for field_name, column in source.columns.items()
+        if raw_column_name(column) not in present
+    ]
+    if problems:
+        shown = [c for c in raw_columns if c not in RAW_LINEAGE_DTYPES]
+        more = ", ..." if len(shown) > 30 else ""
+        problems.append(f"(raw.{source.name} has: {', '.join(shown[:30])}{more})")
+        raise StagingError("\n".join(problems))
+
+
 def map_fields(raw: pd.DataFrame, source: SourceConfig) -> SourceFrame:
     """Per canonical field, its raw text; the record-id field derived when unmapped."""
     lineage = set(RAW_LINEAGE_DTYPES)

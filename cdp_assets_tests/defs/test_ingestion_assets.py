@@ -255,3 +255,38 @@ def test_a_missing_landing_folder_warns_naming_the_key(tmp_path: Path, warehouse
         f"landing_dir: folder {tmp_path / 'landing'} does not exist (source web_events reads no "
         "file)"
     )
+
+
+def test_a_mapping_to_a_column_no_ingested_file_has_fails_staging_and_keeps_the_table(
+    tmp_path: Path, warehouse_url: str
+) -> None:
+    """`email: mail` written after the files were ingested (no file has `mail`) used to stage
+    successfully with every email empty: all of the source's emails gone, every check
+    passing."""
+    config = make_config(tmp_path)
+    land_deliveries(tmp_path / "landing")
+    materialize(assets_of(config), warehouse_url)
+    before = tables(warehouse_url)["staging.shop_accounts"]
+    assert before["email"].notna().any()
+
+    remapped = parse_config(
+        {
+            "landing_dir": "landing",
+            "as_of": "2026-11-20",
+            "quality": {"duplicate_identifier_limit": 2},
+            "sources": [ACCOUNTS | {"columns": ACCOUNTS["columns"] | {"email": "mail"}}, EVENTS],
+        },
+        file=tmp_path / "cdp.yaml",
+        base_dir=tmp_path,
+    )
+    result = materialize(assets_of(remapped, ("staging",))[:1], warehouse_url, raise_on_error=False)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    message = failure.event_specific_data.error.message
+    assert (
+        "sources[0].columns.email: column 'mail' is in no file of raw.shop_accounts (source "
+        "shop_accounts); staging would leave email empty in every row" in message
+    )
+    assert "(raw.shop_accounts has: id, email, city, tier)" in message
+    after = tables(warehouse_url)["staging.shop_accounts"]
+    pd.testing.assert_frame_equal(after, before)

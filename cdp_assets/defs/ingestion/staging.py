@@ -25,6 +25,7 @@ from cdp_assets.staging.increments import (
     stage_everything,
     stage_new_batches,
 )
+from cdp_assets.staging.mapping import check_mapped_columns_exist
 from cdp_assets.warehouse import TableRef, Warehouse
 
 FULL_RESTAGE_TAG = "cdp/full_restage"  # run tag: "true" stages every raw batch again
@@ -106,6 +107,9 @@ def stage_into_warehouse(
                     if plan.empty_batches:
                         record_batches(session, source, plan, now)
                     return plan, None, session.row_count(staged)
+                raw = TableRef("raw", source.name)
+                if session.table_exists(raw):
+                    check_mapped_columns_exist(source, session.columns(raw))
                 chunks = read_planned_rows(session, source, plan, Path(directory), chunk_rows)
                 stage = stage_everything if plan.mode == FULL else stage_new_batches
                 totals = stage(session, source, config, now, chunks)
