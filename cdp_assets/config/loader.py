@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 import yaml
 from pydantic import ValidationError
 
@@ -171,7 +172,30 @@ def source_url(config: CDPConfig, source_name: str) -> str:
             )
         return value
     assert source.url is not None
-    return source.url.replace("{landing_dir}", str(landing_dir(config)))
+    url = source.url.replace("{landing_dir}", str(landing_dir(config)))
+    return _sqlite_file_against_config(config, url)
+
+
+def _sqlite_file_against_config(config: CDPConfig, url: str) -> str:
+    """A SQLite URL naming a relative file, resolved against cdp.yaml's folder like every
+    relative path of the file (SQLAlchemy would take it from the process's working folder,
+    which differs between `make`, the daemon and the webserver)."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        return url
+    database = parsed.database
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or not database
+        or database == ":memory:"
+        or database.startswith("file:")
+        or Path(database).is_absolute()
+    ):
+        return url
+    return parsed.set(database=str(resolve_path(config, database))).render_as_string(
+        hide_password=False
+    )
 
 
 def as_of_date(

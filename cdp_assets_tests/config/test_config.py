@@ -196,3 +196,15 @@ def test_a_base_currency_rate_other_than_1_is_refused() -> None:
     ):
         parse({**BASE, "base_currency": "EUR", "fx_rates": {"EUR": 1.08, "GBP": 1.27}})
     parse({**BASE, "base_currency": "EUR", "fx_rates": {"EUR": 1, "GBP": 1.17}})
+
+
+def test_a_relative_sqlite_file_is_relative_to_the_configuration() -> None:
+    """'Relative paths are relative to the file' (README) did not hold for a sql source's
+    `url: sqlite:///crm/crm.sqlite`: SQLAlchemy read it from the process's working folder."""
+    sql = {"name": "crm", "kind": "customers", "format": "sql", "table": "contacts"}
+    config = parse({"sources": [sql | {"url": "sqlite:///crm/crm.sqlite"}]})
+    assert source_url(config, "crm") == "sqlite:////project/crm/crm.sqlite"
+    config = parse({"sources": [sql | {"url": "sqlite:///crm/crm.sqlite?timeout=5"}]})
+    assert source_url(config, "crm") == "sqlite:////project/crm/crm.sqlite?timeout=5"
+    for kept in ("sqlite:////abs/crm.sqlite", "sqlite://", "sqlite:///:memory:"):
+        assert source_url(parse({"sources": [sql | {"url": kept}]}), "crm") == kept
