@@ -19,6 +19,8 @@ from cdp_assets.contracts.canonical import RETENTION_FIELD, SourceKind, field_na
 from cdp_assets.quality.parsing import EPOCH_FORMATS
 
 SourceFormat = Literal["csv", "jsonl", "parquet", "sql"]
+# How `delimiter` may name a tab in cdp.yaml besides the character itself.
+DELIMITER_ALIASES = {"\\t": "\t", "tab": "\t", "TAB": "\t"}
 
 
 class SourceConfig(StrictModel):
@@ -86,6 +88,24 @@ class SourceConfig(StrictModel):
         if name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
             raise ValueError(f"{name!r} is not an environment variable name")
         return name
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_delimiter(cls, value: str | None) -> str | None:
+        """Checked here, when the code location loads, rather than at the first file read."""
+        if value is None:
+            return value
+        char = DELIMITER_ALIASES.get(value, value)
+        if len(char) != 1 or not char.isascii() or char in "\r\n":
+            raise ValueError(f"{value!r} must be one ASCII character (use '\\t' for tab)")
+        return value
+
+    @field_validator("quotechar")
+    @classmethod
+    def _one_quotechar(cls, value: str) -> str:
+        if len(value) != 1 or not value.isascii() or value in "\r\n":
+            raise ValueError(f"{value!r} must be one ASCII character")
+        return value
 
     @field_validator("date_formats")
     @classmethod

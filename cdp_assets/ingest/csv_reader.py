@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 
 from cdp_assets.config import SourceConfig
+from cdp_assets.config.sources import DELIMITER_ALIASES
 from cdp_assets.ingest.encoding import TextBlock, utf8_blocks
 from cdp_assets.ingest.errors import SourceReadError, UnreadableFile, where
 from cdp_assets.ingest.limits import MAX_LINE_BYTES, shown_payload
@@ -45,7 +46,7 @@ MAX_RECORD_LINES = 1_000  # a quoted value may span at most this many physical l
 _SNIFF_BYTES = 64 << 10
 _SNIFF_RECORDS = 50
 _WHITESPACE = np.array([ord(c) for c in " \t\r\x0b\x0c"], dtype=np.uint8)
-_DELIMITER_ALIASES = {"\\t": "\t", "tab": "\t", "TAB": "\t"}
+_DELIMITER_ALIASES = DELIMITER_ALIASES
 # `csv` refuses fields over 131,072 characters by default; lines up to MAX_LINE_BYTES are read
 # (a process-wide setting: only ever raised, never lowered).
 csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))

@@ -208,3 +208,16 @@ def test_a_relative_sqlite_file_is_relative_to_the_configuration() -> None:
     assert source_url(config, "crm") == "sqlite:////project/crm/crm.sqlite?timeout=5"
     for kept in ("sqlite:////abs/crm.sqlite", "sqlite://", "sqlite:///:memory:"):
         assert source_url(parse({"sources": [sql | {"url": kept}]}), "crm") == kept
+
+
+def test_delimiter_and_quotechar_are_checked_when_the_configuration_loads() -> None:
+    """`delimiter: '||'` or `quotechar: ''` loaded and failed only at the first file read,
+    naming the file rather than the key."""
+    with pytest.raises(
+        ConfigError, match=r"sources\[0\]\.delimiter: '\|\|' must be one ASCII character"
+    ):
+        parse(with_source(0, delimiter="||"))
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.quotechar: '' must be one ASCII"):
+        parse(with_source(0, quotechar=""))
+    for fine in ("\\t", "tab", "\t", ";", "|"):
+        parse(with_source(0, delimiter=fine))
