@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import re
 from typing import Any, Literal
@@ -98,6 +99,19 @@ class SourceConfig(StrictModel):
         char = DELIMITER_ALIASES.get(value, value)
         if len(char) != 1 or not char.isascii() or char in "\r\n":
             raise ValueError(f"{value!r} must be one ASCII character (use '\\t' for tab)")
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        """Checked when the code location loads, rather than at the first file read."""
+        if value is not None:
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                raise ValueError(
+                    f"unknown encoding {value!r} (e.g. utf-8, cp1252, latin-1, utf-16)"
+                ) from None
         return value
 
     @field_validator("quotechar")

@@ -221,3 +221,13 @@ def test_delimiter_and_quotechar_are_checked_when_the_configuration_loads() -> N
         parse(with_source(0, quotechar=""))
     for fine in ("\\t", "tab", "\t", ";", "|"):
         parse(with_source(0, delimiter=fine))
+
+
+def test_an_unknown_encoding_is_refused_when_the_configuration_loads() -> None:
+    """`encoding: klingon` loaded and failed only at the first file read."""
+    with pytest.raises(
+        ConfigError, match=r"sources\[0\]\.encoding: unknown encoding 'klingon' \(e\.g\. utf-8"
+    ):
+        parse(with_source(0, encoding="klingon"))
+    for fine in ("utf-8", "latin1", "cp1252", "utf-16", "UTF-8-SIG"):
+        parse(with_source(0, encoding=fine))
