@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
+import functools
 import os
 import re
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from cdp_assets.config.project import CDPConfig
 from cdp_assets.config.warehouse import WarehouseConfig, unsupported_warehouse
@@ -42,13 +45,36 @@ def _key_path(loc: tuple[Any, ...]) -> str:
     return path
 
 
+@functools.cache
+def _known_keys() -> frozenset[str]:
+    """Every key a section of cdp.yaml may hold, for "did you mean" on an unknown one."""
+    keys: set[str] = set()
+    seen: set[type] = set()
+    todo: list[Any] = [CDPConfig]
+    while todo:
+        kind = todo.pop()
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            if kind in seen:
+                continue
+            seen.add(kind)
+            for name, info in kind.model_fields.items():
+                keys.add(info.alias or name)
+                todo.append(info.annotation)
+        else:
+            todo.extend(typing.get_args(kind))
+    return frozenset(keys)
+
+
 def format_validation_error(exc: ValidationError, file: Path) -> str:
     lines = []
     for err in exc.errors():
         loc = _key_path(tuple(p for p in err["loc"] if p not in ("function-after",)))
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown key (check its spelling and indentation)"
+            key = err["loc"][-1] if err["loc"] else ""
+            near = difflib.get_close_matches(str(key), sorted(_known_keys()), n=1, cutoff=0.8)
+            hint = f", did you mean {near[0]!r}?" if near else ""
+            msg = f"unknown key{hint} (check its spelling and indentation)"
         if _NESTED_KEY.match(msg):
             # a model validator named the key below `loc` (or from the top)
             lines.append(f"{loc}.{msg}" if loc else msg)

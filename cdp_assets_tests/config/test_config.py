@@ -231,3 +231,21 @@ def test_an_unknown_encoding_is_refused_when_the_configuration_loads() -> None:
         parse(with_source(0, encoding="klingon"))
     for fine in ("utf-8", "latin1", "cp1252", "utf-16", "UTF-8-SIG"):
         parse(with_source(0, encoding=fine))
+
+
+def test_a_misspelt_key_gets_the_nearest_known_one() -> None:
+    """`colums:` said only "unknown key (check its spelling and indentation)"."""
+    with pytest.raises(ConfigError) as raised:
+        parse(with_source(0, colums={"order_id": "id"}))
+    assert (
+        "sources[0].colums: unknown key, did you mean 'columns'? (check its spelling and "
+        "indentation)" in str(raised.value)
+    )
+    with pytest.raises(ConfigError) as raised:
+        parse({**BASE, "identity": {"probabilistic": {"treshold": 0.9}}})
+    assert "identity.probabilistic.treshold: unknown key, did you mean 'threshold'?" in str(
+        raised.value
+    )
+    with pytest.raises(ConfigError) as raised:
+        parse({**BASE, "zzz_unrelated": 1})
+    assert "zzz_unrelated: unknown key (check its spelling and indentation)" in str(raised.value)
