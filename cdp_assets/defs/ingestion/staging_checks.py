@@ -22,6 +22,10 @@ CONTRACT = "columns_match_contract"
 STAGING_CONSERVATION = "staging_conservation"
 
 BLOCKS = "; blocks downstream assets when it fails"
+# Kinds whose quarantined rows warn but never block, unless the source sets its own
+# quarantine_fail_share: a malformed erasure request is quarantined and reported, and must not
+# hold back the other requests (a legal duty) nor the core tables rebuilt after erasure.
+NEVER_BLOCKED_KINDS = ("erasure_requests",)
 
 
 def staging_check_specs(key: dg.AssetKey, source: SourceConfig) -> list[dg.AssetCheckSpec]:
@@ -146,6 +150,8 @@ def staging_checks(
     warn = source.quarantine_warn_share
     fail = source.quarantine_fail_share
     warn = config.quality.quarantine_warn_share if warn is None else warn
+    if fail is None and source.kind in NEVER_BLOCKED_KINDS:
+        fail = 1.0  # share > 1 never happens: the check warns, nothing waits for it
     fail = config.quality.quarantine_fail_share if fail is None else fail
     severity = dg.AssetCheckSeverity.ERROR if share > fail else dg.AssetCheckSeverity.WARN
     results.append(
