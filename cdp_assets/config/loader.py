@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from cdp_assets.config.project import CDPConfig
+from cdp_assets.config.sqlite_urls import sqlite_database_file
 from cdp_assets.config.warehouse import WarehouseConfig, unsupported_warehouse
 
 ENV_CONFIG = "CDP_CONFIG"
@@ -206,19 +207,10 @@ def _sqlite_file_against_config(config: CDPConfig, url: str) -> str:
     """A SQLite URL naming a relative file, resolved against cdp.yaml's folder like every
     relative path of the file (SQLAlchemy would take it from the process's working folder,
     which differs between `make`, the daemon and the webserver)."""
-    try:
-        parsed = sa.engine.make_url(url)
-    except sa.exc.ArgumentError:
+    database = sqlite_database_file(url)
+    if database is None or Path(database).is_absolute():
         return url
-    database = parsed.database
-    if (
-        parsed.get_backend_name() != "sqlite"
-        or not database
-        or database == ":memory:"
-        or database.startswith("file:")
-        or Path(database).is_absolute()
-    ):
-        return url
+    parsed = sa.engine.make_url(url)
     return parsed.set(database=str(resolve_path(config, database))).render_as_string(
         hide_password=False
     )

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from cdp_assets.config import SourceConfig
 from cdp_assets.config.secrets import mask_secrets
+from cdp_assets.config.sqlite_urls import sqlite_database_file
 from cdp_assets.ingest.csv_reader import CsvScanner, resolve_delimiter, unique_names
 from cdp_assets.ingest.encoding import (
     DecodeFailure,
@@ -256,19 +257,8 @@ def _sql_statement(source: SourceConfig) -> sa.Executable:
 def _missing_sqlite_file(url: str) -> Path | None:
     """The file a SQLite URL names when it does not exist: connecting would create an empty
     database there (in the landing folder, say) and report "no such table" instead."""
-    try:
-        parsed = sa.engine.make_url(url)
-    except sa.exc.ArgumentError:
-        return None
-    database = parsed.database
-    if (
-        parsed.get_backend_name() != "sqlite"
-        or not database
-        or database == ":memory:"
-        or database.startswith("file:")
-        or "uri" in parsed.query
-        or "mode" in parsed.query
-    ):
+    database = sqlite_database_file(url)
+    if database is None:
         return None
     path = Path(database).resolve()
     return None if path.exists() else path

@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
-import sqlalchemy as sa
 
+from cdp_assets.config.sqlite_urls import sqlite_database_file
 from cdp_assets.ingest.ledger import RACY_SECONDS
 
 COMPANIONS = ("", "-wal", "-journal")  # the database file and what SQLite writes beside it
@@ -52,18 +52,8 @@ class DatabaseFileState:
 def database_file_state(url: str, statement: str) -> DatabaseFileState | None:
     """The state of a SQLite database file named by `url`; None for any other database, an
     in-memory or URI-form SQLite database, or a file that does not exist."""
-    try:
-        parsed = sa.engine.make_url(url)
-    except sa.exc.ArgumentError:
-        return None
-    database = parsed.database
-    if (
-        parsed.get_backend_name() != "sqlite"
-        or not database
-        or database == ":memory:"
-        or database.startswith("file:")
-        or "uri" in parsed.query
-    ):
+    database = sqlite_database_file(url)
+    if database is None:
         return None
     path = Path(database).resolve()
     if not path.is_file():
