@@ -101,24 +101,52 @@ def materialization_metadata(result: dg.ExecuteInProcessResult, key: str) -> dic
     raise AssertionError(f"{key} was not materialized")
 
 
-def two_customer_sources(tmp_path: Path, accounts: str, crm: str) -> DemoProject:
-    """A tiny project of two customers sources (`accounts`, `crm`: CSV text with id, email and
-    phone) and a DuckDB warehouse, all in `tmp_path`."""
-    sources = []
-    for name, content in (("accounts", accounts), ("crm", crm)):
-        (tmp_path / "landing" / name).mkdir(parents=True)
-        (tmp_path / "landing" / name / "1.csv").write_text(content, encoding="utf-8")
-        sources.append(
-            {
-                "name": name,
-                "kind": "customers",
-                "format": "csv",
-                "path": f"{name}/*.csv",
-                "default_country": "GB",
-                "columns": {"source_record_id": "id", "email": "email", "phone": "phone"},
-            }
-        )
+# The smallest orders source: an order id, a customer reference, a date and an amount.
+ORDERS_SOURCE: dict = {
+    "name": "orders",
+    "kind": "orders",
+    "format": "csv",
+    "path": "orders/*.csv",
+    "columns": {
+        "order_id": "order",
+        "customer_ref": "customer",
+        "ordered_at": "when",
+        "amount": "total",
+    },
+}
+ORDERS_CSV = """order,customer,when,total
+O1,K1,2026-01-05 10:00:00,20.00
+O2,K1,2026-02-05 10:00:00,30.00
+O3,K2,2026-03-01 09:00:00,15.50
+O4,,2026-03-02 09:00:00,9.99
+"""
+
+
+def small_project(tmp_path: Path, sources: list[dict], files: dict[str, str]) -> DemoProject:
+    """A project of the configured `sources` (cdp.yaml in `tmp_path`, time zone UTC), the
+    landing files `files` (path under landing -> text) and a DuckDB warehouse."""
+    for name, content in files.items():
+        path = tmp_path / "landing" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
     config = {"landing_dir": "landing", "timezone": "UTC", "sources": sources}
     path = tmp_path / "cdp.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return DemoProject(tmp_path, path, tmp_path, f"duckdb:///{tmp_path / 'wh.duckdb'}")
+
+
+def two_customer_sources(tmp_path: Path, accounts: str, crm: str) -> DemoProject:
+    """A tiny project of two customers sources (`accounts`, `crm`: CSV text with id, email and
+    phone) and a DuckDB warehouse, all in `tmp_path`."""
+    sources = [
+        {
+            "name": name,
+            "kind": "customers",
+            "format": "csv",
+            "path": f"{name}/*.csv",
+            "default_country": "GB",
+            "columns": {"source_record_id": "id", "email": "email", "phone": "phone"},
+        }
+        for name in ("accounts", "crm")
+    ]
+    return small_project(tmp_path, sources, {"accounts/1.csv": accounts, "crm/1.csv": crm})

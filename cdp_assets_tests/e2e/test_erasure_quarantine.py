@@ -8,54 +8,39 @@ other, a legal duty, and with it every core table rebuilt after erasure."""
 from pathlib import Path
 
 import dagster as dg
-import yaml
 
-from cdp_assets_tests.e2e.pipeline import DemoProject, materialization_metadata, run_job
+from cdp_assets_tests.e2e.pipeline import (
+    ORDERS_CSV,
+    ORDERS_SOURCE,
+    materialization_metadata,
+    run_job,
+    small_project,
+)
 
-ORDERS = "order,customer,email,when,total\nO1,K1,jane@example.com,2026-01-05 10:00:00,20.00\n"
 REQUESTS = (
     "request_id,email,customer_id,requested_at\n"
-    "R1,,C000000001,2026-11-19T10:00:00Z\n"  # the only customer, K1 of the orders
+    "R1,,C000000001,2026-11-19T10:00:00Z\n"  # K1, the first customer of the orders
     "R2,john@example.com,,\n"  # no date: quarantined
 )
-SOURCES = [
-    {
-        "name": "orders",
-        "kind": "orders",
-        "format": "csv",
-        "path": "orders/*.csv",
-        "columns": {
-            "order_id": "order",
-            "customer_ref": "customer",
-            "email": "email",
-            "ordered_at": "when",
-            "amount": "total",
-        },
+ERASURE_SOURCE = {
+    "name": "erasure_requests",
+    "kind": "erasure_requests",
+    "format": "csv",
+    "path": "privacy/*.csv",
+    "columns": {
+        "request_id": "request_id",
+        "email": "email",
+        "customer_id": "customer_id",
+        "requested_at": "requested_at",
     },
-    {
-        "name": "erasure_requests",
-        "kind": "erasure_requests",
-        "format": "csv",
-        "path": "privacy/*.csv",
-        "columns": {
-            "request_id": "request_id",
-            "email": "email",
-            "customer_id": "customer_id",
-            "requested_at": "requested_at",
-        },
-    },
-]
+}
 
 
 def test_a_malformed_request_warns_and_the_others_are_carried_out(tmp_path: Path) -> None:
-    for name, content in {"orders/o.csv": ORDERS, "privacy/r.csv": REQUESTS}.items():
-        path = tmp_path / "landing" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content, encoding="utf-8")
-    config = {"landing_dir": "landing", "timezone": "UTC", "as_of": "2026-11-20"}
-    (tmp_path / "cdp.yaml").write_text(yaml.safe_dump(config | {"sources": SOURCES}))
-    project = DemoProject(
-        tmp_path, tmp_path / "cdp.yaml", tmp_path, f"duckdb:///{tmp_path / 'wh.duckdb'}"
+    project = small_project(
+        tmp_path,
+        [ORDERS_SOURCE, ERASURE_SOURCE],
+        {"orders/o.csv": ORDERS_CSV, "privacy/r.csv": REQUESTS},
     )
     with dg.instance_for_test() as instance:
         result = run_job(project, instance, raise_on_error=False)
@@ -76,7 +61,7 @@ def test_a_malformed_request_warns_and_the_others_are_carried_out(tmp_path: Path
     log = project.table("ops", "erasure_log")
     assert log["request_id"].tolist() == ["R1"]
     assert log["status"].tolist() == ["erased"]
-    assert project.table("core", "customer_profiles").empty
+    assert project.table("core", "customer_profiles")["customer_id"].tolist() == ["C000000002"]
     quarantined = project.table("ops", "quarantine")
     assert quarantined.loc[quarantined["source"] == "erasure_requests", "rule"].tolist() == [
         "missing_required"

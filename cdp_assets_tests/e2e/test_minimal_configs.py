@@ -6,50 +6,20 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-import yaml
 
 from cdp_assets.identity.accuracy import pairwise_scores
-from cdp_assets_tests.e2e.pipeline import DemoProject, materialization_metadata, run_job
+from cdp_assets_tests.e2e.pipeline import (
+    ORDERS_CSV,
+    ORDERS_SOURCE,
+    materialization_metadata,
+    run_job,
+    small_project,
+)
 from cdp_assets_tests.identity.probabilistic_records import synthetic_population
-
-ORDERS = """order,customer,when,total
-O1,K1,2026-01-05 10:00:00,20.00
-O2,K1,2026-02-05 10:00:00,30.00
-O3,K2,2026-03-01 09:00:00,15.50
-O4,,2026-03-02 09:00:00,9.99
-"""
-
-
-def _project(tmp_path: Path, sources: list[dict], files: dict[str, str]) -> DemoProject:
-    for name, content in files.items():
-        path = tmp_path / "landing" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content, encoding="utf-8")
-    config = {"landing_dir": "landing", "timezone": "UTC", "sources": sources}
-    config_path = tmp_path / "cdp.yaml"
-    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    return DemoProject(tmp_path, config_path, tmp_path, f"duckdb:///{tmp_path / 'wh.duckdb'}")
 
 
 def test_a_single_orders_file_builds_customers_from_references(tmp_path: Path) -> None:
-    project = _project(
-        tmp_path,
-        [
-            {
-                "name": "orders",
-                "kind": "orders",
-                "format": "csv",
-                "path": "orders/*.csv",
-                "columns": {
-                    "order_id": "order",
-                    "customer_ref": "customer",
-                    "ordered_at": "when",
-                    "amount": "total",
-                },
-            }
-        ],
-        {"orders/2026.csv": ORDERS},
-    )
+    project = small_project(tmp_path, [ORDERS_SOURCE], {"orders/2026.csv": ORDERS_CSV})
     with dg.instance_for_test() as instance:
         result = run_job(project, instance)
     assert result.success
@@ -105,7 +75,7 @@ def test_a_customers_only_source_without_emails_or_phones_is_matched(tmp_path: P
     frame = records[["first_name", "last_name", "birth_date", "street", "city", "postal_code"]]
     frame = frame.assign(id=[f"M{i:04d}" for i in range(len(frame))])
     frame.to_csv(tmp_path / "members.csv", index=False)
-    project = _project(
+    project = small_project(
         tmp_path,
         [
             {
@@ -142,18 +112,6 @@ def test_a_customers_only_source_without_emails_or_phones_is_matched(tmp_path: P
 def test_a_source_whose_files_have_not_arrived_reports_no_shares(tmp_path: Path) -> None:
     """A new brand's web events folder is still empty: its tables have no rows, so no share
     of them is resolved or quarantined (they were reported as 1.0 and 0.0)."""
-    orders = {
-        "name": "orders",
-        "kind": "orders",
-        "format": "csv",
-        "path": "orders/*.csv",
-        "columns": {
-            "order_id": "order",
-            "customer_ref": "customer",
-            "ordered_at": "when",
-            "amount": "total",
-        },
-    }
     events = {
         "name": "web_events",
         "kind": "events",
@@ -161,7 +119,7 @@ def test_a_source_whose_files_have_not_arrived_reports_no_shares(tmp_path: Path)
         "path": "web/*.jsonl",
         "columns": {"event_id": "id", "event_type": "type", "occurred_at": "at"},
     }
-    project = _project(tmp_path, [orders, events], {"orders/2026.csv": ORDERS})
+    project = small_project(tmp_path, [ORDERS_SOURCE, events], {"orders/2026.csv": ORDERS_CSV})
     (tmp_path / "landing" / "web").mkdir()
     with dg.instance_for_test() as instance:
         result = run_job(project, instance)
