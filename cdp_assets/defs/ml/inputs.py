@@ -16,12 +16,13 @@ class StaleFeatures(ValueError):
 
 def features_for(session: WarehouseSession, reads: Sequence[str], model: str) -> pd.DataFrame:
     """`analytics.customer_features` for a model that reads the columns `reads`. Raises
-    StaleFeatures when the table lacks one of them: a table built by an earlier version of the
-    platform than the model's would otherwise be read with that column null for everyone, and
-    every score would be wrong without a word."""
+    StaleFeatures when the table lacks one of them that its contract has: a table built by an
+    earlier version of the platform than the model's would otherwise be read with that column
+    null for everyone, and every score would be wrong without a word."""
     if session.table_exists(FEATURES):
         present = set(session.columns(FEATURES))
-        missing = [name for name in reads if name not in present]
+        # only the table's own columns: a scorer derives others (the leads' days_known)
+        missing = [name for name in reads if name in FEATURE_DTYPES and name not in present]
         if missing:
             raise StaleFeatures(
                 f"{model}: {FEATURES} has no column {', '.join(missing)}, which the promoted "
