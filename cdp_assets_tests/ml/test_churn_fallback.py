@@ -72,8 +72,7 @@ def test_score_models_fills_churn_scores_from_the_purchase_model(tmp_path) -> No
     import dagster as dg
     import yaml
 
-    from cdp_assets_tests.e2e.pipeline import END_DATE, run_job
-    from cdp_assets_tests.e2e.test_minimal_configs import _project
+    from cdp_assets_tests.e2e.pipeline import END_DATE, run_job, small_project
 
     orders = simulated_orders(120, seed=5, history_days=150, end=END_DATE)
     csv = pd.DataFrame(
@@ -92,7 +91,7 @@ def test_score_models_fills_churn_scores_from_the_purchase_model(tmp_path) -> No
         "path": "orders/*.csv",
         "columns": columns | {"amount": "total"},
     }
-    project = _project(tmp_path, [source], {"orders/all.csv": csv})
+    project = small_project(tmp_path, [source], {"orders/all.csv": csv})
     config = yaml.safe_load(project.config_path.read_text(encoding="utf-8"))
     config["models"] = {"churn": {"min_customers": 50, "min_positives": 5}}
     project.config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
