@@ -14,6 +14,7 @@ from cdp_assets.defs.catalog import (
     CUSTOMER_360,
     CUSTOMER_360_KEY,
     customer_360_inputs,
+    table_ref,
 )
 from cdp_assets.defs.resources import WarehouseResource, analysis_date
 from cdp_assets.defs.unchanged import skip_when_inputs_unchanged
@@ -42,7 +43,7 @@ def _existing(session: WarehouseSession) -> set[str]:
 
 def build_customer_360_asset(config: CDPConfig) -> dg.AssetsDefinition:
     inputs = customer_360_inputs(config)
-    configured = {".".join(key.path) for key in inputs}
+    configured = {str(table_ref(key)) for key in inputs}
 
     @dg.asset(
         key=CUSTOMER_360_KEY,

@@ -81,18 +81,10 @@ class Stability:
         """`score_stability`: warns when the PSI is above `psi_warn`; passes when nothing was
         compared (no previous scores is not instability) and says so."""
         if self.psi is None:
-            return dg.AssetCheckResult(
-                check_name=CHECK_STABILITY,
-                passed=True,
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={"psi_not_computed": self.not_compared, "warn_above": psi_warn},
+            return warning(
+                CHECK_STABILITY, True, psi_not_computed=self.not_compared, warn_above=psi_warn
             )
-        return dg.AssetCheckResult(
-            check_name=CHECK_STABILITY,
-            passed=self.psi <= psi_warn,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={"psi": self.psi, "warn_above": psi_warn},
-        )
+        return warning(CHECK_STABILITY, self.psi <= psi_warn, psi=self.psi, warn_above=psi_warn)
 
 
 def stability(previous: np.ndarray, values: np.ndarray) -> Stability:

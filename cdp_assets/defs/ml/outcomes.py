@@ -40,15 +40,7 @@ def not_enough_data(reason: str, check_names: tuple[str, ...]) -> dg.Materialize
     said = reason if reason.startswith(NOT_ENOUGH_DATA) else f"{NOT_ENOUGH_DATA}: {reason}"
     return dg.MaterializeResult(
         metadata={"status": said},
-        check_results=[
-            dg.AssetCheckResult(
-                check_name=name,
-                passed=False,
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={"reason": reason},
-            )
-            for name in check_names
-        ],
+        check_results=[warning(name, False, reason=reason) for name in check_names],
     )
 
 
@@ -85,12 +77,7 @@ def no_promoted_model(
     return dg.MaterializeResult(
         metadata={"status": reason, "dagster/row_count": 0},
         check_results=[
-            dg.AssetCheckResult(
-                check_name=CHECK_PROMOTED,
-                passed=False,
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={"reason": reason},
-            ),
+            warning(CHECK_PROMOTED, False, reason=reason),
             *(other_checks or []),
         ],
     )
